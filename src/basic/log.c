@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-journal.h>
+
+#include "log.h"
+
+static int max_level = LOG_INFO;
+static const char *prefix = NULL;
+static const char *machine = NULL;
+static bool use_journal = false;
+
+void log_set_max_level(int level) {
+        max_level = level;
+}
+
+int log_get_max_level(void) {
+        return max_level;
+}
+
+void log_set_prefix(const char *p) {
+        prefix = p;
+}
+
+void log_set_machine(const char *m) {
+        machine = m;
+}
+
+void log_open(void) {
+        const char *e;
+
+        /* Under systemd our stderr is connected to the journal: log there
+         * directly so that the messages carry structured fields. */
+        e = getenv("JOURNAL_STREAM");
+        use_journal = !isempty(e);
+
+        e = getenv("BERTH_LOG_LEVEL");
+        if (e) {
+                if (streq(e, "debug"))
+                        max_level = LOG_DEBUG;
+                else if (streq(e, "info"))
+                        max_level = LOG_INFO;
+                else if (streq(e, "notice"))
+                        max_level = LOG_NOTICE;
+                else if (streq(e, "warning"))
+                        max_level = LOG_WARNING;
+                else if (streq(e, "err"))
+                        max_level = LOG_ERR;
+        }
+}
+
+int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
+        char buf[2048];
+        va_list ap;
+        int saved = errno;
+
+        if (error < 0)
+                error = -error;
+        if (error > 0)
+                errno = error;
+
+        va_start(ap, format);
+        (void) vsnprintf(buf, sizeof buf, format, ap);
+        va_end(ap);
+
+        if (use_journal) {
+                char lb[32];
+                (void) snprintf(lb, sizeof lb, "%i", line);
+                (void) sd_journal_send("MESSAGE=%s", buf,
+                                       "PRIORITY=%i", level,
+                                       "CODE_FILE=%s", file,
+                                       "CODE_LINE=%s", lb,
+                                       "CODE_FUNC=%s", func,
+                                       "MACHINE=%s", machine ?: "",
+                                       "SYSLOG_IDENTIFIER=%s", prefix ?: "berth",
+                                       error > 0 ? "ERRNO=%i" : NULL, error,
+                                       NULL);
+        } else {
+                if (prefix)
+                        fprintf(stderr, "%s: %s\n", prefix, buf);
+                else
+                        fprintf(stderr, "%s\n", buf);
+        }
+
+        errno = saved;
+        return -error;
+}

@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Small libc-only helpers: strings, string vectors, parsing, files. None of
+ * these log; all return negative errno on failure. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cleanup.h"
+
+/* string vectors (NULL-terminated char**) */
+void strv_free(char **l);
+static inline void strv_freep(char ***l) {
+        strv_free(*l);
+}
+#define _cleanup_strv_free_ _cleanup_(strv_freep)
+size_t strv_length(char * const *l);
+int strv_extend(char ***l, const char *value);      /* copies value */
+int strv_consume(char ***l, char *value);           /* takes value, frees it on failure */
+char **strv_copy(char * const *l);
+bool strv_contains(char * const *l, const char *s);
+/* Splits at any of the characters in sep; empty fields are kept. */
+int strv_split(const char *s, const char *sep, char ***ret);
+#define STRV_FOREACH(s, l) for (char * const *s = (l); s && *s; s++)
+
+char *strjoin_internal(const char *first, ...);
+#define strjoin(a, ...) strjoin_internal(a, __VA_ARGS__, (const char *) -1)
+bool startswith(const char *s, const char *prefix);
+const char *startswith_ptr(const char *s, const char *prefix);
+bool endswith(const char *s, const char *suffix);
+char *strdup_or_null(const char *s);
+/* Replaces *p by a copy of s (NULL allowed). */
+int free_and_strdup(char **p, const char *s);
+
+/* parsing */
+int parse_boolean(const char *s);   /* 1, 0 or -EINVAL */
+int safe_atoi(const char *s, int *ret);
+int safe_atou(const char *s, unsigned *ret);
+int safe_atou64(const char *s, uint64_t *ret);
+int safe_atollu(const char *s, unsigned long long *ret);
+int parse_pid(const char *s, pid_t *ret);
+int parse_sec(const char *s, uint64_t *ret_usec);
+int signal_from_string(const char *s);  /* "SIGTERM", "TERM", "RTMIN+4", "15" */
+const char *signal_to_string(int sig, char buf[static 16]);
+
+/* paths */
+bool path_is_absolute(const char *p);
+bool path_is_normalized(const char *p);   /* no "..", "." or "//" components */
+bool path_is_safe(const char *p);          /* absolute and normalized */
+char *path_join(const char *a, const char *b);
+int path_make_absolute_cwd(const char *p, char **ret);
+const char *path_basename(const char *p);
+
+/* files */
+int read_full_file(const char *path, char **ret, size_t *ret_size);
+int read_one_line_file(const char *path, char **ret);
+int write_string_file(const char *path, const char *s, int flags);  /* flags: O_CREAT etc. in addition to O_WRONLY */
+int write_string_fd(int fd, const char *s);
+int loop_write(int fd, const void *buf, size_t n);
+int mkdir_p(const char *path, mode_t mode);
+int mkdir_parents(const char *path, mode_t mode);
+int touch(const char *path, mode_t mode);
+int copy_file(const char *from, const char *to, mode_t mode);
+int rm_rf(const char *path);   /* stays on one file system, never follows symlinks */
+int fd_set_cloexec(int fd, bool b);
+int fd_set_nonblock(int fd, bool b);
+/* Closes every fd >= 3 except those listed. */
+int close_all_fds(const int except[], size_t n_except);
+
+/* misc */
+uint64_t now_usec(int clock);
+int id128_randomize(uint8_t ret[16]);
+int id128_from_string(const char *s, uint8_t ret[16]);
+char *id128_to_string(const uint8_t id[16], char buf[static 33]);
+char *id128_to_uuid_string(const uint8_t id[16], char buf[static 37]);
+
+#define USEC_PER_SEC ((uint64_t) 1000000ULL)
+#define USEC_PER_MSEC ((uint64_t) 1000ULL)
+#define NSEC_PER_USEC ((uint64_t) 1000ULL)

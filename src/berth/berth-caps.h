@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* nspawn's default bounding set */
+uint64_t capability_default_set(void);
+int capability_from_name(const char *name);      /* "CAP_SYS_ADMIN" or "sys_admin"; -EINVAL */
+const char *capability_to_name(int cap);
+int capability_last_cap(void);
+uint64_t capability_all(void);
+/* "CAP_A,CAP_B" or "all" -> mask; -EINVAL naming nothing */
+int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all);
+
+/* In the child just before exec: drop everything not in KEEP from the
+ * bounding set (and ambient/inheritable), keep them effective/permitted for
+ * root payloads. */
+int capability_apply(uint64_t keep);

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "berth-settings.h"
+
+/* Staging point (in the container's mount namespace only) used for scratch
+ * tmpfs mounts such as the upper layer of --ephemeral. Created once. */
+#define BERTH_STAGING_DIR "/run/berth/.staging"
+
+/* --- berth-mount.c: API file systems, in the child, under ROOT before pivot_root --- */
+/* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp,
+ * /sys/fs/cgroup (cgroup2 of the container's cgroup namespace), /run/host. */
+int mount_api_filesystems(const char *root, const Settings *s);
+/* After everything else is mounted: /proc/sys & co read-only, sensitive files masked.
+ * Fails closed: a mask that cannot be applied is an error. */
+int mount_protect_kernel(const char *root);
+
+/* --- berth-root.c: the root tree --- */
+/* In the parent, before the container starts: --template copy. Logs. */
+int root_prepare(const Settings *s);
+/* In the child, after its mount namespace is private: makes s->directory a mount
+ * point holding the tree the container sees (plain bind, overlay for --ephemeral
+ * and --volatile=overlay, tmpfs + /usr for --volatile=yes, ...). Returns the
+ * path to pivot into in *ret_root (malloc'd). Logs. */
+int root_mount(const Settings *s, char **ret_root);
+/* In the child, after all other mounts, before pivot_root: --read-only and
+ * --volatile=state read-only remounts. Logs. */
+int root_finalize(const char *root, const Settings *s);
+
+/* --- berth-mount-custom.c: --bind, --bind-ro, --tmpfs, --overlay, --overlay-ro, --inaccessible --- */
+/* Parse one option argument in nspawn's syntax and append to s. -EINVAL on bad syntax. */
+int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only);
+int custom_mount_parse_tmpfs(Settings *s, const char *arg);
+int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only);
+int custom_mount_parse_inaccessible(Settings *s, const char *arg);
+void custom_mount_free_all(CustomMount *l, size_t n);
+/* In the parent: check sources exist, create missing bind sources? no: refuse; create overlay work dirs. Logs. */
+int custom_mounts_prepare(Settings *s);
+/* In the child, under ROOT before pivot_root, in the order given. Logs. */
+int custom_mounts_apply(const char *root, const Settings *s);
+/* In the parent at exit (and after a crash, from the record): remove work dirs. */
+void custom_mounts_cleanup(const Settings *s);

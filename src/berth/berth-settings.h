@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* The model of one container: everything the command line (and, later,
+ * settings files) can say. Parsing fills it (berth-options.c), the runtime
+ * only reads it. */
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/resource.h>
+
+#include "cleanup.h"
+
+typedef enum StartMode {
+        START_PID1,   /* COMMAND is PID 1 */
+        START_PID2,   /* our stub init is PID 1, COMMAND is PID 2 (--as-pid2) */
+        START_BOOT,   /* the tree's init is PID 1 (--boot) */
+        _START_MODE_MAX,
+        _START_MODE_INVALID = -EINVAL,
+} StartMode;
+
+typedef enum ConsoleMode {
+        CONSOLE_INTERACTIVE,
+        CONSOLE_READ_ONLY,
+        CONSOLE_PASSIVE,
+        CONSOLE_PIPE,
+        CONSOLE_AUTOPIPE, /* resolved to INTERACTIVE or PIPE before start */
+        _CONSOLE_MODE_MAX,
+        _CONSOLE_MODE_INVALID = -EINVAL,
+} ConsoleMode;
+
+typedef enum VolatileMode {
+        VOLATILE_NO,
+        VOLATILE_YES,     /* tmpfs root, /usr from the tree read-only */
+        VOLATILE_STATE,   /* tree read-only, tmpfs /var */
+        VOLATILE_OVERLAY, /* tree as lower layer of an overlay with a tmpfs upper layer */
+        _VOLATILE_MODE_MAX,
+        _VOLATILE_MODE_INVALID = -EINVAL,
+} VolatileMode;
+
+typedef enum ResolvConfMode {
+        RESOLV_CONF_OFF,
+        RESOLV_CONF_COPY_HOST,
+        RESOLV_CONF_COPY_STATIC,
+        RESOLV_CONF_COPY_UPLINK,
+        RESOLV_CONF_COPY_STUB,
+        RESOLV_CONF_REPLACE_HOST,
+        RESOLV_CONF_REPLACE_STATIC,
+        RESOLV_CONF_REPLACE_UPLINK,
+        RESOLV_CONF_REPLACE_STUB,
+        RESOLV_CONF_BIND_HOST,
+        RESOLV_CONF_BIND_STATIC,
+        RESOLV_CONF_BIND_UPLINK,
+        RESOLV_CONF_BIND_STUB,
+        RESOLV_CONF_DELETE,
+        RESOLV_CONF_AUTO,
+        _RESOLV_CONF_MODE_MAX,
+        _RESOLV_CONF_MODE_INVALID = -EINVAL,
+} ResolvConfMode;
+
+typedef enum TimezoneMode {
+        TIMEZONE_OFF,
+        TIMEZONE_COPY,
+        TIMEZONE_BIND,
+        TIMEZONE_SYMLINK,
+        TIMEZONE_DELETE,
+        TIMEZONE_AUTO,
+        _TIMEZONE_MODE_MAX,
+        _TIMEZONE_MODE_INVALID = -EINVAL,
+} TimezoneMode;
+
+typedef enum CustomMountType {
+        CUSTOM_MOUNT_BIND,
+        CUSTOM_MOUNT_TMPFS,
+        CUSTOM_MOUNT_OVERLAY,
+        CUSTOM_MOUNT_INACCESSIBLE,
+        _CUSTOM_MOUNT_TYPE_MAX,
+        _CUSTOM_MOUNT_TYPE_INVALID = -EINVAL,
+} CustomMountType;
+
+typedef struct CustomMount {
+        CustomMountType type;
+        bool read_only;
+        bool recursive;     /* binds: rbind (default) or norbind */
+        char *source;       /* bind: host path; overlay: NULL */
+        char *destination;  /* path inside the container, absolute and normalized */
+        char *options;      /* tmpfs mount options */
+        char **lower;       /* overlay: lower dirs, host paths, top-most first */
+        char *upper;        /* overlay: upper dir on the host, NULL for --overlay-ro */
+        char *work;         /* overlay: work dir made by berth next to upper, removed at exit */
+} CustomMount;
+
+typedef struct CPUSet {
+        cpu_set_t *set;
+        size_t allocated; /* bytes */
+} CPUSet;
+
+typedef struct Settings {
+        /* what to run */
+        char *directory;       /* absolute path of the tree */
+        char *template;        /* --template: populate an empty/missing directory from this tree */
+        StartMode start_mode;
+        char **parameters;     /* COMMAND and args, or the init's args with --boot */
+        bool ephemeral;
+
+        /* identity */
+        char *machine;         /* validated machine name */
+        char *hostname;        /* NULL: the machine name */
+        uint8_t uuid[16];
+        bool uuid_set;
+        char **environment;    /* KEY=VALUE */
+        char *working_directory;
+        char *user;
+
+        /* namespaces */
+        bool private_network;
+
+        /* file systems */
+        bool read_only;
+        VolatileMode volatile_mode;
+        CustomMount *custom_mounts;
+        size_t n_custom_mounts;
+        ResolvConfMode resolv_conf;
+        TimezoneMode timezone;
+
+        /* console */
+        ConsoleMode console_mode;
+        bool quiet;
+
+        /* security */
+        uint64_t capability;        /* added to the default set */
+        uint64_t drop_capability;   /* removed from it */
+        bool capability_all;        /* --capability=all */
+        bool no_new_privileges;
+        char **syscall_allow;       /* --system-call-filter=NAME|@GROUP */
+        char **syscall_deny;        /* --system-call-filter=~NAME|~@GROUP */
+        struct rlimit *rlimit[RLIMIT_NLIMITS];
+        int oom_score_adjust;
+        bool oom_score_adjust_set;
+        CPUSet cpu_set;
+
+        /* lifecycle */
+        int kill_signal;            /* 0: the default for the start mode */
+        int notify_ready;           /* -1 unset: yes with --boot if the guest talks, else no */
+} Settings;
+
+void settings_free(Settings *s);
+
+int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret);
+
+/* the bounding set given to the container: the default plus --capability= minus --drop-capability= */
+uint64_t settings_effective_capabilities(const Settings *s);
+
+/* enum <-> string tables, one pair per enum */
+const char *start_mode_to_string(StartMode m);
+const char *console_mode_to_string(ConsoleMode m);
+ConsoleMode console_mode_from_string(const char *s);
+const char *volatile_mode_to_string(VolatileMode m);
+VolatileMode volatile_mode_from_string(const char *s);  /* also takes booleans */
+const char *resolv_conf_mode_to_string(ResolvConfMode m);
+ResolvConfMode resolv_conf_mode_from_string(const char *s);
+const char *timezone_mode_to_string(TimezoneMode m);
+TimezoneMode timezone_mode_from_string(const char *s);
+const char *custom_mount_type_to_string(CustomMountType t);

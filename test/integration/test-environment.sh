@@ -1,0 +1,3 @@
+#!/bin/bash
+echo "1..0 # SKIP not written yet"
+exit 0

@@ -1,0 +1,36 @@
+#!/bin/bash
+# Build (once) and cache a Debian 12 tree with systemd for boot tests.
+# The cache is keyed on the package list so that a change of list rebuilds it.
+# Usage: make-debian-tree.sh [CACHE_DIR]; prints the tree's path on stdout.
+set -euo pipefail
+
+PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps"
+SUITE=bookworm
+MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
+CACHE=${1:-${BERTH_TEST_CACHE:-/var/cache/berth-test}}
+key=$(printf '%s %s minbase v1' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-12)
+tree="$CACHE/debian-$SUITE-$key"
+
+if [ -e "$tree/.complete" ]; then
+        echo "$tree"
+        exit 0
+fi
+
+command -v debootstrap >/dev/null || { echo "debootstrap is not installed: apt-get install debootstrap" >&2; exit 1; }
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+flock 9
+if [ -e "$tree/.complete" ]; then echo "$tree"; exit 0; fi
+rm -rf "$tree.tmp"
+echo "Creating Debian $SUITE tree in $tree (about a minute)..." >&2
+debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tree.tmp" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 || {
+        echo "debootstrap failed, see $CACHE/debootstrap.log" >&2; tail -5 "$CACHE/debootstrap.log" >&2; exit 1; }
+# A root without password so that a console login works in tests, and no
+# leftover machine-id: berth gives each boot its own.
+chroot "$tree.tmp" passwd -d root >/dev/null
+: >"$tree.tmp/etc/machine-id"
+rm -rf "$tree.tmp/var/cache/apt/archives/"*.deb
+rm -rf "$tree"
+mv "$tree.tmp" "$tree"
+touch "$tree/.complete"
+echo "$tree"
