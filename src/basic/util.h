@@ -18,6 +18,9 @@ static inline void strv_freep(char ***l) {
 }
 #define _cleanup_strv_free_ _cleanup_(strv_freep)
 size_t strv_length(char * const *l);
+static inline bool strv_isempty(char * const *l) {
+        return !l || !*l;
+}
 int strv_extend(char ***l, const char *value);      /* copies value */
 int strv_consume(char ***l, char *value);           /* takes value, frees it on failure */
 char **strv_copy(char * const *l);

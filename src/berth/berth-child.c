@@ -1,2 +1,684 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "berth-caps.h"
+#include "berth-child.h"
+#include "berth-console.h"
+#include "berth-mount.h"
+#include "berth-seccomp.h"
+#include "log.h"
+#include "util.h"
+
+#define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+int sync_send(int fd, SyncMessageType type, int error, int value, int pass_fd) {
+        SyncMessage m = { .type = type, .error = error, .value = value };
+        struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        if (pass_fd >= 0) {
+                mh.msg_control = &control;
+                mh.msg_controllen = sizeof control;
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+        }
+        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int sync_recv(int fd, SyncMessage *ret, int *ret_fd) {
+        SyncMessage m = {};
+        struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
+        union {
+                struct cmsghdr h;
+                char buf[CMSG_SPACE(sizeof(int))];
+        } control = {};
+        struct msghdr mh = {
+                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control,
+        };
+        ssize_t n;
+        int passed = -EBADF;
+
+        do
+                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+                return negative_errno();
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
+                        memcpy(&passed, CMSG_DATA(c), sizeof(int));
+        if (n == 0)
+                return 0;
+        if (n != sizeof m) {
+                safe_close(passed);
+                return -EBADMSG;
+        }
+        *ret = m;
+        if (ret_fd)
+                *ret_fd = passed;
+        else
+                safe_close(passed);
+        return 1;
+}
+
+/* ---- users, from the container's own /etc/passwd (never the host's NSS) ---- */
+
+typedef struct UserRecord {
+        uid_t uid;
+        gid_t gid;
+        char *name, *home, *shell;
+} UserRecord;
+
+static void user_record_done(UserRecord *u) {
+        free(u->name);
+        free(u->home);
+        free(u->shell);
+}
+
+static int find_user(const char *user, UserRecord *ret) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+        char line[1024];
+        unsigned numeric;
+        bool by_uid = safe_atou(user, &numeric) >= 0;
+
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof line, f)) {
+                char *fields[7] = {}, *p = line;
+                size_t n = 0;
+
+                line[strcspn(line, "\n")] = 0;
+                while (n < 7 && (fields[n++] = strsep(&p, ":")))
+                        ;
+                if (!fields[6])
+                        continue;
+                unsigned uid, gid;
+                if (safe_atou(fields[2], &uid) < 0 || safe_atou(fields[3], &gid) < 0)
+                        continue;
+                if (by_uid ? uid != numeric : !streq(fields[0], user))
+                        continue;
+                *ret = (UserRecord) {
+                        .uid = uid, .gid = gid,
+                        .name = strdup(fields[0]), .home = strdup(fields[5]), .shell = strdup(fields[6]),
+                };
+                if (!ret->name || !ret->home || !ret->shell) {
+                        user_record_done(ret);
+                        return -ENOMEM;
+                }
+                return 0;
+        }
+        if (by_uid) {
+                /* a numeric UID without an entry is fine, as in nspawn */
+                *ret = (UserRecord) { .uid = numeric, .gid = numeric, .home = strdup("/"), .shell = strdup("/bin/sh") };
+                return ret->home && ret->shell ? 0 : -ENOMEM;
+        }
+        return -ESRCH;
+}
+
+static int supplementary_groups(const char *name, gid_t gid, gid_t *groups, size_t max, size_t *ret_n) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/group", "re");
+        char line[4096];
+        size_t n = 0;
+
+        groups[n++] = gid;
+        if (f && name)
+                while (n < max && fgets(line, sizeof line, f)) {
+                        char *fields[4] = {}, *p = line;
+                        size_t k = 0;
+                        unsigned g;
+
+                        line[strcspn(line, "\n")] = 0;
+                        while (k < 4 && (fields[k++] = strsep(&p, ":")))
+                                ;
+                        if (!fields[3] || safe_atou(fields[2], &g) < 0)
+                                continue;
+                        for (char *m, *q = fields[3]; (m = strsep(&q, ","));)
+                                if (streq(m, name) && g != gid) {
+                                        groups[n++] = g;
+                                        break;
+                                }
+                }
+        *ret_n = n;
+        return 0;
+}
+
+/* ---- environment and the program to run ---- */
+
+static int build_environment(const ChildParams *p, const UserRecord *u, char ***ret) {
+        const Settings *s = p->settings;
+        _cleanup_strv_free_ char **env = NULL;
+        char uuid[37], buf[PATH_MAX + 16];
+        int r = 0;
+
+        id128_to_uuid_string(s->uuid, uuid);
+        r |= strv_extend(&env, "PATH=" DEFAULT_PATH);
+        r |= strv_extend(&env, "container=berth");
+        snprintf(buf, sizeof buf, "container_uuid=%s", uuid);
+        r |= strv_extend(&env, buf);
+        snprintf(buf, sizeof buf, "TERM=%s", p->term);
+        r |= strv_extend(&env, buf);
+        r |= strv_extend(&env, "NOTIFY_SOCKET=/run/host/notify");
+        if (u) {
+                snprintf(buf, sizeof buf, "HOME=%s", u->home);
+                r |= strv_extend(&env, buf);
+                snprintf(buf, sizeof buf, "SHELL=%s", u->shell);
+                r |= strv_extend(&env, buf);
+                if (u->name) {
+                        snprintf(buf, sizeof buf, "USER=%s", u->name);
+                        r |= strv_extend(&env, buf);
+                        snprintf(buf, sizeof buf, "LOGNAME=%s", u->name);
+                        r |= strv_extend(&env, buf);
+                }
+        }
+        if (r < 0)
+                return -ENOMEM;
+        /* -E wins over our defaults */
+        STRV_FOREACH(e, s->environment) {
+                size_t k = strcspn(*e, "=") + 1;
+                bool replaced = false;
+                for (char **i = env; *i; i++)
+                        if (strncmp(*i, *e, k) == 0) {
+                                free(*i);
+                                if (!(*i = strdup(*e)))
+                                        return -ENOMEM;
+                                replaced = true;
+                        }
+                if (!replaced && strv_extend(&env, *e) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(env);
+        return 0;
+}
+
+static const char *env_get(char **env, const char *name) {
+        size_t l = strlen(name);
+        STRV_FOREACH(e, env)
+                if (strncmp(*e, name, l) == 0 && (*e)[l] == '=')
+                        return *e + l + 1;
+        return NULL;
+}
+
+/* execvpe() searches our PATH, not the payload's: search the payload's PATH
+ * ourselves, in the container's root (we are past pivot_root). */
+static int exec_search(char **argv, char **env) {
+        const char *path = env_get(env, "PATH") ?: DEFAULT_PATH;
+        char buf[PATH_MAX];
+        int last = -ENOENT;
+
+        if (strchr(argv[0], '/')) {
+                execve(argv[0], argv, env);
+                return negative_errno();
+        }
+        for (const char *p = path; *p;) {
+                size_t k = strcspn(p, ":");
+                if (k > 0 && k + 1 + strlen(argv[0]) < sizeof buf) {
+                        snprintf(buf, sizeof buf, "%.*s/%s", (int) k, p, argv[0]);
+                        execve(buf, argv, env);
+                        if (errno != ENOENT && errno != ENOTDIR)
+                                last = negative_errno();
+                }
+                p += k;
+                if (*p == ':')
+                        p++;
+        }
+        return last;
+}
+
+static const char *const init_candidates[] = {
+        "/usr/lib/systemd/systemd",
+        "/lib/systemd/systemd",
+        "/sbin/init",
+};
+
+/* The signal that asks an init to power off: systemd takes SIGRTMIN+4,
+ * busybox init SIGUSR2; for others SIGTERM is the best guess. */
+static int init_stop_signal(const char *path) {
+        _cleanup_free_ char *real = realpath(path, NULL);
+        const char *b = path_basename(real ?: path);
+
+        if (streq(b, "systemd"))
+                return SIGRTMIN + 4;
+        if (streq(b, "busybox"))
+                return SIGUSR2;
+        return SIGTERM;
+}
+
+static int pick_init(const char **ret) {
+        for (size_t i = 0; i < ELEMENTSOF(init_candidates); i++)
+                if (access(init_candidates[i], X_OK) >= 0) {
+                        *ret = init_candidates[i];
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+/* ---- process attributes ---- */
+
+static int apply_resources(const Settings *s) {
+        char buf[16];
+        int r;
+
+        for (int i = 0; i < RLIMIT_NLIMITS; i++)
+                if (s->rlimit[i] && setrlimit(i, s->rlimit[i]) < 0)
+                        return log_error_errno(negative_errno(), "Failed to set resource limit %i (--rlimit=): %m", i);
+        if (s->oom_score_adjust_set) {
+                snprintf(buf, sizeof buf, "%i", s->oom_score_adjust);
+                r = write_string_file("/proc/self/oom_score_adj", buf, 0);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to set the OOM score adjustment (--oom-score-adjust=): %m");
+        }
+        if (s->cpu_set.set && sched_setaffinity(0, s->cpu_set.allocated, s->cpu_set.set) < 0)
+                return log_error_errno(negative_errno(), "Failed to set the CPU affinity (--cpu-affinity=): %m");
+        if (s->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set no_new_privs: %m");
+        return 0;
+}
+
+static int change_user(const UserRecord *u) {
+        gid_t groups[64];
+        size_t n;
+
+        if (!u || u->uid == 0)
+                return 0;
+        (void) supplementary_groups(u->name, u->gid, groups, ELEMENTSOF(groups), &n);
+        if (setgroups(n, groups) < 0)
+                return log_error_errno(negative_errno(), "Failed to set supplementary groups: %m");
+        if (setresgid(u->gid, u->gid, u->gid) < 0)
+                return log_error_errno(negative_errno(), "Failed to change to group %u: %m", (unsigned) u->gid);
+        if (setresuid(u->uid, u->uid, u->uid) < 0)
+                return log_error_errno(negative_errno(), "Failed to change to user %u: %m", (unsigned) u->uid);
+        /* a credential change clears the parent-death signal */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return 0;
+}
+
+/* ---- files the container gets from its host ---- */
+
+static int setup_hostname(const Settings *s) {
+        const char *h = s->hostname ?: s->machine;
+        if (sethostname(h, strlen(h)) < 0)
+                return log_error_errno(negative_errno(), "Failed to set the host name to '%s': %m", h);
+        return 0;
+}
+
+/* A command (not --boot) in a tree with an empty /etc/machine-id gets one
+ * for this run, bound over it; systemd as init derives its own from
+ * $container_uuid instead. */
+static int setup_machine_id(const char *root, const Settings *s) {
+        char p[PATH_MAX], src[PATH_MAX], id[34];
+        struct stat st;
+
+        if (s->start_mode == START_BOOT)
+                return 0;
+        snprintf(p, sizeof p, "%s/etc/machine-id", root);
+        if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
+                return 0;
+        snprintf(src, sizeof src, "%s/run/host/machine-id", root);
+        id128_to_string(s->uuid, id);
+        strcat(id, "\n");
+        if (write_string_file(src, id, O_CREAT | O_TRUNC) < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to set up /etc/machine-id: %m");
+        return 0;
+}
+
+typedef struct HostFile {
+        char *data;
+        size_t size;
+} HostFile;
+
+static const char *resolv_source(ResolvConfMode m) {
+        switch (m) {
+        case RESOLV_CONF_COPY_HOST: case RESOLV_CONF_REPLACE_HOST: case RESOLV_CONF_BIND_HOST:
+                return "/etc/resolv.conf";
+        case RESOLV_CONF_COPY_STATIC: case RESOLV_CONF_REPLACE_STATIC: case RESOLV_CONF_BIND_STATIC:
+                return "/usr/lib/systemd/resolv.conf";
+        case RESOLV_CONF_COPY_UPLINK: case RESOLV_CONF_REPLACE_UPLINK: case RESOLV_CONF_BIND_UPLINK:
+                return "/run/systemd/resolve/resolv.conf";
+        case RESOLV_CONF_COPY_STUB: case RESOLV_CONF_REPLACE_STUB: case RESOLV_CONF_BIND_STUB:
+                return "/run/systemd/resolve/stub-resolv.conf";
+        default:
+                return NULL;
+        }
+}
+
+static ResolvConfMode resolv_conf_resolve(const Settings *s) {
+        if (s->resolv_conf != RESOLV_CONF_AUTO)
+                return s->resolv_conf;
+        if (s->private_network)
+                return RESOLV_CONF_OFF;
+        if (s->read_only || s->volatile_mode == VOLATILE_STATE)
+                return RESOLV_CONF_BIND_HOST;
+        return RESOLV_CONF_COPY_HOST;
+}
+
+static TimezoneMode timezone_resolve(const Settings *s) {
+        if (s->timezone != TIMEZONE_AUTO)
+                return s->timezone;
+        if (s->read_only || s->volatile_mode == VOLATILE_STATE)
+                return TIMEZONE_BIND;
+        return TIMEZONE_OFF; /* don't touch a writable tree unasked */
+}
+
+/* Before pivot_root: what we will need from the host. Binds are done here too. */
+static int host_files_prepare(const char *root, const Settings *s, HostFile *resolv, HostFile *tz) {
+        ResolvConfMode rm = resolv_conf_resolve(s);
+        TimezoneMode tm = timezone_resolve(s);
+        const char *src = resolv_source(rm);
+        char p[PATH_MAX];
+
+        if (src && (rm == RESOLV_CONF_BIND_HOST || rm == RESOLV_CONF_BIND_STATIC || rm == RESOLV_CONF_BIND_UPLINK ||
+                    rm == RESOLV_CONF_BIND_STUB)) {
+                snprintf(p, sizeof p, "%s/etc/resolv.conf", root);
+                struct stat st;
+                if (access(src, R_OK) < 0 || lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
+                        log_debug("Not binding %s: source or regular target missing.", src);
+                else if (mount(src, p, NULL, MS_BIND, NULL) < 0 ||
+                         mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+                        log_warning_errno(negative_errno(), "Failed to bind %s to /etc/resolv.conf, ignoring: %m", src);
+        } else if (src)
+                (void) read_full_file(src, &resolv->data, &resolv->size);
+
+        if (tm == TIMEZONE_BIND) {
+                snprintf(p, sizeof p, "%s/etc/localtime", root);
+                struct stat st;
+                if (lstat(p, &st) >= 0 && S_ISREG(st.st_mode) &&
+                    (mount("/etc/localtime", p, NULL, MS_BIND, NULL) < 0 ||
+                     mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0))
+                        log_warning_errno(negative_errno(), "Failed to bind /etc/localtime, ignoring: %m");
+        } else if (tm == TIMEZONE_COPY)
+                (void) read_full_file("/etc/localtime", &tz->data, &tz->size);
+        else if (tm == TIMEZONE_SYMLINK) {
+                char t[PATH_MAX];
+                ssize_t k = readlink("/etc/localtime", t, sizeof t - 1);
+                if (k > 0) {
+                        t[k] = 0;
+                        tz->data = strdup(t);
+                }
+        }
+        return 0;
+}
+
+/* After pivot_root: paths now resolve inside the container only. */
+static void host_files_write(const Settings *s, HostFile *resolv, HostFile *tz) {
+        ResolvConfMode rm = resolv_conf_resolve(s);
+        TimezoneMode tm = timezone_resolve(s);
+        struct stat st;
+        int r;
+
+        if (rm == RESOLV_CONF_DELETE)
+                (void) unlink("/etc/resolv.conf");
+        else if (resolv->data) {
+                bool replace = rm >= RESOLV_CONF_REPLACE_HOST && rm <= RESOLV_CONF_REPLACE_STUB;
+                if (lstat("/etc/resolv.conf", &st) >= 0 && !S_ISREG(st.st_mode) && !replace)
+                        log_debug("/etc/resolv.conf of the container is not a regular file, leaving it.");
+                else {
+                        if (replace)
+                                (void) unlink("/etc/resolv.conf");
+                        _cleanup_close_ int fd = open("/etc/resolv.conf",
+                                                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        r = fd < 0 ? negative_errno() : loop_write(fd, resolv->data, resolv->size);
+                        if (r < 0)
+                                log_debug_errno(r, "Failed to write /etc/resolv.conf, ignoring: %m");
+                }
+        }
+
+        if (tm == TIMEZONE_DELETE)
+                (void) unlink("/etc/localtime");
+        else if (tm == TIMEZONE_COPY && tz->data) {
+                _cleanup_close_ int fd = open("/etc/localtime",
+                                              O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                r = fd < 0 ? negative_errno() : loop_write(fd, tz->data, tz->size);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to write /etc/localtime, ignoring: %m");
+        } else if (tm == TIMEZONE_SYMLINK && tz->data) {
+                const char *zone = strstr(tz->data, "zoneinfo/");
+                char target[PATH_MAX];
+                if (zone) {
+                        snprintf(target, sizeof target, "../usr/share/%s", zone);
+                        (void) unlink("/etc/localtime");
+                        if (symlink(target, "/etc/localtime") < 0)
+                                log_debug_errno(negative_errno(), "Failed to link /etc/localtime, ignoring: %m");
+                }
+        }
+}
+
+static int make_notify_socket(const char *root, int *ret) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        _cleanup_close_ int fd = -EBADF;
+        int one = 1;
+
+        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/run/host/notify", root) >= sizeof sa.sun_path)
+                return log_error_errno(-ENAMETOOLONG, "Path of the notify socket below '%s' is too long.", root);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to create the notify socket: %m");
+        (void) unlink(sa.sun_path);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_error_errno(negative_errno(), "Failed to bind the notify socket: %m");
+        (void) chmod(sa.sun_path, 0666);
+        (void) setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+        *ret = TAKE_FD(fd);
+        return 0;
+}
+
+static int do_pivot_root(const char *root) {
+        /* pivot_root(".", ".") stacks the old root on top of the new one;
+         * detaching it leaves no path back to the host's tree. */
+        if (chdir(root) < 0)
+                return log_error_errno(negative_errno(), "Failed to enter '%s': %m", root);
+        if (syscall(SYS_pivot_root, ".", ".") < 0)
+                return log_error_errno(negative_errno(), "Failed to pivot_root into '%s': %m", root);
+        if (umount2(".", MNT_DETACH) < 0)
+                return log_error_errno(negative_errno(), "Failed to detach the host's root: %m");
+        if (chdir("/") < 0)
+                return log_error_errno(negative_errno(), "Failed to change to the new root: %m");
+        return 0;
+}
+
+static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal) {
+        const Settings *s = p->settings;
+        _cleanup_free_ char *root = NULL;
+        HostFile resolv = {}, tz = {};
+        SyncMessage m;
+        int r, fd;
+
+        /* Namespaces: mount, PID, UTS, IPC (and network) are new; cgroup is
+         * still the host's until the parent has moved us into the container's
+         * cgroup and said so. */
+        r = sync_recv(p->sync_fd, &m, NULL);
+        if (r <= 0 || m.type != SYNC_CGROUP_READY)
+                return log_error_errno(r < 0 ? r : -EPIPE, "Lost the monitor before the start.");
+        if (unshare(CLONE_NEWCGROUP) < 0)
+                return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
+
+        /* From here on no mount we make reaches the host. */
+        if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
+
+        r = root_mount(s, &root);
+        if (r < 0)
+                return r;
+        r = mount_api_filesystems(root, s);
+        if (r < 0)
+                return r;
+
+        r = console_setup_child(root, s->console_mode, &fd);
+        if (r < 0)
+                return r;
+        if (fd >= 0) {
+                r = sync_send(p->sync_fd, SYNC_CONSOLE_FD, 0, 0, fd);
+                safe_close(fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to pass the console to the monitor: %m");
+        }
+
+        r = make_notify_socket(root, &fd);
+        if (r < 0)
+                return r;
+        r = sync_send(p->sync_fd, SYNC_NOTIFY_FD, 0, 0, fd);
+        safe_close(fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to pass the notify socket to the monitor: %m");
+
+        r = custom_mounts_apply(root, s);
+        if (r < 0)
+                return r;
+        r = mount_protect_kernel(root);
+        if (r < 0)
+                return r;
+        r = setup_hostname(s);
+        if (r < 0)
+                return r;
+        r = setup_machine_id(root, s);
+        if (r < 0)
+                return r;
+        (void) host_files_prepare(root, s, &resolv, &tz);
+        r = root_finalize(root, s);
+        if (r < 0)
+                return r;
+        r = do_pivot_root(root);
+        if (r < 0)
+                return r;
+        host_files_write(s, &resolv, &tz);
+        free(resolv.data);
+        free(tz.data);
+
+        if (s->start_mode == START_BOOT) {
+                r = pick_init(ret_init);
+                if (r < 0)
+                        return log_error_errno(r, "No init found in the container: tried /usr/lib/systemd/systemd, "
+                                                  "/lib/systemd/systemd and /sbin/init. Install one, or run a command without --boot.");
+                *ret_stop_signal = s->kill_signal ?: init_stop_signal(*ret_init);
+        } else
+                *ret_stop_signal = s->kill_signal ?: (s->start_mode == START_PID2 ? SIGTERM : SIGKILL);
+        return 0;
+}
+
+/* Last steps in the process that becomes the payload: stdio, user, exec. */
+static int exec_payload(const ChildParams *p, const char *init, UserRecord *u) {
+        const Settings *s = p->settings;
+        _cleanup_strv_free_ char **env = NULL, **argv = NULL;
+        int r;
+
+        r = console_attach_stdio(s->console_mode);
+        if (r < 0)
+                return r;
+
+        r = build_environment(p, u, &env);
+        if (r < 0)
+                return log_oom();
+
+        if (init) {
+                r = strv_extend(&argv, init);
+                STRV_FOREACH(a, s->parameters)
+                        r |= strv_extend(&argv, *a);
+        } else if (!strv_isempty(s->parameters))
+                argv = strv_copy(s->parameters);
+        else
+                r = strv_extend(&argv, u && !isempty(u->shell) ? u->shell : "/bin/sh");
+        if (r < 0 || !argv)
+                return log_oom();
+
+        r = change_user(s->user ? u : NULL);
+        if (r < 0)
+                return r;
+        if (chdir(s->working_directory ?: (u && s->user ? u->home : "/")) < 0) {
+                if (s->working_directory)
+                        return log_error_errno(negative_errno(), "Failed to change to '%s' (--chdir=): %m",
+                                               s->working_directory);
+                (void) chdir("/");
+        }
+
+        r = exec_search(argv, env);
+        return log_error_errno(r, "Failed to execute '%s' in the container: %m", argv[0]);
+}
+
+_noreturn_ void child_main(const ChildParams *p) {
+        const Settings *s = p->settings;
+        UserRecord user = {}, *u = NULL;
+        const char *init = NULL;
+        int r, stop_signal = SIGKILL;
+        int keep[] = { p->sync_fd };
+
+        sigset_t none, all;
+
+        /* We die with the monitor: berth killed with SIGKILL takes the container down. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The monitor blocks the signals it handles through sd-event; the payload must not inherit that. */
+        sigemptyset(&none);
+        sigfillset(&all);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) close_all_fds(keep, ELEMENTSOF(keep));
+
+        r = setup_container(p, &init, &stop_signal);
+        if (r < 0)
+                goto fail;
+
+        if (init == NULL) {
+                r = find_user(s->user ?: "0", &user);
+                if (r < 0 && s->user) {
+                        log_error_errno(r, "Failed to find user '%s' in the container's /etc/passwd (--user=): %m",
+                                        s->user);
+                        goto fail;
+                }
+                if (r >= 0)
+                        u = &user;
+        }
+
+        r = apply_resources(s);
+        if (r < 0)
+                goto fail;
+        r = capability_apply(settings_effective_capabilities(s));
+        if (r < 0)
+                goto fail;
+        r = seccomp_apply(s, settings_effective_capabilities(s));
+        if (r < 0)
+                goto fail;
+
+        (void) sync_send(p->sync_fd, SYNC_EXEC, 0, stop_signal, -EBADF);
+
+        if (s->start_mode == START_PID2) {
+                /* blocked before the fork, so that an early SIGCHLD is not lost to the stub */
+                (void) sigprocmask(SIG_SETMASK, &all, NULL);
+                pid_t pid = fork();
+                if (pid < 0) {
+                        r = log_error_errno(negative_errno(), "Failed to fork the payload: %m");
+                        goto fail;
+                }
+                if (pid > 0) {
+                        safe_close(p->sync_fd);
+                        stub_init_run(pid);
+                }
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        }
+
+        r = exec_payload(p, init, u);
+fail:
+        (void) sync_send(p->sync_fd, SYNC_ERROR, r, 0, -EBADF);
+        _exit(EXIT_FAILURE);
+}

@@ -1,2 +1,452 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-event.h>
+#include <unistd.h>
+
+#include "berth-cgroup.h"
+#include "berth-child.h"
+#include "berth-console.h"
+#include "berth-container.h"
+#include "berth-devices.h"
+#include "berth-mount.h"
+#include "berth-stale.h"
+#include "log.h"
+#include "registry.h"
+#include "util.h"
+
+#define DEFAULT_STOP_TIMEOUT_USEC (90 * USEC_PER_SEC)
+#define EXIT_STATUS_REBOOT 133
+
+/* berth, the monitor: stays in the host's namespaces, owns every piece of
+ * host state the container needs (lock, record, cgroups, work dirs) and tears
+ * it down on every exit path; a later start cleans up after a monitor that was
+ * killed (berth-stale.c). */
+typedef struct Monitor {
+        Settings *settings;
+        sd_event *event;
+        pid_t pid;               /* the container's PID 1, in our PID namespace */
+        int stop_signal;
+        unsigned n_stop_requests;
+        sd_event_source *stop_timer;
+        int notify_fd;
+        Forwarder *forwarder;
+        CGroup *cgroup;
+        MachineRecord record;
+        bool ready;
+        int exit_status;
+        bool exited;
+} Monitor;
+
+static int openat_in_root(int dfd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int) syscall(SYS_openat2, dfd, path, &how, sizeof how);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+static bool tree_has_regular(int dfd, const char *path, bool executable) {
+        _cleanup_close_ int fd = openat_in_root(dfd, path, O_PATH);
+        struct stat st;
+
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return false;
+        return !executable || (st.st_mode & 0111);
+}
+
+int container_check_tree(const Settings *s) {
+        static const char *const inits[] = { "usr/lib/systemd/systemd", "lib/systemd/systemd", "sbin/init" };
+        _cleanup_close_ int dfd = open(s->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd < 0)
+                return log_error_errno(negative_errno(), "Cannot open container tree '%s': %m", s->directory);
+        if (s->volatile_mode == VOLATILE_YES)
+                return 0; /* only /usr is used; os-release may live in /usr/lib */
+        if (!tree_has_regular(dfd, "etc/os-release", false) && !tree_has_regular(dfd, "usr/lib/os-release", false))
+                return log_error_errno(-ENOMEDIUM,
+                                       "'%s' does not look like an OS tree: it has neither /etc/os-release nor "
+                                       "/usr/lib/os-release. Point --directory= at the root of an OS tree.",
+                                       s->directory);
+        if (s->start_mode == START_BOOT) {
+                for (size_t i = 0; i < ELEMENTSOF(inits); i++)
+                        if (tree_has_regular(dfd, inits[i], true))
+                                return 0;
+                return log_error_errno(-ENOEXEC,
+                                       "Cannot boot '%s': no init in it (tried /usr/lib/systemd/systemd, "
+                                       "/lib/systemd/systemd, /sbin/init). Install one, or run a command without --boot.",
+                                       s->directory);
+        }
+        return 0;
+}
+
+/* ---- event handlers ---- */
+
+static void monitor_kill(Monitor *m, int sig) {
+        char buf[16];
+        if (m->pid <= 0 || m->exited)
+                return;
+        log_debug("Sending %s to the container.", signal_to_string(sig, buf));
+        if (kill(m->pid, sig) < 0 && errno != ESRCH)
+                log_warning_errno(negative_errno(), "Failed to signal the container, ignoring: %m");
+}
+
+static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+        Monitor *m = userdata;
+        log_warning("Machine '%s' did not stop in time, killing it.", m->settings->machine);
+        monitor_kill(m, SIGKILL);
+        return 0;
+}
+
+static void record_set_state(Monitor *m, const char *state) {
+        m->record.state = (char *) state;
+        (void) registry_write(&m->record);
+}
+
+static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+        Monitor *m = userdata;
+        uint64_t timeout = m->settings->stop_timeout_usec ?: DEFAULT_STOP_TIMEOUT_USEC;
+        int r;
+
+        if (m->n_stop_requests++ > 0 || m->stop_signal == SIGKILL) {
+                monitor_kill(m, SIGKILL);
+                return 0;
+        }
+        if (!m->settings->quiet)
+                log_info("Asking machine '%s' to stop (send the signal again to kill it).", m->settings->machine);
+        record_set_state(m, "stopping");
+        monitor_kill(m, m->stop_signal);
+        if (timeout != UINT64_MAX) {
+                r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout, 0,
+                                               on_stop_timeout, m);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to arm the stop timeout, ignoring: %m");
+        }
+        return 0;
+}
+
+static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
+        Monitor *m = userdata;
+
+        m->exited = true;
+        switch (si->si_code) {
+        case CLD_EXITED:
+                m->exit_status = si->si_status;
+                break;
+        case CLD_KILLED:
+        case CLD_DUMPED:
+                /* reboot(2) in a PID namespace ends its init with SIGHUP
+                 * (restart) or SIGINT (power off, halt) */
+                if (si->si_status == SIGHUP)
+                        m->exit_status = EXIT_STATUS_REBOOT;
+                else if (si->si_status == SIGINT)
+                        m->exit_status = 0;
+                else
+                        m->exit_status = 128 + si->si_status;
+                break;
+        default:
+                m->exit_status = EXIT_FAILURE;
+        }
+        return sd_event_exit(m->event, 0);
+}
+
+static void on_escape(void *userdata) {
+        Monitor *m = userdata;
+        if (!m->settings->quiet)
+                log_info("\rKilling machine '%s' (Ctrl-] pressed three times).", m->settings->machine);
+        monitor_kill(m, SIGKILL);
+}
+
+/* The guest's sd_notify() messages: READY=1 and STATUS= are passed on to our
+ * own supervisor (systemd, with Type=notify). Only our container can reach
+ * this socket (it lives in its /run), but its words are still untrusted:
+ * nothing but those two keys goes on, and only in printable form. */
+static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Monitor *m = userdata;
+        char buf[4096];
+        ssize_t n;
+
+        n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+        if (n <= 0)
+                return 0;
+        buf[n] = 0;
+        for (char *line, *p = buf; (line = strsep(&p, "\n"));) {
+                if (streq(line, "READY=1") && !m->ready) {
+                        m->ready = true;
+                        record_set_state(m, "ready");
+                        if (m->settings->notify_ready)
+                                (void) sd_notify(false, "READY=1");
+                } else if (startswith(line, "STATUS=")) {
+                        char out[600];
+                        size_t k = 0;
+                        for (const char *c = line; *c && k < sizeof out - 1; c++)
+                                out[k++] = (*c >= 0x20 && *c != 0x7f) ? *c : '?';
+                        out[k] = 0;
+                        (void) sd_notify(false, out);
+                }
+        }
+        return 0;
+}
+
+/* ---- start ---- */
+
+static int receive_setup(Monitor *m, int sync_fd) {
+        SyncMessage msg;
+        int r, fd;
+
+        for (;;) {
+                r = sync_recv(sync_fd, &msg, &fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to talk to the container's setup: %m");
+                if (r == 0)
+                        return 0; /* EOF: the payload was executed */
+                switch (msg.type) {
+                case SYNC_CONSOLE_FD:
+                        if (fd < 0)
+                                return log_error_errno(-EBADMSG, "The container's setup sent no console.");
+                        r = forwarder_new(m->event, fd, m->settings->console_mode, m->settings->quiet, on_escape, m,
+                                          &m->forwarder);
+                        if (r < 0) {
+                                safe_close(fd);
+                                return log_error_errno(r, "Failed to set up the console: %m");
+                        }
+                        break;
+                case SYNC_NOTIFY_FD:
+                        if (fd < 0)
+                                return log_error_errno(-EBADMSG, "The container's setup sent no notify socket.");
+                        m->notify_fd = fd;
+                        r = sd_event_add_io(m->event, NULL, fd, EPOLLIN, on_notify, m);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to watch the notify socket: %m");
+                        break;
+                case SYNC_EXEC:
+                        m->stop_signal = msg.value;
+                        break;
+                case SYNC_ERROR:
+                        safe_close(fd);
+                        return msg.error < 0 ? msg.error : -EIO; /* logged by the child */
+                default:
+                        safe_close(fd);
+                        return log_error_errno(-EBADMSG, "Unexpected message %i from the container's setup.", msg.type);
+                }
+        }
+}
+
+static int spawn(Monitor *m) {
+        Settings *s = m->settings;
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+        const char *term = getenv("TERM");
+        pid_t pid;
+        int r;
+
+        if (s->private_network)
+                flags |= CLONE_NEWNET;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return log_error_errno(negative_errno(), "Failed to create the sync socket: %m");
+
+        ChildParams params = {
+                .settings = s,
+                .sync_fd = pair[1],
+                .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
+        };
+
+        /* A raw clone() behaves like fork() here: we are single-threaded. */
+        pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid < 0)
+                return log_error_errno(negative_errno(), "Failed to create the container's namespaces: %m");
+        if (pid == 0) {
+                pair[0] = safe_close(pair[0]);
+                child_main(&params);
+        }
+        m->pid = pid;
+        pair[1] = safe_close(pair[1]);
+
+        r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_child, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the container: %m");
+
+        r = cgroup_attach(m->cgroup, pid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to move the container into its cgroup: %m");
+        r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, -EBADF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to start the container's setup: %m");
+
+        return receive_setup(m, pair[0]);
+}
+
+static int setup_event(Monitor *m) {
+        static const int stop_signals[] = { SIGTERM, SIGINT, SIGHUP };
+        sigset_t ss;
+        int r;
+
+        r = sd_event_new(&m->event);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the event loop: %m");
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGCHLD);
+        sigaddset(&ss, SIGWINCH);
+        for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++)
+                sigaddset(&ss, stop_signals[i]);
+        if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to block signals: %m");
+        for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++) {
+                r = sd_event_add_signal(m->event, NULL, stop_signals[i], on_stop_signal, m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to watch signal %i: %m", stop_signals[i]);
+        }
+        return 0;
+}
+
+static void announce_exit(const Monitor *m) {
+        const char *name = m->settings->machine;
+
+        if (m->settings->quiet)
+                return;
+        if (m->exit_status == 0)
+                log_info("Container %s exited successfully.", name);
+        else if (m->exit_status == EXIT_STATUS_REBOOT)
+                log_info("Container %s is being rebooted.", name);
+        else if (m->exit_status > 128)
+                log_info("Container %s was terminated by signal %i.", name, m->exit_status - 128);
+        else
+                log_info("Container %s failed with error code %i.", name, m->exit_status);
+}
+
+int container_run(Settings *s, int *ret_status) {
+        _cleanup_close_ int machine_lock = -EBADF, root_lock = -EBADF;
+        char uuid[37];
+        Monitor m = {
+                .settings = s,
+                .notify_fd = -EBADF,
+                .stop_signal = SIGKILL,
+        };
+        int r;
+
+        r = mkdir_p(BERTH_MACHINES_DIR, 0755);
+        if (r >= 0)
+                r = mkdir_p(BERTH_STAGING_DIR, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", BERTH_RUN_DIR);
+
+        r = registry_lock_machine(s->machine, &machine_lock);
+        if (r == -EBUSY)
+                return log_error_errno(r, "Machine '%s' is already running. Pick another name with --machine=, "
+                                          "or stop the running one first.", s->machine);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock machine '%s': %m", s->machine);
+
+        /* we own the name now: whatever a dead instance left is ours to clean */
+        (void) stale_cleanup(s->machine);
+
+        r = root_prepare(s);
+        if (r < 0)
+                return r;
+        r = container_check_tree(s);
+        if (r < 0)
+                return r;
+
+        r = registry_lock_root(s->directory, s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY ||
+                                                     s->volatile_mode == VOLATILE_YES, &root_lock);
+        if (r == -EBUSY)
+                return log_error_errno(r, "Tree '%s' is in use by another machine. Run this one with --ephemeral, "
+                                          "or stop the other first.", s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock tree '%s': %m", s->directory);
+
+        if (!s->uuid_set) {
+                r = id128_randomize(s->uuid);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to generate a machine UUID: %m");
+        }
+
+        r = custom_mounts_prepare(s);
+        if (r < 0)
+                goto finish;
+
+        r = cgroup_create(s->machine, &m.cgroup);
+        if (r < 0)
+                goto finish;
+        r = devices_apply_policy(m.cgroup);
+        if (r < 0)
+                goto finish;
+
+        m.record = (MachineRecord) {
+                .name = s->machine,
+                .pid = getpid(),
+                .root = s->directory,
+                .state = (char *) "starting",
+                .cgroup = m.cgroup->name,
+                .uuid = id128_to_uuid_string(s->uuid, uuid),
+                .class = (char *) "container",
+                .service = (char *) "berth",
+                .timestamp = now_usec(CLOCK_REALTIME),
+        };
+        r = registry_write(&m.record);
+        if (r < 0) {
+                log_error_errno(r, "Failed to record machine '%s' in %s: %m", s->machine, BERTH_MACHINES_DIR);
+                goto finish;
+        }
+
+        r = setup_event(&m);
+        if (r < 0)
+                goto finish;
+
+        if (!s->quiet && s->console_mode == CONSOLE_INTERACTIVE)
+                log_info("Spawning container %s on %s.\nPress Ctrl-] three times within 1s to kill container.",
+                         s->machine, s->directory);
+
+        r = spawn(&m);
+        if (r < 0)
+                goto finish;
+
+        m.record.leader = m.pid;
+        record_set_state(&m, m.ready ? "ready" : "running");
+        if (!s->notify_ready)
+                (void) sd_notify(false, "READY=1");
+
+        r = sd_event_loop(m.event);
+        if (r < 0)
+                log_error_errno(r, "Event loop failed: %m");
+        else
+                r = 0;
+
+finish:
+        forwarder_free(m.forwarder); /* restores the terminal first: nothing below may leave it raw */
+        m.forwarder = NULL;
+        if (m.pid > 0 && !m.exited) {
+                /* failed setup or event loop: the container goes */
+                (void) kill(m.pid, SIGKILL);
+                (void) waitpid(m.pid, NULL, 0);
+        }
+        if (m.cgroup) {
+                int q = cgroup_destroy(m.cgroup);
+                if (q < 0)
+                        log_warning_errno(q, "Failed to remove the cgroups of machine '%s', ignoring: %m", s->machine);
+        }
+        custom_mounts_cleanup(s);
+        (void) registry_remove(s->machine);
+        cgroup_free(m.cgroup);
+        sd_event_source_unref(m.stop_timer);
+        safe_close(m.notify_fd);
+        sd_event_unref(m.event);
+
+        if (r < 0)
+                return r;
+        announce_exit(&m);
+        *ret_status = m.exit_status;
+        return 0;
+}

@@ -1,2 +1,689 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <ctype.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth-caps.h"
+#include "berth-console.h"
+#include "berth-mount.h"
+#include "berth-options.h"
+#include "berth-seccomp.h"
+#include "log.h"
+#include "machine-name.h"
+#include "util.h"
+
+/* ---- parsers: one per option, they only fill Settings ---- */
+
+static int parse_path_option(char **field, const char *arg, const char **detail) {
+        if (isempty(arg)) {
+                *detail = "path is empty";
+                return -EINVAL;
+        }
+        char *p;
+        int r = path_make_absolute_cwd(arg, &p);
+        if (r < 0)
+                return r;
+        free(*field);
+        *field = p;
+        return 0;
+}
+
+static int p_directory(Settings *s, const char *arg, const char **detail) {
+        return parse_path_option(&s->directory, arg, detail);
+}
+
+static int p_template(Settings *s, const char *arg, const char **detail) {
+        return parse_path_option(&s->template, arg, detail);
+}
+
+static int p_ephemeral(Settings *s, const char *arg, const char **detail) {
+        s->ephemeral = true;
+        return 0;
+}
+
+static int p_as_pid2(Settings *s, const char *arg, const char **detail) {
+        if (s->start_mode == START_BOOT) {
+                *detail = "conflicts with --boot";
+                return -EINVAL;
+        }
+        s->start_mode = START_PID2;
+        return 0;
+}
+
+static int p_boot(Settings *s, const char *arg, const char **detail) {
+        if (s->start_mode == START_PID2) {
+                *detail = "conflicts with --as-pid2";
+                return -EINVAL;
+        }
+        s->start_mode = START_BOOT;
+        return 0;
+}
+
+static int p_chdir(Settings *s, const char *arg, const char **detail) {
+        if (!path_is_safe(arg)) {
+                *detail = "expected an absolute, normalized path inside the container";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->working_directory, arg);
+}
+
+static int p_user(Settings *s, const char *arg, const char **detail) {
+        if (isempty(arg) || strpbrk(arg, ":/ \t\n") || strlen(arg) > 256) {
+                *detail = "expected a user name or numeric UID";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->user, arg);
+}
+
+static int p_machine(Settings *s, const char *arg, const char **detail) {
+        if (!machine_name_is_valid(arg)) {
+                *detail = "expected a valid host name of at most 64 characters";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->machine, arg);
+}
+
+static int p_hostname(Settings *s, const char *arg, const char **detail) {
+        if (!machine_name_is_valid(arg)) {
+                *detail = "expected a valid host name of at most 64 characters";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->hostname, arg);
+}
+
+static int p_uuid(Settings *s, const char *arg, const char **detail) {
+        if (isempty(arg) || id128_from_string(arg, s->uuid) < 0) {
+                *detail = "expected a UUID";
+                return -EINVAL;
+        }
+        static const uint8_t null[16] = {};
+        if (memcmp(s->uuid, null, 16) == 0) {
+                *detail = "the null UUID is not allowed";
+                return -EINVAL;
+        }
+        s->uuid_set = true;
+        return 0;
+}
+
+static bool env_name_is_valid(const char *s, size_t n) {
+        if (n == 0 || isdigit((unsigned char) s[0]))
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!(isalnum((unsigned char) s[i]) || s[i] == '_'))
+                        return false;
+        return true;
+}
+
+static int p_setenv(Settings *s, const char *arg, const char **detail) {
+        const char *eq = strchr(strempty(arg), '=');
+        char *a;
+
+        if (!eq) {
+                /* nspawn: a bare name takes its value from our environment */
+                const char *v = env_name_is_valid(strempty(arg), strlen(strempty(arg))) ? getenv(arg) : NULL;
+                if (!v) {
+                        *detail = "expected VAR=VALUE, or the name of a variable that is set";
+                        return -EINVAL;
+                }
+                a = strjoin(arg, "=", v);
+        } else {
+                if (!env_name_is_valid(arg, (size_t) (eq - arg))) {
+                        *detail = "expected VAR=VALUE with VAR made of letters, digits and '_'";
+                        return -EINVAL;
+                }
+                a = strdup(arg);
+        }
+        if (!a)
+                return -ENOMEM;
+        /* a later assignment of the same name wins */
+        size_t k = strcspn(a, "=") + 1;
+        for (char **e = s->environment; e && *e; e++)
+                if (strncmp(*e, a, k) == 0) {
+                        free(*e);
+                        *e = a;
+                        return 0;
+                }
+        return strv_consume(&s->environment, a);
+}
+
+static int p_private_network(Settings *s, const char *arg, const char **detail) {
+        s->private_network = true;
+        return 0;
+}
+
+static int p_read_only(Settings *s, const char *arg, const char **detail) {
+        s->read_only = true;
+        return 0;
+}
+
+static int p_bind(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_bind(s, strempty(arg), false);
+}
+
+static int p_bind_ro(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_bind(s, strempty(arg), true);
+}
+
+static int p_tmpfs(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_tmpfs(s, strempty(arg));
+}
+
+static int p_overlay(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_overlay(s, strempty(arg), false);
+}
+
+static int p_overlay_ro(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_overlay(s, strempty(arg), true);
+}
+
+static int p_inaccessible(Settings *s, const char *arg, const char **detail) {
+        return custom_mount_parse_inaccessible(s, strempty(arg));
+}
+
+static int p_volatile(Settings *s, const char *arg, const char **detail) {
+        VolatileMode m = arg ? volatile_mode_from_string(arg) : VOLATILE_YES;
+        if (m < 0)
+                return -EINVAL;
+        s->volatile_mode = m;
+        return 0;
+}
+
+static bool console_mode_set = false;
+
+static int p_console(Settings *s, const char *arg, const char **detail) {
+        ConsoleMode m = console_mode_from_string(arg);
+        if (m < 0)
+                return -EINVAL;
+        s->console_mode = m;
+        console_mode_set = true;
+        return 0;
+}
+
+static int p_pipe(Settings *s, const char *arg, const char **detail) {
+        s->console_mode = CONSOLE_PIPE;
+        console_mode_set = true;
+        return 0;
+}
+
+static int p_quiet(Settings *s, const char *arg, const char **detail) {
+        s->quiet = true;
+        return 0;
+}
+
+static int p_capability(Settings *s, const char *arg, const char **detail) {
+        uint64_t m;
+        bool all = false;
+        int r = capability_parse_list(strempty(arg), &m, &all);
+        if (r < 0) {
+                *detail = "expected a comma-separated list of capability names (CAP_...) or 'all'";
+                return r;
+        }
+        s->capability |= m;
+        s->capability_all = s->capability_all || all;
+        return 0;
+}
+
+static int p_drop_capability(Settings *s, const char *arg, const char **detail) {
+        uint64_t m;
+        bool all = false;
+        int r = capability_parse_list(strempty(arg), &m, &all);
+        if (r < 0) {
+                *detail = "expected a comma-separated list of capability names (CAP_...) or 'all'";
+                return r;
+        }
+        s->drop_capability |= all ? capability_all() : m;
+        return 0;
+}
+
+static int p_no_new_privileges(Settings *s, const char *arg, const char **detail) {
+        int b = parse_boolean(arg);
+        if (b < 0)
+                return -EINVAL;
+        s->no_new_privileges = b;
+        return 0;
+}
+
+static int p_system_call_filter(Settings *s, const char *arg, const char **detail) {
+        static char buf[128];
+        _cleanup_free_ char *bad = NULL;
+        int r = seccomp_parse_filter(s, strempty(arg), &bad);
+        if (r == -EINVAL && bad) {
+                snprintf(buf, sizeof buf, "unknown system call or group '%s'", bad);
+                *detail = buf;
+        } else if (r == -EINVAL)
+                *detail = "expected a space-separated list of system calls and @groups, optionally prefixed by '~'";
+        return r;
+}
+
+static const char *const rlimit_names[RLIMIT_NLIMITS] = {
+        [RLIMIT_CPU] = "CPU",       [RLIMIT_FSIZE] = "FSIZE",           [RLIMIT_DATA] = "DATA",
+        [RLIMIT_STACK] = "STACK",   [RLIMIT_CORE] = "CORE",             [RLIMIT_RSS] = "RSS",
+        [RLIMIT_NOFILE] = "NOFILE", [RLIMIT_AS] = "AS",                 [RLIMIT_NPROC] = "NPROC",
+        [RLIMIT_MEMLOCK] = "MEMLOCK", [RLIMIT_LOCKS] = "LOCKS",         [RLIMIT_SIGPENDING] = "SIGPENDING",
+        [RLIMIT_MSGQUEUE] = "MSGQUEUE", [RLIMIT_NICE] = "NICE",         [RLIMIT_RTPRIO] = "RTPRIO",
+        [RLIMIT_RTTIME] = "RTTIME",
+};
+
+int rlimit_from_string(const char *s);
+int rlimit_from_string(const char *s) {
+        const char *p = startswith_ptr(s, "RLIMIT_") ?: s;
+        for (int i = 0; i < RLIMIT_NLIMITS; i++)
+                if (rlimit_names[i] && strcasecmp(p, rlimit_names[i]) == 0)
+                        return i;
+        return -EINVAL;
+}
+
+static int parse_rlim(const char *s, rlim_t *ret) {
+        unsigned long long v;
+        if (streq(s, "infinity")) {
+                *ret = RLIM_INFINITY;
+                return 0;
+        }
+        if (safe_atollu(s, &v) < 0)
+                return -EINVAL;
+        *ret = (rlim_t) v;
+        return 0;
+}
+
+static int p_rlimit(Settings *s, const char *arg, const char **detail) {
+        _cleanup_free_ char *name = NULL;
+        const char *eq = strchr(strempty(arg), '='), *colon;
+        struct rlimit rl;
+        int which;
+
+        *detail = "expected LIMIT=SOFT[:HARD], e.g. RLIMIT_NOFILE=1024:4096, values a number or 'infinity'";
+        if (!eq)
+                return -EINVAL;
+        name = strndup(arg, (size_t) (eq - arg));
+        if (!name)
+                return -ENOMEM;
+        which = rlimit_from_string(name);
+        if (which < 0) {
+                *detail = "unknown resource limit name (e.g. RLIMIT_NOFILE, RLIMIT_NPROC)";
+                return -EINVAL;
+        }
+        colon = strchr(eq + 1, ':');
+        if (colon) {
+                _cleanup_free_ char *soft = strndup(eq + 1, (size_t) (colon - eq - 1));
+                if (!soft)
+                        return -ENOMEM;
+                if (parse_rlim(soft, &rl.rlim_cur) < 0 || parse_rlim(colon + 1, &rl.rlim_max) < 0)
+                        return -EINVAL;
+        } else {
+                if (parse_rlim(eq + 1, &rl.rlim_cur) < 0)
+                        return -EINVAL;
+                rl.rlim_max = rl.rlim_cur;
+        }
+        if (rl.rlim_cur > rl.rlim_max) {
+                *detail = "the soft limit is above the hard limit";
+                return -EINVAL;
+        }
+        if (!s->rlimit[which] && !(s->rlimit[which] = malloc(sizeof(struct rlimit))))
+                return -ENOMEM;
+        *s->rlimit[which] = rl;
+        return 0;
+}
+
+static int p_oom_score_adjust(Settings *s, const char *arg, const char **detail) {
+        int v;
+        if (safe_atoi(arg, &v) < 0 || v < -1000 || v > 1000) {
+                *detail = "expected an integer from -1000 to 1000";
+                return -EINVAL;
+        }
+        s->oom_score_adjust = v;
+        s->oom_score_adjust_set = true;
+        return 0;
+}
+
+static int cpu_set_add(CPUSet *c, unsigned cpu) {
+        size_t need = CPU_ALLOC_SIZE(cpu + 1);
+        if (need > c->allocated) {
+                cpu_set_t *n = realloc(c->set, need);
+                if (!n)
+                        return -ENOMEM;
+                memset((uint8_t *) n + c->allocated, 0, need - c->allocated);
+                c->set = n;
+                c->allocated = need;
+        }
+        CPU_SET_S(cpu, c->allocated, c->set);
+        return 0;
+}
+
+static int p_cpu_affinity(Settings *s, const char *arg, const char **detail) {
+        _cleanup_strv_free_ char **l = NULL;
+        CPUSet c = {};
+        int r;
+
+        *detail = "expected a list of CPU indexes and ranges, e.g. 0,2-3";
+        if (isempty(arg) || strv_split(arg, ", ", &l) < 0)
+                return -EINVAL;
+        STRV_FOREACH(w, l) {
+                unsigned a, b;
+                char *dash = strchr(*w, '-');
+                if (isempty(*w))
+                        continue;
+                if (dash) {
+                        *dash = 0;
+                        if (safe_atou(*w, &a) < 0 || safe_atou(dash + 1, &b) < 0 || a > b)
+                                goto bad;
+                } else if (safe_atou(*w, &a) < 0)
+                        goto bad;
+                else
+                        b = a;
+                if (b >= 8192)
+                        goto bad;
+                for (unsigned i = a; i <= b; i++)
+                        if ((r = cpu_set_add(&c, i)) < 0) {
+                                free(c.set);
+                                return r;
+                        }
+        }
+        if (!c.set)
+                return -EINVAL;
+        free(s->cpu_set.set);
+        s->cpu_set = c;
+        return 0;
+bad:
+        free(c.set);
+        return -EINVAL;
+}
+
+static int p_kill_signal(Settings *s, const char *arg, const char **detail) {
+        int sig = signal_from_string(arg);
+        if (sig < 0 || sig == SIGKILL || sig == SIGSTOP) {
+                *detail = "expected a signal name or number such as SIGRTMIN+4 or SIGTERM (not KILL or STOP)";
+                return -EINVAL;
+        }
+        s->kill_signal = sig;
+        return 0;
+}
+
+static int p_notify_ready(Settings *s, const char *arg, const char **detail) {
+        int b = parse_boolean(arg);
+        if (b < 0)
+                return -EINVAL;
+        s->notify_ready = b;
+        return 0;
+}
+
+static int p_stop_timeout(Settings *s, const char *arg, const char **detail) {
+        uint64_t u;
+        if (parse_sec(arg, &u) < 0 || u == 0) {
+                *detail = "expected a positive time span such as 90s, 500ms or 2min, or 'infinity'";
+                return -EINVAL;
+        }
+        s->stop_timeout_usec = u;
+        return 0;
+}
+
+static int p_resolv_conf(Settings *s, const char *arg, const char **detail) {
+        ResolvConfMode m = resolv_conf_mode_from_string(arg);
+        if (m < 0)
+                return -EINVAL;
+        s->resolv_conf = m;
+        return 0;
+}
+
+static int p_timezone(Settings *s, const char *arg, const char **detail) {
+        TimezoneMode m = timezone_mode_from_string(arg);
+        if (m < 0)
+                return -EINVAL;
+        s->timezone = m;
+        return 0;
+}
+
+/* ---- the table ---- */
+
+const OptionDef option_table[] = {
+        { "Commands", "help", 'h', OPTION_ARG_NONE, NULL, NULL, "Show this help", NULL },
+        { NULL, "version", 0, OPTION_ARG_NONE, NULL, NULL, "Print the version", NULL },
+
+        { "Image", "directory", 'D', OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Root directory of the container (default: the current directory)", p_directory },
+        { NULL, "template", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Create the directory as a copy of this tree if it is missing or empty", p_template },
+        { NULL, "ephemeral", 'x', OPTION_ARG_NONE, NULL, NULL,
+          "Run on a copy-on-write snapshot of the tree that is gone at exit", p_ephemeral },
+
+        { "Execution", "as-pid2", 'a', OPTION_ARG_NONE, NULL, NULL,
+          "Run COMMAND as PID 2 under a minimal init", p_as_pid2 },
+        { NULL, "boot", 'b', OPTION_ARG_NONE, NULL, NULL,
+          "Boot the tree's init; arguments are passed to it", p_boot },
+        { NULL, "chdir", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Working directory of the payload inside the container", p_chdir },
+        { NULL, "user", 'u', OPTION_ARG_REQUIRED, "USER", NULL,
+          "Run the command as this user of the container", p_user },
+        { NULL, "setenv", 'E', OPTION_ARG_REQUIRED, "VAR=VALUE", NULL,
+          "Set an environment variable for the payload", p_setenv },
+        { NULL, "kill-signal", 0, OPTION_ARG_REQUIRED, "SIGNAL", NULL,
+          "Signal that asks the payload to stop (default: the init's poweroff signal with --boot)", p_kill_signal },
+        { NULL, "stop-timeout", 0, OPTION_ARG_REQUIRED, "TIME", NULL,
+          "How long a stop request may take before the container is killed (default: 90s)", p_stop_timeout },
+        { NULL, "notify-ready", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
+          "Wait for the guest's READY=1 before reporting readiness", p_notify_ready },
+
+        { "Identity", "machine", 'M', OPTION_ARG_REQUIRED, "NAME", NULL,
+          "Machine name (default: the directory's name)", p_machine },
+        { NULL, "hostname", 0, OPTION_ARG_REQUIRED, "NAME", NULL,
+          "Host name of the container (default: the machine name)", p_hostname },
+        { NULL, "uuid", 0, OPTION_ARG_REQUIRED, "UUID", NULL,
+          "Machine UUID (default: random)", p_uuid },
+
+        { "Networking", "private-network", 0, OPTION_ARG_NONE, NULL, NULL,
+          "Run in a network namespace of its own with only loopback", p_private_network },
+
+        { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
+          "Mount the root directory read-only", p_read_only },
+        { NULL, "bind", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
+          "Bind-mount a host path into the container", p_bind },
+        { NULL, "bind-ro", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
+          "Bind-mount a host path read-only", p_bind_ro },
+        { NULL, "tmpfs", 0, OPTION_ARG_REQUIRED, "PATH[:OPTS]", NULL,
+          "Mount an empty tmpfs at PATH", p_tmpfs },
+        { NULL, "overlay", 0, OPTION_ARG_REQUIRED, "PATH[:PATH...]:PATH", NULL,
+          "Mount an overlay of host directories; writes go to the last host path", p_overlay },
+        { NULL, "overlay-ro", 0, OPTION_ARG_REQUIRED, "PATH[:PATH...]:PATH", NULL,
+          "Mount a read-only overlay of host directories", p_overlay_ro },
+        { NULL, "inaccessible", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Make a path of the container inaccessible", p_inaccessible },
+        { NULL, "volatile", 0, OPTION_ARG_OPTIONAL, "MODE", "yes state overlay no",
+          "Run with a volatile root, /var, or overlay", p_volatile },
+        { NULL, "resolv-conf", 0, OPTION_ARG_REQUIRED, "MODE",
+          "off copy-host copy-static copy-uplink copy-stub replace-host replace-static replace-uplink "
+          "replace-stub bind-host bind-static bind-uplink bind-stub delete auto",
+          "How to set up /etc/resolv.conf", p_resolv_conf },
+        { NULL, "timezone", 0, OPTION_ARG_REQUIRED, "MODE", "off copy bind symlink delete auto",
+          "How to set up /etc/localtime", p_timezone },
+
+        { "Console", "console", 0, OPTION_ARG_REQUIRED, "MODE", "interactive read-only passive pipe autopipe",
+          "How the console is connected", p_console },
+        { NULL, "pipe", 'P', OPTION_ARG_NONE, NULL, NULL, "Same as --console=pipe", p_pipe },
+        { NULL, "quiet", 'q', OPTION_ARG_NONE, NULL, NULL, "Do not show status messages", p_quiet },
+
+        { "Security", "capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
+          "Keep these capabilities in addition to the default set", p_capability },
+        { NULL, "drop-capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
+          "Drop these capabilities from the default set", p_drop_capability },
+        { NULL, "no-new-privileges", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
+          "Set the no_new_privs flag for the payload", p_no_new_privileges },
+        { NULL, "system-call-filter", 0, OPTION_ARG_REQUIRED, "LIST", NULL,
+          "Allow (or with ~, deny) system calls and @groups beyond the default", p_system_call_filter },
+
+        { "Resources", "rlimit", 0, OPTION_ARG_REQUIRED, "NAME=SOFT[:HARD]", NULL,
+          "Set a resource limit for the payload", p_rlimit },
+        { NULL, "oom-score-adjust", 0, OPTION_ARG_REQUIRED, "VALUE", NULL,
+          "OOM score adjustment of the payload (-1000..1000)", p_oom_score_adjust },
+        { NULL, "cpu-affinity", 0, OPTION_ARG_REQUIRED, "CPUS", NULL,
+          "CPUs the container may run on", p_cpu_affinity },
+};
+const unsigned option_table_size = ELEMENTSOF(option_table);
+
+void help(void) {
+        printf("berth [OPTIONS...] [COMMAND [ARGS...]]\n\n"
+               "Boot an OS tree as a container, or run a command in it.\n");
+        for (unsigned i = 0; i < option_table_size; i++) {
+                const OptionDef *o = &option_table[i];
+                char left[64];
+
+                if (o->section)
+                        printf("\n%s:\n", o->section);
+                snprintf(left, sizeof left, "%s%c%s--%s%s%s%s%s",
+                         o->short_name ? "-" : "", o->short_name ? o->short_name : ' ',
+                         o->short_name ? " " : " ", o->name,
+                         o->arg == OPTION_ARG_OPTIONAL ? "[" : "",
+                         o->arg != OPTION_ARG_NONE ? "=" : "",
+                         o->metavar ?: "",
+                         o->arg == OPTION_ARG_OPTIONAL ? "]" : "");
+                if (!o->short_name)
+                        memmove(left, left + 1, strlen(left)); /* no short name: indent by the dash only */
+                printf("  %-34s %s\n", left, o->help);
+                if (o->values)
+                        printf("  %-34s   one of: %s\n", "", o->values);
+        }
+        printf("\nSee the berth(1) man page for details.\n");
+}
+
+int parse_argv(int argc, char *argv[], Settings *s) {
+        struct option longopts[ELEMENTSOF(option_table) + 1] = {};
+        char shortopts[2 + ELEMENTSOF(option_table) * 2] = "+";
+        size_t k = 1;
+        int c, idx;
+
+        for (unsigned i = 0; i < option_table_size; i++) {
+                const OptionDef *o = &option_table[i];
+                longopts[i] = (struct option) {
+                        .name = o->name,
+                        .has_arg = o->arg == OPTION_ARG_NONE       ? no_argument
+                                   : o->arg == OPTION_ARG_REQUIRED ? required_argument
+                                                                   : optional_argument,
+                        .val = 0x100 + (int) i,
+                };
+                if (o->short_name) {
+                        shortopts[k++] = o->short_name;
+                        if (o->arg == OPTION_ARG_REQUIRED)
+                                shortopts[k++] = ':';
+                }
+        }
+        shortopts[k] = 0;
+        opterr = 0;
+
+        while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) >= 0) {
+                const OptionDef *o = NULL;
+                const char *detail = NULL;
+                int r;
+
+                if (c == '?') {
+                        if (optopt >= 0x100)
+                                return log_error_errno(-EINVAL, "Option '--%s' needs a value, see --help.",
+                                                       option_table[optopt - 0x100].name);
+                        if (optopt)
+                                return log_error_errno(-EINVAL, "Unknown option '-%c', or it needs a value, see --help.",
+                                                       optopt);
+                        return log_error_errno(-EINVAL, "Unknown option '%s', see --help.", argv[optind - 1]);
+                }
+                if (c == ':')
+                        return log_error_errno(-EINVAL, "Option '%s' needs a value.", argv[optind - 1]);
+                if (c >= 0x100)
+                        o = &option_table[c - 0x100];
+                else
+                        for (unsigned i = 0; i < option_table_size; i++)
+                                if (option_table[i].short_name == c)
+                                        o = &option_table[i];
+                if (!o)
+                        return log_error_errno(-EINVAL, "Unknown option '%s', see --help.", argv[optind - 1]);
+
+                if (streq(o->name, "help")) {
+                        help();
+                        return 0;
+                }
+                if (streq(o->name, "version")) {
+                        printf("berth %s\n", BERTH_VERSION);
+                        return 0;
+                }
+
+                r = o->parse(s, optarg, &detail);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0) {
+                        if (o->arg == OPTION_ARG_NONE)
+                                return log_error_errno(r, "Invalid --%s: %s.", o->name, detail ?: "malformed");
+                        if (!detail && o->values)
+                                return log_error_errno(r, "Invalid --%s= value '%s': expected one of: %s.",
+                                                       o->name, strempty(optarg), o->values);
+                        return log_error_errno(r, "Invalid --%s= value '%s': %s.", o->name, strempty(optarg),
+                                               detail ?: "malformed value");
+                }
+        }
+
+        if (optind < argc) {
+                s->parameters = strv_copy(argv + optind);
+                if (!s->parameters)
+                        return log_oom();
+        }
+
+        s->console_mode = console_mode_resolve(s->console_mode, console_mode_set);
+        return 1;
+}
+
+static int verify_directory(Settings *s) {
+        struct stat st;
+        int r;
+
+        if (!s->directory) {
+                r = path_make_absolute_cwd(".", &s->directory);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to get the current directory: %m");
+        }
+        if (streq(s->directory, "/"))
+                return log_error_errno(-EINVAL, "Refusing to use the host's root directory as container tree (--directory=/).");
+
+        if (s->template && stat(s->template, &st) < 0)
+                return log_error_errno(negative_errno(), "Cannot use template '%s' (--template=): %m", s->template);
+        if (s->template && !S_ISDIR(st.st_mode))
+                return log_error_errno(-ENOTDIR, "Template '%s' is not a directory (--template=).", s->template);
+
+        if (stat(s->directory, &st) < 0) {
+                if (errno == ENOENT && s->template)
+                        return 0; /* created from the template */
+                return log_error_errno(negative_errno(), "Cannot use container tree '%s' (--directory=): %m",
+                                       s->directory);
+        }
+        if (!S_ISDIR(st.st_mode))
+                return log_error_errno(-ENOTDIR, "Container tree '%s' is not a directory (--directory=).",
+                                       s->directory);
+        return 0;
+}
+
+int settings_verify(Settings *s) {
+        int r;
+
+        r = verify_directory(s);
+        if (r < 0)
+                return r;
+
+        if (!s->machine) {
+                r = machine_name_from_path(s->directory, &s->machine);
+                if (r < 0)
+                        return log_error_errno(r, "Cannot make a machine name from '%s': pass one with --machine=.",
+                                               s->directory);
+        }
+        if (s->ephemeral && s->template)
+                return log_error_errno(-EINVAL, "--ephemeral and --template cannot be combined.");
+        if (s->ephemeral && s->volatile_mode != VOLATILE_NO)
+                return log_error_errno(-EINVAL, "--ephemeral and --volatile= cannot be combined.");
+        if (s->read_only && s->volatile_mode == VOLATILE_OVERLAY)
+                return log_error_errno(-EINVAL, "--read-only and --volatile=overlay cannot be combined.");
+        if (s->start_mode == START_BOOT && s->user)
+                return log_error_errno(-EINVAL, "--user= cannot be combined with --boot: the init runs as root.");
+        if (s->start_mode == START_BOOT && s->working_directory)
+                return log_error_errno(-EINVAL, "--chdir= cannot be combined with --boot.");
+        if (s->notify_ready < 0)
+                s->notify_ready = false;
+        /* kill_signal 0: chosen at start, from the init (boot) or start mode */
+        return 0;
+}

@@ -1,2 +1,140 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <stdlib.h>
+#include <string.h>
+
+#include "berth-caps.h"
+#include "berth-mount.h"
+#include "berth-settings.h"
+#include "util.h"
+
+void settings_free(Settings *s) {
+        free(s->directory);
+        free(s->template);
+        strv_free(s->parameters);
+        free(s->machine);
+        free(s->hostname);
+        strv_free(s->environment);
+        free(s->working_directory);
+        free(s->user);
+        custom_mount_free_all(s->custom_mounts, s->n_custom_mounts);
+        strv_free(s->syscall_allow);
+        strv_free(s->syscall_deny);
+        for (size_t i = 0; i < ELEMENTSOF(s->rlimit); i++)
+                free(s->rlimit[i]);
+        free(s->cpu_set.set);
+        *s = (Settings) {};
+}
+
+int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
+        CustomMount *l;
+
+        l = realloc(s->custom_mounts, sizeof(CustomMount) * (s->n_custom_mounts + 1));
+        if (!l)
+                return -ENOMEM;
+        s->custom_mounts = l;
+        l[s->n_custom_mounts] = (CustomMount) {
+                .type = t,
+                .recursive = true,
+        };
+        *ret = &l[s->n_custom_mounts++];
+        return 0;
+}
+
+uint64_t settings_effective_capabilities(const Settings *s) {
+        if (s->capability_all)
+                return capability_all() & ~s->drop_capability;
+        return (capability_default_set() | s->capability) & ~s->drop_capability;
+}
+
+/* One table per enum; *_from_string is the reverse lookup. */
+#define DEFINE_STRING_TABLE(name, type, max, ...)                                   \
+        static const char *const name##_table[max] = { __VA_ARGS__ };               \
+        const char *name##_to_string(type v) {                                      \
+                if ((int) v < 0 || (int) v >= (int) (max))                          \
+                        return NULL;                                                \
+                return name##_table[v];                                             \
+        }                                                                           \
+        static type name##_from_string_internal(const char *s) {                    \
+                if (!s)                                                             \
+                        return (type) - EINVAL;                                     \
+                for (int i = 0; i < (int) (max); i++)                               \
+                        if (name##_table[i] && streq(name##_table[i], s))           \
+                                return (type) i;                                    \
+                return (type) - EINVAL;                                             \
+        }
+
+DEFINE_STRING_TABLE(start_mode, StartMode, _START_MODE_MAX,
+                    [START_PID1] = "pid1",
+                    [START_PID2] = "pid2",
+                    [START_BOOT] = "boot");
+
+DEFINE_STRING_TABLE(console_mode, ConsoleMode, _CONSOLE_MODE_MAX,
+                    [CONSOLE_INTERACTIVE] = "interactive",
+                    [CONSOLE_READ_ONLY] = "read-only",
+                    [CONSOLE_PASSIVE] = "passive",
+                    [CONSOLE_PIPE] = "pipe",
+                    [CONSOLE_AUTOPIPE] = "autopipe");
+
+ConsoleMode console_mode_from_string(const char *s) {
+        return console_mode_from_string_internal(s);
+}
+
+DEFINE_STRING_TABLE(volatile_mode, VolatileMode, _VOLATILE_MODE_MAX,
+                    [VOLATILE_NO] = "no",
+                    [VOLATILE_YES] = "yes",
+                    [VOLATILE_STATE] = "state",
+                    [VOLATILE_OVERLAY] = "overlay");
+
+VolatileMode volatile_mode_from_string(const char *s) {
+        int b = parse_boolean(s);
+        if (b >= 0)
+                return b ? VOLATILE_YES : VOLATILE_NO;
+        return volatile_mode_from_string_internal(s);
+}
+
+DEFINE_STRING_TABLE(resolv_conf_mode, ResolvConfMode, _RESOLV_CONF_MODE_MAX,
+                    [RESOLV_CONF_OFF] = "off",
+                    [RESOLV_CONF_COPY_HOST] = "copy-host",
+                    [RESOLV_CONF_COPY_STATIC] = "copy-static",
+                    [RESOLV_CONF_COPY_UPLINK] = "copy-uplink",
+                    [RESOLV_CONF_COPY_STUB] = "copy-stub",
+                    [RESOLV_CONF_REPLACE_HOST] = "replace-host",
+                    [RESOLV_CONF_REPLACE_STATIC] = "replace-static",
+                    [RESOLV_CONF_REPLACE_UPLINK] = "replace-uplink",
+                    [RESOLV_CONF_REPLACE_STUB] = "replace-stub",
+                    [RESOLV_CONF_BIND_HOST] = "bind-host",
+                    [RESOLV_CONF_BIND_STATIC] = "bind-static",
+                    [RESOLV_CONF_BIND_UPLINK] = "bind-uplink",
+                    [RESOLV_CONF_BIND_STUB] = "bind-stub",
+                    [RESOLV_CONF_DELETE] = "delete",
+                    [RESOLV_CONF_AUTO] = "auto");
+
+ResolvConfMode resolv_conf_mode_from_string(const char *s) {
+        return resolv_conf_mode_from_string_internal(s);
+}
+
+DEFINE_STRING_TABLE(timezone_mode, TimezoneMode, _TIMEZONE_MODE_MAX,
+                    [TIMEZONE_OFF] = "off",
+                    [TIMEZONE_COPY] = "copy",
+                    [TIMEZONE_BIND] = "bind",
+                    [TIMEZONE_SYMLINK] = "symlink",
+                    [TIMEZONE_DELETE] = "delete",
+                    [TIMEZONE_AUTO] = "auto");
+
+TimezoneMode timezone_mode_from_string(const char *s) {
+        return timezone_mode_from_string_internal(s);
+}
+
+DEFINE_STRING_TABLE(custom_mount_type, CustomMountType, _CUSTOM_MOUNT_TYPE_MAX,
+                    [CUSTOM_MOUNT_BIND] = "bind",
+                    [CUSTOM_MOUNT_TMPFS] = "tmpfs",
+                    [CUSTOM_MOUNT_OVERLAY] = "overlay",
+                    [CUSTOM_MOUNT_INACCESSIBLE] = "inaccessible");
+
+StartMode start_mode_from_string(const char *s) {
+        return start_mode_from_string_internal(s);
+}
+
+CustomMountType custom_mount_type_from_string(const char *s) {
+        return custom_mount_type_from_string_internal(s);
+}

@@ -142,6 +142,7 @@ typedef struct Settings {
 
         /* lifecycle */
         int kill_signal;            /* 0: the default for the start mode */
+        uint64_t stop_timeout_usec; /* 0: the default */
         int notify_ready;           /* -1 unset: yes with --boot if the guest talks, else no */
 } Settings;
 
@@ -154,6 +155,7 @@ uint64_t settings_effective_capabilities(const Settings *s);
 
 /* enum <-> string tables, one pair per enum */
 const char *start_mode_to_string(StartMode m);
+StartMode start_mode_from_string(const char *s);
 const char *console_mode_to_string(ConsoleMode m);
 ConsoleMode console_mode_from_string(const char *s);
 const char *volatile_mode_to_string(VolatileMode m);
@@ -163,3 +165,4 @@ ResolvConfMode resolv_conf_mode_from_string(const char *s);
 const char *timezone_mode_to_string(TimezoneMode m);
 TimezoneMode timezone_mode_from_string(const char *s);
 const char *custom_mount_type_to_string(CustomMountType t);
+CustomMountType custom_mount_type_from_string(const char *s);

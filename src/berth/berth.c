@@ -1,1 +1,34 @@
-int main(void) { return 1; }
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "berth-container.h"
+#include "berth-options.h"
+#include "log.h"
+
+int main(int argc, char *argv[]) {
+        Settings s = { .notify_ready = -1 };
+        int r, status = EXIT_FAILURE;
+
+        log_set_prefix("berth");
+        log_open();
+
+        r = parse_argv(argc, argv, &s);
+        if (r <= 0)
+                goto finish;
+        if (geteuid() != 0) {
+                r = log_error_errno(-EPERM, "berth needs to run as root.");
+                goto finish;
+        }
+        r = settings_verify(&s);
+        if (r < 0)
+                goto finish;
+        log_set_machine(s.machine);
+
+        r = container_run(&s, &status);
+finish:
+        settings_free(&s);
+        if (r < 0)
+                return EXIT_FAILURE;
+        return r == 0 && status == EXIT_FAILURE ? EXIT_SUCCESS : status;
+}

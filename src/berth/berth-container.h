@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "berth-settings.h"
+
+/* Runs the container described by S to its end. Returns a negative errno
+ * after having logged when the container could not be started (berth exits
+ * with 1 then), else 0 with the exit status for berth in *ret_status: the
+ * payload's, 133 when the guest rebooted, 128+N when it was killed by N. */
+int container_run(Settings *s, int *ret_status);
+
+/* Does the tree look like an OS tree (os-release), and has it an init for
+ * --boot? Resolved inside the tree, symlinks included. Logs. */
+int container_check_tree(const Settings *s);

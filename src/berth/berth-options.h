@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+
+#include "berth-settings.h"
+
+/* The option table is the single source of truth: getopt's table, --help,
+ * and the docs test (every long option must be in the man page and the
+ * completions) are all made from it. */
+
+typedef enum OptionArg {
+        OPTION_ARG_NONE,
+        OPTION_ARG_REQUIRED,
+        OPTION_ARG_OPTIONAL,
+} OptionArg;
+
+/* Returns 0 or a negative errno; on -EINVAL *ret_detail may say what is wrong. */
+typedef int (*option_parser_t)(Settings *s, const char *arg, const char **ret_detail);
+
+typedef struct OptionDef {
+        const char *section;     /* starts a new help section when set */
+        const char *name;        /* long name */
+        char short_name;         /* 0 if none */
+        OptionArg arg;
+        const char *metavar;     /* "PATH", "MODE", ... */
+        const char *values;      /* space-separated fixed values (help and completion), or NULL */
+        const char *help;
+        option_parser_t parse;
+} OptionDef;
+
+extern const OptionDef option_table[];
+extern const unsigned option_table_size;
+
+/* Parses argv into s. Returns 1 to continue, 0 when --help/--version was
+ * handled (exit 0), negative errno after having logged a one-line error. */
+int parse_argv(int argc, char *argv[], Settings *s);
+/* Checks that concern several options or the tree itself. Logs. */
+int settings_verify(Settings *s);
+void help(void);
