@@ -1,2 +1,847 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth-cgroup.h"
+#include "log.h"
+#include "machine-name.h"
+#include "util.h"
+
+/* Where the container's cgroup goes, and why there.
+ *
+ * It is a child of our own cgroup, never a sibling: under systemd our own
+ * cgroup is the delegated unit cgroup (berth@NAME.service, Delegate=yes), and
+ * everything above it belongs to systemd. Outside systemd, the cgroup that
+ * started us is as good a parent as any and keeps the container accounted to
+ * whoever started berth.
+ *
+ * cgroup2 forbids processes in a (non-root) cgroup that hands controllers to
+ * its children ("no internal processes"). To give the container pids, memory,
+ * cpu... berth must therefore leave its own cgroup first. We do that only when
+ * it is ours alone (cgroup.procs lists just us: the unit case): berth moves
+ * into OWN/berth-NAME/supervisor, enables the available controllers in OWN
+ * and OWN/berth-NAME, and the container gets OWN/berth-NAME/payload. Where
+ * others share our cgroup (a login shell's session scope), we do not move
+ * them or ourselves: the container gets no controllers of its own but is
+ * still one cgroup to find and kill. At exit the move is undone, so a berth
+ * outside systemd leaves nothing behind (systemd would trim a unit's cgroup
+ * anyway). Keeping supervisor and payload under one berth-NAME directory
+ * (instead of nspawn's bare "payload"/"supervisor") lets several machines
+ * share one parent and keeps a machine's leftovers in one place.
+ *
+ * On hybrid hosts (this project's CI) the cgroup2 hierarchy has no controllers
+ * at all, so no move is ever needed; the same relative path is created in
+ * every mounted v1 hierarchy too, where the internal-process rule does not
+ * exist: devices (the device policy), pids, memory, and name=systemd so that
+ * tools that look there find the container. */
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define KILL_TIMEOUT_USEC (5 * USEC_PER_SEC)
+
+static const char *const layout_table[_CGROUP_LAYOUT_MAX] = {
+        [CGROUP_LAYOUT_LEGACY] = "legacy",
+        [CGROUP_LAYOUT_HYBRID] = "hybrid",
+        [CGROUP_LAYOUT_UNIFIED] = "unified",
+};
+
+const char *cgroup_layout_to_string(CGroupLayout l) {
+        return l >= 0 && l < _CGROUP_LAYOUT_MAX ? layout_table[l] : NULL;
+}
+
+CGroupLayout cgroup_layout_from_string(const char *s) {
+        for (int i = 0; s && i < _CGROUP_LAYOUT_MAX; i++)
+                if (streq(s, layout_table[i]))
+                        return (CGroupLayout) i;
+        return _CGROUP_LAYOUT_INVALID;
+}
+
+static int fs_type(const char *path, long *ret) {
+        struct statfs sfs;
+
+        if (statfs(path, &sfs) < 0)
+                return negative_errno();
+        *ret = (long) sfs.f_type;
+        return 0;
+}
+
+static bool is_cgroup_fs(const char *path, bool *ret_v2) {
+        long t;
+
+        if (fs_type(path, &t) < 0)
+                return false;
+        if (t == CGROUP2_SUPER_MAGIC) {
+                if (ret_v2)
+                        *ret_v2 = true;
+                return true;
+        }
+        if (t == CGROUP_SUPER_MAGIC) {
+                if (ret_v2)
+                        *ret_v2 = false;
+                return true;
+        }
+        return false;
+}
+
+int cgroup_detect_layout(CGroupLayout *ret) {
+        long t;
+        int r;
+
+        r = fs_type(CGROUP_ROOT, &t);
+        if (r < 0)
+                return r;
+        if (t == CGROUP2_SUPER_MAGIC)
+                *ret = CGROUP_LAYOUT_UNIFIED;
+        else if (fs_type(CGROUP_ROOT "/unified", &t) >= 0 && t == CGROUP2_SUPER_MAGIC)
+                *ret = CGROUP_LAYOUT_HYBRID;
+        else
+                *ret = CGROUP_LAYOUT_LEGACY;
+        return 0;
+}
+
+static const char *unified_mount(CGroupLayout l) {
+        return l == CGROUP_LAYOUT_UNIFIED ? CGROUP_ROOT : l == CGROUP_LAYOUT_HYBRID ? CGROUP_ROOT "/unified" : NULL;
+}
+
+CGroup *cgroup_free(CGroup *cg) {
+        if (!cg)
+                return NULL;
+        free(cg->name);
+        free(cg->unified_path);
+        strv_free(cg->v1_paths);
+        free(cg->supervisor_path);
+        free(cg->own_path);
+        free(cg->enabled_controllers);
+        free(cg);
+        return NULL;
+}
+
+/* One line of /proc/self/cgroup, resolved to a directory of the host. */
+typedef struct Hierarchy {
+        char *mount;       /* where the hierarchy is mounted */
+        char *own;         /* fs path of our own cgroup in it */
+        char *controllers; /* "" for cgroup2, "cpu,cpuacct", "name=systemd", ... */
+} Hierarchy;
+
+static void hierarchies_free(Hierarchy *h, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                free(h[i].mount);
+                free(h[i].own);
+                free(h[i].controllers);
+        }
+        free(h);
+}
+
+/* Where a v1 hierarchy with these controllers is mounted: /sys/fs/cgroup/LIST
+ * by convention ("name=" dropped), or a symlink named after one of them. */
+static char *v1_mount(const char *controllers) {
+        _cleanup_strv_free_ char **l = NULL;
+        const char *list = startswith_ptr(controllers, "name=") ?: controllers;
+        char *p;
+
+        p = strjoin(CGROUP_ROOT "/", list);
+        if (!p)
+                return NULL;
+        if (is_cgroup_fs(p, NULL))
+                return p;
+        free(p);
+        if (strv_split(controllers, ",", &l) < 0)
+                return NULL;
+        STRV_FOREACH(c, l) {
+                p = strjoin(CGROUP_ROOT "/", startswith_ptr(*c, "name=") ?: *c);
+                if (!p)
+                        return NULL;
+                if (is_cgroup_fs(p, NULL))
+                        return p;
+                free(p);
+        }
+        return NULL;
+}
+
+/* Our own cgroup in each mounted hierarchy, cgroup2 first (index 0, only if
+ * the host has it mounted). */
+static int own_hierarchies(CGroupLayout layout, Hierarchy **ret, size_t *ret_n) {
+        _cleanup_fclose_ FILE *f = NULL;
+        Hierarchy *h = NULL;
+        size_t n = 0;
+        char line[4096];
+        int r = 0;
+
+        f = fopen("/proc/self/cgroup", "re");
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                char *ctrl, *path, *mount;
+                bool v2;
+
+                line[strcspn(line, "\n")] = 0;
+                ctrl = strchr(line, ':');
+                if (!ctrl)
+                        continue;
+                *ctrl++ = 0;
+                path = strchr(ctrl, ':');
+                if (!path)
+                        continue;
+                *path++ = 0;
+                v2 = streq(line, "0") && isempty(ctrl);
+                if (v2) {
+                        if (layout == CGROUP_LAYOUT_LEGACY)
+                                continue;
+                        mount = strdup(unified_mount(layout));
+                } else {
+                        if (layout == CGROUP_LAYOUT_UNIFIED || isempty(ctrl))
+                                continue;
+                        mount = v1_mount(ctrl);
+                        if (!mount)
+                                continue; /* not mounted (or not where we look): nothing to do there */
+                }
+                if (!mount) {
+                        r = -ENOMEM;
+                        break;
+                }
+                Hierarchy *nh = realloc(h, (n + 1) * sizeof(Hierarchy));
+                if (!nh) {
+                        free(mount);
+                        r = -ENOMEM;
+                        break;
+                }
+                h = nh;
+                h[n] = (Hierarchy) {
+                        .mount = mount,
+                        .own = streq(path, "/") ? strdup(mount) : strjoin(mount, path),
+                        .controllers = strdup(ctrl),
+                };
+                n++;
+                if (!h[n - 1].own || !h[n - 1].controllers) {
+                        r = -ENOMEM;
+                        break;
+                }
+                /* keep cgroup2 in front */
+                if (v2 && n > 1) {
+                        Hierarchy t = h[n - 1];
+                        memmove(h + 1, h, (n - 1) * sizeof(Hierarchy));
+                        h[0] = t;
+                }
+        }
+        if (r < 0) {
+                hierarchies_free(h, n);
+                return r;
+        }
+        *ret = h;
+        *ret_n = n;
+        return 0;
+}
+
+static int read_attr(const char *dir, const char *attr, char **ret) {
+        _cleanup_free_ char *p = path_join(dir, attr);
+        char *s;
+        int r;
+
+        if (!p)
+                return -ENOMEM;
+        r = read_full_file(p, &s, NULL);
+        if (r < 0)
+                return r;
+        s[strcspn(s, "\n")] = 0;
+        *ret = s;
+        return 0;
+}
+
+static int write_attr(const char *dir, const char *attr, const char *value) {
+        _cleanup_free_ char *p = path_join(dir, attr);
+
+        if (!p)
+                return -ENOMEM;
+        return write_string_file(p, value, 0);
+}
+
+static bool attr_exists(const char *dir, const char *attr) {
+        _cleanup_free_ char *p = path_join(dir, attr);
+        return p && access(p, F_OK) >= 0;
+}
+
+/* The parent of a machine's container cgroup, when the path has our shape
+ * (".../berth-NAME/payload"); otherwise the path itself. Everything below it
+ * is the machine's. */
+static char *machine_dir_of(const char *payload) {
+        _cleanup_free_ char *p = strdup(payload);
+        char *slash;
+
+        if (!p)
+                return NULL;
+        slash = strrchr(p, '/');
+        if (slash && streq(slash + 1, "payload")) {
+                *slash = 0;
+                if (startswith(path_basename(p), "berth-"))
+                        return TAKE_PTR(p);
+                *slash = '/';
+        }
+        return TAKE_PTR(p);
+}
+
+/* v1 cpuset refuses tasks until cpus and mems are set; fill in the parent's. */
+static void cpuset_init(const char *dir) {
+        _cleanup_free_ char *parent = strdup(dir);
+        char *slash;
+
+        if (!parent || !attr_exists(dir, "cpuset.cpus"))
+                return;
+        slash = strrchr(parent, '/');
+        if (!slash)
+                return;
+        *slash = 0;
+        for (const char *const *a = (const char *const[]) { "cpuset.cpus", "cpuset.mems", NULL }; *a; a++) {
+                _cleanup_free_ char *mine = NULL, *theirs = NULL;
+
+                if (read_attr(dir, *a, &mine) >= 0 && !isempty(mine))
+                        continue;
+                if (read_attr(parent, *a, &theirs) < 0 || isempty(theirs))
+                        continue;
+                (void) write_attr(dir, *a, theirs);
+        }
+}
+
+static int mkdir_cgroup(const char *dir, bool v1) {
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return negative_errno();
+        if (v1)
+                cpuset_init(dir);
+        return 0;
+}
+
+/* Calls fn for DIR and each cgroup below it, children before parents. */
+static int walk_depth_first(const char *dir, int (*fn)(const char *dir, void *userdata), void *userdata) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r = 0, q;
+
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *sub = NULL;
+
+                if (de->d_type != DT_DIR || streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                sub = path_join(dir, de->d_name);
+                if (!sub)
+                        return -ENOMEM;
+                q = walk_depth_first(sub, fn, userdata);
+                if (q < 0 && r == 0)
+                        r = q;
+        }
+        q = fn(dir, userdata);
+        return r < 0 ? r : q;
+}
+
+typedef struct KillContext {
+        unsigned n_seen;   /* processes found (and signalled, if kill) */
+        bool kill;
+} KillContext;
+
+static int kill_one_cgroup(const char *dir, void *userdata) {
+        KillContext *k = userdata;
+        _cleanup_free_ char *procs = NULL;
+        char *line, *saveptr = NULL;
+        int r;
+
+        _cleanup_free_ char *p = path_join(dir, "cgroup.procs");
+        if (!p)
+                return -ENOMEM;
+        r = read_full_file(p, &procs, NULL);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        for (line = strtok_r(procs, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
+                pid_t pid;
+
+                if (parse_pid(line, &pid) < 0 || pid == getpid())
+                        continue;
+                k->n_seen++;
+                if (k->kill)
+                        (void) kill(pid, SIGKILL);
+        }
+        return 0;
+}
+
+static int rmdir_one_cgroup(const char *dir, void *userdata) {
+        if (rmdir(dir) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+static unsigned count_procs(const char *dir) {
+        KillContext k = { .kill = false };
+        (void) walk_depth_first(dir, kill_one_cgroup, &k);
+        return k.n_seen;
+}
+
+/* Kill everything below DIR in one hierarchy. cgroup2's cgroup.kill (5.14)
+ * does it atomically, forks included, on any cgroup2 hierarchy, even the
+ * controller-less one of a hybrid host; elsewhere we signal what cgroup.procs
+ * lists and repeat until it stays empty (see remove_tree()). */
+static void kill_tree(const char *dir, bool v2) {
+        KillContext k = { .kill = true };
+
+        if (v2 && attr_exists(dir, "cgroup.kill") && write_attr(dir, "cgroup.kill", "1") >= 0)
+                return;
+        (void) walk_depth_first(dir, kill_one_cgroup, &k);
+}
+
+/* The container's processes were signalled; they may take a moment to exit
+ * (and a fork racing with our read of cgroup.procs may have escaped a
+ * round): signal again and retry the removal until the tree is gone. The
+ * guest's systemd creates its own sub-cgroups in the delegated tree, hence
+ * depth first. */
+static int remove_tree(const char *dir, bool v2) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + KILL_TIMEOUT_USEC;
+        useconds_t delay = 1000;
+        int r;
+
+        for (;;) {
+                r = walk_depth_first(dir, rmdir_one_cgroup, NULL);
+                if (r >= 0 || r != -EBUSY || now_usec(CLOCK_MONOTONIC) > deadline)
+                        return r;
+                kill_tree(dir, v2);
+                (void) usleep(delay);
+                delay = MIN(delay * 2, 50000u);
+        }
+}
+
+static int cgroup_new(const char *machine, CGroup **ret) {
+        CGroup *cg;
+
+        if (!machine_name_is_valid(machine))
+                return -EINVAL;
+        cg = calloc(1, sizeof(*cg));
+        if (!cg)
+                return -ENOMEM;
+        cg->name = strjoin("berth-", machine);
+        if (!cg->name) {
+                free(cg);
+                return -ENOMEM;
+        }
+        *ret = cg;
+        return 0;
+}
+
+int cgroup_find(const char *machine, CGroup **ret) {
+        _cleanup_(cgroup_freep) CGroup *cg = NULL;
+        Hierarchy *h = NULL;
+        size_t n = 0;
+        CGroupLayout layout;
+        int r;
+
+        r = cgroup_new(machine, &cg);
+        if (r < 0)
+                return r;
+        r = cgroup_detect_layout(&layout);
+        if (r < 0)
+                return r;
+        cg->unified_is_root = layout == CGROUP_LAYOUT_UNIFIED;
+        r = own_hierarchies(layout, &h, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *dir = strjoin(h[i].own, "/", cg->name);
+                _cleanup_free_ char *payload = dir ? strjoin(dir, "/payload") : NULL;
+                struct stat st;
+
+                if (!payload) {
+                        r = -ENOMEM;
+                        break;
+                }
+                /* A machine dir without payload (berth died between the two
+                 * mkdirs) still counts: destroy works on the machine dir. */
+                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                if (isempty(h[i].controllers))
+                        cg->unified_path = TAKE_PTR(payload);
+                else
+                        r = strv_consume(&cg->v1_paths, TAKE_PTR(payload));
+        }
+        hierarchies_free(h, n);
+        if (r < 0)
+                return r;
+        if (!cg->unified_path && !cg->v1_paths)
+                return -ENOENT;
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+int cgroup_from_paths(char * const *paths, CGroup **ret) {
+        _cleanup_(cgroup_freep) CGroup *cg = NULL;
+        CGroupLayout layout;
+        int r;
+
+        cg = calloc(1, sizeof(*cg));
+        if (!cg)
+                return -ENOMEM;
+        if (cgroup_detect_layout(&layout) >= 0)
+                cg->unified_is_root = layout == CGROUP_LAYOUT_UNIFIED;
+        STRV_FOREACH(p, paths) {
+                _cleanup_free_ char *dir = NULL;
+                bool v2;
+
+                /* The record is root's, but still: never kill or rmdir anything
+                 * that is not a cgroup. */
+                if (!path_is_safe(*p) || !startswith(*p, CGROUP_ROOT "/"))
+                        continue;
+                dir = machine_dir_of(*p);
+                if (!dir)
+                        return -ENOMEM;
+                if (!is_cgroup_fs(dir, &v2))
+                        continue;
+                if (!cg->name) {
+                        cg->name = strdup(path_basename(dir));
+                        if (!cg->name)
+                                return -ENOMEM;
+                }
+                if (v2 && !cg->unified_path) {
+                        cg->unified_path = strdup(*p);
+                        if (!cg->unified_path)
+                                return -ENOMEM;
+                } else if (!v2) {
+                        r = strv_extend(&cg->v1_paths, *p);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (!cg->unified_path && !cg->v1_paths)
+                return -ENOENT;
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+char **cgroup_paths(const CGroup *cg) {
+        char **l = NULL;
+
+        if (cg->unified_path && strv_extend(&l, cg->unified_path) < 0)
+                return NULL;
+        STRV_FOREACH(p, cg->v1_paths)
+                if (strv_extend(&l, *p) < 0) {
+                        strv_free(l);
+                        return NULL;
+                }
+        if (!l)
+                l = calloc(1, sizeof(char *));
+        return l;
+}
+
+const char *cgroup_v1_path(const CGroup *cg, const char *controller) {
+        /* The paths are MOUNT/OWN/berth-NAME/payload and MOUNT is
+         * /sys/fs/cgroup/<list>: match the list's members. */
+        STRV_FOREACH(p, cg->v1_paths) {
+                const char *rest = startswith_ptr(*p, CGROUP_ROOT "/");
+                _cleanup_strv_free_ char **l = NULL;
+                _cleanup_free_ char *list = NULL;
+                const char *want = startswith_ptr(controller, "name=") ?: controller;
+
+                if (!rest)
+                        continue;
+                list = strndup(rest, strcspn(rest, "/"));
+                if (!list || strv_split(list, ",", &l) < 0)
+                        return NULL;
+                if (strv_contains(l, want))
+                        return *p;
+        }
+        return NULL;
+}
+
+/* Leave OWN for OWN/berth-NAME/supervisor and enable OWN's available
+ * controllers for our children, if OWN is ours alone. See the top of the
+ * file. Failure is not fatal: the container then runs without controllers. */
+static void maybe_move_to_supervisor(CGroup *cg, const char *own, const char *machine_dir) {
+        _cleanup_free_ char *procs = NULL, *available = NULL, *supervisor = NULL, *self = NULL, *pidfile = NULL;
+        _cleanup_strv_free_ char **ctrls = NULL;
+        char buf[32];
+        int r;
+
+        /* The real root cgroup has no cgroup.events and no internal-process
+         * rule; its subtree_control is the host's business, not ours. */
+        if (!attr_exists(own, "cgroup.events"))
+                return;
+        if (read_attr(own, "cgroup.controllers", &available) < 0 || isempty(available))
+                return;
+        pidfile = path_join(own, "cgroup.procs");
+        if (!pidfile || read_full_file(pidfile, &procs, NULL) < 0)
+                return;
+        snprintf(buf, sizeof(buf), "%d\n", (int) getpid());
+        if (!streq(procs, buf)) {
+                log_debug("Not alone in cgroup '%s': the container gets no controllers of its own.", own);
+                return;
+        }
+
+        supervisor = path_join(machine_dir, "supervisor");
+        if (!supervisor || mkdir_cgroup(supervisor, false) < 0)
+                return;
+        snprintf(buf, sizeof(buf), "%d", (int) getpid());
+        r = write_attr(supervisor, "cgroup.procs", buf);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to move into '%s', ignoring: %m", supervisor);
+                (void) rmdir(supervisor);
+                return;
+        }
+        cg->supervisor_path = TAKE_PTR(supervisor);
+        cg->own_path = strdup(own);
+
+        if (strv_split(available, " ", &ctrls) < 0)
+                return;
+        STRV_FOREACH(c, ctrls) {
+                _cleanup_free_ char *plus = strjoin("+", *c);
+
+                if (isempty(*c) || !plus)
+                        continue;
+                r = write_attr(own, "cgroup.subtree_control", plus);
+                if (r < 0) {
+                        log_debug_errno(r, "Failed to enable controller '%s' in '%s', ignoring: %m", *c, own);
+                        continue;
+                }
+                char *joined = cg->enabled_controllers ? strjoin(cg->enabled_controllers, " ", *c) : strdup(*c);
+                if (joined) {
+                        free(cg->enabled_controllers);
+                        cg->enabled_controllers = joined;
+                }
+        }
+}
+
+/* Hand every controller the machine dir has on to the payload. */
+static void enable_all(const char *dir) {
+        _cleanup_free_ char *available = NULL;
+        _cleanup_strv_free_ char **ctrls = NULL;
+
+        if (read_attr(dir, "cgroup.controllers", &available) < 0 || isempty(available))
+                return;
+        if (strv_split(available, " ", &ctrls) < 0)
+                return;
+        STRV_FOREACH(c, ctrls) {
+                _cleanup_free_ char *plus = strjoin("+", *c);
+                int r;
+
+                if (isempty(*c) || !plus)
+                        continue;
+                r = write_attr(dir, "cgroup.subtree_control", plus);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to enable controller '%s' in '%s', ignoring: %m", *c, dir);
+        }
+}
+
+int cgroup_create(const char *machine, CGroup **ret) {
+        _cleanup_(cgroup_freep) CGroup *cg = NULL, *old = NULL;
+        Hierarchy *h = NULL;
+        size_t n = 0;
+        CGroupLayout layout;
+        int r;
+
+        r = cgroup_find(machine, &old);
+        if (r >= 0) {
+                /* We hold the machine's lock, so whoever made these is dead. */
+                log_info("Removing leftover cgroup '%s' of a dead instance.", old->name);
+                (void) cgroup_destroy(old);
+        }
+
+        r = cgroup_new(machine, &cg);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up cgroup for '%s': %m", machine);
+        r = cgroup_detect_layout(&layout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look at " CGROUP_ROOT ": %m");
+        cg->unified_is_root = layout == CGROUP_LAYOUT_UNIFIED;
+        r = own_hierarchies(layout, &h, &n);
+        if (r < 0)
+                return log_error_errno(r, "Failed to read /proc/self/cgroup: %m");
+
+        for (size_t i = 0; i < n; i++) {
+                bool v2 = isempty(h[i].controllers);
+                _cleanup_free_ char *dir = strjoin(h[i].own, "/", cg->name);
+                _cleanup_free_ char *payload = dir ? strjoin(dir, "/payload") : NULL;
+
+                if (!payload) {
+                        r = log_oom();
+                        break;
+                }
+                r = mkdir_cgroup(dir, !v2);
+                if (r >= 0 && v2)
+                        maybe_move_to_supervisor(cg, h[i].own, dir);
+                if (r >= 0 && v2)
+                        enable_all(dir);
+                if (r >= 0)
+                        r = mkdir_cgroup(payload, !v2);
+                if (r < 0) {
+                        /* The device policy lives in the v1 devices hierarchy and the
+                         * cgroup2 one is how we find and kill everything: those
+                         * must work; the others are a bonus. */
+                        if (v2 || strstr(h[i].controllers, "devices")) {
+                                log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
+                                (void) rmdir(dir);
+                                break;
+                        }
+                        log_warning_errno(r, "Failed to create cgroup '%s', ignoring: %m", payload);
+                        (void) rmdir(dir);
+                        r = 0;
+                        continue;
+                }
+                if (v2)
+                        cg->unified_path = TAKE_PTR(payload);
+                else if ((r = strv_consume(&cg->v1_paths, TAKE_PTR(payload))) < 0) {
+                        log_oom();
+                        break;
+                }
+        }
+        hierarchies_free(h, n);
+        if (r < 0) {
+                (void) cgroup_destroy(cg);
+                return r;
+        }
+        if (!cg->unified_path && !cg->v1_paths)
+                return log_error_errno(-EOPNOTSUPP, "Failed to find a cgroup hierarchy to put the container in.");
+        log_debug("Container cgroup: %s%s%s", strna(cg->unified_path), cg->v1_paths ? " and v1 " : "",
+                  cg->v1_paths ? cg->v1_paths[0] : "");
+        *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+int cgroup_attach(const CGroup *cg, pid_t pid) {
+        char buf[32];
+        int r;
+
+        snprintf(buf, sizeof(buf), "%d", (int) pid);
+        if (cg->unified_path) {
+                r = write_attr(cg->unified_path, "cgroup.procs", buf);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to move process %d into cgroup '%s': %m", (int) pid,
+                                               cg->unified_path);
+        }
+        STRV_FOREACH(p, cg->v1_paths) {
+                r = write_attr(*p, "cgroup.procs", buf);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to move process %d into cgroup '%s': %m", (int) pid, *p);
+        }
+        return 0;
+}
+
+/* Undo maybe_move_to_supervisor(): we can only go back into OWN once it hands
+ * no controllers to children, and may only take back what we enabled. If a
+ * sibling still uses them, we stay in the supervisor cgroup. */
+static void leave_supervisor(CGroup *cg) {
+        _cleanup_strv_free_ char **ctrls = NULL;
+        _cleanup_free_ char *machine_dir = NULL;
+        char buf[32];
+        int r;
+
+        if (!cg->supervisor_path || !cg->own_path)
+                return;
+        machine_dir = strdup(cg->supervisor_path);
+        if (!machine_dir)
+                return;
+        *strrchr(machine_dir, '/') = 0;
+        if (cg->enabled_controllers && strv_split(cg->enabled_controllers, " ", &ctrls) >= 0)
+                STRV_FOREACH(c, ctrls) {
+                        _cleanup_free_ char *minus = strjoin("-", *c);
+
+                        if (!minus)
+                                continue;
+                        (void) write_attr(machine_dir, "cgroup.subtree_control", minus);
+                        (void) write_attr(cg->own_path, "cgroup.subtree_control", minus);
+                }
+        snprintf(buf, sizeof(buf), "%d", (int) getpid());
+        r = write_attr(cg->own_path, "cgroup.procs", buf);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to move back into cgroup '%s', staying in '%s': %m", cg->own_path,
+                                cg->supervisor_path);
+                return;
+        }
+        (void) rmdir(cg->supervisor_path);
+        free(cg->supervisor_path);
+        cg->supervisor_path = NULL;
+}
+
+int cgroup_destroy(CGroup *cg) {
+        _cleanup_strv_free_ char **all = NULL;
+        unsigned killed = 0;
+        int r = 0, q;
+
+        if (!cg)
+                return 0;
+        all = cgroup_paths(cg);
+        if (!all)
+                return log_oom();
+
+        /* Count first (cgroup.kill does not tell), then kill in every
+         * hierarchy: on cgroup2 one write does it all. While berth itself sits
+         * in the machine dir (supervisor), only the payload is killed;
+         * otherwise everything in the machine dir is a leftover. */
+        STRV_FOREACH(p, all) {
+                _cleanup_free_ char *target = cg->supervisor_path ? strdup(*p) : machine_dir_of(*p);
+
+                if (!target)
+                        return log_oom();
+                killed = MAX(killed, count_procs(target));
+                kill_tree(target, streq(*p, strempty(cg->unified_path)));
+        }
+
+        STRV_FOREACH(p, all) {
+                bool v2 = streq(*p, strempty(cg->unified_path));
+
+                q = remove_tree(*p, v2);
+                if (q < 0) {
+                        log_warning_errno(q, "Failed to remove cgroup '%s': %m", *p);
+                        if (r == 0)
+                                r = q;
+                        continue;
+                }
+                if (v2)
+                        leave_supervisor(cg);
+                if (v2 && cg->supervisor_path)
+                        continue; /* we are still in there */
+                _cleanup_free_ char *dir = machine_dir_of(*p);
+                if (dir && !streq(dir, *p)) {
+                        q = remove_tree(dir, v2);
+                        if (q < 0) {
+                                log_warning_errno(q, "Failed to remove cgroup '%s': %m", dir);
+                                if (r == 0)
+                                        r = q;
+                        }
+                }
+        }
+        leave_supervisor(cg); /* if cgroup_create() failed before the payload existed */
+        return r < 0 ? r : (int) killed;
+}
+
+int cgroup_mount_in_container(const char *root) {
+        _cleanup_free_ char *where = NULL;
+        CGroupLayout layout;
+        int r;
+
+        /* We are the container's child: new mount and cgroup namespaces, put
+         * into the container cgroup before unsharing the latter, so a fresh
+         * cgroup2 mount shows that cgroup as "/" and nothing above it. The
+         * guest may create and populate sub-cgroups there (delegation), which
+         * is what systemd in the guest needs to run in unified mode; it cannot
+         * reach our supervisor cgroup or anything else of the host's. sysfs
+         * under ROOT/sys is read-only, but a mount point on it works. */
+        r = cgroup_detect_layout(&layout);
+        if (r < 0)
+                return log_error_errno(r, "Failed to look at " CGROUP_ROOT ": %m");
+        if (layout == CGROUP_LAYOUT_LEGACY) {
+                /* We never attached the container in cgroup2, so its namespace
+                 * root there would be the host's root cgroup. */
+                log_warning("The host has no cgroup2 hierarchy: the container gets no /sys/fs/cgroup.");
+                return 0;
+        }
+        where = path_join(root, "sys/fs/cgroup");
+        if (!where)
+                return log_oom();
+        if (mount("cgroup2", where, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to mount cgroup2 on '%s': %m", where);
+        return 0;
+}

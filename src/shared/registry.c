@@ -1,1 +1,391 @@
-/* placeholder */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine-name.h"
+#include "registry.h"
+#include "util.h"
+
+/* Ownership of a machine is the flock() on RUN/locks/NAME.lock, nothing else:
+ * the kernel drops it when the owner dies however it dies, so a record whose
+ * lock can be taken is stale by definition. PIDs in the record are for humans
+ * and for berthctl, never proof of life (they get reused). */
+
+static char *run_dir_override = NULL;
+
+int registry_set_run_dir(const char *path) {
+        return free_and_strdup(&run_dir_override, path);
+}
+
+const char *registry_run_dir(void) {
+        const char *e;
+
+        if (run_dir_override)
+                return run_dir_override;
+        e = getenv("BERTH_RUN_DIR");
+        if (!isempty(e) && path_is_absolute(e))
+                return e;
+        return BERTH_RUN_DIR;
+}
+
+static int registry_path(const char *sub, const char *name, const char *suffix, char **ret) {
+        char *p;
+
+        if (!machine_name_is_valid(name))
+                return -EINVAL;
+        p = strjoin(registry_run_dir(), "/", sub, "/", name, strempty(suffix));
+        if (!p)
+                return -ENOMEM;
+        *ret = p;
+        return 0;
+}
+
+int registry_scratch_dir(const char *name, char **ret) {
+        return registry_path("scratch", name, NULL, ret);
+}
+
+MachineRecord *machine_record_free(MachineRecord *r) {
+        if (!r)
+                return NULL;
+        free(r->name);
+        free(r->root);
+        free(r->unit);
+        free(r->state);
+        free(r->cgroup);
+        strv_free(r->cgroup_paths);
+        strv_free(r->scratch);
+        free(r->uuid);
+        free(r->class);
+        free(r->service);
+        free(r->console);
+        free(r);
+        return NULL;
+}
+
+/* flock() and unlink() race: A unlinks the lock file at exit, B had opened it
+ * just before and gets the lock after A closes, C meanwhile creates a fresh
+ * file and locks that one too: two owners. So after taking the lock we check
+ * that the path still names the inode we locked, and start over if not. With
+ * that check, removing lock files at exit is safe, and /run does not fill up
+ * with one lock file per machine ever started. */
+static int lock_file(const char *path, int *ret_fd) {
+        for (unsigned attempt = 0;; attempt++) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat a, b;
+
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+                if (fd < 0)
+                        return negative_errno();
+                if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        if (errno != EWOULDBLOCK)
+                                return negative_errno();
+                        /* registry_is_live() probes with a short-lived shared lock:
+                         * give such a prober a moment before calling the machine taken. */
+                        if (attempt >= 5)
+                                return -EBUSY;
+                        (void) usleep(2000 << attempt);
+                        continue;
+                }
+                if (fstat(fd, &a) < 0)
+                        return negative_errno();
+                if (stat(path, &b) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        return negative_errno();
+                }
+                if (a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+                        continue;
+                *ret_fd = TAKE_FD(fd);
+                return 0;
+        }
+}
+
+int registry_lock_machine(const char *name, int *ret_fd) {
+        _cleanup_free_ char *path = NULL;
+        int r;
+
+        r = registry_path("locks", name, ".lock", &path);
+        if (r < 0)
+                return r;
+        r = mkdir_parents(path, 0755);
+        if (r < 0)
+                return r;
+        return lock_file(path, ret_fd);
+}
+
+int registry_lock_root(const char *directory, bool shared, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+
+        /* The lock sits on the tree's own inode, not on a file derived from its
+         * path, so that two spellings of one tree (symlinks, bind mounts) still
+         * collide. Shared for users that never write to the tree (ephemeral,
+         * read-only), exclusive for everyone else. */
+        fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int registry_is_live(const char *name) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        r = registry_path("locks", name, ".lock", &path);
+        if (r < 0)
+                return r;
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        /* A shared probe: it conflicts with the owner's exclusive lock but not
+         * with other probers, and is dropped at once (close) if we got it. */
+        if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+                return errno == EWOULDBLOCK ? 1 : negative_errno();
+        return 0;
+}
+
+static int fput_escaped(FILE *f, const char *key, const char *value) {
+        if (!value)
+                return 0;
+        fputs(key, f);
+        fputc('=', f);
+        for (const char *p = value; *p; p++) {
+                if (*p == '\\')
+                        fputs("\\\\", f);
+                else if (*p == '\n')
+                        fputs("\\n", f);
+                else
+                        fputc(*p, f);
+        }
+        fputc('\n', f);
+        return 0;
+}
+
+static void unescape(char *s) {
+        char *w = s;
+
+        for (char *p = s; *p; p++) {
+                if (*p == '\\' && p[1] == 'n') {
+                        *w++ = '\n';
+                        p++;
+                } else if (*p == '\\' && p[1] == '\\') {
+                        *w++ = '\\';
+                        p++;
+                } else
+                        *w++ = *p;
+        }
+        *w = 0;
+}
+
+int registry_write(const MachineRecord *r) {
+        _cleanup_free_ char *path = NULL, *tmp = NULL, *dir = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int fd, q;
+
+        if (!r || !machine_name_is_valid(r->name))
+                return -EINVAL;
+        q = registry_path("machines", r->name, NULL, &path);
+        if (q < 0)
+                return q;
+        dir = strjoin(registry_run_dir(), "/machines");
+        tmp = strjoin(dir ?: "", "/.#", r->name, ".XXXXXX");
+        if (!dir || !tmp)
+                return -ENOMEM;
+        q = mkdir_p(dir, 0755);
+        if (q < 0)
+                return q;
+
+        /* Write a temporary file next to the record and rename() it over: a
+         * reader (berthctl, a stale cleanup) sees the old record or the new
+         * one, never half of one. Dot files are never listed as records. */
+        fd = mkostemp(tmp, O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        f = fdopen(fd, "w");
+        if (!f) {
+                q = negative_errno();
+                safe_close(fd);
+                goto fail;
+        }
+        if (fchmod(fd, 0644) < 0) {
+                q = negative_errno();
+                goto fail;
+        }
+
+        fput_escaped(f, "NAME", r->name);
+        if (r->pid > 0)
+                fprintf(f, "PID=%d\n", (int) r->pid);
+        if (r->leader > 0)
+                fprintf(f, "LEADER=%d\n", (int) r->leader);
+        fput_escaped(f, "ROOT", r->root);
+        fput_escaped(f, "UNIT", r->unit);
+        fput_escaped(f, "STATE", r->state);
+        fput_escaped(f, "CGROUP", r->cgroup);
+        STRV_FOREACH(p, r->cgroup_paths)
+                fput_escaped(f, "CGROUP_PATH", *p);
+        STRV_FOREACH(p, r->scratch)
+                fput_escaped(f, "SCRATCH", *p);
+        fput_escaped(f, "UUID", r->uuid);
+        fput_escaped(f, "CLASS", r->class);
+        fput_escaped(f, "SERVICE", r->service);
+        fput_escaped(f, "CONSOLE", r->console);
+        if (r->timestamp > 0)
+                fprintf(f, "TIMESTAMP=%llu\n", r->timestamp);
+
+        if (fflush(f) != 0 || ferror(f)) {
+                q = errno > 0 ? -errno : -EIO;
+                goto fail;
+        }
+        if (rename(tmp, path) < 0) {
+                q = negative_errno();
+                goto fail;
+        }
+        return 0;
+
+fail:
+        (void) unlink(tmp);
+        return q;
+}
+
+static int set_field(MachineRecord *m, const char *key, const char *value) {
+        static const struct {
+                const char *key;
+                size_t offset;
+        } strings[] = {
+                { "NAME", offsetof(MachineRecord, name) },     { "ROOT", offsetof(MachineRecord, root) },
+                { "UNIT", offsetof(MachineRecord, unit) },     { "STATE", offsetof(MachineRecord, state) },
+                { "CGROUP", offsetof(MachineRecord, cgroup) }, { "UUID", offsetof(MachineRecord, uuid) },
+                { "CLASS", offsetof(MachineRecord, class) },   { "SERVICE", offsetof(MachineRecord, service) },
+                { "CONSOLE", offsetof(MachineRecord, console) },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(strings); i++)
+                if (streq(key, strings[i].key))
+                        return free_and_strdup((char **) ((char *) m + strings[i].offset), value);
+        if (streq(key, "CGROUP_PATH"))
+                return strv_extend(&m->cgroup_paths, value);
+        if (streq(key, "SCRATCH"))
+                return strv_extend(&m->scratch, value);
+        if (streq(key, "PID")) {
+                (void) parse_pid(value, &m->pid); /* a garbled number is as good as none */
+                return 0;
+        }
+        if (streq(key, "LEADER")) {
+                (void) parse_pid(value, &m->leader); /* a garbled number is as good as none */
+                return 0;
+        }
+        if (streq(key, "TIMESTAMP")) {
+                (void) safe_atollu(value, &m->timestamp); /* a garbled number is as good as none */
+                return 0;
+        }
+        return 0; /* unknown keys: written by a newer berth, ignore */
+}
+
+int registry_read(const char *name, MachineRecord **ret) {
+        _cleanup_(machine_record_freep) MachineRecord *m = NULL;
+        _cleanup_free_ char *path = NULL, *data = NULL;
+        char *line, *saveptr = NULL;
+        int r;
+
+        r = registry_path("machines", name, NULL, &path);
+        if (r < 0)
+                return r;
+        r = read_full_file(path, &data, NULL);
+        if (r < 0)
+                return r;
+        m = calloc(1, sizeof(*m));
+        if (!m)
+                return -ENOMEM;
+        for (line = strtok_r(data, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
+                char *eq = strchr(line, '=');
+
+                if (!eq || line[0] == '#')
+                        continue;
+                *eq = 0;
+                unescape(eq + 1);
+                r = set_field(m, line, eq + 1);
+                if (r < 0)
+                        return r;
+        }
+        /* The file name is what identifies the record; trust it over the contents. */
+        r = free_and_strdup(&m->name, name);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int registry_remove(const char *name) {
+        _cleanup_free_ char *record = NULL, *scratch = NULL, *lock = NULL;
+        int r, ret = 0;
+
+        r = registry_path("machines", name, NULL, &record);
+        if (r < 0)
+                return r;
+        r = registry_path("scratch", name, NULL, &scratch);
+        if (r < 0)
+                return r;
+        r = registry_path("locks", name, ".lock", &lock);
+        if (r < 0)
+                return r;
+        if (unlink(record) < 0 && errno != ENOENT)
+                ret = negative_errno();
+        r = rm_rf(scratch);
+        if (r < 0 && ret == 0)
+                ret = r;
+        /* Last, and only by the lock's holder: see lock_file() for why this is safe. */
+        if (unlink(lock) < 0 && errno != ENOENT && ret == 0)
+                ret = negative_errno();
+        return ret;
+}
+
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char * const *) a, *(char * const *) b);
+}
+
+int registry_list(char ***ret) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ char *dir = NULL;
+        struct dirent *de;
+        int r;
+
+        dir = strjoin(registry_run_dir(), "/machines");
+        if (!dir)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d) {
+                if (errno != ENOENT)
+                        return negative_errno();
+        } else
+                while ((de = readdir(d))) {
+                        /* temporaries are dot files, and no machine name starts with a dot */
+                        if (!machine_name_is_valid(de->d_name))
+                                continue;
+                        if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+                                continue;
+                        r = strv_extend(&l, de->d_name);
+                        if (r < 0)
+                                return r;
+                }
+        if (!l) {
+                l = calloc(1, sizeof(char *));
+                if (!l)
+                        return -ENOMEM;
+        }
+        qsort(l, strv_length(l), sizeof(char *), cmp_str);
+        *ret = TAKE_PTR(l);
+        return 0;
+}

@@ -6,7 +6,20 @@
 
 /* The runtime registry under /run/berth: one record per running machine,
  * owned by the berth instance that holds its lock. A record whose lock is
- * free belongs to a dead instance (stale) and is cleaned by the next start. */
+ * free belongs to a dead instance (stale) and is cleaned by the next start.
+ *
+ * Layout (the run dir is /run/berth unless $BERTH_RUN_DIR or
+ * registry_set_run_dir() says otherwise, which the tests use):
+ *   RUN/machines/NAME     the record: KEY=VALUE lines, replaced atomically
+ *   RUN/locks/NAME.lock   flock()ed (LOCK_EX) by the owner for its lifetime
+ *   RUN/scratch/NAME/     the instance's scratch space, removed with the record
+ * Locks and scratch dirs live in their own directories because "x.lock" and
+ * "x.d" are valid machine names themselves.
+ *
+ * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
+ * SERVICE, CONSOLE, TIMESTAMP, and repeated CGROUP_PATH= and SCRATCH= lines.
+ * In values a backslash is written as two backslashes and a newline as
+ * backslash-n; unknown keys are ignored (older and newer berths share /run). */
 
 #define BERTH_RUN_DIR "/run/berth"
 #define BERTH_MACHINES_DIR "/run/berth/machines"
@@ -19,6 +32,8 @@ typedef struct MachineRecord {
         char *unit;         /* systemd unit, if any */
         char *state;        /* "starting", "running", "stopping" */
         char *cgroup;       /* relative cgroup name, see berth-cgroup.h */
+        char **cgroup_paths;/* absolute paths of the container cgroup in every hierarchy (cgroup_paths()) */
+        char **scratch;     /* host paths stale cleanup removes (overlay work dirs, ephemeral copies) */
         char *uuid;
         char *class;        /* "container" */
         char *service;      /* "berth" */
@@ -31,14 +46,24 @@ static inline void machine_record_freep(MachineRecord **r) {
         machine_record_free(*r);
 }
 
-/* Take the machine's lock (non-blocking). -EBUSY: another live instance has it. */
+/* Override the run dir (tests); NULL: back to $BERTH_RUN_DIR or /run/berth. */
+int registry_set_run_dir(const char *path);
+const char *registry_run_dir(void);
+/* RUN/scratch/NAME: not created here. */
+int registry_scratch_dir(const char *name, char **ret);
+
+/* Take the machine's lock (non-blocking). -EBUSY: another live instance has it.
+ * The fd is O_CLOEXEC; keep it open for the instance's lifetime. */
 int registry_lock_machine(const char *name, int *ret_fd);
 /* Lock a tree: shared for read-only uses (ephemeral), exclusive otherwise. -EBUSY if taken. */
 int registry_lock_root(const char *directory, bool shared, int *ret_fd);
+/* Write (replace) the record atomically: RUN/machines is created as needed. */
 int registry_write(const MachineRecord *r);
 int registry_read(const char *name, MachineRecord **ret);
+/* Remove record, scratch dir and lock file. Call with the lock held, as the
+ * last step of teardown, then close the lock fd. */
 int registry_remove(const char *name);
-/* Is the record's owner alive (its lock held)? */
+/* Is the record's owner alive (its lock held)? 1 yes, 0 no. */
 int registry_is_live(const char *name);
 /* Names of all records. */
 int registry_list(char ***ret);
