@@ -578,9 +578,14 @@ int parse_argv(int argc, char *argv[], Settings *s) {
                 int r;
 
                 if (c == '?') {
-                        if (optopt >= 0x100)
+                        if (optopt >= 0x100) {
+                                const OptionDef *bad = &option_table[optopt - 0x100];
+                                if (bad->arg == OPTION_ARG_NONE)
+                                        return log_error_errno(-EINVAL, "Option '--%s' takes no value, see --help.",
+                                                               bad->name);
                                 return log_error_errno(-EINVAL, "Option '--%s' needs a value, see --help.",
-                                                       option_table[optopt - 0x100].name);
+                                                       bad->name);
+                        }
                         if (optopt)
                                 return log_error_errno(-EINVAL, "Unknown option '-%c', or it needs a value, see --help.",
                                                        optopt);

@@ -1,3 +1,173 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Point 2: booting a Debian 12 tree with systemd, and a busybox tree with its init.
+. "$(dirname "$0")/lib.sh"
+require_root
+RUN_TIMEOUT=120
+
+# One writable copy of the cached Debian tree for the whole file: a boot
+# writes to it (journal, random seed), and copying it per case costs seconds.
+DEB=/var/tmp/berth-boot-tree.$$
+cleanup_deb() { rm -rf "$DEB"; }
+trap cleanup_deb EXIT
+
+debian() {
+        if [ ! -e "$DEB/.ready" ]; then
+                copy_debian_tree "$DEB"
+                touch "$DEB/.ready"
+        fi
+}
+
+# A unit in the guest that waits until the boot is finished, writes what
+# systemd says about it to /probe.out and then runs ACTION (poweroff, reboot).
+install_probe() {
+        local action=$1
+        rm -f "$DEB/probe.out"
+        cat >"$DEB/etc/systemd/system/berth-probe.service" <<-UNIT
+	[Unit]
+	Description=berth boot probe
+	After=multi-user.target
+	[Service]
+	Type=exec
+	ExecStart=/bin/sh -c 'systemctl is-system-running --wait >/probe.out 2>&1; systemctl --failed --no-legend --plain >>/probe.out 2>&1; sync; systemctl $action'
+	[Install]
+	WantedBy=multi-user.target
+	UNIT
+        ln -sf /etc/systemd/system/berth-probe.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
+}
+
+remove_probe() {
+        rm -f "$DEB/etc/systemd/system/berth-probe.service" "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
+}
+
+test_debian_boots_to_multi_user_and_powers_off() {
+        debian
+        install_probe poweroff
+        berth --console=pipe -q -D "$DEB" -M debtest -b
+        remove_probe
+        assert_eq 0 "$RC" "poweroff inside ends berth with 0"
+        [ -e "$DEB/probe.out" ] || fail "the probe did not run: $OUT $ERR"
+        local state
+        state=$(cat "$DEB/probe.out")
+        assert_eq running "$state" "system state and failed units"
+}
+
+test_reboot_inside_exits_133() {
+        debian
+        install_probe reboot
+        berth --console=pipe -q -D "$DEB" -M debtest -b
+        remove_probe
+        assert_eq 133 "$RC"
+}
+
+test_sigterm_powers_guest_off_cleanly() {
+        debian
+        rm -f "$DEB/var/log/shutdown-marker"
+        # a unit whose stop leaves a mark: proof of a clean shutdown rather than a kill
+        cat >"$DEB/etc/systemd/system/berth-mark.service" <<-UNIT
+	[Service]
+	Type=oneshot
+	RemainAfterExit=yes
+	ExecStart=/bin/true
+	ExecStop=/bin/sh -c 'echo stopped >/var/log/shutdown-marker'
+	[Install]
+	WantedBy=multi-user.target
+	UNIT
+        ln -sf /etc/systemd/system/berth-mark.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-mark.service"
+        "$BERTH" --console=pipe -q -D "$DEB" -M debtest -b >"$T/out" 2>&1 &
+        local pid=$!
+        WAIT_TIMEOUT=60 wait_for grep -q '^STATE=ready' /run/berth/machines/debtest || fail "guest never became ready: $(cat "$T/out")"
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        rm -f "$DEB/etc/systemd/system/berth-mark.service" "$DEB/etc/systemd/system/multi-user.target.wants/berth-mark.service"
+        assert_eq 0 "$rc"
+        assert_eq stopped "$(cat "$DEB/var/log/shutdown-marker" 2>/dev/null)"
+}
+
+# Listens on a datagram socket like systemd's NOTIFY_SOCKET and writes what arrives to a file.
+notify_listener() {
+        python3 - "$1" "$2" <<-'PY' &
+	import socket, sys, time
+	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+	s.bind(sys.argv[1])
+	s.settimeout(90)
+	with open(sys.argv[2], "w") as out:
+	    try:
+	        while True:
+	            msg = s.recv(4096).decode()
+	            out.write(msg + "\n"); out.flush()
+	            if "READY=1" in msg:
+	                break
+	    except socket.timeout:
+	        pass
+	PY
+        echo $!
+}
+
+test_notify_ready_passes_guest_readiness() {
+        command -v python3 >/dev/null || skip "python3 missing"
+        debian
+        local lpid
+        lpid=$(notify_listener "$T/notify.sock" "$T/notify.out")
+        wait_for test -S "$T/notify.sock" || fail "listener did not start"
+        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$DEB" -M debtest -b --notify-ready=yes >"$T/out" 2>&1 &
+        local pid=$!
+        WAIT_TIMEOUT=60 wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1: $(cat "$T/out")"
+        # by the time we are told, the guest has really reached its target
+        grep -q '^STATE=ready' /run/berth/machines/debtest || fail "READY=1 passed on before the guest's"
+        grep -q '^STATUS=' "$T/notify.out" || fail "no STATUS= passed on: $(cat "$T/notify.out")"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        wait "$lpid" 2>/dev/null || true
+}
+
+test_notify_ready_no_reports_at_start() {
+        command -v python3 >/dev/null || skip "python3 missing"
+        make_tiny_tree "$T/root"
+        local lpid
+        lpid=$(notify_listener "$T/notify.sock" "$T/notify.out")
+        wait_for test -S "$T/notify.sock" || fail "listener did not start"
+        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$T/root" /usr/bin/payload sleep 20 &
+        local pid=$!
+        wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        wait "$lpid" 2>/dev/null || true
+}
+
+test_guest_notify_socket() {
+        # a payload's READY=1 reaches berth through /run/host/notify
+        make_tiny_tree "$T/root"
+        "$BERTH" --console=pipe -q -D "$T/root" -M notif /bin/sh -c '/usr/bin/payload notify "READY=1"; sleep 20' &
+        local pid=$!
+        wait_for grep -q '^STATE=ready' /run/berth/machines/notif || fail "READY=1 from the guest not seen"
+        kill -TERM "$pid"
+        wait "$pid" || true
+}
+
+test_busybox_init_boots_and_stops_on_sigterm() {
+        make_tiny_tree "$T/root"
+        "$BERTH" --console=pipe -q -D "$T/root" -b >"$T/out" 2>&1 &
+        local pid=$!
+        wait_for grep -q booted "$T/out" || fail "busybox init did not run sysinit: $(cat "$T/out")"
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        assert_eq 0 "$rc" "busybox init powered off on SIGUSR2"
+        grep -q shutdown "$T/out" || fail "shutdown actions did not run: $(cat "$T/out")"
+}
+
+test_boot_arguments_reach_init() {
+        debian
+        install_probe poweroff
+        # the probe's unit is named on the init's command line: systemd.wants= adds it to
+        # the boot transaction even without the [Install] link
+        rm -f "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
+        berth --console=pipe -q -D "$DEB" -M debtest -b systemd.wants=berth-probe.service
+        remove_probe
+        assert_eq 0 "$RC"
+        [ -e "$DEB/probe.out" ] || fail "init did not get its arguments"
+}
+
+run_tests

@@ -1,3 +1,110 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Point 3: namespaces, pivot_root, the container's cgroup.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+B=(--console=pipe -q)
+
+in_container() {
+        berth "${B[@]}" -D "$T/root" "$@"
+}
+
+ns_of() { readlink "/proc/$1/ns/$2"; }
+
+test_new_namespaces() {
+        make_tiny_tree "$T/root"
+        in_container /bin/sh -c 'for n in mnt pid uts ipc cgroup net; do readlink /proc/self/ns/$n; done'
+        assert_eq 0 "$RC"
+        local i=0
+        for n in mnt pid uts ipc cgroup; do
+                local inside
+                inside=$(sed -n "$((i + 1))p" <<<"$OUT")
+                [ "$inside" != "$(ns_of $$ $n)" ] || fail "$n namespace is the host's"
+                i=$((i + 1))
+        done
+        # without --private-network the network is the host's
+        assert_eq "$(ns_of $$ net)" "$(sed -n 6p <<<"$OUT")"
+}
+
+test_pid_namespace() {
+        make_tiny_tree "$T/root"
+        in_container /bin/sh -c 'ls /proc | grep -c "^[0-9]"'
+        [ "$OUT" -le 3 ] || fail "container sees $OUT processes"
+}
+
+test_private_network_has_only_lo() {
+        make_tiny_tree "$T/root"
+        in_container --private-network /bin/sh -c 'readlink /proc/self/ns/net; ls /sys/class/net'
+        assert_eq 0 "$RC"
+        [ "$(sed -n 1p <<<"$OUT")" != "$(ns_of $$ net)" ] || fail "network namespace is the host's"
+        assert_eq lo "$(sed -n '2,$p' <<<"$OUT" | tr '\n' ' ' | sed 's/ $//')"
+        # with a network of its own, the container may tune it
+        in_container --private-network /usr/bin/payload write /proc/sys/net/ipv4/ip_forward 1
+        assert_eq 0 "$RC"
+        # and without, it may not
+        in_container /usr/bin/payload write /proc/sys/net/ipv4/ip_forward 1
+        assert_eq 1 "$RC"
+}
+
+test_mounts_stay_inside() {
+        make_tiny_tree "$T/root"
+        host_snapshot
+        in_container /bin/sh -c 'mount -t tmpfs none /mnt && echo ok'
+        assert_eq ok "$OUT"
+        assert_host_unchanged
+        [ -z "$(findmnt -rn -o TARGET | grep "^$T")" ] || fail "mounts left under $T"
+}
+
+test_old_root_detached() {
+        make_tiny_tree "$T/root"
+        echo host-only >"$T/marker"
+        in_container /usr/bin/payload mounts
+        assert_eq 0 "$RC"
+        # no mount of the host's tree is visible: every mount point is inside the container
+        assert_not_contains "$OUT" "$T"
+        # the root is the tree; nothing above it can be reached
+        in_container /bin/sh -c 'cd /; cd ..; ls /'
+        assert_not_contains "$OUT" marker
+        in_container /bin/cat /proc/1/root/../marker
+        assert_eq 1 "$RC"
+        in_container /usr/bin/payload syscall setns-pid1
+        assert_contains "$OUT" "errno="
+}
+
+test_cgroup_namespace_root() {
+        make_tiny_tree "$T/root"
+        in_container /usr/bin/payload cat /proc/self/cgroup
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "0::/"
+        in_container /usr/bin/payload mounts
+        assert_match "$OUT" ' /sys/fs/cgroup [^ ]+ .* - cgroup2 '
+}
+
+test_cgroup_is_child_of_berths() {
+        make_tiny_tree "$T/root"
+        "$BERTH" "${B[@]}" -D "$T/root" /usr/bin/payload sleep 30 &
+        local pid=$!
+        wait_for test -e /run/berth/machines/root || fail "no record"
+        local leader
+        wait_for grep -q '^LEADER=[1-9]' /run/berth/machines/root || fail "no leader: $(cat /run/berth/machines/root)"
+        leader=$(sed -n 's/^LEADER=//p' /run/berth/machines/root)
+        local own child
+        own=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
+        child=$(sed -n 's/^0:://p' "/proc/$leader/cgroup")
+        case "$child" in
+        "${own%/}"/*) ;;
+        *) fail "container cgroup '$child' is not below berth's '$own'" ;;
+        esac
+        kill -TERM "$pid"
+        wait "$pid" || true
+}
+
+test_guest_can_delegate() {
+        make_tiny_tree "$T/root"
+        in_container /bin/sh -c 'mkdir /sys/fs/cgroup/sub && echo $$ >/sys/fs/cgroup/sub/cgroup.procs && cat /proc/self/cgroup'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "0::/sub"
+}
+
+run_tests

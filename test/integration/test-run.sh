@@ -1,3 +1,147 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Point 1: running a command, as PID 1 or as PID 2 under the stub init.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+B=(--console=pipe -q)
+
+test_true_exits_zero() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /usr/bin/payload true
+        assert_eq 0 "$RC"
+        assert_eq "" "$ERR"
+}
+
+test_exit_status_is_the_payloads() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /usr/bin/payload exit 42
+        assert_eq 42 "$RC"
+        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload exit 7
+        assert_eq 7 "$RC"
+}
+
+test_command_is_pid1() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /usr/bin/payload pid
+        assert_eq 0 "$RC"
+        assert_eq 1 "$OUT"
+}
+
+test_command_found_in_container_path() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" payload echo found
+        assert_eq 0 "$RC"
+        assert_eq found "$OUT"
+}
+
+test_default_command_is_root_shell() {
+        make_tiny_tree "$T/root"
+        RC=0
+        OUT=$(echo 'echo shell:$$' | timeout 30 "$BERTH" "${B[@]}" -D "$T/root") || RC=$?
+        assert_eq 0 "$RC"
+        assert_eq "shell:1" "$OUT"
+}
+
+test_missing_command_is_one_line_error() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /no/such/program
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "/no/such/program"
+}
+
+test_stdout_and_stderr_stay_separate() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /bin/sh -c 'echo out; echo err >&2; exit 3'
+        assert_eq 3 "$RC"
+        assert_eq out "$OUT"
+        assert_eq err "$ERR"
+}
+
+test_stdin_reaches_payload() {
+        make_tiny_tree "$T/root"
+        RC=0
+        OUT=$(printf 'line1\nline2\n' | timeout 30 "$BERTH" "${B[@]}" -D "$T/root" /bin/cat) || RC=$?
+        assert_eq 0 "$RC"
+        assert_eq $'line1\nline2' "$OUT"
+}
+
+test_as_pid2_runs_command_as_pid2() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload pid
+        assert_eq 0 "$RC"
+        assert_eq 2 "$OUT"
+        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload ppid
+        assert_eq 1 "$OUT"
+}
+
+test_as_pid2_reaps_zombies() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload zombies 5
+        assert_eq 0 "$RC"
+        assert_eq "zombies=0" "$OUT"
+}
+
+test_without_as_pid2_nobody_reaps() {
+        # the check above would pass without a stub init if the payload reaped itself
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /usr/bin/payload zombies 3
+        assert_eq 1 "$RC"
+        assert_eq "zombies=3" "$OUT"
+}
+
+test_as_pid2_forwards_sigterm() {
+        make_tiny_tree "$T/root"
+        "$BERTH" "${B[@]}" -D "$T/root" -a /usr/bin/payload signals 20 >"$T/out" 2>"$T/err" &
+        local pid=$!
+        wait_for grep -q ready "$T/err" || fail "payload did not start: $(cat "$T/err")"
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        assert_eq 0 "$rc"
+        assert_eq SIGTERM "$(cat "$T/out")"
+}
+
+test_sigterm_kills_pid1_payload() {
+        # a plain PID 1 payload gets SIGKILL (nspawn's default for non-boot)
+        make_tiny_tree "$T/root"
+        "$BERTH" "${B[@]}" -D "$T/root" /usr/bin/payload sleep 30 &
+        local pid=$!
+        wait_for test -e "/run/berth/machines/root" || fail "no record"
+        sleep 0.2
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        assert_eq 137 "$rc"
+}
+
+test_second_sigterm_kills() {
+        make_tiny_tree "$T/root"
+        # the payload ignores the stop signal; the second request kills
+        "$BERTH" "${B[@]}" --kill-signal=SIGUSR1 -D "$T/root" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
+        local pid=$!
+        wait_for grep -q up "$T/out" || fail "did not start"
+        kill -TERM "$pid"
+        sleep 0.3
+        kill -0 "$pid" || fail "berth ended on the first SIGTERM although the payload ignores it"
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        assert_eq 137 "$rc"
+}
+
+test_stop_timeout_kills() {
+        make_tiny_tree "$T/root"
+        "$BERTH" "${B[@]}" --stop-timeout=500ms --kill-signal=SIGUSR1 -D "$T/root" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
+        local pid=$!
+        wait_for grep -q up "$T/out" || fail "did not start"
+        local start=$SECONDS
+        kill -TERM "$pid"
+        local rc=0
+        wait "$pid" || rc=$?
+        assert_eq 137 "$rc"
+        [ $((SECONDS - start)) -lt 10 ] || fail "took too long"
+}
+
+run_tests
