@@ -1,2 +1,619 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+/*
+ * The root tree: --template= (copy a tree into a missing or empty directory),
+ * and the mount that the container pivots into: a plain bind of the tree,
+ * an overlay with a throw-away upper layer (--ephemeral, --volatile=overlay),
+ * a tmpfs with the tree's /usr (--volatile=yes) or the tree with a tmpfs /var
+ * (--volatile=state); --read-only last.
+ *
+ * Trust boundary: s->directory and s->template are host paths given by the
+ * user and resolved normally. Paths inside the tree (its /usr and /var) are
+ * hostile and resolved with openat2(RESOLVE_IN_ROOT), mounts attached to the
+ * resolved fds. The template copy never follows a symlink of the template and
+ * writes only below the new directory through fds.
+ */
+
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth-mount.h"
+#include "log.h"
+#include "util.h"
+
+/* ---------------------------------------------------------------------------
+ * --template=: in the parent, before the container starts
+ * ------------------------------------------------------------------------- */
+
+typedef struct CopyState {
+        dev_t dev;              /* the template's file system: sub-mounts are not copied */
+        const char *template;
+        uint64_t n_files;
+        uint64_t n_bytes;
+        uint64_t last_progress; /* usec, CLOCK_MONOTONIC */
+        bool progress;          /* stderr is a terminal */
+} CopyState;
+
+static void copy_progress(CopyState *c, bool final) {
+        uint64_t n;
+
+        if (!c->progress)
+                return;
+        n = now_usec(CLOCK_MONOTONIC);
+        if (!final && n - c->last_progress < 200 * USEC_PER_MSEC)
+                return;
+        c->last_progress = n;
+        fprintf(stderr, "\rCopying template '%s': %" PRIu64 " files, %" PRIu64 " MiB%s", c->template, c->n_files,
+                c->n_bytes >> 20, final ? "\n" : "");
+}
+
+/* Extended attributes, best effort: the target may not support them all
+ * (security.* needs privileges, trusted.* root). */
+static void copy_xattrs(int from, int to) {
+        _cleanup_free_ char *names = NULL, *value = NULL;
+        ssize_t n;
+
+        n = flistxattr(from, NULL, 0);
+        if (n <= 0)
+                return;
+        names = malloc(n);
+        if (!names)
+                return;
+        n = flistxattr(from, names, n);
+        if (n <= 0)
+                return;
+        for (char *p = names; p < names + n; p += strlen(p) + 1) {
+                ssize_t k = fgetxattr(from, p, NULL, 0);
+                if (k < 0)
+                        continue;
+                free(value);
+                value = malloc(k + 1);
+                if (!value)
+                        return;
+                k = fgetxattr(from, p, value, k);
+                if (k < 0)
+                        continue;
+                (void) fsetxattr(to, p, value, k, 0);
+        }
+}
+
+/* Owner, then mode (chown clears set-id bits), xattrs, times. */
+static int copy_attributes(int from, int to, const struct stat *st) {
+        struct timespec ts[2] = { st->st_atim, st->st_mtim };
+
+        if (fchown(to, st->st_uid, st->st_gid) < 0)
+                return negative_errno();
+        if (fchmod(to, st->st_mode & 07777) < 0)
+                return negative_errno();
+        copy_xattrs(from, to);
+        (void) futimens(to, ts);
+        return 0;
+}
+
+static int copy_data(int from, int to, CopyState *c) {
+        char buf[64 * 1024];
+
+        /* A reflink shares the blocks (btrfs, xfs): instant, no space used. */
+        if (ioctl(to, FICLONE, from) >= 0)
+                return 0;
+
+        for (;;) {
+                ssize_t k = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
+                if (k < 0) {
+                        if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)
+                                break;
+                        return negative_errno();
+                }
+                if (k == 0)
+                        return 0;
+                c->n_bytes += k;
+                copy_progress(c, false);
+        }
+
+        /* copy_file_range refused: plain read/write from the current offset */
+        for (;;) {
+                ssize_t k = read(from, buf, sizeof buf);
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        return 0;
+                int r = loop_write(to, buf, k);
+                if (r < 0)
+                        return r;
+                c->n_bytes += k;
+        }
+}
+
+static int copy_tree_at(int src_dir, int dst_dir, const char *path, CopyState *c);
+
+static int copy_entry(int src_dir, int dst_dir, const char *name, const char *path, CopyState *c) {
+        _cleanup_free_ char *sub = NULL;
+        struct stat st;
+        int r;
+
+        if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return log_error_errno(negative_errno(), "Failed to stat '%s/%s': %m", path, name);
+        c->n_files++;
+        copy_progress(c, false);
+
+        if (S_ISDIR(st.st_mode)) {
+                _cleanup_close_ int s = -EBADF, d = -EBADF;
+
+                if (mkdirat(dst_dir, name, 0700) < 0)
+                        return log_error_errno(negative_errno(), "Failed to create directory '%s': %m", name);
+                s = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                d = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (s < 0 || d < 0)
+                        return log_error_errno(negative_errno(), "Failed to open directory '%s/%s': %m", path, name);
+                sub = path_join(path, name);
+                if (!sub)
+                        return log_oom();
+                /* a mount point inside the template: the directory, not what is mounted there */
+                if (st.st_dev == c->dev) {
+                        r = copy_tree_at(s, d, sub, c);
+                        if (r < 0)
+                                return r;
+                }
+                r = copy_attributes(s, d, &st);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to copy the attributes of '%s': %m", sub);
+                return 0;
+        }
+
+        if (S_ISREG(st.st_mode)) {
+                _cleanup_close_ int s = -EBADF, d = -EBADF;
+
+                s = openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+                if (s < 0)
+                        return log_error_errno(negative_errno(), "Failed to open '%s/%s': %m", path, name);
+                d = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                if (d < 0)
+                        return log_error_errno(negative_errno(), "Failed to create '%s/%s': %m", path, name);
+                r = copy_data(s, d, c);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to copy '%s/%s': %m", path, name);
+                r = copy_attributes(s, d, &st);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to copy the attributes of '%s/%s': %m", path, name);
+                return 0;
+        }
+
+        if (S_ISLNK(st.st_mode)) {
+                char target[PATH_MAX + 1];
+                ssize_t k = readlinkat(src_dir, name, target, sizeof target - 1);
+                if (k < 0)
+                        return log_error_errno(negative_errno(), "Failed to read symlink '%s/%s': %m", path, name);
+                target[k] = 0;
+                if (symlinkat(target, dst_dir, name) < 0)
+                        return log_error_errno(negative_errno(), "Failed to create symlink '%s/%s': %m", path, name);
+        } else if (mknodat(dst_dir, name, st.st_mode, st.st_rdev) < 0)
+                /* device nodes, fifos, sockets */
+                return log_error_errno(negative_errno(), "Failed to create node '%s/%s': %m", path, name);
+
+        if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return log_error_errno(negative_errno(), "Failed to set the owner of '%s/%s': %m", path, name);
+        if (!S_ISLNK(st.st_mode) && fchmodat(dst_dir, name, st.st_mode & 07777, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set the mode of '%s/%s': %m", path, name);
+        struct timespec ts[2] = { st.st_atim, st.st_mtim };
+        (void) utimensat(dst_dir, name, ts, AT_SYMLINK_NOFOLLOW);
+        return 0;
+}
+
+static int copy_tree_at(int src_dir, int dst_dir, const char *path, CopyState *c) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd, r;
+
+        fd = fcntl(src_dir, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to duplicate a directory fd: %m");
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return log_error_errno(negative_errno(), "Failed to read directory '%s': %m", path);
+        }
+        while ((errno = 0, de = readdir(d))) {
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                r = copy_entry(src_dir, dst_dir, de->d_name, path, c);
+                if (r < 0)
+                        return r;
+        }
+        if (errno != 0)
+                return log_error_errno(negative_errno(), "Failed to read directory '%s': %m", path);
+        return 0;
+}
+
+/* 1 if PATH is missing or an empty directory, 0 if it has entries */
+static int dir_is_missing_or_empty(const char *path) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        d = opendir(path);
+        if (!d)
+                return errno == ENOENT ? 1 : negative_errno();
+        while ((errno = 0, de = readdir(d)))
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        return 0;
+        return errno != 0 ? negative_errno() : 1;
+}
+
+int root_prepare(const Settings *s) {
+        _cleanup_close_ int src = -EBADF, dst = -EBADF;
+        _cleanup_free_ char *tmp = NULL;
+        struct stat st;
+        CopyState c = {};
+        uint64_t start;
+        int r;
+
+        /* In the parent, on the host, before anything is set up. */
+        if (!s->template)
+                return 0;
+
+        r = dir_is_missing_or_empty(s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to check whether '%s' is empty: %m", s->directory);
+        if (r == 0)
+                return 0; /* already populated: the template is not used */
+
+        src = open(s->template, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (src < 0 || fstat(src, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to open template '%s': %m (--template=)",
+                                       s->template);
+
+        /* Copy into a hidden sibling and rename it into place: an interrupted
+         * copy never leaves a half-populated tree that the next start would
+         * take as complete, and rename() also replaces an empty directory. */
+        r = mkdir_parents(s->directory, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the parent directories of '%s': %m", s->directory);
+        {
+                _cleanup_free_ char *parent = strdup(s->directory);
+                if (!parent)
+                        return log_oom();
+                char *slash = strrchr(parent, '/');
+                *slash = 0;
+                tmp = strjoin(parent, "/.#", slash + 1, ".berth-template-XXXXXX");
+                if (!tmp)
+                        return log_oom();
+        }
+        if (!mkdtemp(tmp))
+                return log_error_errno(negative_errno(), "Failed to create a directory next to '%s': %m",
+                                       s->directory);
+        dst = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dst < 0) {
+                r = log_error_errno(negative_errno(), "Failed to open '%s': %m", tmp);
+                goto fail;
+        }
+
+        c = (CopyState) {
+                .dev = st.st_dev,
+                .template = s->template,
+                .progress = !s->quiet && isatty(STDERR_FILENO),
+        };
+        start = now_usec(CLOCK_MONOTONIC);
+        if (!s->quiet)
+                log_info("Populating '%s' from template '%s'.", s->directory, s->template);
+
+        r = copy_tree_at(src, dst, s->template, &c);
+        if (r < 0)
+                goto fail;
+        r = copy_attributes(src, dst, &st);
+        if (r < 0) {
+                log_error_errno(r, "Failed to copy the attributes of '%s': %m", s->template);
+                goto fail;
+        }
+        copy_progress(&c, true);
+
+        if (rename(tmp, s->directory) < 0) {
+                r = negative_errno();
+                /* Another instance populated it meanwhile: use theirs. */
+                if ((r == -ENOTEMPTY || r == -EEXIST) && dir_is_missing_or_empty(s->directory) == 0) {
+                        (void) rm_rf(tmp);
+                        return 0;
+                }
+                log_error_errno(r, "Failed to move the copy of template '%s' to '%s': %m", s->template,
+                                s->directory);
+                goto fail;
+        }
+        if (!s->quiet)
+                log_debug("Copied %" PRIu64 " files (%" PRIu64 " MiB) in %" PRIu64 " ms.", c.n_files,
+                          c.n_bytes >> 20, (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC);
+        return 0;
+
+fail:
+        if (c.progress)
+                fputc('\n', stderr);
+        (void) rm_rf(tmp);
+        return r;
+}
+
+/* ---------------------------------------------------------------------------
+ * The root mount: in the child
+ * ------------------------------------------------------------------------- */
+
+static int open_in_root(int root_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd;
+
+        fd = (int) syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+static int set_mount_attr(int fd, uint64_t set, uint64_t clr, bool recursive) {
+        struct mount_attr attr = {
+                .attr_set = set,
+                .attr_clr = clr,
+        };
+
+        return RET_NERRNO(mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr));
+}
+
+static int attach_at(int tree_fd, int dfd, const char *path) {
+        return RET_NERRNO(move_mount(tree_fd, "", dfd, path,
+                                     MOVE_MOUNT_F_EMPTY_PATH | (isempty(path) ? MOVE_MOUNT_T_EMPTY_PATH : 0)));
+}
+
+static int make_tmpfs(const char *mode, int *ret_fd) {
+        _cleanup_close_ int fs_fd = -EBADF;
+        int fd;
+
+        fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs_fd < 0)
+                return negative_errno();
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return negative_errno();
+        fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+/* The tree, with the mounts below it, bound onto itself. With read_only its
+ * own sub-mounts become read-only now; the top stays writable until
+ * root_finalize() so that mount points can still be created in it. */
+static int bind_tree(const Settings *s, bool read_only) {
+        _cleanup_close_ int tree = -EBADF;
+        int r;
+
+        tree = open_tree(AT_FDCWD, s->directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0)
+                return log_error_errno(negative_errno(), "Failed to bind-mount the tree '%s': %m", s->directory);
+        if (read_only) {
+                r = set_mount_attr(tree, MOUNT_ATTR_RDONLY, 0, true);
+                if (r >= 0)
+                        r = set_mount_attr(tree, 0, MOUNT_ATTR_RDONLY, false);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make the mounts below '%s' read-only: %m",
+                                               s->directory);
+        }
+        r = attach_at(tree, AT_FDCWD, s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to bind-mount the tree '%s' onto itself: %m", s->directory);
+        return 0;
+}
+
+static char *overlay_escape(const char *p) {
+        char *r = malloc(strlen(p) * 2 + 1), *w = r;
+
+        if (!r)
+                return NULL;
+        for (; *p; p++) {
+                if (*p == ':' || *p == '\\' || *p == ',')
+                        *w++ = '\\';
+                *w++ = *p;
+        }
+        *w = 0;
+        return r;
+}
+
+/* --ephemeral and --volatile=overlay: the tree as the lower layer, upper and
+ * work directories on a tmpfs that exists only in this mount namespace (on
+ * BERTH_STAGING_DIR). When the namespace dies, even by SIGKILL, the kernel
+ * drops it all: nothing is left on the host and nothing has to be copied. */
+static int mount_overlay_root(const Settings *s) {
+        _cleanup_close_ int tmp = -EBADF, fs_fd = -EBADF, mnt = -EBADF, tree = -EBADF;
+        _cleanup_free_ char *lower = NULL;
+        struct stat st;
+        char upper[sizeof BERTH_STAGING_DIR + 16], work[sizeof BERTH_STAGING_DIR + 16];
+        int r;
+
+        tree = open(s->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tree < 0 || fstat(tree, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
+
+        r = mkdir_p(BERTH_STAGING_DIR, 0755);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create '%s': %m", BERTH_STAGING_DIR);
+        r = make_tmpfs("0755", &tmp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the tmpfs for the upper layer: %m");
+        /* the overlay's root directory takes its owner and mode from the upper one */
+        if (mkdirat(tmp, "upper", 0755) < 0 || mkdirat(tmp, "work", 0700) < 0)
+                return log_error_errno(negative_errno(), "Failed to create the upper layer: %m");
+        if (fchownat(tmp, "upper", st.st_uid, st.st_gid, 0) < 0 ||
+            fchmodat(tmp, "upper", st.st_mode & 07777, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set up the upper layer: %m");
+        r = attach_at(tmp, AT_FDCWD, BERTH_STAGING_DIR);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount a tmpfs on '%s': %m", BERTH_STAGING_DIR);
+
+        snprintf(upper, sizeof upper, "%s/upper", BERTH_STAGING_DIR);
+        snprintf(work, sizeof work, "%s/work", BERTH_STAGING_DIR);
+        lower = overlay_escape(s->directory);
+        if (!lower)
+                return log_oom();
+
+        fs_fd = fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fs_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to set up an overlay file system: %m");
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", lower, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+                char msg[512] = "";
+                ssize_t k;
+
+                r = negative_errno();
+                k = read(fs_fd, msg, sizeof msg - 1);
+                msg[k > 0 ? k : 0] = 0;
+                return log_error_errno(r, "Failed to mount an overlay of '%s': %m%s%s", s->directory,
+                                       k > 2 ? ": " : "", k > 2 ? msg + 2 : "");
+        }
+        mnt = fsmount(fs_fd, FSMOUNT_CLOEXEC, 0);
+        if (mnt < 0)
+                return log_error_errno(negative_errno(), "Failed to mount an overlay of '%s': %m", s->directory);
+        r = attach_at(mnt, AT_FDCWD, s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount the overlay on '%s': %m", s->directory);
+        return 0;
+}
+
+/* --volatile=yes: a fresh tmpfs as root, with the tree's /usr read-only in it
+ * and the compatibility symlinks (/bin -> usr/bin, ...) a merged-/usr OS
+ * expects. */
+static int mount_volatile_yes(const Settings *s) {
+        static const char *const dirs[] = { "etc", "var", "dev", "proc", "sys", "run", "tmp", "root", "home", "mnt" };
+        static const char *const links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+        _cleanup_close_ int tree = -EBADF, usr = -EBADF, usr_tree = -EBADF, tmp = -EBADF, root = -EBADF;
+        int r;
+
+        tree = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (tree < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
+        usr = open_in_root(tree, "usr", O_PATH | O_DIRECTORY);
+        if (usr < 0)
+                return log_error_errno(usr, "Failed to open /usr of the tree '%s': %m (--volatile=yes needs a tree "
+                                            "with /usr)", s->directory);
+        usr_tree = open_tree(usr, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        if (usr_tree < 0)
+                return log_error_errno(negative_errno(), "Failed to bind /usr of the tree: %m");
+        r = set_mount_attr(usr_tree, MOUNT_ATTR_RDONLY, 0, true);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make /usr read-only: %m");
+
+        r = make_tmpfs("0755", &tmp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the tmpfs root: %m");
+        r = attach_at(tmp, AT_FDCWD, s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount a tmpfs on '%s': %m", s->directory);
+
+        /* our own fresh tmpfs: nothing hostile in it yet */
+        root = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tmpfs root: %m");
+        if (mkdirat(root, "usr", 0755) < 0)
+                return log_error_errno(negative_errno(), "Failed to create /usr: %m");
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                if (mkdirat(root, dirs[i], streq(dirs[i], "root") ? 0700 : 0755) < 0)
+                        return log_error_errno(negative_errno(), "Failed to create /%s: %m", dirs[i]);
+        (void) fchmodat(root, "tmp", 01777, 0);
+
+        r = attach_at(usr_tree, root, "usr");
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount /usr of the tree: %m");
+
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                char target[32];
+                struct stat st;
+
+                snprintf(target, sizeof target, "usr/%s", links[i]);
+                if (fstatat(root, target, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                if (symlinkat(target, root, links[i]) < 0)
+                        return log_error_errno(negative_errno(), "Failed to create /%s: %m", links[i]);
+        }
+        return 0;
+}
+
+/* --volatile=state: the tree (made read-only by root_finalize) with a fresh
+ * tmpfs on /var. */
+static int mount_volatile_state(const Settings *s) {
+        _cleanup_close_ int root = -EBADF, var = -EBADF, tmp = -EBADF;
+        int r;
+
+        r = bind_tree(s, true);
+        if (r < 0)
+                return r;
+
+        root = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
+        var = open_in_root(root, "var", O_PATH | O_DIRECTORY);
+        if (var == -ENOENT) {
+                if (mkdirat(root, "var", 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(negative_errno(), "Failed to create /var in the tree: %m");
+                var = open_in_root(root, "var", O_PATH | O_DIRECTORY);
+        }
+        if (var < 0)
+                return log_error_errno(var, "Failed to open /var of the tree '%s': %m", s->directory);
+
+        r = make_tmpfs("0755", &tmp);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the tmpfs for /var: %m");
+        r = attach_at(tmp, var, "");
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount a tmpfs on /var: %m");
+        return 0;
+}
+
+int root_mount(const Settings *s, char **ret_root) {
+        char *root;
+        int r;
+
+        /* In the container's child: new mount namespace, propagation to the
+         * host already cut (slave), still the host's root. */
+        if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
+                r = mount_overlay_root(s);
+        else if (s->volatile_mode == VOLATILE_YES)
+                r = mount_volatile_yes(s);
+        else if (s->volatile_mode == VOLATILE_STATE)
+                r = mount_volatile_state(s);
+        else
+                r = bind_tree(s, s->read_only);
+        if (r < 0)
+                return r;
+
+        root = strdup(s->directory);
+        if (!root)
+                return log_oom();
+        *ret_root = root;
+        return 0;
+}
+
+int root_finalize(const char *root, const Settings *s) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        /* --read-only and --volatile=state make the root file system
+         * read-only, not recursively: /dev, /run, /tmp, /var (state) and the
+         * custom mounts on top stay as they are, like nspawn. */
+        if (!s->read_only && s->volatile_mode != VOLATILE_STATE)
+                return 0;
+
+        fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
+        r = set_mount_attr(fd, MOUNT_ATTR_RDONLY, 0, false);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make the container root read-only: %m");
+        return 0;
+}
