@@ -1,3 +1,311 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The life of a machine on the host: its name and tree are taken while it runs, it is
+# recorded in /run/berth, it dies with berth, what a dead instance left is cleaned by the
+# next start, a normal exit leaves nothing, and the guest gets its own cgroup2 tree.
+
+. "$BERTH_SRC/test/integration/lib.sh"
+require_root
+
+RUN_DIR=/run/berth
+
+# Where the host's cgroup2 hierarchy is mounted (pure unified or hybrid).
+unified_mount() {
+        if [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; then
+                echo /sys/fs/cgroup
+        elif [ "$(stat -f -c %T /sys/fs/cgroup/unified 2>/dev/null)" = cgroup2fs ]; then
+                echo /sys/fs/cgroup/unified
+        else
+                return 1
+        fi
+}
+
+require_unified() {
+        unified_mount >/dev/null || skip "the host has no cgroup2 hierarchy"
+}
+
+new_name() {
+        echo "lc-$$-$RANDOM"
+}
+
+record() {
+        echo "$RUN_DIR/machines/$1"
+}
+
+# record_get NAME KEY: the first value of KEY in the record.
+record_get() {
+        sed -n "s/^$2=//p" "$(record "$1")" 2>/dev/null | head -n 1
+}
+
+record_has_leader() {
+        [ -n "$(record_get "$1" LEADER)" ]
+}
+
+# start_bg NAME DIR CMD...: starts berth in the background, waits until it recorded its
+# container's leader; sets BG_PID.
+start_bg() {
+        local name=$1 dir=$2
+        shift 2
+        "$BERTH" -q -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
+        BG_PID=$!
+        if ! wait_for record_has_leader "$name"; then
+                cat "$T/bg-$name.err" >&2
+                fail "berth for '$name' did not record a leader"
+        fi
+}
+
+stop_bg() {
+        kill -TERM "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+}
+
+# All cgroup directories named after the machine, in every hierarchy.
+machine_cgroups() {
+        find /sys/fs/cgroup/ -xdev -type d -name "berth-$1" 2>/dev/null || true
+        find /sys/fs/cgroup/*/ -xdev -type d -name "berth-$1" 2>/dev/null || true
+}
+
+# Every pid in the machine's cgroup2 subtree.
+machine_pids() {
+        local u d
+        u=$(unified_mount) || return 0
+        for d in $(find "$u" -type d -name "berth-$1" 2>/dev/null); do
+                find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null
+        done
+}
+
+pids_gone() {
+        local p
+        for p in "$@"; do
+                # a zombie is gone for our purpose: it holds nothing but its pid
+                if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+                        return 1
+                fi
+        done
+        return 0
+}
+
+no_leftovers() {
+        [ ! -e "$(record "$1")" ] && [ -z "$(machine_cgroups "$1")" ]
+}
+
+assert_no_leftovers() {
+        local name=$1 cgs
+        [ ! -e "$(record "$name")" ] || fail "record of '$name' left behind: $(cat "$(record "$name")")"
+        cgs=$(machine_cgroups "$name")
+        [ -z "$cgs" ] || fail "cgroups of '$name' left behind: $cgs"
+        [ ! -e "$RUN_DIR/locks/$name.lock" ] || fail "lock file of '$name' left behind"
+        [ ! -e "$RUN_DIR/scratch/$name" ] || fail "scratch dir of '$name' left behind"
+}
+
+test_same_name_refused() {
+        local name
+        name=$(new_name)
+        make_tiny_tree "$T/a"
+        make_tiny_tree "$T/b"
+        start_bg "$name" "$T/a" /usr/bin/payload sleep 60
+        local first=$BG_PID
+
+        berth -M "$name" -D "$T/b" /usr/bin/payload true
+        [ "$RC" != 0 ] || fail "a second machine named '$name' started"
+        assert_one_line_error
+        assert_contains "$ERR" "$name"
+        assert_contains "$ERR" "already running"
+        kill -0 "$first" || fail "the first instance died"
+        assert_eq "$first" "$(record_get "$name" PID)" "the record still names the first instance"
+        stop_bg "$first"
+        assert_no_leftovers "$name"
+}
+
+test_same_tree_refused() {
+        local a b
+        a=$(new_name)
+        b=$(new_name)
+        make_tiny_tree "$T/tree"
+        start_bg "$a" "$T/tree" /usr/bin/payload sleep 60
+
+        berth -M "$b" -D "$T/tree" /usr/bin/payload true
+        [ "$RC" != 0 ] || fail "a second machine on the same tree started"
+        assert_one_line_error
+        assert_contains "$ERR" "$T/tree"
+        assert_no_leftovers "$b"
+        kill -0 "$BG_PID" || fail "the first instance died"
+        stop_bg "$BG_PID"
+        assert_no_leftovers "$a"
+}
+
+test_record_while_running() {
+        local name leader cg
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 60
+        wait_for grep -qx "STATE=running" "$(record "$name")" ||
+                fail "state never became running: $(cat "$(record "$name")")"
+
+        assert_eq "$(stat -c %a "$(record "$name")")" 644 "record mode"
+        assert_eq "$BG_PID" "$(record_get "$name" PID)" "PID="
+        assert_eq "$T/tree" "$(record_get "$name" ROOT)" "ROOT="
+        assert_eq "$name" "$(record_get "$name" NAME)" "NAME="
+        leader=$(record_get "$name" LEADER)
+        kill -0 "$leader" || fail "LEADER=$leader is not alive"
+        assert_eq "$BG_PID" "$(awk '/^PPid:/ { print $2 }' "/proc/$leader/status")" "the leader is berth's child"
+        assert_match "$(cat "/proc/$leader/cgroup")" "berth-$name/payload$" "the leader is in the machine's cgroup"
+        # stale cleanup of a later start needs the paths, wherever this one ran
+        cg=$(record_get "$name" CGROUP_PATH)
+        [ -n "$cg" ] || fail "no CGROUP_PATH= in the record: $(cat "$(record "$name")")"
+        grep -qx "$leader" "$cg/cgroup.procs" || fail "the leader is not in CGROUP_PATH=$cg"
+        [ -e "$RUN_DIR/locks/$name.lock" ] || fail "no lock file"
+        stop_bg "$BG_PID"
+        assert_no_leftovers "$name"
+}
+
+test_sigkill_takes_container_down() {
+        local name pids leader
+        require_unified
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        # sh, two sleepers in the background and one that sh may exec
+        start_bg "$name" "$T/tree" /bin/sh -c '/usr/bin/payload sleep 100 & /bin/sleep 100 & /usr/bin/payload sleep 100; true'
+        wait_for test "$(machine_pids "$name" | wc -l)" -ge 4 || fail "the container's processes did not appear"
+        leader=$(record_get "$name" LEADER)
+        pids=$(machine_pids "$name")
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        # shellcheck disable=SC2086
+        WAIT_TIMEOUT=2 wait_for pids_gone "$leader" $pids ||
+                fail "processes of the container survived berth's SIGKILL: $(ps -o pid,stat,args -p "$(echo $pids | tr ' ' ,)")"
+}
+
+test_restart_after_sigkill_cleans() {
+        local name leader
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 100
+        leader=$(record_get "$name" LEADER)
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        WAIT_TIMEOUT=2 wait_for pids_gone "$leader" || fail "the leader survived"
+        [ -e "$(record "$name")" ] || fail "expected the killed instance's record to stay behind"
+
+        # a new instance owns the name, replaces the record and runs
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 100
+        assert_eq "$BG_PID" "$(record_get "$name" PID)" "the record names the new instance"
+        assert_eq 1 "$(machine_cgroups "$name" | grep -c "^$(unified_mount)/")" "one cgroup2 cgroup for the machine"
+        stop_bg "$BG_PID"
+        assert_no_leftovers "$name"
+
+        # and a start after a SIGKILL in the foreground case
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 100
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        assert_eq 0 "$RC" "start after SIGKILL"
+        assert_no_leftovers "$name"
+}
+
+# A berth died and, somehow, its container did not: the record and a cgroup with a live
+# process in it are there, nobody holds the lock. The cgroup is somewhere else than where
+# this berth would put it (the dead one ran in another cgroup): only the record says where.
+test_dead_instance_with_survivor() {
+        local name u own base cg survivor h
+        local -a v1=()
+        require_unified
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        u=$(unified_mount)
+        base="$u/berth-test-elsewhere-$$"
+        cg="$base/berth-$name/payload"
+        mkdir -p "$cg"
+        for h in pids devices; do
+                if [ "$(stat -f -c %T "/sys/fs/cgroup/$h" 2>/dev/null)" = cgroupfs ]; then
+                        mkdir -p "/sys/fs/cgroup/$h/berth-test-elsewhere-$$/berth-$name/payload"
+                        v1+=("/sys/fs/cgroup/$h/berth-test-elsewhere-$$/berth-$name/payload")
+                fi
+        done
+        # the survivor and a child of it, the way a container would have them
+        setsid sh -c "echo \$\$ > '$cg/cgroup.procs'; for c in ${v1[*]}; do echo \$\$ > \$c/cgroup.procs; done; sleep 1000 & exec sleep 1000" </dev/null >/dev/null 2>&1 &
+        survivor=$!
+        wait_for test "$(find "$cg" -name cgroup.procs -exec cat {} + | wc -l)" -ge 2 || fail "survivor not in place"
+        local pids
+        pids=$(cat "$cg/cgroup.procs")
+        mkdir -p "$T/scratch-work/deep"
+        mkdir -p "$RUN_DIR/machines"
+        {
+                echo "NAME=$name"
+                echo "PID=999999"
+                echo "LEADER=$survivor"
+                echo "ROOT=$T/tree"
+                echo "STATE=running"
+                echo "CGROUP=berth-$name"
+                echo "CGROUP_PATH=$cg"
+                for c in "${v1[@]}"; do echo "CGROUP_PATH=$c"; done
+                echo "SCRATCH=$T/scratch-work"
+        } >"$(record "$name")"
+
+        berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        local rc=$RC err=$ERR
+        # whatever happened, do not leave the test's cgroups around
+        for c in "$cg" "${v1[@]}"; do
+                rmdir "$c" "${c%/payload}" "${c%/berth-*}" 2>/dev/null || true
+        done
+        RC=$rc ERR=$err
+        assert_eq 0 "$RC" "start over a dead instance"
+        assert_contains "$ERR" "Cleaned up after a dead instance of machine '$name'"
+        assert_contains "$ERR" "killed 2 processes"
+        # shellcheck disable=SC2086
+        WAIT_TIMEOUT=2 wait_for pids_gone "$survivor" $pids || fail "the survivor was not killed"
+        [ ! -e "$T/scratch-work" ] || fail "SCRATCH= dir not removed"
+        [ ! -e "$cg" ] || fail "the dead instance's cgroup was not removed"
+        for c in "${v1[@]}"; do
+                [ ! -e "$c" ] || fail "the dead instance's cgroup $c was not removed"
+        done
+        assert_no_leftovers "$name"
+}
+
+test_normal_exit_leaves_nothing() {
+        local name
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        assert_eq 0 "$RC" "payload true"
+        assert_no_leftovers "$name"
+        berth -M "$name" -D "$T/tree" /usr/bin/payload exit 3
+        assert_eq 3 "$RC" "payload exit 3"
+        assert_no_leftovers "$name"
+}
+
+test_guest_sees_own_cgroup2_root() {
+        local name
+        require_unified
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        berth -M "$name" -D "$T/tree" --pipe /usr/bin/payload cat /proc/self/cgroup
+        assert_eq 0 "$RC" "cat /proc/self/cgroup"
+        assert_match "$OUT" '^0::/$' "the guest is at the root of its cgroup2 tree"
+        berth -M "$name" -D "$T/tree" --pipe /bin/sh -c 'grep " /sys/fs/cgroup " /proc/self/mountinfo'
+        assert_eq 0 "$RC" "find the cgroup mount"
+        assert_match "$OUT" ' - cgroup2 ' "/sys/fs/cgroup is cgroup2"
+        assert_match "$OUT" '^[0-9]+ [0-9]+ [0-9:]+ / /sys/fs/cgroup rw' "mounted at its root, writable"
+        berth -M "$name" -D "$T/tree" --pipe /bin/sh -c 'ls /sys/fs/cgroup; echo; wc -l </sys/fs/cgroup/cgroup.procs'
+        assert_eq 0 "$RC" "list /sys/fs/cgroup"
+        assert_not_contains "$OUT" "berth-" "the host's cgroups are not visible"
+        assert_contains "$OUT" "cgroup.procs"
+        assert_no_leftovers "$name"
+}
+
+test_guest_can_delegate() {
+        local name
+        require_unified
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        berth -M "$name" -D "$T/tree" --pipe /bin/sh -c \
+                'mkdir /sys/fs/cgroup/sub /sys/fs/cgroup/sub/deeper &&
+                 echo $$ >/sys/fs/cgroup/sub/deeper/cgroup.procs && cat /proc/self/cgroup'
+        assert_eq 0 "$RC" "create a sub-cgroup and move into it"
+        assert_match "$OUT" '^0::/sub/deeper$'
+        # the guest's sub-cgroups go with the machine
+        assert_no_leftovers "$name"
+}
+
+run_tests
