@@ -245,19 +245,26 @@ int parse_sec(const char *s, uint64_t *ret_usec) {
         char *e = NULL;
         double v;
 
-        if (isempty(s) || !(isdigit((unsigned char) s[0]) || s[0] == '.'))
+        if (isempty(s))
                 return -EINVAL;
         if (streq(s, "infinity")) {
                 *ret_usec = UINT64_MAX;
                 return 0;
         }
+        if (!(isdigit((unsigned char) s[0]) || s[0] == '.'))
+                return -EINVAL;
         errno = 0;
         v = strtod(s, &e);
-        if (errno > 0 || e == s || v < 0)
+        /* strtod() also takes exponents and hex: only plain decimals are times */
+        if (errno > 0 || e == s || v < 0 || strspn(s, "0123456789.") != (size_t) (e - s))
                 return -EINVAL;
         for (size_t i = 0; i < ELEMENTSOF(table); i++)
                 if (streq(e, table[i].suffix)) {
-                        *ret_usec = (uint64_t) (v * (double) table[i].usec);
+                        double u = v * (double) table[i].usec;
+                        /* converting a double beyond UINT64_MAX is undefined */
+                        if (u >= 18446744073709551615.0)
+                                return -ERANGE;
+                        *ret_usec = (uint64_t) u;
                         return 0;
                 }
         return -EINVAL;
@@ -274,7 +281,7 @@ static const char *const signal_names[_NSIG] = {
 };
 
 int signal_from_string(const char *s) {
-        const char *p;
+        const char *p, *q;
         int n;
 
         if (isempty(s))
@@ -283,21 +290,24 @@ int signal_from_string(const char *s) {
         for (int i = 1; i < (int) ELEMENTSOF(signal_names); i++)
                 if (signal_names[i] && streq(p, signal_names[i]))
                         return i;
-        if ((s = startswith_ptr(p, "RTMIN"))) {
-                if (*s == 0)
+        if ((q = startswith_ptr(p, "RTMIN"))) {
+                if (*q == 0)
                         return SIGRTMIN;
-                if (*s != '+' || safe_atoi(s + 1, &n) < 0 || n < 0 || SIGRTMIN + n > SIGRTMAX)
+                if (*q != '+' || !isdigit((unsigned char) q[1]) || safe_atoi(q + 1, &n) < 0 ||
+                    n > SIGRTMAX - SIGRTMIN)
                         return -EINVAL;
                 return SIGRTMIN + n;
         }
-        if ((s = startswith_ptr(p, "RTMAX"))) {
-                if (*s == 0)
+        if ((q = startswith_ptr(p, "RTMAX"))) {
+                if (*q == 0)
                         return SIGRTMAX;
-                if (*s != '-' || safe_atoi(s + 1, &n) < 0 || n < 0 || SIGRTMAX - n < SIGRTMIN)
+                if (*q != '-' || !isdigit((unsigned char) q[1]) || safe_atoi(q + 1, &n) < 0 ||
+                    n > SIGRTMAX - SIGRTMIN)
                         return -EINVAL;
                 return SIGRTMAX - n;
         }
-        if (p == s && safe_atoi(s, &n) >= 0 && n > 0 && n <= SIGRTMAX)
+        /* numbers only without "SIG" */
+        if (p == s && isdigit((unsigned char) s[0]) && safe_atoi(s, &n) >= 0 && n > 0 && n <= SIGRTMAX)
                 return n;
         return -EINVAL;
 }
@@ -332,10 +342,13 @@ bool path_is_safe(const char *p) {
 
 char *path_join(const char *a, const char *b) {
         size_t la = strlen(a);
-        while (la > 0 && a[la - 1] == '/')
-                la--;
+
         while (*b == '/')
                 b++;
+        if (la == 0) /* "" + "b" -> "b", not "/b" */
+                return strdup(*b ? b : "/");
+        while (la > 0 && a[la - 1] == '/')
+                la--;
         char *r = malloc(la + 1 + strlen(b) + 1);
         if (!r)
                 return NULL;
@@ -450,7 +463,11 @@ int read_one_line_file(const char *path, char **ret) {
 }
 
 int mkdir_parents(const char *path, mode_t mode) {
-        _cleanup_free_ char *p = strdup(path);
+        _cleanup_free_ char *p = NULL;
+
+        if (isempty(path))
+                return -EINVAL;
+        p = strdup(path);
         if (!p)
                 return -ENOMEM;
         for (char *s = p + 1; *s; s++) {
