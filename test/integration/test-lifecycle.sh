@@ -25,8 +25,10 @@ require_unified() {
         unified_mount >/dev/null || skip "the host has no cgroup2 hierarchy"
 }
 
+# Fixed names per case: if a failed run leaves a dead instance behind, the next run's start
+# under the same name cleans it (that is the feature under test).
 new_name() {
-        echo "lc-$$-$RANDOM"
+        echo "lifecycle-${FUNCNAME[1]#test_}${1:+-$1}" | tr _ - | cut -c1-64
 }
 
 record() {
@@ -120,8 +122,8 @@ test_same_name_refused() {
 
 test_same_tree_refused() {
         local a b
-        a=$(new_name)
-        b=$(new_name)
+        a=$(new_name a)
+        b=$(new_name b)
         make_tiny_tree "$T/tree"
         start_bg "$a" "$T/tree" /usr/bin/payload sleep 60
 
@@ -175,6 +177,10 @@ test_sigkill_takes_container_down() {
         # shellcheck disable=SC2086
         WAIT_TIMEOUT=2 wait_for pids_gone "$leader" $pids ||
                 fail "processes of the container survived berth's SIGKILL: $(ps -o pid,stat,args -p "$(echo $pids | tr ' ' ,)")"
+        # what the dead instance left goes with the next start under its name
+        berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        assert_eq 0 "$RC" "start after SIGKILL"
+        assert_no_leftovers "$name"
 }
 
 test_restart_after_sigkill_cleans() {
