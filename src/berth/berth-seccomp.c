@@ -1,2 +1,927 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include <errno.h>
+#include <inttypes.h>
+#include <linux/capability.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/netlink.h>
+#include <linux/seccomp.h>
+#include <seccomp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+
+#include "berth-seccomp.h"
+#include "log.h"
+#include "util.h"
+
+/* The system call policy of a container.
+ *
+ * Two filters are loaded, and the kernel applies the stricter answer of both:
+ *
+ *  1. An allow-list on syscall numbers: everything listed in policy_rows[] (whose capability the
+ *     container keeps) is allowed, a few things are refused with ENOSYS (refuse_enosys[]), and
+ *     everything else fails with EPERM. Only the native architecture is in it: a syscall made
+ *     through another ABI (int 0x80 on x86-64, i386 or x32 binaries) kills the process with
+ *     SIGSYS. That blocks the classic "same syscall, other number" bypass without building and
+ *     checking a second and third policy; the price is that 32-bit binaries don't run in
+ *     containers ("Bad system call"), which Debian/Fedora guests don't need.
+ *  2. A small filter on arguments (default allow) for what the allow-list lets through but
+ *     must not: TIOCSTI/TIOCLINUX, remounts that make things writable, audit sockets. It is
+ *     separate because libseccomp can't mix an unconditional rule and conditional rules with
+ *     different actions for one syscall in one filter.
+ *
+ * Both are built from tables with libseccomp in the child; see seccomp_filter_build() for what
+ * that costs. */
+
+/* ---- syscall groups, named and cut as in systemd.exec(5) ---- */
+
+#define G(name, ...) static const char *const name[] = { __VA_ARGS__, NULL }
+
+G(group_default,
+  "arch_prctl", "brk", "cacheflush", "clock_getres", "clock_getres_time64", "clock_gettime", "clock_gettime64",
+  "clock_nanosleep", "clock_nanosleep_time64", "execve", "exit", "exit_group", "futex", "futex_requeue",
+  "futex_time64", "futex_wait", "futex_waitv", "futex_wake", "get_robust_list", "get_thread_area", "getegid",
+  "getegid32", "geteuid", "geteuid32", "getgid", "getgid32", "getgroups", "getgroups32", "getpgid", "getpgrp",
+  "getpid", "getppid", "getrandom", "getresgid", "getresgid32", "getresuid", "getresuid32", "getrlimit",
+  "getsid", "gettid", "gettimeofday", "getuid", "getuid32", "map_shadow_stack", "membarrier", "mmap", "mmap2",
+  "mprotect", "mseal", "munmap", "nanosleep", "pause", "prlimit64", "restart_syscall", "riscv_flush_icache",
+  "riscv_hwprobe", "rseq", "rt_sigreturn", "sched_getaffinity", "sched_yield", "set_robust_list",
+  "set_thread_area", "set_tid_address", "set_tls", "sigreturn", "time", "ugetrlimit");
+G(group_aio,
+  "io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_pgetevents_time64", "io_setup", "io_submit",
+  "io_uring_enter", "io_uring_register", "io_uring_setup");
+G(group_basic_io,
+  "_llseek", "close", "close_range", "dup", "dup2", "dup3", "lseek", "pread64", "preadv", "preadv2", "pwrite64",
+  "pwritev", "pwritev2", "read", "readv", "write", "writev");
+G(group_chown, "chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32");
+G(group_clock, "adjtimex", "clock_adjtime", "clock_adjtime64", "clock_settime", "clock_settime64", "settimeofday",
+  "stime");
+G(group_cpu_emulation, "modify_ldt", "subpage_prot", "switch_endian", "vm86", "vm86old");
+G(group_debug, "lookup_dcookie", "perf_event_open", "pidfd_getfd", "ptrace", "rtas", "sys_debug_setcontext");
+G(group_file_system,
+  "access", "cachestat", "chdir", "chmod", "close", "creat", "faccessat", "faccessat2", "fallocate", "fchdir",
+  "fchmod", "fchmodat", "fchmodat2", "fcntl", "fcntl64", "fgetxattr", "file_getattr", "file_setattr", "flistxattr",
+  "fremovexattr", "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "ftruncate", "ftruncate64",
+  "futimesat", "getcwd", "getdents", "getdents64", "getxattr", "getxattrat", "inotify_add_watch", "inotify_init",
+  "inotify_init1", "inotify_rm_watch", "lgetxattr", "link", "linkat", "listxattr", "listxattrat", "llistxattr",
+  "lremovexattr", "lsetxattr", "lstat", "lstat64", "mkdir", "mkdirat", "mknod", "mknodat", "mmap", "mmap2",
+  "munmap", "newfstatat", "oldfstat", "oldlstat", "oldstat", "open", "openat", "openat2", "readlink",
+  "readlinkat", "removexattr", "removexattrat", "rename", "renameat", "renameat2", "rmdir", "setxattr",
+  "setxattrat", "stat", "stat64", "statfs", "statfs64", "statx", "symlink", "symlinkat", "truncate",
+  "truncate64", "unlink", "unlinkat", "utime", "utimensat", "utimensat_time64", "utimes");
+G(group_io_event,
+  "_newselect", "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2",
+  "epoll_wait", "epoll_wait_old", "eventfd", "eventfd2", "poll", "ppoll", "ppoll_time64", "pselect6",
+  "pselect6_time64", "select");
+G(group_ipc,
+  "ipc", "memfd_create", "memfd_secret", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive",
+  "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64", "mq_unlink", "msgctl", "msgget", "msgrcv",
+  "msgsnd", "pipe", "pipe2", "process_vm_readv", "process_vm_writev", "semctl", "semget", "semop", "semtimedop",
+  "semtimedop_time64", "shmat", "shmctl", "shmdt", "shmget");
+G(group_keyring, "add_key", "keyctl", "request_key");
+G(group_memlock, "mlock", "mlock2", "mlockall", "munlock", "munlockall");
+G(group_module, "delete_module", "finit_module", "init_module");
+G(group_mount,
+  "chroot", "fsconfig", "fsmount", "fsopen", "fspick", "listmount", "mount", "mount_setattr", "move_mount",
+  "open_tree", "open_tree_attr", "pivot_root", "statmount", "umount", "umount2");
+G(group_network_io,
+  "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen", "recv", "recvfrom",
+  "recvmmsg", "recvmmsg_time64", "recvmsg", "send", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown",
+  "socket", "socketcall", "socketpair");
+G(group_obsolete,
+  "_sysctl", "afs_syscall", "bdflush", "break", "create_module", "ftime", "get_kernel_syms", "getpmsg", "gtty",
+  "idle", "lock", "mpx", "prof", "profil", "putpmsg", "query_module", "security", "sgetmask", "ssetmask", "stty",
+  "sysfs", "tuxcall", "ulimit", "uselib", "ustat", "vserver");
+G(group_pkey, "pkey_alloc", "pkey_free", "pkey_mprotect");
+G(group_privileged,
+  "@chown", "@clock", "@module", "@raw-io", "@reboot", "@swap", "_sysctl", "acct", "bpf", "capset", "chroot",
+  "fanotify_init", "fanotify_mark", "nfsservctl", "open_by_handle_at", "pivot_root", "quotactl", "quotactl_fd",
+  "setdomainname", "setfsuid", "setfsuid32", "setgroups", "setgroups32", "sethostname", "setresuid",
+  "setresuid32", "setreuid", "setreuid32", "setuid", "setuid32", "vhangup");
+G(group_process,
+  "capget", "clone", "clone3", "execveat", "fork", "getrusage", "kill", "pidfd_open", "pidfd_send_signal", "prctl",
+  "rt_sigqueueinfo", "rt_tgsigqueueinfo", "setns", "swapcontext", "tgkill", "times", "tkill", "unshare", "vfork",
+  "wait4", "waitid", "waitpid");
+G(group_raw_io, "ioperm", "iopl", "pciconfig_iobase", "pciconfig_read", "pciconfig_write", "s390_pci_mmio_read",
+  "s390_pci_mmio_write");
+G(group_reboot, "kexec_file_load", "kexec_load", "reboot");
+G(group_resources,
+  "ioprio_set", "mbind", "migrate_pages", "move_pages", "nice", "process_madvise", "sched_setaffinity",
+  "sched_setattr", "sched_setparam", "sched_setscheduler", "set_mempolicy", "set_mempolicy_home_node",
+  "setpriority", "setrlimit");
+G(group_sandbox, "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "seccomp");
+G(group_setuid,
+  "setgid", "setgid32", "setgroups", "setgroups32", "setregid", "setregid32", "setresgid", "setresgid32",
+  "setresuid", "setresuid32", "setreuid", "setreuid32", "setuid", "setuid32");
+G(group_signal,
+  "rt_sigaction", "rt_sigpending", "rt_sigprocmask", "rt_sigsuspend", "rt_sigtimedwait", "rt_sigtimedwait_time64",
+  "sigaction", "sigaltstack", "signal", "signalfd", "signalfd4", "sigpending", "sigprocmask", "sigsuspend");
+G(group_swap, "swapoff", "swapon");
+G(group_sync, "fdatasync", "fsync", "msync", "sync", "sync_file_range", "sync_file_range2", "syncfs");
+G(group_system_service,
+  "@aio", "@basic-io", "@chown", "@default", "@file-system", "@io-event", "@ipc", "@keyring", "@memlock",
+  "@network-io", "@process", "@resources", "@setuid", "@signal", "@sync", "@timer", "capset",
+  "copy_file_range", "fadvise64", "fadvise64_64", "flock", "get_mempolicy", "getcpu", "getpriority", "ioctl",
+  "ioprio_get", "kcmp", "madvise", "mremap", "name_to_handle_at", "oldolduname", "olduname", "personality",
+  "readahead", "readdir", "remap_file_pages", "sched_get_priority_max", "sched_get_priority_min",
+  "sched_getattr", "sched_getparam", "sched_getscheduler", "sched_rr_get_interval",
+  "sched_rr_get_interval_time64", "sendfile", "sendfile64", "setfsgid", "setfsgid32", "setfsuid",
+  "setfsuid32", "setpgid", "setsid", "splice", "sysinfo", "tee", "umask", "uname", "userfaultfd", "vmsplice");
+G(group_timer,
+  "alarm", "getitimer", "setitimer", "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime",
+  "timer_gettime64", "timer_settime", "timer_settime64", "timerfd_create", "timerfd_gettime",
+  "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times");
+
+static const SyscallGroup syscall_groups[] = {
+        { "@default", group_default },
+        { "@aio", group_aio },
+        { "@basic-io", group_basic_io },
+        { "@chown", group_chown },
+        { "@clock", group_clock },
+        { "@cpu-emulation", group_cpu_emulation },
+        { "@debug", group_debug },
+        { "@file-system", group_file_system },
+        { "@io-event", group_io_event },
+        { "@ipc", group_ipc },
+        { "@keyring", group_keyring },
+        { "@memlock", group_memlock },
+        { "@module", group_module },
+        { "@mount", group_mount },
+        { "@network-io", group_network_io },
+        { "@obsolete", group_obsolete },
+        { "@pkey", group_pkey },
+        { "@privileged", group_privileged },
+        { "@process", group_process },
+        { "@raw-io", group_raw_io },
+        { "@reboot", group_reboot },
+        { "@resources", group_resources },
+        { "@sandbox", group_sandbox },
+        { "@setuid", group_setuid },
+        { "@signal", group_signal },
+        { "@swap", group_swap },
+        { "@sync", group_sync },
+        { "@system-service", group_system_service },
+        { "@timer", group_timer },
+};
+
+/* ---- the container policy ---- */
+
+typedef struct PolicyRow {
+        int capability; /* needed in the container's bounding set for the row to apply, or -1 */
+        const char *item;
+} PolicyRow;
+
+/* What a container may call. The groups a full Debian/Fedora guest needs (systemd, journald,
+ * logind, dbus, getty, apt, bash) are unconditional; groups that change non-namespaced kernel
+ * state follow the capability the kernel would check anyway, so --capability=CAP_SYS_TIME really
+ * lets the guest set the clock.
+ *
+ * Knowingly left out (EPERM), whatever the capabilities:
+ *   @swap                   swapon/swapoff act on the host's memory
+ *   @cpu-emulation          modify_ldt & co: old attack surface, nothing in a guest needs it
+ *   @obsolete, @pkey        nothing needs them; pkeys aren't useful to the guest's services
+ *   kexec_load, kexec_file_load   replace the host kernel, even with CAP_SYS_BOOT
+ *   open_by_handle_at       with CAP_DAC_READ_SEARCH (in the default set) it opens any file of a
+ *                           host file system by handle: the "shocker" escape
+ *   quotactl, quotactl_fd   quota on the host's file systems
+ *   lookup_dcookie, nfsservctl, fanotify_init, fanotify_mark (whole-filesystem watches)
+ *   bpf (unless CAP_BPF)    bpffs, maps and programs aren't namespaced; also would let the guest
+ *                           detach berth's device policy
+ *   perf_event_open (unless CAP_PERFMON): host-wide performance data
+ *   listns                  enumerates the host's namespaces
+ * Refused with ENOSYS instead (refuse_enosys[]). */
+static const PolicyRow policy_rows[] = {
+        { -1, "@default" },
+        { -1, "@aio" },
+        { -1, "@basic-io" },
+        { -1, "@chown" },
+        { -1, "@file-system" },
+        { -1, "@io-event" },
+        { -1, "@ipc" },
+        /* mlock within RLIMIT_MEMLOCK needs no capability; gpg and ssh-agent use it. */
+        { -1, "@memlock" },
+        { -1, "@mount" },
+        { -1, "@network-io" },
+        { -1, "@process" },
+        { -1, "@resources" },
+        { -1, "@sandbox" },
+        { -1, "@setuid" },
+        { -1, "@signal" },
+        { -1, "@sync" },
+        { -1, "@timer" },
+
+        { -1, "capget" },
+        { -1, "capset" },
+        { -1, "copy_file_range" },
+        { -1, "fadvise64" },
+        { -1, "fadvise64_64" },
+        { -1, "flock" },
+        { -1, "get_mempolicy" },
+        { -1, "getcpu" },
+        { -1, "getpriority" },
+        { -1, "ioctl" }, /* but see the argument filter */
+        { -1, "ioprio_get" },
+        { -1, "kcmp" },
+        { -1, "lsm_get_self_attr" },
+        { -1, "lsm_list_modules" },
+        { -1, "lsm_set_self_attr" },
+        { -1, "madvise" },
+        { -1, "mincore" },
+        { -1, "mremap" },
+        { -1, "name_to_handle_at" },
+        { -1, "oldolduname" },
+        { -1, "olduname" },
+        { -1, "personality" },
+        { -1, "readahead" },
+        { -1, "readdir" },
+        { -1, "remap_file_pages" },
+        { -1, "sched_get_priority_max" },
+        { -1, "sched_get_priority_min" },
+        { -1, "sched_getattr" },
+        { -1, "sched_getparam" },
+        { -1, "sched_getscheduler" },
+        { -1, "sched_rr_get_interval" },
+        { -1, "sched_rr_get_interval_time64" },
+        { -1, "sendfile" },
+        { -1, "sendfile64" },
+        { -1, "setdomainname" }, /* the UTS namespace is the container's */
+        { -1, "setfsgid" },
+        { -1, "setfsgid32" },
+        { -1, "setfsuid" },
+        { -1, "setfsuid32" },
+        { -1, "sethostname" },
+        { -1, "setpgid" },
+        { -1, "setsid" },
+        { -1, "splice" },
+        { -1, "sysinfo" },
+        { -1, "tee" },
+        { -1, "umask" },
+        { -1, "uname" },
+        { -1, "vmsplice" },
+
+        /* Non-namespaced kernel state: only with the capability that guards it. */
+        { CAP_SYS_TIME, "@clock" },
+        { CAP_SYS_MODULE, "@module" },
+        { CAP_SYS_RAWIO, "@raw-io" },
+        { CAP_SYS_BOOT, "reboot" }, /* the pid namespace turns it into "exit PID 1" */
+        { CAP_SYS_PACCT, "acct" },
+        { CAP_SYSLOG, "syslog" },
+        { CAP_SYS_TTY_CONFIG, "vhangup" },
+        { CAP_SYS_PTRACE, "ptrace" },
+        { CAP_SYS_PTRACE, "pidfd_getfd" },
+        /* userfaultfd can stall kernel copies at will, the building block of many kernel
+         * exploits; the kernel itself gates its unrestricted use on CAP_SYS_PTRACE. */
+        { CAP_SYS_PTRACE, "userfaultfd" },
+        { CAP_BPF, "bpf" },
+        { CAP_PERFMON, "perf_event_open" },
+};
+
+/* Taken out of the allow-list again and answered with ENOSYS, so that userspace takes them for
+ * "not built into this kernel" and uses its fallback (EPERM makes most callers give up):
+ *   @keyring           keyrings are not namespaced: keys would be shared with the host and
+ *                      every other container (nspawn refuses them too)
+ *   io_uring_*         a large, fast-moving kernel attack surface that nothing in a guest's
+ *                      base system needs; liburing users fall back to epoll/threads
+ *   mount_setattr,     can make a read-only API mount writable, and seccomp can't see into
+ *   open_tree_attr     struct mount_attr; util-linux and systemd fall back to mount(2), which
+ *                      the argument filter checks
+ *   listns             see above
+ * --system-call-filter=NAME allows them back. */
+static const char *const refuse_enosys[] = {
+        "@keyring", "io_uring_setup", "io_uring_enter", "io_uring_register", "mount_setattr", "open_tree_attr",
+        "listns", NULL,
+};
+
+/* Syscalls newer than the libseccomp some distributions ship (Debian 12's 2.5.4 stops before
+ * statmount). Since Linux 5.1 a new syscall gets the same number on every architecture that uses
+ * the generic table, x86-64 included (alpha, mips and ia64 add an offset: not used there). */
+#if (defined(__x86_64__) && !defined(__ILP32__)) || defined(__aarch64__) || defined(__riscv) || \
+        defined(__loongarch64)
+#define HAVE_GENERIC_SYSCALL_NUMBERS 1
+#endif
+static const struct {
+        const char *name;
+        int nr;
+} syscall_fallback[] = {
+        { "cachestat", 451 },          { "fchmodat2", 452 },         { "map_shadow_stack", 453 },
+        { "futex_wake", 454 },         { "futex_wait", 455 },        { "futex_requeue", 456 },
+        { "statmount", 457 },          { "listmount", 458 },         { "lsm_get_self_attr", 459 },
+        { "lsm_set_self_attr", 460 },  { "lsm_list_modules", 461 },  { "mseal", 462 },
+        { "setxattrat", 463 },         { "getxattrat", 464 },        { "listxattrat", 465 },
+        { "removexattrat", 466 },      { "open_tree_attr", 467 },    { "file_getattr", 468 },
+        { "file_setattr", 469 },       { "listns", 470 },
+};
+
+/* Syscall numbers above the newest one we know are answered with ENOSYS: a libc newer than this
+ * table calls them first and falls back only on ENOSYS (what EPERM broke for Docker with
+ * clone3 and faccessat2). FUTURE_SYSCALLS_MAX bounds the range. */
+#define FIRST_FUTURE_SYSCALL 471
+#define FUTURE_SYSCALLS_MAX 512
+
+#define NR_MAX 1024 /* bitmap size: native syscall numbers are far below this */
+
+/* Bump when anything that goes into the programs changes without changing the bitmaps (the
+ * argument filter, the bad-architecture action): cached programs are found by this. */
+#define POLICY_FORMAT "berth-seccomp-3"
+
+typedef struct Program {
+        struct sock_filter *insns;
+        size_t len;
+} Program;
+
+struct SeccompFilter {
+        uint64_t allow[NR_MAX / 64];
+        uint64_t enosys[NR_MAX / 64];
+        uint64_t hash;
+        Program list; /* the allow-list */
+        Program args; /* the argument filter */
+        bool from_cache;
+};
+
+static inline void bit_set(uint64_t *m, int nr, bool b) {
+        if (nr < 0 || nr >= NR_MAX)
+                return;
+        if (b)
+                m[nr / 64] |= UINT64_C(1) << (nr % 64);
+        else
+                m[nr / 64] &= ~(UINT64_C(1) << (nr % 64));
+}
+
+static inline bool bit_get(const uint64_t *m, int nr) {
+        return nr >= 0 && nr < NR_MAX && (m[nr / 64] >> (nr % 64)) & 1;
+}
+
+const SyscallGroup *seccomp_groups(size_t *ret_n) {
+        *ret_n = ELEMENTSOF(syscall_groups);
+        return syscall_groups;
+}
+
+const SyscallGroup *seccomp_group_find(const char *name) {
+        if (!name || name[0] != '@')
+                return NULL;
+        for (size_t i = 0; i < ELEMENTSOF(syscall_groups); i++)
+                if (streq(syscall_groups[i].name, name))
+                        return syscall_groups + i;
+        return NULL;
+}
+
+static bool name_in_groups(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(syscall_groups); i++)
+                for (const char *const *m = syscall_groups[i].members; *m; m++)
+                        if (streq(*m, name))
+                                return true;
+        return false;
+}
+
+int seccomp_syscall_resolve(const char *name) {
+        static const uint32_t other_arches[] = { SCMP_ARCH_X86,     SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64,
+                                                 SCMP_ARCH_ARM,     SCMP_ARCH_PPC64,  SCMP_ARCH_S390X,
+                                                 SCMP_ARCH_MIPS,    SCMP_ARCH_PPC };
+        int nr;
+
+        if (isempty(name) || name[0] == '@')
+                return -EINVAL;
+
+        nr = seccomp_syscall_resolve_name(name);
+        if (nr >= 0)
+                return nr;
+
+#ifdef HAVE_GENERIC_SYSCALL_NUMBERS
+        for (size_t i = 0; i < ELEMENTSOF(syscall_fallback); i++)
+                if (streq(syscall_fallback[i].name, name))
+                        return syscall_fallback[i].nr;
+#endif
+        /* Negative: a multiplexed pseudo-syscall (socketcall on x86-64) or unknown here. */
+        if (nr != __NR_SCMP_ERROR || name_in_groups(name))
+                return -EOPNOTSUPP;
+        for (size_t i = 0; i < ELEMENTSOF(other_arches); i++)
+                if (seccomp_syscall_resolve_name_arch(other_arches[i], name) != __NR_SCMP_ERROR)
+                        return -EOPNOTSUPP;
+        for (size_t i = 0; i < ELEMENTSOF(syscall_fallback); i++)
+                if (streq(syscall_fallback[i].name, name))
+                        return -EOPNOTSUPP;
+        return -EINVAL;
+}
+
+/* Sets or clears every syscall NAME stands for in M. DEPTH guards against groups that include
+ * each other (a unit test checks there are none). */
+static int mark(uint64_t *m, const char *name, bool b, unsigned depth) {
+        const SyscallGroup *g;
+        int nr;
+
+        if (name[0] != '@') {
+                nr = seccomp_syscall_resolve(name);
+                /* Syscalls of other architectures, and ones this libseccomp doesn't know: nothing
+                 * to allow or refuse (the default refuses them anyway). Not logged: ~100 per start. */
+                if (nr == -EOPNOTSUPP)
+                        return 0;
+                if (nr < 0)
+                        return nr;
+                bit_set(m, nr, b);
+                return 0;
+        }
+
+        g = seccomp_group_find(name);
+        if (!g || depth > 4)
+                return -EINVAL;
+        for (const char *const *p = g->members; *p; p++) {
+                int r = mark(m, *p, b, depth + 1);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static bool word_is_valid(const char *w) {
+        if (w[0] == '@')
+                return seccomp_group_find(w);
+        return seccomp_syscall_resolve(w) != -EINVAL;
+}
+
+int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad) {
+        _cleanup_strv_free_ char **words = NULL;
+        const char *p = strempty(arg);
+        bool deny = false, any = false;
+        int r;
+
+        /* nspawn's syntax: a whitespace-separated list of names and @groups to allow; with "~"
+         * in front of the whole list, to refuse. Given more than once, the lists add up; what
+         * is refused wins over what is allowed. */
+        if (*p == '~') {
+                deny = true;
+                p++;
+        }
+        r = strv_split(p, " \t\n", &words);
+        if (r < 0)
+                return r;
+
+        STRV_FOREACH(w, words) {
+                if (isempty(*w))
+                        continue;
+                any = true;
+                if (!word_is_valid(*w)) {
+                        if (ret_bad)
+                                *ret_bad = strdup(*w);
+                        return -EINVAL;
+                }
+        }
+        if (!any) {
+                if (ret_bad)
+                        *ret_bad = strdup(strempty(arg));
+                return -EINVAL;
+        }
+
+        STRV_FOREACH(w, words) {
+                if (isempty(*w))
+                        continue;
+                r = strv_extend(deny ? &s->syscall_deny : &s->syscall_allow, *w);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int compute_policy(SeccompFilter *f, const Settings *s, uint64_t caps) {
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(policy_rows); i++) {
+                const PolicyRow *row = policy_rows + i;
+
+                if (row->capability >= 0 && !(caps & (UINT64_C(1) << row->capability)))
+                        continue;
+                r = mark(f->allow, row->item, true, 0);
+                if (r < 0)
+                        return r;
+        }
+        for (const char *const *p = refuse_enosys; *p; p++) {
+                r = mark(f->allow, *p, false, 0);
+                if (r < 0)
+                        return r;
+                r = mark(f->enosys, *p, true, 0);
+                if (r < 0)
+                        return r;
+        }
+        for (int nr = FIRST_FUTURE_SYSCALL; nr < FUTURE_SYSCALLS_MAX; nr++)
+                bit_set(f->enosys, nr, true);
+
+        STRV_FOREACH(w, s ? s->syscall_allow : NULL) {
+                r = mark(f->allow, *w, true, 0);
+                if (r < 0)
+                        return r;
+                r = mark(f->enosys, *w, false, 0);
+                if (r < 0)
+                        return r;
+        }
+        STRV_FOREACH(w, s ? s->syscall_deny : NULL) {
+                r = mark(f->allow, *w, false, 0);
+                if (r < 0)
+                        return r;
+                r = mark(f->enosys, *w, false, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
+        scmp_filter_ctx ctx;
+        int r;
+
+        ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+        if (!ctx)
+                return -ENOMEM;
+        *ret = ctx;
+
+        /* Other ABIs (i386 via int 0x80, x32) never reach the policy: see the top of the file. */
+        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        if (r < 0)
+                return r;
+
+        /* Rules by number, unconditional: that keeps libseccomp's work linear. No binary-tree
+         * optimization: the kernel caches "always allowed" per syscall number anyway, so the
+         * program only runs for the refused ones, and the tree triples the generation time. */
+        for (int nr = 0; nr < NR_MAX; nr++) {
+                uint32_t action;
+
+                if (bit_get(f->allow, nr))
+                        action = SCMP_ACT_ALLOW;
+                else if (bit_get(f->enosys, nr))
+                        action = SCMP_ACT_ERRNO(ENOSYS);
+                else
+                        continue;
+
+                r = seccomp_rule_add_exact(ctx, action, nr, 0);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int build_args_filter(scmp_filter_ctx *ret) {
+        scmp_filter_ctx ctx;
+        int r;
+
+        ctx = seccomp_init(SCMP_ACT_ALLOW);
+        if (!ctx)
+                return -ENOMEM;
+        *ret = ctx;
+
+        /* TIOCSTI pushes bytes into a terminal's input queue: a container that shares a terminal
+         * with the host (the console in --console=pipe/passive, an inherited fd) would type
+         * commands into the host's shell. TIOCLINUX has a subcode that does the same on virtual
+         * consoles. The kernel looks only at the low 32 bits of the request, so compare only
+         * those: a request with high bits set is the classic way around a plain comparison. */
+        static const unsigned long refused_ioctls[] = { TIOCSTI, TIOCLINUX };
+        for (size_t i = 0; i < ELEMENTSOF(refused_ioctls); i++) {
+                r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                                           SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, refused_ioctls[i]));
+                if (r < 0)
+                        return r;
+        }
+
+        /* Remounts that don't make something read-only. Container root has CAP_SYS_ADMIN in the
+         * host's user namespace, so without this it could make the read-only /proc/sys, /sys,
+         * /proc/sysrq-trigger etc. writable again with "mount -o remount,rw" (MS_REMOUNT alone
+         * clears the per-mount read-only flag too, not just MS_REMOUNT|MS_BIND) and then change
+         * the host's kernel settings.
+         *
+         * What this costs a guest: it can't remount anything read-write or change a mount's
+         * options without also making it read-only: "mount -o remount,rw /" (the tree is handed
+         * over read-write already, or read-only on purpose with --read-only), resizing a tmpfs
+         * with "remount,size=", and systemd sandboxing options that only add nosuid/noexec to a
+         * bind mount (NoExecPaths=). Making things read-only (ProtectSystem=, ProtectHome=,
+         * ReadOnlyPaths=, shutdown's remount,ro) still works.
+         *
+         * What it doesn't close: mounting a fresh proc or sysfs instance elsewhere (seccomp can't
+         * read the file system type string). Only a user namespace (or dropping CAP_SYS_ADMIN)
+         * closes that. */
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mount), 1,
+                                   SCMP_A3(SCMP_CMP_MASKED_EQ, MS_REMOUNT | MS_RDONLY, MS_REMOUNT));
+        if (r < 0)
+                return r;
+
+        /* The audit subsystem isn't namespaced: with CAP_AUDIT_WRITE (nspawn's default set)
+         * the guest's login, sudo and sshd would write into the host's audit log. EAFNOSUPPORT
+         * is what they see on a kernel without audit, and they carry on. */
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
+                                   SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
+                                   SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, NETLINK_AUDIT));
+        if (r < 0)
+                return r;
+
+        return 0;
+}
+
+static void seccomp_releasep(scmp_filter_ctx *ctx) {
+        if (*ctx)
+                seccomp_release(*ctx);
+}
+
+/* libseccomp 2.5 can only export into an fd; 2.6's seccomp_export_bpf_mem() isn't in Debian 12. */
+static int export_program(scmp_filter_ctx ctx, Program *ret) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sock_filter *insns;
+        off_t size;
+        int r;
+
+        fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        r = seccomp_export_bpf(ctx, fd);
+        if (r < 0)
+                return r;
+        size = lseek(fd, 0, SEEK_END);
+        if (size <= 0 || size % sizeof(struct sock_filter) != 0 || size > BPF_MAXINSNS * (off_t) sizeof(struct sock_filter))
+                return -EBADMSG;
+        insns = malloc((size_t) size);
+        if (!insns)
+                return -ENOMEM;
+        if (pread(fd, insns, (size_t) size, 0) != size) {
+                free(insns);
+                return -EIO;
+        }
+        *ret = (Program) { .insns = insns, .len = (size_t) size / sizeof(struct sock_filter) };
+        return 0;
+}
+
+static int generate_programs(SeccompFilter *f) {
+        _cleanup_(seccomp_releasep) scmp_filter_ctx list = NULL, args = NULL;
+        int r;
+
+        r = build_list_filter(f, &list);
+        if (r < 0)
+                return r;
+        r = build_args_filter(&args);
+        if (r < 0)
+                return r;
+        r = export_program(list, &f->list);
+        if (r < 0)
+                return r;
+        return export_program(args, &f->args);
+}
+
+/* ---- the program cache ----
+ *
+ * libseccomp needs ~3 ms to turn the policy into BPF (most of a container's start-up budget), and
+ * the result only depends on the policy. So the programs are kept in /run/berth/cache, named by a
+ * hash of everything that goes into them. /run is a tmpfs: the cache is gone at reboot, when a
+ * new libseccomp or kernel may be in use. Trust: the directory must be root's and not writable by
+ * anyone else; whoever can write it is root and could replace berth itself. */
+
+#define BERTH_RUN_DIR_PATH "/run/berth"
+#define SECCOMP_CACHE_DIR BERTH_RUN_DIR_PATH "/cache"
+#define CACHE_MAGIC UINT64_C(0x3163636573687462) /* "bthsecc1" */
+
+typedef struct CacheHeader {
+        uint64_t magic;
+        uint64_t hash;
+        uint32_t list_len;
+        uint32_t args_len;
+} CacheHeader;
+
+static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
+        const uint8_t *b = p;
+
+        for (size_t i = 0; i < n; i++) {
+                h ^= b[i];
+                h *= UINT64_C(0x100000001b3);
+        }
+        return h;
+}
+
+static uint64_t policy_hash(const SeccompFilter *f) {
+        const struct scmp_version *v = seccomp_version();
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        uint32_t arch = seccomp_arch_native();
+
+        h = fnv1a(h, POLICY_FORMAT, strlen(POLICY_FORMAT));
+        if (v)
+                h = fnv1a(h, v, sizeof *v);
+        h = fnv1a(h, &arch, sizeof arch);
+        h = fnv1a(h, f->allow, sizeof f->allow);
+        return fnv1a(h, f->enosys, sizeof f->enosys);
+}
+
+static int cache_dir_trusted(bool create) {
+        struct stat st;
+
+        if (create) {
+                (void) mkdir(BERTH_RUN_DIR_PATH, 0755);
+                (void) mkdir(SECCOMP_CACHE_DIR, 0700);
+        }
+        if (stat(SECCOMP_CACHE_DIR, &st) < 0)
+                return negative_errno();
+        if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0022))
+                return -EPERM;
+        return 0;
+}
+
+static char *cache_path(uint64_t hash, char buf[static 128]) {
+        snprintf(buf, 128, SECCOMP_CACHE_DIR "/%016" PRIx64 ".bpf", hash);
+        return buf;
+}
+
+static int cache_read(SeccompFilter *f) {
+        _cleanup_free_ char *data = NULL;
+        CacheHeader hdr;
+        char path[128];
+        size_t size, need;
+        int r;
+
+        if (geteuid() != 0 || cache_dir_trusted(false) < 0)
+                return -ENOENT;
+        r = read_full_file(cache_path(f->hash, path), &data, &size);
+        if (r < 0)
+                return r;
+        if (size < sizeof hdr)
+                return -EBADMSG;
+        memcpy(&hdr, data, sizeof hdr);
+        if (hdr.magic != CACHE_MAGIC || hdr.hash != f->hash || hdr.list_len == 0 || hdr.args_len == 0 ||
+            hdr.list_len > BPF_MAXINSNS || hdr.args_len > BPF_MAXINSNS)
+                return -EBADMSG;
+        need = sizeof hdr + ((size_t) hdr.list_len + hdr.args_len) * sizeof(struct sock_filter);
+        if (size != need)
+                return -EBADMSG;
+
+        f->list.insns = malloc(hdr.list_len * sizeof(struct sock_filter));
+        f->args.insns = malloc(hdr.args_len * sizeof(struct sock_filter));
+        if (!f->list.insns || !f->args.insns)
+                return -ENOMEM;
+        f->list.len = hdr.list_len;
+        f->args.len = hdr.args_len;
+        memcpy(f->list.insns, data + sizeof hdr, f->list.len * sizeof(struct sock_filter));
+        memcpy(f->args.insns, data + sizeof hdr + f->list.len * sizeof(struct sock_filter),
+               f->args.len * sizeof(struct sock_filter));
+        f->from_cache = true;
+        return 0;
+}
+
+static int cache_write(const SeccompFilter *f) {
+        CacheHeader hdr = {
+                .magic = CACHE_MAGIC,
+                .hash = f->hash,
+                .list_len = (uint32_t) f->list.len,
+                .args_len = (uint32_t) f->args.len,
+        };
+        _cleanup_close_ int fd = -EBADF;
+        char path[128], tmp[160];
+        int r;
+
+        if (geteuid() != 0)
+                return -EPERM;
+        r = cache_dir_trusted(true);
+        if (r < 0)
+                return r;
+
+        /* Written under a temporary name and renamed: a concurrent start reads all or nothing. */
+        snprintf(tmp, sizeof tmp, "%s.%d.tmp", cache_path(f->hash, path), (int) getpid());
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                return negative_errno();
+        r = loop_write(fd, &hdr, sizeof hdr);
+        if (r >= 0)
+                r = loop_write(fd, f->list.insns, f->list.len * sizeof(struct sock_filter));
+        if (r >= 0)
+                r = loop_write(fd, f->args.insns, f->args.len * sizeof(struct sock_filter));
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = negative_errno();
+        if (r < 0)
+                (void) unlink(tmp);
+        return r;
+}
+
+/* ---- the pieces ---- */
+
+SeccompFilter *seccomp_filter_free(SeccompFilter *f) {
+        if (!f)
+                return NULL;
+        free(f->list.insns);
+        free(f->args.insns);
+        free(f);
+        return NULL;
+}
+
+static int filter_build(const Settings *s, uint64_t caps, bool use_cache, SeccompFilter **ret) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
+        int r;
+
+        f = calloc(1, sizeof *f);
+        if (!f)
+                return -ENOMEM;
+
+        r = compute_policy(f, s, caps);
+        if (r < 0)
+                return r;
+        f->hash = policy_hash(f);
+
+        if (use_cache) {
+                r = cache_read(f);
+                if (r >= 0) {
+                        *ret = TAKE_PTR(f);
+                        return 0;
+                }
+                if (r != -ENOENT)
+                        log_debug_errno(r, "Ignoring cached seccomp program %016" PRIx64 ": %m", f->hash);
+        }
+
+        r = generate_programs(f);
+        if (r < 0)
+                return r;
+
+        if (use_cache) {
+                r = cache_write(f);
+                if (r < 0)
+                        log_debug_errno(r, "Failed to cache the seccomp program, ignoring: %m");
+        }
+
+        *ret = TAKE_PTR(f);
+        return 0;
+}
+
+int seccomp_filter_build(const Settings *s, uint64_t caps, SeccompFilter **ret) {
+        return filter_build(s, caps, false, ret);
+}
+
+bool seccomp_filter_allows(const SeccompFilter *f, int nr) {
+        return bit_get(f->allow, nr);
+}
+
+static int load_program(const Program *p) {
+        struct sock_fprog prog = { .len = (unsigned short) p->len, .filter = p->insns };
+
+        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+                return negative_errno();
+        return 0;
+}
+
+int seccomp_filter_load(SeccompFilter *f) {
+        int r;
+
+        /* The argument filter first: once the allow-list is in, seccomp() must be on it for the
+         * second load to work, and a user may have refused it with --system-call-filter=~seccomp. */
+        r = load_program(&f->args);
+        if (r < 0)
+                return r;
+        return load_program(&f->list);
+}
+
+/* ---- what the runtime calls ---- */
+
+static SeccompFilter *prepared = NULL;
+static const Settings *prepared_settings = NULL;
+static uint64_t prepared_caps = 0;
+
+int seccomp_prepare(const Settings *s, uint64_t caps) {
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC);
+        int r;
+
+        prepared = seccomp_filter_free(prepared);
+        r = filter_build(s, caps, true, &prepared);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the system call filter: %m");
+        prepared_settings = s;
+        prepared_caps = caps;
+        log_debug("Seccomp programs (%zu+%zu instructions) %s in %" PRIu64 " us.", prepared->list.len,
+                  prepared->args.len, prepared->from_cache ? "read from the cache" : "built",
+                  now_usec(CLOCK_MONOTONIC) - t0);
+        return 0;
+}
+
+int seccomp_apply(const Settings *s, uint64_t caps) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *built = NULL;
+        SeccompFilter *f;
+        int r;
+
+        if (prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 && errno == EINVAL) {
+                log_warning("The kernel has no seccomp support: running the container without a system call filter.");
+                return 0;
+        }
+
+        if (prepared && prepared_settings == s && prepared_caps == caps)
+                f = prepared;
+        else {
+                /* Not prepared in the monitor: build it here, without the cache (we are in the
+                 * container's mount namespace, where the host's /run isn't). */
+                r = filter_build(s, caps, false, &built);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to build the system call filter: %m");
+                f = built;
+        }
+
+        r = seccomp_filter_load(f);
+        if (r == -EACCES && prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 0)
+                return log_error_errno(r,
+                                       "Failed to load the system call filter: needs CAP_SYS_ADMIN or no_new_privs "
+                                       "(load it before dropping capabilities).");
+        if (r < 0)
+                return log_error_errno(r, "Failed to load the system call filter: %m");
+        return 0;
+}

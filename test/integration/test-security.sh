@@ -1,3 +1,272 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Hardening: capabilities, no_new_privs, the seccomp filter, TIOCSTI, read-only API mounts, the
+# device policy, and the resource knobs. Each case tries the hostile action from inside a
+# container and expects it to fail (and the harmless counterpart to work).
+. "$(dirname "$0")/lib.sh"
+require_root
+
+B=(--console=pipe -q)
+
+# nspawn's default bounding set (systemd-nspawn(1)), as a mask.
+NSPAWN_DEFAULT_CAPS=0xfdecafff
+
+# The bounding set berth itself runs with: the container can't have more.
+host_bounding() {
+        printf '%d' "0x$(awk '/^CapBnd:/ { print $2 }' /proc/self/status)"
+}
+
+hex16() {
+        printf '%016x' "$1"
+}
+
+field() { # field KEY TEXT
+        printf '%s\n' "$2" | sed -n "s/^$1=//p"
+}
+
+payload() { # payload [BERTH OPTIONS...] -- APPLET ARGS...
+        local opts=()
+        while [ "$1" != -- ]; do
+                opts+=("$1")
+                shift
+        done
+        shift
+        berth "${B[@]}" "${opts[@]}" -D "$T/root" /usr/bin/payload "$@"
+}
+
+# ---- capabilities ----
+
+test_default_capabilities_are_nspawns() {
+        make_tiny_tree "$T/root"
+        payload -- caps
+        assert_eq 0 "$RC"
+        local want
+        want=$(hex16 $((NSPAWN_DEFAULT_CAPS & $(host_bounding))))
+        assert_eq "$want" "$(field CapBnd "$OUT")" "CapBnd"
+        assert_eq "$want" "$(field CapEff "$OUT")" "CapEff"
+        assert_eq "$want" "$(field CapPrm "$OUT")" "CapPrm"
+        assert_eq 0000000000000000 "$(field CapAmb "$OUT")" "CapAmb"
+        assert_eq 0000000000000000 "$(field CapInh "$OUT")" "CapInh"
+}
+
+test_capability_adds() {
+        make_tiny_tree "$T/root"
+        (( $(host_bounding) >> 16 & 1 )) || skip "berth itself runs without CAP_SYS_MODULE"
+        payload -- hascap CAP_SYS_MODULE
+        assert_eq 1 "$RC" "CAP_SYS_MODULE is not in the default set"
+        payload -- syscall init_module
+        assert_eq errno=EPERM "$OUT"
+
+        payload --capability=CAP_SYS_MODULE -- hascap CAP_SYS_MODULE
+        assert_eq 0 "$RC" "--capability=CAP_SYS_MODULE adds it"
+        # The filter lets finit_module() through now: the kernel answers (EBADF for fd -1, or
+        # ENOSYS on a kernel without modules), not the filter's EPERM.
+        payload --capability=CAP_SYS_MODULE -- syscall init_module
+        assert_not_contains "$OUT" "errno=EPERM"
+}
+
+test_drop_capability_sys_admin() {
+        make_tiny_tree "$T/root"
+        payload --drop-capability=CAP_SYS_ADMIN -- hascap CAP_SYS_ADMIN
+        assert_eq 1 "$RC" "CAP_SYS_ADMIN is dropped"
+        assert_contains "$OUT" "CapBnd=0"
+        berth "${B[@]}" --drop-capability=CAP_SYS_ADMIN -D "$T/root" /bin/sh -c \
+                'mkdir -p /run/m && mount -t tmpfs none /run/m && echo mounted'
+        assert_not_contains "$OUT" mounted
+        # names in any case, with or without CAP_, comma-separated
+        payload --drop-capability=sys_admin,CAP_MKNOD -- caps
+        assert_eq 0 "$(( 0x$(field CapBnd "$OUT") >> 21 & 1 ))" "CAP_SYS_ADMIN dropped"
+        assert_eq 0 "$(( 0x$(field CapBnd "$OUT") >> 27 & 1 ))" "CAP_MKNOD dropped"
+}
+
+test_drop_capability_takes_syscalls_away() {
+        make_tiny_tree "$T/root"
+        # with CAP_SYS_BOOT, reboot() reaches the kernel (CAD_OFF in a pid namespace: EINVAL)
+        payload -- syscall reboot
+        assert_not_contains "$OUT" errno=EPERM
+        payload --drop-capability=CAP_SYS_BOOT -- syscall reboot
+        assert_eq 1 "$RC"
+        assert_eq errno=EPERM "$OUT"
+}
+
+test_user_gets_no_capabilities() {
+        make_tiny_tree "$T/root"
+        grep -q '^nobody:' "$T/root/etc/passwd" || skip "no user nobody in the tiny tree"
+        payload -u nobody -- caps
+        assert_eq 0 "$RC"
+        assert_eq 0000000000000000 "$(field CapEff "$OUT")" "CapEff"
+        assert_eq 0000000000000000 "$(field CapPrm "$OUT")" "CapPrm"
+        assert_eq "$(hex16 $((NSPAWN_DEFAULT_CAPS & $(host_bounding))))" "$(field CapBnd "$OUT")" "CapBnd"
+}
+
+test_no_new_privileges() {
+        make_tiny_tree "$T/root"
+        payload -- nnp
+        assert_eq 0 "$OUT" "off by default (setuid binaries in the guest work)"
+        payload --no-new-privileges=yes -- nnp
+        assert_eq 1 "$OUT"
+}
+
+# ---- seccomp ----
+
+test_seccomp_filter_is_loaded() {
+        make_tiny_tree "$T/root"
+        payload -- seccomp
+        assert_eq 2 "$OUT" "Seccomp: mode 2 (filter)"
+}
+
+test_seccomp_blocks_hostile_syscalls() {
+        make_tiny_tree "$T/root"
+        local s
+        for s in kexec_load init_module swapon bpf perf_event_open open_by_handle_at settime; do
+                payload -- syscall "$s"
+                assert_eq 1 "$RC" "$s is blocked"
+                assert_eq errno=EPERM "$OUT" "$s"
+        done
+        # keyrings aren't namespaced: refused as "not in this kernel"
+        for s in keyctl add_key; do
+                payload -- syscall "$s"
+                assert_eq 1 "$RC" "$s is blocked"
+                assert_eq errno=ENOSYS "$OUT" "$s"
+        done
+}
+
+test_system_call_filter_deny_list() {
+        make_tiny_tree "$T/root"
+        # with CAP_SYS_TIME, settimeofday(NULL, NULL) reaches the kernel (and changes nothing)...
+        payload --capability=CAP_SYS_TIME -- syscall settime
+        assert_eq 0 "$RC" "settimeofday allowed with CAP_SYS_TIME"
+        # ...unless ~@clock takes it away again
+        payload --capability=CAP_SYS_TIME --system-call-filter='~@clock' -- syscall settime
+        assert_eq 1 "$RC"
+        assert_eq errno=EPERM "$OUT"
+        payload --system-call-filter='~sethostname' -- syscall sethostname foo
+        assert_eq errno=EPERM "$OUT"
+}
+
+test_system_call_filter_allow_list() {
+        make_tiny_tree "$T/root"
+        payload --system-call-filter=add_key -- syscall add_key
+        assert_not_contains "$OUT" errno=ENOSYS "add_key reaches the kernel"
+        assert_not_contains "$OUT" errno=EPERM "add_key reaches the kernel"
+        payload --system-call-filter=add_key -- syscall keyctl
+        assert_eq errno=ENOSYS "$OUT" "keyctl is still refused"
+        # the ~list wins over the allow list
+        payload --system-call-filter=add_key --system-call-filter='~add_key' -- syscall add_key
+        assert_eq 1 "$RC"
+}
+
+test_system_call_filter_rejects_unknown_names() {
+        make_tiny_tree "$T/root"
+        payload --system-call-filter='getpid @no-such-group' -- true
+        [ "$RC" != 0 ] || fail "unknown group accepted"
+        assert_contains "$ERR" "@no-such-group"
+        payload --system-call-filter='~no_such_syscall' -- true
+        [ "$RC" != 0 ] || fail "unknown syscall accepted"
+        assert_contains "$ERR" "no_such_syscall"
+}
+
+# ---- terminals ----
+
+test_tiocsti_refused_on_pipe_console_with_tty() {
+        make_tiny_tree "$T/root"
+        # script(1) gives berth a real terminal as stdin; with --console=pipe the container gets
+        # it as is. TIOCSTI would type into the host's terminal.
+        run script -qec "$BERTH --console=pipe -q -D $T/root /usr/bin/payload tiocsti 0" /dev/null
+        assert_contains "$OUT" "errno=EPERM"
+        run script -qec "$BERTH --console=pipe -q -D $T/root /usr/bin/payload tioclinux 0" /dev/null
+        assert_contains "$OUT" "errno=EPERM"
+}
+
+test_tiocsti_refused_on_interactive_console() {
+        make_tiny_tree "$T/root"
+        run script -qec "$BERTH -q -D $T/root /usr/bin/payload tiocsti 0" /dev/null
+        assert_contains "$OUT" "errno=EPERM"
+}
+
+# ---- read-only API file systems ----
+
+test_proc_sys_cannot_be_remounted_rw() {
+        make_tiny_tree "$T/root"
+        payload -- syscall mount-proc-sys-rw
+        assert_eq 1 "$RC" "MS_REMOUNT|MS_BIND of /proc/sys"
+        assert_eq errno=EPERM "$OUT"
+        berth "${B[@]}" -D "$T/root" /bin/sh -c '
+                mount -o remount,rw /proc/sys 2>/dev/null && echo remounted-plain
+                mount -o remount,bind,rw /proc/sys 2>/dev/null && echo remounted-bind
+                mount -o remount,bind,rw /sys 2>/dev/null && echo remounted-sys
+                grep -E " /proc/sys | /sys " /proc/self/mounts'
+        assert_not_contains "$OUT" remounted
+        assert_match "$OUT" "^[^ ]+ /proc/sys proc ro,"
+}
+
+test_read_only_remount_still_works() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -D "$T/root" /bin/sh -c \
+                'mkdir -p /run/t && mount -t tmpfs none /run/t && mount -o remount,ro /run/t && echo ok-ro'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" ok-ro
+}
+
+test_fresh_proc_instance_known_gap() {
+        make_tiny_tree "$T/root"
+        # Container root has CAP_SYS_ADMIN in the host's user namespace: it can mount a new proc
+        # instance whose /proc/sys is writable, and seccomp can't see the file system type.
+        # Only a user namespace closes this; recorded here so that it stays visible.
+        berth "${B[@]}" -D "$T/root" /bin/sh -c \
+                'mkdir -p /run/p && mount -t proc proc /run/p && test -w /run/p/sys/vm/drop_caches && echo writable'
+        if [[ "$OUT" == *writable* ]]; then
+                skip "known gap: a fresh procfs mount has a writable /proc/sys (needs user namespaces)"
+        fi
+}
+
+# ---- devices ----
+
+test_mknod_disk_refused() {
+        make_tiny_tree "$T/root"
+        payload -- mknod /dev/sda b 8 0
+        assert_eq 1 "$RC"
+        assert_contains "$OUT" errno=EPERM
+        payload -- mknod /dev/mem c 1 1
+        assert_eq 1 "$RC"
+        assert_contains "$OUT" errno=EPERM
+        # not even on the tree's own file system
+        payload -- mknod /root/sda b 8 0
+        assert_eq 1 "$RC"
+        [ ! -e "$T/root/root/sda" ] || fail "device node created in the tree"
+}
+
+test_mknod_allowed_devices() {
+        make_tiny_tree "$T/root"
+        payload -- mknod /dev/null2 c 1 3
+        assert_eq 0 "$RC" "mknod and open of 1:3"
+        payload -- mknod /dev/tun2 c 10 200
+        assert_eq 0 "$RC" "mknod and open of /dev/net/tun's 10:200"
+        payload -- open /dev/null
+        assert_eq 0 "$RC"
+}
+
+# ---- resources (applied by the child; checked here) ----
+
+test_rlimit_nofile() {
+        make_tiny_tree "$T/root"
+        payload --rlimit=NOFILE=1024:2048 -- rlimit NOFILE
+        assert_eq 0 "$RC"
+        assert_eq "1024 2048" "$OUT"
+}
+
+test_oom_score_adjust() {
+        make_tiny_tree "$T/root"
+        payload --oom-score-adjust=500 -- oom
+        assert_eq 0 "$RC"
+        assert_eq 500 "$OUT"
+}
+
+test_cpu_affinity() {
+        make_tiny_tree "$T/root"
+        payload --cpu-affinity=0 -- affinity
+        assert_eq 0 "$RC"
+        assert_eq 0 "$OUT"
+}
+
+run_tests
