@@ -450,11 +450,13 @@ static int check_host_path(const CustomMount *m, const char *path, bool want_dir
         return 0;
 }
 
-static int make_temp_dir(const char *kind, char **ret) {
+/* /var/tmp/berth-KIND-MACHINE-XXXXXX: the machine name lets a later start
+ * find what a killed instance left behind. */
+static int make_temp_dir(const char *kind, const char *machine, char **ret) {
         char *t;
 
         (void) mkdir_p("/var/tmp", 01777);
-        t = strjoin(TEMP_DIR_PREFIX, kind, "-XXXXXX");
+        t = strjoin(TEMP_DIR_PREFIX, kind, "-", machine ?: "unnamed", "-XXXXXX");
         if (!t)
                 return -ENOMEM;
         if (!mkdtemp(t)) {
@@ -491,7 +493,7 @@ static int make_sibling_work_dir(const char *upper, char **ret) {
         return 0;
 }
 
-static int prepare_bind(CustomMount *m) {
+static int prepare_bind(CustomMount *m, const char *machine) {
         int r;
 
         if (m->source && m->source[0] == '+')
@@ -499,7 +501,7 @@ static int prepare_bind(CustomMount *m) {
         if (m->source)
                 return check_host_path(m, m->source, false);
 
-        r = make_temp_dir("bind", &m->work);
+        r = make_temp_dir("bind", machine, &m->work);
         if (r < 0)
                 return log_error_errno(r, "Failed to create a temporary directory in /var/tmp for %s%s: %m",
                                        option_name(m), m->destination);
@@ -510,7 +512,7 @@ static int prepare_bind(CustomMount *m) {
         return 0;
 }
 
-static int prepare_overlay(CustomMount *m) {
+static int prepare_overlay(CustomMount *m, const char *machine) {
         int r;
 
         STRV_FOREACH(l, m->lower)
@@ -525,7 +527,7 @@ static int prepare_overlay(CustomMount *m) {
 
         if (!m->upper) {
                 /* work = D, upper = D/upper, overlay work dir = D/work */
-                r = make_temp_dir("overlay", &m->work);
+                r = make_temp_dir("overlay", machine, &m->work);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create a temporary directory in /var/tmp for %s%s: %m",
                                                option_name(m), m->destination);
@@ -560,9 +562,9 @@ int custom_mounts_prepare(Settings *s) {
                 CustomMount *m = &s->custom_mounts[i];
 
                 if (m->type == CUSTOM_MOUNT_BIND)
-                        r = prepare_bind(m);
+                        r = prepare_bind(m, s->machine);
                 else if (m->type == CUSTOM_MOUNT_OVERLAY)
-                        r = prepare_overlay(m);
+                        r = prepare_overlay(m, s->machine);
                 else
                         r = 0;
                 if (r < 0) {
@@ -1023,6 +1025,34 @@ finish:
         return r;
 }
 
+/* A bind mount of "node" on the detached tmpfs MNT_FD. Kernels before 6.15
+ * refuse to clone from a detached mount (EINVAL): there, the tmpfs is attached
+ * for a moment on the staging directory, which exists only in this mount
+ * namespace's view, and detached again after the clone. */
+static int clone_node(int mnt_fd, int *ret_fd) {
+        char path[sizeof BERTH_STAGING_DIR + 8];
+        int fd, r;
+
+        fd = open_tree(mnt_fd, "node", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fd >= 0) {
+                *ret_fd = fd;
+                return 0;
+        }
+        if (errno != EINVAL)
+                return negative_errno();
+
+        if (move_mount(mnt_fd, "", AT_FDCWD, BERTH_STAGING_DIR, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+                return negative_errno();
+        snprintf(path, sizeof path, "%s/node", BERTH_STAGING_DIR);
+        fd = open_tree(AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        r = fd < 0 ? negative_errno() : 0;
+        (void) umount2(BERTH_STAGING_DIR, MNT_DETACH | UMOUNT_NOFOLLOW);
+        if (r < 0)
+                return r;
+        *ret_fd = fd;
+        return 0;
+}
+
 /* Over-mounts the path with an empty, mode 0000, read-only node of the same
  * type, made on a private tmpfs that exists only as a detached mount. */
 static int apply_inaccessible(int root_fd, const CustomMount *m) {
@@ -1052,9 +1082,9 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
                 /* A device node gets 0:0 and lives on a nodev mount: it opens nothing. */
                 if (mknodat(mnt_fd, "node", (st.st_mode & S_IFMT) | 0000, makedev(0, 0)) < 0)
                         return log_error_errno(negative_errno(), "Failed to create an inaccessible node: %m");
-                tree_fd = open_tree(mnt_fd, "node", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
-                if (tree_fd < 0)
-                        return log_error_errno(negative_errno(), "Failed to bind the inaccessible node: %m");
+                r = clone_node(mnt_fd, &tree_fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to bind the inaccessible node: %m");
                 r = set_mount_attr(tree_fd, locked, 0, false);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make the inaccessible node read-only: %m");
