@@ -278,10 +278,25 @@ static int pick_init(const char **ret) {
 
 /* ---- process attributes ---- */
 
+/* Like nspawn: unless told otherwise, a container gets the classic soft limit
+ * of open files (select() breaks above it) and a hard limit high enough for
+ * the services of a booted guest (dbus, journald ask for more). */
+#define CONTAINER_NOFILE_SOFT 1024
+#define CONTAINER_NOFILE_HARD (512 * 1024)
+
 static int apply_resources(const Settings *s) {
         char buf[16];
         int r;
 
+        if (!s->rlimit[RLIMIT_NOFILE]) {
+                struct rlimit rl;
+                if (getrlimit(RLIMIT_NOFILE, &rl) >= 0) {
+                        rl.rlim_cur = MIN(rl.rlim_cur, (rlim_t) CONTAINER_NOFILE_SOFT);
+                        rl.rlim_max = MAX(rl.rlim_max, (rlim_t) CONTAINER_NOFILE_HARD);
+                        if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                                log_debug_errno(negative_errno(), "Failed to raise RLIMIT_NOFILE, ignoring: %m");
+                }
+        }
         for (int i = 0; i < RLIMIT_NLIMITS; i++)
                 if (s->rlimit[i] && setrlimit(i, s->rlimit[i]) < 0)
                         return log_error_errno(negative_errno(), "Failed to set resource limit %i (--rlimit=): %m", i);

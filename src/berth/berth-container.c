@@ -328,6 +328,7 @@ static void announce_exit(const Monitor *m) {
 
 int container_run(Settings *s, int *ret_status) {
         _cleanup_close_ int machine_lock = -EBADF, root_lock = -EBADF;
+        _cleanup_strv_free_ char **cgroup_paths_list = NULL, **scratch = NULL;
         char uuid[37];
         Monitor m = {
                 .settings = s,
@@ -354,23 +355,29 @@ int container_run(Settings *s, int *ret_status) {
 
         r = root_prepare(s);
         if (r < 0)
-                return r;
+                goto finish;
         r = container_check_tree(s);
         if (r < 0)
-                return r;
+                goto finish;
 
         r = registry_lock_root(s->directory, s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY ||
                                                      s->volatile_mode == VOLATILE_YES, &root_lock);
-        if (r == -EBUSY)
-                return log_error_errno(r, "Tree '%s' is in use by another machine. Run this one with --ephemeral, "
-                                          "or stop the other first.", s->directory);
-        if (r < 0)
-                return log_error_errno(r, "Failed to lock tree '%s': %m", s->directory);
+        if (r == -EBUSY) {
+                log_error_errno(r, "Tree '%s' is in use by another machine: stop it first%s.", s->directory,
+                                s->ephemeral ? "" : ", or run this one with --ephemeral if the other one is too");
+                goto finish;
+        }
+        if (r < 0) {
+                log_error_errno(r, "Failed to lock tree '%s': %m", s->directory);
+                goto finish;
+        }
 
         if (!s->uuid_set) {
                 r = id128_randomize(s->uuid);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to generate a machine UUID: %m");
+                if (r < 0) {
+                        log_error_errno(r, "Failed to generate a machine UUID: %m");
+                        goto finish;
+                }
         }
 
         r = custom_mounts_prepare(s);
@@ -384,12 +391,26 @@ int container_run(Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
 
+        /* what stale cleanup needs after a crash of ours: every cgroup path and scratch dir */
+        cgroup_paths_list = cgroup_paths(m.cgroup);
+        if (!cgroup_paths_list) {
+                r = log_oom();
+                goto finish;
+        }
+        for (size_t i = 0; i < s->n_custom_mounts; i++)
+                if (s->custom_mounts[i].work && strv_extend(&scratch, s->custom_mounts[i].work) < 0) {
+                        r = log_oom();
+                        goto finish;
+                }
+
         m.record = (MachineRecord) {
                 .name = s->machine,
                 .pid = getpid(),
                 .root = s->directory,
                 .state = (char *) "starting",
                 .cgroup = m.cgroup->name,
+                .cgroup_paths = cgroup_paths_list,
+                .scratch = scratch,
                 .uuid = id128_to_uuid_string(s->uuid, uuid),
                 .class = (char *) "container",
                 .service = (char *) "berth",

@@ -231,8 +231,9 @@ static int mask_path(const char *root, const char *path) {
                         return log_error_errno(negative_errno(), "Failed to mask '%s': %m", path);
         } else {
                 snprintf(src, sizeof src, "%s/dev/null", root);
+                /* not nodev: the mask is a device node (null) */
                 if (mount(src, p, NULL, MS_BIND, NULL) < 0 ||
-                    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | NSDE, NULL) < 0)
+                    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
                         return log_error_errno(negative_errno(), "Failed to mask '%s': %m", path);
         }
         return 0;

@@ -291,8 +291,8 @@ static const PolicyRow policy_rows[] = {
  *   io_uring_*         a large, fast-moving kernel attack surface that nothing in a guest's
  *                      base system needs; liburing users fall back to epoll/threads
  *   mount_setattr,     can make a read-only API mount writable, and seccomp can't see into
- *   open_tree_attr     struct mount_attr; util-linux and systemd fall back to mount(2), which
- *                      the argument filter checks
+ *   open_tree_attr     struct mount_attr; util-linux and systemd fall back to mount(2)
+ *                      (see the note on remounts below)
  *   listns             see above
  * --system-call-filter=NAME allows them back. */
 static const char *const refuse_enosys[] = {
@@ -587,26 +587,12 @@ static int build_args_filter(scmp_filter_ctx *ret) {
                         return r;
         }
 
-        /* Remounts that don't make something read-only. Container root has CAP_SYS_ADMIN in the
-         * host's user namespace, so without this it could make the read-only /proc/sys, /sys,
-         * /proc/sysrq-trigger etc. writable again with "mount -o remount,rw" (MS_REMOUNT alone
-         * clears the per-mount read-only flag too, not just MS_REMOUNT|MS_BIND) and then change
-         * the host's kernel settings.
-         *
-         * What this costs a guest: it can't remount anything read-write or change a mount's
-         * options without also making it read-only: "mount -o remount,rw /" (the tree is handed
-         * over read-write already, or read-only on purpose with --read-only), resizing a tmpfs
-         * with "remount,size=", and systemd sandboxing options that only add nosuid/noexec to a
-         * bind mount (NoExecPaths=). Making things read-only (ProtectSystem=, ProtectHome=,
-         * ReadOnlyPaths=, shutdown's remount,ro) still works.
-         *
-         * What it doesn't close: mounting a fresh proc or sysfs instance elsewhere (seccomp can't
-         * read the file system type string). Only a user namespace (or dropping CAP_SYS_ADMIN)
-         * closes that. */
-        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(mount), 1,
-                                   SCMP_A3(SCMP_CMP_MASKED_EQ, MS_REMOUNT | MS_RDONLY, MS_REMOUNT));
-        if (r < 0)
-                return r;
+        /* Not refused here: remounts that make a read-only mount writable. Container root has
+         * CAP_SYS_ADMIN in the host's user namespace, so it could "mount -o remount,rw /proc/sys";
+         * but refusing every remount without MS_RDONLY breaks systemd's own sandboxing in the
+         * guest (ReadWritePaths= re-opens paths below a read-only tree: systemd-logind fails with
+         * 226/NAMESPACE), and a fresh proc or sysfs mount elsewhere can't be told apart by
+         * seccomp anyway. Only a user namespace closes this; see SECURITY in berth(1). */
 
         /* The audit subsystem isn't namespaced: with CAP_AUDIT_WRITE (nspawn's default set)
          * the guest's login, sudo and sshd would write into the host's audit log. EAFNOSUPPORT

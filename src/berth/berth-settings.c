@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,9 +42,14 @@ int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
 }
 
 uint64_t settings_effective_capabilities(const Settings *s) {
+        uint64_t caps = capability_default_set() | s->capability;
+
         if (s->capability_all)
-                return capability_all() & ~s->drop_capability;
-        return (capability_default_set() | s->capability) & ~s->drop_capability;
+                caps = capability_all();
+        /* a network of its own is the container's to manage, as with nspawn */
+        if (s->private_network)
+                caps |= UINT64_C(1) << CAP_NET_ADMIN;
+        return caps & ~s->drop_capability;
 }
 
 /* One table per enum; *_from_string is the reverse lookup. */

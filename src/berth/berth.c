@@ -8,13 +8,13 @@
 
 int main(int argc, char *argv[]) {
         Settings s = { .notify_ready = -1 };
-        int r, status = EXIT_FAILURE;
+        int r, status = EXIT_SUCCESS;
 
         log_set_prefix("berth");
         log_open();
 
         r = parse_argv(argc, argv, &s);
-        if (r <= 0)
+        if (r <= 0) /* error, or --help/--version */
                 goto finish;
         if (geteuid() != 0) {
                 r = log_error_errno(-EPERM, "berth needs to run as root.");
@@ -28,7 +28,5 @@ int main(int argc, char *argv[]) {
         r = container_run(&s, &status);
 finish:
         settings_free(&s);
-        if (r < 0)
-                return EXIT_FAILURE;
-        return r == 0 && status == EXIT_FAILURE ? EXIT_SUCCESS : status;
+        return r < 0 ? EXIT_FAILURE : status;
 }
