@@ -1,3 +1,417 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
-exit 0
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# The documentation against the option table: `berth --help` is generated from
+# option_table[] (src/berth/berth-options.c), so every option in it must be in
+# the man page, in both shell completions and in the README's options table,
+# with the same short name, argument and fixed values, and nothing in them may
+# name an option that is gone. Needs no root.
+. "$(dirname "$0")/lib.sh"
+
+if [ -z "${BERTH:-}" ] || [ ! -x "$BERTH" ]; then
+        echo "1..0 # SKIP \$BERTH is not set to the berth binary (run through 'meson test')"
+        exit 0
+fi
+
+MAN="$BERTH_SRC/man/berth.1"
+BASH_COMP="$BERTH_SRC/shell-completion/bash/berth"
+ZSH_COMP="$BERTH_SRC/shell-completion/zsh/_berth"
+README="$BERTH_SRC/README.md"
+GEN="$BERTH_SRC/test/tools/gen-options-table.sh"
+
+# One line per option of --help: SECTION SHORT LONG ARG METAVAR VALUES HELP (tab-separated,
+# "-" for empty). Made once; the cases run in subshells that inherit it.
+OPTIONS_TSV=$("$GEN" -b "$BERTH" --tsv 2>&1) || OPTIONS_TSV=
+export OPTIONS_TSV
+
+# ---- helpers ----
+
+# options: the tsv, failing the case if --help could not be parsed
+options() {
+        if [ -z "$OPTIONS_TSV" ] || [ "$(printf '%s\n' "$OPTIONS_TSV" | wc -l)" -lt 10 ]; then
+                fail "could not read the options from '$BERTH --help'"
+        fi
+        printf '%s\n' "$OPTIONS_TSV"
+}
+
+# need_options: fails the case unless --help could be parsed (so that no loop over the
+# options passes by running zero times)
+need_options() {
+        options >/dev/null
+}
+
+# has_long FILE NAME: FILE mentions --NAME as a whole option name
+has_long() {
+        grep -Eq -- "(^|[^A-Za-z0-9-])--$1([^A-Za-z0-9-]|\$)" "$2"
+}
+
+# block FILE: the lines between "# options:begin" and "# options:end"
+block() {
+        sed -n '/# options:begin/,/# options:end/p' "$1"
+}
+
+# long_tokens: every --name in stdin, one per line
+long_tokens() {
+        grep -Eo -- '(^|[^A-Za-z0-9-])--[a-z0-9][a-z0-9-]*' | sed -E 's/^[^-]*--/--/; s/-+$//' | sort -u
+}
+
+# short_tokens: every -X (a letter alone) in stdin
+short_tokens() {
+        grep -Eo -- "(^|[^A-Za-z0-9-])-[A-Za-z]([^A-Za-z0-9-]|\$)" | sed -E 's/^[^-]*-([A-Za-z]).*/-\1/' | sort -u
+}
+
+# The man page, read by awk: "ss NAME" for each .SS of OPTIONS, "entry SS FORM" for each
+# option entry there (the tag line after .TP, with fonts, quotes and blanks taken out:
+# "-D,--directory=PATH", "--volatile[=MODE]"), and "mention --NAME" for every option named
+# anywhere, except in example lines (.nf) that run other programs than berth.
+man_facts() {
+        awk '
+        /^\.SH/ { s = $0; sub(/^\.SH[ \t]*/, "", s); gsub(/"/, "", s); opts = (s == "OPTIONS"); ss = ""; tp = 0; next }
+        /^\.SS/ { if (opts) { ss = $0; sub(/^\.SS[ \t]*/, "", ss); gsub(/"/, "", ss); print "ss\t" ss }; tp = 0; next }
+        /^\.nf/ { nf = 1 }
+        /^\.fi/ { nf = 0 }
+        /^\.TP/ { tp = 1; next }
+        {
+                if (tp && opts) {
+                        n = $0
+                        sub(/^\.[A-Za-z]+[ \t]*/, "", n)
+                        gsub(/\\f[RBIP]/, "", n); gsub(/\\-/, "-", n); gsub(/\\&/, "", n); gsub(/["[:space:]]/, "", n)
+                        if (n ~ /^-/) print "entry\t" ss "\t" n
+                }
+                tp = 0
+                m = $0
+                if (nf) { i = index(m, "berth "); m = i ? substr(m, i) : "" }
+                while (match(m, /\\-\\-[a-z0-9]([a-z0-9]|\\-)*/)) {
+                        t = substr(m, RSTART, RLENGTH); m = substr(m, RSTART + RLENGTH)
+                        gsub(/\\-/, "-", t); sub(/-+$/, "", t)
+                        print "mention\t" t
+                }
+        }' "$MAN"
+}
+
+# form SHORT LONG ARG META: how the option is written in a man page entry
+form() {
+        local f=
+        [ "$1" != - ] && f="-$1,"
+        f+="--$2"
+        case $3 in
+        required) f+="=$4" ;;
+        optional) f+="[=$4]" ;;
+        esac
+        printf '%s\n' "$f"
+}
+
+# ---- --help and --version ----
+
+test_help_lists_options() {
+        berth --help
+        assert_eq 0 "$RC" "berth --help exits 0"
+        assert_eq "" "$ERR" "berth --help writes nothing to stderr"
+        local n
+        n=$(options | wc -l)
+        [ "$n" -ge 30 ] || fail "only $n options parsed from --help"
+        # every option has a help text and sits in a section
+        options | while IFS=$'\t' read -r section short long arg meta values help; do
+                [ "$section" != - ] || fail "--$long is not in a section of --help"
+                [ "$help" != - ] || fail "--$long has no help text"
+                [ "$arg" = none ] || [ "$meta" != - ] || fail "--$long takes a value but shows no metavar"
+        done
+        # long names are unique, short names too
+        local dup
+        dup=$(options | cut -f3 | sort | uniq -d)
+        assert_eq "" "$dup" "duplicate long options"
+        dup=$(options | cut -f2 | grep -vx -- - | sort | uniq -d || true)
+        assert_eq "" "$dup" "duplicate short options"
+}
+
+test_version() {
+        local want
+        want=$(sed -nE "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'([^']+)'.*/\1/p" "$BERTH_SRC/meson.build" | head -n1)
+        [ -n "$want" ] || fail "no version in meson.build"
+        berth --version
+        assert_eq 0 "$RC"
+        assert_eq "berth $want" "$OUT"
+}
+
+# ---- the man page ----
+
+test_man_has_every_option() {
+        need_options
+        local facts section short long arg meta values help want n
+        facts=$(man_facts)
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                want=$(form "$short" "$long" "$arg" "$meta")
+                n=$(printf '%s\n' "$facts" | awk -F'\t' -v w="$want" '$1 == "entry" && $3 == w' | wc -l)
+                [ "$n" = 1 ] || fail "man page: expected one entry '$want' in OPTIONS, found $n (entries for --$long: $(printf '%s\n' "$facts" | grep -F -- "--$long" | grep '^entry' | cut -f3 | tr '\n' ' '))"
+                # under the .SS of its --help section
+                printf '%s\n' "$facts" | awk -F'\t' -v w="$want" -v s="$section" '$1 == "entry" && $3 == w && $2 == s { ok = 1 } END { exit !ok }' ||
+                        fail "man page: '$want' is not under '.SS $section' as in --help"
+        done < <(options)
+}
+
+test_man_has_no_stale_option() {
+        need_options
+        local facts forms e t
+        facts=$(man_facts)
+        forms=$(options | while IFS=$'\t' read -r _ short long arg meta _ _; do form "$short" "$long" "$arg" "$meta"; done)
+        while IFS= read -r e; do
+                printf '%s\n' "$forms" | grep -qxF -- "$e" || fail "man page: entry '$e' matches no option of --help (stale, or its argument changed)"
+        done < <(printf '%s\n' "$facts" | awk -F'\t' '$1 == "entry" { print $3 }')
+        while IFS= read -r t; do
+                options | cut -f3 | grep -qxF -- "${t#--}" || fail "man page: mentions '$t', which berth --help does not have"
+        done < <(printf '%s\n' "$facts" | awk -F'\t' '$1 == "mention" { print $2 }' | sort -u)
+}
+
+test_man_sections_follow_help() {
+        need_options
+        local want got
+        want=$(options | cut -f1 | uniq)
+        got=$(man_facts | awk -F'\t' '$1 == "ss" { print $2 }')
+        assert_eq "$want" "$got" "the .SS of OPTIONS, in order, are the sections of --help"
+        local s
+        for s in NAME SYNOPSIS DESCRIPTION OPTIONS ENVIRONMENT FILES '"EXIT STATUS"' SECURITY EXAMPLES '"SEE ALSO"'; do
+                grep -qxF ".SH $s" "$MAN" || fail "man page: no section .SH $s"
+        done
+}
+
+test_man_renders_without_warnings() {
+        command -v groff >/dev/null || skip "groff is not installed (apt-get install groff-base)"
+        local w
+        w=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$MAN" 2>&1)
+        assert_eq "" "$w" "groff -ww warnings"
+        # and it says what the container sees
+        local doc
+        doc=$(LC_ALL=C.UTF-8 MANWIDTH=200 groff -man -Tutf8 "$MAN" 2>/dev/null | sed 's/.\x08//g')
+        assert_contains "$doc" "container=berth"
+        assert_contains "$doc" "/run/host/notify"
+        assert_contains "$doc" "133"
+        assert_contains "$doc" "systemd-nspawn(1)"
+        assert_contains "$doc" "machinectl(1)"
+}
+
+# ---- the completions ----
+
+test_bash_completion_has_every_option() {
+        need_options
+        local section short long arg meta values help toks
+        toks=$(block "$BASH_COMP" | short_tokens)
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                has_long "$long" "$BASH_COMP" || fail "bash completion: --$long is missing"
+                if [ "$short" != - ]; then
+                        printf '%s\n' "$toks" | grep -qxF -- "-$short" || fail "bash completion: -$short (--$long) is missing"
+                fi
+        done < <(options)
+}
+
+test_zsh_completion_has_every_option() {
+        need_options
+        local section short long arg meta values help
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                has_long "$long" "$ZSH_COMP" || fail "zsh completion: --$long is missing"
+                if [ "$short" != - ]; then
+                        # written as {-X,--long} or {-X+,--long=}: the pair must be the same as in --help
+                        block "$ZSH_COMP" | grep -Eq -- "\{-$short\+?,--$long=?\}" ||
+                                fail "zsh completion: no {-$short,--$long} pair"
+                fi
+        done < <(options)
+}
+
+# The argument kinds in the bash completion: its own option lists, evaluated.
+test_bash_completion_argument_kinds() {
+        need_options
+        local lists section short long arg meta values help kind want_shorts='' got_shorts
+        # one line per list: "noarg -h --help ...", "arg ...", "optarg ...", "shorts DuEM"
+        # shellcheck disable=SC2016
+        lists=$(bash -c 'eval "f() { $(sed -n "/# options:begin/,/# options:end/p" "$1")
+                echo noarg \$opts_noarg; echo arg \$opts_arg; echo optarg \$opts_optarg; echo shorts \$shorts_arg; }"; f' _ "$BASH_COMP")
+        in_list() {
+                printf '%s\n' "$lists" | awk -v k="$1" '$1 == k' | tr ' ' '\n' | tail -n +2 | grep -qxF -- "$2"
+        }
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                kind=noarg
+                [ "$arg" = required ] && kind=arg
+                [ "$arg" = optional ] && kind=optarg
+                in_list "$kind" "--$long" || fail "bash completion: --$long should be in opts_$kind"
+                if [ "$short" != - ]; then
+                        in_list "$kind" "-$short" || fail "bash completion: -$short should be in opts_$kind"
+                        if [ "$arg" = required ]; then
+                                want_shorts+=$short
+                        fi
+                fi
+        done < <(options)
+        got_shorts=$(printf '%s\n' "$lists" | awk '$1 == "shorts" { print $2 }')
+        assert_eq "$(fold -w1 <<<"$want_shorts" | sort | tr -d '\n')" "$(fold -w1 <<<"$got_shorts" | sort | tr -d '\n')" \
+                "shorts_arg: the short options that take a value"
+}
+
+test_zsh_completion_argument_kinds() {
+        need_options
+        local specs section short long arg meta values help
+        # each spec: the option names before the description, with {a,b} expanded:
+        # -X / --long (no value), -X+ / --long= (value), --long=- with :: (optional, after '=')
+        specs=$(block "$ZSH_COMP" | grep -v '^[[:space:]]*#' | sed -E "s/^[[:space:]]*'\(([^)]*)\)'/'/; s/^[[:space:]]*'\([^)]*\)/'/" |
+                sed -E "s/^[[:space:]]*'?\*?//; s/\[.*//; s/'//g" |
+                sed -E 's/^\{([^,]*),([^}]*)\}$/\1\n\2/' | grep -E '^-' || true)
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                local want
+                case $arg in
+                none) want="--$long" ;;
+                required) want="--$long=" ;;
+                optional) want="--$long=-" ;;
+                esac
+                printf '%s\n' "$specs" | grep -qxF -- "$want" || fail "zsh completion: expected a spec '$want' for --$long (got: $(printf '%s\n' "$specs" | grep -F -- "--$long" | tr '\n' ' '))"
+                if [ "$short" != - ]; then
+                        want="-$short"
+                        [ "$arg" = required ] && want+="+"
+                        printf '%s\n' "$specs" | grep -qxF -- "$want" || fail "zsh completion: expected a spec '$want' for --$long"
+                fi
+        done < <(options)
+}
+
+test_completions_have_no_stale_option() {
+        need_options
+        local f t longs shorts
+        longs=$(options | cut -f3 | sed 's/^/--/')
+        shorts=$(options | cut -f2 | grep -vx -- - | sed 's/^/-/' || true)
+        for f in "$BASH_COMP" "$ZSH_COMP"; do
+                while IFS= read -r t; do
+                        printf '%s\n' "$longs" | grep -qxF -- "$t" || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
+                done < <(grep -v '^[[:space:]]*#' "$f" | long_tokens)
+                while IFS= read -r t; do
+                        printf '%s\n' "$shorts" | grep -qxF -- "$t" || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
+                done < <(block "$f" | grep -v '^[[:space:]]*#' | short_tokens)
+        done
+}
+
+test_completions_have_fixed_values() {
+        need_options
+        local section short long arg meta values help f n=0
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                [ "$values" != - ] || continue
+                n=$((n + 1))
+                for f in "$BASH_COMP" "$ZSH_COMP"; do
+                        grep -F -- "$values" "$f" | grep -Eq -- "(^|[^A-Za-z0-9-])--$long([^A-Za-z0-9-]|\$)" ||
+                                fail "${f#"$BERTH_SRC"/}: no line with --$long and its values '$values'"
+                done
+        done < <(options)
+        [ "$n" -gt 0 ] || fail "no option with fixed values in --help"
+}
+
+# Runs the bash completion for the command line $1 (the cursor at its end) in a bash
+# with bash-completion's helpers if they are installed, or with stand-ins. Prints COMPREPLY,
+# one per line.
+bash_complete() {
+        # shellcheck disable=SC2016
+        bash --norc --noprofile -c '
+                line=$1 comp=$2
+                if [ -r /usr/share/bash-completion/bash_completion ]; then
+                        . /usr/share/bash-completion/bash_completion
+                        # split like readline: at blanks, and "=" and ":" are words of their own
+                        read -r -a COMP_WORDS <<<"$(sed -E "s/([=:])/ \1 /g" <<<"$line")"
+                else
+                        # stand-ins: -s splits --opt=value, no word breaks at "=" or ":"
+                        _init_completion() {
+                                words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+                                cur=${words[cword]}; prev=${words[cword - 1]}; split=false
+                                if [[ $cur == --*=* ]]; then prev=${cur%%=*}; cur=${cur#*=}; split=true; fi
+                        }
+                        _filedir() { mapfile -t COMPREPLY < <(compgen -f -- "$cur"); }
+                        read -r -a COMP_WORDS <<<"$line"
+                fi
+                [[ $line == *[\ =:] ]] && COMP_WORDS+=("")
+                compopt() { :; }
+                . "$comp"
+                COMP_LINE=$line COMP_POINT=${#line} COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+                COMPREPLY=()
+                _berth berth "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+                printf "%s\n" "${COMPREPLY[@]}"
+        ' _ "$1" "$BASH_COMP"
+}
+
+test_bash_completion_works() {
+        need_options
+        if [ ! -r /usr/share/bash-completion/bash_completion ]; then
+                echo "# bash-completion is not installed: using stand-ins for its helpers"
+        fi
+        local got want section short long arg meta values help
+        got=$(bash_complete "berth --con")
+        assert_eq "--console=" "$got" "berth --con<TAB>"
+
+        got=$(bash_complete "berth --console=" | sort)
+        want=$(options | awk -F'\t' '$3 == "console" { print $6 }' | tr ' ' '\n' | sort)
+        assert_eq "$want" "$got" "berth --console=<TAB>"
+
+        got=$(bash_complete "berth --console=pa")
+        assert_eq "passive" "$got" "berth --console=pa<TAB>"
+
+        # every option with fixed values completes exactly those
+        while IFS=$'\t' read -r section short long arg meta values help; do
+                [ "$values" != - ] || continue
+                got=$(bash_complete "berth --$long=" | sort)
+                want=$(tr ' ' '\n' <<<"$values" | sort)
+                assert_eq "$want" "$got" "berth --$long=<TAB>"
+        done < <(options)
+
+        # all long options after "--", no duplicates
+        got=$(bash_complete "berth --" | sed 's/=$//' | sort)
+        want=$(options | cut -f3 | sed 's/^/--/' | sort)
+        assert_eq "$want" "$got" "berth --<TAB>"
+
+        # capabilities: the last element of a list
+        got=$(bash_complete "berth --capability=CAP_NET_ADMIN,CAP_SYS_AD")
+        assert_eq "CAP_NET_ADMIN,CAP_SYS_ADMIN" "$got" "berth --capability=...,CAP_SYS_AD<TAB>"
+
+        # after the first non-option argument, options are the command's business
+        mkdir -p "$T/tree/bin" "$T/tree/etc"
+        : >"$T/tree/bin/true-ish"
+        got=$(bash_complete "berth -q -D $T/tree /bin/tru")
+        assert_contains "$got" "/bin/true-ish" "the command is completed in the tree"
+        got=$(bash_complete "berth -D $T/tree /bin/sh --con")
+        assert_not_contains "$got" "--console" "no berth options after the command"
+}
+
+test_bash_completion_machine_names() {
+        mkdir -p "$T/run/machines" "$T/run/locks"
+        : >"$T/run/machines/alpha"
+        : >"$T/run/machines/beta"
+        : >"$T/run/machines/beta.lock"
+        local got
+        got=$(BERTH_RUN_DIR="$T/run" bash_complete "berth -M " | sort | tr '\n' ' ')
+        assert_eq "alpha beta " "$got" "berth -M <TAB>"
+        got=$(BERTH_RUN_DIR="$T/run" bash_complete "berth --machine=al")
+        assert_eq "alpha" "$got" "berth --machine=al<TAB>"
+}
+
+test_zsh_completion_syntax() {
+        command -v zsh >/dev/null || skip "zsh is not installed (apt-get install zsh)"
+        run zsh -n "$ZSH_COMP"
+        assert_eq 0 "$RC" "zsh -n _berth: $ERR"
+        head -n1 "$ZSH_COMP" | grep -qx '#compdef berth' || fail "_berth must start with '#compdef berth'"
+}
+
+test_bash_completion_syntax() {
+        run bash -n "$BASH_COMP"
+        assert_eq 0 "$RC" "bash -n: $ERR"
+        if command -v shellcheck >/dev/null; then
+                run shellcheck -s bash "$BASH_COMP"
+                assert_eq 0 "$RC" "shellcheck: $OUT"
+        fi
+}
+
+# ---- the README ----
+
+test_readme_options_table() {
+        need_options
+        [ -e "$README" ] || skip "README.md does not exist yet"
+        grep -qxF '<!-- options table: generated -->' "$README" || skip "README.md has no options table marker"
+        grep -qxF '<!-- end options table -->' "$README" ||
+                fail "README.md has no '<!-- end options table -->': run test/tools/gen-options-table.sh --update README.md"
+        local want got d
+        want=$("$GEN" -b "$BERTH")
+        got=$(sed -n '/^<!-- options table: generated -->$/,/^<!-- end options table -->$/p' "$README" | sed '1d;$d')
+        if ! d=$(diff -u <(printf '%s\n' "$want") <(printf '%s\n' "$got")); then
+                printf '%s\n' "$d" | sed 's/^/# /' >&2
+                fail "README.md's options table is out of date: run 'BERTH=build/berth test/tools/gen-options-table.sh --update README.md'"
+        fi
+}
+
+run_tests
