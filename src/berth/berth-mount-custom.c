@@ -104,13 +104,21 @@ static bool path_has_dotdot(const char *p) {
         return false;
 }
 
+#define DETAIL(d, msg) ((d) ? (void) (*(d) = (msg)) : (void) 0)
+
 /* A path inside the container: absolute, no "..", not "/" itself. Returned
  * normalized ("//" and "/./" collapsed, no trailing slash). */
-static int container_path_normalize(const char *p, char **ret) {
+static int container_path_normalize(const char *p, char **ret, const char **detail) {
         char *r, *w;
 
-        if (!path_is_absolute(p) || path_has_dotdot(p) || strlen(p) >= PATH_MAX)
-                return -EINVAL;
+        if (isempty(p))
+                return DETAIL(detail, "the path in the container is empty"), -EINVAL;
+        if (!path_is_absolute(p))
+                return DETAIL(detail, "the path in the container must be absolute"), -EINVAL;
+        if (path_has_dotdot(p))
+                return DETAIL(detail, "'..' is not allowed in paths in the container"), -EINVAL;
+        if (strlen(p) >= PATH_MAX)
+                return DETAIL(detail, "the path is too long"), -EINVAL;
 
         r = malloc(strlen(p) + 1);
         if (!r)
@@ -132,7 +140,7 @@ static int container_path_normalize(const char *p, char **ret) {
         *w = 0;
         if (w == r) { /* "/" or only "." components: the container root */
                 free(r);
-                return -EINVAL;
+                return DETAIL(detail, "the container's root directory cannot be a mount point"), -EINVAL;
         }
         *ret = r;
         return 0;
@@ -141,26 +149,30 @@ static int container_path_normalize(const char *p, char **ret) {
 /* A source path: "+/x" (relative to the container root; kept with the "+"),
  * or a host path (made absolute against the current directory, like nspawn).
  * Empty is for the caller to decide. */
-static int source_path_parse(const char *p, char **ret) {
+static int source_path_parse(const char *p, char **ret, const char **detail) {
         if (isempty(p))
-                return -EINVAL;
+                return DETAIL(detail, "the source path is empty"), -EINVAL;
 
         if (p[0] == '+') {
                 _cleanup_free_ char *n = NULL;
+                char *j;
                 int r;
 
-                r = container_path_normalize(p + 1, &n);
-                if (r == -EINVAL && path_is_absolute(p + 1) && !path_has_dotdot(p + 1)) {
-                        /* "+/" is the container root itself: fine as a source */
-                        n = strdup("");
-                        r = n ? 0 : -ENOMEM;
+                if (!path_is_absolute(p + 1))
+                        return DETAIL(detail, "'+' must be followed by an absolute path in the container"), -EINVAL;
+                if (p[1 + strspn(p + 1, "/")] == 0)
+                        n = strdup("/"); /* "+/": the container root itself is fine as a source */
+                else {
+                        r = container_path_normalize(p + 1, &n, detail);
+                        if (r < 0)
+                                return r;
                 }
-                if (r < 0)
-                        return r;
-                char *s = strjoin("+", isempty(n) ? "/" : n);
-                if (!s)
+                if (!n)
                         return -ENOMEM;
-                *ret = s;
+                j = strjoin("+", n);
+                if (!j)
+                        return -ENOMEM;
+                *ret = j;
                 return 0;
         }
 
@@ -169,7 +181,7 @@ static int source_path_parse(const char *p, char **ret) {
 
 /* nspawn's bind options: rbind/norbind, and its ID-mapping options, which berth
  * does not implement (it has no user namespace support to map to). */
-static int parse_bind_options(const char *opts, bool *recursive) {
+static int parse_bind_options(const char *opts, bool *recursive, const char **detail) {
         _cleanup_strv_free_ char **l = NULL;
         int r;
 
@@ -190,40 +202,50 @@ static int parse_bind_options(const char *opts, bool *recursive) {
                 else if (streq(*o, "noidmap"))
                         ;
                 else if (streq(*o, "idmap") || streq(*o, "rootidmap") || startswith(*o, "owneridmap"))
-                        return -EOPNOTSUPP;
+                        return DETAIL(detail, "ID-mapped bind mounts (idmap, rootidmap) are not supported"),
+                               -EOPNOTSUPP;
                 else
-                        return -EINVAL;
+                        return DETAIL(detail, "unknown mount option, expected rbind or norbind"), -EINVAL;
         }
         return 0;
 }
 
-int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only) {
+static int split_colon_detail(const char *s, size_t max, char ***ret, char **ret_rest, const char **detail) {
+        int r = split_colon(s, max, ret, ret_rest);
+        if (r == -EINVAL)
+                DETAIL(detail, "a trailing backslash escapes nothing (use \\: for a colon, \\\\ for a backslash)");
+        return r;
+}
+
+static int custom_mount_parse_bind_full(Settings *s, const char *arg, bool read_only, const char **detail) {
         _cleanup_strv_free_ char **f = NULL;
         _cleanup_free_ char *rest = NULL, *source = NULL, *destination = NULL;
         bool recursive = true;
         CustomMount *m;
         int r;
 
-        r = split_colon(arg, 2, &f, &rest);
+        r = split_colon_detail(arg, 2, &f, &rest, detail);
         if (r < 0)
                 return r;
 
         if (!isempty(f[0])) {
-                r = source_path_parse(f[0], &source);
+                r = source_path_parse(f[0], &source, detail);
                 if (r < 0)
                         return r;
         }
 
         if (f[1])
-                r = container_path_normalize(f[1], &destination);
+                r = container_path_normalize(f[1], &destination, detail);
         else if (source) /* one path: the same path inside, so it must be absolute as written */
-                r = container_path_normalize(f[0][0] == '+' ? f[0] + 1 : f[0], &destination);
-        else
-                r = -EINVAL; /* "" alone: a temporary directory, but where? */
+                r = container_path_normalize(f[0][0] == '+' ? f[0] + 1 : f[0], &destination, detail);
+        else {
+                DETAIL(detail, "expected SOURCE[:DESTINATION[:OPTIONS]]");
+                r = -EINVAL;
+        }
         if (r < 0)
                 return r;
 
-        r = parse_bind_options(rest, &recursive);
+        r = parse_bind_options(rest, &recursive, detail);
         if (r < 0)
                 return r;
 
@@ -237,17 +259,17 @@ int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only) {
         return 0;
 }
 
-int custom_mount_parse_tmpfs(Settings *s, const char *arg) {
+static int custom_mount_parse_tmpfs_full(Settings *s, const char *arg, const char **detail) {
         _cleanup_strv_free_ char **f = NULL;
         _cleanup_free_ char *rest = NULL, *destination = NULL, *options = NULL;
         CustomMount *m;
         int r;
 
-        r = split_colon(arg, 1, &f, &rest);
+        r = split_colon_detail(arg, 1, &f, &rest, detail);
         if (r < 0)
                 return r;
 
-        r = container_path_normalize(f[0], &destination);
+        r = container_path_normalize(f[0], &destination, detail);
         if (r < 0)
                 return r;
 
@@ -265,34 +287,24 @@ int custom_mount_parse_tmpfs(Settings *s, const char *arg) {
         return 0;
 }
 
-int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
+static int custom_mount_parse_overlay_full(Settings *s, const char *arg, bool read_only, const char **detail) {
         _cleanup_strv_free_ char **f = NULL, **lower = NULL;
         _cleanup_free_ char *upper = NULL, *destination = NULL;
         size_t n, n_sources;
         CustomMount *m;
         int r;
 
-        r = split_colon(arg, SIZE_MAX, &f, NULL);
+        r = split_colon_detail(arg, SIZE_MAX, &f, NULL, detail);
         if (r < 0)
                 return r;
         n = strv_length(f);
         if (n < 2)
-                return -EINVAL;
+                return DETAIL(detail, "expected at least two colon-separated paths"), -EINVAL;
 
         /* Two paths: the second is both the upper (host) directory and the
          * mount point. More: the last one is the mount point, the ones before
          * are host directories, left-most lowest. */
-        if (n == 2) {
-                if (isempty(f[1]))
-                        return -EINVAL;
-                r = container_path_normalize(f[1][0] == '+' ? f[1] + 1 : f[1], &destination);
-                n_sources = 2;
-        } else {
-                r = container_path_normalize(f[n - 1], &destination);
-                n_sources = n - 1;
-        }
-        if (r < 0)
-                return r;
+        n_sources = n == 2 ? 2 : n - 1;
 
         /* The upper (last source) may be empty: a temporary directory. A
          * read-only overlay has no upper layer: every source is a lower layer. */
@@ -301,13 +313,26 @@ int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
                 char *p = NULL;
 
                 if (isempty(f[i])) {
-                        if (!top || read_only)
-                                return -EINVAL;
+                        if (n == 2)
+                                return DETAIL(detail, "with two paths, neither may be empty"), -EINVAL;
+                        if (!top)
+                                return DETAIL(detail, "only the upper (last host) directory may be empty"), -EINVAL;
+                        if (read_only)
+                                return DETAIL(detail, "a read-only overlay has no upper directory to leave empty"),
+                                       -EINVAL;
                         continue;
                 }
-                r = source_path_parse(f[i], &p);
+                r = source_path_parse(f[i], &p, detail);
                 if (r < 0)
                         return r;
+                if (top && n == 2) {
+                        /* nspawn: the mount point is the upper path as parsed, without "+" */
+                        r = container_path_normalize(p[0] == '+' ? p + 1 : p, &destination, detail);
+                        if (r < 0) {
+                                free(p);
+                                return r;
+                        }
+                }
                 if (top && !read_only)
                         upper = p;
                 else {
@@ -316,6 +341,11 @@ int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
                                 return r;
                 }
         }
+        if (n > 2) {
+                r = container_path_normalize(f[n - 1], &destination, detail);
+                if (r < 0)
+                        return r;
+        }
 
         /* Stored top-most first, the order of overlayfs' lowerdir= */
         for (size_t i = 0, j = strv_length(lower); j > 1 && i < j - 1; i++, j--) {
@@ -323,10 +353,6 @@ int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
                 lower[i] = lower[j - 1];
                 lower[j - 1] = t;
         }
-
-        /* overlayfs needs an upper layer or at least two lower ones */
-        if (read_only && strv_length(lower) < 2)
-                return -EINVAL;
 
         r = custom_mount_add(s, CUSTOM_MOUNT_OVERLAY, &m);
         if (r < 0)
@@ -338,12 +364,12 @@ int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
         return 0;
 }
 
-int custom_mount_parse_inaccessible(Settings *s, const char *arg) {
+static int custom_mount_parse_inaccessible_full(Settings *s, const char *arg, const char **detail) {
         _cleanup_free_ char *destination = NULL;
         CustomMount *m;
         int r;
 
-        r = container_path_normalize(arg, &destination);
+        r = container_path_normalize(arg, &destination, detail);
         if (r < 0)
                 return r;
 
@@ -352,6 +378,22 @@ int custom_mount_parse_inaccessible(Settings *s, const char *arg) {
                 return r;
         m->destination = TAKE_PTR(destination);
         return 0;
+}
+
+int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only) {
+        return custom_mount_parse_bind_full(s, arg, read_only, NULL);
+}
+
+int custom_mount_parse_tmpfs(Settings *s, const char *arg) {
+        return custom_mount_parse_tmpfs_full(s, arg, NULL);
+}
+
+int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
+        return custom_mount_parse_overlay_full(s, arg, read_only, NULL);
+}
+
+int custom_mount_parse_inaccessible(Settings *s, const char *arg) {
+        return custom_mount_parse_inaccessible_full(s, arg, NULL);
 }
 
 void custom_mount_free_all(CustomMount *l, size_t n) {

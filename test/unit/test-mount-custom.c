@@ -138,6 +138,11 @@ static void test_bind(void) {
               "bind: + source alone: destination without the +");
         settings_free(&s);
 
+        check(parse_one(custom_mount_parse_bind, "+/:/mnt", false, &s) == 0 &&
+              str_eq(s.custom_mounts[0].source, "+/"),
+              "bind: +/ is the container root");
+        settings_free(&s);
+
         check(parse_one(custom_mount_parse_bind, "+usr:/mnt", false, &s) == -EINVAL,
               "bind: + needs an absolute path");
         settings_free(&s);
@@ -265,6 +270,17 @@ static void test_overlay(void) {
               str_eq(s.custom_mounts[0].upper, "+/u") && str_eq(s.custom_mounts[0].destination, "/u"),
               "overlay: two paths with a + upper");
         settings_free(&s);
+
+        {
+                char *cwd = getcwd(NULL, 0);
+                _cleanup_free_ char *u = path_join(cwd, "up"), *l = path_join(cwd, "low");
+                check(parse_one(custom_mount_parse_overlay, "low:up", false, &s) == 0 &&
+                      strv_eq(s.custom_mounts[0].lower, (const char *[]) { l, NULL }) &&
+                      str_eq(s.custom_mounts[0].upper, u) && str_eq(s.custom_mounts[0].destination, u),
+                      "overlay: two relative paths are made absolute, the upper one is the mount point");
+                settings_free(&s);
+                free(cwd);
+        }
 
         check(parse_one(custom_mount_parse_overlay, "/l\\:1:/u:/d\\:x", false, &s) == 0 &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l:1", NULL }) &&
