@@ -143,7 +143,7 @@ test_bind_symlink_destination_does_not_escape() {
         ln -s /etc "$T/fsroot/evil"
         ln -s ../../../../../../../../etc "$T/fsroot/evil2"
         local etc_before
-        etc_before=$(ls -la /etc)
+        etc_before=$(ls -1a /etc)
         host_snapshot
         berth "${B[@]}" -D "$T/fsroot" --bind="$T/src:/evil/berth-escape-test" /usr/bin/payload cat /etc/berth-escape-test/file
         assert_eq 0 "$RC"
@@ -156,7 +156,7 @@ test_bind_symlink_destination_does_not_escape() {
         [ ! -e /etc/berth-escape-test ] || fail "a mount point was created in the host's /etc"
         [ ! -e /etc/berth-escape-test2 ] || fail "a mount point was created in the host's /etc"
         [ -d "$T/fsroot/etc/berth-escape-test" ] || fail "the mount point was not created in the tree's /etc"
-        assert_eq "$etc_before" "$(ls -la /etc)" "host /etc"
+        assert_eq "$etc_before" "$(ls -1a /etc)" "host /etc"
         assert_host_unchanged
 }
 
@@ -342,6 +342,19 @@ test_inaccessible_dir() {
         berth "${B[@]}" -D "$T/fsroot" --inaccessible=/srv/data -u tester /usr/bin/payload ls /srv/data
         assert_eq 1 "$RC"
         assert_contains "$OUT" "errno=EACCES"
+}
+
+test_inaccessible_special_files() {
+        make_tiny_tree "$T/fsroot"
+        mkfifo "$T/fsroot/fifo"
+        berth "${B[@]}" -D "$T/fsroot" --inaccessible=/fifo /usr/bin/payload stat /fifo
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "type=fifo mode=0000"
+        # after the API file systems: a device node of /dev is masked by a dead one
+        berth "${B[@]}" -D "$T/fsroot" --inaccessible=/dev/zero /usr/bin/payload cat /dev/zero
+        assert_eq 1 "$RC"
+        berth "${B[@]}" -D "$T/fsroot" --inaccessible=/dev/zero /usr/bin/payload stat /dev/zero
+        assert_contains "$OUT" "type=char mode=0000 uid=0 gid=0 rdev=0:0"
 }
 
 test_inaccessible_missing_path() {
