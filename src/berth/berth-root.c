@@ -37,6 +37,8 @@
 
 typedef struct CopyState {
         dev_t dev;              /* the template's file system: sub-mounts are not copied */
+        dev_t dst_dev;          /* the copy's top directory, which may lie inside the template */
+        ino_t dst_ino;
         const char *template;
         uint64_t n_files;
         uint64_t n_bytes;
@@ -149,6 +151,9 @@ static int copy_entry(int src_dir, int dst_dir, const char *name, const char *pa
         if (S_ISDIR(st.st_mode)) {
                 _cleanup_close_ int s = -EBADF, d = -EBADF;
 
+                /* -D inside the template: never copy the copy into itself */
+                if (st.st_dev == c->dst_dev && st.st_ino == c->dst_ino)
+                        return 0;
                 if (mkdirat(dst_dir, name, 0700) < 0)
                         return log_error_errno(negative_errno(), "Failed to create directory '%s': %m", name);
                 s = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -296,8 +301,15 @@ int root_prepare(const Settings *s) {
                 goto fail;
         }
 
+        struct stat dst_st;
+        if (fstat(dst, &dst_st) < 0) {
+                r = log_error_errno(negative_errno(), "Failed to stat '%s': %m", tmp);
+                goto fail;
+        }
         c = (CopyState) {
                 .dev = st.st_dev,
+                .dst_dev = dst_st.st_dev,
+                .dst_ino = dst_st.st_ino,
                 .template = s->template,
                 .progress = !s->quiet && isatty(STDERR_FILENO),
         };
