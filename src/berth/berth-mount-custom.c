@@ -749,6 +749,7 @@ static void fs_context_error(int fs_fd, char *buf, size_t size) {
                 if (k <= 0)
                         return;
                 line[k] = 0;
+                line[strcspn(line, "\n")] = 0;
                 if (line[0] == 'e' && line[1] == ' ' && buf[0] == 0)
                         snprintf(buf, size, " (%.200s)", line + 2);
         }

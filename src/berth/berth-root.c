@@ -486,6 +486,7 @@ static int mount_overlay_root(const Settings *s) {
                 r = negative_errno();
                 k = read(fs_fd, msg, sizeof msg - 1);
                 msg[k > 0 ? k : 0] = 0;
+                msg[strcspn(msg, "\n")] = 0;
                 return log_error_errno(r, "Failed to mount an overlay of '%s': %m%s%s", s->directory,
                                        k > 2 ? ": " : "", k > 2 ? msg + 2 : "");
         }

@@ -225,7 +225,9 @@ test_tmpfs_options() {
         assert_contains "$OUT" "errno=EROFS"
         berth "${B[@]}" -D "$T/fsroot" --tmpfs=/scratch:bogus=1 /usr/bin/payload true
         [ "$RC" != 0 ] || fail "a bad tmpfs option was accepted"
+        assert_one_line_error
         assert_contains "$ERR" "/scratch"
+        assert_contains "$ERR" "bogus"
 }
 
 # ---- --overlay, --overlay-ro ----
