@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <linux/openat2.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -679,4 +680,17 @@ char *id128_to_uuid_string(const uint8_t id[16], char buf[static 37]) {
                 p += sprintf(p, "%02x", id[i]);
         }
         return buf;
+}
+
+int open_in_root(int root_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd;
+
+        while (*path == '/')
+                path++;
+        fd = (int) syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof how);
+        return fd < 0 ? negative_errno() : fd;
 }

@@ -67,7 +67,10 @@ int mkdir_p(const char *path, mode_t mode);
 int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);
-int rm_rf(const char *path);   /* stays on one file system, never follows symlinks */
+int rm_rf(const char *path);
+/* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."
+ * stop at the tree's root, /proc magic links are refused (openat2 RESOLVE_IN_ROOT). */
+int open_in_root(int root_fd, const char *path, int flags);   /* stays on one file system, never follows symlinks */
 int fd_set_cloexec(int fd, bool b);
 int fd_set_nonblock(int fd, bool b);
 /* Closes every fd >= 3 except those listed. */

@@ -340,23 +340,63 @@ static int setup_hostname(const Settings *s) {
         return 0;
 }
 
+/* Binds the host file SRC over PATH of the tree at ROOT. PATH is resolved
+ * inside the tree (the tree is hostile: /etc may be a symlink to the host's
+ * /etc) and must be a regular file there; -EMEDIUMTYPE otherwise. */
+static int bind_file_in_tree(const char *root, const char *path, const char *src, bool read_only) {
+        _cleanup_close_ int rfd = -EBADF, fd = -EBADF;
+        char p[64];
+        struct stat st;
+
+        rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+                return negative_errno();
+        fd = open_in_root(rfd, path, O_PATH | O_NOFOLLOW);
+        if (fd < 0)
+                return fd;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EMEDIUMTYPE;
+        snprintf(p, sizeof p, "/proc/self/fd/%i", fd);
+        if (mount(src, p, NULL, MS_BIND, NULL) < 0)
+                return negative_errno();
+        if (!read_only)
+                return 0;
+        /* the fd still points below the new mount: look the path up again */
+        fd = safe_close(fd);
+        fd = open_in_root(rfd, path, O_PATH | O_NOFOLLOW);
+        if (fd < 0)
+                return fd;
+        snprintf(p, sizeof p, "/proc/self/fd/%i", fd);
+        return RET_NERRNO(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
+}
+
 /* A command (not --boot) in a tree with an empty /etc/machine-id gets one
  * for this run, bound over it; systemd as init derives its own from
  * $container_uuid instead. */
 static int setup_machine_id(const char *root, const Settings *s) {
-        char p[PATH_MAX], src[PATH_MAX], id[34];
+        _cleanup_close_ int rfd = -EBADF, fd = -EBADF;
+        char src[PATH_MAX], id[34];
         struct stat st;
+        int r;
 
         if (s->start_mode == START_BOOT)
                 return 0;
-        snprintf(p, sizeof p, "%s/etc/machine-id", root);
-        if (lstat(p, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
-                return 0;
+        rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+                return log_error_errno(negative_errno(), "Failed to open '%s': %m", root);
+        fd = open_in_root(rfd, "/etc/machine-id", O_PATH | O_NOFOLLOW);
+        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
+                return 0; /* missing, or set: nothing to do */
         snprintf(src, sizeof src, "%s/run/host/machine-id", root);
         id128_to_string(s->uuid, id);
         strcat(id, "\n");
-        if (write_string_file(src, id, O_CREAT | O_TRUNC) < 0 || mount(src, p, NULL, MS_BIND, NULL) < 0)
-                return log_error_errno(negative_errno(), "Failed to set up /etc/machine-id: %m");
+        r = write_string_file(src, id, O_CREAT | O_TRUNC);
+        if (r >= 0)
+                r = bind_file_in_tree(root, "/etc/machine-id", src, false);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up /etc/machine-id: %m");
         return 0;
 }
 
@@ -403,27 +443,19 @@ static int host_files_prepare(const char *root, const Settings *s, HostFile *res
         ResolvConfMode rm = resolv_conf_resolve(s);
         TimezoneMode tm = timezone_resolve(s);
         const char *src = resolv_source(rm);
-        char p[PATH_MAX];
 
         if (src && (rm == RESOLV_CONF_BIND_HOST || rm == RESOLV_CONF_BIND_STATIC || rm == RESOLV_CONF_BIND_UPLINK ||
                     rm == RESOLV_CONF_BIND_STUB)) {
-                snprintf(p, sizeof p, "%s/etc/resolv.conf", root);
-                struct stat st;
-                if (access(src, R_OK) < 0 || lstat(p, &st) < 0 || !S_ISREG(st.st_mode))
-                        log_debug("Not binding %s: source or regular target missing.", src);
-                else if (mount(src, p, NULL, MS_BIND, NULL) < 0 ||
-                         mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-                        log_warning_errno(negative_errno(), "Failed to bind %s to /etc/resolv.conf, ignoring: %m", src);
+                int r = access(src, R_OK) < 0 ? -ENOENT : bind_file_in_tree(root, "/etc/resolv.conf", src, true);
+                if (r < 0)
+                        log_debug_errno(r, "Not binding %s to /etc/resolv.conf: %m", src);
         } else if (src)
                 (void) read_full_file(src, &resolv->data, &resolv->size);
 
         if (tm == TIMEZONE_BIND) {
-                snprintf(p, sizeof p, "%s/etc/localtime", root);
-                struct stat st;
-                if (lstat(p, &st) >= 0 && S_ISREG(st.st_mode) &&
-                    (mount("/etc/localtime", p, NULL, MS_BIND, NULL) < 0 ||
-                     mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0))
-                        log_warning_errno(negative_errno(), "Failed to bind /etc/localtime, ignoring: %m");
+                int r = bind_file_in_tree(root, "/etc/localtime", "/etc/localtime", true);
+                if (r < 0)
+                        log_debug_errno(r, "Not binding /etc/localtime: %m");
         } else if (tm == TIMEZONE_COPY)
                 (void) read_full_file("/etc/localtime", &tz->data, &tz->size);
         else if (tm == TIMEZONE_SYMLINK) {

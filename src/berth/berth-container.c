@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -49,17 +48,8 @@ typedef struct Monitor {
         bool exited;
 } Monitor;
 
-static int openat_in_root(int dfd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t) (flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd = (int) syscall(SYS_openat2, dfd, path, &how, sizeof how);
-        return fd < 0 ? negative_errno() : fd;
-}
-
 static bool tree_has_regular(int dfd, const char *path, bool executable) {
-        _cleanup_close_ int fd = openat_in_root(dfd, path, O_PATH);
+        _cleanup_close_ int fd = open_in_root(dfd, path, O_PATH);
         struct stat st;
 
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))

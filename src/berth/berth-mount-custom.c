@@ -380,20 +380,20 @@ static int custom_mount_parse_inaccessible_full(Settings *s, const char *arg, co
         return 0;
 }
 
-int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only) {
-        return custom_mount_parse_bind_full(s, arg, read_only, NULL);
+int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only, const char **ret_detail) {
+        return custom_mount_parse_bind_full(s, arg, read_only, ret_detail);
 }
 
-int custom_mount_parse_tmpfs(Settings *s, const char *arg) {
-        return custom_mount_parse_tmpfs_full(s, arg, NULL);
+int custom_mount_parse_tmpfs(Settings *s, const char *arg, const char **ret_detail) {
+        return custom_mount_parse_tmpfs_full(s, arg, ret_detail);
 }
 
-int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only) {
-        return custom_mount_parse_overlay_full(s, arg, read_only, NULL);
+int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only, const char **ret_detail) {
+        return custom_mount_parse_overlay_full(s, arg, read_only, ret_detail);
 }
 
-int custom_mount_parse_inaccessible(Settings *s, const char *arg) {
-        return custom_mount_parse_inaccessible_full(s, arg, NULL);
+int custom_mount_parse_inaccessible(Settings *s, const char *arg, const char **ret_detail) {
+        return custom_mount_parse_inaccessible_full(s, arg, ret_detail);
 }
 
 void custom_mount_free_all(CustomMount *l, size_t n) {
@@ -633,21 +633,6 @@ void custom_mounts_cleanup(const Settings *s) {
 /* ---------------------------------------------------------------------------
  * Child: apply
  * ------------------------------------------------------------------------- */
-
-/* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute
- * symlinks and ".." stop at the tree's root, /proc magic links are refused. */
-static int open_in_root(int root_fd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t) (flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd;
-
-        while (*path == '/')
-                path++;
-        fd = (int) syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof how);
-        return fd < 0 ? negative_errno() : fd;
-}
 
 /* Creates what is missing of DEST inside the tree (directories, and the last
  * component as a directory or an empty file) and returns an O_PATH fd of it.

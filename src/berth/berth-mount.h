@@ -28,15 +28,17 @@ int root_mount(const Settings *s, char **ret_root);
 int root_finalize(const char *root, const Settings *s);
 
 /* --- berth-mount-custom.c: --bind, --bind-ro, --tmpfs, --overlay, --overlay-ro, --inaccessible --- */
-/* Parse one option argument in nspawn's syntax and append to s. -EINVAL on bad syntax. */
-int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only);
-int custom_mount_parse_tmpfs(Settings *s, const char *arg);
-int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only);
-int custom_mount_parse_inaccessible(Settings *s, const char *arg);
+/* Parse one option argument in nspawn's syntax and append to s. -EINVAL on bad syntax,
+ * -EOPNOTSUPP for what berth does not do (idmap); *ret_detail (if not NULL) says what. */
+int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only, const char **ret_detail);
+int custom_mount_parse_tmpfs(Settings *s, const char *arg, const char **ret_detail);
+int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only, const char **ret_detail);
+int custom_mount_parse_inaccessible(Settings *s, const char *arg, const char **ret_detail);
 void custom_mount_free_all(CustomMount *l, size_t n);
-/* In the parent: check sources exist, create missing bind sources? no: refuse; create overlay work dirs. Logs. */
+/* In the parent: check that sources exist, create temp dirs for empty sources and overlay
+ * work dirs (CustomMount.work: what berth made and removes at exit), sort by destination. Logs. */
 int custom_mounts_prepare(Settings *s);
-/* In the child, under ROOT before pivot_root, in the order given. Logs. */
+/* In the child, under ROOT before pivot_root, parents before children (prepare sorts). Logs. */
 int custom_mounts_apply(const char *root, const Settings *s);
 /* In the parent at exit (and after a crash, from the record): remove work dirs. */
 void custom_mounts_cleanup(const Settings *s);

@@ -162,27 +162,27 @@ static int p_read_only(Settings *s, const char *arg, const char **detail) {
 }
 
 static int p_bind(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_bind(s, strempty(arg), false);
+        return custom_mount_parse_bind(s, strempty(arg), false, detail);
 }
 
 static int p_bind_ro(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_bind(s, strempty(arg), true);
+        return custom_mount_parse_bind(s, strempty(arg), true, detail);
 }
 
 static int p_tmpfs(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_tmpfs(s, strempty(arg));
+        return custom_mount_parse_tmpfs(s, strempty(arg), detail);
 }
 
 static int p_overlay(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_overlay(s, strempty(arg), false);
+        return custom_mount_parse_overlay(s, strempty(arg), false, detail);
 }
 
 static int p_overlay_ro(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_overlay(s, strempty(arg), true);
+        return custom_mount_parse_overlay(s, strempty(arg), true, detail);
 }
 
 static int p_inaccessible(Settings *s, const char *arg, const char **detail) {
-        return custom_mount_parse_inaccessible(s, strempty(arg));
+        return custom_mount_parse_inaccessible(s, strempty(arg), detail);
 }
 
 static int p_volatile(Settings *s, const char *arg, const char **detail) {

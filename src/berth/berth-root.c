@@ -354,17 +354,6 @@ fail:
  * The root mount: in the child
  * ------------------------------------------------------------------------- */
 
-static int open_in_root(int root_fd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t) (flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd;
-
-        fd = (int) syscall(SYS_openat2, root_fd, path, &how, sizeof how);
-        return fd < 0 ? negative_errno() : fd;
-}
-
 static int set_mount_attr(int fd, uint64_t set, uint64_t clr, bool recursive) {
         struct mount_attr attr = {
                 .attr_set = set,

@@ -49,11 +49,18 @@ static bool strv_eq(char **l, const char *const *expected) {
 
 typedef int (*ParseFn)(Settings *s, const char *arg, bool ro);
 
+static int parse_bind(Settings *s, const char *arg, bool ro) {
+        return custom_mount_parse_bind(s, arg, ro, NULL);
+}
+static int parse_overlay(Settings *s, const char *arg, bool ro) {
+        return custom_mount_parse_overlay(s, arg, ro, NULL);
+}
+
 static int parse_tmpfs(Settings *s, const char *arg, bool ro) {
-        return custom_mount_parse_tmpfs(s, arg);
+        return custom_mount_parse_tmpfs(s, arg, NULL);
 }
 static int parse_inaccessible(Settings *s, const char *arg, bool ro) {
-        return custom_mount_parse_inaccessible(s, arg);
+        return custom_mount_parse_inaccessible(s, arg, NULL);
 }
 
 /* Parses one argument into a fresh Settings; returns the result, *ret gets a copy of the entry. */
@@ -70,134 +77,134 @@ static void test_bind(void) {
         char *cwd = getcwd(NULL, 0);
         _cleanup_free_ char *rel = path_join(cwd, "some/dir");
 
-        check(parse_one(custom_mount_parse_bind, "/a", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/a", false, &s) == 0 &&
               s.custom_mounts[0].type == CUSTOM_MOUNT_BIND && str_eq(s.custom_mounts[0].source, "/a") &&
               str_eq(s.custom_mounts[0].destination, "/a") && s.custom_mounts[0].recursive &&
               !s.custom_mounts[0].read_only,
               "bind: one path is source and destination, rbind, writable");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b", true, &s) == 0 && str_eq(s.custom_mounts[0].source, "/a") &&
+        check(parse_one(parse_bind, "/a:/b", true, &s) == 0 && str_eq(s.custom_mounts[0].source, "/a") &&
               str_eq(s.custom_mounts[0].destination, "/b") && s.custom_mounts[0].read_only,
               "bind-ro: source and destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:norbind", false, &s) == 0 && !s.custom_mounts[0].recursive,
+        check(parse_one(parse_bind, "/a:/b:norbind", false, &s) == 0 && !s.custom_mounts[0].recursive,
               "bind: norbind");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:norbind,rbind", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/a:/b:norbind,rbind", false, &s) == 0 &&
               s.custom_mounts[0].recursive,
               "bind: the last of rbind/norbind wins");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:noidmap", false, &s) == 0, "bind: noidmap is the default");
+        check(parse_one(parse_bind, "/a:/b:noidmap", false, &s) == 0, "bind: noidmap is the default");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:", false, &s) == 0 && s.custom_mounts[0].recursive,
+        check(parse_one(parse_bind, "/a:/b:", false, &s) == 0 && s.custom_mounts[0].recursive,
               "bind: empty option list");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:idmap", false, &s) == -EOPNOTSUPP,
+        check(parse_one(parse_bind, "/a:/b:idmap", false, &s) == -EOPNOTSUPP,
               "bind: idmap is refused as not supported");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:rootidmap", false, &s) == -EOPNOTSUPP,
+        check(parse_one(parse_bind, "/a:/b:rootidmap", false, &s) == -EOPNOTSUPP,
               "bind: rootidmap is refused as not supported");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:bogus", false, &s) == -EINVAL, "bind: unknown option");
+        check(parse_one(parse_bind, "/a:/b:bogus", false, &s) == -EINVAL, "bind: unknown option");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b:rbind:x", false, &s) == -EINVAL,
+        check(parse_one(parse_bind, "/a:/b:rbind:x", false, &s) == -EINVAL,
               "bind: a fourth field is an error");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a\\:b:/c\\\\d", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/a\\:b:/c\\\\d", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, "/a:b") && str_eq(s.custom_mounts[0].destination, "/c\\d"),
               "bind: \\: and \\\\ escapes");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/with\\:colon", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/with\\:colon", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, "/with:colon") &&
               str_eq(s.custom_mounts[0].destination, "/with:colon"),
               "bind: escaped colon in a single path");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a\\", false, &s) == -EINVAL, "bind: trailing backslash");
+        check(parse_one(parse_bind, "/a\\", false, &s) == -EINVAL, "bind: trailing backslash");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "+/usr/share:/mnt", false, &s) == 0 &&
+        check(parse_one(parse_bind, "+/usr/share:/mnt", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, "+/usr/share") && str_eq(s.custom_mounts[0].destination, "/mnt"),
               "bind: + source relative to the container root");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "+/var/log", false, &s) == 0 &&
+        check(parse_one(parse_bind, "+/var/log", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, "+/var/log") &&
               str_eq(s.custom_mounts[0].destination, "/var/log"),
               "bind: + source alone: destination without the +");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "+/:/mnt", false, &s) == 0 &&
+        check(parse_one(parse_bind, "+/:/mnt", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, "+/"),
               "bind: +/ is the container root");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "+usr:/mnt", false, &s) == -EINVAL,
+        check(parse_one(parse_bind, "+usr:/mnt", false, &s) == -EINVAL,
               "bind: + needs an absolute path");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "+/../etc:/mnt", false, &s) == -EINVAL, "bind: + with ..");
+        check(parse_one(parse_bind, "+/../etc:/mnt", false, &s) == -EINVAL, "bind: + with ..");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, ":/scratch", false, &s) == 0 && !s.custom_mounts[0].source &&
+        check(parse_one(parse_bind, ":/scratch", false, &s) == 0 && !s.custom_mounts[0].source &&
               str_eq(s.custom_mounts[0].destination, "/scratch"),
               "bind: empty source is a temporary directory");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "", false, &s) == -EINVAL, "bind: empty argument");
+        check(parse_one(parse_bind, "", false, &s) == -EINVAL, "bind: empty argument");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, ":", false, &s) == -EINVAL, "bind: empty source and destination");
+        check(parse_one(parse_bind, ":", false, &s) == -EINVAL, "bind: empty source and destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "some/dir:/x", false, &s) == 0 &&
+        check(parse_one(parse_bind, "some/dir:/x", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].source, rel),
               "bind: relative source is taken from the current directory");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "some/dir", false, &s) == -EINVAL,
+        check(parse_one(parse_bind, "some/dir", false, &s) == -EINVAL,
               "bind: relative single path (destination not absolute)");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:rel", false, &s) == -EINVAL, "bind: relative destination");
+        check(parse_one(parse_bind, "/a:rel", false, &s) == -EINVAL, "bind: relative destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:", false, &s) == -EINVAL, "bind: empty destination");
+        check(parse_one(parse_bind, "/a:", false, &s) == -EINVAL, "bind: empty destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/x/../etc", false, &s) == -EINVAL,
+        check(parse_one(parse_bind, "/a:/x/../etc", false, &s) == -EINVAL,
               "bind: .. in the destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/..", false, &s) == -EINVAL, "bind: /.. as destination");
+        check(parse_one(parse_bind, "/a:/..", false, &s) == -EINVAL, "bind: /.. as destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/", false, &s) == -EINVAL, "bind: the root as destination");
+        check(parse_one(parse_bind, "/a:/", false, &s) == -EINVAL, "bind: the root as destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/x..y/.z", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/a:/x..y/.z", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].destination, "/x..y/.z"),
               "bind: names with dots are fine");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_bind, "/a:/b//c/./d/", false, &s) == 0 &&
+        check(parse_one(parse_bind, "/a:/b//c/./d/", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].destination, "/b/c/d"),
               "bind: destination is normalized");
         settings_free(&s);
 
         s = (Settings) {};
-        check(custom_mount_parse_bind(&s, "/a", false) == 0 && custom_mount_parse_bind(&s, "/b:/c", true) == 0 &&
+        check(custom_mount_parse_bind(&s, "/a", false, NULL) == 0 && custom_mount_parse_bind(&s, "/b:/c", true, NULL) == 0 &&
               s.n_custom_mounts == 2 && str_eq(s.custom_mounts[1].destination, "/c") &&
               s.custom_mounts[1].read_only && !s.custom_mounts[0].read_only,
               "bind: repeated options append");
@@ -242,31 +249,31 @@ static void test_tmpfs(void) {
 static void test_overlay(void) {
         Settings s;
 
-        check(parse_one(custom_mount_parse_overlay, "/l:/u", false, &s) == 0 &&
+        check(parse_one(parse_overlay, "/l:/u", false, &s) == 0 &&
               s.custom_mounts[0].type == CUSTOM_MOUNT_OVERLAY &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l", NULL }) &&
               str_eq(s.custom_mounts[0].upper, "/u") && str_eq(s.custom_mounts[0].destination, "/u"),
               "overlay: two paths: lower, and upper that is also the mount point");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l1:/l2:/u:/dst", false, &s) == 0 &&
+        check(parse_one(parse_overlay, "/l1:/l2:/u:/dst", false, &s) == 0 &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l2", "/l1", NULL }) &&
               str_eq(s.custom_mounts[0].upper, "/u") && str_eq(s.custom_mounts[0].destination, "/dst"),
               "overlay: lowers stored top-most first, upper, destination");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l::/dst", false, &s) == 0 && !s.custom_mounts[0].upper &&
+        check(parse_one(parse_overlay, "/l::/dst", false, &s) == 0 && !s.custom_mounts[0].upper &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l", NULL }),
               "overlay: empty upper is a temporary directory");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "+/var::/var", false, &s) == 0 &&
+        check(parse_one(parse_overlay, "+/var::/var", false, &s) == 0 &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "+/var", NULL }) && !s.custom_mounts[0].upper &&
               str_eq(s.custom_mounts[0].destination, "/var"),
               "overlay: +/var::/var (nspawn's example)");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l:+/u", false, &s) == 0 &&
+        check(parse_one(parse_overlay, "/l:+/u", false, &s) == 0 &&
               str_eq(s.custom_mounts[0].upper, "+/u") && str_eq(s.custom_mounts[0].destination, "/u"),
               "overlay: two paths with a + upper");
         settings_free(&s);
@@ -274,7 +281,7 @@ static void test_overlay(void) {
         {
                 char *cwd = getcwd(NULL, 0);
                 _cleanup_free_ char *u = path_join(cwd, "up"), *l = path_join(cwd, "low");
-                check(parse_one(custom_mount_parse_overlay, "low:up", false, &s) == 0 &&
+                check(parse_one(parse_overlay, "low:up", false, &s) == 0 &&
                       strv_eq(s.custom_mounts[0].lower, (const char *[]) { l, NULL }) &&
                       str_eq(s.custom_mounts[0].upper, u) && str_eq(s.custom_mounts[0].destination, u),
                       "overlay: two relative paths are made absolute, the upper one is the mount point");
@@ -282,45 +289,45 @@ static void test_overlay(void) {
                 free(cwd);
         }
 
-        check(parse_one(custom_mount_parse_overlay, "/l\\:1:/u:/d\\:x", false, &s) == 0 &&
+        check(parse_one(parse_overlay, "/l\\:1:/u:/d\\:x", false, &s) == 0 &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l:1", NULL }) &&
               str_eq(s.custom_mounts[0].destination, "/d:x"),
               "overlay: escaped colons");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l1:/l2:/dst", true, &s) == 0 && s.custom_mounts[0].read_only &&
+        check(parse_one(parse_overlay, "/l1:/l2:/dst", true, &s) == 0 && s.custom_mounts[0].read_only &&
               !s.custom_mounts[0].upper &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/l2", "/l1", NULL }) &&
               str_eq(s.custom_mounts[0].destination, "/dst"),
               "overlay-ro: every source is a lower layer");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l:/u", true, &s) == 0 &&
+        check(parse_one(parse_overlay, "/l:/u", true, &s) == 0 &&
               strv_eq(s.custom_mounts[0].lower, (const char *[]) { "/u", "/l", NULL }) &&
               str_eq(s.custom_mounts[0].destination, "/u"),
               "overlay-ro: two paths");
         settings_free(&s);
 
-        check(parse_one(custom_mount_parse_overlay, "/l::/d", true, &s) == -EINVAL,
+        check(parse_one(parse_overlay, "/l::/d", true, &s) == -EINVAL,
               "overlay-ro: an empty upper makes no sense");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "/l", false, &s) == -EINVAL, "overlay: one path");
+        check(parse_one(parse_overlay, "/l", false, &s) == -EINVAL, "overlay: one path");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "", false, &s) == -EINVAL, "overlay: empty");
+        check(parse_one(parse_overlay, "", false, &s) == -EINVAL, "overlay: empty");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, ":/u", false, &s) == -EINVAL, "overlay: empty lower");
+        check(parse_one(parse_overlay, ":/u", false, &s) == -EINVAL, "overlay: empty lower");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "/l:", false, &s) == -EINVAL, "overlay: empty upper of two");
+        check(parse_one(parse_overlay, "/l:", false, &s) == -EINVAL, "overlay: empty upper of two");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "/l:/u:rel", false, &s) == -EINVAL,
+        check(parse_one(parse_overlay, "/l:/u:rel", false, &s) == -EINVAL,
               "overlay: relative destination");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "/l:/u:", false, &s) == -EINVAL, "overlay: empty destination");
+        check(parse_one(parse_overlay, "/l:/u:", false, &s) == -EINVAL, "overlay: empty destination");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "/l:/u:/a/../b", false, &s) == -EINVAL,
+        check(parse_one(parse_overlay, "/l:/u:/a/../b", false, &s) == -EINVAL,
               "overlay: .. in the destination");
         settings_free(&s);
-        check(parse_one(custom_mount_parse_overlay, "+l:/u:/d", false, &s) == -EINVAL,
+        check(parse_one(parse_overlay, "+l:/u:/d", false, &s) == -EINVAL,
               "overlay: + needs an absolute path");
         settings_free(&s);
 }
@@ -349,9 +356,9 @@ static void test_prepare(void) {
         bool ok;
 
         /* order: by destination, parents first, stable for equal destinations */
-        ok = custom_mount_parse_tmpfs(&s, "/a/b") == 0 && custom_mount_parse_tmpfs(&s, "/a-b") == 0 &&
-             custom_mount_parse_tmpfs(&s, "/a:size=1M") == 0 && custom_mount_parse_tmpfs(&s, "/a:size=2M") == 0 &&
-             custom_mount_parse_inaccessible(&s, "/0") == 0;
+        ok = custom_mount_parse_tmpfs(&s, "/a/b", NULL) == 0 && custom_mount_parse_tmpfs(&s, "/a-b", NULL) == 0 &&
+             custom_mount_parse_tmpfs(&s, "/a:size=1M", NULL) == 0 && custom_mount_parse_tmpfs(&s, "/a:size=2M", NULL) == 0 &&
+             custom_mount_parse_inaccessible(&s, "/0", NULL) == 0;
         ok = ok && custom_mounts_prepare(&s) == 0;
         ok = ok && s.n_custom_mounts == 5 && str_eq(s.custom_mounts[0].destination, "/0") &&
              str_eq(s.custom_mounts[1].options, "size=1M") && str_eq(s.custom_mounts[2].options, "size=2M") &&
@@ -362,19 +369,19 @@ static void test_prepare(void) {
 
         /* a missing source is refused */
         s = (Settings) {};
-        ok = custom_mount_parse_bind(&s, "/nonexistent/berth-test:/x", false) == 0;
+        ok = custom_mount_parse_bind(&s, "/nonexistent/berth-test:/x", false, NULL) == 0;
         check(ok && custom_mounts_prepare(&s) == -ENOENT, "prepare: missing bind source is refused");
         settings_free(&s);
 
         s = (Settings) {};
-        ok = custom_mount_parse_overlay(&s, "/nonexistent/berth-test::/x", false) == 0;
+        ok = custom_mount_parse_overlay(&s, "/nonexistent/berth-test::/x", false, NULL) == 0;
         check(ok && custom_mounts_prepare(&s) == -ENOENT, "prepare: missing overlay lower is refused");
         settings_free(&s);
 
         /* empty sources: temporary directories that cleanup removes */
         s = (Settings) {};
-        ok = custom_mount_parse_bind(&s, ":/scratch", false) == 0 &&
-             custom_mount_parse_overlay(&s, "/::/o", false) == 0 && custom_mounts_prepare(&s) == 0;
+        ok = custom_mount_parse_bind(&s, ":/scratch", false, NULL) == 0 &&
+             custom_mount_parse_overlay(&s, "/::/o", false, NULL) == 0 && custom_mounts_prepare(&s) == 0;
         _cleanup_free_ char *tmp_bind = NULL, *tmp_overlay = NULL;
         if (ok) {
                 tmp_bind = strdup(s.custom_mounts[1].work ?: "");
@@ -402,7 +409,7 @@ static void test_prepare(void) {
         (void) mkdir(lower, 0755);
         (void) mkdir(upper, 0755);
         s = (Settings) {};
-        ok = custom_mount_parse_overlay(&s, arg, false) == 0 && custom_mounts_prepare(&s) == 0 &&
+        ok = custom_mount_parse_overlay(&s, arg, false, NULL) == 0 && custom_mounts_prepare(&s) == 0 &&
              s.custom_mounts[0].work && startswith(s.custom_mounts[0].work, dir) &&
              stat(s.custom_mounts[0].work, &st) == 0 && S_ISDIR(st.st_mode);
         _cleanup_free_ char *work = ok ? strdup(s.custom_mounts[0].work) : NULL;
