@@ -329,8 +329,10 @@ static const struct {
 #define NR_MAX 1024 /* bitmap size: native syscall numbers are far below this */
 
 /* Bump when anything that goes into the programs changes without changing the bitmaps (the
- * argument filter, the bad-architecture action): cached programs are found by this. */
-#define POLICY_FORMAT "berth-seccomp-3"
+ * argument filter, the bad-architecture action): cached programs are found by this. The identity
+ * of the berth binary goes into the hash as well, so that a rebuilt berth never picks up a
+ * program of an older one even if nobody bumped this. */
+#define POLICY_FORMAT "berth-seccomp-4"
 
 typedef struct Program {
         struct sock_filter *insns;
@@ -687,8 +689,13 @@ static uint64_t policy_hash(const SeccompFilter *f) {
         const struct scmp_version *v = seccomp_version();
         uint64_t h = UINT64_C(0xcbf29ce484222325);
         uint32_t arch = seccomp_arch_native();
+        struct stat st;
 
         h = fnv1a(h, POLICY_FORMAT, strlen(POLICY_FORMAT));
+        if (stat("/proc/self/exe", &st) >= 0) {
+                uint64_t id[4] = { st.st_dev, st.st_ino, (uint64_t) st.st_size, (uint64_t) st.st_mtim.tv_sec };
+                h = fnv1a(h, id, sizeof id);
+        }
         if (v)
                 h = fnv1a(h, v, sizeof *v);
         h = fnv1a(h, &arch, sizeof arch);
