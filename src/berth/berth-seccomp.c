@@ -666,13 +666,15 @@ static int generate_programs(SeccompFilter *f) {
 
 #define BERTH_RUN_DIR_PATH "/run/berth"
 #define SECCOMP_CACHE_DIR BERTH_RUN_DIR_PATH "/cache"
-#define CACHE_MAGIC UINT64_C(0x3163636573687462) /* "bthsecc1" */
+#define CACHE_MAGIC UINT64_C(0x3263636573687462) /* "bthsecc2" */
 
 typedef struct CacheHeader {
         uint64_t magic;
         uint64_t hash;
         uint32_t list_len;
         uint32_t args_len;
+        uint64_t allow[NR_MAX / 64];
+        uint64_t enosys[NR_MAX / 64];
 } CacheHeader;
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
@@ -685,7 +687,9 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
         return h;
 }
 
-static uint64_t policy_hash(const SeccompFilter *f) {
+/* The key of a cached program: everything the policy is computed from, so that a cache hit
+ * needs no name resolution at all. */
+static uint64_t policy_hash(const Settings *s, uint64_t caps) {
         const struct scmp_version *v = seccomp_version();
         uint64_t h = UINT64_C(0xcbf29ce484222325);
         uint32_t arch = seccomp_arch_native();
@@ -699,8 +703,14 @@ static uint64_t policy_hash(const SeccompFilter *f) {
         if (v)
                 h = fnv1a(h, v, sizeof *v);
         h = fnv1a(h, &arch, sizeof arch);
-        h = fnv1a(h, f->allow, sizeof f->allow);
-        return fnv1a(h, f->enosys, sizeof f->enosys);
+        h = fnv1a(h, &caps, sizeof caps);
+        /* the word lists, with a separator that can't be part of a word */
+        STRV_FOREACH(w, s ? s->syscall_allow : NULL)
+                h = fnv1a(h, *w, strlen(*w) + 1);
+        h = fnv1a(h, "\n~", 3);
+        STRV_FOREACH(w, s ? s->syscall_deny : NULL)
+                h = fnv1a(h, *w, strlen(*w) + 1);
+        return h;
 }
 
 static int cache_dir_trusted(bool create) {
@@ -750,6 +760,8 @@ static int cache_read(SeccompFilter *f) {
                 return -ENOMEM;
         f->list.len = hdr.list_len;
         f->args.len = hdr.args_len;
+        memcpy(f->allow, hdr.allow, sizeof f->allow);
+        memcpy(f->enosys, hdr.enosys, sizeof f->enosys);
         memcpy(f->list.insns, data + sizeof hdr, f->list.len * sizeof(struct sock_filter));
         memcpy(f->args.insns, data + sizeof hdr + f->list.len * sizeof(struct sock_filter),
                f->args.len * sizeof(struct sock_filter));
@@ -764,6 +776,8 @@ static int cache_write(const SeccompFilter *f) {
                 .list_len = (uint32_t) f->list.len,
                 .args_len = (uint32_t) f->args.len,
         };
+        memcpy(hdr.allow, f->allow, sizeof hdr.allow);
+        memcpy(hdr.enosys, f->enosys, sizeof hdr.enosys);
         _cleanup_close_ int fd = -EBADF;
         char path[128], tmp[160];
         int r;
@@ -802,7 +816,7 @@ SeccompFilter *seccomp_filter_free(SeccompFilter *f) {
         return NULL;
 }
 
-static int filter_build(const Settings *s, uint64_t caps, bool use_cache, SeccompFilter **ret) {
+int seccomp_filter_build_cached(const Settings *s, uint64_t caps, bool use_cache, SeccompFilter **ret) {
         _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
         int r;
 
@@ -810,12 +824,8 @@ static int filter_build(const Settings *s, uint64_t caps, bool use_cache, Seccom
         if (!f)
                 return -ENOMEM;
 
-        r = compute_policy(f, s, caps);
-        if (r < 0)
-                return r;
-        f->hash = policy_hash(f);
-
         if (use_cache) {
+                f->hash = policy_hash(s, caps);
                 r = cache_read(f);
                 if (r >= 0) {
                         *ret = TAKE_PTR(f);
@@ -824,6 +834,10 @@ static int filter_build(const Settings *s, uint64_t caps, bool use_cache, Seccom
                 if (r != -ENOENT)
                         log_debug_errno(r, "Ignoring cached seccomp program %016" PRIx64 ": %m", f->hash);
         }
+
+        r = compute_policy(f, s, caps);
+        if (r < 0)
+                return r;
 
         r = generate_programs(f);
         if (r < 0)
@@ -840,7 +854,18 @@ static int filter_build(const Settings *s, uint64_t caps, bool use_cache, Seccom
 }
 
 int seccomp_filter_build(const Settings *s, uint64_t caps, SeccompFilter **ret) {
-        return filter_build(s, caps, false, ret);
+        return seccomp_filter_build_cached(s, caps, false, ret);
+}
+
+bool seccomp_filter_from_cache(const SeccompFilter *f) {
+        return f->from_cache;
+}
+
+bool seccomp_filter_equal(const SeccompFilter *a, const SeccompFilter *b) {
+        return memcmp(a->allow, b->allow, sizeof a->allow) == 0 && memcmp(a->enosys, b->enosys, sizeof a->enosys) == 0 &&
+               a->list.len == b->list.len && a->args.len == b->args.len &&
+               memcmp(a->list.insns, b->list.insns, a->list.len * sizeof(struct sock_filter)) == 0 &&
+               memcmp(a->args.insns, b->args.insns, a->args.len * sizeof(struct sock_filter)) == 0;
 }
 
 bool seccomp_filter_allows(const SeccompFilter *f, int nr) {
@@ -877,7 +902,7 @@ int seccomp_prepare(const Settings *s, uint64_t caps) {
         int r;
 
         prepared = seccomp_filter_free(prepared);
-        r = filter_build(s, caps, true, &prepared);
+        r = seccomp_filter_build_cached(s, caps, true, &prepared);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the system call filter: %m");
         prepared_settings = s;
@@ -890,6 +915,7 @@ int seccomp_prepare(const Settings *s, uint64_t caps) {
 
 int seccomp_apply(const Settings *s, uint64_t caps) {
         _cleanup_(seccomp_filter_freep) SeccompFilter *built = NULL;
+        uint64_t t0 = now_usec(CLOCK_MONOTONIC), t1;
         SeccompFilter *f;
         int r;
 
@@ -903,7 +929,7 @@ int seccomp_apply(const Settings *s, uint64_t caps) {
         else {
                 /* Not prepared in the monitor: build it here, without the cache (we are in the
                  * container's mount namespace, where the host's /run isn't). */
-                r = filter_build(s, caps, false, &built);
+                r = seccomp_filter_build_cached(s, caps, false, &built);
                 if (r < 0)
                         return log_error_errno(r, "Failed to build the system call filter: %m");
                 f = built;
@@ -916,5 +942,7 @@ int seccomp_apply(const Settings *s, uint64_t caps) {
                                        "(load it before dropping capabilities).");
         if (r < 0)
                 return log_error_errno(r, "Failed to load the system call filter: %m");
+        t1 = now_usec(CLOCK_MONOTONIC);
+        log_debug("Seccomp filter %s and loaded in %" PRIu64 " us.", built ? "built" : "prepared", t1 - t0);
         return 0;
 }

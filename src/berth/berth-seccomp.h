@@ -25,6 +25,10 @@ int seccomp_prepare(const Settings *s, uint64_t caps);
 /* The pieces of seccomp_apply(), for tests and timing. None of these log above debug. */
 typedef struct SeccompFilter SeccompFilter;
 int seccomp_filter_build(const Settings *s, uint64_t caps, SeccompFilter **ret);
+/* The same, through /run/berth/cache when USE_CACHE (root only). */
+int seccomp_filter_build_cached(const Settings *s, uint64_t caps, bool use_cache, SeccompFilter **ret);
+bool seccomp_filter_from_cache(const SeccompFilter *f);
+bool seccomp_filter_equal(const SeccompFilter *a, const SeccompFilter *b);
 int seccomp_filter_load(SeccompFilter *f);
 SeccompFilter *seccomp_filter_free(SeccompFilter *f);
 static inline void seccomp_filter_freep(SeccompFilter **f) {

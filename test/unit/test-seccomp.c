@@ -324,6 +324,30 @@ static void test_load(void) {
         strv_free(s.syscall_deny);
 }
 
+static void test_cache(void) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *fresh = NULL, *first = NULL, *second = NULL,
+                                                      *other = NULL;
+        Settings s = {};
+        uint64_t caps = capability_default_set();
+
+        if (geteuid() != 0) {
+                skip("program cache", "not root");
+                return;
+        }
+        /* a policy of our own, so that the first build misses the cache most of the time */
+        (void) seccomp_parse_filter(&s, "~swapon", NULL);
+        check(seccomp_filter_build(&s, caps, &fresh) == 0 &&
+                      seccomp_filter_build_cached(&s, caps, true, &first) == 0 &&
+                      seccomp_filter_build_cached(&s, caps, true, &second) == 0 && seccomp_filter_from_cache(second) &&
+                      seccomp_filter_equal(fresh, first) && seccomp_filter_equal(fresh, second),
+              "a cached program is the one libseccomp builds");
+        check(seccomp_filter_build_cached(&s, caps | (UINT64_C(1) << CAP_SYS_TIME), true, &other) == 0 &&
+                      !seccomp_filter_equal(other, second) && seccomp_filter_allows(other, SYS_settimeofday) &&
+                      !seccomp_filter_allows(second, SYS_settimeofday),
+              "other capabilities find another cached program");
+        strv_free(s.syscall_deny);
+}
+
 static uint64_t now_ns(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -392,6 +416,7 @@ int main(void) {
         test_parse();
         test_policy();
         test_load();
+        test_cache();
         test_timing();
         printf("1..%d\n", n_tests);
         return n_failed ? EXIT_FAILURE : EXIT_SUCCESS;
