@@ -322,6 +322,34 @@ int console_attach_stdio(ConsoleMode mode) {
         return 0;
 }
 
+/* For a process of the container that is not the payload and stays (the stub init of --as-pid2): it
+ * must not keep berth's stdio, which is the host's terminal when the console is not pipe. Through
+ * /proc/1/fd the payload could open it again and read the user's keystrokes or write to the host
+ * terminal. /dev/null, not /dev/console: the console is to become the payload's controlling tty,
+ * which the stub init must therefore not take. */
+int console_detach_stdio(ConsoleMode mode) {
+        _cleanup_close_ int fd = -EBADF;
+        int r;
+
+        if (mode == CONSOLE_PIPE)
+                return 0; /* the payload has the same stdio anyway */
+
+        fd = open("/dev/null", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to open /dev/null: %m");
+        for (int i = 0; i < 3; i++) {
+                if (fd == i)
+                        r = fd_set_cloexec(i, false);
+                else
+                        r = RET_NERRNO(dup2(fd, i));
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make /dev/null the standard fd %i: %m", i);
+        }
+        if (fd < 3)
+                TAKE_FD(fd);
+        return 0;
+}
+
 ConsoleMode console_mode_resolve(ConsoleMode m, bool set) {
         bool ttys = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
 

@@ -14,6 +14,11 @@ int console_setup_child(const char *root, ConsoleMode mode, int *ret_master);
 /* In the child after pivot_root: make /dev/console the payload's stdio and controlling tty (non-pipe modes). */
 int console_attach_stdio(ConsoleMode mode);
 
+/* In the child, in a process of the container that is not the payload (the --as-pid2 stub init), after
+ * it forked the payload: stdio to /dev/null in non-pipe modes, so that berth's stdio (the host terminal)
+ * is not reachable through /proc/1/fd from inside. Logs. */
+int console_detach_stdio(ConsoleMode mode);
+
 /* Parent side: forwards between our stdin/stdout and the pty master. */
 typedef struct Forwarder Forwarder;
 typedef void (*forwarder_escape_t)(void *userdata);
