@@ -103,6 +103,7 @@ run() {
         fi
         OUT=$(<"$base.out")
         ERR=$(<"$base.err")
+        _BT_LAST_RUN="$*"
         if [ "$RC" = 124 ]; then
                 echo "# timed out after ${RUN_TIMEOUT}s: $*" >&2
         fi
@@ -146,6 +147,7 @@ assert_eq() {
                         echo "# ${3:-assert_eq}: values differ"
                         echo "#   expected: '$1'"
                         echo "#   actual:   '$2'"
+                        _bt_show_last_run
                 } >&2
                 exit 1
         fi
@@ -156,6 +158,7 @@ assert_contains() {
                 {
                         echo "# ${3:-assert_contains}: '$2' not found in:"
                         printf '%s\n' "$1" | sed 's/^/#   /'
+                        _bt_show_last_run
                 } >&2
                 exit 1
         fi
@@ -166,6 +169,7 @@ assert_not_contains() {
                 {
                         echo "# ${3:-assert_not_contains}: '$2' unexpectedly found in:"
                         printf '%s\n' "$1" | sed 's/^/#   /'
+                        _bt_show_last_run
                 } >&2
                 exit 1
         fi
@@ -177,9 +181,18 @@ assert_match() {
                 {
                         echo "# ${3:-assert_match}: no line matches /$2/ in:"
                         printf '%s\n' "$1" | sed 's/^/#   /'
+                        _bt_show_last_run
                 } >&2
                 exit 1
         fi
+}
+
+# Every failed assertion also shows the last command that run() ran, to explain the values.
+_bt_show_last_run() {
+        [ -n "${_BT_LAST_RUN:-}" ] || return 0
+        echo "# last run: $_BT_LAST_RUN"
+        echo "#   exit status $RC; stderr:"
+        printf '%s\n' "$ERR" | head -n 20 | sed 's/^/#   /'
 }
 
 # assert_rc EXPECTED CMD...: runs CMD (see run) and checks its exit status.
@@ -339,8 +352,9 @@ _bt_host_state() {
         echo "## mounts"
         findmnt -rn -o TARGET,SOURCE | sort || true
         echo "## /run/berth"
+        # (the seccomp filter cache there grows legitimately)
         if [ -e /run/berth ]; then
-                ls -R /run/berth || true
+                find /run/berth -path /run/berth/cache -prune -o -print | sort || true
         fi
         echo "## cgroups"
         find /sys/fs/cgroup/*/ -type d -name '*berth*' 2>/dev/null | sort || true
@@ -480,7 +494,7 @@ _bt_run_case() {
                 cd "$T" || exit 1
                 set -eu -o pipefail
                 "$name"
-        ) </dev/null >"$log" 2>&1
+        ) </dev/null >>"$log" 2>&1 # append: what the case leaves running may still write
         rc=$?
 
         _bt_kill_case_processes "$marker" >>"$log" 2>&1
