@@ -1,5 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2016 # the single-quoted commands are run by the container's shell
+# shellcheck disable=SC2317 # helpers called through wait_for
 # The console: --console=interactive|read-only|passive|pipe|autopipe, the devpts instance, the
 # forwarder (input, output, window size, Ctrl-] x3), and that nothing inside reaches the host's
 # terminal. Cases that need a real terminal run berth in a tmux pane.
