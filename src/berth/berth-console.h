@@ -28,15 +28,16 @@ typedef void (*forwarder_escape_t)(void *userdata);
  * (it may call sd_event_exit(), it must not free the forwarder). READ_ONLY: master -> stdout only.
  * PASSIVE: the master is read and the output dropped, so that the guest never blocks on its console.
  * PIPE: nothing to do, *RET = NULL and MASTER untouched. Follows SIGWINCH with an sd-event signal source
- * (blocks SIGWINCH in the calling thread); the console gets the host terminal's size at once.
+ * (blocks SIGWINCH in the calling thread); the console gets the host terminal's size at once. Blocks
+ * SIGPIPE (a reader of our stdout that goes away is an EPIPE, not the monitor's death).
  * Takes ownership of MASTER on success only. QUIET is unused (the caller prints the banner). Logs. */
 int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret);
 /* Copy the host terminal's size to the console again. Only needed if the caller's event loop owns
  * SIGWINCH itself (then forwarder_new() cannot add its own source); NULL is fine. */
 void forwarder_window_changed(Forwarder *f);
-/* Prints what is left in the master (gives up after 0.5 s without progress, 3 s in all), restores the host terminal and fd flags, closes
- * the master. NULL is fine; returns NULL, so "f = forwarder_free(f);" makes repeated calls safe. */
+/* Prints what is left in the master (gives up after 0.5 s without progress, 3 s in all), restores the
+ * host terminal and fd flags, closes the master. NULL is fine; returns NULL, so "f = forwarder_free(f);" makes repeated calls safe. */
 Forwarder *forwarder_free(Forwarder *f);
 static inline void forwarder_freep(Forwarder **f) {
         forwarder_free(*f);
