@@ -118,12 +118,14 @@ berth() {
 # wait_for CMD...: polls CMD (output discarded) every 50 ms until it succeeds; returns 1
 # after $WAIT_TIMEOUT s.
 wait_for() {
-        local deadline=$((SECONDS + WAIT_TIMEOUT))
+        local now=${EPOCHREALTIME/[.,]/} deadline
+        deadline=$((now + ${WAIT_TIMEOUT%.*} * 1000000))
         while :; do
                 if "$@" >/dev/null 2>&1; then
                         return 0
                 fi
-                if [ "$SECONDS" -ge "$deadline" ]; then
+                now=${EPOCHREALTIME/[.,]/}
+                if [ "$now" -ge "$deadline" ]; then
                         echo "# timed out after ${WAIT_TIMEOUT}s waiting for: $*" >&2
                         return 1
                 fi
@@ -247,6 +249,7 @@ make_tiny_tree() {
         if [ -d "$dir" ]; then
                 cp -a "$proto/." "$dir/"
         else
+                [ -d "${dir%/*}" ] || mkdir -p "${dir%/*}"
                 cp -a "$proto" "$dir"
         fi
 }
@@ -273,6 +276,9 @@ _bt_tiny_prototype() {
                         flock 9
                         if [ ! -d "$proto" ]; then
                                 rm -rf "$proto.tmp"
+                                # prototypes of older payloads, unless another run may still use them
+                                find "$BERTH_TEST_CACHE" -maxdepth 1 -name 'tiny-*' -mmin +1440 \
+                                        -exec rm -rf {} + 2>/dev/null
                                 _bt_build_tiny "$proto.tmp" "$busybox" &&
                                         mv -T "$proto.tmp" "$proto"
                         fi
@@ -490,6 +496,7 @@ _bt_run_case() {
         log="$T.log"
 
         (
+                # shellcheck disable=SC2163 # $marker is NAME=VALUE
                 export "$marker" T _BT_CASE_STATE="$T"
                 cd "$T" || exit 1
                 set -eu -o pipefail
@@ -545,6 +552,7 @@ run_tests() {
                 n=$((n + 1))
                 # Not in an || list: that would switch off set -e inside the case.
                 _bt_run_case "$n" "$name"
+                # shellcheck disable=SC2181
                 [ $? = 0 ] || failed=$((failed + 1))
         done
         trap - INT TERM
