@@ -718,6 +718,9 @@ _noreturn_ void child_main(const ChildParams *p) {
                 }
                 if (pid > 0) {
                         safe_close(p->sync_fd);
+                        /* The stub must not keep berth's stdio (the host's terminal): PID 2
+                         * could reach it through /proc/1/fd. */
+                        (void) console_detach_stdio(s->console_mode);
                         stub_init_run(pid);
                 }
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);

@@ -289,6 +289,9 @@ static int setup_event(Monitor *m) {
         sigemptyset(&ss);
         sigaddset(&ss, SIGCHLD);
         sigaddset(&ss, SIGWINCH);
+        /* a reader of our stdout that goes away must not kill the monitor; blocked, not
+         * ignored, so that the payload does not inherit an ignored SIGPIPE */
+        sigaddset(&ss, SIGPIPE);
         for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++)
                 sigaddset(&ss, stop_signals[i]);
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
