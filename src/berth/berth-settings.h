@@ -91,6 +91,49 @@ typedef struct CustomMount {
         char *work;         /* overlay: work dir made by berth next to upper, removed at exit */
 } CustomMount;
 
+/* The settings that both the command line and a settings file can set, one bit each
+ * (SETTING_MASK()). parse_argv() records in Settings.cli_set which of them the
+ * command line set; the settings file merge (berth-settings-file.c) reads it. */
+typedef enum SettingKind {
+        SETTING_NONE,              /* not settable from a settings file */
+        SETTING_START_MODE,        /* Boot=, ProcessTwo= */
+        SETTING_PARAMETERS,        /* Parameters= */
+        SETTING_EPHEMERAL,
+        SETTING_HOSTNAME,
+        SETTING_UUID,              /* MachineID= */
+        SETTING_ENVIRONMENT,
+        SETTING_WORKING_DIRECTORY,
+        SETTING_USER,
+        SETTING_PRIVATE_NETWORK,
+        SETTING_READ_ONLY,
+        SETTING_VOLATILE,
+        SETTING_CUSTOM_MOUNTS,     /* Bind=, BindReadOnly=, TemporaryFileSystem=, Overlay*=, Inaccessible= */
+        SETTING_RESOLV_CONF,
+        SETTING_TIMEZONE,
+        SETTING_CAPABILITY,
+        SETTING_DROP_CAPABILITY,
+        SETTING_NO_NEW_PRIVILEGES,
+        SETTING_SYSCALL_FILTER,
+        SETTING_RLIMIT,            /* Limit*= */
+        SETTING_OOM_SCORE_ADJUST,
+        SETTING_CPU_AFFINITY,
+        SETTING_KILL_SIGNAL,
+        SETTING_NOTIFY_READY,
+        _SETTING_KIND_MAX,
+} SettingKind;
+
+#define SETTING_MASK(k) ((k) == SETTING_NONE ? UINT64_C(0) : UINT64_C(1) << (k))
+
+/* --settings=: whether NAME.berth/NAME.nspawn is read and how far it is trusted */
+typedef enum SettingsMode {
+        SETTINGS_MODE_YES,      /* read it; privileged keys only from trusted places */
+        SETTINGS_MODE_NO,       /* read no file */
+        SETTINGS_MODE_OVERRIDE, /* as yes, but the file's values win over the command line's */
+        SETTINGS_MODE_TRUSTED,  /* as yes, and privileged keys count wherever the file is */
+        _SETTINGS_MODE_MAX,
+        _SETTINGS_MODE_INVALID = -EINVAL,
+} SettingsMode;
+
 typedef struct CPUSet {
         cpu_set_t *set;
         size_t allocated; /* bytes */
@@ -144,6 +187,10 @@ typedef struct Settings {
         int kill_signal;            /* 0: the default for the start mode */
         uint64_t stop_timeout_usec; /* 0: the default */
         int notify_ready;           /* -1 unset: yes with --boot if the guest talks, else no */
+
+        /* settings files */
+        SettingsMode settings_mode; /* --settings= */
+        uint64_t cli_set;           /* SETTING_MASK()s of what the command line set */
 } Settings;
 
 void settings_free(Settings *s);
