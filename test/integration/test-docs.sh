@@ -307,6 +307,7 @@ bash_complete() {
                         . /usr/share/bash-completion/bash_completion
                         # split like readline: at blanks, and "=" and ":" are words of their own
                         read -r -a COMP_WORDS <<<"$(sed -E "s/([=:])/ \1 /g" <<<"$line")"
+                        [[ $line == *[\ =:] ]] && COMP_WORDS+=("")
                 else
                         # stand-ins: -s splits --opt=value, no word breaks at "=" or ":"
                         _init_completion() {
@@ -316,8 +317,8 @@ bash_complete() {
                         }
                         _filedir() { mapfile -t COMPREPLY < <(compgen -f -- "$cur"); }
                         read -r -a COMP_WORDS <<<"$line"
+                        [[ $line == *" " ]] && COMP_WORDS+=("")
                 fi
-                [[ $line == *[\ =:] ]] && COMP_WORDS+=("")
                 compopt() { :; }
                 . "$comp"
                 COMP_LINE=$line COMP_POINT=${#line} COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
