@@ -13,6 +13,7 @@
 #include "berth-mount.h"
 #include "berth-options.h"
 #include "berth-seccomp.h"
+#include "berth-settings-file.h"
 #include "log.h"
 #include "machine-name.h"
 #include "util.h"
@@ -437,6 +438,14 @@ static int p_timezone(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+static int p_settings(Settings *s, const char *arg, const char **detail) {
+        SettingsMode m = settings_mode_from_string(arg);
+        if (m < 0)
+                return -EINVAL;
+        s->settings_mode = m;
+        return 0;
+}
+
 /* ---- the table ---- */
 
 const OptionDef option_table[] = {
@@ -448,57 +457,59 @@ const OptionDef option_table[] = {
         { NULL, "template", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
           "Create the directory as a copy of this tree if it is missing or empty", p_template },
         { NULL, "ephemeral", 'x', OPTION_ARG_NONE, NULL, NULL,
-          "Run on a copy-on-write snapshot of the tree that is gone at exit", p_ephemeral },
+          "Run on a copy-on-write snapshot of the tree that is gone at exit", p_ephemeral, SETTING_EPHEMERAL },
+        { NULL, "settings", 0, OPTION_ARG_REQUIRED, "MODE", "yes no override trusted",
+          "Read the machine's settings file (NAME.berth, NAME.nspawn), and how far to trust it", p_settings },
 
         { "Execution", "as-pid2", 'a', OPTION_ARG_NONE, NULL, NULL,
-          "Run COMMAND as PID 2 under a minimal init", p_as_pid2 },
+          "Run COMMAND as PID 2 under a minimal init", p_as_pid2, SETTING_START_MODE },
         { NULL, "boot", 'b', OPTION_ARG_NONE, NULL, NULL,
-          "Boot the tree's init; arguments are passed to it", p_boot },
+          "Boot the tree's init; arguments are passed to it", p_boot, SETTING_START_MODE },
         { NULL, "chdir", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
-          "Working directory of the payload inside the container", p_chdir },
+          "Working directory of the payload inside the container", p_chdir, SETTING_WORKING_DIRECTORY },
         { NULL, "user", 'u', OPTION_ARG_REQUIRED, "USER", NULL,
-          "Run the command as this user of the container", p_user },
+          "Run the command as this user of the container", p_user, SETTING_USER },
         { NULL, "setenv", 'E', OPTION_ARG_REQUIRED, "VAR=VALUE", NULL,
-          "Set an environment variable for the payload", p_setenv },
+          "Set an environment variable for the payload", p_setenv, SETTING_ENVIRONMENT },
         { NULL, "kill-signal", 0, OPTION_ARG_REQUIRED, "SIGNAL", NULL,
-          "Signal that asks the payload to stop (default: the init's poweroff signal with --boot)", p_kill_signal },
+          "Signal that asks the payload to stop (default: the init's poweroff signal with --boot)", p_kill_signal, SETTING_KILL_SIGNAL },
         { NULL, "stop-timeout", 0, OPTION_ARG_REQUIRED, "TIME", NULL,
           "How long a stop request may take before the container is killed (default: 90s)", p_stop_timeout },
         { NULL, "notify-ready", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
-          "Wait for the guest's READY=1 before reporting readiness", p_notify_ready },
+          "Wait for the guest's READY=1 before reporting readiness", p_notify_ready, SETTING_NOTIFY_READY },
 
         { "Identity", "machine", 'M', OPTION_ARG_REQUIRED, "NAME", NULL,
           "Machine name (default: the directory's name)", p_machine },
         { NULL, "hostname", 0, OPTION_ARG_REQUIRED, "NAME", NULL,
-          "Host name of the container (default: the machine name)", p_hostname },
+          "Host name of the container (default: the machine name)", p_hostname, SETTING_HOSTNAME },
         { NULL, "uuid", 0, OPTION_ARG_REQUIRED, "UUID", NULL,
-          "Machine UUID (default: random)", p_uuid },
+          "Machine UUID (default: random)", p_uuid, SETTING_UUID },
 
         { "Networking", "private-network", 0, OPTION_ARG_NONE, NULL, NULL,
-          "Run in a network namespace of its own with only loopback", p_private_network },
+          "Run in a network namespace of its own with only loopback", p_private_network, SETTING_PRIVATE_NETWORK },
 
         { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
-          "Mount the root directory read-only", p_read_only },
+          "Mount the root directory read-only", p_read_only, SETTING_READ_ONLY },
         { NULL, "bind", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
-          "Bind-mount a host path into the container", p_bind },
+          "Bind-mount a host path into the container", p_bind, SETTING_CUSTOM_MOUNTS },
         { NULL, "bind-ro", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
-          "Bind-mount a host path read-only", p_bind_ro },
+          "Bind-mount a host path read-only", p_bind_ro, SETTING_CUSTOM_MOUNTS },
         { NULL, "tmpfs", 0, OPTION_ARG_REQUIRED, "PATH[:OPTS]", NULL,
-          "Mount an empty tmpfs at PATH", p_tmpfs },
+          "Mount an empty tmpfs at PATH", p_tmpfs, SETTING_CUSTOM_MOUNTS },
         { NULL, "overlay", 0, OPTION_ARG_REQUIRED, "PATH[:PATH...]:PATH", NULL,
-          "Mount an overlay of host directories; writes go to the last host path", p_overlay },
+          "Mount an overlay of host directories; writes go to the last host path", p_overlay, SETTING_CUSTOM_MOUNTS },
         { NULL, "overlay-ro", 0, OPTION_ARG_REQUIRED, "PATH[:PATH...]:PATH", NULL,
-          "Mount a read-only overlay of host directories", p_overlay_ro },
+          "Mount a read-only overlay of host directories", p_overlay_ro, SETTING_CUSTOM_MOUNTS },
         { NULL, "inaccessible", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
-          "Make a path of the container inaccessible", p_inaccessible },
+          "Make a path of the container inaccessible", p_inaccessible, SETTING_CUSTOM_MOUNTS },
         { NULL, "volatile", 0, OPTION_ARG_OPTIONAL, "MODE", "yes state overlay no",
-          "Run with a volatile root, /var, or overlay", p_volatile },
+          "Run with a volatile root, /var, or overlay", p_volatile, SETTING_VOLATILE },
         { NULL, "resolv-conf", 0, OPTION_ARG_REQUIRED, "MODE",
           "off copy-host copy-static copy-uplink copy-stub replace-host replace-static replace-uplink "
           "replace-stub bind-host bind-static bind-uplink bind-stub delete auto",
-          "How to set up /etc/resolv.conf", p_resolv_conf },
+          "How to set up /etc/resolv.conf", p_resolv_conf, SETTING_RESOLV_CONF },
         { NULL, "timezone", 0, OPTION_ARG_REQUIRED, "MODE", "off copy bind symlink delete auto",
-          "How to set up /etc/localtime", p_timezone },
+          "How to set up /etc/localtime", p_timezone, SETTING_TIMEZONE },
 
         { "Console", "console", 0, OPTION_ARG_REQUIRED, "MODE", "interactive read-only passive pipe autopipe",
           "How the console is connected", p_console },
@@ -506,22 +517,29 @@ const OptionDef option_table[] = {
         { NULL, "quiet", 'q', OPTION_ARG_NONE, NULL, NULL, "Do not show status messages", p_quiet },
 
         { "Security", "capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
-          "Keep these capabilities in addition to the default set", p_capability },
+          "Keep these capabilities in addition to the default set", p_capability, SETTING_CAPABILITY },
         { NULL, "drop-capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
-          "Drop these capabilities from the default set", p_drop_capability },
+          "Drop these capabilities from the default set", p_drop_capability, SETTING_DROP_CAPABILITY },
         { NULL, "no-new-privileges", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
-          "Set the no_new_privs flag for the payload", p_no_new_privileges },
+          "Set the no_new_privs flag for the payload", p_no_new_privileges, SETTING_NO_NEW_PRIVILEGES },
         { NULL, "system-call-filter", 0, OPTION_ARG_REQUIRED, "LIST", NULL,
-          "Allow (or with ~, deny) system calls and @groups beyond the default", p_system_call_filter },
+          "Allow (or with ~, deny) system calls and @groups beyond the default", p_system_call_filter, SETTING_SYSCALL_FILTER },
 
         { "Resources", "rlimit", 0, OPTION_ARG_REQUIRED, "NAME=SOFT[:HARD]", NULL,
-          "Set a resource limit for the payload", p_rlimit },
+          "Set a resource limit for the payload", p_rlimit, SETTING_RLIMIT },
         { NULL, "oom-score-adjust", 0, OPTION_ARG_REQUIRED, "VALUE", NULL,
-          "OOM score adjustment of the payload (-1000..1000)", p_oom_score_adjust },
+          "OOM score adjustment of the payload (-1000..1000)", p_oom_score_adjust, SETTING_OOM_SCORE_ADJUST },
         { NULL, "cpu-affinity", 0, OPTION_ARG_REQUIRED, "CPUS", NULL,
-          "CPUs the container may run on", p_cpu_affinity },
+          "CPUs the container may run on", p_cpu_affinity, SETTING_CPU_AFFINITY },
 };
 const unsigned option_table_size = ELEMENTSOF(option_table);
+
+const OptionDef *option_find(const char *name) {
+        for (unsigned i = 0; i < option_table_size; i++)
+                if (streq(option_table[i].name, name))
+                        return &option_table[i];
+        return NULL;
+}
 
 void help(void) {
         printf("berth [OPTIONS...] [COMMAND [ARGS...]]\n\n"
@@ -612,6 +630,8 @@ int parse_argv(int argc, char *argv[], Settings *s) {
                 }
 
                 r = o->parse(s, optarg, &detail);
+                if (r >= 0)
+                        s->cli_set |= SETTING_MASK(o->setting);
                 if (r == -ENOMEM)
                         return log_oom();
                 if (r < 0) {
@@ -629,6 +649,8 @@ int parse_argv(int argc, char *argv[], Settings *s) {
                 s->parameters = strv_copy(argv + optind);
                 if (!s->parameters)
                         return log_oom();
+                /* as with nspawn, a command on the command line also outranks the file's Boot= */
+                s->cli_set |= SETTING_MASK(SETTING_PARAMETERS) | SETTING_MASK(SETTING_START_MODE);
         }
 
         s->console_mode = console_mode_resolve(s->console_mode, console_mode_set);

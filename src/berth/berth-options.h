@@ -27,10 +27,14 @@ typedef struct OptionDef {
         const char *values;      /* space-separated fixed values (help and completion), or NULL */
         const char *help;
         option_parser_t parse;
+        SettingKind setting;     /* what a settings file key of the same meaning would set, recorded in
+                                  * Settings.cli_set; SETTING_NONE if no key has the meaning */
 } OptionDef;
 
 extern const OptionDef option_table[];
 extern const unsigned option_table_size;
+/* The row of the long option NAME, or NULL. */
+const OptionDef *option_find(const char *name);
 
 /* Parses argv into s. Returns 1 to continue, 0 when --help/--version was
  * handled (exit 0), negative errno after having logged a one-line error. */

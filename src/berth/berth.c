@@ -4,6 +4,7 @@
 
 #include "berth-container.h"
 #include "berth-options.h"
+#include "berth-settings-file.h"
 #include "log.h"
 
 int main(int argc, char *argv[]) {
@@ -20,6 +21,10 @@ int main(int argc, char *argv[]) {
                 r = log_error_errno(-EPERM, "berth needs to run as root.");
                 goto finish;
         }
+        /* NAME.berth/NAME.nspawn: merged into what the command line said, before anything checks it */
+        r = settings_file_load(&s);
+        if (r < 0)
+                goto finish;
         r = settings_verify(&s);
         if (r < 0)
                 goto finish;
