@@ -559,3 +559,43 @@ run_tests() {
         [ "$failed" = 0 ] || echo "# $failed of ${#names[@]} failed"
         exit $((failed > 0))
 }
+
+# ---- systemd test host ----
+# Registration, berth@.service, machined and the journal need systemd as PID 1, which the
+# development and CI machines do not have: test/tools/systemd-host.sh boots one in a container
+# (about a second) from the cached Debian tree and runs a script in it, with berth from the
+# build tree. A host that does not come up is a failed test, never a skip.
+#
+# systemd_host_run SCRIPT [ARGS...]: runs SCRIPT in a freshly booted test host; sets $OUT,
+#     $ERR and $RC like run (RC 125: the host did not come up, $ERR says why). Timeout:
+#     $SYSTEMD_HOST_TIMEOUT s (default 600).
+# systemd_host_reexec [ARGS...]: at the top of a test script, after sourcing lib.sh: outside the
+#     test host, runs the whole script inside one host (its cases share that host) and exits with
+#     its status, its TAP on our stdout; inside (in_systemd_host) it returns.
+# in_systemd_host: true inside the test host.
+
+in_systemd_host() {
+        [ "${BERTH_IN_TEST_HOST:-0}" = 1 ]
+}
+
+systemd_host_run() {
+        local RUN_TIMEOUT=${SYSTEMD_HOST_TIMEOUT:-600}
+        BERTH_HOST_TIMEOUT=$((RUN_TIMEOUT - 10)) run "$BERTH_SRC/test/tools/systemd-host.sh" "$@"
+}
+
+systemd_host_reexec() {
+        local script=${BASH_SOURCE[1]:-$0} out rc=0
+
+        in_systemd_host && return 0
+        require_root
+        out=$(BERTH_HOST_TIMEOUT=${SYSTEMD_HOST_TIMEOUT:-600} \
+                "$BERTH_SRC/test/tools/systemd-host.sh" "$script" "$@") || rc=$?
+        if ! printf '%s\n' "$out" | grep -q '^1\.\.'; then
+                [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+                echo "1..1"
+                echo "not ok 1 - start the systemd test host (test/tools/systemd-host.sh exited with $rc)"
+                exit 1
+        fi
+        printf '%s\n' "$out"
+        exit "$rc"
+}
