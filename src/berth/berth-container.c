@@ -163,30 +163,40 @@ static void on_escape(void *userdata) {
  * own supervisor (systemd, with Type=notify). Only our container can reach
  * this socket (it lives in its /run), but its words are still untrusted:
  * nothing but those two keys goes on, and only in printable form. */
+/* The guest's sd_notify() messages: READY=1 and STATUS= are passed on to our
+ * own supervisor (systemd, with Type=notify). Only our container can reach
+ * this socket (it lives in its /run), but its words are still untrusted:
+ * nothing but those two keys goes on, and only printable characters. */
 static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         Monitor *m = userdata;
-        char buf[4096];
+        char buf[4096], out[sizeof buf + 16];
+        size_t k = 0;
         ssize_t n;
 
         n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
         if (n <= 0)
                 return 0;
         buf[n] = 0;
+        /* what goes on travels as one message, as it came: a listener that stops at
+         * READY=1 still sees the STATUS= that came with it */
         for (char *line, *p = buf; (line = strsep(&p, "\n"));) {
-                if (streq(line, "READY=1") && !m->ready) {
+                if (streq(line, "READY=1")) {
+                        if (m->ready)
+                                continue;
                         m->ready = true;
                         record_set_state(m, "ready");
-                        if (m->settings->notify_ready)
-                                (void) sd_notify(false, "READY=1");
-                } else if (startswith(line, "STATUS=")) {
-                        char out[600];
-                        size_t k = 0;
-                        for (const char *c = line; *c && k < sizeof out - 1; c++)
-                                out[k++] = (*c >= 0x20 && *c != 0x7f) ? *c : '?';
-                        out[k] = 0;
-                        (void) sd_notify(false, out);
-                }
+                        if (!m->settings->notify_ready)
+                                continue; /* we said READY=1 ourselves at the start */
+                } else if (!startswith(line, "STATUS="))
+                        continue;
+                if (k > 0)
+                        out[k++] = '\n';
+                for (const char *c = line; *c && k < sizeof out - 2; c++)
+                        out[k++] = (*c >= 0x20 && *c != 0x7f) ? *c : '?';
         }
+        out[k] = 0;
+        if (k > 0)
+                (void) sd_notify(false, out);
         return 0;
 }
 

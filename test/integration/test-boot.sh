@@ -87,7 +87,8 @@ test_sigterm_powers_guest_off_cleanly() {
 
 # Listens on a datagram socket like systemd's NOTIFY_SOCKET and writes what arrives to a file.
 notify_listener() {
-        python3 - "$1" "$2" <<-'PY' &
+        # stdout must not be the caller's: $(notify_listener ...) would wait for it to close
+        python3 - "$1" "$2" >/dev/null 2>&1 <<-'PY' &
 	import socket, sys, time
 	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 	s.bind(sys.argv[1])
