@@ -280,17 +280,17 @@ static const SettingsKey settings_keys[] = {
 
 static const char *const settings_sections[] = { "Exec", "Files", "Network" };
 
-/* For the unit test: the table's rows. */
-size_t settings_keys_count(void);
 size_t settings_keys_count(void) {
         return ELEMENTSOF(settings_keys);
 }
-const char *settings_key_describe(size_t i, const char **ret_section, const char **ret_option, bool *ret_privileged);
-const char *settings_key_describe(size_t i, const char **ret_section, const char **ret_option, bool *ret_privileged) {
+
+const char *settings_key_describe(size_t i, const char **ret_section, const char **ret_option,
+                                  bool *ret_supported, bool *ret_privileged) {
         if (i >= ELEMENTSOF(settings_keys))
                 return NULL;
         *ret_section = settings_keys[i].section;
-        *ret_option = settings_keys[i].parse ? settings_keys[i].option : NULL;
+        *ret_option = settings_keys[i].option;
+        *ret_supported = settings_keys[i].parse;
         *ret_privileged = settings_keys[i].flags & KEY_PRIVILEGED;
         return settings_keys[i].name;
 }

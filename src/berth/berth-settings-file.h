@@ -45,3 +45,9 @@ int settings_merge(Settings *s, SettingsFile *file, bool override);
  * and directory as settings_verify() will make them), parses it and merges it, as
  * s->settings_mode says. Logs. Returns 1 if a file was used, 0 if none, or negative errno. */
 int settings_file_load(Settings *s);
+
+/* The key table, for tests and docs: row I's key name (NULL past the end), its section, the
+ * option that parses it (NULL for keys berth does not support) and whether it is privileged. */
+size_t settings_keys_count(void);
+const char *settings_key_describe(size_t i, const char **ret_section, const char **ret_option,
+                                  bool *ret_supported, bool *ret_privileged);

@@ -1,2 +1,548 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Settings files: every key, the errors, the merge with the command line, trust. */
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { printf("1..0 # SKIP not written yet\n"); return 0; }
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth-caps.h"
+#include "berth-options.h"
+#include "berth-settings-file.h"
+#include "log.h"
+#include "tap.h"
+#include "util.h"
+
+#include <linux/capability.h>
+
+static bool streq_ptr_safe(const char *a, const char *b) {
+        return a && b && streq(a, b);
+}
+
+static char *mfree_local(char *p) {
+        free(p);
+        return NULL;
+}
+
+/* Parses TEXT as file "t.berth"; what berth logged (stderr) goes to *ret_log. */
+static int parse_text(const char *text, bool trusted, SettingsFile *ret, char **ret_log) {
+        char tmpl[] = "/tmp/test-settings-file.XXXXXX";
+        int saved, fd, r;
+        FILE *f;
+
+        fflush(stderr);
+        fd = mkstemp(tmpl);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(tmpl);
+        saved = dup(STDERR_FILENO);
+        (void) dup2(fd, STDERR_FILENO);
+
+        f = fmemopen((void *) text, strlen(text), "r");
+        *ret = (SettingsFile) {};
+        r = f ? settings_file_parse(f, "t.berth", trusted, ret) : -ENOMEM;
+        if (f)
+                fclose(f);
+
+        fflush(stderr);
+        (void) dup2(saved, STDERR_FILENO);
+        close(saved);
+        if (ret_log) {
+                char buf[4096] = {};
+                ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+                *ret_log = strdup(n > 0 ? buf : "");
+        }
+        close(fd);
+        return r;
+}
+
+/* the one error a bad file gives */
+static bool fails_with(const char *text, const char *message) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        int r = parse_text(text, true, &f, &log);
+        bool ok = r < 0 && log && strstr(log, message) && strchr(log, '\n') == log + strlen(log) - 1;
+        if (!ok)
+                printf("# expected an error '%s', got r=%d log='%s'\n", message, r, strna(log));
+        return ok;
+}
+
+static int parse_cli(Settings *s, char **argv) {
+        optind = 0;
+        *s = (Settings) { .notify_ready = -1 };
+        return parse_argv((int) strv_length(argv), argv, s);
+}
+
+#define ARGV(...) ((char *[]) { "berth", __VA_ARGS__, NULL })
+
+static void test_mode_round_trip(void) {
+        for (int i = 0; i < _SETTINGS_MODE_MAX; i++)
+                CHECK(settings_mode_from_string(settings_mode_to_string(i)) == (SettingsMode) i);
+        CHECK(settings_mode_from_string("true") == SETTINGS_MODE_YES);
+        CHECK(settings_mode_from_string("0") == SETTINGS_MODE_NO);
+        CHECK(settings_mode_from_string("maybe") < 0);
+        CHECK(settings_mode_from_string("") < 0);
+        CHECK(settings_mode_to_string(_SETTINGS_MODE_MAX) == NULL);
+}
+
+static void test_key_table(void) {
+        size_t n = settings_keys_count();
+        unsigned supported = 0;
+
+        CHECK(n >= 50);
+        for (size_t i = 0; i < n; i++) {
+                const char *section, *option, *name;
+                bool ok, privileged;
+
+                name = settings_key_describe(i, &section, &option, &ok, &privileged);
+                CHECK(name && section);
+                CHECK(streq(section, "Exec") || streq(section, "Files") || streq(section, "Network"));
+                if (option) {
+                        const OptionDef *o = option_find(option);
+                        CHECK(o);
+                        /* the key and the option record the same setting */
+                        CHECK(o && o->setting != SETTING_NONE);
+                }
+                if (ok)
+                        supported++;
+                else
+                        CHECK(!option && !privileged);
+                for (size_t j = i + 1; j < n; j++) {
+                        const char *s2, *o2;
+                        bool a, b;
+                        const char *n2 = settings_key_describe(j, &s2, &o2, &a, &b);
+                        CHECK(!(streq(name, n2) && streq(section, s2)));
+                }
+        }
+        CHECK(supported >= 35);
+        CHECK(settings_key_describe(n, &(const char *) { NULL }, &(const char *) { NULL }, &(bool) { 0 },
+                                    &(bool) { 0 }) == NULL);
+        CHECK(option_find("settings") && !option_find("no-such-option"));
+}
+
+static void test_every_key_parses(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        Settings *s = &f.settings;
+        const char *text =
+                "[Exec]\n"
+                "Boot=yes\n"
+                "Parameters=--log-level=debug 'a b' \"c d\"\n"
+                "Environment=FOO=1 \"BAR=x y\"\n"
+                "WorkingDirectory=/srv\n"
+                "User=tester\n"
+                "Capability=CAP_NET_ADMIN CAP_SYS_TIME\n"
+                "DropCapability=CAP_MKNOD\n"
+                "NoNewPrivileges=yes\n"
+                "KillSignal=SIGTERM\n"
+                "MachineID=0123456789abcdef0123456789abcdef\n"
+                "NotifyReady=yes\n"
+                "SystemCallFilter=@clock\n"
+                "SystemCallFilter=~@reboot\n"
+                "LimitNOFILE=1024:4096\n"
+                "LimitCORE=infinity\n"
+                "LimitCPU=10\nLimitFSIZE=10\nLimitDATA=10\nLimitSTACK=10000000\nLimitRSS=10\nLimitAS=infinity\n"
+                "LimitNPROC=100\nLimitMEMLOCK=10\nLimitLOCKS=10\nLimitSIGPENDING=10\nLimitMSGQUEUE=10\n"
+                "LimitNICE=0\nLimitRTPRIO=0\nLimitRTTIME=10\n"
+                "OOMScoreAdjust=-100\n"
+                "CPUAffinity=0,1\n"
+                "Hostname=filehost\n"
+                "ResolvConf=copy-host\n"
+                "Timezone=bind\n"
+                "Ephemeral=no\n"
+                "[Files]\n"
+                "ReadOnly=yes\n"
+                "Volatile=state\n"
+                "Bind=/srv:/mnt\n"
+                "BindReadOnly=/etc:/host-etc\n"
+                "TemporaryFileSystem=/scratch:size=10M\n"
+                "Inaccessible=/secret\n"
+                "Overlay=/a:/b:/c\n"
+                "OverlayReadOnly=/a:/b:/d\n"
+                "[Network]\n"
+                "Private=yes\n";
+        int r = parse_text(text, true, &f, NULL);
+        CHECK(r == 0);
+        if (r < 0)
+                return;
+        CHECK(s->start_mode == START_BOOT);
+        CHECK(strv_length(s->parameters) == 3 && streq(s->parameters[1], "a b") && streq(s->parameters[2], "c d"));
+        CHECK(strv_length(s->environment) == 2 && streq(s->environment[1], "BAR=x y"));
+        CHECK(streq(s->working_directory, "/srv"));
+        CHECK(streq(s->user, "tester"));
+        CHECK(s->capability == ((UINT64_C(1) << CAP_NET_ADMIN) | (UINT64_C(1) << CAP_SYS_TIME)));
+        CHECK(s->drop_capability == UINT64_C(1) << CAP_MKNOD);
+        CHECK(s->no_new_privileges);
+        CHECK(s->kill_signal == SIGTERM);
+        CHECK(s->uuid_set && s->uuid[0] == 0x01 && s->uuid[15] == 0xef);
+        CHECK(s->notify_ready == 1);
+        CHECK(strv_contains(s->syscall_allow, "@clock") && strv_contains(s->syscall_deny, "@reboot"));
+        CHECK(s->rlimit[RLIMIT_NOFILE] && s->rlimit[RLIMIT_NOFILE]->rlim_cur == 1024 &&
+              s->rlimit[RLIMIT_NOFILE]->rlim_max == 4096);
+        CHECK(s->rlimit[RLIMIT_CORE] && s->rlimit[RLIMIT_CORE]->rlim_cur == RLIM_INFINITY);
+        for (int i = 0; i < RLIMIT_NLIMITS; i++)
+                CHECK(s->rlimit[i]);
+        CHECK(s->oom_score_adjust_set && s->oom_score_adjust == -100);
+        CHECK(s->cpu_set.set && CPU_ISSET_S(1, s->cpu_set.allocated, s->cpu_set.set));
+        CHECK(streq(s->hostname, "filehost"));
+        CHECK(s->resolv_conf == RESOLV_CONF_COPY_HOST);
+        CHECK(s->timezone == TIMEZONE_BIND);
+        CHECK(!s->ephemeral);
+        CHECK(s->read_only);
+        CHECK(s->volatile_mode == VOLATILE_STATE);
+        CHECK(s->n_custom_mounts == 6);
+        CHECK(s->private_network);
+        for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
+                CHECK(f.set & SETTING_MASK(k));
+}
+
+static void test_process_two_and_booleans(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {}, g = {};
+        CHECK(parse_text("[Exec]\nProcessTwo=on\n[Network]\nPrivate=false\n[Files]\nReadOnly=0\n", true, &f, NULL) == 0);
+        CHECK(f.settings.start_mode == START_PID2);
+        CHECK(!f.settings.private_network && !f.settings.read_only);
+        CHECK(f.set & SETTING_MASK(SETTING_PRIVATE_NETWORK));
+        /* Boot=no after Boot=yes: back to a command as PID 1 */
+        CHECK(parse_text("[Exec]\nBoot=yes\nBoot=no\nEphemeral=yes\n", true, &g, NULL) == 0);
+        CHECK(g.settings.start_mode == START_PID1);
+        CHECK(g.settings.ephemeral);
+}
+
+static void test_errors_name_file_line_and_key(void) {
+        CHECK(fails_with("[Exec]\nBoot=maybe\n", "t.berth:2: Invalid value for Boot=: 'maybe' (expected a boolean)."));
+        CHECK(fails_with("# c\n[Exec]\nFoo=1\n", "t.berth:3: Unknown key 'Foo' in section [Exec]."));
+        CHECK(fails_with("[Exec]\nReadOnly=yes\n", "t.berth:2: Unknown key 'ReadOnly' in section [Exec]."));
+        CHECK(fails_with("[Nope]\n", "t.berth:1: Unknown section [Nope]."));
+        CHECK(fails_with("[Exec\n", "t.berth:1: Invalid section header '[Exec'."));
+        CHECK(fails_with("Boot=yes\n", "t.berth:1: Key 'Boot' is outside of any section."));
+        CHECK(fails_with("[Exec]\n\nBoot\n", "t.berth:3: Expected KEY=VALUE or [SECTION], got 'Boot'."));
+        CHECK(fails_with("[Exec]\n=yes\n", "t.berth:2: Assignment without a key."));
+        CHECK(fails_with("[Exec]\nBoot=yes\nProcessTwo=yes\n",
+                         "t.berth:3: Invalid value for ProcessTwo=: 'yes' (cannot be combined with Boot=yes)."));
+        CHECK(fails_with("[Exec]\nVolatile=yes\n", "Unknown key 'Volatile' in section [Exec]."));
+        CHECK(fails_with("[Files]\nVolatile=sometimes\n", "t.berth:2: Invalid value for Volatile=: 'sometimes'"));
+        CHECK(fails_with("[Exec]\nResolvConf=bogus\n", "(expected one of: off copy-host"));
+        CHECK(fails_with("[Exec]\nHostname=bad name\n", "t.berth:2: Invalid value for Hostname=: 'bad name' (expected a valid host name"));
+        CHECK(fails_with("[Exec]\nKillSignal=SIGKILL\n", "Invalid value for KillSignal=: 'SIGKILL'"));
+        CHECK(fails_with("[Exec]\nLimitNOFILE=lots\n", "t.berth:2: Invalid value for LimitNOFILE=: 'lots'"));
+        CHECK(fails_with("[Exec]\nOOMScoreAdjust=5000\n", "expected an integer from -1000 to 1000"));
+        CHECK(fails_with("[Exec]\nCapability=CAP_NOPE\n", "Invalid value for Capability=: 'CAP_NOPE'"));
+        CHECK(fails_with("[Exec]\nSystemCallFilter=nosuchcall\n", "unknown system call or group 'nosuchcall'"));
+        CHECK(fails_with("[Exec]\nMachineID=xyz\n", "Invalid value for MachineID=: 'xyz' (expected a UUID)."));
+        CHECK(fails_with("[Exec]\nWorkingDirectory=rel\n", "Invalid value for WorkingDirectory=: 'rel'"));
+        CHECK(fails_with("[Exec]\nParameters=\"open\n", "(a quote is not closed)."));
+        /* a bare name would copy berth's own environment into the container */
+        CHECK(fails_with("[Exec]\nEnvironment=PATH\n", "Invalid value for Environment=: 'PATH' (expected VAR=VALUE)."));
+        CHECK(fails_with("[Files]\nBind=relative:/mnt\n", "(host paths in a settings file must be absolute)."));
+        CHECK(fails_with("[Files]\nBind=/a:/b:idmap\n", "Invalid value for Bind=: '/a:/b:idmap'"));
+        CHECK(fails_with("[Exec]\nBoot=yes\\\n", "ends in a line continuation"));
+        CHECK(fails_with("[Exec]\nBoot=\\\nmaybe\n", "t.berth:2: Invalid value for Boot=: 'maybe'"));
+}
+
+static void test_unsupported_keys(void) {
+        CHECK(fails_with("[Network]\nPort=80\n", "t.berth:2: Key 'Port' in section [Network] is not supported by berth."));
+        CHECK(fails_with("[Exec]\nPrivateUsers=pick\n",
+                         "t.berth:2: Key 'PrivateUsers' in section [Exec] is not supported by berth "
+                         "(only PrivateUsers=no, which is what berth does)."));
+        CHECK(fails_with("[Network]\nVirtualEthernet=yes\n", "Key 'VirtualEthernet' in section [Network] is not supported"));
+        CHECK(fails_with("[Files]\nBindUser=me\n", "Key 'BindUser' in section [Files] is not supported by berth."));
+
+        /* what berth does anyway, or nothing at all, is fine */
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        CHECK(parse_text("[Network]\nVirtualEthernet=no\nPort=\n[Exec]\nPrivateUsers=false\nLinkJournal=no\n"
+                         "SuppressSync=0\n[Files]\nPrivateUsersOwnership=off\n",
+                         false, &f, NULL) == 0);
+        CHECK(f.set == 0);
+}
+
+static void test_syntax(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        const char *text =
+                "# comment\n"
+                "; another\n"
+                "\n"
+                "   [Exec]   \n"
+                "  Hostname  =  first  \n"
+                "Hostname=second\n"              /* a scalar: the last one wins */
+                "Environment=A=1\n"
+                "Environment=B=2 \\\n"           /* continued */
+                "  C=3\n"
+                "Environment=A=4\n"              /* the same variable again: the later value */
+                "Capability=CAP_SYS_TIME\n"
+                "Capability=\n"                  /* empty: the list so far is gone */
+                "Capability=CAP_NET_RAW\n"
+                "LimitNOFILE=10\n"
+                "LimitNOFILE=\n"
+                "[X-Vendor]\n"                   /* extensions are ignored */
+                "Anything=goes\n"
+                "[Files]\n"
+                "X-Note=ignored too\n"
+                "Bind=/a:/a\n"
+                "BindReadOnly=/b:/b\n"
+                "Bind=\n"                        /* resets Bind= only, not BindReadOnly= */
+                "Bind=/c:/c\n"
+                "Volatile=yes\n"
+                "Volatile=\n";                   /* back to unset */
+        int r = parse_text(text, true, &f, &log);
+        CHECK(r == 0);
+        if (r < 0) {
+                printf("# %s", log);
+                return;
+        }
+        CHECK(streq(f.settings.hostname, "second"));
+        CHECK(strv_length(f.settings.environment) == 3);
+        CHECK(strv_contains(f.settings.environment, "A=4") && strv_contains(f.settings.environment, "C=3"));
+        CHECK(f.settings.capability == UINT64_C(1) << CAP_NET_RAW);
+        CHECK(!f.settings.rlimit[RLIMIT_NOFILE]);
+        CHECK(f.settings.n_custom_mounts == 2);
+        CHECK(f.settings.n_custom_mounts == 2 && f.settings.custom_mounts[0].read_only &&
+              streq(f.settings.custom_mounts[1].destination, "/c"));
+        CHECK(!(f.set & SETTING_MASK(SETTING_VOLATILE)));
+        CHECK(isempty(log));
+}
+
+/* ---- merge ---- */
+
+static void load(Settings *s, SettingsFile *f, const char *text, bool trusted, bool override) {
+        int r = parse_text(text, trusted, f, NULL);
+        CHECK(r == 0);
+        if (r == 0)
+                CHECK(settings_merge(s, f, override) == 0);
+}
+
+static void test_scalars_command_line_wins(void) {
+        _cleanup_(settings_free) Settings s = {};
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        CHECK(parse_cli(&s, ARGV("--hostname=cli", "--read-only", "--kill-signal=SIGINT")) == 1);
+        CHECK(s.cli_set == (SETTING_MASK(SETTING_HOSTNAME) | SETTING_MASK(SETTING_READ_ONLY) |
+                            SETTING_MASK(SETTING_KILL_SIGNAL)));
+        load(&s, &f,
+             "[Exec]\nHostname=file\nUser=tester\nKillSignal=SIGTERM\nNotifyReady=yes\n[Files]\nReadOnly=no\n",
+             true, false);
+        CHECK(streq(s.hostname, "cli"));
+        CHECK(s.read_only);
+        CHECK(s.kill_signal == SIGINT);
+        /* what the command line did not say comes from the file */
+        CHECK(streq_ptr_safe(s.user, "tester"));
+        CHECK(s.notify_ready == 1);
+}
+
+static void test_scalars_override(void) {
+        _cleanup_(settings_free) Settings s = {};
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        CHECK(parse_cli(&s, ARGV("--hostname=cli", "--read-only", "--volatile=state")) == 1);
+        load(&s, &f, "[Exec]\nHostname=file\n[Files]\nReadOnly=no\n", true, true);
+        CHECK(streq(s.hostname, "file"));
+        CHECK(!s.read_only);
+        CHECK(s.volatile_mode == VOLATILE_STATE); /* the file did not say */
+}
+
+static void test_lists_merge(void) {
+        _cleanup_(settings_free) Settings s = {};
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        CHECK(parse_cli(&s, ARGV("--bind=/cli:/cli", "-E", "A=cli", "-E", "C=cli", "--capability=CAP_SYS_TIME",
+                                 "--drop-capability=CAP_MKNOD", "--system-call-filter=~@swap",
+                                 "--rlimit=RLIMIT_NOFILE=7")) == 1);
+        load(&s, &f,
+             "[Exec]\nEnvironment=A=file B=file\nCapability=CAP_NET_RAW\nDropCapability=CAP_CHOWN\n"
+             "SystemCallFilter=@clock\nLimitNOFILE=100\nLimitNPROC=50\n[Files]\nBind=/file:/file\n",
+             true, false);
+        /* the file's entries first, then the command line's */
+        CHECK(s.n_custom_mounts == 2);
+        CHECK(s.n_custom_mounts == 2 && streq(s.custom_mounts[0].destination, "/file") &&
+              streq(s.custom_mounts[1].destination, "/cli"));
+        CHECK(strv_length(s.environment) == 3);
+        CHECK(s.environment && streq(s.environment[0], "A=cli") && streq(s.environment[1], "B=file") &&
+              streq(s.environment[2], "C=cli"));
+        CHECK(s.capability == ((UINT64_C(1) << CAP_SYS_TIME) | (UINT64_C(1) << CAP_NET_RAW)));
+        CHECK(s.drop_capability == ((UINT64_C(1) << CAP_MKNOD) | (UINT64_C(1) << CAP_CHOWN)));
+        CHECK(strv_contains(s.syscall_allow, "@clock") && strv_contains(s.syscall_deny, "@swap"));
+        /* per resource: the command line's NOFILE, the file's NPROC */
+        CHECK(s.rlimit[RLIMIT_NOFILE] && s.rlimit[RLIMIT_NOFILE]->rlim_cur == 7);
+        CHECK(s.rlimit[RLIMIT_NPROC] && s.rlimit[RLIMIT_NPROC]->rlim_cur == 50);
+}
+
+static void test_lists_merge_override(void) {
+        _cleanup_(settings_free) Settings s = {};
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        CHECK(parse_cli(&s, ARGV("--bind=/cli:/cli", "-E", "A=cli", "--rlimit=RLIMIT_NOFILE=7")) == 1);
+        load(&s, &f, "[Exec]\nEnvironment=A=file\nLimitNOFILE=100\n[Files]\nBind=/file:/file\n", true, true);
+        CHECK(s.n_custom_mounts == 2); /* still merged */
+        CHECK(strv_length(s.environment) == 1 && streq(s.environment[0], "A=file"));
+        CHECK(s.rlimit[RLIMIT_NOFILE] && s.rlimit[RLIMIT_NOFILE]->rlim_cur == 100);
+}
+
+static void test_command_outranks_boot(void) {
+        _cleanup_(settings_free) Settings s = {}, t = {};
+        _cleanup_(settings_file_done) SettingsFile f = {}, g = {};
+        const char *text = "[Exec]\nBoot=yes\nParameters=--unit=rescue.target\n";
+
+        CHECK(parse_cli(&s, ARGV("-D", "/tmp", "/bin/sh", "-c", "true")) == 1);
+        load(&s, &f, text, true, false);
+        CHECK(s.start_mode == START_PID1);
+        CHECK(strv_length(s.parameters) == 3 && streq(s.parameters[0], "/bin/sh"));
+
+        /* no command: the file's */
+        CHECK(parse_cli(&t, ARGV("-D", "/tmp")) == 1);
+        load(&t, &g, text, true, false);
+        CHECK(t.start_mode == START_BOOT);
+        CHECK(strv_length(t.parameters) == 1 && streq(t.parameters[0], "--unit=rescue.target"));
+}
+
+/* ---- trust ---- */
+
+static unsigned count(const char *haystack, const char *needle) {
+        unsigned n = 0;
+        for (const char *p = haystack; p && (p = strstr(p, needle)); p++)
+                n++;
+        return n;
+}
+
+static void test_untrusted_privileged_keys_are_ignored(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        const char *text =
+                "[Exec]\n"
+                "Hostname=h\n"
+                "Capability=CAP_SYS_ADMIN\n"
+                "DropCapability=CAP_MKNOD\n"
+                "SystemCallFilter=@clock\n"
+                "SystemCallFilter=~@reboot\n"
+                "LimitNOFILE=100\n"
+                "MachineID=0123456789abcdef0123456789abcdef\n"
+                "OOMScoreAdjust=-1000\n"
+                "CPUAffinity=0\n"
+                "Ephemeral=yes\n"
+                "[Files]\n"
+                "Bind=/etc:/mnt\n"
+                "Bind=/root:/mnt2\n"
+                "Inaccessible=/x\n"
+                "ReadOnly=yes\n"
+                "[Network]\n"
+                "Private=yes\n";
+        CHECK(parse_text(text, false, &f, &log) == 0);
+        CHECK(streq_ptr_safe(f.settings.hostname, "h"));
+        CHECK(f.settings.capability == 0);
+        CHECK(f.settings.drop_capability == UINT64_C(1) << CAP_MKNOD);
+        CHECK(strv_isempty(f.settings.syscall_allow) && strv_contains(f.settings.syscall_deny, "@reboot"));
+        CHECK(!f.settings.rlimit[RLIMIT_NOFILE]);
+        CHECK(!f.settings.uuid_set && !f.settings.oom_score_adjust_set && !f.settings.cpu_set.set);
+        CHECK(!f.settings.ephemeral && !f.settings.private_network);
+        CHECK(f.settings.n_custom_mounts == 0);
+        CHECK(f.settings.read_only);
+        CHECK(!(f.set & (SETTING_MASK(SETTING_CAPABILITY) | SETTING_MASK(SETTING_CUSTOM_MOUNTS) |
+                         SETTING_MASK(SETTING_PRIVATE_NETWORK) | SETTING_MASK(SETTING_UUID))));
+        /* once per key, with the first line, at warning level */
+        CHECK(count(log, "Ignoring Bind= in untrusted t.berth (line 13): pass --settings=trusted to allow it.") == 1);
+        CHECK(count(log, "Ignoring Bind=") == 1);
+        CHECK(count(log, "Ignoring Capability= in untrusted t.berth (line 3)") == 1);
+        CHECK(count(log, "Ignoring SystemCallFilter= in untrusted t.berth (line 5)") == 1);
+        CHECK(count(log, "Ignoring Inaccessible=") == 1);
+        CHECK(count(log, "Ignoring Private=") == 1);
+        CHECK(count(log, "Ignoring LimitNOFILE=") == 1);
+        CHECK(count(log, "Ignoring MachineID=") == 1);
+        CHECK(count(log, "Ignoring OOMScoreAdjust=") == 1);
+        CHECK(count(log, "Ignoring CPUAffinity=") == 1);
+        CHECK(count(log, "Ignoring Ephemeral=") == 1);
+        CHECK(count(log, "Ignoring") == 10);
+        CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
+}
+
+static void test_untrusted_bad_value_is_still_an_error(void) {
+        CHECK(fails_with("[Files]\nBind=/a:relative\n", "t.berth:2: Invalid value for Bind=: '/a:relative'"));
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        CHECK(parse_text("[Exec]\nCapability=CAP_NOPE\n", false, &f, &log) < 0);
+        CHECK(count(log, "t.berth:2: Invalid value for Capability=") == 1 && count(log, "Ignoring") == 0);
+}
+
+static void test_trusted_keeps_everything(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        CHECK(parse_text("[Exec]\nCapability=CAP_SYS_TIME\n[Files]\nBind=/etc:/mnt\n[Network]\nPrivate=yes\n", true,
+                         &f, &log) == 0);
+        CHECK(f.settings.capability && f.settings.n_custom_mounts == 1 && f.settings.private_network);
+        CHECK(isempty(log));
+}
+
+/* ---- finding the file ---- */
+
+static void touch_file(const char *dir, const char *name) {
+        _cleanup_free_ char *p = strjoin(dir, "/", name);
+        CHECK(p && write_string_file(p, "[Exec]\n", O_CREAT | O_TRUNC) >= 0);
+}
+
+static void test_find(void) {
+        char top[] = "/tmp/test-settings-find.XXXXXX";
+        _cleanup_free_ char *etc = NULL, *run = NULL, *images = NULL, *tree = NULL, *path = NULL, *env = NULL;
+        bool trusted = true;
+
+        CHECK(mkdtemp(top));
+        etc = strjoin(top, "/etc");
+        run = strjoin(top, "/run");
+        images = strjoin(top, "/machines");
+        tree = strjoin(images, "/box/");
+        env = strjoin(etc, ":", run);
+        CHECK(etc && run && images && tree && env);
+        CHECK(mkdir_p(etc, 0755) >= 0 && mkdir_p(run, 0755) >= 0 && mkdir_p(tree, 0755) >= 0);
+        CHECK(setenv("BERTH_SETTINGS_PATH", env, 1) == 0);
+
+        CHECK(settings_file_find("box", tree, &path, &trusted) == 0);
+
+        /* .nspawn next to the image: untrusted */
+        touch_file(images, "box.nspawn");
+        CHECK(settings_file_find("box", tree, &path, &trusted) == 1);
+        CHECK(path && endswith(path, "/machines/box.nspawn") && !trusted);
+        path = mfree_local(path);
+
+        /* a .nspawn in a trusted place comes first */
+        touch_file(run, "box.nspawn");
+        CHECK(settings_file_find("box", tree, &path, &trusted) == 1);
+        CHECK(path && endswith(path, "/run/box.nspawn") && trusted);
+        path = mfree_local(path);
+
+        /* any .berth comes before any .nspawn, even an untrusted one */
+        touch_file(images, "box.berth");
+        CHECK(settings_file_find("box", tree, &path, &trusted) == 1);
+        CHECK(path && endswith(path, "/machines/box.berth") && !trusted);
+        path = mfree_local(path);
+
+        /* /etc before /run before next to the image */
+        touch_file(run, "box.berth");
+        touch_file(etc, "box.berth");
+        CHECK(settings_file_find("box", tree, &path, &trusted) == 1);
+        CHECK(path && endswith(path, "/etc/box.berth") && trusted);
+        path = mfree_local(path);
+
+        /* named after the machine, not the directory */
+        CHECK(settings_file_find("other", tree, &path, &trusted) == 0);
+
+        CHECK(unsetenv("BERTH_SETTINGS_PATH") == 0);
+        CHECK(rm_rf(top) >= 0);
+}
+
+int main(void) {
+        static const TapCase cases[] = {
+                { "settings mode round trip", test_mode_round_trip },
+                { "the key table names existing options, no key twice", test_key_table },
+                { "every key parses", test_every_key_parses },
+                { "ProcessTwo= and booleans for flags", test_process_two_and_booleans },
+                { "errors name the file, line and key", test_errors_name_file_line_and_key },
+                { "nspawn keys berth lacks: error, unless harmless", test_unsupported_keys },
+                { "comments, whitespace, continuations, repeats, resets", test_syntax },
+                { "scalars: the command line wins", test_scalars_command_line_wins },
+                { "scalars: --settings=override, the file wins", test_scalars_override },
+                { "lists merge, file first; rlimits per resource", test_lists_merge },
+                { "lists merge with override, the file wins conflicts", test_lists_merge_override },
+                { "a command on the command line outranks Boot=", test_command_outranks_boot },
+                { "untrusted: privileged keys ignored, one warning each", test_untrusted_privileged_keys_are_ignored },
+                { "untrusted: a bad privileged value is still an error", test_untrusted_bad_value_is_still_an_error },
+                { "trusted: all keys count", test_trusted_keeps_everything },
+                { "finding the file: order and trust", test_find },
+        };
+        log_set_prefix("berth");
+        return tap_run(cases, ELEMENTSOF(cases));
+}
