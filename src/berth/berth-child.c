@@ -27,8 +27,8 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-int sync_send(int fd, SyncMessageType type, int error, int value, int pass_fd) {
-        SyncMessage m = { .type = type, .error = error, .value = value };
+int sync_send(int fd, SyncMessageType type, int error, int value, int value2, int pass_fd) {
+        SyncMessage m = { .type = type, .error = error, .value = value, .value2 = value2 };
         struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
         union {
                 struct cmsghdr h;
@@ -254,17 +254,24 @@ static const char *const init_candidates[] = {
         "/sbin/init",
 };
 
-/* The signal that asks an init to power off: systemd takes SIGRTMIN+4,
- * busybox init SIGUSR2; for others SIGTERM is the best guess. */
-static int init_stop_signal(const char *path) {
+/* The signals that ask an init to power off and to reboot: systemd takes
+ * SIGRTMIN+4 and SIGINT (ctrl-alt-del), busybox init SIGUSR2 and SIGTERM;
+ * sysvinit runs its ctrlaltdel action (a reboot) on SIGINT and has no
+ * poweroff signal, so SIGTERM is the best guess there. */
+static void init_signals(const char *path, int *ret_poweroff, int *ret_reboot) {
         _cleanup_free_ char *real = realpath(path, NULL);
         const char *b = path_basename(real ?: path);
 
-        if (streq(b, "systemd"))
-                return SIGRTMIN + 4;
-        if (streq(b, "busybox"))
-                return SIGUSR2;
-        return SIGTERM;
+        if (streq(b, "systemd")) {
+                *ret_poweroff = SIGRTMIN + 4;
+                *ret_reboot = SIGINT;
+        } else if (streq(b, "busybox")) {
+                *ret_poweroff = SIGUSR2;
+                *ret_reboot = SIGTERM;
+        } else {
+                *ret_poweroff = SIGTERM;
+                *ret_reboot = SIGINT;
+        }
 }
 
 static int pick_init(const char **ret) {
@@ -546,7 +553,7 @@ static int do_pivot_root(const char *root) {
         return 0;
 }
 
-static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal) {
+static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal, int *ret_reboot_signal) {
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
         HostFile resolv = {}, tz = {};
@@ -577,7 +584,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (r < 0)
                 return r;
         if (fd >= 0) {
-                r = sync_send(p->sync_fd, SYNC_CONSOLE_FD, 0, 0, fd);
+                r = sync_send(p->sync_fd, SYNC_CONSOLE_FD, 0, 0, 0, fd);
                 safe_close(fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to pass the console to the monitor: %m");
@@ -586,7 +593,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         r = make_notify_socket(root, &fd);
         if (r < 0)
                 return r;
-        r = sync_send(p->sync_fd, SYNC_NOTIFY_FD, 0, 0, fd);
+        r = sync_send(p->sync_fd, SYNC_NOTIFY_FD, 0, 0, 0, fd);
         safe_close(fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to pass the notify socket to the monitor: %m");
@@ -619,9 +626,13 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
                 if (r < 0)
                         return log_error_errno(r, "No init found in the container: tried /usr/lib/systemd/systemd, "
                                                   "/lib/systemd/systemd and /sbin/init. Install one, or run a command without --boot.");
-                *ret_stop_signal = s->kill_signal ?: init_stop_signal(*ret_init);
-        } else
+                int poweroff;
+                init_signals(*ret_init, &poweroff, ret_reboot_signal);
+                *ret_stop_signal = s->kill_signal ?: poweroff;
+        } else {
                 *ret_stop_signal = s->kill_signal ?: (s->start_mode == START_PID2 ? SIGTERM : SIGKILL);
+                *ret_reboot_signal = 0;
+        }
         return 0;
 }
 
@@ -668,7 +679,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         const Settings *s = p->settings;
         UserRecord user = {}, *u = NULL;
         const char *init = NULL;
-        int r, stop_signal = SIGKILL;
+        int r, stop_signal = SIGKILL, reboot_signal = 0;
         int keep[] = { p->sync_fd };
 
         sigset_t none, all;
@@ -681,7 +692,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) close_all_fds(keep, ELEMENTSOF(keep));
 
-        r = setup_container(p, &init, &stop_signal);
+        r = setup_container(p, &init, &stop_signal, &reboot_signal);
         if (r < 0)
                 goto fail;
 
@@ -706,7 +717,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         if (r < 0)
                 goto fail;
 
-        (void) sync_send(p->sync_fd, SYNC_EXEC, 0, stop_signal, -EBADF);
+        (void) sync_send(p->sync_fd, SYNC_EXEC, 0, stop_signal, reboot_signal, -EBADF);
 
         if (s->start_mode == START_PID2) {
                 /* blocked before the fork, so that an early SIGCHLD is not lost to the stub */
@@ -729,6 +740,6 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         r = exec_payload(p, init, u);
 fail:
-        (void) sync_send(p->sync_fd, SYNC_ERROR, r, 0, -EBADF);
+        (void) sync_send(p->sync_fd, SYNC_ERROR, r, 0, 0, -EBADF);
         _exit(EXIT_FAILURE);
 }

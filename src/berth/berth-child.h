@@ -13,7 +13,7 @@ typedef enum SyncMessageType {
         SYNC_CGROUP_READY = 1, /* parent -> child: you are in the container cgroup, unshare it now */
         SYNC_CONSOLE_FD,       /* child -> parent: the console pty master (SCM_RIGHTS) */
         SYNC_NOTIFY_FD,        /* child -> parent: the socket behind /run/host/notify (SCM_RIGHTS) */
-        SYNC_EXEC,             /* child -> parent: setup done; value = stop signal of the payload */
+        SYNC_EXEC,             /* child -> parent: setup done; value = poweroff signal, value2 = reboot signal */
         SYNC_ERROR,            /* child -> parent: setup failed with error (already logged) */
 } SyncMessageType;
 
@@ -21,9 +21,10 @@ typedef struct SyncMessage {
         int32_t type;
         int32_t error;
         int32_t value;
+        int32_t value2;
 } SyncMessage;
 
-int sync_send(int fd, SyncMessageType type, int error, int value, int pass_fd);
+int sync_send(int fd, SyncMessageType type, int error, int value, int value2, int pass_fd);
 /* Returns 0 on EOF, 1 on a message (*ret_fd set if one came along, else -EBADF). */
 int sync_recv(int fd, SyncMessage *ret, int *ret_fd);
 

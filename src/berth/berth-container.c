@@ -233,6 +233,8 @@ static int receive_setup(Monitor *m, int sync_fd) {
                         break;
                 case SYNC_EXEC:
                         m->stop_signal = msg.value;
+                        m->record.poweroff_signal = msg.value == SIGKILL ? 0 : msg.value;
+                        m->record.reboot_signal = msg.value2;
                         break;
                 case SYNC_ERROR:
                         safe_close(fd);
@@ -281,7 +283,7 @@ static int spawn(Monitor *m) {
         r = cgroup_attach(m->cgroup, pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
-        r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, -EBADF);
+        r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, 0, -EBADF);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the container's setup: %m");
 
@@ -418,6 +420,10 @@ int container_run(Settings *s, int *ret_status) {
                 .class = (char *) "container",
                 .service = (char *) "berth",
                 .timestamp = now_usec(CLOCK_REALTIME),
+                .capabilities = settings_effective_capabilities(s),
+                .no_new_privileges = s->no_new_privileges,
+                .syscall_allow = s->syscall_allow,
+                .syscall_deny = s->syscall_deny,
         };
         r = registry_write(&m.record);
         if (r < 0) {

@@ -67,6 +67,8 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         free(r->class);
         free(r->service);
         free(r->console);
+        strv_free(r->syscall_allow);
+        strv_free(r->syscall_deny);
         free(r);
         return NULL;
 }
@@ -243,6 +245,17 @@ int registry_write(const MachineRecord *r) {
         fput_escaped(f, "CONSOLE", r->console);
         if (r->timestamp > 0)
                 fprintf(f, "TIMESTAMP=%llu\n", r->timestamp);
+        if (r->poweroff_signal > 0)
+                fprintf(f, "POWEROFF_SIGNAL=%d\n", r->poweroff_signal);
+        if (r->reboot_signal > 0)
+                fprintf(f, "REBOOT_SIGNAL=%d\n", r->reboot_signal);
+        fprintf(f, "CAPABILITIES=%llx\n", r->capabilities);
+        if (r->no_new_privileges)
+                fprintf(f, "NO_NEW_PRIVILEGES=1\n");
+        STRV_FOREACH(p, r->syscall_allow)
+                fput_escaped(f, "SYSCALL_ALLOW", *p);
+        STRV_FOREACH(p, r->syscall_deny)
+                fput_escaped(f, "SYSCALL_DENY", *p);
 
         if (fflush(f) != 0 || ferror(f)) {
                 q = errno > 0 ? -errno : -EIO;
@@ -290,6 +303,30 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 (void) safe_atollu(value, &m->timestamp); /* a garbled number is as good as none */
                 return 0;
         }
+        if (streq(key, "POWEROFF_SIGNAL")) {
+                (void) safe_atoi(value, &m->poweroff_signal);
+                return 0;
+        }
+        if (streq(key, "REBOOT_SIGNAL")) {
+                (void) safe_atoi(value, &m->reboot_signal);
+                return 0;
+        }
+        if (streq(key, "CAPABILITIES")) {
+                char *e = NULL;
+                errno = 0;
+                unsigned long long v = strtoull(value, &e, 16);
+                if (errno == 0 && e && *e == 0)
+                        m->capabilities = v;
+                return 0;
+        }
+        if (streq(key, "NO_NEW_PRIVILEGES")) {
+                m->no_new_privileges = parse_boolean(value) > 0;
+                return 0;
+        }
+        if (streq(key, "SYSCALL_ALLOW"))
+                return strv_extend(&m->syscall_allow, value);
+        if (streq(key, "SYSCALL_DENY"))
+                return strv_extend(&m->syscall_deny, value);
         return 0; /* unknown keys: written by a newer berth, ignore */
 }
 

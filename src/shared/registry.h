@@ -17,7 +17,9 @@
  * "x.d" are valid machine names themselves.
  *
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
- * SERVICE, CONSOLE, TIMESTAMP, and repeated CGROUP_PATH= and SCRATCH= lines.
+ * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
+ * NO_NEW_PRIVILEGES, and repeated CGROUP_PATH=, SCRATCH=, SYSCALL_ALLOW= and
+ * SYSCALL_DENY= lines.
  * In values a backslash is written as two backslashes and a newline as
  * backslash-n; unknown keys are ignored (older and newer berths share /run). */
 
@@ -39,6 +41,13 @@ typedef struct MachineRecord {
         char *service;      /* "berth" */
         char *console;      /* path of the console socket, if any */
         unsigned long long timestamp; /* CLOCK_REALTIME usec at start */
+        /* what a manager (berthctl) needs to act like berth would */
+        int poweroff_signal;   /* what asks the guest's init to power off (0: unknown) */
+        int reboot_signal;     /* ... to reboot (0: the guest cannot be rebooted) */
+        unsigned long long capabilities; /* bounding set of the container */
+        bool no_new_privileges;
+        char **syscall_allow;  /* --system-call-filter= additions and removals */
+        char **syscall_deny;
 } MachineRecord;
 
 MachineRecord *machine_record_free(MachineRecord *r);
