@@ -1,5 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2016 # the single-quoted commands are run by the container's shell
 # Point 3 (settings files): NAME.berth / NAME.nspawn next to the tree or in a trusted place,
 # merged with the command line; untrusted privileged keys ignored with a word; a broken file
 # is a FILE:LINE error that changes nothing.
