@@ -1,6 +1,673 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-#include <stdio.h>
-int main(void) {
-        fprintf(stderr, "berthctl: not written yet\n");
+#include <ctype.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berthctl.h"
+#include "log.h"
+#include "util.h"
+
+Args arg = {
+        .legend = true,
+};
+
+static const Verb verbs[] = {
+        { "list", 1, 1, verb_list, "", "List running machines" },
+        { "status", 2, UINT32_MAX, verb_status, "NAME...", "Show the state of machines" },
+        { "show", 1, UINT32_MAX, verb_show, "[NAME...]", "Show properties of machines (KEY=VALUE)" },
+        { "start", 2, UINT32_MAX, verb_start, "NAME...", "Boot images as machines" },
+        { "login", 2, 2, verb_login, "NAME", "Log in on a machine" },
+        { "shell", 1, UINT32_MAX, verb_shell, "[[USER@]NAME [COMMAND...]]", "Open a shell, or run a command, in a machine" },
+        { "exec", 3, UINT32_MAX, verb_exec, "NAME COMMAND...", "Run a command in a machine's namespaces, without D-Bus" },
+        { "console", 2, 2, verb_console, "NAME", "Attach to a machine's console (Ctrl-] three times detaches)" },
+        { "wait", 2, UINT32_MAX, verb_wait, "NAME...", "Wait until machines are running (--until=ready: READY=1)" },
+        { "poweroff", 2, UINT32_MAX, verb_poweroff, "NAME...", "Power machines off, with their init's signal" },
+        { "reboot", 2, UINT32_MAX, verb_poweroff, "NAME...", "Reboot machines, with their init's signal" },
+        { "terminate", 2, UINT32_MAX, verb_terminate, "NAME...", "Kill machines at once" },
+        { "kill", 2, UINT32_MAX, verb_kill, "NAME...", "Send a signal to a machine's leader or all its processes" },
+        { "enable", 2, UINT32_MAX, verb_enable, "NAME...", "Start machines at boot (berth@NAME.service)" },
+        { "disable", 2, UINT32_MAX, verb_enable, "NAME...", "Do not start machines at boot" },
+        { "copy-to", 3, 4, verb_copy, "NAME PATH [PATH]", "Copy a file or directory from the host into a machine" },
+        { "copy-from", 3, 4, verb_copy, "NAME PATH [PATH]", "Copy a file or directory from a machine to the host" },
+        { "bind", 3, 4, verb_bind, "NAME PATH [PATH]", "Bind-mount a host path into a running machine" },
+        { "list-images", 1, 1, verb_list_images, "", "List images" },
+        { "image-status", 2, UINT32_MAX, verb_image_status, "NAME...", "Show the state of images" },
+        { "show-image", 1, UINT32_MAX, verb_image_status, "[NAME...]", "Show properties of images (KEY=VALUE)" },
+        { "clone", 3, 3, verb_clone, "NAME NAME", "Copy an image (reflinks where the file system can)" },
+        { "rename", 3, 3, verb_rename, "NAME NAME", "Rename an image" },
+        { "remove", 2, UINT32_MAX, verb_remove, "NAME...", "Remove images" },
+        { "read-only", 2, 3, verb_read_only, "NAME [BOOL]", "Mark an image read-only or writable" },
+        { "clean", 1, 1, verb_clean, "", "Remove hidden images (--all: every image not in use)" },
+        { "import-tar", 2, 3, verb_import_tar, "FILE [NAME]", "Import a tar archive as an image" },
+        { "export-tar", 3, 3, verb_export_tar, "NAME FILE", "Export an image as a tar archive" },
+        { "import-fs", 2, 3, verb_import_fs, "DIRECTORY [NAME]", "Import a directory tree as an image" },
+};
+
+static void help(void) {
+        printf("berthctl [OPTIONS...] COMMAND ...\n\n"
+               "Manage berth's machines and images, with machinectl's verbs.\n\nCommands:\n");
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++) {
+                char left[64];
+                snprintf(left, sizeof left, "%s %s", verbs[i].name, verbs[i].synopsis);
+                printf("  %-34s %s\n", left, verbs[i].help);
+        }
+        printf("\nOptions:\n"
+               "  -h --help                          Show this help\n"
+               "     --version                      Print the version\n"
+               "     --json=MODE                    Output JSON (short, pretty, off)\n"
+               "     --no-legend                    Do not print headers and footers\n"
+               "     --no-pager                     Do not pipe output into a pager (berthctl never pages)\n"
+               "  -q --quiet                         Print less\n"
+               "  -p --property=NAME                 Show only this property (show, show-image)\n"
+               "  -a --all                           Show all properties, or all images (clean)\n"
+               "     --kill-whom=WHOM               Whom to signal: leader or all (kill)\n"
+               "  -s --signal=SIGNAL                 Which signal to send (kill)\n"
+               "     --until=STATE                  Wait until running or ready (wait)\n"
+               "     --timeout=TIME                 How long to wait (wait, start)\n"
+               "     --read-only                    Bind or import read-only\n"
+               "     --mkdir                        Create the destination (bind)\n"
+               "     --force                        Replace an existing image (import-*, clone)\n"
+               "     --uid=USER                     User to run the shell as (shell)\n"
+               "  -E --setenv=VAR=VALUE              Environment for the command (shell, exec)\n"
+               "  -t --tty                           Run the command on a pseudo-terminal (exec)\n"
+               "  -T --no-tty                        Never allocate a pseudo-terminal (exec)\n"
+               "\nSee the berthctl(1) man page for details.\n");
+}
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_JSON,
+        ARG_NO_LEGEND,
+        ARG_NO_PAGER,
+        ARG_KILL_WHOM,
+        ARG_UNTIL,
+        ARG_TIMEOUT,
+        ARG_READ_ONLY,
+        ARG_MKDIR,
+        ARG_FORCE,
+        ARG_UID,
+};
+
+static int parse_argv(int argc, char *argv[]) {
+        static const struct option options[] = {
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "json", required_argument, NULL, ARG_JSON },
+                { "no-legend", no_argument, NULL, ARG_NO_LEGEND },
+                { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "quiet", no_argument, NULL, 'q' },
+                { "property", required_argument, NULL, 'p' },
+                { "all", no_argument, NULL, 'a' },
+                { "kill-whom", required_argument, NULL, ARG_KILL_WHOM },
+                { "signal", required_argument, NULL, 's' },
+                { "until", required_argument, NULL, ARG_UNTIL },
+                { "timeout", required_argument, NULL, ARG_TIMEOUT },
+                { "read-only", no_argument, NULL, ARG_READ_ONLY },
+                { "mkdir", no_argument, NULL, ARG_MKDIR },
+                { "force", no_argument, NULL, ARG_FORCE },
+                { "uid", required_argument, NULL, ARG_UID },
+                { "setenv", required_argument, NULL, 'E' },
+                { "tty", no_argument, NULL, 't' },
+                { "no-tty", no_argument, NULL, 'T' },
+                {}
+        };
+        int c, r;
+
+        opterr = 0;
+        /* "+": options end at the verb's command (shell, exec) */
+        while ((c = getopt_long(argc, argv, "+hqp:as:E:tT", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help();
+                        return 0;
+                case ARG_VERSION:
+                        printf("berthctl %s\n", BERTH_VERSION);
+                        return 0;
+                case ARG_JSON:
+                        if (streq(optarg, "short"))
+                                arg.json = JSON_SHORT;
+                        else if (streq(optarg, "pretty"))
+                                arg.json = JSON_PRETTY;
+                        else if (streq(optarg, "off"))
+                                arg.json = JSON_OFF;
+                        else
+                                return log_error_errno(-EINVAL, "Invalid --json= value '%s': expected short, pretty or off.", optarg);
+                        break;
+                case ARG_NO_LEGEND:
+                        arg.legend = false;
+                        break;
+                case ARG_NO_PAGER:
+                        break;
+                case 'q':
+                        arg.quiet = true;
+                        break;
+                case 'p':
+                        if (isempty(optarg))
+                                return log_error_errno(-EINVAL, "Invalid --property= value: empty.");
+                        r = strv_extend(&arg.property, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case 'a':
+                        arg.all = true;
+                        break;
+                case ARG_KILL_WHOM:
+                        if (!streq(optarg, "leader") && !streq(optarg, "all"))
+                                return log_error_errno(-EINVAL, "Invalid --kill-whom= value '%s': expected leader or all.", optarg);
+                        r = free_and_strdup(&arg.kill_whom, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case 's':
+                        arg.signal = signal_from_string(optarg);
+                        if (arg.signal < 0)
+                                return log_error_errno(-EINVAL, "Invalid --signal= value '%s': expected a signal name or number.", optarg);
+                        break;
+                case ARG_UNTIL:
+                        if (!streq(optarg, "running") && !streq(optarg, "ready"))
+                                return log_error_errno(-EINVAL, "Invalid --until= value '%s': expected running or ready.", optarg);
+                        r = free_and_strdup(&arg.until, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case ARG_TIMEOUT:
+                        if (parse_sec(optarg, &arg.timeout_usec) < 0 || arg.timeout_usec == 0)
+                                return log_error_errno(-EINVAL, "Invalid --timeout= value '%s': expected a time span such as 30s.", optarg);
+                        break;
+                case ARG_READ_ONLY:
+                        arg.read_only = true;
+                        break;
+                case ARG_MKDIR:
+                        arg.mkdir = true;
+                        break;
+                case ARG_FORCE:
+                        arg.force = true;
+                        break;
+                case ARG_UID:
+                        if (isempty(optarg))
+                                return log_error_errno(-EINVAL, "Invalid --uid= value: empty.");
+                        r = free_and_strdup(&arg.uid, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case 'E':
+                        if (!strchr(optarg, '=') || optarg[0] == '=')
+                                return log_error_errno(-EINVAL, "Invalid --setenv= value '%s': expected VAR=VALUE.", optarg);
+                        r = strv_extend(&arg.setenv, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        break;
+                case 't':
+                        arg.tty = true;
+                        break;
+                case 'T':
+                        arg.no_tty = true;
+                        break;
+                case '?':
+                default:
+                        if (optopt > 0 && optopt < 0x100 && isprint(optopt))
+                                return log_error_errno(-EINVAL, "Unknown option '-%c', or it needs a value, see --help.", optopt);
+                        return log_error_errno(-EINVAL, "Unknown option '%s', or it needs a value, see --help.", argv[optind - 1]);
+                }
+        }
+        if (arg.tty && arg.no_tty)
+                return log_error_errno(-EINVAL, "--tty and --no-tty cannot be combined.");
         return 1;
+}
+
+static int dispatch(int argc, char *argv[]) {
+        const Verb *v = NULL;
+        unsigned n;
+
+        if (argc <= 0) {
+                v = &verbs[0]; /* "list", as machinectl does */
+                char *def[] = { (char *) "list", NULL };
+                return v->fn(1, def);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, argv[0]))
+                        v = &verbs[i];
+        if (!v)
+                return log_error_errno(-EINVAL, "Unknown command '%s', see --help.", argv[0]);
+        n = (unsigned) argc;
+        if (n < v->min_args)
+                return log_error_errno(-EINVAL, "Too few arguments for '%s': berthctl %s %s", v->name, v->name, v->synopsis);
+        if (n > v->max_args)
+                return log_error_errno(-EINVAL, "Too many arguments for '%s': berthctl %s %s", v->name, v->name, v->synopsis);
+        return v->fn(argc, argv);
+}
+
+int main(int argc, char *argv[]) {
+        int r;
+
+        log_set_prefix("berthctl");
+        log_open();
+
+        r = parse_argv(argc, argv);
+        if (r > 0)
+                r = dispatch(argc - optind, argv + optind);
+
+        strv_free(arg.property);
+        strv_free(arg.setenv);
+        free(arg.kill_whom);
+        free(arg.until);
+        free(arg.uid);
+        /* a verb may return a positive exit status of its own (shell, exec) */
+        return r < 0 ? EXIT_FAILURE : r > 1 ? r : EXIT_SUCCESS;
+}
+
+/* ---- output ---- */
+
+typedef struct Cell {
+        CellType type;
+        char *s;
+        char **strv;
+        long long i;
+        unsigned long long u;
+        bool b;
+} Cell;
+
+struct Table {
+        char **headers;
+        size_t n_columns;
+        Cell *cells;
+        size_t n_cells;
+};
+
+Table *table_new(const char *const *headers) {
+        Table *t = calloc(1, sizeof(Table));
+        if (!t)
+                return NULL;
+        for (const char *const *h = headers; *h; h++)
+                if (strv_extend(&t->headers, *h) < 0)
+                        return table_free(t);
+        t->n_columns = strv_length(t->headers);
+        return t;
+}
+
+static void cell_done(Cell *c) {
+        free(c->s);
+        strv_free(c->strv);
+}
+
+Table *table_free(Table *t) {
+        if (!t)
+                return NULL;
+        for (size_t i = 0; i < t->n_cells; i++)
+                cell_done(&t->cells[i]);
+        free(t->cells);
+        strv_free(t->headers);
+        free(t);
+        return NULL;
+}
+
+size_t table_rows(const Table *t) {
+        return t->n_columns ? t->n_cells / t->n_columns : 0;
+}
+
+static int cell_from_va(Cell *c, CellType type, va_list ap) {
+        *c = (Cell) { .type = type };
+        switch (type) {
+        case CELL_STRING: {
+                const char *s = va_arg(ap, const char *);
+                if (s && !(c->s = strdup(s)))
+                        return -ENOMEM;
+                break;
+        }
+        case CELL_INT:
+                c->i = va_arg(ap, long long);
+                break;
+        case CELL_UINT:
+        case CELL_TIMESTAMP:
+        case CELL_SIZE:
+                c->u = va_arg(ap, unsigned long long);
+                break;
+        case CELL_BOOL:
+                c->b = va_arg(ap, int);
+                break;
+        case CELL_STRV: {
+                char **l = va_arg(ap, char **);
+                if (l && !(c->strv = strv_copy(l)))
+                        return -ENOMEM;
+                break;
+        }
+        }
+        return 0;
+}
+
+int table_add(Table *t, CellType type, ...) {
+        va_list ap;
+        Cell *n;
+        int r;
+
+        n = realloc(t->cells, sizeof(Cell) * (t->n_cells + 1));
+        if (!n)
+                return -ENOMEM;
+        t->cells = n;
+        va_start(ap, type);
+        r = cell_from_va(&t->cells[t->n_cells], type, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        t->n_cells++;
+        return 0;
+}
+
+char *format_timestamp(uint64_t usec, char *buf, size_t n) {
+        time_t t = (time_t) (usec / USEC_PER_SEC);
+        struct tm tm;
+
+        if (usec == 0 || !localtime_r(&t, &tm) || strftime(buf, n, "%a %Y-%m-%d %H:%M:%S %Z", &tm) == 0)
+                snprintf(buf, n, "n/a");
+        return buf;
+}
+
+char *format_timespan(uint64_t usec, char *buf, size_t n) {
+        static const struct {
+                const char *suffix;
+                uint64_t usec;
+        } units[] = {
+                { "d", 86400 * USEC_PER_SEC }, { "h", 3600 * USEC_PER_SEC }, { "min", 60 * USEC_PER_SEC },
+                { "s", USEC_PER_SEC },         { "ms", USEC_PER_MSEC },
+        };
+        size_t k = 0;
+        int parts = 0;
+
+        buf[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(units) && parts < 2; i++)
+                if (usec >= units[i].usec) {
+                        k += (size_t) snprintf(buf + k, n - MIN(k, n), "%s%llu%s", parts ? " " : "",
+                                               (unsigned long long) (usec / units[i].usec), units[i].suffix);
+                        usec %= units[i].usec;
+                        parts++;
+                }
+        if (parts == 0)
+                snprintf(buf, n, "0");
+        return buf;
+}
+
+char *format_bytes(uint64_t bytes, char *buf, size_t n) {
+        static const char suffixes[] = "BKMGTPE";
+        double v = (double) bytes;
+        size_t i = 0;
+
+        if (bytes == UINT64_MAX) {
+                snprintf(buf, n, "-");
+                return buf;
+        }
+        while (v >= 1024 && i < sizeof suffixes - 2) {
+                v /= 1024;
+                i++;
+        }
+        if (i == 0)
+                snprintf(buf, n, "%lluB", (unsigned long long) bytes);
+        else
+                snprintf(buf, n, "%.1f%c", v, suffixes[i]);
+        return buf;
+}
+
+bool colors_enabled(void) {
+        return isatty(STDOUT_FILENO) && !getenv("NO_COLOR") && arg.json == JSON_OFF;
+}
+
+void json_write_string(FILE *f, const char *s) {
+        fputc('"', f);
+        for (const unsigned char *p = (const unsigned char *) s; *p; p++) {
+                switch (*p) {
+                case '"':
+                        fputs("\\\"", f);
+                        break;
+                case '\\':
+                        fputs("\\\\", f);
+                        break;
+                case '\n':
+                        fputs("\\n", f);
+                        break;
+                case '\t':
+                        fputs("\\t", f);
+                        break;
+                default:
+                        if (*p < 0x20)
+                                fprintf(f, "\\u%04x", *p);
+                        else
+                                fputc(*p, f);
+                }
+        }
+        fputc('"', f);
+}
+
+static void cell_print_json(const Cell *c, FILE *f) {
+        switch (c->type) {
+        case CELL_STRING:
+                if (c->s)
+                        json_write_string(f, c->s);
+                else
+                        fputs("null", f);
+                break;
+        case CELL_INT:
+                fprintf(f, "%lld", c->i);
+                break;
+        case CELL_UINT:
+                fprintf(f, "%llu", c->u);
+                break;
+        case CELL_TIMESTAMP:
+                if (c->u == 0)
+                        fputs("null", f);
+                else
+                        fprintf(f, "%llu", c->u);
+                break;
+        case CELL_SIZE:
+                if (c->u == UINT64_MAX)
+                        fputs("null", f);
+                else
+                        fprintf(f, "%llu", c->u);
+                break;
+        case CELL_BOOL:
+                fputs(c->b ? "true" : "false", f);
+                break;
+        case CELL_STRV:
+                fputc('[', f);
+                STRV_FOREACH(s, c->strv) {
+                        if (s != c->strv)
+                                fputc(',', f);
+                        json_write_string(f, *s);
+                }
+                fputc(']', f);
+                break;
+        }
+}
+
+static char *cell_to_text(const Cell *c) {
+        char buf[128];
+
+        switch (c->type) {
+        case CELL_STRING:
+                return strdup(c->s ?: "-");
+        case CELL_INT:
+                snprintf(buf, sizeof buf, "%lld", c->i);
+                return strdup(buf);
+        case CELL_UINT:
+                snprintf(buf, sizeof buf, "%llu", c->u);
+                return strdup(buf);
+        case CELL_BOOL:
+                return strdup(yes_no(c->b));
+        case CELL_TIMESTAMP:
+                return strdup(format_timestamp(c->u, buf, sizeof buf));
+        case CELL_SIZE:
+                return strdup(format_bytes(c->u, buf, sizeof buf));
+        case CELL_STRV: {
+                size_t l = 0;
+                STRV_FOREACH(s, c->strv)
+                        l += strlen(*s) + 2;
+                char *r = calloc(1, l + 2);
+                if (!r)
+                        return NULL;
+                STRV_FOREACH(s, c->strv) {
+                        if (s != c->strv)
+                                strcat(r, ", ");
+                        strcat(r, *s);
+                }
+                if (!c->strv)
+                        strcpy(r, "-");
+                return r;
+        }
+        }
+        return NULL;
+}
+
+static void json_key(FILE *f, const char *header) {
+        _cleanup_free_ char *k = strdup(header);
+        if (!k)
+                return;
+        for (char *p = k; *p; p++)
+                *p = *p == ' ' ? '_' : (char) tolower((unsigned char) *p);
+        json_write_string(f, k);
+}
+
+static void print_column(FILE *f, const char *s, size_t width, bool last) {
+        if (last)
+                fprintf(f, "%s\n", s);
+        else
+                fprintf(f, "%-*s ", (int) width, s);
+}
+
+int table_print(Table *t, FILE *f) {
+        size_t rows = table_rows(t);
+
+        if (arg.json != JSON_OFF) {
+                bool pretty = arg.json == JSON_PRETTY;
+                fputc('[', f);
+                for (size_t r = 0; r < rows; r++) {
+                        fputs(r ? (pretty ? ",\n  {" : ",{") : (pretty ? "\n  {" : "{"), f);
+                        for (size_t c = 0; c < t->n_columns; c++) {
+                                if (c)
+                                        fputs(pretty ? ", " : ",", f);
+                                json_key(f, t->headers[c]);
+                                fputs(pretty ? ": " : ":", f);
+                                cell_print_json(&t->cells[r * t->n_columns + c], f);
+                        }
+                        fputc('}', f);
+                }
+                fputs(pretty && rows ? "\n]\n" : "]\n", f);
+                return 0;
+        }
+
+        _cleanup_strv_free_ char **text = calloc(t->n_cells + 1, sizeof(char *));
+        size_t *width = calloc(t->n_columns, sizeof(size_t));
+        if (!text || !width) {
+                free(width);
+                return -ENOMEM;
+        }
+        for (size_t c = 0; c < t->n_columns; c++)
+                width[c] = arg.legend ? strlen(t->headers[c]) : 0;
+        for (size_t i = 0; i < t->n_cells; i++) {
+                text[i] = cell_to_text(&t->cells[i]);
+                if (!text[i]) {
+                        free(width);
+                        return -ENOMEM;
+                }
+                width[i % t->n_columns] = MAX(width[i % t->n_columns], strlen(text[i]));
+        }
+        if (arg.legend && rows > 0)
+                for (size_t c = 0; c < t->n_columns; c++)
+                        print_column(f, t->headers[c], width[c], c + 1 == t->n_columns);
+        for (size_t r = 0; r < rows; r++)
+                for (size_t c = 0; c < t->n_columns; c++)
+                        print_column(f, text[r * t->n_columns + c], width[c], c + 1 == t->n_columns);
+        free(width);
+        return 0;
+}
+
+typedef struct Field {
+        char *key;
+        Cell value;
+} Field;
+
+struct Fields {
+        Field *f;
+        size_t n;
+};
+
+Fields *fields_new(void) {
+        return calloc(1, sizeof(Fields));
+}
+
+Fields *fields_free(Fields *f) {
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < f->n; i++) {
+                free(f->f[i].key);
+                cell_done(&f->f[i].value);
+        }
+        free(f->f);
+        free(f);
+        return NULL;
+}
+
+int fields_add(Fields *f, const char *key, CellType type, ...) {
+        Field *n = realloc(f->f, sizeof(Field) * (f->n + 1));
+        va_list ap;
+        int r;
+
+        if (!n)
+                return -ENOMEM;
+        f->f = n;
+        n[f->n].key = strdup(key);
+        if (!n[f->n].key)
+                return -ENOMEM;
+        va_start(ap, type);
+        r = cell_from_va(&n[f->n].value, type, ap);
+        va_end(ap);
+        if (r < 0) {
+                free(n[f->n].key);
+                return r;
+        }
+        f->n++;
+        return 0;
+}
+
+int fields_print(Fields *fl, FILE *out, bool show_style) {
+        size_t width = 0;
+
+        if (arg.json != JSON_OFF) {
+                bool pretty = arg.json == JSON_PRETTY, first = true;
+                fputc('{', out);
+                for (size_t i = 0; i < fl->n; i++) {
+                        if (arg.property && !strv_contains(arg.property, fl->f[i].key))
+                                continue;
+                        fputs(first ? (pretty ? "\n  " : "") : (pretty ? ",\n  " : ","), out);
+                        first = false;
+                        json_write_string(out, fl->f[i].key);
+                        fputs(pretty ? ": " : ":", out);
+                        cell_print_json(&fl->f[i].value, out);
+                }
+                fputs(pretty && !first ? "\n}\n" : "}\n", out);
+                return 0;
+        }
+        for (size_t i = 0; i < fl->n; i++)
+                width = MAX(width, strlen(fl->f[i].key));
+        for (size_t i = 0; i < fl->n; i++) {
+                _cleanup_free_ char *v = NULL;
+                if (show_style && arg.property && !strv_contains(arg.property, fl->f[i].key))
+                        continue;
+                v = cell_to_text(&fl->f[i].value);
+                if (!v)
+                        return -ENOMEM;
+                if (show_style) {
+                        /* show: raw values, timestamps as numbers are more useful to scripts */
+                        if (fl->f[i].value.type == CELL_SIZE || fl->f[i].value.type == CELL_UINT ||
+                            fl->f[i].value.type == CELL_TIMESTAMP)
+                                fprintf(out, "%s=%llu\n", fl->f[i].key, fl->f[i].value.u);
+                        else
+                                fprintf(out, "%s=%s\n", fl->f[i].key, fl->f[i].value.type == CELL_STRING && !fl->f[i].value.s ? "" : v);
+                } else
+                        fprintf(out, "%*s: %s\n", (int) width, fl->f[i].key, v);
+        }
+        return 0;
 }

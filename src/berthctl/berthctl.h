@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "cleanup.h"
+
+/* berthctl: machinectl's verbs over berth's machines and images. Verbs
+ * live in one file per family (berthctl-machines.c, berthctl-images.c) and
+ * are dispatched from the table in berthctl.c; options are global, as in
+ * machinectl, and each verb reads the ones it cares about from `arg`. */
+
+typedef enum JsonMode {
+        JSON_OFF,
+        JSON_SHORT,
+        JSON_PRETTY,
+} JsonMode;
+
+typedef struct Args {
+        JsonMode json;
+        bool legend;          /* --no-legend clears it */
+        bool quiet;           /* -q */
+        bool read_only;       /* --read-only (bind, clone, import) */
+        bool mkdir;           /* --mkdir (bind) */
+        bool force;           /* --force (import over an existing image, remove of a running one: refused anyway) */
+        bool all;             /* -a/--all */
+        char **property;      /* -p/--property= (show) */
+        char *kill_whom;      /* --kill-whom=leader|all */
+        int signal;           /* -s/--signal=, 0: the verb's default */
+        char *until;          /* --until= (wait) */
+        uint64_t timeout_usec;/* --timeout= (wait, start), 0: the verb's default */
+        char *uid;            /* --uid= (shell) */
+        char **setenv;        /* -E/--setenv= (shell, exec) */
+        bool tty;             /* -t/--tty (exec): force a pty */
+        bool no_tty;          /* -T (exec): never a pty */
+} Args;
+
+extern Args arg;
+
+typedef int (*verb_fn_t)(int argc, char *argv[]);
+
+/* One row of the verb table; argc counts the verb itself. */
+typedef struct Verb {
+        const char *name;
+        unsigned min_args, max_args; /* UINT32_MAX: unlimited */
+        verb_fn_t fn;
+        const char *synopsis;        /* "NAME [COMMAND...]" for --help */
+        const char *help;
+} Verb;
+
+/* berthctl-machines.c */
+int verb_list(int argc, char *argv[]);
+int verb_status(int argc, char *argv[]);
+int verb_show(int argc, char *argv[]);
+int verb_start(int argc, char *argv[]);
+int verb_login(int argc, char *argv[]);
+int verb_shell(int argc, char *argv[]);
+int verb_exec(int argc, char *argv[]);
+int verb_console(int argc, char *argv[]);
+int verb_wait(int argc, char *argv[]);
+int verb_poweroff(int argc, char *argv[]);   /* also "reboot" (argv[0] tells) */
+int verb_terminate(int argc, char *argv[]);
+int verb_kill(int argc, char *argv[]);
+int verb_enable(int argc, char *argv[]);     /* also "disable" */
+int verb_copy(int argc, char *argv[]);       /* "copy-to" and "copy-from" */
+int verb_bind(int argc, char *argv[]);
+
+/* berthctl-images.c */
+int verb_list_images(int argc, char *argv[]);
+int verb_image_status(int argc, char *argv[]);   /* also "show-image" */
+int verb_clone(int argc, char *argv[]);
+int verb_rename(int argc, char *argv[]);
+int verb_remove(int argc, char *argv[]);
+int verb_read_only(int argc, char *argv[]);
+int verb_clean(int argc, char *argv[]);
+int verb_import_tar(int argc, char *argv[]);
+int verb_export_tar(int argc, char *argv[]);
+int verb_import_fs(int argc, char *argv[]);
+
+/* ---- output: a table is printed as columns, or as JSON with --json= ---- */
+
+typedef enum CellType {
+        CELL_STRING,
+        CELL_INT,      /* long long */
+        CELL_UINT,     /* unsigned long long */
+        CELL_BOOL,
+        CELL_TIMESTAMP,/* usec since the epoch, CLOCK_REALTIME; 0: unset */
+        CELL_SIZE,     /* bytes, UINT64_MAX: unknown */
+        CELL_STRV,     /* char **, shown comma-separated, a JSON array */
+} CellType;
+
+typedef struct Table Table;
+
+/* Columns: NULL-terminated header names; JSON keys are the lowercased headers. */
+Table *table_new(const char *const *headers);
+Table *table_free(Table *t);
+static inline void table_freep(Table **t) {
+        table_free(*t);
+}
+/* Adds one cell to the current row (a new row starts after the last column). */
+int table_add(Table *t, CellType type, ...);
+/* Prints as columns (with a header and a count line unless --no-legend) or JSON (array of objects). */
+int table_print(Table *t, FILE *f);
+size_t table_rows(const Table *t);
+
+/* "Key: value" blocks (status, show): a list of pairs; JSON: one object. */
+typedef struct Fields Fields;
+Fields *fields_new(void);
+Fields *fields_free(Fields *f);
+static inline void fields_freep(Fields **f) {
+        fields_free(*f);
+}
+int fields_add(Fields *f, const char *key, CellType type, ...);
+/* show style: KEY=value lines (only the keys in arg.property when set);
+ * status style: right-aligned "Key: value" lines. */
+int fields_print(Fields *f, FILE *out, bool show_style);
+
+void json_write_string(FILE *f, const char *s);
+char *format_timestamp(uint64_t usec, char *buf, size_t n);   /* "Sun 2026-11-29 03:00:00 UTC" */
+char *format_timespan(uint64_t usec, char *buf, size_t n);    /* "3min 2s ago"-style span */
+char *format_bytes(uint64_t bytes, char *buf, size_t n);      /* "1.5G" */
+bool colors_enabled(void);   /* stdout is a tty and $NO_COLOR unset */
