@@ -20,6 +20,7 @@
 #include "berth-container.h"
 #include "berth-devices.h"
 #include "berth-mount.h"
+#include "berth-register.h"
 #include "berth-stale.h"
 #include "log.h"
 #include "registry.h"
@@ -42,6 +43,7 @@ typedef struct Monitor {
         int notify_fd;
         Forwarder *forwarder;
         CGroup *cgroup;
+        Registration *registration; /* systemd's unit and machined's registration, or NULL */
         MachineRecord record;
         bool ready;
         int exit_status;
@@ -283,6 +285,11 @@ static int spawn(Monitor *m) {
         r = cgroup_attach(m->cgroup, pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
+        /* the leader is known and in its cgroup, the guest does not run yet: machined's view is
+         * complete before anything in the guest can ask for it */
+        r = register_machine(m->registration, s, pid);
+        if (r < 0)
+                return r;
         r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, 0, -EBADF);
         if (r < 0)
                 return log_error_errno(r, "Failed to start the container's setup: %m");
@@ -385,7 +392,18 @@ int container_run(Settings *s, int *ret_status) {
                 }
         }
 
+        r = link_journal_prepare(s); /* may add a bind mount: before custom_mounts_prepare() */
+        if (r < 0)
+                goto finish;
         r = custom_mounts_prepare(s);
+        if (r < 0)
+                goto finish;
+
+        /* the scope first: the container cgroup is made below the cgroup we are in */
+        r = register_open(s, &m.registration);
+        if (r < 0)
+                goto finish;
+        r = register_unit(m.registration, s);
         if (r < 0)
                 goto finish;
 
@@ -419,6 +437,7 @@ int container_run(Settings *s, int *ret_status) {
                 .uuid = id128_to_uuid_string(s->uuid, uuid),
                 .class = (char *) "container",
                 .service = (char *) "berth",
+                .unit = (char *) register_unit_name(m.registration),
                 .timestamp = now_usec(CLOCK_REALTIME),
                 .capabilities = settings_effective_capabilities(s),
                 .no_new_privileges = s->no_new_privileges,
@@ -462,6 +481,7 @@ finish:
                 (void) kill(m.pid, SIGKILL);
                 (void) waitpid(m.pid, NULL, 0);
         }
+        m.registration = register_close(m.registration);
         if (m.cgroup) {
                 int q = cgroup_destroy(m.cgroup);
                 if (q < 0)

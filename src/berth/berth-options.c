@@ -12,6 +12,7 @@
 #include "berth-console.h"
 #include "berth-mount.h"
 #include "berth-options.h"
+#include "berth-register.h"
 #include "berth-seccomp.h"
 #include "berth-settings-file.h"
 #include "log.h"
@@ -446,6 +447,44 @@ static int p_settings(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+static int p_register(Settings *s, const char *arg, const char **detail) {
+        RegisterMode m = register_mode_from_string(arg);
+        if (m < 0)
+                return -EINVAL;
+        s->register_mode = m;
+        return 0;
+}
+
+static int p_keep_unit(Settings *s, const char *arg, const char **detail) {
+        s->keep_unit = true;
+        return 0;
+}
+
+static int p_slice(Settings *s, const char *arg, const char **detail) {
+        size_t n = strlen(strempty(arg));
+        if (n <= strlen(".slice") || !endswith(arg, ".slice") || n > 255 || strchr(arg, '/') ||
+            strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789:-_.\\") != n) {
+                *detail = "expected a slice unit name such as machine.slice";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->slice, arg);
+}
+
+static int p_property(Settings *s, const char *arg, const char **detail) {
+        int r = unit_property_check(strempty(arg), detail);
+        if (r < 0)
+                return r;
+        return strv_extend(&s->properties, arg);
+}
+
+static int p_link_journal(Settings *s, const char *arg, const char **detail) {
+        LinkJournal l = link_journal_from_string(arg);
+        if (l < 0)
+                return -EINVAL;
+        s->link_journal = l;
+        return 0;
+}
+
 /* ---- the table ---- */
 
 const OptionDef option_table[] = {
@@ -531,6 +570,18 @@ const OptionDef option_table[] = {
           "OOM score adjustment of the payload (-1000..1000)", p_oom_score_adjust, SETTING_OOM_SCORE_ADJUST },
         { NULL, "cpu-affinity", 0, OPTION_ARG_REQUIRED, "CPUS", NULL,
           "CPUs the container may run on", p_cpu_affinity, SETTING_CPU_AFFINITY },
+
+        { "systemd", "register", 0, OPTION_ARG_REQUIRED, "MODE", "auto yes no",
+          "Run in a scope unit and register with systemd-machined (auto: when the system bus is there)",
+          p_register, SETTING_NONE },
+        { NULL, "keep-unit", 0, OPTION_ARG_NONE, NULL, NULL,
+          "Use the unit berth runs in (berth@.service) instead of a scope of its own", p_keep_unit, SETTING_NONE },
+        { NULL, "slice", 0, OPTION_ARG_REQUIRED, "SLICE", NULL,
+          "Slice of the container's scope (default: machine.slice)", p_slice, SETTING_NONE },
+        { NULL, "property", 0, OPTION_ARG_REQUIRED, "NAME=VALUE", NULL,
+          "Set a property of the container's unit, e.g. MemoryMax=2G", p_property, SETTING_NONE },
+        { NULL, "link-journal", 0, OPTION_ARG_REQUIRED, "MODE", "auto no host try-host guest try-guest",
+          "Make the guest's journal visible to the host's journalctl", p_link_journal, SETTING_NONE },
 };
 const unsigned option_table_size = ELEMENTSOF(option_table);
 

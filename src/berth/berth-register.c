@@ -1,2 +1,912 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* being written */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "berth-mount.h"
+#include "berth-register.h"
+#include "log.h"
+#include "util.h"
+
+/* Who owns what, and how a crash is survived.
+ *
+ * The scope (machine-NAME.scope) is systemd's object: berth asks for it with
+ * its own PID in it, so that berth and, below it, the container cgroup
+ * (berth-cgroup.c) are one unit to systemd, with a device policy and limits
+ * at the unit level and Delegate=yes so that the guest's systemd may manage
+ * its own subtree. When berth exits, the scope is empty and systemd removes
+ * it; nothing of it is ours to tear down.
+ *
+ * The registration is machined's object, but berth's to end: at exit berth
+ * calls UnregisterMachine, not TerminateMachine. The container is already
+ * gone by then; TerminateMachine would ask systemd to stop the machine's unit,
+ * which under --keep-unit is berth@NAME.service itself: a stop job against our
+ * own unit would turn a reboot (exit 133, Restart) into a stop and race with
+ * our exit. Unregistering only forgets the name.
+ *
+ * After a crash (berth killed with SIGKILL) the next start holds the
+ * machine's registry lock, so a registration or a scope of that name that
+ * belongs to berth is a dead instance's: it is dropped (Unregister, or
+ * Terminate when it is in another unit than ours) and a lingering scope is
+ * stopped. A registration of that name by another manager (nspawn) whose
+ * leader lives is a running machine: berth refuses to start. */
+
+#define SYSTEMD_DEST "org.freedesktop.systemd1"
+#define SYSTEMD_PATH "/org/freedesktop/systemd1"
+#define SYSTEMD_MANAGER "org.freedesktop.systemd1.Manager"
+#define MACHINED_DEST "org.freedesktop.machine1"
+#define MACHINED_PATH "/org/freedesktop/machine1"
+#define MACHINED_MANAGER "org.freedesktop.machine1.Manager"
+#define DEFAULT_SLICE "machine.slice"
+#define JOB_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+struct Registration {
+        sd_bus *bus;
+        RegisterMode mode;
+        char *machine;
+        char *unit;          /* the scope we made, or the unit we were started in */
+        bool registered;     /* machined knows the machine */
+};
+
+static bool streq_ptr(const char *a, const char *b) {
+        return a && b ? streq(a, b) : a == b;
+}
+
+/* ---- enums ---- */
+
+static const char *const register_mode_table[_REGISTER_MODE_MAX] = {
+        [REGISTER_AUTO] = "auto",
+        [REGISTER_NO] = "no",
+        [REGISTER_YES] = "yes",
+};
+
+const char *register_mode_to_string(RegisterMode m) {
+        return m >= 0 && m < _REGISTER_MODE_MAX ? register_mode_table[m] : NULL;
+}
+
+RegisterMode register_mode_from_string(const char *s) {
+        int b;
+
+        for (int i = 0; s && i < _REGISTER_MODE_MAX; i++)
+                if (streq(s, register_mode_table[i]))
+                        return (RegisterMode) i;
+        b = parse_boolean(s);
+        if (b < 0)
+                return _REGISTER_MODE_INVALID;
+        return b ? REGISTER_YES : REGISTER_NO;
+}
+
+static const char *const link_journal_table[_LINK_JOURNAL_MAX] = {
+        [LINK_JOURNAL_AUTO] = "auto",
+        [LINK_JOURNAL_NO] = "no",
+        [LINK_JOURNAL_HOST] = "host",
+        [LINK_JOURNAL_TRY_HOST] = "try-host",
+        [LINK_JOURNAL_GUEST] = "guest",
+        [LINK_JOURNAL_TRY_GUEST] = "try-guest",
+};
+
+const char *link_journal_to_string(LinkJournal l) {
+        return l >= 0 && l < _LINK_JOURNAL_MAX ? link_journal_table[l] : NULL;
+}
+
+LinkJournal link_journal_from_string(const char *s) {
+        for (int i = 0; s && i < _LINK_JOURNAL_MAX; i++)
+                if (streq(s, link_journal_table[i]))
+                        return (LinkJournal) i;
+        return _LINK_JOURNAL_INVALID;
+}
+
+/* ---- unit names ---- */
+
+int scope_name_for_machine(const char *machine, char **ret) {
+        /* systemd's escaping of a unit name part: letters, digits, ':', '_'
+         * and '.' (not leading) stay, '/' becomes '-', all else \xNN. A
+         * machine name is a host name, so in practice '-' -> \x2d. */
+        size_t n = strlen(machine);
+        char *e = malloc(strlen("machine-") + n * 4 + strlen(".scope") + 1), *p;
+
+        if (!e)
+                return -ENOMEM;
+        p = stpcpy(e, "machine-");
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char) machine[i];
+                if (c == '/')
+                        *p++ = '-';
+                else if (isalnum(c) || c == ':' || c == '_' || (c == '.' && i > 0))
+                        *p++ = (char) c;
+                else
+                        p += sprintf(p, "\\x%02x", c);
+        }
+        strcpy(p, ".scope");
+        *ret = e;
+        return 0;
+}
+
+/* ---- --property= ---- */
+
+typedef enum PropertyType {
+        PROP_SIZE,       /* bytes, K/M/G/T/P/E (1024-based) or infinity */
+        PROP_TASKS,      /* a count or infinity */
+        PROP_WEIGHT,     /* 1..10000 */
+        PROP_UINT64,
+        PROP_BOOL,
+        PROP_STRING,
+        PROP_USEC,       /* a time span, sent as ...USec */
+        PROP_CPU_QUOTA,  /* N% of one CPU, sent as CPUQuotaPerSecUSec */
+        PROP_DEVICE_ALLOW, /* "PATH-OR-CLASS [rwm]" */
+} PropertyType;
+
+typedef struct PropertyDef {
+        const char *name;     /* as written on the command line */
+        PropertyType type;
+        const char *bus_name; /* NULL: the same */
+        const char *values;   /* PROP_STRING: space-separated allowed values, NULL: any */
+} PropertyDef;
+
+static const PropertyDef property_table[] = {
+        { "MemoryMax", PROP_SIZE },
+        { "MemoryHigh", PROP_SIZE },
+        { "MemoryLow", PROP_SIZE },
+        { "MemoryMin", PROP_SIZE },
+        { "MemorySwapMax", PROP_SIZE },
+        { "MemoryLimit", PROP_SIZE },
+        { "TasksMax", PROP_TASKS },
+        { "CPUWeight", PROP_WEIGHT },
+        { "StartupCPUWeight", PROP_WEIGHT },
+        { "IOWeight", PROP_WEIGHT },
+        { "StartupIOWeight", PROP_WEIGHT },
+        { "CPUShares", PROP_UINT64 },
+        { "CPUQuota", PROP_CPU_QUOTA, "CPUQuotaPerSecUSec" },
+        { "CPUAccounting", PROP_BOOL },
+        { "MemoryAccounting", PROP_BOOL },
+        { "TasksAccounting", PROP_BOOL },
+        { "IOAccounting", PROP_BOOL },
+        { "IPAccounting", PROP_BOOL },
+        { "Description", PROP_STRING },
+        { "CollectMode", PROP_STRING, NULL, "inactive inactive-or-failed" },
+        { "DevicePolicy", PROP_STRING, NULL, "auto closed strict" },
+        { "KillMode", PROP_STRING, NULL, "control-group mixed process none" },
+        { "TimeoutStopSec", PROP_USEC, "TimeoutStopUSec" },
+        { "RuntimeMaxSec", PROP_USEC, "RuntimeMaxUSec" },
+        { "DeviceAllow", PROP_DEVICE_ALLOW },
+};
+
+static int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "KMGTPE";
+        unsigned long long v;
+        _cleanup_free_ char *num = NULL;
+        size_t n = strlen(s);
+        const char *suf;
+        uint64_t mult = 1;
+
+        if (streq(s, "infinity")) {
+                *ret = UINT64_MAX;
+                return 0;
+        }
+        if (n == 0)
+                return -EINVAL;
+        suf = strchr(suffixes, s[n - 1]);
+        if (suf && s[n - 1]) {
+                for (const char *k = suffixes; k <= suf; k++)
+                        mult *= 1024;
+                n--;
+        }
+        num = strndup(s, n);
+        if (!num)
+                return -ENOMEM;
+        if (safe_atollu(num, &v) < 0)
+                return -EINVAL;
+        if (mult > 1 && v > UINT64_MAX / mult)
+                return -ERANGE;
+        *ret = (uint64_t) v * mult;
+        return 0;
+}
+
+static bool word_in_list(const char *w, const char *list) {
+        size_t n = strlen(w);
+        for (const char *p = list; p && *p;) {
+                size_t k = strcspn(p, " ");
+                if (k == n && strncmp(p, w, n) == 0)
+                        return true;
+                p += k;
+                p += strspn(p, " ");
+        }
+        return false;
+}
+
+/* Checks ASSIGNMENT and, when M is not NULL, appends it as one (sv) to M. */
+static int property_append(sd_bus_message *m, const char *assignment, const char **ret_detail) {
+        const PropertyDef *def = NULL;
+        _cleanup_free_ char *name = NULL;
+        const char *eq = strchr(assignment, '='), *value, *bus_name;
+        const char *dummy;
+        uint64_t u;
+        int b, r;
+
+        if (!ret_detail)
+                ret_detail = &dummy;
+        if (!eq || eq == assignment) {
+                *ret_detail = "expected NAME=VALUE, e.g. MemoryMax=2G";
+                return -EINVAL;
+        }
+        name = strndup(assignment, (size_t) (eq - assignment));
+        if (!name)
+                return -ENOMEM;
+        value = eq + 1;
+        if (streq(name, "Delegate")) {
+                *ret_detail = "berth always delegates the unit to the container (Delegate=yes)";
+                return -EINVAL;
+        }
+        if (streq(name, "Slice")) {
+                *ret_detail = "use --slice= to choose the slice";
+                return -EINVAL;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(property_table); i++)
+                if (streq(property_table[i].name, name))
+                        def = &property_table[i];
+        if (!def) {
+                *ret_detail = "unknown property; berth knows MemoryMax, MemoryHigh, MemoryLow, MemoryMin, "
+                              "MemorySwapMax, TasksMax, CPUWeight, StartupCPUWeight, IOWeight, StartupIOWeight, "
+                              "CPUShares, CPUQuota, CPUAccounting, MemoryAccounting, TasksAccounting, IOAccounting, "
+                              "IPAccounting, Description, CollectMode, DevicePolicy, KillMode, TimeoutStopSec, "
+                              "RuntimeMaxSec, DeviceAllow";
+                return -EINVAL;
+        }
+        bus_name = def->bus_name ?: def->name;
+
+        switch (def->type) {
+        case PROP_SIZE:
+                if (parse_size(value, &u) < 0) {
+                        *ret_detail = "expected a size in bytes, with an optional K, M, G, T, P or E suffix, or 'infinity'";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+        case PROP_TASKS:
+                if (streq(value, "infinity"))
+                        u = UINT64_MAX;
+                else if (safe_atou64(value, &u) < 0 || u == 0) {
+                        *ret_detail = "expected a positive number of tasks or 'infinity'";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+        case PROP_WEIGHT:
+                if (safe_atou64(value, &u) < 0 || u < 1 || u > 10000) {
+                        *ret_detail = "expected a weight from 1 to 10000";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+        case PROP_UINT64:
+                if (safe_atou64(value, &u) < 0) {
+                        *ret_detail = "expected a number";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+        case PROP_BOOL:
+                b = parse_boolean(value);
+                if (b < 0) {
+                        *ret_detail = "expected a boolean (yes or no)";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "b", b) : 0;
+        case PROP_STRING:
+                if (isempty(value) || (def->values && !word_in_list(value, def->values))) {
+                        *ret_detail = def->values ? "not one of the values systemd takes for it" : "empty value";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "s", value) : 0;
+        case PROP_USEC:
+                if (parse_sec(value, &u) < 0) {
+                        *ret_detail = "expected a time span such as 90s, 500ms or 2min, or 'infinity'";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+        case PROP_CPU_QUOTA: {
+                size_t n = strlen(value);
+                _cleanup_free_ char *num = NULL;
+                if (n < 2 || value[n - 1] != '%' || !(num = strndup(value, n - 1)) || safe_atou64(num, &u) < 0 ||
+                    u == 0 || u > 100000) {
+                        *ret_detail = "expected a percentage of one CPU such as 50% or 200%";
+                        return -EINVAL;
+                }
+                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u * 10000) : 0;
+        }
+        case PROP_DEVICE_ALLOW: {
+                _cleanup_free_ char *path = NULL;
+                const char *sp = strchr(value, ' '), *access = sp ? sp + 1 : "rwm";
+                path = sp ? strndup(value, (size_t) (sp - value)) : strdup(value);
+                if (!path)
+                        return -ENOMEM;
+                if ((!startswith(path, "/dev/") && !startswith(path, "char-") && !startswith(path, "block-")) ||
+                    isempty(access) || strspn(access, "rwm") != strlen(access)) {
+                        *ret_detail = "expected a /dev/ path, char-CLASS or block-CLASS, then optionally r, w and m";
+                        return -EINVAL;
+                }
+                if (!m)
+                        return 0;
+                r = sd_bus_message_open_container(m, 'r', "sv");
+                if (r >= 0)
+                        r = sd_bus_message_append(m, "sv", bus_name, "a(ss)", 1, path, access);
+                if (r >= 0)
+                        r = sd_bus_message_close_container(m);
+                return r;
+        }
+        }
+        return -EINVAL;
+}
+
+int unit_property_check(const char *assignment, const char **ret_detail) {
+        return property_append(NULL, assignment, ret_detail);
+}
+
+static int append_properties(sd_bus_message *m, char **properties) {
+        STRV_FOREACH(p, properties) {
+                int r = property_append(m, *p, NULL);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- connecting ---- */
+
+static bool error_is_missing_service(const sd_bus_error *e) {
+        return sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+               sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+               sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit");
+}
+
+static int bus_errno(const sd_bus_error *e, int r) {
+        int k = sd_bus_error_get_errno(e);
+        return k > 0 ? -k : r < 0 ? r : -EIO;
+}
+
+int register_open(const Settings *s, Registration **ret) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        Registration *reg;
+        int r;
+
+        *ret = NULL;
+        if (s->register_mode == REGISTER_NO)
+                return 0;
+        if (sd_booted() <= 0) {
+                if (s->register_mode == REGISTER_YES)
+                        return log_error_errno(-EOPNOTSUPP, "Cannot register machine '%s' (--register=yes): systemd "
+                                               "is not the init system of this host.", s->machine);
+                log_debug("Not registering machine '%s': systemd is not the init system of this host.", s->machine);
+                return 0;
+        }
+        r = sd_bus_open_system(&bus);
+        if (r < 0) {
+                if (s->register_mode == REGISTER_YES)
+                        return log_error_errno(r, "Cannot register machine '%s' (--register=yes): failed to connect "
+                                               "to the system bus: %m", s->machine);
+                log_debug_errno(r, "Not registering machine '%s': no system bus: %m", s->machine);
+                return 0;
+        }
+        reg = calloc(1, sizeof *reg);
+        if (!reg || !(reg->machine = strdup(s->machine))) {
+                free(reg);
+                return log_oom();
+        }
+        reg->mode = s->register_mode;
+        reg->bus = TAKE_PTR(bus);
+        *ret = reg;
+        return 0;
+}
+
+const char *register_unit_name(const Registration *r) {
+        return r ? r->unit : NULL;
+}
+
+/* ---- jobs ---- */
+
+typedef struct JobWait {
+        const char *path;  /* the job's object path, once known */
+        char *result;      /* "done", "failed", ... when it is gone */
+} JobWait;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobWait *w = userdata;
+        const char *path, *unit, *result;
+        uint32_t id;
+
+        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+                return 0;
+        if (w->path && streq(path, w->path) && !w->result)
+                w->result = strdup(result) ?: strdup("oom");
+        return 0;
+}
+
+/* Calls a method of systemd's manager that returns a job (StartTransientUnit,
+ * StopUnit) and waits until the job is gone. The match is in place before the
+ * call, so the signal cannot be missed; a signal that arrives during the call
+ * waits in the queue until we know the job's path. */
+static int call_and_wait_for_job(sd_bus *bus, sd_bus_message *call, sd_bus_error *error, char **ret_result) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        JobWait w = {};
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT_USEC;
+        int r;
+
+        r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+                                on_job_removed, &w);
+        if (r < 0)
+                return r;
+        r = sd_bus_call(bus, call, 0, error, &reply);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "o", &w.path);
+        if (r < 0)
+                return r;
+        while (!w.result) {
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_process(bus, NULL);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        continue;
+                r = sd_bus_wait(bus, deadline - now);
+                if (r < 0)
+                        return r;
+        }
+        *ret_result = w.result;
+        return 0;
+}
+
+static int stop_unit(Registration *reg, const char *unit) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_free_ char *result = NULL;
+        int r;
+
+        /* a failed transient unit stays loaded until its failure is reset */
+        (void) sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
+                                  "s", unit);
+        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ss", unit, "replace");
+        if (r >= 0)
+                r = call_and_wait_for_job(reg->bus, m, &e, &result);
+        if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
+                return 0;
+        if (r < 0)
+                return log_error_errno(bus_errno(&e, r), "Failed to stop the stale unit '%s' of machine '%s': %s",
+                                       unit, reg->machine, e.message ?: strerror(-r));
+        (void) sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
+                                  "s", unit);
+        log_info("Stopped the stale unit '%s' of a dead instance of machine '%s'.", unit, reg->machine);
+        return 0;
+}
+
+/* ---- machined: stale registrations ---- */
+
+static bool pid_is_alive(pid_t pid) {
+        return pid > 0 && (kill(pid, 0) >= 0 || errno != ESRCH);
+}
+
+/* A registration of our name: dropped if it is a dead instance's, refused if
+ * it is a live machine of another manager. 0: nothing (left) in the way. */
+static int drop_stale_registration(Registration *reg) {
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ char *service = NULL, *unit = NULL, *path = NULL;
+        const char *p;
+        uint32_t leader = 0;
+        bool alive;
+        int r;
+
+        r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", &e, &reply, "s",
+                               reg->machine);
+        if (r < 0)
+                return 0; /* no such machine, or no machined: nothing in the way */
+        r = sd_bus_message_read(reply, "o", &p);
+        if (r < 0 || !(path = strdup(p)))
+                return r < 0 ? r : -ENOMEM;
+        (void) sd_bus_get_property_trivial(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Leader",
+                                           NULL, 'u', &leader);
+        (void) sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Service",
+                                          NULL, &service);
+        (void) sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Unit",
+                                          NULL, &unit);
+        alive = pid_is_alive((pid_t) leader);
+        if (alive && !streq_ptr(service, "berth"))
+                return log_error_errno(-EEXIST, "Machine '%s' is already running, registered by %s (leader PID %" PRIu32
+                                       "). Pick another name with --machine=, or stop that one first.",
+                                       reg->machine, strempty(service), leader);
+
+        sd_bus_error_free(&e);
+        /* Our own unit must live on (a restart of berth@NAME.service): only forget the name.
+         * Another unit is the dead instance's: terminating the machine stops it too. */
+        if (!unit || streq_ptr(unit, reg->unit) ||
+            sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "TerminateMachine", &e, NULL,
+                               "s", reg->machine) < 0) {
+                sd_bus_error_free(&e);
+                r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "UnregisterMachine",
+                                       &e, NULL, "s", reg->machine);
+                if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
+                        return log_error_errno(bus_errno(&e, r),
+                                               "Failed to drop the stale registration of machine '%s': %s",
+                                               reg->machine, e.message ?: strerror(-r));
+        }
+        log_info("Dropped the stale registration of machine '%s' (unit %s, leader PID %" PRIu32 " %s).", reg->machine,
+                 strna(unit), leader, alive ? "left over" : "gone");
+        return 0;
+}
+
+/* ---- the unit ---- */
+
+/* Our unit: the last component of our cgroup2 path that names a service or scope. */
+static int own_unit(char **ret) {
+        _cleanup_free_ char *cg = NULL;
+        char *line, *end, *best = NULL;
+        int r;
+
+        r = read_full_file("/proc/self/cgroup", &cg, NULL);
+        if (r < 0)
+                return r;
+        line = strstr(cg, "0::");
+        if (line != cg && (!line || line[-1] != '\n'))
+                return -ENOMEDIUM;
+        line += 3;
+        line[strcspn(line, "\n")] = 0;
+        for (char *c = strtok_r(line, "/", &end); c; c = strtok_r(NULL, "/", &end))
+                if (endswith(c, ".service") || endswith(c, ".scope"))
+                        best = c;
+        if (!best)
+                return -ENOENT;
+        *ret = strdup(best);
+        return *ret ? 0 : -ENOMEM;
+}
+
+static int set_unit_properties(Registration *reg, const Settings *s) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        int r;
+
+        if (strv_isempty(s->properties))
+                return 0;
+        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "SetUnitProperties");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "sb", reg->unit, 1);
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r >= 0)
+                r = append_properties(m, s->properties);
+        if (r >= 0)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to build the unit properties: %m");
+        r = sd_bus_call(reg->bus, m, 0, &e, NULL);
+        if (r < 0)
+                return log_error_errno(bus_errno(&e, r), "Failed to set --property= on unit '%s': %s", reg->unit,
+                                       e.message ?: strerror(-r));
+        return 0;
+}
+
+/* The devices a container gets at the unit level, as systemd-nspawn@.service
+ * allows them (DevicePolicy=closed adds the basic pseudo devices read-write);
+ * 'm' for the nodes berth creates in the container's /dev. berth's own policy
+ * on the container cgroup (berth-devices.c) narrows this further. */
+static const char *const scope_device_allow[][2] = {
+        { "/dev/null", "rwm" },    { "/dev/zero", "rwm" },    { "/dev/full", "rwm" },
+        { "/dev/random", "rwm" },  { "/dev/urandom", "rwm" }, { "/dev/tty", "rwm" },
+        { "/dev/ptmx", "rwm" },    { "/dev/net/tun", "rwm" }, { "/dev/fuse", "rwm" },
+        { "char-pts", "rw" },
+};
+
+static int build_scope_call(Registration *reg, const Settings *s, sd_bus_message **ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        char desc[128];
+        int r;
+
+        snprintf(desc, sizeof desc, "Container %s", s->machine);
+        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+                                           "StartTransientUnit");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "ss", reg->unit, "fail");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s", desc, "Slice", "s",
+                                  s->slice ?: DEFAULT_SLICE, "PIDs", "au", 1, (uint32_t) getpid(), "Delegate", "b", 1,
+                                  "TasksMax", "t", (uint64_t) 16384, "DevicePolicy", "s", "closed", "CollectMode", "s",
+                                  "inactive-or-failed");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_open_container(m, 'r', "sv");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", "DeviceAllow");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'v', "a(ss)");
+        if (r >= 0)
+                r = sd_bus_message_open_container(m, 'a', "(ss)");
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(scope_device_allow); i++)
+                r = sd_bus_message_append(m, "(ss)", scope_device_allow[i][0], scope_device_allow[i][1]);
+        for (int k = 0; r >= 0 && k < 3; k++)
+                r = sd_bus_message_close_container(m);
+        if (r < 0)
+                return r;
+        /* the user's last: a later assignment wins in systemd */
+        r = append_properties(m, s->properties);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_close_container(m);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+int register_unit(Registration *reg, const Settings *s) {
+        int r;
+
+        if (!reg)
+                return 0;
+
+        if (s->keep_unit) {
+                r = own_unit(&reg->unit);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to find the unit berth runs in (--keep-unit): %m");
+                r = drop_stale_registration(reg);
+                if (r < 0)
+                        return r;
+                return set_unit_properties(reg, s);
+        }
+
+        r = scope_name_for_machine(s->machine, &reg->unit);
+        if (r < 0)
+                return log_oom();
+        r = drop_stale_registration(reg);
+        if (r < 0)
+                return r;
+
+        for (int attempt = 0;; attempt++) {
+                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                _cleanup_free_ char *result = NULL;
+
+                r = build_scope_call(reg, s, &m);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to build the request for scope '%s': %m", reg->unit);
+                r = call_and_wait_for_job(reg->bus, m, &e, &result);
+                if (r < 0 && attempt == 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists")) {
+                        /* we hold the machine's lock: a scope of its name is a dead instance's */
+                        r = stop_unit(reg, reg->unit);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                if (r == -ETIMEDOUT)
+                        return log_error_errno(r, "Timed out waiting for systemd to start scope '%s'.", reg->unit);
+                if (r < 0)
+                        return log_error_errno(bus_errno(&e, r), "Failed to create scope '%s' for machine '%s': %s",
+                                               reg->unit, s->machine, e.message ?: strerror(-r));
+                if (!streq(result, "done"))
+                        return log_error_errno(-EIO, "Failed to start scope '%s' for machine '%s': job result '%s'.",
+                                               reg->unit, s->machine, result);
+                break;
+        }
+        log_debug("Running in scope '%s'.", reg->unit);
+        return 0;
+}
+
+/* ---- machined ---- */
+
+static int call_register(Registration *reg, const Settings *s, pid_t leader, bool with_network, sd_bus_error *e) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_call(reg->bus, &m, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
+                                           with_network ? "RegisterMachineWithNetwork" : "RegisterMachine");
+        if (r >= 0)
+                r = sd_bus_message_append(m, "s", s->machine);
+        if (r >= 0)
+                r = sd_bus_message_append_array(m, 'y', s->uuid, 16);
+        if (r >= 0)
+                r = sd_bus_message_append(m, "ssus", "berth", "container", (uint32_t) leader, s->directory);
+        if (r >= 0 && with_network)
+                r = sd_bus_message_append_array(m, 'i', NULL, 0);
+        if (r < 0)
+                return r;
+        return sd_bus_call(reg->bus, m, 0, e, NULL);
+}
+
+int register_machine(Registration *reg, const Settings *s, pid_t leader) {
+        int r;
+
+        if (!reg)
+                return 0;
+        for (int attempt = 0;; attempt++) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                r = call_register(reg, s, leader, true, &e);
+                if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+                        /* machined from before RegisterMachineWithNetwork */
+                        sd_bus_error_free(&e);
+                        r = call_register(reg, s, leader, false, &e);
+                }
+                if (r >= 0)
+                        break;
+                if (error_is_missing_service(&e)) {
+                        if (reg->mode == REGISTER_YES)
+                                return log_error_errno(-EOPNOTSUPP, "Cannot register machine '%s' (--register=yes): "
+                                                       "systemd-machined is not available on this host (install "
+                                                       "systemd-container).", s->machine);
+                        log_notice("systemd-machined is not available (install systemd-container): machine '%s' "
+                                   "runs unregistered.", s->machine);
+                        return 0;
+                }
+                if (attempt == 0 && sd_bus_error_has_name(&e, "org.freedesktop.machine1.MachineExists")) {
+                        /* machined had not yet noticed that the previous instance went away */
+                        r = drop_stale_registration(reg);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                return log_error_errno(bus_errno(&e, r), "Failed to register machine '%s' with systemd-machined: %s",
+                                       s->machine, e.message ?: strerror(-r));
+        }
+        reg->registered = true;
+        log_debug("Registered machine '%s' with systemd-machined (unit %s).", s->machine, strna(reg->unit));
+        return 0;
+}
+
+Registration *register_close(Registration *reg) {
+        if (!reg)
+                return NULL;
+        if (reg->registered) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
+                                           "UnregisterMachine", &e, NULL, "s", reg->machine);
+                /* machined drops a machine whose unit went away by itself */
+                if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
+                        log_warning_errno(bus_errno(&e, r), "Failed to unregister machine '%s', ignoring: %s",
+                                          reg->machine, e.message ?: strerror(-r));
+        }
+        sd_bus_flush_close_unref(reg->bus);
+        free(reg->machine);
+        free(reg->unit);
+        free(reg);
+        return NULL;
+}
+
+/* ---- --link-journal= ---- */
+
+/* The id the guest's journald names its directory after: the tree's
+ * /etc/machine-id, or the container UUID that berth gives systemd (as
+ * $container_uuid) and commands (as /etc/machine-id) when the tree has none. */
+static int guest_machine_id(const Settings *s, char ret[static 33]) {
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        char buf[64];
+        ssize_t n;
+
+        dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0)
+                fd = open_in_root(dfd, "etc/machine-id", O_RDONLY);
+        if (fd >= 0 && (n = read(fd, buf, sizeof buf - 1)) >= 32) {
+                buf[n] = 0;
+                buf[strcspn(buf, "\n")] = 0;
+                if (strlen(buf) == 32 && strspn(buf, "0123456789abcdef") == 32) {
+                        memcpy(ret, buf, 33);
+                        return 0;
+                }
+        }
+        id128_to_string(s->uuid, ret);
+        return 0;
+}
+
+static int link_journal_host(Settings *s, const char *id, bool try) {
+        _cleanup_free_ char *dir = NULL, *arg = NULL;
+        const char *detail = NULL;
+        struct stat st;
+        int r;
+
+        dir = strjoin("/var/log/journal/", id);
+        arg = strjoin(dir, ":", dir);
+        if (!dir || !arg)
+                return log_oom();
+        r = mkdir_p(dir, 0755);
+        if (r >= 0 && (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
+                r = -ENOTDIR;
+        if (r >= 0)
+                r = custom_mount_parse_bind(s, arg, false, &detail);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0) {
+                if (try) {
+                        log_debug_errno(r, "Not linking the journal of machine '%s' (--link-journal=try-host): '%s': %m",
+                                        s->machine, dir);
+                        return 0;
+                }
+                return log_error_errno(r, "Failed to link the journal of machine '%s' (--link-journal=host): '%s': %m%s%s",
+                                       s->machine, dir, detail ? ", " : "", strempty(detail));
+        }
+        return 0;
+}
+
+static int link_journal_guest(Settings *s, const char *id, bool try) {
+        _cleanup_free_ char *link = NULL, *target = NULL, *old = NULL;
+        _cleanup_close_ int dfd = -EBADF, jfd = -EBADF;
+        const char *why = NULL;
+        char buf[PATH_MAX];
+        ssize_t n;
+        int r = 0;
+
+        link = strjoin("/var/log/journal/", id);
+        target = strjoin(s->directory, "/var/log/journal/", id);
+        if (!link || !target)
+                return log_oom();
+        if (s->ephemeral || s->volatile_mode != VOLATILE_NO)
+                why = "the guest's /var does not persist in the tree (--ephemeral, --volatile=)";
+        else {
+                /* the tree is hostile: create the directory through fds that stay inside it */
+                dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dfd >= 0)
+                        jfd = open_in_root(dfd, "var/log/journal", O_RDONLY | O_DIRECTORY);
+                if (jfd < 0)
+                        why = "the tree has no /var/log/journal";
+                else if (mkdirat(jfd, id, 02755) < 0 && errno != EEXIST) {
+                        r = negative_errno();
+                        why = "cannot create the guest's journal directory";
+                }
+        }
+        if (!why) {
+                n = readlink(link, buf, sizeof buf - 1);
+                if (n >= 0) {
+                        buf[n] = 0;
+                        if (!streq(buf, target) && (unlink(link) < 0 || symlink(target, link) < 0)) {
+                                r = negative_errno();
+                                why = "cannot replace the host's symlink";
+                        }
+                } else if (errno == ENOENT) {
+                        (void) mkdir_p("/var/log/journal", 02755);
+                        if (symlink(target, link) < 0) {
+                                r = negative_errno();
+                                why = "cannot create the host's symlink";
+                        }
+                } else
+                        why = "the host has a directory of that id (a journal of its own)";
+        }
+        if (!why)
+                return 0;
+        if (try) {
+                log_debug("Not linking the journal of machine '%s' (--link-journal=try-guest): %s.", s->machine, why);
+                return 0;
+        }
+        return log_error_errno(r ?: -EINVAL, "Failed to link the journal of machine '%s' to '%s' (--link-journal=guest): %s.",
+                               s->machine, link, why);
+}
+
+int link_journal_prepare(Settings *s) {
+        LinkJournal l = s->link_journal;
+        char id[33];
+        struct stat st;
+
+        if (l == LINK_JOURNAL_AUTO)
+                l = s->start_mode == START_BOOT && stat("/var/log/journal", &st) >= 0 && S_ISDIR(st.st_mode)
+                            ? LINK_JOURNAL_TRY_GUEST
+                            : LINK_JOURNAL_NO;
+        if (l == LINK_JOURNAL_NO)
+                return 0;
+        (void) guest_machine_id(s, id);
+        if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
+                return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST);
+        return link_journal_guest(s, id, l == LINK_JOURNAL_TRY_GUEST);
+}

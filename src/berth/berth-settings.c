@@ -23,6 +23,8 @@ void settings_free(Settings *s) {
         for (size_t i = 0; i < ELEMENTSOF(s->rlimit); i++)
                 free(s->rlimit[i]);
         free(s->cpu_set.set);
+        free(s->slice);
+        strv_free(s->properties);
         *s = (Settings) {};
 }
 

@@ -134,6 +134,28 @@ typedef enum SettingsMode {
         _SETTINGS_MODE_INVALID = -EINVAL,
 } SettingsMode;
 
+/* --register=: AUTO (0, the default) registers when systemd and its bus are there */
+typedef enum RegisterMode {
+        REGISTER_AUTO,
+        REGISTER_NO,
+        REGISTER_YES,
+        _REGISTER_MODE_MAX,
+        _REGISTER_MODE_INVALID = -EINVAL,
+} RegisterMode;
+
+/* --link-journal=: AUTO (0, the default) is try-guest with --boot when the
+ * host has a /var/log/journal, else no */
+typedef enum LinkJournal {
+        LINK_JOURNAL_AUTO,
+        LINK_JOURNAL_NO,
+        LINK_JOURNAL_HOST,
+        LINK_JOURNAL_TRY_HOST,
+        LINK_JOURNAL_GUEST,
+        LINK_JOURNAL_TRY_GUEST,
+        _LINK_JOURNAL_MAX,
+        _LINK_JOURNAL_INVALID = -EINVAL,
+} LinkJournal;
+
 typedef struct CPUSet {
         cpu_set_t *set;
         size_t allocated; /* bytes */
@@ -187,6 +209,13 @@ typedef struct Settings {
         int kill_signal;            /* 0: the default for the start mode */
         uint64_t stop_timeout_usec; /* 0: the default */
         int notify_ready;           /* -1 unset: yes with --boot if the guest talks, else no */
+
+        /* systemd integration (berth-register.c) */
+        RegisterMode register_mode;
+        bool keep_unit;             /* run in the unit we were started in, no scope */
+        char *slice;                /* NULL: machine.slice */
+        char **properties;          /* --property= assignments, checked by unit_property_check() */
+        LinkJournal link_journal;
 
         /* settings files */
         SettingsMode settings_mode; /* --settings= */
