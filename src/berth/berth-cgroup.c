@@ -289,6 +289,23 @@ static char *machine_dir_of(const char *payload) {
         return TAKE_PTR(p);
 }
 
+/* The v1 hierarchies a container gets a cgroup in: what the device policy,
+ * the task limit and memory accounting need, and name=systemd for tools that
+ * look there. The others (cpu, cpuset, blkio, freezer, ...) would only cost
+ * mkdir/rmdir at every start and stop: cgroup2 finds every process anyway. */
+static const char *const v1_wanted[] = { "devices", "pids", "memory", "name=systemd" };
+
+static bool v1_hierarchy_wanted(const char *controllers) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        if (strv_split(controllers, ",", &l) < 0)
+                return true;
+        for (size_t i = 0; i < ELEMENTSOF(v1_wanted); i++)
+                if (strv_contains(l, v1_wanted[i]))
+                        return true;
+        return false;
+}
+
 /* v1 cpuset refuses tasks until cpus and mems are set; fill in the parent's. */
 static void cpuset_init(const char *dir) {
         _cleanup_free_ char *parent = strdup(dir);
@@ -662,6 +679,8 @@ int cgroup_create(const char *machine, CGroup **ret) {
 
         for (size_t i = 0; i < n; i++) {
                 bool v2 = isempty(h[i].controllers);
+                if (!v2 && !v1_hierarchy_wanted(h[i].controllers))
+                        continue;
                 _cleanup_free_ char *dir = strjoin(h[i].own, "/", cg->name);
                 _cleanup_free_ char *payload = dir ? strjoin(dir, "/payload") : NULL;
 
