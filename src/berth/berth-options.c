@@ -581,7 +581,7 @@ const OptionDef option_table[] = {
         { NULL, "property", 0, OPTION_ARG_REQUIRED, "NAME=VALUE", NULL,
           "Set a property of the container's unit, e.g. MemoryMax=2G", p_property, SETTING_NONE },
         { NULL, "link-journal", 0, OPTION_ARG_REQUIRED, "MODE", "auto no host try-host guest try-guest",
-          "Make the guest's journal visible to the host's journalctl", p_link_journal, SETTING_NONE },
+          "Make the guest's journal visible to the host's journalctl", p_link_journal, SETTING_LINK_JOURNAL },
 };
 const unsigned option_table_size = ELEMENTSOF(option_table);
 

@@ -49,8 +49,8 @@ SettingsMode settings_mode_from_string(const char *s) {
  *
  * Privileged keys are those that give the container more than the default: more capabilities or
  * system calls, host files and directories, network interfaces (a network namespace of its own
- * comes with CAP_NET_ADMIN), a chosen machine ID, resource limits, OOM score, CPU affinity, and a
- * copy of the tree on the host (Ephemeral=). As with nspawn, they count only in files from
+ * comes with CAP_NET_ADMIN), a chosen machine ID, resource limits, OOM score, CPU affinity, the
+ * guest's journal on the host (LinkJournal=), and a copy of the tree on the host (Ephemeral=). As with nspawn, they count only in files from
  * trusted places (/etc, /run) or with --settings=trusted; elsewhere (next to the image, where
  * downloaded images bring their own) berth checks them, ignores them and says so. */
 
@@ -251,7 +251,7 @@ static const SettingsKey settings_keys[] = {
         KEY_UNSUPPORTED("Exec", "AmbientCapability", NULL),
         KEY_UNSUPPORTED("Exec", "Personality", NULL),
         KEY_UNSUPPORTED("Exec", "PrivateUsers", "no"),
-        KEY_UNSUPPORTED("Exec", "LinkJournal", "no"),
+        KEY("Exec", "LinkJournal", key_option, "link-journal", KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "SuppressSync", "no"),
 
         KEY_FLAG("Files", "ReadOnly", "read-only", read_only, 0),
@@ -543,6 +543,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_CPU_AFFINITY] = CUSTOM(cpu_affinity, false),
         [SETTING_KILL_SIGNAL] = FIELD(FIELD_INT, kill_signal),
         [SETTING_NOTIFY_READY] = FIELD(FIELD_INT, notify_ready),
+        [SETTING_LINK_JOURNAL] = FIELD(FIELD_INT, link_journal),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {

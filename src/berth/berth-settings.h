@@ -119,6 +119,7 @@ typedef enum SettingKind {
         SETTING_CPU_AFFINITY,
         SETTING_KILL_SIGNAL,
         SETTING_NOTIFY_READY,
+        SETTING_LINK_JOURNAL,
         _SETTING_KIND_MAX,
 } SettingKind;
 

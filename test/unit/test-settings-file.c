@@ -11,6 +11,7 @@
 
 #include "berth-caps.h"
 #include "berth-options.h"
+#include "berth-register.h"
 #include "berth-settings-file.h"
 #include "log.h"
 #include "tap.h"
@@ -152,6 +153,7 @@ static void test_every_key_parses(void) {
                 "ResolvConf=copy-host\n"
                 "Timezone=bind\n"
                 "Ephemeral=no\n"
+                "LinkJournal=try-guest\n"
                 "[Files]\n"
                 "ReadOnly=yes\n"
                 "Volatile=state\n"
@@ -190,6 +192,7 @@ static void test_every_key_parses(void) {
         CHECK(s->resolv_conf == RESOLV_CONF_COPY_HOST);
         CHECK(s->timezone == TIMEZONE_BIND);
         CHECK(!s->ephemeral);
+        CHECK(s->link_journal == link_journal_from_string("try-guest"));
         CHECK(s->read_only);
         CHECK(s->volatile_mode == VOLATILE_STATE);
         CHECK(s->n_custom_mounts == 6);
@@ -251,7 +254,7 @@ static void test_unsupported_keys(void) {
 
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
-        CHECK(parse_text("[Network]\nVirtualEthernet=no\nPort=\n[Exec]\nPrivateUsers=false\nLinkJournal=no\n"
+        CHECK(parse_text("[Network]\nVirtualEthernet=no\nPort=\n[Exec]\nPrivateUsers=false\n"
                          "SuppressSync=0\n[Files]\nPrivateUsersOwnership=off\n",
                          false, &f, NULL) == 0);
         CHECK(f.set == 0);
@@ -416,6 +419,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
                 "OOMScoreAdjust=-1000\n"
                 "CPUAffinity=0\n"
                 "Ephemeral=yes\n"
+                "LinkJournal=host\n"
                 "[Files]\n"
                 "Bind=/etc:/mnt\n"
                 "Bind=/root:/mnt2\n"
@@ -436,7 +440,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(!(f.set & (SETTING_MASK(SETTING_CAPABILITY) | SETTING_MASK(SETTING_CUSTOM_MOUNTS) |
                          SETTING_MASK(SETTING_PRIVATE_NETWORK) | SETTING_MASK(SETTING_UUID))));
         /* once per key, with the first line, at warning level */
-        CHECK(count(log, "Ignoring Bind= in untrusted t.berth (line 13): pass --settings=trusted to allow it.") == 1);
+        CHECK(count(log, "Ignoring Bind= in untrusted t.berth (line 14): pass --settings=trusted to allow it.") == 1);
         CHECK(count(log, "Ignoring Bind=") == 1);
         CHECK(count(log, "Ignoring Capability= in untrusted t.berth (line 3)") == 1);
         CHECK(count(log, "Ignoring SystemCallFilter= in untrusted t.berth (line 5)") == 1);
@@ -447,7 +451,8 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(count(log, "Ignoring OOMScoreAdjust=") == 1);
         CHECK(count(log, "Ignoring CPUAffinity=") == 1);
         CHECK(count(log, "Ignoring Ephemeral=") == 1);
-        CHECK(count(log, "Ignoring") == 10);
+        CHECK(count(log, "Ignoring LinkJournal=") == 1);
+        CHECK(count(log, "Ignoring") == 11);
         CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
 }
 
