@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berth-mount.h"
+#include "copy.h"
 #include "log.h"
 #include "util.h"
 
@@ -35,207 +36,27 @@
  * --template=: in the parent, before the container starts
  * ------------------------------------------------------------------------- */
 
-typedef struct CopyState {
-        dev_t dev;              /* the template's file system: sub-mounts are not copied */
-        dev_t dst_dev;          /* the copy's top directory, which may lie inside the template */
-        ino_t dst_ino;
+typedef struct TemplateProgress {
         const char *template;
-        uint64_t n_files;
-        uint64_t n_bytes;
-        uint64_t last_progress; /* usec, CLOCK_MONOTONIC */
-        bool progress;          /* stderr is a terminal */
-} CopyState;
+        uint64_t last;          /* usec, CLOCK_MONOTONIC */
+        bool enabled;           /* stderr is a terminal */
+} TemplateProgress;
 
-static void copy_progress(CopyState *c, bool final) {
+static void template_progress_show(const CopyContext *c, TemplateProgress *p, bool final) {
         uint64_t n;
 
-        if (!c->progress)
+        if (!p->enabled)
                 return;
         n = now_usec(CLOCK_MONOTONIC);
-        if (!final && n - c->last_progress < 200 * USEC_PER_MSEC)
+        if (!final && n - p->last < 200 * USEC_PER_MSEC)
                 return;
-        c->last_progress = n;
-        fprintf(stderr, "\rCopying template '%s': %" PRIu64 " files, %" PRIu64 " MiB%s", c->template, c->n_files,
+        p->last = n;
+        fprintf(stderr, "\rCopying template '%s': %" PRIu64 " files, %" PRIu64 " MiB%s", p->template, c->n_files,
                 c->n_bytes >> 20, final ? "\n" : "");
 }
 
-/* Extended attributes, best effort: the target may not support them all
- * (security.* needs privileges, trusted.* root). */
-static void copy_xattrs(int from, int to) {
-        _cleanup_free_ char *names = NULL, *value = NULL;
-        ssize_t n;
-
-        n = flistxattr(from, NULL, 0);
-        if (n <= 0)
-                return;
-        names = malloc(n);
-        if (!names)
-                return;
-        n = flistxattr(from, names, n);
-        if (n <= 0)
-                return;
-        for (char *p = names; p < names + n; p += strlen(p) + 1) {
-                ssize_t k = fgetxattr(from, p, NULL, 0);
-                if (k < 0)
-                        continue;
-                free(value);
-                value = malloc(k + 1);
-                if (!value)
-                        return;
-                k = fgetxattr(from, p, value, k);
-                if (k < 0)
-                        continue;
-                (void) fsetxattr(to, p, value, k, 0);
-        }
-}
-
-/* Owner, then mode (chown clears set-id bits), xattrs, times. */
-static int copy_attributes(int from, int to, const struct stat *st) {
-        struct timespec ts[2] = { st->st_atim, st->st_mtim };
-
-        if (fchown(to, st->st_uid, st->st_gid) < 0)
-                return negative_errno();
-        if (fchmod(to, st->st_mode & 07777) < 0)
-                return negative_errno();
-        copy_xattrs(from, to);
-        (void) futimens(to, ts);
-        return 0;
-}
-
-static int copy_data(int from, int to, CopyState *c) {
-        char buf[64 * 1024];
-
-        /* A reflink shares the blocks (btrfs, xfs): instant, no space used. */
-        if (ioctl(to, FICLONE, from) >= 0)
-                return 0;
-
-        for (;;) {
-                ssize_t k = copy_file_range(from, NULL, to, NULL, 1 << 30, 0);
-                if (k < 0) {
-                        if (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)
-                                break;
-                        return negative_errno();
-                }
-                if (k == 0)
-                        return 0;
-                c->n_bytes += k;
-                copy_progress(c, false);
-        }
-
-        /* copy_file_range refused: plain read/write from the current offset */
-        for (;;) {
-                ssize_t k = read(from, buf, sizeof buf);
-                if (k < 0)
-                        return negative_errno();
-                if (k == 0)
-                        return 0;
-                int r = loop_write(to, buf, k);
-                if (r < 0)
-                        return r;
-                c->n_bytes += k;
-        }
-}
-
-static int copy_tree_at(int src_dir, int dst_dir, const char *path, CopyState *c);
-
-static int copy_entry(int src_dir, int dst_dir, const char *name, const char *path, CopyState *c) {
-        _cleanup_free_ char *sub = NULL;
-        struct stat st;
-        int r;
-
-        if (fstatat(src_dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return log_error_errno(negative_errno(), "Failed to stat '%s/%s': %m", path, name);
-        c->n_files++;
-        copy_progress(c, false);
-
-        if (S_ISDIR(st.st_mode)) {
-                _cleanup_close_ int s = -EBADF, d = -EBADF;
-
-                /* -D inside the template: never copy the copy into itself */
-                if (st.st_dev == c->dst_dev && st.st_ino == c->dst_ino)
-                        return 0;
-                if (mkdirat(dst_dir, name, 0700) < 0)
-                        return log_error_errno(negative_errno(), "Failed to create directory '%s': %m", name);
-                s = openat(src_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                d = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (s < 0 || d < 0)
-                        return log_error_errno(negative_errno(), "Failed to open directory '%s/%s': %m", path, name);
-                sub = path_join(path, name);
-                if (!sub)
-                        return log_oom();
-                /* a mount point inside the template: the directory, not what is mounted there */
-                if (st.st_dev == c->dev) {
-                        r = copy_tree_at(s, d, sub, c);
-                        if (r < 0)
-                                return r;
-                }
-                r = copy_attributes(s, d, &st);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to copy the attributes of '%s': %m", sub);
-                return 0;
-        }
-
-        if (S_ISREG(st.st_mode)) {
-                _cleanup_close_ int s = -EBADF, d = -EBADF;
-
-                s = openat(src_dir, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
-                if (s < 0)
-                        return log_error_errno(negative_errno(), "Failed to open '%s/%s': %m", path, name);
-                d = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                if (d < 0)
-                        return log_error_errno(negative_errno(), "Failed to create '%s/%s': %m", path, name);
-                r = copy_data(s, d, c);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to copy '%s/%s': %m", path, name);
-                r = copy_attributes(s, d, &st);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to copy the attributes of '%s/%s': %m", path, name);
-                return 0;
-        }
-
-        if (S_ISLNK(st.st_mode)) {
-                char target[PATH_MAX + 1];
-                ssize_t k = readlinkat(src_dir, name, target, sizeof target - 1);
-                if (k < 0)
-                        return log_error_errno(negative_errno(), "Failed to read symlink '%s/%s': %m", path, name);
-                target[k] = 0;
-                if (symlinkat(target, dst_dir, name) < 0)
-                        return log_error_errno(negative_errno(), "Failed to create symlink '%s/%s': %m", path, name);
-        } else if (mknodat(dst_dir, name, st.st_mode, st.st_rdev) < 0)
-                /* device nodes, fifos, sockets */
-                return log_error_errno(negative_errno(), "Failed to create node '%s/%s': %m", path, name);
-
-        if (fchownat(dst_dir, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0)
-                return log_error_errno(negative_errno(), "Failed to set the owner of '%s/%s': %m", path, name);
-        if (!S_ISLNK(st.st_mode) && fchmodat(dst_dir, name, st.st_mode & 07777, 0) < 0)
-                return log_error_errno(negative_errno(), "Failed to set the mode of '%s/%s': %m", path, name);
-        struct timespec ts[2] = { st.st_atim, st.st_mtim };
-        (void) utimensat(dst_dir, name, ts, AT_SYMLINK_NOFOLLOW);
-        return 0;
-}
-
-static int copy_tree_at(int src_dir, int dst_dir, const char *path, CopyState *c) {
-        _cleanup_closedir_ DIR *d = NULL;
-        struct dirent *de;
-        int fd, r;
-
-        fd = fcntl(src_dir, F_DUPFD_CLOEXEC, 3);
-        if (fd < 0)
-                return log_error_errno(negative_errno(), "Failed to duplicate a directory fd: %m");
-        d = fdopendir(fd);
-        if (!d) {
-                safe_close(fd);
-                return log_error_errno(negative_errno(), "Failed to read directory '%s': %m", path);
-        }
-        while ((errno = 0, de = readdir(d))) {
-                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-                        continue;
-                r = copy_entry(src_dir, dst_dir, de->d_name, path, c);
-                if (r < 0)
-                        return r;
-        }
-        if (errno != 0)
-                return log_error_errno(negative_errno(), "Failed to read directory '%s': %m", path);
+static int template_progress(const CopyContext *c, void *userdata) {
+        template_progress_show(c, userdata, false);
         return 0;
 }
 
@@ -257,7 +78,8 @@ int root_prepare(const Settings *s) {
         _cleanup_close_ int src = -EBADF, dst = -EBADF;
         _cleanup_free_ char *tmp = NULL;
         struct stat st;
-        CopyState c = {};
+        _cleanup_(copy_context_done) CopyContext c = {};
+        TemplateProgress progress = {};
         uint64_t start;
         int r;
 
@@ -301,31 +123,31 @@ int root_prepare(const Settings *s) {
                 goto fail;
         }
 
-        struct stat dst_st;
-        if (fstat(dst, &dst_st) < 0) {
-                r = log_error_errno(negative_errno(), "Failed to stat '%s': %m", tmp);
-                goto fail;
-        }
-        c = (CopyState) {
-                .dev = st.st_dev,
-                .dst_dev = dst_st.st_dev,
-                .dst_ino = dst_st.st_ino,
+        progress = (TemplateProgress) {
                 .template = s->template,
-                .progress = !s->quiet && isatty(STDERR_FILENO),
+                .enabled = !s->quiet && isatty(STDERR_FILENO),
+        };
+        /* mount points inside the template: the directory, not what is mounted there */
+        c = (CopyContext) {
+                .flags = COPY_SAME_FS,
+                .progress = template_progress,
+                .userdata = &progress,
         };
         start = now_usec(CLOCK_MONOTONIC);
         if (!s->quiet)
                 log_info("Populating '%s' from template '%s'.", s->directory, s->template);
 
-        r = copy_tree_at(src, dst, s->template, &c);
-        if (r < 0)
-                goto fail;
-        r = copy_attributes(src, dst, &st);
-        if (r < 0) {
-                log_error_errno(r, "Failed to copy the attributes of '%s': %m", s->template);
+        r = copy_tree_fd(src, dst, &c);
+        if (r == -ENOMEM) {
+                log_oom();
                 goto fail;
         }
-        copy_progress(&c, true);
+        if (r < 0) {
+                log_error_errno(r, "Failed to %s '%s/%s': %m", c.error_op ?: "copy", s->template,
+                                c.error_path ?: ".");
+                goto fail;
+        }
+        template_progress_show(&c, &progress, true);
 
         if (rename(tmp, s->directory) < 0) {
                 r = negative_errno();
@@ -344,7 +166,7 @@ int root_prepare(const Settings *s) {
         return 0;
 
 fail:
-        if (c.progress)
+        if (progress.enabled && c.n_files > 0)
                 fputc('\n', stderr);
         (void) rm_rf(tmp);
         return r;
