@@ -151,9 +151,24 @@ test_machine_name_picks_the_file() {
         assert_eq bynamefile "$OUT"
 }
 
-test_broken_file_fails_and_changes_nothing() {
-        setup
+# host_unchanged_by FUNC: FUNC leaves the host as it was. Other test runs on this host may start
+# or stop containers meanwhile: a change is only a failure if it shows up in all three tries.
+host_unchanged_by() {
+        local try
+        for try in first second; do
+                echo "# $try try"
+                host_snapshot
+                "$@"
+                if (assert_host_unchanged) >/dev/null 2>&1; then
+                        return 0
+                fi
+        done
         host_snapshot
+        "$@"
+        assert_host_unchanged
+}
+
+broken_files() {
         local bad
         for bad in 'Boot=maybe|Invalid value for Boot=: '"'maybe'"' (expected a boolean)' \
                 'Foo=1|Unknown key '"'Foo'"' in section [Exec]' \
@@ -170,7 +185,11 @@ test_broken_file_fails_and_changes_nothing() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "$NEXT.berth:3: Unknown section [Nope]."
-        assert_host_unchanged
+}
+
+test_broken_file_fails_and_changes_nothing() {
+        setup
+        host_unchanged_by broken_files
 }
 
 test_settings_option_rejects_garbage() {
