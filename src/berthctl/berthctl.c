@@ -94,7 +94,7 @@ enum {
         ARG_UID,
 };
 
-static int parse_argv(int argc, char *argv[]) {
+static int parse_argv(int argc, char *argv[], bool permute) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, ARG_VERSION },
@@ -121,7 +121,7 @@ static int parse_argv(int argc, char *argv[]) {
 
         opterr = 0;
         /* "+": options end at the verb's command (shell, exec) */
-        while ((c = getopt_long(argc, argv, "+hqp:as:E:tT", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, permute ? "hqp:as:E:tT" : "+hqp:as:E:tT", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -249,9 +249,23 @@ int main(int argc, char *argv[]) {
         log_set_prefix("berthctl");
         log_open();
 
-        r = parse_argv(argc, argv);
-        if (r > 0)
-                r = dispatch(argc - optind, argv + optind);
+        r = parse_argv(argc, argv, false);
+        if (r > 0 && optind < argc) {
+                /* Options may follow the verb too, as with machinectl; for exec and shell only up to
+                 * the machine name ("+": the rest is the command's). Second pass over the verb's
+                 * arguments; permuting moves the non-options to the end. */
+                int vargc = argc - optind;
+                char **vargv = argv + optind;
+                bool cmd = streq(vargv[0], "exec") || streq(vargv[0], "shell");
+
+                optind = 0;
+                r = parse_argv(vargc, vargv, !cmd);
+                if (r > 0) {
+                        vargv[optind - 1] = vargv[0]; /* the verb, in front of its arguments */
+                        r = dispatch(vargc - optind + 1, vargv + optind - 1);
+                }
+        } else if (r > 0)
+                r = dispatch(0, argv + optind);
 
         strv_free(arg.property);
         strv_free(arg.setenv);
@@ -259,7 +273,7 @@ int main(int argc, char *argv[]) {
         free(arg.until);
         free(arg.uid);
         /* a verb may return a positive exit status of its own (shell, exec) */
-        return r < 0 ? EXIT_FAILURE : r > 1 ? r : EXIT_SUCCESS;
+        return r < 0 ? EXIT_FAILURE : r >= VERB_EXIT_STATUS(0) ? r & 0xff : EXIT_SUCCESS;
 }
 
 /* ---- output ---- */

@@ -41,6 +41,10 @@ extern Args arg;
 
 typedef int (*verb_fn_t)(int argc, char *argv[]);
 
+/* A verb that passes on a command's exit status N (exec, shell) returns VERB_EXIT_STATUS(N); any
+ * other value >= 0 is success (exit 0), < 0 failure (exit 1). */
+#define VERB_EXIT_STATUS(n) (0x10000 | ((n) & 0xff))
+
 /* One row of the verb table; argc counts the verb itself. */
 typedef struct Verb {
         const char *name;
