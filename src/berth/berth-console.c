@@ -30,9 +30,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <termios.h>
 
 #include "berth-console.h"
@@ -428,6 +430,17 @@ struct Forwarder {
         unsigned escape_count;
         uint64_t escape_first;
         bool escape_pending;
+
+        /* The console socket (passive and read-only modes, see forwarder_listen()): one client at a
+         * time gets the console's output and its input goes to the console. */
+        int listen_fd;
+        char *socket_path;
+        sd_event_source *listen_source;
+        int client;
+        sd_event_source *client_source;
+        bool client_readable, client_writable;
+        char cl_buf[FORWARD_BUFFER_SIZE]; /* master -> client */
+        size_t cl_size;
 };
 
 static bool forwards_output(ConsoleMode m) {
@@ -574,10 +587,14 @@ static bool shovel_to_master(Forwarder *f) {
 static bool shovel_from_master(Forwarder *f) {
         ssize_t k;
 
-        if (!f->master_readable || f->out_size >= sizeof f->out_buf)
+        size_t room = sizeof f->out_buf - f->out_size;
+
+        if (f->client >= 0)
+                room = MIN(room, sizeof f->cl_buf - f->cl_size);
+        if (!f->master_readable || room == 0)
                 return false;
 
-        k = read(f->master, f->out_buf + f->out_size, sizeof f->out_buf - f->out_size);
+        k = read(f->master, f->out_buf + f->out_size, room);
         if (k < 0) {
                 if (errno == EINTR)
                         return true;
@@ -592,6 +609,10 @@ static bool shovel_from_master(Forwarder *f) {
                 return false;
         }
 
+        if (f->client >= 0) {
+                memcpy(f->cl_buf + f->cl_size, f->out_buf + f->out_size, (size_t) k);
+                f->cl_size += (size_t) k;
+        }
         /* Passive mode, or our stdout is gone: read anyway, so that the guest never blocks on a full console. */
         if (f->output.done)
                 return true;
@@ -630,6 +651,57 @@ static bool shovel_output(Forwarder *f) {
         return true;
 }
 
+static void client_detach(Forwarder *f) {
+        f->client_source = sd_event_source_disable_unref(f->client_source);
+        f->client = safe_close(f->client);
+        f->cl_size = 0;
+        f->in_size = 0; /* what that client typed and the console did not take yet */
+}
+
+static bool shovel_client_input(Forwarder *f) {
+        ssize_t k;
+
+        if (f->client < 0 || !f->client_readable || f->in_size >= sizeof f->in_buf)
+                return false;
+        k = recv(f->client, f->in_buf + f->in_size, sizeof f->in_buf - f->in_size, MSG_DONTWAIT);
+        if (k < 0) {
+                if (errno == EINTR)
+                        return true;
+                if (errno == EAGAIN) {
+                        f->client_readable = false;
+                        return false;
+                }
+        }
+        if (k <= 0) {
+                /* the client went away (detached): back to the previous mode */
+                client_detach(f);
+                return true;
+        }
+        f->in_size += (size_t) k;
+        return true;
+}
+
+static bool shovel_client_output(Forwarder *f) {
+        ssize_t k;
+
+        if (f->client < 0 || f->cl_size == 0 || !f->client_writable)
+                return false;
+        k = send(f->client, f->cl_buf, f->cl_size, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (k < 0) {
+                if (errno == EINTR)
+                        return true;
+                if (errno == EAGAIN) {
+                        f->client_writable = false;
+                        return false;
+                }
+                client_detach(f);
+                return true;
+        }
+        memmove(f->cl_buf, f->cl_buf + k, f->cl_size - (size_t) k);
+        f->cl_size -= (size_t) k;
+        return true;
+}
+
 static void forwarder_shovel(Forwarder *f) {
         for (unsigned round = 0;; round++) {
                 bool progress = false;
@@ -638,6 +710,8 @@ static void forwarder_shovel(Forwarder *f) {
                 progress |= shovel_to_master(f);
                 progress |= shovel_from_master(f);
                 progress |= shovel_output(f);
+                progress |= shovel_client_input(f);
+                progress |= shovel_client_output(f);
                 if (!progress)
                         break;
                 if (round + 1 >= FORWARD_ROUNDS_MAX) {
@@ -830,6 +904,94 @@ static int forwarder_setup(Forwarder *f) {
         return 0;
 }
 
+static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Forwarder *f = userdata;
+
+        if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                f->client_readable = true;
+        if (revents & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+                f->client_writable = true;
+        forwarder_shovel(f);
+        return 0;
+}
+
+static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+        Forwarder *f = userdata;
+        int c, r;
+
+        c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (c < 0)
+                return 0;
+        /* one client at a time: a second one hears "B" (busy) and is closed */
+        if (f->client >= 0) {
+                (void) send(c, "B", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                safe_close(c);
+                return 0;
+        }
+        if (send(c, "A", 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) {
+                safe_close(c);
+                return 0;
+        }
+        r = sd_event_add_io(f->event, &f->client_source, c, EPOLLIN | EPOLLOUT | EPOLLET, on_client, f);
+        if (r < 0) {
+                log_debug_errno(r, "Failed to watch the console client, ignoring: %m");
+                safe_close(c);
+                return 0;
+        }
+        f->client = c;
+        f->client_readable = f->client_writable = true;
+        f->master_writable = f->master_readable = true;
+        (void) sd_event_source_set_enabled(f->defer_source, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+int forwarder_listen(Forwarder *f, const char *path) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int r;
+
+        if (!f || (f->mode != CONSOLE_PASSIVE && f->mode != CONSOLE_READ_ONLY))
+                return -EINVAL;
+        if (strlen(path) >= sizeof sa.sun_path)
+                return log_error_errno(-ENAMETOOLONG, "Console socket path '%s' is too long.", path);
+        strcpy(sa.sun_path, path);
+        r = mkdir_parents(path, 0700);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the directory of '%s': %m", path);
+        (void) unlink(path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return log_error_errno(errno, "Failed to create the console socket: %m");
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return log_error_errno(errno, "Failed to bind the console socket '%s': %m", path);
+        f->socket_path = strdup(path);
+        if (!f->socket_path) {
+                (void) unlink(path);
+                return log_oom();
+        }
+        /* root only: the console is as good as the machine's root login */
+        if (chmod(path, 0600) < 0 || listen(fd, 4) < 0) {
+                r = log_error_errno(errno, "Failed to listen on the console socket '%s': %m", path);
+                goto fail;
+        }
+        r = sd_event_add_io(f->event, &f->listen_source, fd, EPOLLIN, on_listen, f);
+        if (r < 0) {
+                log_error_errno(r, "Failed to watch the console socket: %m");
+                goto fail;
+        }
+        f->listen_fd = TAKE_FD(fd);
+        return 0;
+fail:
+        (void) unlink(path);
+        free(f->socket_path);
+        f->socket_path = NULL;
+        return r;
+}
+
+const char *forwarder_socket_path(const Forwarder *f) {
+        return f && f->listen_fd >= 0 ? f->socket_path : NULL;
+}
+
 int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret) {
         Forwarder *f;
@@ -854,6 +1016,8 @@ int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forward
                 .input = { .fd = -EBADF, .saved_flags = -1, .done = true },
                 .output = { .fd = -EBADF, .saved_flags = -1, .done = true },
                 .winsize_fd = -EBADF,
+                .listen_fd = -EBADF,
+                .client = -EBADF,
                 .escape = mode == CONSOLE_INTERACTIVE ? escape : NULL,
                 .userdata = userdata,
         };
@@ -920,6 +1084,12 @@ Forwarder *forwarder_free(Forwarder *f) {
         f->winch_source = sd_event_source_disable_unref(f->winch_source);
         f->retry_source = sd_event_source_disable_unref(f->retry_source);
         f->defer_source = sd_event_source_disable_unref(f->defer_source);
+        client_detach(f);
+        f->listen_source = sd_event_source_disable_unref(f->listen_source);
+        f->listen_fd = safe_close(f->listen_fd);
+        if (f->socket_path)
+                (void) unlink(f->socket_path);
+        free(f->socket_path);
 
         restore_terminal(f);
         stdio_end_close(&f->input);

@@ -33,6 +33,14 @@ typedef void (*forwarder_escape_t)(void *userdata);
  * Takes ownership of MASTER on success only. QUIET is unused (the caller prints the banner). Logs. */
 int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret);
+/* PASSIVE and READ_ONLY: listen on the unix stream socket PATH (mode 0600, parents created, removed by
+ * forwarder_free()) for `berthctl console`. One client at a time: it gets the byte 'A', then the
+ * console's output (in read-only mode berth's stdout still gets it too) and its input goes to the
+ * console; when it disconnects, the console goes back to what it was. A second client gets 'B' (busy)
+ * and is closed. Logs. */
+int forwarder_listen(Forwarder *f, const char *path);
+/* The socket's path while listening, else NULL. Owned by F. */
+const char *forwarder_socket_path(const Forwarder *f);
 /* Copy the host terminal's size to the console again. Only needed if the caller's event loop owns
  * SIGWINCH itself (then forwarder_new() cannot add its own source); NULL is fine. */
 void forwarder_window_changed(Forwarder *f);
