@@ -154,10 +154,10 @@ test_man_has_no_stale_option() {
         facts=$(man_facts)
         forms=$(options | while IFS=$'\t' read -r _ short long arg meta _ _; do form "$short" "$long" "$arg" "$meta"; done)
         while IFS= read -r e; do
-                printf '%s\n' "$forms" | grep -qxF -- "$e" || fail "man page: entry '$e' matches no option of --help (stale, or its argument changed)"
+                printf '%s\n' "$forms" | grep -xF -- "$e" >/dev/null || fail "man page: entry '$e' matches no option of --help (stale, or its argument changed)"
         done < <(printf '%s\n' "$facts" | awk -F'\t' '$1 == "entry" { print $3 }')
         while IFS= read -r t; do
-                options | cut -f3 | grep -qxF -- "${t#--}" || fail "man page: mentions '$t', which berth --help does not have"
+                options | cut -f3 | grep -xF -- "${t#--}" >/dev/null || fail "man page: mentions '$t', which berth --help does not have"
         done < <(printf '%s\n' "$facts" | awk -F'\t' '$1 == "mention" { print $2 }' | sort -u)
 }
 
@@ -197,7 +197,7 @@ test_bash_completion_has_every_option() {
         while IFS=$'\t' read -r section short long arg meta values help; do
                 has_long "$long" "$BASH_COMP" || fail "bash completion: --$long is missing"
                 if [ "$short" != - ]; then
-                        printf '%s\n' "$toks" | grep -qxF -- "-$short" || fail "bash completion: -$short (--$long) is missing"
+                        printf '%s\n' "$toks" | grep -xF -- "-$short" >/dev/null || fail "bash completion: -$short (--$long) is missing"
                 fi
         done < <(options)
 }
@@ -209,7 +209,7 @@ test_zsh_completion_has_every_option() {
                 has_long "$long" "$ZSH_COMP" || fail "zsh completion: --$long is missing"
                 if [ "$short" != - ]; then
                         # written as {-X,--long} or {-X+,--long=}: the pair must be the same as in --help
-                        block "$ZSH_COMP" | grep -Eq -- "\{-$short\+?,--$long=?\}" ||
+                        block "$ZSH_COMP" | grep -E -- "\{-$short\+?,--$long=?\}" >/dev/null ||
                                 fail "zsh completion: no {-$short,--$long} pair"
                 fi
         done < <(options)
@@ -224,7 +224,7 @@ test_bash_completion_argument_kinds() {
         lists=$(bash -c 'eval "f() { $(sed -n "/# options:begin/,/# options:end/p" "$1")
                 echo noarg \$opts_noarg; echo arg \$opts_arg; echo optarg \$opts_optarg; echo shorts \$shorts_arg; }"; f' _ "$BASH_COMP")
         in_list() {
-                printf '%s\n' "$lists" | awk -v k="$1" '$1 == k' | tr ' ' '\n' | tail -n +2 | grep -qxF -- "$2"
+                printf '%s\n' "$lists" | awk -v k="$1" '$1 == k' | tr ' ' '\n' | tail -n +2 | grep -xF -- "$2" >/dev/null
         }
         while IFS=$'\t' read -r section short long arg meta values help; do
                 kind=noarg
@@ -258,11 +258,11 @@ test_zsh_completion_argument_kinds() {
                 required) want="--$long=" ;;
                 optional) want="--$long=-" ;;
                 esac
-                printf '%s\n' "$specs" | grep -qxF -- "$want" || fail "zsh completion: expected a spec '$want' for --$long (got: $(printf '%s\n' "$specs" | grep -F -- "--$long" | tr '\n' ' '))"
+                printf '%s\n' "$specs" | grep -xF -- "$want" >/dev/null || fail "zsh completion: expected a spec '$want' for --$long (got: $(printf '%s\n' "$specs" | grep -F -- "--$long" | tr '\n' ' '))"
                 if [ "$short" != - ]; then
                         want="-$short"
                         [ "$arg" = required ] && want+="+"
-                        printf '%s\n' "$specs" | grep -qxF -- "$want" || fail "zsh completion: expected a spec '$want' for --$long"
+                        printf '%s\n' "$specs" | grep -xF -- "$want" >/dev/null || fail "zsh completion: expected a spec '$want' for --$long"
                 fi
         done < <(options)
 }
@@ -274,10 +274,10 @@ test_completions_have_no_stale_option() {
         shorts=$(options | cut -f2 | grep -vx -- - | sed 's/^/-/' || true)
         for f in "$BASH_COMP" "$ZSH_COMP"; do
                 while IFS= read -r t; do
-                        printf '%s\n' "$longs" | grep -qxF -- "$t" || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
+                        printf '%s\n' "$longs" | grep -xF -- "$t" >/dev/null || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
                 done < <(grep -v '^[[:space:]]*#' "$f" | long_tokens)
                 while IFS= read -r t; do
-                        printf '%s\n' "$shorts" | grep -qxF -- "$t" || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
+                        printf '%s\n' "$shorts" | grep -xF -- "$t" >/dev/null || fail "${f#"$BERTH_SRC"/}: names '$t', which berth --help does not have"
                 done < <(block "$f" | grep -v '^[[:space:]]*#' | short_tokens)
         done
 }
@@ -289,7 +289,7 @@ test_completions_have_fixed_values() {
                 [ "$values" != - ] || continue
                 n=$((n + 1))
                 for f in "$BASH_COMP" "$ZSH_COMP"; do
-                        grep -F -- "$values" "$f" | grep -Eq -- "(^|[^A-Za-z0-9-])--$long([^A-Za-z0-9-]|\$)" ||
+                        grep -F -- "$values" "$f" | grep -E -- "(^|[^A-Za-z0-9-])--$long([^A-Za-z0-9-]|\$)" >/dev/null ||
                                 fail "${f#"$BERTH_SRC"/}: no line with --$long and its values '$values'"
                 done
         done < <(options)
@@ -386,7 +386,7 @@ test_zsh_completion_syntax() {
         command -v zsh >/dev/null || skip "zsh is not installed (apt-get install zsh)"
         run zsh -n "$ZSH_COMP"
         assert_eq 0 "$RC" "zsh -n _berth: $ERR"
-        head -n1 "$ZSH_COMP" | grep -qx '#compdef berth' || fail "_berth must start with '#compdef berth'"
+        head -n1 "$ZSH_COMP" | grep -x '#compdef berth' >/dev/null || fail "_berth must start with '#compdef berth'"
 }
 
 test_bash_completion_syntax() {
