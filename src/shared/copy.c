@@ -425,6 +425,24 @@ int copy_tree_fd(int src_fd, int dst_fd, CopyContext *c) {
         return 0;
 }
 
+int copy_file_fd(int from, int to, CopyContext *c) {
+        struct stat st;
+        int r;
+
+        if (fstat(from, &st) < 0)
+                return copy_fail(c, negative_errno(), "stat", "", NULL);
+        if (!S_ISREG(st.st_mode))
+                return copy_fail(c, -EBADFD, "copy", "", NULL);
+        c->n_files++;
+        r = copy_data(from, to, &st, c);
+        if (r < 0)
+                return copy_fail(c, r, "copy the data of", "", NULL);
+        r = copy_attributes(from, to, &st);
+        if (r < 0)
+                return copy_fail(c, r, "set the attributes of", "", NULL);
+        return 0;
+}
+
 void copy_context_done(CopyContext *c) {
         free(c->error_path);
         c->error_path = NULL;

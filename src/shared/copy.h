@@ -55,6 +55,8 @@ struct CopyContext {
  * DST_FD, then the attributes of SRC_FD onto DST_FD. A directory of the source
  * that is DST_FD itself (the copy made inside the source) is skipped. */
 int copy_tree_fd(int src_fd, int dst_fd, CopyContext *c);
+/* One regular file: data (reflink, holes kept) and attributes, FROM onto the new file TO. */
+int copy_file_fd(int from, int to, CopyContext *c);
 /* Frees what the context holds (error_path, the hard link table). */
 void copy_context_done(CopyContext *c);
 
