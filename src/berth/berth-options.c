@@ -571,7 +571,7 @@ const OptionDef option_table[] = {
         { NULL, "cpu-affinity", 0, OPTION_ARG_REQUIRED, "CPUS", NULL,
           "CPUs the container may run on", p_cpu_affinity, SETTING_CPU_AFFINITY },
 
-        { "systemd", "register", 0, OPTION_ARG_REQUIRED, "MODE", "auto yes no",
+        { "Registration", "register", 0, OPTION_ARG_REQUIRED, "MODE", "auto yes no",
           "Run in a scope unit and register with systemd-machined (auto: when the system bus is there)",
           p_register, SETTING_NONE },
         { NULL, "keep-unit", 0, OPTION_ARG_NONE, NULL, NULL,

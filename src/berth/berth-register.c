@@ -635,8 +635,13 @@ static int build_scope_call(Registration *reg, const Settings *s, sd_bus_message
                 r = sd_bus_message_open_container(m, 'v', "a(ss)");
         if (r >= 0)
                 r = sd_bus_message_open_container(m, 'a', "(ss)");
-        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(scope_device_allow); i++)
+        for (size_t i = 0; r >= 0 && i < ELEMENTSOF(scope_device_allow); i++) {
+                struct stat st;
+                /* systemd warns about nodes that are not there (no tun or fuse module loaded) */
+                if (startswith(scope_device_allow[i][0], "/dev/") && stat(scope_device_allow[i][0], &st) < 0)
+                        continue;
                 r = sd_bus_message_append(m, "(ss)", scope_device_allow[i][0], scope_device_allow[i][1]);
+        }
         for (int k = 0; r >= 0 && k < 3; k++)
                 r = sd_bus_message_close_container(m);
         if (r < 0)
@@ -789,27 +794,33 @@ Registration *register_close(Registration *reg) {
 
 /* ---- --link-journal= ---- */
 
-/* The id the guest's journald names its directory after: the tree's
- * /etc/machine-id, or the container UUID that berth gives systemd (as
- * $container_uuid) and commands (as /etc/machine-id) when the tree has none. */
-static int guest_machine_id(const Settings *s, char ret[static 33]) {
-        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+/* The id the guest's journald names its directory after, found as systemd
+ * finds it at boot: the tree's /etc/machine-id, else D-Bus's
+ * /var/lib/dbus/machine-id, else the container UUID that berth gives systemd
+ * (as $container_uuid) and commands (as /etc/machine-id). */
+static bool read_id_in_tree(int dfd, const char *path, char ret[static 33]) {
+        _cleanup_close_ int fd = -EBADF;
         char buf[64];
         ssize_t n;
 
-        dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0)
-                fd = open_in_root(dfd, "etc/machine-id", O_RDONLY);
-        if (fd >= 0 && (n = read(fd, buf, sizeof buf - 1)) >= 32) {
-                buf[n] = 0;
-                buf[strcspn(buf, "\n")] = 0;
-                if (strlen(buf) == 32 && strspn(buf, "0123456789abcdef") == 32) {
-                        memcpy(ret, buf, 33);
-                        return 0;
-                }
-        }
+        fd = open_in_root(dfd, path, O_RDONLY);
+        if (fd < 0 || (n = read(fd, buf, sizeof buf - 1)) < 32)
+                return false;
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        if (strlen(buf) != 32 || strspn(buf, "0123456789abcdef") != 32)
+                return false;
+        memcpy(ret, buf, 33);
+        return true;
+}
+
+static void guest_machine_id(const Settings *s, char ret[static 33]) {
+        _cleanup_close_ int dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+        if (dfd >= 0 && (read_id_in_tree(dfd, "etc/machine-id", ret) ||
+                         read_id_in_tree(dfd, "var/lib/dbus/machine-id", ret)))
+                return;
         id128_to_string(s->uuid, ret);
-        return 0;
 }
 
 static int link_journal_host(Settings *s, const char *id, bool try) {
@@ -905,7 +916,7 @@ int link_journal_prepare(Settings *s) {
                             : LINK_JOURNAL_NO;
         if (l == LINK_JOURNAL_NO)
                 return 0;
-        (void) guest_machine_id(s, id);
+        guest_machine_id(s, id);
         if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
                 return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST);
         return link_journal_guest(s, id, l == LINK_JOURNAL_TRY_GUEST);

@@ -8,7 +8,7 @@ PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container"
 SUITE=bookworm
 MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
 CACHE=${1:-${BERTH_TEST_CACHE:-/var/cache/berth-test}}
-key=$(printf '%s %s minbase v1' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-12)
+key=$(printf '%s %s minbase v2' "$SUITE" "$PACKAGES" | sha256sum | cut -c1-12)
 tree="$CACHE/debian-$SUITE-$key"
 
 if [ -e "$tree/.complete" ]; then
@@ -29,6 +29,9 @@ debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$tree.tmp" "$MIRRO
 # leftover machine-id: berth gives each boot its own.
 chroot "$tree.tmp" passwd -d root >/dev/null
 : >"$tree.tmp/etc/machine-id"
+# dbus's postinst made an id of its own, which systemd prefers to $container_uuid when
+# /etc/machine-id is empty: every guest (and the systemd test host) would share it
+ln -sf /etc/machine-id "$tree.tmp/var/lib/dbus/machine-id"
 rm -rf "$tree.tmp/var/cache/apt/archives/"*.deb
 rm -rf "$tree"
 mv "$tree.tmp" "$tree"

@@ -193,7 +193,7 @@ rc=0
         # shellcheck disable=SC2086 # BERTH_HOST_EXTRA is a list of arguments
         SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec timeout -k 10 "$timeout_s" systemd-nspawn \
                 --quiet --directory="$tree" --volatile=overlay --machine="$name" \
-                --private-network --register=no --keep-unit \
+                --private-network --register=no --keep-unit --link-journal=no \
                 --capability=all --system-call-filter='bpf add_key keyctl request_key' \
                 --console=pipe "${binds[@]}" ${BERTH_HOST_EXTRA:-} \
                 --boot -- systemd.wants=berth-test-job.service systemd.show_status=0
