@@ -1,2 +1,664 @@
 #!/bin/bash
-echo "1..0 # SKIP not written yet"
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2016 # the single-quoted commands are run by the container's shell
+# shellcheck disable=SC2317 # helpers called through wait_for
+# berthctl's machine verbs on real machines, without systemd: list, status, show, poweroff,
+# reboot, terminate, kill, wait, exec, shell, login, console, start, enable, copy-to,
+# copy-from, bind. Machines run in the background with a passive console, as `berthctl start`
+# starts them.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
+        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        exit 0
+fi
+
+# ---- helpers ----
+
+ctl() {
+        run "$BERTHCTL" "$@"
+}
+
+# A machine name of this case: other test runs on the host use other names.
+mname() {
+        echo "bctl-${1}-$$-${RANDOM}"
+}
+
+# bg NAME DIR [BERTH ARGS...]: starts berth in the background (passive console unless ARGS say
+# otherwise), its output in $T/NAME.log, $BG_PID its PID; waits until it is running.
+start_bg() {
+        local name=$1 dir=$2
+        shift 2
+        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
+        BG_PID=$!
+        if ! "$BERTHCTL" wait "$name" --timeout=20s; then
+                sed 's/^/# berth: /' "$T/$name.log"
+                fail "machine '$name' did not come up"
+        fi
+}
+
+# bg_exit: waits (20 s at most) for the berth of start_bg, sets $BG_RC to its exit status.
+bg_exit() {
+        BG_RC=0
+        timeout 20 tail --pid="$BG_PID" -f /dev/null || true
+        wait "$BG_PID" || BG_RC=$?
+}
+
+leader_of() {
+        sed -n 's/^LEADER=//p' "/run/berth/machines/$1"
+}
+
+is_gone() {
+        [ ! -e "/run/berth/machines/$1" ]
+}
+
+# ---- list ----
+
+test_list_shows_running_machine() {
+        local n
+        n=$(mname list)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl list
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^MACHINE +CLASS +SERVICE +OS +VERSION +ADDRESSES +STATE"
+        assert_match "$OUT" "^$n +container +berth +berthtest +1 +- +running$"
+        assert_match "$OUT" "machines? listed"
+        ctl list --no-legend
+        assert_not_contains "$OUT" "MACHINE"
+        assert_not_contains "$OUT" "listed"
+        assert_match "$OUT" "^$n "
+        # no verb at all is "list"
+        run "$BERTHCTL" --no-legend
+        assert_match "$OUT" "^$n "
+        local mode
+        for mode in short pretty; do
+                ctl list --json=$mode
+                assert_eq 0 "$RC"
+                printf '%s' "$OUT" | python3 -c '
+import json, sys
+l = json.load(sys.stdin)
+m = [x for x in l if x["machine"] == sys.argv[1]]
+assert len(m) == 1, l
+assert m[0]["state"] == "running" and m[0]["os"] == "berthtest" and m[0]["version"] == "1", m
+assert m[0]["class"] == "container" and m[0]["service"] == "berth", m
+' "$n" || fail "list --json=$mode: bad JSON or values: $OUT"
+        done
+}
+
+test_list_hides_killed_machine() {
+        local n
+        n=$(mname stale)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        kill -9 "$BG_PID"
+        wait "$BG_PID" || true
+        [ -e "/run/berth/machines/$n" ] || skip "the record went with the berth (nothing stale to show)"
+        ctl list --no-legend
+        assert_eq 0 "$RC"
+        assert_not_contains "$OUT" "$n"
+        ctl list --json=short
+        assert_not_contains "$OUT" "$n"
+        # never acted on
+        ctl status "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "$n"
+        ctl poweroff "$n"
+        assert_eq 1 "$RC"
+        ctl kill "$n"
+        assert_eq 1 "$RC"
+        ctl exec "$n" /bin/true
+        assert_eq 1 "$RC"
+}
+
+# ---- status, show ----
+
+test_status_and_show() {
+        local n leader
+        n=$(mname status)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        leader=$(leader_of "$n")
+        ctl status "$n"
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^ *State: running$"
+        assert_match "$OUT" "^ *Leader: $leader \(init"
+        assert_match "$OUT" "^ *Root: $T/root$"
+        assert_match "$OUT" "^ *OS: berth test tree 1$"
+        assert_match "$OUT" "^ *Since: "
+        assert_match "$OUT" "^ *Network: host$"
+        assert_match "$OUT" "^ *CGroup: .*berth-$n/payload$"
+        assert_match "$OUT" "─$leader init"
+        ctl status --json=pretty "$n"
+        printf '%s' "$OUT" | python3 -c 'import json,sys; d = json.load(sys.stdin); assert d["State"] == "running", d' ||
+                fail "status --json: $OUT"
+
+        ctl show "$n"
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^Name=$n$"
+        assert_match "$OUT" "^Leader=$leader$"
+        assert_match "$OUT" "^State=running$"
+        assert_match "$OUT" "^RootDirectory=$T/root$"
+        assert_match "$OUT" "^PoweroffSignal=SIGUSR2$"
+        assert_match "$OUT" "^RebootSignal=SIGTERM$"
+        ctl show -p State -p Leader "$n"
+        assert_eq "Leader=$leader
+State=running" "$OUT"
+        ctl show "$n" --property=OS
+        assert_eq "OS=berthtest" "$OUT"
+        ctl show --json=short "$n"
+        printf '%s' "$OUT" | python3 -c 'import json,sys; d = json.load(sys.stdin); assert d["Leader"] == int(sys.argv[1]), d' "$leader" ||
+                fail "show --json: $OUT"
+        # all machines: a JSON array
+        ctl show --json=short
+        printf '%s' "$OUT" | python3 -c 'import json,sys; l = json.load(sys.stdin); assert any(d["Name"] == sys.argv[1] for d in l)' "$n" ||
+                fail "show --json (all): $OUT"
+
+        ctl status "$n" "no-such-machine-$$"
+        assert_eq 1 "$RC"
+        assert_contains "$OUT" "State: running"
+        assert_contains "$ERR" "no-such-machine-$$"
+}
+
+test_missing_machine_is_a_one_line_error() {
+        local v m="no-such-machine-$$"
+        for v in status show poweroff reboot terminate kill wait console login; do
+                if [ "$v" = wait ]; then
+                        ctl wait "$m" --timeout=0.2s
+                else
+                        ctl "$v" "$m"
+                fi
+                assert_eq 1 "$RC" "berthctl $v"
+                assert_one_line_error "berthctl $v"
+                assert_contains "$ERR" "$m" "berthctl $v"
+        done
+        for v in exec shell copy-from bind; do
+                ctl "$v" "$m" /bin/true
+                assert_eq 1 "$RC" "berthctl $v"
+                assert_one_line_error "berthctl $v"
+                assert_contains "$ERR" "$m" "berthctl $v"
+        done
+}
+
+# ---- poweroff, reboot, terminate, kill ----
+
+test_poweroff_busybox_guest() {
+        local n
+        n=$(mname poff)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        # machinectl's SIGRTMIN+4 would be ignored by busybox init; its own signal is not
+        bg_exit
+        assert_eq 0 "$BG_RC" "berth's exit status after poweroff"
+        is_gone "$n" || fail "the record is still there"
+}
+
+test_reboot_busybox_guest() {
+        local n
+        n=$(mname reboot)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl reboot "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 133 "$BG_RC" "berth's exit status after reboot"
+}
+
+test_reboot_refused_for_a_command() {
+        local n
+        n=$(mname noreboot)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        ctl reboot "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "reboot"
+        ctl list --no-legend
+        assert_match "$OUT" "^$n .* running$"
+}
+
+test_terminate() {
+        local n
+        n=$(mname term)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl terminate "$n"
+        assert_eq 0 "$RC"
+        is_gone "$n" || fail "terminate returned before the record was gone"
+        bg_exit
+        [ "$BG_RC" != 0 ] || fail "berth exited 0 after SIGKILL of its container"
+        ctl list --no-legend
+        assert_not_contains "$OUT" "$n"
+}
+
+test_kill_reaches_the_payload() {
+        local n
+        n=$(mname kill)
+        make_tiny_tree "$T/root"
+        # the leader only: payload signals reports what it got
+        start_bg "$n" "$T/root" --console=pipe /usr/bin/payload signals 30
+        wait_for grep -q ready "$T/$n.log" || fail "payload signals did not start"
+        ctl kill --kill-whom=leader --signal=SIGHUP "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 0 "$BG_RC" "payload exit status"
+        assert_contains "$(<"$T/$n.log")" "SIGHUP"
+
+        # all processes (the default), options after the machine name
+        n=$(mname killall)
+        start_bg "$n" "$T/root" --console=pipe /bin/sh -c 'trap "echo got-USR1; exit 0" USR1; echo ready; while :; do sleep 0.1; done'
+        wait_for grep -q ready "$T/$n.log" || fail "the shell did not start"
+        ctl kill "$n" --signal=SIGUSR1
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 0 "$BG_RC"
+        assert_contains "$(<"$T/$n.log")" "got-USR1"
+
+        ctl kill "$n" --kill-whom=nobody
+        assert_eq 1 "$RC"
+}
+
+# ---- wait ----
+
+test_wait_until_ready() {
+        local n
+        n=$(mname ready)
+        make_tiny_tree "$T/root"
+        "$BERTH" -D "$T/root" -M "$n" --console=pipe -q --notify-ready=yes \
+                /bin/sh -c 'sleep 1; payload notify READY=1; exec payload sleep 100' </dev/null >"$T/log" 2>&1 &
+        ctl wait "$n" --until=ready --timeout=20s
+        assert_eq 0 "$RC"
+        ctl show -p State "$n"
+        assert_eq "State=ready" "$OUT"
+        # already there: at once
+        ctl wait "$n" --until=running
+        assert_eq 0 "$RC"
+}
+
+test_wait_fails_when_machine_dies_or_times_out() {
+        local n
+        n=$(mname waitdie)
+        make_tiny_tree "$T/root"
+        "$BERTH" -D "$T/root" -M "$n" --console=pipe -q /bin/sh -c 'sleep 1' </dev/null >"$T/log" 2>&1 &
+        ctl wait "$n" --until=ready --timeout=20s
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "stopped"
+
+        n=$(mname waitto)
+        start_bg "$n" "$T/root" -b
+        ctl wait "$n" --until=ready --timeout=1s
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "not ready"
+        ctl wait "$n" --until=bogus
+        assert_eq 1 "$RC"
+}
+
+# ---- exec, shell, login ----
+
+test_exec_exit_status_and_separate_streams() {
+        local n
+        n=$(mname exec)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl exec "$n" /bin/sh -c 'echo out; echo err >&2; exit 7'
+        assert_eq 7 "$RC"
+        assert_eq out "$OUT"
+        assert_eq err "$ERR"
+        ctl exec "$n" payload hostname
+        assert_eq 0 "$RC"
+        assert_eq "$n" "$OUT"
+        # stdin passes through
+        RC=0
+        OUT=$(echo piped | "$BERTHCTL" exec "$n" cat) || RC=$?
+        assert_eq 0 "$RC"
+        assert_eq piped "$OUT"
+        # the environment is clean: PATH, container=, -E
+        ctl exec -E FOO=bar "$n" payload env
+        assert_contains "$OUT" "container=berth"
+        assert_contains "$OUT" "FOO=bar"
+        assert_not_contains "$OUT" "BERTH_TEST_RUN"
+        # options after the machine name belong to the command
+        ctl exec "$n" /bin/sh -c 'echo "$0 $1"' --json=short x
+        assert_eq "--json=short x" "$OUT"
+        ctl exec "$n" /no/such/command
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "/no/such/command"
+        # killed by a signal: 128+N, as a shell says
+        ctl exec "$n" /bin/sh -c 'kill -9 $$'
+        assert_eq 137 "$RC"
+        # no pty unless asked
+        ctl exec "$n" payload tty
+        assert_not_contains "$OUT" "/dev/pts"
+        ctl exec -t "$n" payload tty
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "stdout=/dev/pts/"
+}
+
+test_exec_is_confined_like_the_container() {
+        local n leader bnd
+        n=$(mname conf)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b --drop-capability=CAP_NET_RAW --no-new-privileges=yes
+        leader=$(leader_of "$n")
+        bnd=$(sed -n 's/^CapBnd:\t*//p' "/proc/$leader/status")
+        ctl exec "$n" cat /proc/self/status
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^CapBnd:[[:space:]]+$bnd$"
+        assert_match "$OUT" "^Seccomp:[[:space:]]+2$"
+        assert_match "$OUT" "^NoNewPrivs:[[:space:]]+1$"
+        ctl exec "$n" payload hascap CAP_NET_RAW
+        assert_eq 1 "$RC"
+        # in the container's PID namespace and cgroup
+        ctl exec "$n" /bin/sh -c 'echo $$'
+        [ "$OUT" -lt 1000 ] || fail "not in the container's PID namespace: PID $OUT"
+        ctl exec "$n" cat /proc/self/cgroup
+        assert_contains "$OUT" "0::/"
+        grep -q "^0::.*berth-$n/payload" "/proc/$leader/cgroup" || true
+}
+
+test_shell() {
+        local n
+        n=$(mname shell)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        # a command: its exit status, its streams apart
+        ctl shell "$n" /bin/sh -c 'echo out; echo err >&2; exit 5'
+        assert_eq 5 "$RC"
+        assert_eq out "$OUT"
+        assert_eq err "$ERR"
+        # a user of the guest: HOME, USER, SHELL, the working directory
+        ctl shell "tester@$n" /bin/sh -c 'id -u; echo $HOME $USER $SHELL; pwd'
+        assert_eq 0 "$RC"
+        assert_eq "1000
+/home/tester tester /bin/sh
+/home/tester" "$OUT"
+        ctl shell --uid=tester "$n" id -u
+        assert_eq 1000 "$OUT"
+        ctl shell "nosuchuser@$n" id
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        # no command: a login shell reading stdin
+        RC=0
+        OUT=$(printf 'echo $HOME; exit 3\n' | "$BERTHCTL" shell "$n") || RC=$?
+        assert_eq 3 "$RC"
+        assert_eq /root "$OUT"
+}
+
+test_login_needs_a_terminal() {
+        local n
+        n=$(mname login)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl login "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "terminal"
+}
+
+# ---- a terminal for the interactive verbs ----
+
+tm() {
+        TERM=xterm tmux -S "$T/.tmux" "$@"
+}
+
+pane() {
+        tm capture-pane -p -J -t t -S -500
+}
+
+pane_has() {
+        pane | grep -qF -- "$1"
+}
+
+type_line() {
+        tm send-keys -t t -l -- "$1"
+        tm send-keys -t t Enter
+}
+
+tmux_start() {
+        command -v tmux >/dev/null 2>&1 || skip "tmux is not installed (apt-get install tmux)"
+        tm -f /dev/null new-session -d -s t -x 100 -y 30 \
+                "env PS1='PROMPT> ' HISTFILE=/dev/null bash --norc --noprofile -i"
+        trap 'tm kill-server >/dev/null 2>&1 || true' EXIT
+        wait_for pane_has 'PROMPT>' || fail "the tmux pane did not start"
+}
+
+show_pane() {
+        echo "# pane:"
+        pane | sed 's/^/#   /'
+}
+
+test_shell_on_a_terminal() {
+        local n
+        n=$(mname tshell)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        tmux_start
+        type_line "$BERTHCTL shell $n; echo RC=\$?"
+        type_line 'payload tty; echo $((6*7)); exit 4'
+        wait_for pane_has "RC=4" || {
+                show_pane
+                fail "the shell did not end with 4"
+        }
+        pane_has 42 || fail "no output of the shell"
+        pane_has "stdin=/dev/pts/" || fail "the shell is not on a pty of the container"
+}
+
+test_console_attach_and_detach() {
+        local n
+        n=$(mname console)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" /bin/sh
+        ctl show -p Console "$n"
+        assert_match "$OUT" "^Console=/.+"
+        tmux_start
+        type_line "$BERTHCTL console $n; echo RC=\$?"
+        wait_for pane_has "Connected to machine" || {
+                show_pane
+                fail "console did not connect"
+        }
+        type_line 'echo $((7*6))'
+        wait_for pane_has 42 || {
+                show_pane
+                fail "the console's shell did not answer"
+        }
+        # one client at a time
+        ctl console "$n"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "in use"
+        tm send-keys -t t C-] C-] C-]
+        wait_for pane_has "RC=0" || {
+                show_pane
+                fail "Ctrl-] three times did not detach"
+        }
+        pane_has "Detached" || fail "no word about the detach"
+        # the machine keeps running, and the console can be had again
+        ctl list --no-legend
+        assert_match "$OUT" "^$n .* running$"
+        type_line "$BERTHCTL console $n; echo RC2=\$?"
+        sleep 0.5
+        type_line 'exit 0'
+        wait_for pane_has "RC2=0" || {
+                show_pane
+                fail "the console did not end when the machine stopped"
+        }
+        bg_exit
+        assert_eq 0 "$BG_RC"
+}
+
+test_console_refused_without_socket() {
+        local n
+        n=$(mname noconsole)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" --console=pipe /usr/bin/payload sleep 100
+        ctl console "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "console"
+}
+
+# ---- start, enable ----
+
+test_start_in_the_background() {
+        local n pid
+        n=$(mname start)
+        make_tiny_tree "$T/images/$n"
+        BERTH_IMAGE_PATH="$T/nothing:$T/images" ctl start "$n"
+        assert_eq 0 "$RC"
+        ctl show -p State -p RootDirectory "$n"
+        assert_eq "RootDirectory=$T/images/$n
+State=running" "$OUT"
+        # already running
+        BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "already running"
+        pid=$(sed -n 's/^PID=//p' "/run/berth/machines/$n")
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        wait_for is_gone "$n" || fail "the machine did not stop"
+        rm -f "/run/berth/logs/$n.log"
+        # not there, or raw
+        BERTH_IMAGE_PATH="$T/images" ctl start "nosuch-$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "No image"
+        : >"$T/images/raw-$n.raw"
+        BERTH_IMAGE_PATH="$T/images" ctl start "raw-$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "raw"
+        # a tree that cannot boot: berth's own words
+        mkdir -p "$T/images/bad-$n"
+        BERTH_IMAGE_PATH="$T/images" ctl start "bad-$n"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "os-release"
+        rm -f "/run/berth/logs/bad-$n.log"
+        : "$pid"
+}
+
+test_enable_needs_systemd() {
+        [ -d /run/systemd/system ] && skip "this host runs systemd"
+        ctl enable foo
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "systemd"
+        ctl disable foo
+        assert_eq 1 "$RC"
+        assert_one_line_error
+}
+
+# ---- copy-to, copy-from ----
+
+test_copy_to_and_from() {
+        local n
+        n=$(mname copy)
+        make_tiny_tree "$T/root"
+        mkdir -p "$T/root/data/sub"
+        echo guest-file >"$T/root/data/sub/f"
+        ln -s /etc "$T/root/data/link"
+        start_bg "$n" "$T/root" -b
+
+        # host -> guest, recursive, modes kept
+        mkdir -p "$T/src/dir"
+        echo hello >"$T/src/dir/a"
+        chmod 0751 "$T/src/dir/a"
+        chmod 0710 "$T/src/dir"
+        ln -s a "$T/src/dir/lnk"
+        ctl copy-to "$n" "$T/src/dir" /srv-copy
+        assert_eq 0 "$RC"
+        ctl exec "$n" /bin/sh -c 'cat /srv-copy/a; stat -c %a /srv-copy/a /srv-copy; readlink /srv-copy/lnk'
+        assert_eq "hello
+751
+710
+a" "$OUT"
+        # into an existing directory: below it
+        ctl copy-to "$n" "$T/src/dir/a" /tmp
+        assert_eq 0 "$RC"
+        ctl exec "$n" cat /tmp/a
+        assert_eq hello "$OUT"
+        # exists: refused, unless --force
+        ctl copy-to "$n" "$T/src/dir/a" /tmp/a
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "force"
+        echo changed >"$T/src/dir/a"
+        ctl copy-to --force "$n" "$T/src/dir/a" /tmp/a
+        assert_eq 0 "$RC"
+        ctl exec "$n" cat /tmp/a
+        assert_eq changed "$OUT"
+
+        # through the guest's symlink to /etc: the guest's /etc, never the host's
+        local marker="berthctl-test-$$-$RANDOM"
+        echo "$marker" >"$T/marker"
+        ctl copy-to "$n" "$T/marker" "/data/link/$marker"
+        assert_eq 0 "$RC"
+        [ ! -e "/etc/$marker" ] || {
+                rm -f "/etc/$marker"
+                fail "copy-to followed the guest's symlink out of the container"
+        }
+        [ -e "$T/root/etc/$marker" ] || fail "the file is not in the guest's /etc"
+
+        # guest -> host: the symlink comes as a symlink, not as the host's /etc
+        ctl copy-from "$n" /data "$T/out"
+        assert_eq 0 "$RC"
+        [ -L "$T/out/link" ] || fail "copy-from followed the guest's symlink"
+        assert_eq /etc "$(readlink "$T/out/link")"
+        assert_eq guest-file "$(<"$T/out/sub/f")"
+        # a path through the symlink resolves in the guest
+        ctl copy-from "$n" /data/link/os-release "$T/osr"
+        assert_eq 0 "$RC"
+        assert_contains "$(<"$T/osr")" "ID=berthtest"
+        # a path outside the container
+        ctl copy-from "$n" /data/link/../../../../etc/hostname "$T/hn"
+        [ "$RC" != 0 ] || assert_eq "$(cat "$T/root/etc/hostname" 2>/dev/null)" "$(<"$T/hn")"
+        ctl copy-from "$n" /nonexistent "$T/x"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        ctl copy-to "$n" "$T/src/dir/a" relative/path
+        assert_eq 1 "$RC"
+}
+
+# ---- bind ----
+
+test_bind() {
+        local n
+        n=$(mname bind)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        mkdir -p "$T/share"
+        echo shared >"$T/share/file"
+
+        # a missing destination without --mkdir
+        ctl bind "$n" "$T/share" /mnt/share
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "--mkdir"
+
+        ctl bind --read-only --mkdir "$n" "$T/share" /mnt/share
+        assert_eq 0 "$RC"
+        ctl exec "$n" cat /mnt/share/file
+        assert_eq shared "$OUT"
+        ctl exec "$n" payload touch /mnt/share/new
+        assert_eq 1 "$RC"
+        assert_contains "$OUT" "EROFS"
+        [ ! -e "$T/share/new" ] || fail "a read-only bind was writable"
+        # not on the host
+        findmnt -rn -o TARGET | grep -q "/mnt/share" && fail "the bind mount appeared on the host"
+
+        # writable, a file, into an existing directory
+        ctl bind "$n" "$T/share" /tmp
+        assert_eq 0 "$RC"
+        ctl exec "$n" /bin/sh -c 'echo hi >/tmp/from-guest'
+        assert_eq 0 "$RC"
+        assert_eq hi "$(<"$T/share/from-guest")"
+        ctl bind --mkdir "$n" "$T/share/file" /etc/deep/file
+        assert_eq 0 "$RC"
+        ctl exec "$n" cat /etc/deep/file
+        assert_eq shared "$OUT"
+}
+
+run_tests
