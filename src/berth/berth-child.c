@@ -553,6 +553,39 @@ static int do_pivot_root(const char *root) {
         return 0;
 }
 
+/* Container root keeps CAP_SYS_ADMIN in the host's user namespace, so in a
+ * mount namespace owned by that user namespace it could remount /proc/sys or
+ * /sys read-write, or unmount a mask and read /proc/kcore. The monitor makes
+ * a copy of our mount namespace that is owned by a new, empty user namespace
+ * (berth-container.c, make_locked_mount_namespace()): the kernel locks every
+ * mount copied into a less privileged namespace, so read-only can't be
+ * cleared and covered mounts can't be revealed, by anyone, and a fresh proc
+ * or sysfs can't be mounted while ours is masked. Our credentials stay the
+ * host's: only the namespace's owner changes. */
+static int enter_locked_mounts(int sync_fd) {
+        SyncMessage m;
+        int r, fd = -EBADF;
+
+        r = sync_send(sync_fd, SYNC_PIVOTED, 0, 0, 0, -EBADF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to ask the monitor to lock the mounts: %m");
+        r = sync_recv(sync_fd, &m, &fd);
+        if (r <= 0 || m.type != SYNC_LOCKED_MOUNTS) {
+                safe_close(fd);
+                return log_error_errno(r < 0 ? r : -EPIPE, "Lost the monitor while locking the mounts.");
+        }
+        if (m.error < 0 || fd < 0)
+                return m.error < 0 ? m.error : -EBADMSG; /* logged by the monitor */
+        r = RET_NERRNO(setns(fd, CLONE_NEWNS));
+        safe_close(fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enter the locked mount namespace: %m");
+        /* setns() put us at the namespace's root, which is the tree */
+        if (chdir("/") < 0)
+                return log_error_errno(negative_errno(), "Failed to change to the new root: %m");
+        return 0;
+}
+
 static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal, int *ret_reboot_signal) {
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
@@ -615,6 +648,9 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (r < 0)
                 return r;
         r = do_pivot_root(root);
+        if (r < 0)
+                return r;
+        r = enter_locked_mounts(p->sync_fd);
         if (r < 0)
                 return r;
         host_files_write(s, &resolv, &tz);
@@ -710,10 +746,12 @@ _noreturn_ void child_main(const ChildParams *p) {
         r = apply_resources(s);
         if (r < 0)
                 goto fail;
-        r = capability_apply(settings_effective_capabilities(s));
+        /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which
+         * --drop-capability= may take away. */
+        r = seccomp_apply(s, settings_effective_capabilities(s));
         if (r < 0)
                 goto fail;
-        r = seccomp_apply(s, settings_effective_capabilities(s));
+        r = capability_apply(settings_effective_capabilities(s));
         if (r < 0)
                 goto fail;
 

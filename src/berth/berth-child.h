@@ -15,6 +15,8 @@ typedef enum SyncMessageType {
         SYNC_NOTIFY_FD,        /* child -> parent: the socket behind /run/host/notify (SCM_RIGHTS) */
         SYNC_EXEC,             /* child -> parent: setup done; value = poweroff signal, value2 = reboot signal */
         SYNC_ERROR,            /* child -> parent: setup failed with error (already logged) */
+        SYNC_PIVOTED,          /* child -> parent: in the tree; lock my mounts please */
+        SYNC_LOCKED_MOUNTS,    /* parent -> child: a mount namespace to move to (SCM_RIGHTS), or error */
 } SyncMessageType;
 
 typedef struct SyncMessage {

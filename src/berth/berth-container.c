@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -20,6 +21,7 @@
 #include "berth-container.h"
 #include "berth-devices.h"
 #include "berth-mount.h"
+#include "berth-seccomp.h"
 #include "berth-register.h"
 #include "berth-stale.h"
 #include "log.h"
@@ -204,6 +206,51 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 /* ---- start ---- */
 
+/* A helper on the host enters the container's mount namespace and unshares a
+ * user and a mount namespace: its new mount namespace is a copy whose mounts
+ * the kernel locks (see enter_locked_mounts() in berth-child.c). It runs in
+ * the host's PID namespace so it takes no PID in the container. Returns an
+ * fd of the new mount namespace. Logs. */
+static int make_locked_mount_namespace(pid_t child, int *ret_fd) {
+        _cleanup_close_pair_ int ready[2] = { -EBADF, -EBADF }, done[2] = { -EBADF, -EBADF };
+        char c = 0, path[64];
+        int fd, r = 0;
+        pid_t pid;
+
+        if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0)
+                return log_error_errno(negative_errno(), "Failed to create pipes: %m");
+        pid = fork();
+        if (pid < 0)
+                return log_error_errno(negative_errno(), "Failed to fork: %m");
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int) child);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || setns(fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                        c = (char) (errno > 0 && errno < 128 ? errno : EIO);
+                (void) !write(ready[1], &c, 1);
+                (void) !read(done[0], &c, 1);
+                _exit(EXIT_SUCCESS);
+        }
+        if (read(ready[0], &c, 1) != 1)
+                r = -EIO;
+        else if (c != 0)
+                r = -c;
+        if (r < 0)
+                log_error_errno(r, "Failed to make a locked mount namespace for the container: %m");
+        else {
+                snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int) pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r = log_error_errno(negative_errno(), "Failed to open the locked mount namespace: %m");
+                else
+                        *ret_fd = fd;
+        }
+        (void) !write(done[1], "x", 1);
+        (void) waitpid(pid, NULL, 0);
+        return r;
+}
+
 static int receive_setup(Monitor *m, int sync_fd) {
         SyncMessage msg;
         int r, fd;
@@ -250,6 +297,18 @@ static int receive_setup(Monitor *m, int sync_fd) {
                         m->record.poweroff_signal = msg.value == SIGKILL ? 0 : msg.value;
                         m->record.reboot_signal = msg.value2;
                         break;
+                case SYNC_PIVOTED: {
+                        int ns = -EBADF;
+                        safe_close(fd);
+                        r = make_locked_mount_namespace(m->pid, &ns);
+                        int q = sync_send(sync_fd, SYNC_LOCKED_MOUNTS, r < 0 ? r : 0, 0, 0, ns);
+                        safe_close(ns);
+                        if (r < 0)
+                                return r;
+                        if (q < 0)
+                                return log_error_errno(q, "Failed to pass the locked mounts to the container: %m");
+                        break;
+                }
                 case SYNC_ERROR:
                         safe_close(fd);
                         return msg.error < 0 ? msg.error : -EIO; /* logged by the child */
@@ -420,6 +479,10 @@ int container_run(Settings *s, int *ret_status) {
                 goto finish;
 
         r = cgroup_create(s->machine, &m.cgroup);
+        if (r < 0)
+                goto finish;
+        /* here, where /run/berth/cache is visible: the child only loads the programs */
+        r = seccomp_prepare(s, settings_effective_capabilities(s));
         if (r < 0)
                 goto finish;
         r = devices_apply_policy(m.cgroup);
