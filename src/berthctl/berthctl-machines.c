@@ -563,7 +563,7 @@ static int status_one(const char *name, bool first) {
             fields_add(f, "Root", CELL_STRING, m->root) < 0 ||
             fields_add(f, "Unit", CELL_STRING, m->unit) < 0 ||
             fields_add(f, "OS", CELL_STRING, m->pretty_os ?: m->os) < 0 ||
-            fields_add(f, "Addresses", CELL_STRV, host ? NULL : addrs) < 0 ||
+            fields_add(f, "Addresses", CELL_STRV, host || strv_isempty(addrs) ? NULL : addrs) < 0 ||
             fields_add(f, "Network", CELL_STRING, host ? "host" : "private") < 0 ||
             fields_add(f, "Console", CELL_STRING, m->console) < 0)
                 return log_oom();
@@ -631,7 +631,7 @@ static int show_one(MachineInfo *m, bool first) {
             fields_add(f, "Timestamp", CELL_TIMESTAMP, (unsigned long long) m->since) < 0 ||
             fields_add(f, "OS", CELL_STRING, m->os) < 0 ||
             fields_add(f, "Version", CELL_STRING, m->version) < 0 ||
-            fields_add(f, "Addresses", CELL_STRV, addrs) < 0 ||
+            fields_add(f, "Addresses", CELL_STRV, strv_isempty(addrs) ? NULL : addrs) < 0 ||
             fields_add(f, "CGroup", CELL_STRING, rec->cgroup) < 0 ||
             fields_add(f, "CGroupPaths", CELL_STRV, rec->cgroup_paths) < 0 ||
             fields_add(f, "Console", CELL_STRING, m->console) < 0 ||

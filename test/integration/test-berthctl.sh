@@ -661,4 +661,44 @@ test_bind() {
         assert_eq shared "$OUT"
 }
 
+# ---- a systemd guest ----
+
+test_debian_guest() {
+        local n tree
+        n=$(mname debian)
+        tree=$(debian_tree)
+        mkdir -p "$T/root"
+        cp -a --reflink=auto "$tree/." "$T/root/"
+        rm -f "$T/root/.complete"
+        # a persistent journal, so that status shows its last lines
+        mkdir -p "$T/root/var/log/journal"
+        "$BERTH" -D "$T/root" -M "$n" -b --console=passive -q --private-network </dev/null >"$T/log" 2>&1 &
+        BG_PID=$!
+        ctl wait "$n" --until=ready --timeout=60s
+        assert_eq 0 "$RC"
+        ctl list --no-legend
+        assert_match "$OUT" "^$n +container +berth +debian +12 +- +ready$"
+        ctl status "$n"
+        assert_match "$OUT" "^ *OS: Debian GNU/Linux 12"
+        assert_match "$OUT" "^ *Network: private$"
+        assert_match "$OUT" "^ *Addresses: -$"
+        assert_match "$OUT" "init.scope"
+        assert_match "$OUT" "systemd-journald"
+        # the journal's last lines
+        wait_for "$BERTHCTL" exec "$n" journalctl -q -n1 || true
+        ctl status "$n"
+        assert_match "$OUT" "systemd(\[[0-9]+\])?: "
+        # commands join the leader's cgroup (init.scope: a leaf), not the guest's root cgroup
+        ctl exec "$n" cat /proc/self/cgroup
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "0::/init.scope"
+        ctl shell "$n" /bin/sh -c 'systemctl is-system-running --wait; echo $HOME $SHELL; exit 9'
+        assert_eq 9 "$RC"
+        assert_contains "$OUT" "/root /bin/bash"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 0 "$BG_RC"
+}
+
 run_tests
