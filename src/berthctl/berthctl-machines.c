@@ -1332,6 +1332,13 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, int sock) {
         }
         if (!req->home || chdir(req->home) < 0)
                 (void) chdir("/");
+        /* whatever fds berthctl was started with (a directory fd of the host would be a way out of
+         * the container's root) stay outside; only the socket to berthctl is left, and it is O_CLOEXEC */
+        r = close_all_fds((const int[]) { sock }, 1);
+        if (r < 0) {
+                log_error_errno(r, "Failed to close file descriptors: %m");
+                goto fail;
+        }
 
         if (rec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
                 r = log_error_errno(negative_errno(), "Failed to set no_new_privs: %m");
@@ -1924,11 +1931,14 @@ static int reopen_fd(int fd, int flags) {
 
 static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name, unsigned depth);
 
+/* copy-from: a guest's setuid or setgid file must not become one on the host */
+static mode_t copy_mode_mask = 07777;
+
 static int copy_attrs(int fd, const struct stat *st) {
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
         if (fchown(fd, st->st_uid, st->st_gid) < 0)
                 log_debug_errno(negative_errno(), "Failed to change owner, ignoring: %m");
-        if (fchmod(fd, st->st_mode & 07777) < 0)
+        if (fchmod(fd, st->st_mode & copy_mode_mask) < 0)
                 return negative_errno();
         (void) futimens(fd, ts);
         return 0;
@@ -2032,7 +2042,7 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
                 return 0;
         }
         if (S_ISFIFO(st->st_mode)) {
-                if (mkfifoat(dst_dir, name, st->st_mode & 07777) < 0)
+                if (mkfifoat(dst_dir, name, st->st_mode & copy_mode_mask) < 0)
                         return negative_errno();
                 return 0;
         }
@@ -2082,6 +2092,8 @@ int verb_copy(int argc, char *argv[]) {
         r = machine_get_logged(argv[1], &m);
         if (r < 0)
                 return r;
+        if (!to)
+                copy_mode_mask = 01777;
         if (!path_is_absolute(guest))
                 return log_error_errno(-EINVAL, "The path in the machine must be absolute: '%s'.", guest);
         r = machine_open_root(m, &root);

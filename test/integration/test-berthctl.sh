@@ -332,6 +332,21 @@ test_exec_exit_status_and_separate_streams() {
         # killed by a signal: 128+N, as a shell says
         ctl exec "$n" /bin/sh -c 'kill -9 $$'
         assert_eq 137 "$RC"
+        # signals to berthctl go to the command
+        "$BERTHCTL" exec "$n" payload signals 20 >"$T/sig.out" 2>"$T/sig.err" &
+        local pid=$!
+        wait_for grep -q ready "$T/sig.err" || fail "payload signals did not start"
+        kill -TERM "$pid"
+        RC=0
+        wait "$pid" || RC=$?
+        assert_eq 0 "$RC" "exit status of the signalled command"
+        assert_eq SIGTERM "$(<"$T/sig.out")"
+        # fds berthctl was given stay on the host
+        ctl exec "$n" payload fds 3<"$T"
+        assert_eq 0 "$RC"
+        if printf '%s\n' "$OUT" | grep -q '^3 '; then
+                fail "fd 3 of berthctl reached the command: $OUT"
+        fi
         # no pty unless asked
         ctl exec "$n" payload tty
         assert_not_contains "$OUT" "/dev/pts"
@@ -560,6 +575,8 @@ test_copy_to_and_from() {
         make_tiny_tree "$T/root"
         mkdir -p "$T/root/data/sub"
         echo guest-file >"$T/root/data/sub/f"
+        cp "$T/root/bin/busybox" "$T/root/data/suid"
+        chmod 4755 "$T/root/data/suid"
         ln -s /etc "$T/root/data/link"
         start_bg "$n" "$T/root" -b
 
@@ -608,6 +625,8 @@ a" "$OUT"
         [ -L "$T/out/link" ] || fail "copy-from followed the guest's symlink"
         assert_eq /etc "$(readlink "$T/out/link")"
         assert_eq guest-file "$(<"$T/out/sub/f")"
+        # a setuid file of the guest does not become one on the host
+        assert_eq 755 "$(stat -c %a "$T/out/suid")"
         # a path through the symlink resolves in the guest
         ctl copy-from "$n" /data/link/os-release "$T/osr"
         assert_eq 0 "$RC"
