@@ -524,7 +524,7 @@ static void print_journal(const MachineInfo *m, unsigned lines) {
         sd_journal_close(j);
 }
 
-static int status_one(const char *name, bool first) {
+static int status_one(const char *name, unsigned *n_printed) {
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
         _cleanup_(fields_freep) Fields *f = NULL;
         _cleanup_strv_free_ char **addrs = NULL;
@@ -568,6 +568,7 @@ static int status_one(const char *name, bool first) {
             fields_add(f, "Console", CELL_STRING, m->console) < 0)
                 return log_oom();
 
+        bool first = (*n_printed)++ == 0;
         if (arg.json != JSON_OFF) {
                 if (!first)
                         fputs(",", stdout);
@@ -593,11 +594,12 @@ static int status_one(const char *name, bool first) {
 int verb_status(int argc, char *argv[]) {
         int r, ret = 0;
         bool array = arg.json != JSON_OFF && argc > 2;
+        unsigned n_printed = 0;
 
         if (array)
                 fputs("[", stdout);
         for (int i = 1; i < argc; i++) {
-                r = status_one(argv[i], i == 1);
+                r = status_one(argv[i], &n_printed);
                 if (r < 0 && ret == 0)
                         ret = r;
         }
@@ -1696,6 +1698,7 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
         _cleanup_strv_free_ char **env = NULL, **extra = NULL;
         _cleanup_free_ char *argv0 = NULL;
+        static char *login_argv[] = { (char *) "login", NULL };
         GuestUser u = {};
         ExecRequest req = {};
         char *shell_argv[2] = {};
@@ -1715,7 +1718,7 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         req.home = u.home;
         if (login) {
                 req.pty = true;
-                req.argv = (char *[]) { (char *) "login", NULL };
+                req.argv = login_argv;
         } else
                 req.pty = want_pty();
         if (u.uid != 0 || u.gid != 0)

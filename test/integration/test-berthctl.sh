@@ -156,6 +156,10 @@ State=running" "$OUT"
         printf '%s' "$OUT" | python3 -c 'import json,sys; l = json.load(sys.stdin); assert any(d["Name"] == sys.argv[1] for d in l)' "$n" ||
                 fail "show --json (all): $OUT"
 
+        ctl status --json=short "no-such-machine-$$" "$n"
+        assert_eq 1 "$RC"
+        printf '%s' "$OUT" | python3 -c 'import json,sys; assert len(json.load(sys.stdin)) == 1' ||
+                fail "status --json with a missing machine: $OUT"
         ctl status "$n" "no-such-machine-$$"
         assert_eq 1 "$RC"
         assert_contains "$OUT" "State: running"
@@ -462,6 +466,24 @@ test_shell_on_a_terminal() {
         }
         pane_has 42 || fail "no output of the shell"
         pane_has "stdin=/dev/pts/" || fail "the shell is not on a pty of the container"
+}
+
+test_login_on_a_terminal() {
+        local n
+        n=$(mname tlogin)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        tmux_start
+        type_line "$BERTHCTL login $n; echo RC=\$?"
+        wait_for pane_has "$n login:" || {
+                show_pane
+                fail "no login prompt of the guest"
+        }
+        tm send-keys -t t C-c
+        wait_for pane_has "RC=" || {
+                show_pane
+                fail "login did not end on Ctrl-C"
+        }
 }
 
 test_console_attach_and_detach() {
