@@ -74,7 +74,7 @@ test_list_shows_running_machine() {
         assert_match "$OUT" "^$n "
         local mode
         for mode in short pretty; do
-                ctl list --json=$mode
+                ctl list --json="$mode"
                 assert_eq 0 "$RC"
                 printf '%s' "$OUT" | python3 -c '
 import json, sys
