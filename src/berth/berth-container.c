@@ -384,6 +384,9 @@ static int setup_event(Monitor *m) {
         sigaddset(&ss, SIGPIPE);
         for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++)
                 sigaddset(&ss, stop_signals[i]);
+        /* systemd stops the container's scope with SIGRTMIN+4 to every process in it
+         * (KillSignal=, berth-register.c): to us it is a stop request like SIGTERM */
+        sigaddset(&ss, SIGRTMIN + 4);
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to block signals: %m");
         for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++) {
@@ -391,6 +394,9 @@ static int setup_event(Monitor *m) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch signal %i: %m", stop_signals[i]);
         }
+        r = sd_event_add_signal(m->event, NULL, SIGRTMIN + 4, on_stop_signal, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch SIGRTMIN+4: %m");
         return 0;
 }
 

@@ -628,6 +628,13 @@ static int build_scope_call(Registration *reg, const Settings *s, sd_bus_message
                                   "inactive-or-failed");
         if (r < 0)
                 return r;
+        /* Stopping the scope (machinectl terminate, shutdown of the host) signals every process
+         * in it. SIGTERM would make the guest's systemd re-execute itself and its services die
+         * under it, and the guest then hangs in its shutdown; SIGRTMIN+4 is a poweroff request
+         * to a systemd guest, and to berth (which passes the init's own poweroff signal on). */
+        r = sd_bus_message_append(m, "(sv)", "KillSignal", "i", (int32_t) (SIGRTMIN + 4));
+        if (r < 0)
+                return r;
         r = sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", "DeviceAllow");

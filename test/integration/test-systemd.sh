@@ -144,9 +144,10 @@ test_scope_and_registration() {
         assert_eq machine.slice "$(prop machine-sc1.scope Slice)"
         # the guest's init has a subtree of its own below the scope, and sees it as its root
         leader=$(mprop Leader sc1)
-        assert_eq "0::/machine.slice/machine-sc1.scope/berth-sc1/payload/init.scope" "$(cat "/proc/$leader/cgroup")"
-        assert_ok systemd-run -M sc1 --wait --pipe -q cat /proc/self/cgroup
-        assert_match "$OUT" '^0::/system.slice/run-.*\.service$'
+        assert_eq "0::/machine.slice/machine-sc1.scope/berth-sc1/payload/init.scope" \
+                "$(grep '^0::' "/proc/$leader/cgroup")"
+        assert_ok machinectl shell sc1 /bin/cat /proc/1/cgroup
+        assert_match "$OUT" '^0::/init.scope'
         assert_ok machinectl poweroff sc1
         wait_exit sc1
         assert_eq 0 "$RC" "machinectl poweroff ends berth with 0"
@@ -206,7 +207,8 @@ test_machinectl_status_shell_login() {
         assert_contains "$OUT" "hello from systemd"
         # login wants a terminal: script(1) gives it one
         run timeout 10 script -qec "machinectl login ma1" /dev/null
-        assert_contains "$OUT" "ma1 login:"
+        assert_contains "$OUT" "Connected to machine ma1"
+        assert_match "$OUT" ' login: *$'
         assert_ok machinectl poweroff ma1
         wait_exit ma1
 }
@@ -215,7 +217,11 @@ test_systemctl_and_systemd_run_in_the_guest() {
         boot_scoped ma2
         assert_ok systemctl -M ma2 is-system-running
         assert_match "$OUT" '^(running|degraded)$'
-        assert_ok systemd-run -M ma2 --wait -q true
+        local leader
+        leader=$(mprop Leader ma2)
+        assert_ok systemd-run -M ma2 --wait -q touch /run/berth-test-was-here
+        [ -e "/proc/$leader/root/run/berth-test-was-here" ] || fail "systemd-run -M did not run in the guest"
+        [ ! -e /run/berth-test-was-here ] || fail "systemd-run -M ran on the host"
         assert_rc 3 systemd-run -M ma2 --wait -q sh -c 'exit 3'
         assert_ok machinectl poweroff ma2
         wait_exit ma2
@@ -245,9 +251,13 @@ test_machinectl_terminate() {
         wait_for no_units 'machine-ma5*' || fail "the scope is still there"
 }
 
+# machinectl kill sends SIGTERM to every process of the machine by default; a systemd guest
+# shuts down from that only sometimes (its PID 1 re-executes itself on SIGTERM while its services
+# die), nspawn's or berth's. SIGRTMIN+4 to all is what stopping the scope sends: berth takes it as
+# a stop request and the guest's init as a poweroff.
 test_machinectl_kill() {
         boot_scoped ma6
-        assert_ok machinectl kill ma6
+        assert_ok machinectl kill --signal=SIGRTMIN+4 ma6
         wait_exit ma6
         wait_for not_registered ma6
 }
@@ -349,7 +359,7 @@ test_unit_reboot_restarts() {
         assert_eq berth@un3.service "$(mprop Unit un3)"
         assert_ok systemctl -M un3 poweroff
         wait_for unit_stopped un3 || fail "poweroff in the guest did not stop the unit"
-        assert_eq 1 "$(prop berth@un3 NRestarts)"
+        assert_eq success "$(prop berth@un3 Result)"
 }
 
 test_unit_enable_wants_it_from_machines_target() {
@@ -373,7 +383,7 @@ test_link_journal_guest() {
         install_unit
         machine_tree un5
         assert_ok systemctl start berth@un5
-        id=$(systemd-run -M un5 --wait --pipe -q cat /etc/machine-id)
+        id=$(cat "/proc/$(mprop Leader un5)/root/etc/machine-id")
         [ -L "/var/log/journal/$id" ] || fail "no /var/log/journal/$id symlink on the host: $(ls -l /var/log/journal)"
         assert_eq "/var/lib/machines/un5/var/log/journal/$id" "$(readlink "/var/log/journal/$id")"
         assert_ok journalctl -m --no-pager -q -o cat "_MACHINE_ID=$id"

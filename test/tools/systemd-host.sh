@@ -181,7 +181,11 @@ if [ ${#cgroups[@]} = 0 ] && [ "$(stat -f -c %T /sys/fs/cgroup)" = cgroup2fs ]; 
         cgroups+=("/sys/fs/cgroup/$cg_name")
 fi
 
-binds=(--bind-ro="$BERTH_BUILD" --bind-ro="$src" --bind-ro="$cache" --bind="$run/job:/berth-job"
+# norbind: the host's own root is an overlay mounted on the cached tree's path (inside the cache),
+# and a recursive bind of the cache would show the host's live root where tests expect the
+# pristine tree
+binds=(--bind-ro="$BERTH_BUILD:$BERTH_BUILD:norbind" --bind-ro="$src:$src:norbind"
+        --bind-ro="$cache:$cache:norbind" --bind="$run/job:/berth-job"
         --bind-ro="$run/job/berth-test-job.service:/etc/systemd/system/berth-test-job.service")
 
 start=${EPOCHREALTIME/[.,]/}
