@@ -1217,58 +1217,105 @@ static void install_forwarding(void) {
         (void) sigprocmask(SIG_UNBLOCK, &ss, NULL);
 }
 
-/* The machine's cgroup, as the leader sees it: for a systemd guest the leader is in init.scope,
- * a leaf; the container cgroup itself has controllers enabled and must stay free of processes. */
-static int join_cgroups(const MachineInfo *m) {
-        const char *unified = machine_unified_cgroup(m);
-        char path[64], pid[32];
-        int r;
+/* The machine's cgroups, opened on the host before any setns(): the inner child joins them by
+ * writing "0" (itself) to these fds, so that only the command and what it starts are in the
+ * machine's cgroup, never the outer child (a host process the guest could not make sense of). */
+typedef struct CGroupJoin {
+        int fd[16];        /* cgroup.procs to write to */
+        int fallback[16];  /* where to go if that fails, or -EBADF */
+        bool required[16]; /* the unified one must work */
+        size_t n;
+} CGroupJoin;
 
-        snprintf(pid, sizeof pid, "%d", (int) getpid());
-        STRV_FOREACH(p, m->record->cgroup_paths) {
-                _cleanup_free_ char *procs = NULL, *target = NULL, *cg = NULL;
+static void cgroup_join_done(CGroupJoin *j) {
+        for (size_t i = 0; i < j->n; i++) {
+                safe_close(j->fd[i]);
+                safe_close(j->fallback[i]);
+        }
+        j->n = 0;
+}
 
-                if (unified && streq(*p, unified)) {
-                        const char *v = NULL, *idx_p, *idx_v;
+/* In the unified hierarchy the leader's own cgroup: for a systemd guest that is init.scope, a
+ * leaf; the container cgroup itself has controllers enabled and must stay free of processes. */
+static char *leader_unified_cgroup(const MachineInfo *m, const char *unified) {
+        _cleanup_free_ char *cg = NULL;
+        const char *v = NULL, *idx_p, *idx_v;
+        char path[64];
 
-                        snprintf(path, sizeof path, "/proc/%d/cgroup", (int) m->leader);
-                        if (read_full_file(path, &cg, NULL) >= 0)
-                                for (char *l = cg; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
-                                        if (startswith(l, "0::")) {
-                                                char *e = strchr(l, '\n');
-                                                if (e)
-                                                        *e = 0;
-                                                v = l + 3;
-                                                break;
-                                        }
-                        idx_p = m->record->cgroup ? strstr(*p, m->record->cgroup) : NULL;
-                        idx_v = v && m->record->cgroup ? strstr(v, m->record->cgroup) : NULL;
-                        /* PATH = MOUNT + V's beginning; the leader's cgroup is below ours */
-                        if (idx_p && idx_v && (size_t) (idx_p - *p) >= (size_t) (idx_v - v) &&
-                            startswith(v + (idx_v - v), *p + (idx_p - *p)) && !strstr(v, "/..")) {
-                                target = strndup(*p, (size_t) (idx_p - *p) - (size_t) (idx_v - v));
-                                if (target) {
-                                        char *t = strjoin(target, v);
-                                        free(target);
-                                        target = t;
-                                }
-                        }
+        snprintf(path, sizeof path, "/proc/%d/cgroup", (int) m->leader);
+        if (read_full_file(path, &cg, NULL) < 0)
+                return NULL;
+        for (char *l = cg; l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+                if (startswith(l, "0::")) {
+                        char *e = strchr(l, '\n');
+                        if (e)
+                                *e = 0;
+                        v = l + 3;
+                        break;
                 }
-                procs = strjoin(target ?: *p, "/cgroup.procs");
+        idx_p = m->record->cgroup ? strstr(unified, m->record->cgroup) : NULL;
+        idx_v = v && m->record->cgroup ? strstr(v, m->record->cgroup) : NULL;
+        /* UNIFIED is MOUNT + the beginning of V, and the leader's cgroup is below it */
+        if (!idx_p || !idx_v || (size_t) (idx_p - unified) < (size_t) (idx_v - v) || !startswith(idx_v, idx_p) ||
+            strstr(v, "/.."))
+                return NULL;
+        _cleanup_free_ char *mount = strndup(unified, (size_t) (idx_p - unified) - (size_t) (idx_v - v));
+        return mount ? strjoin(mount, v) : NULL;
+}
+
+static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
+        const char *unified = machine_unified_cgroup(m);
+
+        STRV_FOREACH(p, m->record->cgroup_paths) {
+                _cleanup_free_ char *procs = NULL, *leader = NULL, *lprocs = NULL;
+                bool is_unified = unified && streq(*p, unified);
+                int fd, fb = -EBADF;
+
+                if (j->n >= ELEMENTSOF(j->fd))
+                        break;
+                procs = strjoin(*p, "/cgroup.procs");
                 if (!procs)
                         return log_oom();
-                r = write_string_file(procs, pid, 0);
-                if (r < 0 && target) {
-                        free(procs);
-                        procs = strjoin(*p, "/cgroup.procs");
-                        r = procs ? write_string_file(procs, pid, 0) : -ENOMEM;
+                fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0) {
+                        if (is_unified)
+                                return log_error_errno(negative_errno(), "Failed to open the cgroup of machine '%s' (%s): %m",
+                                                       m->name, *p);
+                        log_debug_errno(negative_errno(), "Failed to open '%s', ignoring: %m", procs);
+                        continue;
                 }
-                if (r < 0 && unified && streq(*p, unified))
-                        return log_error_errno(r, "Failed to join the cgroup of machine '%s' (%s): %m", m->name, *p);
-                if (r < 0)
-                        log_debug_errno(r, "Failed to join cgroup '%s', ignoring: %m", *p);
+                if (is_unified && (leader = leader_unified_cgroup(m, unified)) && !streq(leader, *p) &&
+                    (lprocs = strjoin(leader, "/cgroup.procs"))) {
+                        fb = fd;
+                        fd = open(lprocs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (fd < 0) {
+                                fd = fb;
+                                fb = -EBADF;
+                        }
+                }
+                j->fd[j->n] = fd;
+                j->fallback[j->n] = fb;
+                j->required[j->n] = is_unified;
+                j->n++;
         }
         return 0;
+}
+
+/* In the inner child: join, then forget the fds. Logs. */
+static int cgroup_join(CGroupJoin *j, const char *machine) {
+        int r = 0;
+
+        for (size_t i = 0; i < j->n; i++) {
+                int q = write_string_fd(j->fd[i], "0");
+                if (q < 0 && j->fallback[i] >= 0)
+                        q = write_string_fd(j->fallback[i], "0");
+                if (q < 0 && j->required[i] && r == 0)
+                        r = log_error_errno(q, "Failed to join the cgroup of machine '%s': %m", machine);
+                else if (q < 0)
+                        log_debug_errno(q, "Failed to join a v1 cgroup of machine '%s', ignoring: %m", machine);
+        }
+        cgroup_join_done(j);
+        return r;
 }
 
 static int namespace_flags(pid_t leader) {
@@ -1290,7 +1337,7 @@ static int namespace_flags(pid_t leader) {
 }
 
 /* The inner child: in all of the machine's namespaces. Never returns. */
-_noreturn_ static void exec_inner_child(const ExecRequest *req, int sock) {
+_noreturn_ static void exec_inner_child(const ExecRequest *req, CGroupJoin *cg, int pidfd, bool cgroup_ns, int sock) {
         const MachineRecord *rec = req->m->record;
         Settings s = { .syscall_allow = rec->syscall_allow, .syscall_deny = rec->syscall_deny };
         sigset_t none;
@@ -1301,6 +1348,16 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, int sock) {
                 (void) signal(forwarded_signals[i], SIG_DFL);
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
+
+        /* the cgroup first, while our cgroup namespace is still the host's, then its namespace */
+        r = cgroup_join(cg, req->m->name);
+        if (r < 0)
+                goto fail;
+        if (cgroup_ns && setns(pidfd, CLONE_NEWCGROUP) < 0) {
+                r = log_error_errno(negative_errno(), "Failed to join the cgroup namespace of machine '%s': %m",
+                                    req->m->name);
+                goto fail;
+        }
 
         /* not the host terminal's session: it must not become our controlling terminal */
         if (setsid() < 0) {
@@ -1376,16 +1433,18 @@ fail:
 
 /* The outer child: host PID namespace, joins the rest. Never returns. */
 _noreturn_ static void exec_outer_child(const ExecRequest *req, int pidfd, int sock) {
-        int r, status;
+        CGroupJoin cg = {};
+        int r, status, flags;
         pid_t pid;
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         install_forwarding();
 
-        r = join_cgroups(req->m);
+        r = cgroup_join_open(req->m, &cg);
         if (r < 0)
                 goto fail;
-        if (setns(pidfd, namespace_flags(req->m->leader)) < 0) {
+        flags = namespace_flags(req->m->leader);
+        if (setns(pidfd, flags & ~CLONE_NEWCGROUP) < 0) {
                 r = log_error_errno(negative_errno(), "Failed to join the namespaces of machine '%s': %m", req->m->name);
                 goto fail;
         }
@@ -1395,7 +1454,8 @@ _noreturn_ static void exec_outer_child(const ExecRequest *req, int pidfd, int s
                 goto fail;
         }
         if (pid == 0)
-                exec_inner_child(req, sock);
+                exec_inner_child(req, &cg, pidfd, flags & CLONE_NEWCGROUP, sock);
+        cgroup_join_done(&cg);
         forward_to = pid;
         safe_close(sock);
         safe_close(pidfd);

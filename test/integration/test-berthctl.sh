@@ -733,6 +733,12 @@ test_debian_guest() {
         ctl exec "$n" cat /proc/self/cgroup
         assert_eq 0 "$RC"
         assert_contains "$OUT" "0::/init.scope"
+        # and only the command: no host process (it would show as PID 0) joins with it
+        ctl exec "$n" cat /sys/fs/cgroup/init.scope/cgroup.procs
+        assert_eq 0 "$RC"
+        if printf '%s\n' "$OUT" | grep -qx 0; then
+                fail "a process of the host is in the guest's init.scope: $OUT"
+        fi
         ctl shell "$n" /bin/sh -c 'systemctl is-system-running --wait; echo $HOME $SHELL; exit 9'
         assert_eq 9 "$RC"
         assert_contains "$OUT" "/root /bin/bash"
