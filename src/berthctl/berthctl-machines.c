@@ -1109,13 +1109,14 @@ int verb_enable(int argc, char *argv[]) {
  * Process model:
  *
  *   berthctl (host namespaces)
- *    └─ outer child: joins the machine's cgroup, then setns() into all of the machine's namespaces
- *       through a pidfd of its leader (atomically, so that a leader that dies meanwhile cannot make
- *       us join half of them). Its own PID namespace does not change with setns(), so it stays a
- *       host process: it forwards signals to the command and passes on its exit status.
- *        └─ inner child: in the machine's PID namespace. Opens a pty in the machine's devpts if asked,
- *           applies the container's confinement (capabilities, no_new_privs, seccomp, the user) and
- *           executes the command.
+ *    └─ outer child: opens the machine's cgroup.procs files, then setns() into the machine's
+ *       namespaces but the cgroup one, through a pidfd of its leader (atomically, so that a leader
+ *       that dies meanwhile cannot make us join half of them). Its own PID namespace does not
+ *       change with setns(), so it stays a host process (and in our cgroup): it forwards signals to
+ *       the command and passes on its exit status.
+ *        └─ inner child: in the machine's PID namespace. Joins the machine's cgroup and then its
+ *           cgroup namespace, opens a pty in the machine's devpts if asked, applies the container's
+ *           confinement (capabilities, no_new_privs, seccomp, the user) and executes the command.
  *
  * Trust boundary: after setns() everything the inner child sees is the guest's (its /dev/pts, its
  * PATH lookup, its binaries); the confinement is applied before anything of the guest runs, and the
