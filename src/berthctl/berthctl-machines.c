@@ -243,6 +243,10 @@ static char *os_release_value(const char *data, const char *key) {
                         n -= 2;
                 }
                 v = strndup(l, n);
+                /* the guest's words: no escape sequences on our terminal */
+                for (char *c = v; c && *c; c++)
+                        if ((unsigned char) *c < 0x20 || *c == 0x7f)
+                                *c = '?';
                 return v;
         }
         return NULL;
