@@ -11,8 +11,11 @@ value_options() {
 }
 
 flag_options() {
-        "$BERTH" --help | grep -oE -- '--[a-z0-9-]+' | sort -u | while read -r o; do
-                "$BERTH" --help | grep -qE -- "$o\[?=" || echo "$o"
+        # the help text once: "berth --help | grep -q" would die of SIGPIPE under pipefail
+        local help
+        help=$("$BERTH" --help)
+        grep -oE -- '--[a-z0-9-]+' <<<"$help" | sort -u | while read -r o; do
+                grep -qE -- "$o\[?=" <<<"$help" || echo "$o"
         done
 }
 
