@@ -407,8 +407,8 @@ static void test_timing(void) {
                 printf("# seccomp_prepare(): %.2f ms the first time, %.2f ms from the cache\n", (b - a) / 1e6,
                        (c - b) / 1e6);
         }
-        /* generous: this is a regression guard, not a benchmark */
-        check(build_ns < 20 * 1000000ULL, "building the filter takes less than 20 ms");
+        /* Only reported: a timed assertion fails on a loaded machine or under the
+         * sanitizers; test/bench/ measures start-up against nspawn instead. */
 }
 
 int main(void) {
