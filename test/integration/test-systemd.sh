@@ -9,7 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 systemd_host_reexec "$@"
 require_root
+# shellcheck disable=SC2034 # read by lib.sh
 RUN_TIMEOUT=120
+# shellcheck disable=SC2034 # read by lib.sh
 WAIT_TIMEOUT=30
 # the job's stderr is the host's journal: berth would log there, not to stderr
 unset JOURNAL_STREAM
@@ -276,7 +278,9 @@ test_sigkill_with_a_lingering_scope_then_restart() {
         is_registered cr1 || fail "the registration did not linger (test setup)"
         boot_scoped cr1
         leader=$(mprop Leader cr1)
-        [ -n "$leader" ] && [ -e "/proc/$leader" ] || fail "no live leader registered"
+        if [ -z "$leader" ] || [ ! -e "/proc/$leader" ]; then
+                fail "no live leader registered"
+        fi
         assert_eq machine-cr1.scope "$(mprop Unit cr1)"
         ! kill -0 "$sleeper" 2>/dev/null || fail "the stale scope's process survived"
         assert_ok machinectl poweroff cr1

@@ -21,9 +21,11 @@
 #     runner moves into before starting nspawn (--keep-unit: nspawn stays where it is started and
 #     creates its payload/supervisor cgroups there);
 #   - --register=no: there is no machined on the machine;
-#   - --capability=all and --system-call-filter=bpf: berth inside sets up a device policy, which
-#     on a pure cgroup2 hierarchy is a BPF program (bpf(2) is not in nspawn's default filter);
-#     also add_key/keyctl (systemd in a nested guest asks for a keyring) and @mount extras;
+#   - --system-call-filter=bpf: berth inside sets up a device policy, which on a pure cgroup2
+#     hierarchy is a BPF program attached to the container's cgroup; bpf(2) is not in nspawn's
+#     default filter (without it berth refuses to start: "Failed to apply the device policy").
+#     nspawn's default capabilities are enough (CAP_SYS_ADMIN covers loading the program);
+#     --capability=all changes nothing for the tests;
 #   - read-only binds of the build directory and the source tree at the same paths as here (the
 #     guest is Debian 12 too: the binaries' libraries match), and of the test cache (Debian tree,
 #     tiny tree prototypes);
@@ -40,6 +42,8 @@
 # Options: -s keeps the run directory (console log, results, the journal of a failed job) and
 # prints its path, for debugging; the same as BERTH_HOST_KEEP=1.
 # Knobs: BERTH_HOST_TIMEOUT (s, default 600), BERTH_HOST_EXTRA (more nspawn arguments),
+# BERTH_HOST_CAPABILITY and BERTH_HOST_SYSCALLS (nspawn's --capability= and
+# --system-call-filter= for the host; empty: nspawn's defaults),
 # BERTH_BUILD (default: the berth binary's directory from $BERTH, or SRC/build).
 set -euo pipefail
 
@@ -65,6 +69,9 @@ if [ -z "${BERTH_BUILD:-}" ]; then
 fi
 cache=${BERTH_TEST_CACHE:-/var/cache/berth-test}
 timeout_s=${BERTH_HOST_TIMEOUT:-600}
+# what the host gives berth inside (see the header); overridable to find out what is needed
+host_caps=${BERTH_HOST_CAPABILITY-}
+host_syscalls=${BERTH_HOST_SYSCALLS-bpf}
 
 die() {
         echo "systemd-host: $*" >&2
@@ -198,7 +205,7 @@ rc=0
         SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1 exec timeout -k 10 "$timeout_s" systemd-nspawn \
                 --quiet --directory="$tree" --volatile=overlay --machine="$name" \
                 --private-network --register=no --keep-unit --link-journal=no \
-                --capability=all --system-call-filter='bpf add_key keyctl request_key' \
+                ${host_caps:+--capability="$host_caps"} ${host_syscalls:+--system-call-filter="$host_syscalls"} \
                 --console=pipe "${binds[@]}" ${BERTH_HOST_EXTRA:-} \
                 --boot -- systemd.wants=berth-test-job.service systemd.show_status=0
 ) </dev/null >"$run/console" 2>&1 || rc=$?
