@@ -196,6 +196,24 @@ test_property_errors() {
         assert_contains "$ERR" "Delegate=yes"
 }
 
+test_keep_unit_registers_the_service() {
+        assert_ok systemd-run --unit=berth-test-ku1 -p Delegate=yes -q "$BERTH" -q -D "$DEB_TREE" \
+                --volatile=overlay -M ku1 -b --keep-unit --console=pipe --property=CPUWeight=42
+        wait_for guest_is_up ku1 || fail "machine ku1 did not come up: $(journalctl -u berth-test-ku1 --no-pager)"
+        assert_eq berth-test-ku1.service "$(mprop Unit ku1)"
+        assert_eq 42 "$(prop berth-test-ku1.service CPUWeight)"
+        no_units 'machine-ku1*' || fail "a scope was made with --keep-unit"
+        assert_match "$(grep '^0::' "/proc/$(mprop Leader ku1)/cgroup")" \
+                '^0::/system.slice/berth-test-ku1.service/berth-ku1/payload/'
+        assert_ok machinectl poweroff ku1
+        wait_for unit_stopped_name berth-test-ku1.service || fail "the service did not end"
+        not_registered ku1 || fail "still registered"
+}
+
+unit_stopped_name() {
+        [ "$(prop "$1" ActiveState)" != active ] && [ "$(prop "$1" ActiveState)" != deactivating ]
+}
+
 # ---- machinectl, systemctl -M, systemd-run -M, journalctl -M ----
 
 test_machinectl_status_shell_login() {
@@ -393,6 +411,32 @@ test_link_journal_guest() {
         assert_ok journalctl -m --no-pager -q -o cat "_MACHINE_ID=$id"
         assert_contains "$OUT" "Reached target multi-user.target"
         assert_ok systemctl stop berth@un5
+}
+
+guest_journal_has() {
+        journalctl -m -q --no-pager -o cat "_MACHINE_ID=$1" 2>/dev/null | grep -q "$2"
+}
+
+test_link_journal_host() {
+        local uuid=6a1e5b0c-47a4-4f0a-9b1e-0d1c2e3f4a5b id=6a1e5b0c47a44f0a9b1e0d1c2e3f4a5b
+        boot_scoped lj1 --link-journal=host --uuid="$uuid"
+        if [ ! -d "/var/log/journal/$id" ] || [ -L "/var/log/journal/$id" ]; then
+                fail "no host directory for the guest"
+        fi
+        wait_for guest_journal_has "$id" "Reached target multi-user.target" ||
+                fail "the guest's journal is not in the host's /var/log/journal/$id"
+        assert_ok machinectl poweroff lj1
+        wait_exit lj1
+        assert_eq 0 "$RC"
+}
+
+test_link_journal_guest_refused_on_a_volatile_tree() {
+        run "$BERTH" -q -D "$DEB_TREE" --volatile=overlay -M lj2 --link-journal=guest --console=pipe /bin/true
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "--link-journal=guest"
+        assert_one_line_error
+        run "$BERTH" -q -D "$DEB_TREE" --volatile=overlay -M lj2 --link-journal=try-guest --console=pipe /bin/true
+        assert_eq 0 "$RC"
 }
 
 # Last: it takes machined away (and puts it back).
