@@ -1191,7 +1191,9 @@ int verb_clean(int argc, char *argv[]) {
                 r = 0;
                 if (!img->hidden && !arg.all)
                         continue;
-                if (img->vendor || img->immutable) {
+                if (img->vendor)
+                        continue; /* never ours to remove */
+                if (img->immutable) {
                         if (!arg.quiet)
                                 printf("Kept read-only image '%s'.\n", img->name);
                         continue;
@@ -1203,7 +1205,7 @@ int verb_clean(int argc, char *argv[]) {
                                 continue;
                         }
                 }
-                if (r == -EBUSY || machine_of_image(img->path, &machine) > 0) {
+                if (machine_of_image(img->path, &machine) > 0 || r == -EBUSY) {
                         safe_close(lock);
                         if (!arg.quiet)
                                 printf("Kept image '%s': in use%s%s%s.\n", img->name, machine ? " by machine '" : "",
@@ -1255,7 +1257,7 @@ int verb_read_only(int argc, char *argv[]) {
                                        img->name);
         if (img->immutable == (bool) b)
                 return 0;
-        r = image_lock(img, b ? "mark read-only" : "make writable", &lock);
+        r = image_lock(img, "change the read-only flag of", &lock);
         if (r < 0)
                 return r;
         r = image_set_read_only(img->path, img->type, b);
