@@ -73,6 +73,10 @@ int rm_rf(const char *path);
 int open_in_root(int root_fd, const char *path, int flags);   /* stays on one file system, never follows symlinks */
 int fd_set_cloexec(int fd, bool b);
 int fd_set_nonblock(int fd, bool b);
+/* One fixed-size message over a SOCK_SEQPACKET/DGRAM socket, with an fd (SCM_RIGHTS, -EBADF: none).
+ * recv: 1 with a message (*ret_fd -EBADF if none came), 0 on EOF, -EBADMSG on a wrong size. */
+int send_message_fd(int sock, const void *data, size_t size, int fd);
+int recv_message_fd(int sock, void *data, size_t size, int *ret_fd);
 /* Closes every fd >= 3 except those listed. */
 int close_all_fds(const int except[], size_t n_except);
 

@@ -29,60 +29,11 @@
 
 int sync_send(int fd, SyncMessageType type, int error, int value, int value2, int pass_fd) {
         SyncMessage m = { .type = type, .error = error, .value = value, .value2 = value2 };
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-        if (pass_fd >= 0) {
-                mh.msg_control = &control;
-                mh.msg_controllen = sizeof control;
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-        }
-        if (sendmsg(fd, &mh, MSG_NOSIGNAL) < 0)
-                return negative_errno();
-        return 0;
+        return send_message_fd(fd, &m, sizeof m, pass_fd);
 }
 
 int sync_recv(int fd, SyncMessage *ret, int *ret_fd) {
-        SyncMessage m = {};
-        struct iovec iov = { .iov_base = &m, .iov_len = sizeof m };
-        union {
-                struct cmsghdr h;
-                char buf[CMSG_SPACE(sizeof(int))];
-        } control = {};
-        struct msghdr mh = {
-                .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control, .msg_controllen = sizeof control,
-        };
-        ssize_t n;
-        int passed = -EBADF;
-
-        do
-                n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-        while (n < 0 && errno == EINTR);
-        if (n < 0)
-                return negative_errno();
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-                if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS)
-                        memcpy(&passed, CMSG_DATA(c), sizeof(int));
-        if (n == 0)
-                return 0;
-        if (n != sizeof m) {
-                safe_close(passed);
-                return -EBADMSG;
-        }
-        *ret = m;
-        if (ret_fd)
-                *ret_fd = passed;
-        else
-                safe_close(passed);
-        return 1;
+        return recv_message_fd(fd, ret, sizeof *ret, ret_fd);
 }
 
 /* ---- users, from the container's own /etc/passwd (never the host's NSS) ---- */

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* berthctl copy-to, copy-from and bind: moving files and mounts into and out of a machine. */
+#include <dirent.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/mount.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <pwd.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grp.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <systemd/sd-event.h>
+#include <systemd/sd-journal.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth-caps.h"
+#include "berth-console.h"
+#include "berth-seccomp.h"
+#include "berth-settings.h"
+#include "berthctl.h"
+#include "log.h"
+#include "machine-name.h"
+#include "registry.h"
+#include "util.h"
+#include "berthctl-machine.h"
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* copy-to, copy-from                                                                                   */
+/* ---------------------------------------------------------------------------------------------------- */
+
+/* Everything below works on fds: the source is walked with O_PATH|O_NOFOLLOW and reopened through
+ * its own fd, the destination is created relative to directory fds we hold, with O_EXCL and
+ * O_NOFOLLOW. A symlink on either side is copied as a symlink, never followed; so a guest that
+ * plants "etc -> /etc" or swaps a directory for a symlink while we copy gets nowhere on the host. */
+
+static int reopen_fd(int fd, int flags) {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        int r = open(path, flags | O_CLOEXEC | O_NOCTTY);
+        return r < 0 ? negative_errno() : r;
+}
+
+static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name, unsigned depth);
+
+/* copy-from: a guest's setuid or setgid file must not become one on the host */
+static mode_t copy_mode_mask = 07777;
+
+static int copy_attrs(int fd, const struct stat *st) {
+        struct timespec ts[2] = { st->st_atim, st->st_mtim };
+        if (fchown(fd, st->st_uid, st->st_gid) < 0)
+                log_debug_errno(negative_errno(), "Failed to change owner, ignoring: %m");
+        if (fchmod(fd, st->st_mode & copy_mode_mask) < 0)
+                return negative_errno();
+        (void) futimens(fd, ts);
+        return 0;
+}
+
+static int copy_regular(int src, const struct stat *st, int dst_dir, const char *name) {
+        _cleanup_close_ int in = -EBADF, out = -EBADF;
+        char buf[65536];
+        int r;
+
+        in = reopen_fd(src, O_RDONLY);
+        if (in < 0)
+                return in;
+        out = openat(dst_dir, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (out < 0)
+                return negative_errno();
+        for (;;) {
+                ssize_t k = copy_file_range(in, NULL, out, NULL, SIZE_MAX / 2, 0);
+                if (k == 0)
+                        break;
+                if (k > 0)
+                        continue;
+                if (errno != EXDEV && errno != EINVAL && errno != ENOSYS && errno != EOPNOTSUPP)
+                        return negative_errno();
+                /* fall back to read/write for the rest */
+                while ((k = read(in, buf, sizeof buf)) != 0) {
+                        if (k < 0) {
+                                if (errno == EINTR)
+                                        continue;
+                                return negative_errno();
+                        }
+                        r = loop_write(out, buf, (size_t) k);
+                        if (r < 0)
+                                return r;
+                }
+                break;
+        }
+        return copy_attrs(out, st);
+}
+
+static int copy_directory(int src, const struct stat *st, int dst_dir, const char *name, unsigned depth) {
+        _cleanup_close_ int out = -EBADF;
+        DIR *d;
+        struct dirent *de;
+        int in, r = 0;
+
+        if (depth > 256)
+                return -ELOOP;
+        if (mkdirat(dst_dir, name, 0700) < 0 && !(errno == EEXIST && arg.force))
+                return negative_errno();
+        out = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (out < 0)
+                return negative_errno();
+        in = reopen_fd(src, O_RDONLY | O_DIRECTORY);
+        if (in < 0)
+                return in;
+        d = fdopendir(in);
+        if (!d) {
+                safe_close(in);
+                return negative_errno();
+        }
+        while ((de = readdir(d))) {
+                _cleanup_close_ int fd = -EBADF;
+                struct stat cst;
+                int q;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                fd = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &cst) < 0) {
+                        q = negative_errno();
+                } else
+                        q = copy_fd(fd, &cst, out, de->d_name, depth + 1);
+                if (q < 0) {
+                        log_error_errno(q, "Failed to copy '%s': %m", de->d_name);
+                        if (r == 0)
+                                r = q;
+                }
+        }
+        closedir(d);
+        int q = copy_attrs(out, st);
+        return r < 0 ? r : q;
+}
+
+static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name, unsigned depth) {
+        if (arg.force && !S_ISDIR(st->st_mode))
+                (void) unlinkat(dst_dir, name, 0);
+        if (S_ISREG(st->st_mode))
+                return copy_regular(src, st, dst_dir, name);
+        if (S_ISDIR(st->st_mode))
+                return copy_directory(src, st, dst_dir, name, depth);
+        if (S_ISLNK(st->st_mode)) {
+                char target[PATH_MAX];
+                ssize_t k = readlinkat(src, "", target, sizeof target - 1);
+                if (k < 0)
+                        return negative_errno();
+                target[k] = 0;
+                if (symlinkat(target, dst_dir, name) < 0)
+                        return negative_errno();
+                (void) fchownat(dst_dir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+                return 0;
+        }
+        if (S_ISFIFO(st->st_mode)) {
+                if (mkfifoat(dst_dir, name, st->st_mode & copy_mode_mask) < 0)
+                        return negative_errno();
+                return 0;
+        }
+        log_warning("Skipping '%s': device nodes and sockets are not copied.", name);
+        return 0;
+}
+
+/* Splits PATH into an fd of its directory (opened with OPEN_DIR) and its last component. */
+static int split_path(const char *path, char **ret_dir, char **ret_base) {
+        const char *slash = strrchr(path, '/');
+        char *d, *b;
+
+        while (slash && slash > path && slash[1] == 0) /* trailing slashes */
+                return -EINVAL;
+        if (!slash) {
+                d = strdup(".");
+                b = strdup(path);
+        } else {
+                d = slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+                b = strdup(slash + 1);
+        }
+        if (!d || !b) {
+                free(d);
+                free(b);
+                return -ENOMEM;
+        }
+        if (isempty(b) || streq(b, ".") || streq(b, "..")) {
+                free(d);
+                free(b);
+                return -EINVAL;
+        }
+        *ret_dir = d;
+        *ret_base = b;
+        return 0;
+}
+
+int verb_copy(int argc, char *argv[]) {
+        bool to = streq(argv[0], "copy-to");
+        _cleanup_(machine_info_freep) MachineInfo *m = NULL;
+        _cleanup_close_ int root = -EBADF, src = -EBADF, dst_dir = -EBADF, existing = -EBADF;
+        _cleanup_free_ char *src_dir = NULL, *src_base = NULL, *dir = NULL, *base = NULL;
+        const char *from = argv[2], *dest = argc > 3 ? argv[3] : argv[2];
+        const char *guest = to ? dest : from;
+        struct stat st, est;
+        int r;
+
+        r = machine_get_logged(argv[1], &m);
+        if (r < 0)
+                return r;
+        if (!to)
+                copy_mode_mask = 01777;
+        if (!path_is_absolute(guest))
+                return log_error_errno(-EINVAL, "The path in the machine must be absolute: '%s'.", guest);
+        r = machine_open_root(m, &root);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the root of machine '%s': %m", m->name);
+
+        /* the source: the host's is the user's own path; the guest's is resolved in its root */
+        src = to ? open(from, O_PATH | O_CLOEXEC) : open_in_root(root, from, O_PATH);
+        if (src < 0)
+                return log_error_errno(to ? negative_errno() : src, "Failed to open '%s'%s%s: %m", from,
+                                       to ? "" : " in machine ", to ? "" : m->name);
+        if (fstat(src, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to stat '%s': %m", from);
+        r = split_path(from, &src_dir, &src_base);
+        if (r < 0)
+                return log_error_errno(r, "Invalid source path '%s'.", from);
+
+        /* an existing directory at the destination: copy into it, as cp does */
+        existing = to ? open_in_root(root, dest, O_PATH | O_DIRECTORY) : open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (existing >= 0 && fstat(existing, &est) >= 0 && !(S_ISDIR(st.st_mode) && arg.force && argc > 3)) {
+                dst_dir = TAKE_FD(existing);
+                base = TAKE_PTR(src_base);
+        } else {
+                r = split_path(dest, &dir, &base);
+                if (r < 0)
+                        return log_error_errno(r, "Invalid destination path '%s'.", dest);
+                dst_dir = to ? open_in_root(root, dir, O_PATH | O_DIRECTORY) : open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (dst_dir < 0)
+                        return log_error_errno(to ? dst_dir : negative_errno(), "Failed to open directory '%s'%s%s: %m", dir,
+                                               to ? " in machine " : "", to ? m->name : "");
+        }
+        r = copy_fd(src, &st, dst_dir, base, 0);
+        if (r == -EEXIST)
+                return log_error_errno(r, "Failed to copy '%s' to '%s': the destination exists (--force replaces it).",
+                                       from, dest);
+        if (r < 0)
+                return log_error_errno(r, "Failed to copy '%s' %s machine '%s': %m", from, to ? "into" : "from", m->name);
+        return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------- */
+/* bind                                                                                                 */
+/* ---------------------------------------------------------------------------------------------------- */
+
+int verb_bind(int argc, char *argv[]) {
+        _cleanup_(machine_info_freep) MachineInfo *m = NULL;
+        _cleanup_close_ int tree = -EBADF, pidfd = -EBADF;
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        _cleanup_free_ char *src = NULL;
+        const char *dst;
+        struct stat st;
+        ExecMessage msg;
+        pid_t pid;
+        int r, fd;
+
+        r = machine_get_logged(argv[1], &m);
+        if (r < 0)
+                return r;
+        r = path_make_absolute_cwd(argv[2], &src);
+        if (r < 0)
+                return log_oom();
+        dst = argc > 3 ? argv[3] : src;
+        if (!path_is_absolute(dst))
+                return log_error_errno(-EINVAL, "The path in the machine must be absolute: '%s'.", dst);
+        if (stat(src, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to stat '%s': %m", src);
+
+        /* a detached copy of the host's mount tree at SRC, made here, in the host's mount namespace */
+        tree = open_tree(AT_FDCWD, src, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (tree < 0)
+                return log_error_errno(negative_errno(), "Failed to clone the mount tree at '%s': %m", src);
+        if (arg.read_only) {
+                struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY };
+                if (mount_setattr(tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr) < 0)
+                        return log_error_errno(negative_errno(), "Failed to make the mount of '%s' read-only: %m", src);
+        }
+        r = machine_open_leader(m, &pidfd);
+        if (r < 0)
+                return r;
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
+                return log_error_errno(negative_errno(), "Failed to create a socket pair: %m");
+
+        pid = fork();
+        if (pid < 0)
+                return log_error_errno(negative_errno(), "Failed to fork: %m");
+        if (pid == 0) {
+                /* The machine's mount namespace (and so its root); all other namespaces are the host's.
+                 * DST is resolved in there: its symlinks cannot lead out of the container. */
+                _cleanup_close_ int target = -EBADF;
+                int flags = CLONE_NEWNS | (same_namespace(m->leader, "user") ? 0 : CLONE_NEWUSER);
+
+                pair[0] = safe_close(pair[0]);
+                if (setns(pidfd, flags) < 0) {
+                        r = negative_errno();
+                        goto child_fail;
+                }
+                if (arg.mkdir) {
+                        r = S_ISDIR(st.st_mode) ? mkdir_p(dst, 0755) : mkdir_parents(dst, 0755);
+                        if (r < 0)
+                                goto child_fail;
+                        if (!S_ISDIR(st.st_mode)) {
+                                r = touch(dst, 0644);
+                                if (r < 0 && r != -EEXIST)
+                                        goto child_fail;
+                        }
+                }
+                target = open(dst, O_PATH | O_CLOEXEC);
+                if (target < 0) {
+                        r = negative_errno();
+                        goto child_fail;
+                }
+                if (move_mount(tree, "", target, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+                        r = negative_errno();
+                        goto child_fail;
+                }
+                _exit(EXIT_SUCCESS);
+        child_fail:
+                (void) send_message(pair[1], EXEC_MSG_FAILED, r, -EBADF);
+                _exit(EXIT_FAILURE);
+        }
+        pair[1] = safe_close(pair[1]);
+        r = recv_message(pair[0], &msg, &fd);
+        safe_close(fd);
+        (void) waitpid(pid, NULL, 0);
+        if (r > 0) {
+                r = msg.error < 0 ? msg.error : -EIO;
+                if (r == -ENOENT && !arg.mkdir)
+                        return log_error_errno(r, "Failed to bind '%s' to '%s' in machine '%s': '%s' does not exist "
+                                                  "there (--mkdir creates it).", src, dst, m->name, dst);
+                return log_error_errno(r, "Failed to bind '%s' to '%s' in machine '%s': %m", src, dst, m->name);
+        }
+        return 0;
+}
