@@ -5,6 +5,7 @@
 # directories under $T ($BERTH_IMAGE_PATH: "pool" is the writable one, "vendor" a read-only
 # one) with settings files in $T/etc ($BERTH_SETTINGS_PATH).
 # shellcheck disable=SC2317 # the test_* functions are called by run_tests
+# shellcheck disable=SC2015 # "[ A ] && [ B ] || fail": fail runs when either check fails, as meant
 . "$(dirname "$0")/lib.sh"
 require_root
 
@@ -31,7 +32,7 @@ pools() {
 # symlink targets, hard link counts of files and a checksum of each file's data.
 tree_listing() {
         (
-                cd "$1"
+                cd "$1" || exit 1
                 find . -type d -printf 'd %p %m %U %G\n'
                 find . ! -type d -printf '%y %p %m %U %G %s %n %l\n'
                 find . -type f -exec md5sum {} +
