@@ -378,7 +378,8 @@ static int copy_dir_contents(int src_dir, int dst_dir, const char *path, CopyCon
         struct dirent *de;
         int fd, r;
 
-        fd = fcntl(src_dir, F_DUPFD_CLOEXEC, 3);
+        /* a new open file description: a dup would share (and move) the caller's read position */
+        fd = openat(src_dir, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return copy_fail(c, negative_errno(), "read directory", path, NULL);
         d = fdopendir(fd);
@@ -463,7 +464,7 @@ static int usage_walk(int dir_fd, UsageWalk *w) {
         struct dirent *de;
         int fd, r;
 
-        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC); /* see copy_dir_contents() */
         if (fd < 0)
                 return negative_errno();
         d = fdopendir(fd);

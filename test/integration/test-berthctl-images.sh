@@ -280,10 +280,16 @@ test_clone_debian_tree() {
         # on a terminal, a long copy shows a progress line; --quiet does not
         script -qec "$BERTHCTL clone deb deb3" /dev/null >"$T/tty.out" </dev/null
         grep -aq "Cloning 'deb'" "$T/tty.out" || echo "# (no progress line: the copy took less than half a second)"
+        assert_same_tree "$tree" "$T/pool/deb3"
         script -qec "$BERTHCTL -q clone deb deb4" /dev/null >"$T/tty-q.out" </dev/null
         if grep -aq "Cloning" "$T/tty-q.out"; then
                 fail "a progress line despite --quiet"
         fi
+        assert_same_tree "$tree" "$T/pool/deb4"
+        # the same on a small tree (the total is measured before the copy)
+        make_tiny_tree "$T/tiny"
+        script -qec "$BERTHCTL import-fs $T/tiny" /dev/null >/dev/null </dev/null
+        assert_same_tree "$T/tiny" "$T/pool/tiny"
 }
 
 test_rename() {
