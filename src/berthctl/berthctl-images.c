@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The image verbs: list-images, image-status, show-image, clone, rename,
- * remove, read-only, clean, import-tar, export-tar, import-fs.
+ * remove, read-only, clean; and what the import verbs (import-tar,
+ * export-tar, import-fs in berthctl-import.c) share with them.
  *
  * An image is a directory tree or a NAME.raw file in one of the image
  * directories: $BERTH_IMAGE_PATH (colon-separated), else nspawn's
@@ -14,10 +15,7 @@
  * Trust boundary: the image directories and the names on the command line
  * are the user's (root's); what is inside an image is not. Files in an image
  * are opened with open_in_root() (RESOLVE_IN_ROOT), walks never follow its
- * symlinks, and tar runs on archives only as a child into a fresh temporary
- * directory (GNU tar refuses members with ".." and defers symlinks that point
- * outside until the end of the extraction, so that no member is written
- * through one).
+ * symlinks.
  *
  * Everything that makes an image builds it in a hidden temporary directory
  * next to its final place (".#berthctl-NAME-XXXXXX", flock()ed while in
@@ -29,7 +27,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <linux/fs.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,12 +36,11 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "berthctl.h"
+#include "berthctl-images.h"
 #include "copy.h"
 #include "log.h"
 #include "machine-name.h"
@@ -63,31 +59,12 @@ static const char *const default_image_path[] = {
 
 static const char *const settings_suffixes[] = { ".berth", ".nspawn" };
 
-typedef enum ImageType {
-        IMAGE_DIRECTORY,
-        IMAGE_RAW,
-} ImageType;
-
 static const char *const image_type_table[] = {
         [IMAGE_DIRECTORY] = "directory",
         [IMAGE_RAW] = "raw",
 };
 
-typedef struct Image {
-        char *name;
-        char *path;           /* POOL/NAME or POOL/NAME.raw */
-        char *pool;
-        ImageType type;
-        bool hidden;
-        bool vendor;          /* not in the first image directory: read-only by convention */
-        bool immutable;       /* FS_IMMUTABLE_FL, or a raw file without write permission */
-        bool read_only;       /* any of these, or a read-only mount */
-        uint64_t crtime;      /* usec, 0: unknown */
-        uint64_t mtime;
-        uint64_t usage;       /* UINT64_MAX: not computed */
-} Image;
-
-static Image *image_free(Image *i) {
+Image *image_free(Image *i) {
         if (!i)
                 return NULL;
         free(i->name);
@@ -97,7 +74,7 @@ static Image *image_free(Image *i) {
         return NULL;
 }
 
-static void image_freep(Image **i) {
+void image_freep(Image **i) {
         image_free(*i);
 }
 
@@ -130,8 +107,7 @@ static int image_path_get(char ***ret) {
         return 0;
 }
 
-/* A machine name, or '.' and a machine name for a hidden image. */
-static bool image_name_is_valid(const char *s) {
+bool image_name_is_valid(const char *s) {
         if (isempty(s))
                 return false;
         return machine_name_is_valid(s[0] == '.' ? s + 1 : s);
@@ -238,7 +214,7 @@ static int image_find(const char *name, Image **ret) {
 }
 
 /* Finds NAME and logs the one line the user sees when it is not there. */
-static int image_get(const char *name, Image **ret) {
+int image_get(const char *name, Image **ret) {
         int r;
 
         r = check_name(name);
@@ -465,14 +441,14 @@ static void settings_copy(const Image *src, const char *pool, const char *new_na
 
 /* ---- Ctrl-C during long operations ---- */
 
-static volatile sig_atomic_t cancelled = 0;
+volatile sig_atomic_t cancelled = 0;
 
 static void on_cancel_signal(int sig) {
         cancelled = sig;
 }
 
 /* No SA_RESTART: a blocked read() or write() returns EINTR and the loop looks at 'cancelled'. */
-static void cancel_signals_install(void) {
+void cancel_signals_install(void) {
         struct sigaction sa = { .sa_handler = on_cancel_signal };
         sigemptyset(&sa.sa_mask);
         (void) sigaction(SIGINT, &sa, NULL);
@@ -484,13 +460,8 @@ static void cancel_signals_install(void) {
 
 /* ---- temporaries: where new images are built ---- */
 
-typedef struct TempImage {
-        char *path;
-        int fd;        /* the directory, or the raw file */
-        int lock;      /* flock() on the directory while it is in flight, see 'clean' */
-} TempImage;
 
-static void temp_image_done(TempImage *t) {
+void temp_image_done(TempImage *t) {
         if (t->path) {
                 (void) rm_rf(t->path);
                 free(t->path);
@@ -500,8 +471,8 @@ static void temp_image_done(TempImage *t) {
         t->lock = safe_close(t->lock);
 }
 
-static int temp_image_make(const char *pool, const char *name, bool directory, TempImage *ret) {
-        _cleanup_(temp_image_done) TempImage t = { .fd = -EBADF, .lock = -EBADF };
+int temp_image_make(const char *pool, const char *name, bool directory, TempImage *ret) {
+        _cleanup_(temp_image_done) TempImage t = TEMP_IMAGE_NULL;
         int r;
 
         r = mkdir_p(pool, 0700);
@@ -537,7 +508,7 @@ static int temp_image_make(const char *pool, const char *name, bool directory, T
                         return log_error_errno(negative_errno(), "Failed to lock '%s': %m", t.path);
         }
         *ret = t;
-        t = (TempImage) { .fd = -EBADF, .lock = -EBADF };
+        t = TEMP_IMAGE_NULL;
         return 0;
 }
 
@@ -585,7 +556,7 @@ static int log_read_only_error(int r, const char *name, const char *path) {
 /* Moves the finished temporary into place as POOL/FINAL. EXISTING (--force):
  * the image it replaces, locked by the caller, or NULL. On success the
  * temporary is gone from T. */
-static int temp_image_commit(TempImage *t, const char *pool, const char *final, const Image *existing) {
+int temp_image_commit(TempImage *t, const char *pool, const char *final, const Image *existing) {
         _cleanup_free_ char *target = path_join(pool, final);
         int r;
 
@@ -619,7 +590,7 @@ static int temp_image_commit(TempImage *t, const char *pool, const char *final, 
 }
 
 /* The first image directory: where new images go. */
-static int image_pool_writable(char **ret) {
+int image_pool_writable(char **ret) {
         _cleanup_strv_free_ char **path = NULL;
         int r;
 
@@ -632,7 +603,7 @@ static int image_pool_writable(char **ret) {
 
 /* For clone and import: NEW must be a valid, unused name, unless --force
  * replaces it. *ret_existing, *ret_lock: the image to replace (locked). */
-static int prepare_target(const char *new_name, const char *what, Image **ret_existing, int *ret_lock) {
+int prepare_target(const char *new_name, const char *what, Image **ret_existing, int *ret_lock) {
         _cleanup_(image_freep) Image *existing = NULL;
         int r;
 
@@ -955,12 +926,12 @@ static int copy_progress_cb(const CopyContext *c, void *userdata) {
         return 0;
 }
 
-static bool progress_wanted(void) {
+bool progress_wanted(void) {
         return !arg.quiet && isatty(STDERR_FILENO);
 }
 
 /* Copies the directory or raw file SRC_PATH into the temporary T. */
-static int copy_into_temp(const char *src_path, bool directory, const char *prefix, TempImage *t) {
+int copy_into_temp(const char *src_path, bool directory, const char *prefix, TempImage *t) {
         _cleanup_(copy_context_done) CopyContext c = {};
         _cleanup_close_ int src = -EBADF;
         ProgressBar bar;
@@ -998,7 +969,7 @@ static int copy_into_temp(const char *src_path, bool directory, const char *pref
 }
 
 /* After the new image is in place: --read-only. */
-static int finish_new_image(const char *pool, const char *name, ImageType type) {
+int finish_new_image(const char *pool, const char *name, ImageType type) {
         _cleanup_free_ char *p = strjoin(pool, "/", name, type == IMAGE_RAW ? ".raw" : "");
         int r;
 
@@ -1023,7 +994,7 @@ static int finish_new_image(const char *pool, const char *name, ImageType type) 
 
 int verb_clone(int argc, char *argv[]) {
         _cleanup_(image_freep) Image *src = NULL, *existing = NULL;
-        _cleanup_(temp_image_done) TempImage t = { .fd = -EBADF, .lock = -EBADF };
+        _cleanup_(temp_image_done) TempImage t = TEMP_IMAGE_NULL;
         _cleanup_free_ char *pool = NULL, *prefix = NULL, *final = NULL;
         _cleanup_close_ int lock = -EBADF;
         const char *new_name = argv[2];
@@ -1264,455 +1235,4 @@ int verb_read_only(int argc, char *argv[]) {
         if (r < 0)
                 return log_read_only_error(r, img->name, img->path);
         return 0;
-}
-
-/* ---- tar: import-tar, export-tar ---- */
-
-/* Runs tar, the host's, with our privileges in the host's namespaces: it only
- * reads or writes the archive and the temporary directory or image named on
- * its command line. STDIN_FD/STDOUT_FD: what tar gets (-EBADF: /dev/null,
- * our stdout). An exec failure comes back through a pipe as an errno. */
-static int tar_spawn(char *const *argv, int stdin_fd, int stdout_fd, pid_t *ret_pid) {
-        _cleanup_close_pair_ int errpipe[2] = { -EBADF, -EBADF };
-        _cleanup_close_ int null_fd = -EBADF;
-        ssize_t k;
-        pid_t pid;
-        int e = 0;
-
-        if (pipe2(errpipe, O_CLOEXEC) < 0)
-                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
-        if (stdin_fd < 0) {
-                null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (null_fd < 0)
-                        return log_error_errno(negative_errno(), "Failed to open /dev/null: %m");
-                stdin_fd = null_fd;
-        }
-        pid = fork();
-        if (pid < 0)
-                return log_error_errno(negative_errno(), "Failed to start tar: %m");
-        if (pid == 0) {
-                sigset_t all;
-                int keep[] = { errpipe[1] };
-
-                (void) signal(SIGINT, SIG_DFL);
-                (void) signal(SIGTERM, SIG_DFL);
-                (void) signal(SIGHUP, SIG_DFL);
-                (void) signal(SIGPIPE, SIG_DFL);
-                sigemptyset(&all);
-                (void) sigprocmask(SIG_SETMASK, &all, NULL);
-                if (dup2(stdin_fd, STDIN_FILENO) < 0 ||
-                    (stdout_fd >= 0 && stdout_fd != STDOUT_FILENO && dup2(stdout_fd, STDOUT_FILENO) < 0) ||
-                    close_all_fds(keep, 1) < 0)
-                        goto fail;
-                execvp("tar", argv);
-        fail:
-                e = errno;
-                (void) !write(errpipe[1], &e, sizeof e);
-                _exit(127);
-        }
-        errpipe[1] = safe_close(errpipe[1]);
-        do
-                k = read(errpipe[0], &e, sizeof e);
-        while (k < 0 && errno == EINTR);
-        if (k == sizeof e) {
-                (void) waitpid(pid, NULL, 0);
-                return log_error_errno(-e, "Failed to run tar: %m%s", e == ENOENT ? " (install GNU tar)" : "");
-        }
-        *ret_pid = pid;
-        return 0;
-}
-
-/* Waits for tar; a Ctrl-C meanwhile stops it. OK_STATUS: the highest exit status that is success. */
-static int tar_wait(pid_t pid, int ok_status, const char *what) {
-        bool killed = false;
-        int status;
-
-        for (;;) {
-                if (cancelled && !killed) {
-                        (void) kill(pid, SIGTERM);
-                        killed = true;
-                }
-                if (waitpid(pid, &status, 0) >= 0)
-                        break;
-                if (errno != EINTR)
-                        return log_error_errno(negative_errno(), "Failed to wait for tar: %m");
-        }
-        if (cancelled)
-                return log_error_errno(-ECANCELED, "Interrupted: %s stopped, nothing is left behind.", what);
-        if (WIFEXITED(status) && WEXITSTATUS(status) <= ok_status)
-                return 0;
-        if (WIFEXITED(status))
-                return log_error_errno(-EIO, "Failed to %s: tar exited with status %d (its messages are above).", what,
-                                       WEXITSTATUS(status));
-        return log_error_errno(-EIO, "Failed to %s: tar was killed by signal %d.", what, WTERMSIG(status));
-}
-
-typedef enum Compression {
-        COMPRESSION_NONE,
-        COMPRESSION_GZIP,
-        COMPRESSION_XZ,
-        COMPRESSION_ZSTD,
-        COMPRESSION_BZIP2,
-} Compression;
-
-static const char *const compression_option[] = {
-        [COMPRESSION_NONE] = NULL,
-        [COMPRESSION_GZIP] = "--gzip",
-        [COMPRESSION_XZ] = "--xz",
-        [COMPRESSION_ZSTD] = "--zstd",
-        [COMPRESSION_BZIP2] = "--bzip2",
-};
-
-/* tar's own detection works on files only, not on the pipe we feed it: look at the magic bytes. */
-static Compression compression_from_magic(const uint8_t *b, size_t n) {
-        if (n >= 2 && b[0] == 0x1f && b[1] == 0x8b)
-                return COMPRESSION_GZIP;
-        if (n >= 6 && memcmp(b, "\xfd" "7zXZ\0", 6) == 0)
-                return COMPRESSION_XZ;
-        if (n >= 4 && memcmp(b, "\x28\xb5\x2f\xfd", 4) == 0)
-                return COMPRESSION_ZSTD;
-        if (n >= 3 && memcmp(b, "BZh", 3) == 0)
-                return COMPRESSION_BZIP2;
-        return COMPRESSION_NONE;
-}
-
-static const struct {
-        const char *suffix;
-        Compression compression;
-} tar_suffixes[] = {
-        { ".tar.gz", COMPRESSION_GZIP },   { ".tgz", COMPRESSION_GZIP },   { ".tar.xz", COMPRESSION_XZ },
-        { ".txz", COMPRESSION_XZ },        { ".tar.zst", COMPRESSION_ZSTD }, { ".tzst", COMPRESSION_ZSTD },
-        { ".tar.bz2", COMPRESSION_BZIP2 }, { ".tbz2", COMPRESSION_BZIP2 }, { ".tbz", COMPRESSION_BZIP2 },
-        { ".tar", COMPRESSION_NONE },      { ".gz", COMPRESSION_GZIP },    { ".xz", COMPRESSION_XZ },
-        { ".zst", COMPRESSION_ZSTD },      { ".bz2", COMPRESSION_BZIP2 },
-};
-
-/* "debian-12.tar.xz" -> "debian-12" */
-static int image_name_from_archive(const char *file, char **ret) {
-        _cleanup_free_ char *n = strdup(path_basename(file));
-
-        if (!n)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(tar_suffixes); i++)
-                if (endswith(n, tar_suffixes[i].suffix) && strlen(n) > strlen(tar_suffixes[i].suffix)) {
-                        n[strlen(n) - strlen(tar_suffixes[i].suffix)] = 0;
-                        break;
-                }
-        if (!image_name_is_valid(n))
-                return -EINVAL;
-        *ret = TAKE_PTR(n);
-        return 0;
-}
-
-static int import_pump(int in, int out, uint8_t *buf, size_t n, size_t size, ProgressBar *bar) {
-        uint64_t done = 0;
-
-        for (;;) {
-                for (size_t w = 0; w < n;) {
-                        ssize_t k = write(out, buf + w, n - w);
-                        if (k < 0) {
-                                if (errno == EINTR && !cancelled)
-                                        continue;
-                                /* EPIPE: tar gave up, tar_wait() says why */
-                                return errno == EPIPE || cancelled ? 0 : negative_errno();
-                        }
-                        w += (size_t) k;
-                }
-                done += n;
-                progress_bar_update(bar, done);
-                ssize_t k = read(in, buf, size);
-                if (k < 0) {
-                        if (errno == EINTR && !cancelled)
-                                continue;
-                        return cancelled ? 0 : negative_errno();
-                }
-                if (k == 0)
-                        return 0;
-                n = (size_t) k;
-        }
-}
-
-int verb_import_tar(int argc, char *argv[]) {
-        _cleanup_(image_freep) Image *existing = NULL;
-        _cleanup_(temp_image_done) TempImage t = { .fd = -EBADF, .lock = -EBADF };
-        _cleanup_free_ char *name = NULL, *pool = NULL, *dir_opt = NULL, *prefix = NULL;
-        _cleanup_free_ uint8_t *buf = NULL;
-        _cleanup_close_ int in_fd = -EBADF, lock = -EBADF;
-        _cleanup_close_pair_ int p[2] = { -EBADF, -EBADF };
-        const char *file = argv[1];
-        const size_t size = 256 * 1024;
-        ProgressBar bar;
-        struct stat st;
-        Compression comp;
-        size_t n = 0;
-        pid_t pid;
-        int in, r;
-
-        if (argc > 2)
-                name = strdup(argv[2]);
-        else if (streq(file, "-"))
-                return log_error_errno(-EINVAL, "Importing from standard input needs a NAME: berthctl import-tar - NAME");
-        else if ((r = image_name_from_archive(file, &name)) < 0)
-                return log_error_errno(r, "Cannot make an image name from '%s': pass NAME (berthctl import-tar FILE "
-                                          "NAME).", file);
-        if (!name)
-                return log_oom();
-        r = prepare_target(name, "replace", &existing, &lock);
-        if (r < 0)
-                return r;
-
-        if (streq(file, "-"))
-                in = STDIN_FILENO;
-        else {
-                in = in_fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-                if (in_fd < 0)
-                        return log_error_errno(negative_errno(), "Failed to open archive '%s': %m", file);
-        }
-        if (fstat(in, &st) < 0)
-                return log_error_errno(negative_errno(), "Failed to stat '%s': %m", file);
-        if (S_ISDIR(st.st_mode))
-                return log_error_errno(-EISDIR, "'%s' is a directory: use 'berthctl import-fs %s'.", file, file);
-
-        buf = malloc(size);
-        if (!buf)
-                return log_oom();
-        cancel_signals_install();
-        while (n < 6) {
-                ssize_t k = read(in, buf + n, size - n);
-                if (k < 0) {
-                        if (errno == EINTR && !cancelled)
-                                continue;
-                        return log_error_errno(negative_errno(), "Failed to read archive '%s': %m", file);
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        if (n == 0)
-                return log_error_errno(-EINVAL, "Archive '%s' is empty.", file);
-        comp = compression_from_magic(buf, n);
-
-        r = image_pool_writable(&pool);
-        if (r < 0)
-                return r;
-        r = temp_image_make(pool, name, true, &t);
-        if (r < 0)
-                return r;
-        dir_opt = strjoin("--directory=", t.path);
-        prefix = strjoin("Importing '", path_basename(file), "'");
-        if (!dir_opt || !prefix)
-                return log_oom();
-        /* --numeric-owner: the archive's uids, not the host's names for them;
-         * --xattrs-include=*: file capabilities and ACLs, not only user.* */
-        char *tar_argv[] = {
-                (char *) "tar", (char *) "--extract", (char *) "--file=-", dir_opt, (char *) "--numeric-owner",
-                (char *) "--same-owner", (char *) "--preserve-permissions", (char *) "--xattrs",
-                (char *) "--xattrs-include=*", (char *) "--acls", (char *) compression_option[comp], NULL,
-        };
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
-        r = tar_spawn(tar_argv, p[0], -EBADF, &pid);
-        if (r < 0)
-                return r;
-        p[0] = safe_close(p[0]);
-
-        progress_bar_init(&bar, stderr, prefix, S_ISREG(st.st_mode) ? (uint64_t) st.st_size : 0, progress_wanted());
-        r = import_pump(in, p[1], buf, n, size, &bar);
-        p[1] = safe_close(p[1]);
-        progress_bar_finish(&bar);
-        if (r < 0) {
-                (void) kill(pid, SIGTERM);
-                (void) tar_wait(pid, 0, "import");
-                return log_error_errno(r, "Failed to read archive '%s': %m", file);
-        }
-        free(prefix);
-        prefix = strjoin("extract '", file, "'");
-        if (!prefix)
-                return log_oom();
-        r = tar_wait(pid, 0, prefix);
-        if (r < 0)
-                return r;
-
-        r = temp_image_commit(&t, pool, name, existing);
-        if (r < 0)
-                return r;
-        return finish_new_image(pool, name, IMAGE_DIRECTORY);
-}
-
-/* Bytes tar read so far: its rchar, all files of the image it read. */
-static uint64_t process_read_bytes(pid_t pid) {
-        char path[64], line[128];
-        _cleanup_fclose_ FILE *f = NULL;
-        unsigned long long v = 0;
-
-        snprintf(path, sizeof path, "/proc/%d/io", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return 0;
-        while (fgets(line, sizeof line, f))
-                if (sscanf(line, "rchar: %llu", &v) == 1)
-                        break;
-        return v;
-}
-
-/* tar_wait() with a progress line for export: a pidfd tells when tar is done. */
-static int export_wait(pid_t pid, uint64_t total, const char *prefix, const char *what) {
-        _cleanup_close_ int pidfd = -EBADF;
-        ProgressBar bar;
-
-        progress_bar_init(&bar, stderr, prefix, total, progress_wanted());
-        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
-        while (pidfd >= 0 && bar.enabled && !cancelled) {
-                struct pollfd pfd = { .fd = pidfd, .events = POLLIN };
-                int k = poll(&pfd, 1, 200);
-                if (k != 0)
-                        break; /* done, or interrupted: tar_wait() sorts it out */
-                progress_bar_update(&bar, process_read_bytes(pid));
-        }
-        progress_bar_finish(&bar);
-        /* 1: "file changed as we read it", a tree in use */
-        return tar_wait(pid, 1, what);
-}
-
-int verb_export_tar(int argc, char *argv[]) {
-        _cleanup_(image_freep) Image *img = NULL;
-        _cleanup_free_ char *dir_opt = NULL, *tmp = NULL, *prefix = NULL, *what = NULL;
-        _cleanup_close_ int out = -EBADF;
-        const char *file = argv[2];
-        Compression comp = COMPRESSION_NONE;
-        uint64_t usage = 0, total = 0;
-        bool to_stdout = streq(file, "-");
-        pid_t pid;
-        int r;
-
-        r = image_get(argv[1], &img);
-        if (r < 0)
-                return r;
-        if (img->type != IMAGE_DIRECTORY)
-                return log_error_errno(-EMEDIUMTYPE, "Cannot export image '%s' as tar: it is a raw image, not a "
-                                                     "directory (copy '%s' instead).", img->name, img->path);
-        for (size_t i = 0; !to_stdout && i < ELEMENTSOF(tar_suffixes); i++)
-                if (endswith(file, tar_suffixes[i].suffix)) {
-                        comp = tar_suffixes[i].compression;
-                        break;
-                }
-
-        if (to_stdout) {
-                if (isatty(STDOUT_FILENO))
-                        return log_error_errno(-EINVAL, "Refusing to write an archive to a terminal: redirect "
-                                                        "standard output or name a FILE.");
-                out = STDOUT_FILENO;
-        } else {
-                _cleanup_free_ char *dir = strdup(file);
-                char *slash;
-                if (!dir)
-                        return log_oom();
-                if (!arg.force && access(file, F_OK) >= 0)
-                        return log_error_errno(-EEXIST, "File '%s' exists: pass --force to replace it.", file);
-                slash = strrchr(dir, '/');
-                if (slash)
-                        slash[1] = 0;
-                tmp = strjoin(slash ? dir : "", ".#", path_basename(file), ".berthctl-XXXXXX");
-                if (!tmp)
-                        return log_oom();
-                /* written next to FILE and renamed when complete: no half archive under its name */
-                out = mkostemp(tmp, O_CLOEXEC);
-                if (out < 0) {
-                        free(tmp);
-                        tmp = NULL;
-                        return log_error_errno(negative_errno(), "Failed to create '%s': %m", file);
-                }
-        }
-
-        dir_opt = strjoin("--directory=", img->path);
-        prefix = strjoin("Exporting '", img->name, "'");
-        what = strjoin("export image '", img->name, "'");
-        if (!dir_opt || !prefix || !what) {
-                r = log_oom();
-                goto fail;
-        }
-        if (progress_wanted()) {
-                _cleanup_close_ int fd = open(img->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (fd >= 0)
-                        (void) tree_usage_fd(fd, &usage, &total);
-        }
-        /* --one-file-system: what is mounted inside a tree is not the image */
-        char *tar_argv[] = {
-                (char *) "tar", (char *) "--create", (char *) "--file=-", dir_opt, (char *) "--numeric-owner",
-                (char *) "--xattrs", (char *) "--xattrs-include=*", (char *) "--acls", (char *) "--sparse",
-                (char *) "--one-file-system", (char *) (compression_option[comp] ?: "."),
-                (char *) (compression_option[comp] ? "." : NULL), NULL,
-        };
-        cancel_signals_install();
-        r = tar_spawn(tar_argv, -EBADF, out, &pid);
-        if (r < 0)
-                goto fail;
-        r = export_wait(pid, total, prefix, what);
-        if (r < 0)
-                goto fail;
-        if (tmp) {
-                mode_t um = umask(0);
-                umask(um);
-                (void) fchmod(out, 0666 & ~um);
-                if (fsync(out) < 0 || rename(tmp, file) < 0) {
-                        r = log_error_errno(negative_errno(), "Failed to write '%s': %m", file);
-                        goto fail;
-                }
-                free(tmp);
-                tmp = NULL;
-        }
-        if (out == STDOUT_FILENO)
-                out = -EBADF;
-        return 0;
-
-fail:
-        if (tmp)
-                (void) unlink(tmp);
-        if (out == STDOUT_FILENO)
-                out = -EBADF;
-        return r;
-}
-
-/* ---- import-fs ---- */
-
-int verb_import_fs(int argc, char *argv[]) {
-        _cleanup_(image_freep) Image *existing = NULL;
-        _cleanup_(temp_image_done) TempImage t = { .fd = -EBADF, .lock = -EBADF };
-        _cleanup_free_ char *name = NULL, *pool = NULL, *prefix = NULL;
-        _cleanup_close_ int lock = -EBADF;
-        const char *dir = argv[1];
-        struct stat st;
-        int r;
-
-        if (stat(dir, &st) < 0)
-                return log_error_errno(negative_errno(), "Failed to open directory '%s': %m", dir);
-        if (!S_ISDIR(st.st_mode))
-                return log_error_errno(-ENOTDIR, "'%s' is not a directory%s.", dir,
-                                       S_ISREG(st.st_mode) ? " (an archive? use 'berthctl import-tar')" : "");
-        if (argc > 2)
-                name = strdup(argv[2]);
-        else if ((r = machine_name_from_path(dir, &name)) < 0 && r != -ENOMEM)
-                return log_error_errno(r, "Cannot make an image name from '%s': pass NAME (berthctl import-fs "
-                                          "DIRECTORY NAME).", dir);
-        if (!name)
-                return log_oom();
-        r = prepare_target(name, "replace", &existing, &lock);
-        if (r < 0)
-                return r;
-        r = image_pool_writable(&pool);
-        if (r < 0)
-                return r;
-        r = temp_image_make(pool, name, true, &t);
-        if (r < 0)
-                return r;
-        prefix = strjoin("Importing '", dir, "'");
-        if (!prefix)
-                return log_oom();
-        r = copy_into_temp(dir, true, prefix, &t);
-        if (r < 0)
-                return r;
-        r = temp_image_commit(&t, pool, name, existing);
-        if (r < 0)
-                return r;
-        return finish_new_image(pool, name, IMAGE_DIRECTORY);
 }
