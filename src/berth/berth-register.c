@@ -914,16 +914,28 @@ static int link_journal_guest(Settings *s, const char *id, bool try) {
 
 int link_journal_prepare(Settings *s) {
         LinkJournal l = s->link_journal;
+        _cleanup_free_ char *host = NULL;
         char id[33];
         struct stat st;
 
-        if (l == LINK_JOURNAL_AUTO)
-                l = s->start_mode == START_BOOT && stat("/var/log/journal", &st) >= 0 && S_ISDIR(st.st_mode)
-                            ? LINK_JOURNAL_TRY_GUEST
-                            : LINK_JOURNAL_NO;
         if (l == LINK_JOURNAL_NO)
                 return 0;
         guest_machine_id(s, id);
+        if (l == LINK_JOURNAL_AUTO) {
+                /* auto never creates anything on the host: it links only where the host
+                 * already keeps a place for this guest (a directory: bind it; a symlink: a
+                 * previous guest-mode link, renew it). Containers of throw-away trees must not
+                 * leave a trail in /var/log/journal. */
+                host = strjoin("/var/log/journal/", id);
+                if (!host)
+                        return log_oom();
+                if (lstat(host, &st) < 0)
+                        return 0;
+                l = S_ISLNK(st.st_mode) ? LINK_JOURNAL_TRY_GUEST : S_ISDIR(st.st_mode) ? LINK_JOURNAL_TRY_HOST
+                                                                                         : LINK_JOURNAL_NO;
+                if (l == LINK_JOURNAL_NO)
+                        return 0;
+        }
         if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
                 return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST);
         return link_journal_guest(s, id, l == LINK_JOURNAL_TRY_GUEST);

@@ -53,8 +53,9 @@ Registration *register_close(Registration *r);
  * of the guest's /var/log/journal/ID (added to s's custom mounts), "guest"
  * symlinks the host's /var/log/journal/ID to the tree's. ID is the tree's
  * /etc/machine-id, or the container UUID (which systemd takes from
- * $container_uuid) when the tree has none and boots. Call in the monitor,
- * before custom_mounts_prepare(). Logs. */
+ * $container_uuid) when the tree has none. "auto" links only where the host
+ * already has /var/log/journal/ID. Call in the monitor, before
+ * custom_mounts_prepare(). Logs. */
 int link_journal_prepare(Settings *s);
 
 /* --property=NAME=VALUE: 0 if berth knows NAME and VALUE parses; -EINVAL with

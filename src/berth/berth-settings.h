@@ -144,8 +144,8 @@ typedef enum RegisterMode {
         _REGISTER_MODE_INVALID = -EINVAL,
 } RegisterMode;
 
-/* --link-journal=: AUTO (0, the default) is try-guest with --boot when the
- * host has a /var/log/journal, else no */
+/* --link-journal=: AUTO (0, the default) links only where the host already has
+ * /var/log/journal/ID (a directory: as host, a symlink: as guest), else no */
 typedef enum LinkJournal {
         LINK_JOURNAL_AUTO,
         LINK_JOURNAL_NO,

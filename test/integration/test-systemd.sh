@@ -226,7 +226,7 @@ test_machinectl_status_shell_login() {
         assert_ok machinectl shell ma1 /bin/sh -c 'echo hello from $(cat /proc/1/comm)'
         assert_contains "$OUT" "hello from systemd"
         # login wants a terminal: script(1) gives it one
-        run timeout 10 script -qec "machinectl login ma1" /dev/null
+        run timeout 4 script -qec "machinectl login ma1" /dev/null
         assert_contains "$OUT" "Connected to machine ma1"
         assert_match "$OUT" ' login: *$'
         assert_ok machinectl poweroff ma1
