@@ -578,9 +578,11 @@ test_import_fs() {
 
 test_running_machine_image_is_kept() {
         pools
-        local name="bimg-run-$RANDOM" run_dir=${BERTH_RUN_DIR:-/run/berth}
+        # one fixed name: should a run be killed, the next start cleans up after it
+        local name=bimg-run run_dir=${BERTH_RUN_DIR:-/run/berth} pid
         make_tiny_tree "$T/pool/$name"
         "$BERTH" -D "$T/pool/$name" --console=pipe -q /usr/bin/payload sleep 20 </dev/null >"$T/berth.out" 2>&1 &
+        pid=$!
         wait_for grep -q "^STATE=running" "$run_dir/machines/$name" || fail "the machine did not start: $(cat "$T/berth.out")"
 
         bctl remove "$name"
@@ -611,6 +613,12 @@ test_running_machine_image_is_kept() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "a running berth uses it"
+
+        # stopped, it can go (and the machine leaves nothing behind on the host)
+        kill -TERM "$pid"
+        wait "$pid" || true
+        bctl remove "$name"
+        assert_eq 0 "$RC"
 }
 
 test_bad_names() {
