@@ -17,6 +17,8 @@ int main(int argc, char *argv[]) {
         r = parse_argv(argc, argv, &s);
         if (r <= 0) /* error, or --help/--version */
                 goto finish;
+        /* under systemd, errors of the settings file carry MACHINE= too (-M; else set below) */
+        log_set_machine(s.machine);
         if (geteuid() != 0) {
                 r = log_error_errno(-EPERM, "berth needs to run as root.");
                 goto finish;
