@@ -286,6 +286,33 @@ test_clone_debian_tree() {
                 fail "a progress line despite --quiet"
         fi
         assert_same_tree "$tree" "$T/pool/deb4"
+        # Ctrl-C half way: no image, no temporary; SIGKILL half way: a temporary that is no
+        # image and that 'clean' removes
+        "$BERTHCTL" clone deb intr &
+        local pid=$!
+        sleep 0.3
+        kill -INT "$pid"
+        if wait "$pid"; then
+                echo "# (the clone was done before SIGINT came)"
+                rm -rf "$T/pool/intr"
+        fi
+        [ ! -e "$T/pool/intr" ] && [ -z "$(find "$T/pool" -maxdepth 1 -name '.#*')" ] ||
+                fail "an interrupted clone left: $(ls -A "$T/pool")"
+        "$BERTHCTL" clone deb killed &
+        pid=$!
+        sleep 0.3
+        kill -KILL "$pid"
+        if wait "$pid"; then
+                echo "# (the clone was done before SIGKILL came)"
+                rm -rf "$T/pool/killed"
+        fi
+        [ ! -e "$T/pool/killed" ] || fail "a killed clone left an image"
+        bctl list-images --all --no-legend
+        assert_not_contains "$OUT" "killed"
+        bctl clean
+        assert_eq 0 "$RC"
+        [ -z "$(find "$T/pool" -maxdepth 1 -name '.#*')" ] || fail "clean left: $(ls -A "$T/pool")"
+
         # the same on a small tree (the total is measured before the copy)
         make_tiny_tree "$T/tiny"
         script -qec "$BERTHCTL import-fs $T/tiny" /dev/null >/dev/null </dev/null
