@@ -672,6 +672,8 @@ int verb_list_images(int argc, char *argv[]) {
         r = table_print(t, stdout);
         if (r < 0)
                 log_oom();
+        else if (arg.legend && arg.json == JSON_OFF)
+                printf("\n%zu image%s listed.\n", n, n == 1 ? "" : "s");
 finish:
         image_list_free(l, n);
         return r;

@@ -74,12 +74,15 @@ test_list_images() {
         assert_match "$OUT" '^vend +directory +yes '
         assert_not_contains "$OUT" ".hidden"
         assert_not_contains "$OUT" "not a name"
-        assert_eq 3 "$(printf '%s\n' "$OUT" | grep -c -v '^NAME')" "one line per image, the hidden one left out"
+        assert_eq 3 "$(printf '%s\n' "$OUT" | grep -c -E ' (directory|raw) ')" "one line per image, the hidden one left out"
+        assert_match "$OUT" '^3 images listed\.$'
+
 
         bctl list-images --all --no-legend
         assert_eq 0 "$RC"
         assert_match "$OUT" '^\.hidden +directory'
         assert_not_contains "$OUT" "NAME"
+        assert_not_contains "$OUT" "listed"
 
         bctl list-images --all --json=short
         assert_eq 0 "$RC"
