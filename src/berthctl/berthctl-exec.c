@@ -526,7 +526,7 @@ int verb_exec(int argc, char *argv[]) {
         ExecRequest req = {};
         int r;
 
-        r = machine_get_logged(argv[1], &m);
+        r = machine_get_berth_logged(argv[1], &m);
         if (r < 0)
                 return r;
         req.m = m;
@@ -645,7 +645,7 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         char *shell_argv[2] = {};
         int r;
 
-        r = machine_get_logged(machine, &m);
+        r = machine_get_berth_logged(machine, &m);
         if (r < 0)
                 return r;
         r = guest_find_user(m, user, &u);
@@ -813,7 +813,7 @@ int verb_console(int argc, char *argv[]) {
         ssize_t k;
         int r;
 
-        r = machine_get_logged(argv[1], &m);
+        r = machine_get_berth_logged(argv[1], &m);
         if (r < 0)
                 return r;
         if (isempty(m->console))

@@ -39,12 +39,17 @@ typedef struct MachineInfo {
         uint64_t since;   /* CLOCK_REALTIME usec */
         char *console;    /* the console socket, if any */
         char *os, *version, *pretty_os; /* from the guest's os-release, if it could be read */
-        MachineRecord *record; /* the registry backend's record: confinement, cgroups */
+        MachineRecord *record; /* the registry backend's record: confinement, cgroups; NULL for a
+                                * machine only machined knows (another manager's) */
+        bool registered;  /* known to systemd-machined */
+        pid_t bus_leader; /* the leader machined names, 0 if not registered */
+        char **owned;     /* strings filled from machined, which the fields above point into */
 } MachineInfo;
 
 MachineInfo *machine_info_free(MachineInfo *m);
 int machine_get(const char *name, MachineInfo **ret);
 int machine_get_logged(const char *name, MachineInfo **ret);
+int machine_get_berth_logged(const char *name, MachineInfo **ret);
 const char *machine_unified_cgroup(const MachineInfo *m);
 int machine_open_leader(const MachineInfo *m, int *ret_pidfd);
 int machine_open_root(const MachineInfo *m, int *ret);
@@ -52,6 +57,19 @@ bool same_namespace(pid_t pid, const char *ns);
 static inline void machine_info_freep(MachineInfo **m) {
         machine_info_free(*m);
 }
+
+/* The systemd backend (berthctl-bus.c): machined and the service manager over the system bus.
+ * Without systemd (not PID 1, or no system bus) bus_have_systemd() is false and the bus_machine_*()
+ * calls return -ENXIO. */
+bool bus_have_systemd(void);
+bool bus_have_machined(void);
+int bus_machine_list(char ***ret);
+int bus_machine_fill(const char *name, MachineInfo *m);
+int bus_machine_registered(const char *name);
+int bus_machine_kill(const char *name, const char *whom, int sig);
+int bus_machine_terminate(const char *name);
+int bus_start_unit(const char *unit, uint64_t timeout);
+int bus_enable_units(char **units, bool enable);
 
 /* Messages between berthctl and its children, with an fd attached now and then. */
 typedef enum ExecMessageType {

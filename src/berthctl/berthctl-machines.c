@@ -4,8 +4,13 @@
  * (/run/berth/machines) and done to the machine's processes directly.
  *
  * The "backend" is the pair machine_list()/machine_get(): they fill MachineInfo, which is all the
- * verbs look at. A machined backend (sd-bus) can fill the same struct later; the verbs that act on a
- * machine (exec, copy, bind) only need its leader and its confinement.
+ * verbs look at. With systemd, they also ask systemd-machined (berthctl-bus.c): machines of other
+ * managers (systemd-nspawn, ...) are listed too, and a berth machine known to both shows once, its
+ * berth record adding what machined does not know (console, confinement, cgroups). Such a foreign
+ * machine has no record (m->record is NULL): berthctl shows it, and stops, terminates and signals it
+ * through machined, but refuses exec, shell, login, console, copy and bind on it
+ * (machine_get_berth_logged()): they enter the machine with berth's confinement, which only a
+ * berth machine's record tells.
  *
  * Liveness: a record is only believed while its berth holds the machine's lock
  * (registry_is_live()). A stale record (its berth was killed) is never listed and never acted on:
@@ -71,13 +76,18 @@ MachineInfo *machine_info_free(MachineInfo *m) {
         free(m->version);
         free(m->pretty_os);
         machine_record_free(m->record);
+        strv_free(m->owned);
         free(m);
         return NULL;
 }
 
-/* Names of the live machines. Stale records are left out. */
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* Names of the live machines: berth's (stale records are left out) and machined's, each once. */
 static int machine_list(char ***ret) {
-        _cleanup_strv_free_ char **all = NULL, **live = NULL;
+        _cleanup_strv_free_ char **all = NULL, **live = NULL, **bus = NULL;
         int r;
 
         r = registry_list(&all);
@@ -89,8 +99,13 @@ static int machine_list(char ***ret) {
                         if (r < 0)
                                 return r;
                 }
+        if (bus_machine_list(&bus) >= 0)
+                STRV_FOREACH(n, bus)
+                        if (!strv_contains(live, *n) && strv_extend(&live, *n) < 0)
+                                return -ENOMEM;
         if (!live && !(live = calloc(1, sizeof(char *))))
                 return -ENOMEM;
+        qsort(live, strv_length(live), sizeof(char *), cmp_str);
         *ret = TAKE_PTR(live);
         return 0;
 }
@@ -103,20 +118,27 @@ int machine_get(const char *name, MachineInfo **ret) {
 
         if (!machine_name_is_valid(name))
                 return -EINVAL;
-        r = registry_read(name, &rec);
-        if (r == -ENOENT)
-                return -ENXIO;
-        if (r < 0)
-                return r;
-        r = registry_is_live(name);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return -ENXIO;
-
         m = calloc(1, sizeof *m);
         if (!m || !(m->name = strdup(name)))
                 return -ENOMEM;
+        r = registry_read(name, &rec);
+        if (r < 0 && r != -ENOENT)
+                return r;
+        if (r >= 0) {
+                r = registry_is_live(name);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        rec = machine_record_free(rec);
+        }
+        if (!rec) {
+                /* not berth's (or berth's record is stale): only what machined knows */
+                r = bus_machine_fill(name, m);
+                if (r < 0)
+                        return r == -ENXIO ? -ENXIO : r;
+                *ret = TAKE_PTR(m);
+                return 0;
+        }
         m->class = rec->class;
         m->service = rec->service;
         m->state = rec->state;
@@ -128,6 +150,7 @@ int machine_get(const char *name, MachineInfo **ret) {
         m->since = rec->timestamp;
         m->console = rec->console;
         m->record = TAKE_PTR(rec);
+        (void) bus_machine_fill(name, m); /* what the record leaves unset, and whether it's registered */
         *ret = TAKE_PTR(m);
         return 0;
 }
@@ -144,8 +167,26 @@ int machine_get_logged(const char *name, MachineInfo **ret) {
         return 0;
 }
 
+/* machine_get_logged() for the verbs that enter a machine with its confinement: refuses a machine
+ * without a berth record (another manager's). */
+int machine_get_berth_logged(const char *name, MachineInfo **ret) {
+        _cleanup_(machine_info_freep) MachineInfo *m = NULL;
+        int r = machine_get_logged(name, &m);
+        if (r < 0)
+                return r;
+        if (!m->record)
+                return log_error_errno(-EOPNOTSUPP,
+                                       "Machine '%s' is not a berth machine (its service is '%s'): exec, shell, login, "
+                                       "console, copy and bind need one. Use the tools of its manager.",
+                                       name, m->service ?: "n/a");
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
 /* The unified (cgroup2) one of the record's cgroup paths, or NULL. */
 const char *machine_unified_cgroup(const MachineInfo *m) {
+        if (!m->record)
+                return NULL;
         STRV_FOREACH(p, m->record->cgroup_paths) {
                 struct statfs sfs;
                 if (statfs(*p, &sfs) >= 0 && (uint64_t) sfs.f_type == CGROUP2_SUPER_MAGIC)
@@ -162,6 +203,8 @@ int machine_open_leader(const MachineInfo *m, int *ret_pidfd) {
         char path[64];
         int r;
 
+        if (!m->record)
+                return log_error_errno(-EOPNOTSUPP, "Machine '%s' is not a berth machine.", m->name);
         if (m->leader <= 0)
                 return log_error_errno(-EAGAIN, "Machine '%s' is still starting, try again in a moment (or "
                                                 "'berthctl wait %s').", m->name, m->name);
@@ -595,6 +638,9 @@ static int show_one(MachineInfo *m, bool first) {
         f = fields_new();
         if (!f)
                 return log_oom();
+        static const MachineRecord none = {};
+        if (!rec)
+                rec = (MachineRecord *) &none; /* another manager's machine: no confinement to show */
         snprintf(caps, sizeof caps, "%llx", rec->capabilities);
         if (fields_add(f, "Name", CELL_STRING, m->name) < 0 ||
             fields_add(f, "Id", CELL_STRING, m->uuid) < 0 ||
@@ -616,8 +662,9 @@ static int show_one(MachineInfo *m, bool first) {
                        rec->poweroff_signal > 0 ? signal_to_string(rec->poweroff_signal, sig) : NULL) < 0 ||
             fields_add(f, "RebootSignal", CELL_STRING,
                        rec->reboot_signal > 0 ? signal_to_string(rec->reboot_signal, sig2) : NULL) < 0 ||
-            fields_add(f, "Capabilities", CELL_STRING, caps) < 0 ||
+            fields_add(f, "Capabilities", CELL_STRING, m->record ? caps : NULL) < 0 ||
             fields_add(f, "NoNewPrivileges", CELL_BOOL, rec->no_new_privileges) < 0 ||
+            fields_add(f, "Registered", CELL_BOOL, m->registered) < 0 ||
             fields_add(f, "SystemCallAllow", CELL_STRV, rec->syscall_allow) < 0 ||
             fields_add(f, "SystemCallDeny", CELL_STRV, rec->syscall_deny) < 0)
                 return log_oom();
@@ -677,6 +724,18 @@ static int wait_gone(const char *name, uint64_t timeout) {
         return 0;
 }
 
+/* Waits until machined forgets the machine. */
+static int wait_unregistered(const char *name, uint64_t timeout) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + timeout;
+
+        while (bus_machine_registered(name) > 0) {
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return -ETIMEDOUT;
+                (void) usleep(POLL_USEC);
+        }
+        return 0;
+}
+
 int verb_poweroff(int argc, char *argv[]) {
         bool reboot = streq(argv[0], "reboot");
         int r, ret = 0;
@@ -688,6 +747,13 @@ int verb_poweroff(int argc, char *argv[]) {
                 int sig;
 
                 r = machine_get_logged(argv[i], &m);
+                if (r >= 0 && !m->record) {
+                        /* another manager's machine: its init's signals, as machinectl sends them */
+                        r = bus_machine_kill(m->name, "leader", reboot ? SIGINT : SIGRTMIN + 4);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                        continue;
+                }
                 if (r >= 0) {
                         sig = reboot ? m->record->reboot_signal : m->record->poweroff_signal;
                         if (sig <= 0)
@@ -718,6 +784,18 @@ int verb_terminate(int argc, char *argv[]) {
                 _cleanup_close_ int pidfd = -EBADF;
 
                 r = machine_get_logged(argv[i], &m);
+                if (r >= 0 && m->registered) {
+                        /* machined stops the machine's unit */
+                        r = bus_machine_terminate(m->name);
+                        if (r >= 0) {
+                                r = m->record ? wait_gone(m->name, timeout) : wait_unregistered(m->name, timeout);
+                                if (r < 0)
+                                        log_error_errno(r, "Machine '%s' was terminated, but is still there.", m->name);
+                        }
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                        continue;
+                }
                 if (r >= 0)
                         r = machine_open_leader(m, &pidfd);
                 if (r >= 0 && pidfd_send_signal_(pidfd, SIGKILL) < 0 && errno != ESRCH)
@@ -786,6 +864,13 @@ int verb_kill(int argc, char *argv[]) {
                 _cleanup_close_ int pidfd = -EBADF;
 
                 r = machine_get_logged(argv[i], &m);
+                if (r >= 0 && !m->record) {
+                        /* another manager's machine: machined signals its unit's processes */
+                        r = bus_machine_kill(m->name, all ? "all" : "leader", sig);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                        continue;
+                }
                 if (r >= 0)
                         r = machine_open_leader(m, &pidfd);
                 if (r >= 0 && !all && pidfd_send_signal_(pidfd, sig) < 0)
@@ -1031,6 +1116,24 @@ int verb_start(int argc, char *argv[]) {
         _cleanup_free_ char *berth_path = NULL;
         int r, ret = 0;
 
+        if (bus_have_systemd()) {
+                /* systemctl start berth@NAME.service: the unit is active once the guest is ready */
+                for (int i = 1; i < argc; i++) {
+                        _cleanup_free_ char *unit = NULL;
+
+                        if (!machine_name_is_valid(argv[i]))
+                                r = log_error_errno(-EINVAL, "Invalid machine name '%s'.", argv[i]);
+                        else if (!(unit = strjoin("berth@", argv[i], ".service")))
+                                r = log_oom();
+                        else
+                                r = bus_start_unit(unit, arg.timeout_usec ?: DEFAULT_WAIT_USEC);
+                        if (r >= 0 && !arg.quiet)
+                                log_info("Started machine '%s' (%s).", argv[i], unit);
+                        if (r < 0 && ret == 0)
+                                ret = r;
+                }
+                return ret;
+        }
         r = find_berth(&berth_path);
         if (r < 0)
                 return log_error_errno(r, "Failed to find the berth binary next to berthctl or in $PATH: %m");
@@ -1044,34 +1147,23 @@ int verb_start(int argc, char *argv[]) {
 
 int verb_enable(int argc, char *argv[]) {
         bool enable = streq(argv[0], "enable");
-        _cleanup_strv_free_ char **args = NULL;
-        pid_t pid;
-        int status;
+        _cleanup_strv_free_ char **units = NULL;
 
-        if (access("/run/systemd/system", F_OK) < 0)
+        if (!bus_have_systemd())
                 return log_error_errno(-EOPNOTSUPP,
                                        "Cannot %s machines: starting them at boot needs systemd (systemctl %s berth@NAME.service), "
                                        "and this system does not run systemd.",
                                        argv[0], argv[0]);
-        if (strv_extend(&args, "systemctl") < 0 || strv_extend(&args, argv[0]) < 0)
-                return log_oom();
         for (int i = 1; i < argc; i++) {
                 _cleanup_free_ char *unit = NULL;
                 if (!machine_name_is_valid(argv[i]))
                         return log_error_errno(-EINVAL, "Invalid machine name '%s'.", argv[i]);
                 unit = strjoin("berth@", argv[i], ".service");
-                if (!unit || strv_consume(&args, TAKE_PTR(unit)) < 0)
+                if (!unit || strv_consume(&units, TAKE_PTR(unit)) < 0)
                         return log_oom();
         }
-        pid = fork();
-        if (pid < 0)
-                return log_error_errno(negative_errno(), "Failed to fork: %m");
-        if (pid == 0) {
-                execvp("systemctl", args);
-                dprintf(STDERR_FILENO, "berthctl: Failed to execute systemctl: %s\n", strerror(errno));
-                _exit(EXIT_FAILURE);
-        }
-        if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                return log_error_errno(-EIO, "systemctl %s failed.", enable ? "enable" : "disable");
-        return 0;
+        /* the units are wanted by machines.target, which is enabled along, as machinectl does */
+        if (enable && strv_extend(&units, "machines.target") < 0)
+                return log_oom();
+        return bus_enable_units(units, enable);
 }

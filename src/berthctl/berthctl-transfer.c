@@ -217,7 +217,7 @@ int verb_copy(int argc, char *argv[]) {
         struct stat st, est;
         int r;
 
-        r = machine_get_logged(argv[1], &m);
+        r = machine_get_berth_logged(argv[1], &m);
         if (r < 0)
                 return r;
         if (!to)
@@ -277,7 +277,7 @@ int verb_bind(int argc, char *argv[]) {
         pid_t pid;
         int r, fd;
 
-        r = machine_get_logged(argv[1], &m);
+        r = machine_get_berth_logged(argv[1], &m);
         if (r < 0)
                 return r;
         r = path_make_absolute_cwd(argv[2], &src);
