@@ -664,9 +664,9 @@ static int show_one(MachineInfo *m, bool first) {
                        rec->reboot_signal > 0 ? signal_to_string(rec->reboot_signal, sig2) : NULL) < 0 ||
             fields_add(f, "Capabilities", CELL_STRING, m->record ? caps : NULL) < 0 ||
             fields_add(f, "NoNewPrivileges", CELL_BOOL, rec->no_new_privileges) < 0 ||
-            fields_add(f, "Registered", CELL_BOOL, m->registered) < 0 ||
             fields_add(f, "SystemCallAllow", CELL_STRV, rec->syscall_allow) < 0 ||
-            fields_add(f, "SystemCallDeny", CELL_STRV, rec->syscall_deny) < 0)
+            fields_add(f, "SystemCallDeny", CELL_STRV, rec->syscall_deny) < 0 ||
+            fields_add(f, "Registered", CELL_BOOL, m->registered) < 0)
                 return log_oom();
         if (!first)
                 fputs(arg.json != JSON_OFF ? "," : "\n", stdout);
