@@ -575,7 +575,8 @@ static int status_one(const char *name, unsigned *n_printed) {
             fields_add(f, "State", CELL_STRING, m->state) < 0 ||
             fields_add(f, "Since", CELL_STRING, since) < 0 ||
             fields_add(f, "Leader", CELL_STRING, leader) < 0 ||
-            fields_add(f, "Monitor", CELL_INT, (long long) m->monitor) < 0 ||
+            (m->monitor > 0 ? fields_add(f, "Monitor", CELL_INT, (long long) m->monitor)
+                            : fields_add(f, "Monitor", CELL_STRING, NULL)) < 0 ||
             fields_add(f, "Class", CELL_STRING, m->class) < 0 ||
             fields_add(f, "Service", CELL_STRING, m->service) < 0 ||
             fields_add(f, "Root", CELL_STRING, m->root) < 0 ||

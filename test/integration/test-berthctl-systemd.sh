@@ -169,6 +169,26 @@ test_another_managers_machine() {
         assert_eq signal "$(prop foreign-fm1 Result)"
 }
 
+test_a_systemd_nspawn_machine() {
+        systemd-run --quiet --unit=nspawn-ns1 systemd-nspawn -q -D "$DEB_TREE" --volatile=overlay -M ns1 \
+                --keep-unit /bin/sleep 1000 || fail "systemd-run systemd-nspawn failed"
+        wait_for is_registered ns1 || fail "systemd-nspawn did not register ns1: $(systemctl status nspawn-ns1 --no-pager)"
+        ctl list
+        assert_match "$OUT" '^ns1 +container +systemd-nspawn '
+        ctl list --json=short
+        assert_contains "$OUT" '"machine":"ns1","class":"container","service":"systemd-nspawn"'
+        ctl status ns1
+        assert_eq 0 "$RC" "status: $ERR"
+        assert_match "$OUT" 'Unit: nspawn-ns1\.service'
+        assert_match "$OUT" "Root: $DEB_TREE\$"
+        ctl copy-to ns1 /etc/hostname /tmp/x
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "not a berth machine"
+        assert_ok "$BERTHCTL" terminate ns1
+        not_registered ns1 || fail "ns1 still registered after terminate"
+        wait_for unit_inactive nspawn-ns1 || fail "nspawn-ns1 still active"
+}
+
 test_another_managers_machine_poweroff_terminate() {
         foreign fm2
         foreign fm3
