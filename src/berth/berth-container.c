@@ -439,8 +439,10 @@ int container_run(Settings *s, int *ret_status) {
         if (r < 0)
                 return log_error_errno(r, "Failed to lock machine '%s': %m", s->machine);
 
-        /* we own the name now: whatever a dead instance left is ours to clean */
+        /* we own the name now: whatever a dead instance left is ours to clean, and so is
+         * what dead instances of other names left */
         (void) stale_cleanup(s->machine);
+        (void) stale_cleanup_all();
 
         r = root_prepare(s);
         if (r < 0)

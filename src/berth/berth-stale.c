@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <errno.h>
 #include <string.h>
 
@@ -112,4 +113,47 @@ int stale_cleanup(const char *name) {
                  killed == 1 ? "" : "es", cgroups ? ", removed cgroups" : "",
                  removed_dirs > 0 ? ", removed scratch directories" : "", rec ? ", removed its record" : "");
         return 1;
+}
+
+/* Names that have a lock file: an instance killed between taking its lock and
+ * writing its record leaves only that. */
+static int locked_names(char ***names) {
+        _cleanup_free_ char *dir = strjoin(registry_run_dir(), "/locks");
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+
+        if (!dir)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                if (!endswith(de->d_name, ".lock"))
+                        continue;
+                _cleanup_free_ char *name = strndup(de->d_name, strlen(de->d_name) - strlen(".lock"));
+                if (!name)
+                        return -ENOMEM;
+                if (!isempty(name) && !strv_contains(*names, name) && strv_extend(names, name) < 0)
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+int stale_cleanup_all(void) {
+        _cleanup_strv_free_ char **names = NULL;
+        int n = 0;
+
+        if (registry_list(&names) < 0 || locked_names(&names) < 0)
+                return 0;
+        STRV_FOREACH(name, names) {
+                _cleanup_close_ int lock = -EBADF;
+
+                /* a live instance holds its lock: -EBUSY, leave it alone */
+                if (registry_lock_machine(*name, &lock) < 0)
+                        continue;
+                if (stale_cleanup(*name) > 0)
+                        n++;
+                (void) registry_remove(*name);
+        }
+        return n;
 }

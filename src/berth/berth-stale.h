@@ -6,3 +6,9 @@
  * Only to be called with the machine's registry lock held. 0: nothing was
  * there, 1: something was cleaned. Logs what it cleaned at info level. */
 int stale_cleanup(const char *name);
+
+/* Clean after every dead instance, whatever its name: each stale record (its
+ * lock free) is locked, cleaned and removed. Run at every start, so that a
+ * berth killed with SIGKILL leaves nothing behind for longer than until the
+ * next berth starts. Returns the number of instances cleaned. */
+int stale_cleanup_all(void);

@@ -427,10 +427,27 @@ _bt_case_names() {
 }
 
 # Kills what a case left running: processes carrying its marker and their descendants.
+# A berth still running is asked to stop first (SIGTERM twice), so that it tears down
+# what it set up; SIGKILL is for what is left after that.
 _bt_kill_case_processes() {
-        local marker=$1 p pid stat rest round grew
-        local -a fields
+        local marker=$1 p pid stat rest round grew comm
+        local -a fields monitors=()
         local -A parent=() victims=()
+
+        for p in $(grep -lzx "$marker" /proc/[0-9]*/environ 2>/dev/null); do
+                p=${p%/environ}
+                read -r comm 2>/dev/null <"$p/comm" || continue
+                [ "$comm" = berth ] && monitors+=("${p#/proc/}")
+        done
+        if [ ${#monitors[@]} -gt 0 ]; then
+                kill -TERM "${monitors[@]}" 2>/dev/null
+                sleep 0.2
+                kill -TERM "${monitors[@]}" 2>/dev/null
+                for round in $(seq 50); do
+                        kill -0 "${monitors[@]}" 2>/dev/null || break
+                        sleep 0.1
+                done
+        fi
 
         for round in 1 2 3 4 5 6 7 8 9 10; do
                 victims=()

@@ -210,6 +210,28 @@ test_restart_after_sigkill_cleans() {
         assert_no_leftovers "$name"
 }
 
+# Whatever name it had: the next berth that starts, of any name, cleans after a
+# killed instance (a test machine with a one-off name would otherwise leave its
+# cgroups and record behind for good).
+test_any_start_cleans_other_dead_instances() {
+        local dead other
+        dead=$(new_name)
+        other=$(new_name)
+        make_tiny_tree "$T/tree"
+        make_tiny_tree "$T/other"
+        start_bg "$dead" "$T/tree" /usr/bin/payload sleep 100
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        [ -e "$(record "$dead")" ] || fail "expected the killed instance's record to stay behind"
+        [ -n "$(machine_cgroups "$dead")" ] || fail "expected the killed instance's cgroups to stay behind"
+
+        berth -M "$other" -D "$T/other" /usr/bin/payload true
+        assert_eq 0 "$RC"
+        assert_contains "$ERR" "$dead"
+        assert_no_leftovers "$dead"
+        assert_no_leftovers "$other"
+}
+
 # A berth died and, somehow, its container did not: the record and a cgroup with a live
 # process in it are there, nobody holds the lock. The cgroup is somewhere else than where
 # this berth would put it (the dead one ran in another cgroup): only the record says where.
