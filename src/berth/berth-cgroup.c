@@ -784,6 +784,20 @@ static void leave_supervisor(CGroup *cg) {
         cg->supervisor_path = NULL;
 }
 
+/* Does anything still live in the machine's cgroup2 subtree? (cgroup.events,
+ * recursive by definition.) True when we can't tell. */
+static bool populated(const CGroup *cg) {
+        _cleanup_free_ char *dir = NULL, *events = NULL, *data = NULL;
+
+        if (!cg->unified_path)
+                return true;
+        dir = cg->supervisor_path ? strdup(cg->unified_path) : machine_dir_of(cg->unified_path);
+        events = dir ? path_join(dir, "cgroup.events") : NULL;
+        if (!events || read_full_file(events, &data, NULL) < 0)
+                return true;
+        return !strstr(data, "populated 0");
+}
+
 int cgroup_destroy(CGroup *cg) {
         _cleanup_strv_free_ char **all = NULL;
         unsigned killed = 0;
@@ -798,8 +812,11 @@ int cgroup_destroy(CGroup *cg) {
         /* Count first (cgroup.kill does not tell), then kill in every
          * hierarchy: on cgroup2 one write does it all. While berth itself sits
          * in the machine dir (supervisor), only the payload is killed;
-         * otherwise everything in the machine dir is a leftover. */
-        STRV_FOREACH(p, all) {
+         * otherwise everything in the machine dir is a leftover. cgroup2 sees
+         * every process of the machine: when it says nothing is left (the
+         * usual case: the PID namespace died with its init), there is nothing
+         * to count or kill anywhere, and stopping is just the rmdirs. */
+        STRV_FOREACH(p, populated(cg) ? all : NULL) {
                 _cleanup_free_ char *target = cg->supervisor_path ? strdup(*p) : machine_dir_of(*p);
 
                 if (!target)

@@ -442,7 +442,7 @@ int container_run(Settings *s, int *ret_status) {
         /* we own the name now: whatever a dead instance left is ours to clean, and so is
          * what dead instances of other names left */
         (void) stale_cleanup(s->machine);
-        (void) stale_cleanup_all();
+        (void) stale_cleanup_all(s->machine);
 
         r = root_prepare(s);
         if (r < 0)

@@ -139,7 +139,7 @@ static int locked_names(char ***names) {
         return 0;
 }
 
-int stale_cleanup_all(void) {
+int stale_cleanup_all(const char *self) {
         _cleanup_strv_free_ char **names = NULL;
         int n = 0;
 
@@ -148,7 +148,10 @@ int stale_cleanup_all(void) {
         STRV_FOREACH(name, names) {
                 _cleanup_close_ int lock = -EBADF;
 
-                /* a live instance holds its lock: -EBUSY, leave it alone */
+                /* A live instance holds its lock: a quick probe tells, where
+                 * registry_lock_machine() would wait a while for probers to go away. */
+                if ((self && streq(*name, self)) || registry_is_live(*name) != 0)
+                        continue;
                 if (registry_lock_machine(*name, &lock) < 0)
                         continue;
                 if (stale_cleanup(*name) > 0)

@@ -10,5 +10,6 @@ int stale_cleanup(const char *name);
 /* Clean after every dead instance, whatever its name: each stale record (its
  * lock free) is locked, cleaned and removed. Run at every start, so that a
  * berth killed with SIGKILL leaves nothing behind for longer than until the
- * next berth starts. Returns the number of instances cleaned. */
-int stale_cleanup_all(void);
+ * next berth starts. SELF (ours, locked already) is skipped. Returns the
+ * number of instances cleaned. */
+int stale_cleanup_all(const char *self);
