@@ -200,4 +200,171 @@ test_another_managers_machine_poweroff_terminate() {
         unit_inactive foreign-fm3 || fail "foreign-fm3 still active"
 }
 
+
+# ---- shell, login, console, copy, bind, reboot on a berth@.service machine ----
+
+restarted() {
+        [ "$(prop "$1" NRestarts)" -ge 1 ] && [ "$(prop "$1" ActiveState)" = active ]
+}
+
+test_shell_login_console_copy_bind_reboot_on_a_unit_machine() {
+        local leader
+        install_unit
+        machine_tree bv1
+        assert_ok "$BERTHCTL" start bv1
+        assert_ok "$BERTHCTL" wait --until=ready bv1
+        is_registered bv1 || fail "bv1 is not registered"
+
+        # shell: a command's exit status, its stdout and stderr apart
+        ctl shell bv1 /bin/sh -c 'echo out; echo err >&2; exit 3'
+        assert_eq 3 "$RC" "shell's exit status"
+        assert_eq out "$OUT"
+        assert_eq err "$ERR"
+        ctl shell bv1 /bin/sh -c 'exit 3'
+        assert_eq 3 "$RC"
+        assert_eq "" "$OUT"
+        assert_eq "" "$ERR"
+
+        # login needs a terminal: refused in a script, with what to use instead
+        ctl login bv1
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "terminal"
+        assert_contains "$ERR" "berthctl shell bv1"
+
+        # console without a terminal: stdin a pipe that holds the escape (Ctrl-] three times);
+        # it attaches (the unit's berth keeps a read-only console) and detaches, the machine
+        # keeps running
+        # shellcheck disable=SC2016 # expanded by sh
+        RUN_TIMEOUT=20 run sh -c 'printf "\035\035\035" | "$0" console "$1"' "$BERTHCTL" bv1
+        assert_eq 0 "$RC" "console: $ERR"
+        assert_contains "$ERR" "Connected to machine 'bv1'"
+        assert_contains "$ERR" "Detached from machine 'bv1'"
+        assert_eq active "$(prop berth@bv1 ActiveState)"
+
+        # copy-to and copy-from: a round trip of a file
+        printf 'round trip %s\n' "$RANDOM" >"$T/rt"
+        chmod 0640 "$T/rt"
+        ctl copy-to bv1 "$T/rt" /root/rt
+        assert_eq 0 "$RC" "copy-to: $ERR"
+        ctl exec bv1 cat /root/rt
+        assert_eq "$(<"$T/rt")" "$OUT"
+        ctl copy-from bv1 /root/rt "$T/rt.back"
+        assert_eq 0 "$RC" "copy-from: $ERR"
+        cmp -s "$T/rt" "$T/rt.back" || fail "the round trip changed the file"
+        assert_eq 640 "$(stat -c %a "$T/rt.back")"
+
+        # bind --read-only --mkdir: visible inside, not writable, not on the host
+        mkdir -p "$T/share"
+        echo shared >"$T/share/file"
+        ctl bind --read-only --mkdir bv1 "$T/share" /mnt/bv-share
+        assert_eq 0 "$RC" "bind: $ERR"
+        ctl exec bv1 cat /mnt/bv-share/file
+        assert_eq shared "$OUT"
+        ctl shell bv1 /bin/sh -c 'touch /mnt/bv-share/new'
+        [ "$RC" != 0 ] || fail "touch in a read-only bind succeeded"
+        assert_contains "$ERR" "Read-only file system"
+        [ ! -e "$T/share/new" ] || fail "a read-only bind was writable"
+        findmnt -rn -o TARGET | grep -q /mnt/bv-share && fail "the bind mount appeared on the host"
+
+        # reboot: berth ends with 133, the unit restarts (RestartForceExitStatus=133), the
+        # machine comes back with a new leader
+        leader=$(prop berth@bv1 MainPID)
+        assert_eq 0 "$(prop berth@bv1 NRestarts)"
+        ctl reboot bv1
+        assert_eq 0 "$RC" "reboot: $ERR"
+        wait_for restarted berth@bv1 || fail "berth@bv1 did not restart: $(systemctl status berth@bv1 --no-pager 2>&1)"
+        assert_eq 1 "$(prop berth@bv1 NRestarts)"
+        [ "$(prop berth@bv1 MainPID)" != "$leader" ] || fail "the same berth after reboot"
+        assert_ok "$BERTHCTL" wait --until=ready bv1
+        wait_for is_registered bv1 || fail "bv1 not registered again after reboot"
+        ctl list --no-legend
+        assert_match "$OUT" '^bv1 +container +berth '
+        ctl shell bv1 /bin/sh -c 'exit 4'
+        assert_eq 4 "$RC"
+        # what was copied in is still there (the same tree)
+        ctl exec bv1 cat /root/rt
+        assert_eq "$(<"$T/rt")" "$OUT"
+
+        assert_ok "$BERTHCTL" poweroff bv1
+        wait_for unit_inactive berth@bv1 || fail "poweroff did not stop berth@bv1"
+        assert_eq success "$(prop berth@bv1 Result)"
+}
+
+# ---- images in /var/lib/machines ----
+
+# small_image DIR: a tree the image verbs can work on (they do not boot it)
+small_image() {
+        mkdir -p "$1/etc" "$1/usr/bin" "$1/var/data"
+        printf 'NAME="bv image"\nPRETTY_NAME="bv image 1"\nID=bvimage\n' >"$1/etc/os-release"
+        echo bvhost >"$1/etc/hostname"
+        head -c 100000 /dev/urandom >"$1/var/data/blob"
+        ln -s ../../etc/hostname "$1/var/data/link"
+}
+
+test_images_in_var_lib_machines() {
+        install_unit
+        machine_tree bv2
+        small_image /var/lib/machines/bvi
+        assert_ok "$BERTHCTL" start bv2
+
+        ctl list-images
+        assert_eq 0 "$RC" "list-images: $ERR"
+        assert_match "$OUT" '^bvi +directory +no '
+        assert_match "$OUT" '^bv2 +directory +no '
+        ctl image-status bvi
+        assert_eq 0 "$RC" "image-status: $ERR"
+        assert_match "$OUT" '^ *Path: /var/lib/machines/bvi$'
+        assert_match "$OUT" '^ *OS: bv image 1$'
+        assert_match "$OUT" '^ *Hostname: bvhost$'
+        ctl image-status bv2
+        assert_eq 0 "$RC"
+        assert_match "$OUT" 'Used by: bv2'
+
+        # the running machine's image stays
+        ctl remove bv2
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Cannot remove image 'bv2': machine 'bv2' is running on it"
+        [ -d /var/lib/machines/bv2/etc ] || fail "the running machine's image is gone"
+        assert_eq active "$(prop berth@bv2 ActiveState)"
+
+        # clone, rename and remove of stopped images; read-only
+        ctl clone bvi bvi2
+        assert_eq 0 "$RC" "clone: $ERR"
+        cmp -s /var/lib/machines/bvi/var/data/blob /var/lib/machines/bvi2/var/data/blob || fail "clone differs"
+        assert_eq ../../etc/hostname "$(readlink /var/lib/machines/bvi2/var/data/link)"
+        ctl rename bvi2 bvi3
+        assert_eq 0 "$RC" "rename: $ERR"
+        [ ! -e /var/lib/machines/bvi2 ] || fail "bvi2 is still there after rename"
+        [ -d /var/lib/machines/bvi3/etc ] || fail "no bvi3 after rename"
+        ctl read-only bvi3
+        assert_eq 0 "$RC" "read-only: $ERR"
+        ctl show-image bvi3 -p ReadOnly
+        assert_eq "ReadOnly=yes" "$OUT"
+        ctl list-images --no-legend
+        assert_match "$OUT" '^bvi3 +directory +yes '
+        ctl remove bvi3
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "read-only"
+        ctl read-only bvi3 no
+        assert_eq 0 "$RC"
+        ctl remove bvi3
+        assert_eq 0 "$RC" "remove: $ERR"
+        [ ! -e /var/lib/machines/bvi3 ] || fail "bvi3 not removed"
+        ctl list-images --no-legend
+        assert_not_contains "$OUT" "bvi3"
+        assert_match "$OUT" '^bvi +directory'
+
+        # stopped, the machine is gone from list and its image no longer in use
+        assert_ok "$BERTHCTL" poweroff bv2
+        wait_for unit_inactive berth@bv2 || fail "poweroff did not stop berth@bv2"
+        wait_for not_registered bv2 || fail "bv2 still registered"
+        ctl image-status bv2
+        assert_not_contains "$OUT" "Used by"
+        ctl remove bvi
+        assert_eq 0 "$RC"
+}
+
 run_tests
