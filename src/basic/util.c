@@ -746,3 +746,17 @@ int recv_message_fd(int sock, void *data, size_t size, int *ret_fd) {
                 safe_close(passed);
         return 1;
 }
+
+char *overlay_option_escape(const char *p) {
+        char *r = malloc(strlen(p) * 2 + 1), *w = r;
+
+        if (!r)
+                return NULL;
+        for (; *p; p++) {
+                if (*p == ':' || *p == '\\' || *p == ',')
+                        *w++ = '\\';
+                *w++ = *p;
+        }
+        *w = 0;
+        return r;
+}

@@ -68,6 +68,8 @@ int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);
 int rm_rf(const char *path);
+/* A path as one layer in overlayfs' lowerdir=/upperdir= options: ':', ',' and backslash escaped. */
+char *overlay_option_escape(const char *p);
 /* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."
  * stop at the tree's root, /proc magic links are refused (openat2 RESOLVE_IN_ROOT). */
 int open_in_root(int root_fd, const char *path, int flags);   /* stays on one file system, never follows symlinks */

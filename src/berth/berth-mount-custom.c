@@ -895,21 +895,6 @@ static int apply_tmpfs(int root_fd, const CustomMount *m) {
         return 0;
 }
 
-/* overlayfs splits lowerdir= at ':' and unescapes '\' in every layer path */
-static char *overlay_escape(const char *p) {
-        char *r = malloc(strlen(p) * 2 + 1), *w = r;
-
-        if (!r)
-                return NULL;
-        for (; *p; p++) {
-                if (*p == ':' || *p == '\\' || *p == ',')
-                        *w++ = '\\';
-                *w++ = *p;
-        }
-        *w = 0;
-        return r;
-}
-
 /* A layer path for overlayfs: host paths as they are; "+" paths resolved
  * inside the tree and passed as the /proc/self/fd link of the resolved fd, so
  * the kernel never walks the tree's symlinks itself. The fds are kept in
@@ -919,7 +904,7 @@ static int layer_path(int root_fd, const CustomMount *m, const char *p, int fds[
         int fd;
 
         if (p[0] != '+') {
-                *ret = overlay_escape(p);
+                *ret = overlay_option_escape(p);
                 return *ret ? 0 : log_oom();
         }
         fd = open_in_root(root_fd, p + 1, O_PATH | O_DIRECTORY);
@@ -1005,7 +990,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                         /* see the comment on CustomMount.work at the top */
                         _cleanup_free_ char *w = startswith(m->upper, m->work) ? path_join(m->work, "work")
                                                                                 : strdup(m->work);
-                        work = w ? overlay_escape(w) : NULL;
+                        work = w ? overlay_option_escape(w) : NULL;
                         r = work ? 0 : log_oom();
                 }
                 if (r < 0)

@@ -232,20 +232,6 @@ static int bind_tree(const Settings *s, bool read_only) {
         return 0;
 }
 
-static char *overlay_escape(const char *p) {
-        char *r = malloc(strlen(p) * 2 + 1), *w = r;
-
-        if (!r)
-                return NULL;
-        for (; *p; p++) {
-                if (*p == ':' || *p == '\\' || *p == ',')
-                        *w++ = '\\';
-                *w++ = *p;
-        }
-        *w = 0;
-        return r;
-}
-
 /* --ephemeral and --volatile=overlay: the tree as the lower layer, upper and
  * work directories on a tmpfs that exists only in this mount namespace (on
  * BERTH_STAGING_DIR). When the namespace dies, even by SIGKILL, the kernel
@@ -279,7 +265,7 @@ static int mount_overlay_root(const Settings *s) {
 
         snprintf(upper, sizeof upper, "%s/upper", BERTH_STAGING_DIR);
         snprintf(work, sizeof work, "%s/work", BERTH_STAGING_DIR);
-        lower = overlay_escape(s->directory);
+        lower = overlay_option_escape(s->directory);
         if (!lower)
                 return log_oom();
 
