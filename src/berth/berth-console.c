@@ -288,6 +288,18 @@ static int terminal_reset_sane(int fd) {
         return RET_NERRNO(tcsetattr(fd, TCSANOW, &t));
 }
 
+/* Makes *FD the standard fds 0, 1 and 2 (without O_CLOEXEC); *FD is given up when it is one of them. */
+static int make_stdio(int *fd) {
+        for (int i = 0; i < 3; i++) {
+                int r = *fd == i ? fd_set_cloexec(i, false) : RET_NERRNO(dup2(*fd, i));
+                if (r < 0)
+                        return r;
+        }
+        if (*fd < 3)
+                *fd = -EBADF;
+        return 0;
+}
+
 /* Runs in the container's child after pivot_root, right before exec of the payload. */
 int console_attach_stdio(ConsoleMode mode) {
         _cleanup_close_ int fd = -EBADF;
@@ -311,16 +323,9 @@ int console_attach_stdio(ConsoleMode mode) {
                 return log_error_errno(r, "Failed to reset the console's terminal settings: %m");
 
         /* From here on the host's terminal (or whatever berth's stdio was) is no longer ours. */
-        for (int i = 0; i < 3; i++) {
-                if (fd == i)
-                        r = fd_set_cloexec(i, false);
-                else
-                        r = RET_NERRNO(dup2(fd, i));
-                if (r < 0)
-                        return log_error_errno(r, "Failed to make /dev/console the standard fd %i: %m", i);
-        }
-        if (fd < 3)
-                TAKE_FD(fd);
+        r = make_stdio(&fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make /dev/console the standard fds: %m");
         return 0;
 }
 
@@ -339,16 +344,9 @@ int console_detach_stdio(ConsoleMode mode) {
         fd = open("/dev/null", O_RDWR | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(errno, "Failed to open /dev/null: %m");
-        for (int i = 0; i < 3; i++) {
-                if (fd == i)
-                        r = fd_set_cloexec(i, false);
-                else
-                        r = RET_NERRNO(dup2(fd, i));
-                if (r < 0)
-                        return log_error_errno(r, "Failed to make /dev/null the standard fd %i: %m", i);
-        }
-        if (fd < 3)
-                TAKE_FD(fd);
+        r = make_stdio(&fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to make /dev/null the standard fds: %m");
         return 0;
 }
 
