@@ -616,3 +616,29 @@ systemd_host_reexec() {
         printf '%s\n' "$out"
         exit "$rc"
 }
+
+# ---- helpers for test files that run inside the systemd test host ----
+
+# machine_tree NAME: /var/lib/machines/NAME, a writable overlay over the cached Debian tree
+# ($DEB_TREE). The test host's root is an overlay itself, so the upper layer lives on /run's tmpfs.
+machine_tree() {
+        local d=/var/lib/machines/$1 o=/run/berth-test-trees/$1
+        if ! mountpoint -q "$d"; then
+                mkdir -p "$d" "$o/upper" "$o/work"
+                mount -t overlay overlay -o "lowerdir=$DEB_TREE,upperdir=$o/upper,workdir=$o/work" "$d"
+        fi
+}
+
+# install_unit: berth@.service as shipped, running berth from the build tree.
+install_unit() {
+        local u=/etc/systemd/system/berth@.service
+        if [ ! -e "$u" ]; then
+                sed "s|^ExecStart=berth |ExecStart=$BERTH |" "$BERTH_SRC/units/berth@.service" >"$u"
+                systemctl daemon-reload
+        fi
+}
+
+# prop UNIT PROPERTY: one property of a unit.
+prop() {
+        systemctl show -P "$2" "$1"
+}

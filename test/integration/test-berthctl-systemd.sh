@@ -22,28 +22,6 @@ ctl() {
         run "$BERTHCTL" "$@"
 }
 
-# machine_tree NAME: /var/lib/machines/NAME, a writable overlay over the cached Debian tree
-machine_tree() {
-        local d=/var/lib/machines/$1 o=/run/berth-test-trees/$1
-        if ! mountpoint -q "$d"; then
-                mkdir -p "$d" "$o/upper" "$o/work"
-                mount -t overlay overlay -o "lowerdir=$DEB_TREE,upperdir=$o/upper,workdir=$o/work" "$d"
-        fi
-}
-
-# berth@.service as shipped, running berth from the build tree
-install_unit() {
-        local u=/etc/systemd/system/berth@.service
-        if [ ! -e "$u" ]; then
-                sed "s|^ExecStart=berth |ExecStart=$BERTH |" "$BERTH_SRC/units/berth@.service" >"$u"
-                systemctl daemon-reload
-        fi
-}
-
-prop() {
-        systemctl show -P "$2" "$1"
-}
-
 unit_inactive() {
         [ "$(prop "$1" ActiveState)" != active ] && [ "$(prop "$1" ActiveState)" != deactivating ]
 }

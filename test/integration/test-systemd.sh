@@ -20,25 +20,6 @@ DEB_TREE=$("$BERTH_SRC/test/tools/make-debian-tree.sh" "$BERTH_TEST_CACHE")
 
 # ---- helpers ----
 
-# machine_tree NAME: /var/lib/machines/NAME, a writable overlay over the cached Debian tree (the
-# test host's root is an overlay itself, so the upper layer lives on /run's tmpfs).
-machine_tree() {
-        local d=/var/lib/machines/$1 o=/run/berth-test-trees/$1
-        if ! mountpoint -q "$d"; then
-                mkdir -p "$d" "$o/upper" "$o/work"
-                mount -t overlay overlay -o "lowerdir=$DEB_TREE,upperdir=$o/upper,workdir=$o/work" "$d"
-        fi
-}
-
-# The unit as shipped, running berth from the build tree.
-install_unit() {
-        local u=/etc/systemd/system/berth@.service
-        if [ ! -e "$u" ]; then
-                sed "s|^ExecStart=berth |ExecStart=$BERTH |" "$BERTH_SRC/units/berth@.service" >"$u"
-                systemctl daemon-reload
-        fi
-}
-
 # boot_scoped NAME [ARGS...]: boots the Debian tree (volatile) as machine NAME in the background,
 # in a scope of its own; berth's messages go to $T/NAME.log, the guest's console to $T/NAME.out,
 # berth's exit status to $T/NAME.rc.
@@ -85,10 +66,6 @@ wait_exit() {
 
 berth_pid() {
         sed -n 's/^PID=//p' "/run/berth/machines/$1"
-}
-
-prop() {
-        systemctl show -P "$2" "$1"
 }
 
 # mprop PROPERTY MACHINE (machinectl 252 has no -P)
