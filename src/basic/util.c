@@ -760,3 +760,23 @@ char *overlay_option_escape(const char *p) {
         *w = 0;
         return r;
 }
+
+char *format_bytes(uint64_t bytes, char *buf, size_t n) {
+        static const char suffixes[] = "BKMGTPE";
+        double v = (double) bytes;
+        size_t i = 0;
+
+        if (bytes == UINT64_MAX) {
+                snprintf(buf, n, "-");
+                return buf;
+        }
+        while (v >= 1024 && i < sizeof suffixes - 2) {
+                v /= 1024;
+                i++;
+        }
+        if (i == 0)
+                snprintf(buf, n, "%lluB", (unsigned long long) bytes);
+        else
+                snprintf(buf, n, "%.1f%c", v, suffixes[i]);
+        return buf;
+}

@@ -83,6 +83,8 @@ int recv_message_fd(int sock, void *data, size_t size, int *ret_fd);
 int close_all_fds(const int except[], size_t n_except);
 
 /* misc */
+/* "512B", "1.5G" (binary units); "-" for UINT64_MAX (unknown). */
+char *format_bytes(uint64_t bytes, char *buf, size_t n);
 uint64_t now_usec(int clock);
 int id128_randomize(uint8_t ret[16]);
 int id128_from_string(const char *s, uint8_t ret[16]);

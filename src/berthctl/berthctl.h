@@ -124,5 +124,4 @@ int fields_print(Fields *f, FILE *out, bool show_style);
 void json_write_string(FILE *f, const char *s);
 char *format_timestamp(uint64_t usec, char *buf, size_t n);   /* "Sun 2026-11-29 03:00:00 UTC" */
 char *format_timespan(uint64_t usec, char *buf, size_t n);    /* "3min 2s ago"-style span */
-char *format_bytes(uint64_t bytes, char *buf, size_t n);      /* "1.5G" */
 bool colors_enabled(void);   /* stdout is a tty and $NO_COLOR unset */

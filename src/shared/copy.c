@@ -531,22 +531,6 @@ int tree_usage_fd(int dir_fd, uint64_t *ret_usage, uint64_t *ret_apparent) {
 
 /* ---- progress line ---- */
 
-static char *fmt_bytes(uint64_t b, char *buf, size_t n) {
-        static const char suffixes[] = "BKMGTPE";
-        double v = (double) b;
-        size_t i = 0;
-
-        while (v >= 1024 && i < sizeof suffixes - 2) {
-                v /= 1024;
-                i++;
-        }
-        if (i == 0)
-                snprintf(buf, n, "%lluB", (unsigned long long) b);
-        else
-                snprintf(buf, n, "%.1f%c", v, suffixes[i]);
-        return buf;
-}
-
 void progress_bar_init(ProgressBar *p, FILE *f, const char *prefix, uint64_t total, bool enabled) {
         *p = (ProgressBar) {
                 .f = f,
@@ -575,13 +559,13 @@ void progress_bar_update(ProgressBar *p, uint64_t done) {
 
         if (ioctl(fileno(p->f), TIOCGWINSZ, &ws) >= 0 && ws.ws_col > 0)
                 columns = ws.ws_col;
-        fmt_bytes(done, d, sizeof d);
-        fmt_bytes((uint64_t) ((double) done * USEC_PER_SEC / (double) elapsed), rate, sizeof rate);
+        format_bytes(done, d, sizeof d);
+        format_bytes((uint64_t) ((double) done * USEC_PER_SEC / (double) elapsed), rate, sizeof rate);
         if (p->total == 0) {
                 snprintf(line, sizeof line, "%s %s %s/s", p->prefix, d, rate);
         } else {
                 percent = (unsigned) MIN((uint64_t) 100, done * 100 / p->total);
-                fmt_bytes(p->total, t, sizeof t);
+                format_bytes(p->total, t, sizeof t);
                 /* what is left of the line for the bar, brackets included */
                 width = (int) MIN((unsigned) sizeof bar - 1, columns > 60 ? columns - 50 : 10) - 2;
                 if (width < 5)
