@@ -12,6 +12,9 @@ static int max_level = LOG_INFO;
 static const char *prefix = NULL;
 static const char *machine = NULL;
 static bool use_journal = false;
+static int sink_level = -1;
+static LogSink sink = NULL;
+static void *sink_userdata = NULL;
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -27,6 +30,12 @@ void log_set_prefix(const char *p) {
 
 void log_set_machine(const char *m) {
         machine = m;
+}
+
+void log_set_sink(int level, LogSink s, void *userdata) {
+        sink_level = s ? level : -1;
+        sink = s;
+        sink_userdata = userdata;
 }
 
 void log_open(void) {
@@ -66,7 +75,9 @@ int log_internal(int level, int error, const char *file, int line, const char *f
         (void) vsnprintf(buf, sizeof buf, format, ap);
         va_end(ap);
 
-        if (use_journal) {
+        if (sink && level <= sink_level)
+                sink(level, error, buf, sink_userdata);
+        else if (use_journal) {
                 char lb[32];
                 (void) snprintf(lb, sizeof lb, "%i", line);
                 (void) sd_journal_send("MESSAGE=%s", buf,

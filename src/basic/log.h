@@ -18,6 +18,14 @@ void log_set_prefix(const char *prefix);
 void log_set_machine(const char *machine);
 void log_open(void);
 
+/* A process that cannot reach the user itself (the container's child, whose
+ * stdio may be the container's console and whose journal socket is gone after
+ * pivot_root) hands its messages at LEVEL or more severe to SINK instead of
+ * printing them; the rest is printed as usual. MESSAGE has %m expanded; ERROR
+ * is positive (0: none). NULL: back to printing everything. */
+typedef void (*LogSink)(int level, int error, const char *message, void *userdata);
+void log_set_sink(int level, LogSink sink, void *userdata);
+
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...)
         _printf_(6, 7);
 

@@ -32,8 +32,37 @@ int sync_send(int fd, SyncMessageType type, int error, int value, int value2, in
         return send_message_fd(fd, &m, sizeof m, pass_fd);
 }
 
+int sync_send_error(int fd, int error, const char *text) {
+        SyncMessage m = { .type = SYNC_ERROR, .error = error < 0 ? error : -EIO };
+        if (text)
+                (void) snprintf(m.text, sizeof m.text, "%s", text);
+        return send_message_fd(fd, &m, sizeof m, -EBADF);
+}
+
 int sync_recv(int fd, SyncMessage *ret, int *ret_fd) {
-        return recv_message_fd(fd, ret, sizeof *ret, ret_fd);
+        int r = recv_message_fd(fd, ret, sizeof *ret, ret_fd);
+        if (r > 0)
+                ret->text[sizeof ret->text - 1] = 0;
+        return r;
+}
+
+/* The child's errors go to the monitor, not to our stderr: from the first
+ * mount on, stderr may be the container's console (dropped with
+ * --console=passive) and the journal's socket is gone after pivot_root. Each
+ * failing step logs once, so the first error is the cause; it travels with
+ * SYNC_ERROR and the monitor logs it, once, wherever its own logs go. */
+typedef struct ChildError {
+        int error;
+        char message[SYNC_TEXT_MAX];
+} ChildError;
+
+static void child_error_sink(int level, int error, const char *message, void *userdata) {
+        ChildError *e = userdata;
+
+        if (!isempty(e->message))
+                return;
+        e->error = -error;
+        (void) snprintf(e->message, sizeof e->message, "%s", message);
 }
 
 /* ---- users, from the container's own /etc/passwd (never the host's NSS) ---- */
@@ -668,8 +697,10 @@ _noreturn_ void child_main(const ChildParams *p) {
         const char *init = NULL;
         int r, stop_signal = SIGKILL, reboot_signal = 0;
         int keep[] = { p->sync_fd };
-
+        ChildError error = {};
         sigset_t none, all;
+
+        log_set_sink(LOG_ERR, child_error_sink, &error);
 
         /* We die with the monitor: berth killed with SIGKILL takes the container down. */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -685,8 +716,14 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         if (init == NULL) {
                 r = find_user(s->user ?: "0", &user);
+                if (r == -ESRCH && s->user) {
+                        log_error_errno(r, "User '%s' does not exist in the container's /etc/passwd (--user=). "
+                                           "Add it to the tree, or pass a user name or UID that exists there.",
+                                        s->user);
+                        goto fail;
+                }
                 if (r < 0 && s->user) {
-                        log_error_errno(r, "Failed to find user '%s' in the container's /etc/passwd (--user=): %m",
+                        log_error_errno(r, "Failed to read the container's /etc/passwd to find user '%s' (--user=): %m",
                                         s->user);
                         goto fail;
                 }
@@ -729,6 +766,6 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         r = exec_payload(p, init, u);
 fail:
-        (void) sync_send(p->sync_fd, SYNC_ERROR, r, 0, 0, -EBADF);
+        (void) sync_send_error(p->sync_fd, r, error.message);
         _exit(EXIT_FAILURE);
 }

@@ -251,6 +251,22 @@ static int make_locked_mount_namespace(pid_t child, int *ret_fd) {
         return r;
 }
 
+/* The child's error, logged once here. Its text was made by our own code, but
+ * past pivot_root it may quote names from the tree (hostile): printable
+ * characters only reach the log. */
+static int log_child_error(const SyncMessage *msg) {
+        int error = msg->error < 0 ? msg->error : -EIO;
+        char text[SYNC_TEXT_MAX];
+        size_t k = 0;
+
+        for (const char *c = msg->text; *c && k < sizeof text - 1; c++)
+                text[k++] = ((unsigned char) *c >= 0x20 && *c != 0x7f) ? *c : '?';
+        text[k] = 0;
+        if (k == 0)
+                return log_error_errno(error, "The container's setup failed: %m");
+        return log_error_errno(error, "%s", text);
+}
+
 static int receive_setup(Monitor *m, int sync_fd) {
         SyncMessage msg;
         int r, fd;
@@ -311,7 +327,7 @@ static int receive_setup(Monitor *m, int sync_fd) {
                 }
                 case SYNC_ERROR:
                         safe_close(fd);
-                        return msg.error < 0 ? msg.error : -EIO; /* logged by the child */
+                        return log_child_error(&msg);
                 default:
                         safe_close(fd);
                         return log_error_errno(-EBADMSG, "Unexpected message %i from the container's setup.", msg.type);

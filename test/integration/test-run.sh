@@ -51,6 +51,43 @@ test_missing_command_is_one_line_error() {
         assert_contains "$ERR" "/no/such/program"
 }
 
+# The child's errors reach the monitor, which prints them once, whatever the console: with
+# --console=passive the child's stderr is the dropped console, yet the cause must be shown.
+# And the cause, not a stray errno ("No such process" for a missing user).
+test_child_errors_are_one_line_in_every_console_mode() {
+        make_tiny_tree "$T/root"
+        for mode in passive pipe read-only; do
+                for pid2 in "" --as-pid2; do
+                        berth -q --console=$mode $pid2 -D "$T/root" /no/such/program </dev/null
+                        assert_eq 1 "$RC"
+                        assert_one_line_error "$mode $pid2: missing payload"
+                        assert_contains "$ERR" "Failed to execute '/no/such/program' in the container: No such file"
+
+                        berth -q --console=$mode $pid2 -D "$T/root" --chdir=/no/such/dir /usr/bin/payload true </dev/null
+                        assert_eq 1 "$RC"
+                        assert_one_line_error "$mode $pid2: bad --chdir"
+                        assert_contains "$ERR" "'/no/such/dir' (--chdir=): No such file"
+
+                        berth -q --console=$mode $pid2 -D "$T/root" -u nosuchuser /usr/bin/payload true </dev/null
+                        assert_eq 1 "$RC"
+                        assert_one_line_error "$mode $pid2: bad --user"
+                        assert_contains "$ERR" "User 'nosuchuser' does not exist in the container's /etc/passwd"
+                        assert_not_contains "$ERR" "No such process"
+                done
+        done
+}
+
+# A tree without /etc/passwd: the error says that the file could not be read, not that the
+# user is missing.
+test_user_without_passwd_names_the_file() {
+        make_tiny_tree "$T/root"
+        rm "$T/root/etc/passwd"
+        berth "${B[@]}" -D "$T/root" -u tester /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Failed to read the container's /etc/passwd to find user 'tester' (--user=): No such file"
+}
+
 test_stdout_and_stderr_stay_separate() {
         make_tiny_tree "$T/root"
         berth "${B[@]}" -D "$T/root" /bin/sh -c 'echo out; echo err >&2; exit 3'
