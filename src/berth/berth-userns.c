@@ -1,0 +1,529 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth-userns.h"
+#include "registry.h"
+#include "util.h"
+
+static const char *const userns_mode_table[_USERNS_MODE_MAX] = {
+        [USERNS_NO] = "no",
+        [USERNS_FIXED] = "fixed",
+        [USERNS_YES] = "yes",
+        [USERNS_PICK] = "pick",
+        [USERNS_IDENTITY] = "identity",
+};
+
+static const char *const userns_ownership_table[_USERNS_OWNERSHIP_MAX] = {
+        [USERNS_OWNERSHIP_OFF] = "off",
+        [USERNS_OWNERSHIP_CHOWN] = "chown",
+        [USERNS_OWNERSHIP_MAP] = "map",
+        [USERNS_OWNERSHIP_AUTO] = "auto",
+};
+
+const char *userns_mode_to_string(UserNamespaceMode m) {
+        return m >= 0 && m < _USERNS_MODE_MAX ? userns_mode_table[m] : NULL;
+}
+
+UserNamespaceMode userns_mode_from_string(const char *s) {
+        for (int i = 0; i < _USERNS_MODE_MAX; i++)
+                if (s && streq(s, userns_mode_table[i]))
+                        return i;
+        return _USERNS_MODE_INVALID;
+}
+
+const char *userns_ownership_to_string(UserNamespaceOwnership o) {
+        return o >= 0 && o < _USERNS_OWNERSHIP_MAX ? userns_ownership_table[o] : NULL;
+}
+
+UserNamespaceOwnership userns_ownership_from_string(const char *s) {
+        for (int i = 0; i < _USERNS_OWNERSHIP_MAX; i++)
+                if (s && streq(s, userns_ownership_table[i]))
+                        return i;
+        return _USERNS_OWNERSHIP_INVALID;
+}
+
+/* ---- parsing ---- */
+
+static int parse_id(const char *s, uint32_t *ret) {
+        unsigned long long v;
+
+        /* decimal only: "0x80000" reads as garbage, as in nspawn */
+        if (isempty(s) || strspn(s, "0123456789") != strlen(s) || safe_atollu(s, &v) < 0 || v > UINT32_MAX)
+                return -EINVAL;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int uid_range_parse(const char *s, UidRange *ret) {
+        _cleanup_free_ char *a = NULL;
+        const char *colon;
+        uint32_t start, count = USERNS_RANGE_SIZE;
+
+        colon = strchr(strempty(s), ':');
+        a = colon ? strndup(s, (size_t) (colon - s)) : strdup(strempty(s));
+        if (!a)
+                return -ENOMEM;
+        if (parse_id(a, &start) < 0 || (colon && parse_id(colon + 1, &count) < 0))
+                return -EINVAL;
+        /* 4294967295 is (uid_t) -1, which no map may contain */
+        if (count == 0 || (uint64_t) start + count > UINT32_MAX)
+                return -ERANGE;
+        *ret = (UidRange) { start, count };
+        return 0;
+}
+
+int userns_parse(const char *s, UserNamespaceMode *ret_mode, UidRange *ret_range, const char **ret_detail) {
+        UserNamespaceMode m;
+        UidRange range = {};
+        int r;
+
+        if (isempty(s)) {
+                *ret_detail = "expected no, yes, pick, identity or UID[:COUNT]";
+                return -EINVAL;
+        }
+        m = userns_mode_from_string(s);
+        if (m == USERNS_FIXED)
+                m = _USERNS_MODE_INVALID; /* a range, not the word */
+        if (m < 0) {
+                r = parse_boolean(s);
+                if (r >= 0)
+                        m = r ? USERNS_YES : USERNS_NO;
+        }
+        if (m < 0) {
+                r = uid_range_parse(s, &range);
+                if (r == -ENOMEM)
+                        return r;
+                if (r == -ERANGE) {
+                        *ret_detail = "the range must hold at least one id and end below 4294967295";
+                        return -EINVAL;
+                }
+                if (r < 0) {
+                        *ret_detail = "expected no, yes, pick, identity or UID[:COUNT] (decimal numbers)";
+                        return -EINVAL;
+                }
+                m = USERNS_FIXED;
+        }
+        *ret_mode = m;
+        if (ret_range)
+                *ret_range = range;
+        return 0;
+}
+
+/* ---- range math ---- */
+
+bool uid_range_overlaps(UidRange a, UidRange b) {
+        if (a.count == 0 || b.count == 0)
+                return false;
+        return (uint64_t) a.start < (uint64_t) b.start + b.count && (uint64_t) b.start < (uint64_t) a.start + a.count;
+}
+
+#define N_PICK_BASES ((USERNS_PICK_MAX - USERNS_PICK_MIN) / USERNS_RANGE_SIZE + 1)
+
+uint32_t userns_pick_candidate(const char *machine) {
+        uint32_t h = UINT32_C(2166136261); /* FNV-1a: stable across builds and hosts */
+
+        for (const char *c = strempty(machine); *c; c++) {
+                h ^= (uint8_t) *c;
+                h *= UINT32_C(16777619);
+        }
+        return USERNS_PICK_MIN + (h % N_PICK_BASES) * USERNS_RANGE_SIZE;
+}
+
+static bool range_is_free(UidRange r, const UidRange *used, size_t n_used) {
+        for (size_t i = 0; i < n_used; i++)
+                if (uid_range_overlaps(r, used[i]))
+                        return false;
+        return true;
+}
+
+int userns_pick_free(const char *machine, const UidRange *used, size_t n_used, uint32_t *ret_base) {
+        uint32_t first = (userns_pick_candidate(machine) - USERNS_PICK_MIN) / USERNS_RANGE_SIZE;
+
+        for (uint32_t i = 0; i < N_PICK_BASES; i++) {
+                uint32_t base = USERNS_PICK_MIN + ((first + i) % N_PICK_BASES) * USERNS_RANGE_SIZE;
+                if (range_is_free((UidRange) { base, USERNS_RANGE_SIZE }, used, n_used)) {
+                        *ret_base = base;
+                        return 0;
+                }
+        }
+        return -EBUSY;
+}
+
+/* ---- what is in use ---- */
+
+const UidSources uid_sources_host = {
+        .passwd = "/etc/passwd",
+        .group = "/etc/group",
+        .subuid = "/etc/subuid",
+        .subgid = "/etc/subgid",
+        .proc = "/proc",
+        .lock_dir = USERNS_LOCK_DIR,
+        .global_lock = BERTH_RUN_DIR "/uid-ranges.lock",
+};
+
+typedef struct RangeList {
+        UidRange *ranges;
+        size_t n, allocated;
+} RangeList;
+
+static int range_list_add(RangeList *l, UidRange r) {
+        if (l->n >= l->allocated) {
+                size_t k = l->allocated ? l->allocated * 2 : 64;
+                UidRange *n = reallocarray(l->ranges, k, sizeof(UidRange));
+                if (!n)
+                        return -ENOMEM;
+                l->ranges = n;
+                l->allocated = k;
+        }
+        l->ranges[l->n++] = r;
+        return 0;
+}
+
+/* passwd and group: NAME:X:ID:...; subuid and subgid: NAME:START:COUNT */
+static int collect_file(const char *path, bool sub, RangeList *l) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[4096];
+        int r;
+
+        if (!path)
+                return 0;
+        f = fopen(path, "re");
+        if (!f)
+                return errno == ENOENT ? 0 : negative_errno();
+        while (fgets(line, sizeof line, f)) {
+                char *fields[4] = {}, *p = line;
+                size_t n = 0;
+                uint32_t a, b = 1;
+
+                line[strcspn(line, "\n")] = 0;
+                if (line[0] == '#' || line[0] == '+' || line[0] == '-')
+                        continue; /* NIS compat lines name no ids */
+                while (n < 4 && (fields[n++] = strsep(&p, ":")))
+                        ;
+                if (sub ? (!fields[2] || parse_id(fields[1], &a) < 0 || parse_id(fields[2], &b) < 0)
+                        : (!fields[2] || parse_id(fields[2], &a) < 0))
+                        continue;
+                if (b == 0)
+                        continue;
+                r = range_list_add(l, (UidRange) { a, (uint32_t) MIN((uint64_t) b, (uint64_t) UINT32_MAX - a) });
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int uid_map_line_parse(const char *line, UidRange *ret_outside) {
+        unsigned long long inside, outside, count;
+
+        if (sscanf(line, "%llu %llu %llu", &inside, &outside, &count) != 3 || outside > UINT32_MAX ||
+            count > UINT32_MAX || count == 0)
+                return -EINVAL;
+        if (outside == 0 && count == UINT32_MAX)
+                return -ENOENT;
+        *ret_outside = (UidRange) { (uint32_t) outside, (uint32_t) MIN(count, UINT32_MAX - outside) };
+        return 0;
+}
+
+static int collect_maps(const char *proc, RangeList *l) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r;
+
+        if (!proc)
+                return 0;
+        d = opendir(proc);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                static const char *const maps[] = { "uid_map", "gid_map" };
+                pid_t pid;
+
+                if (parse_pid(de->d_name, &pid) < 0)
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
+                        _cleanup_fclose_ FILE *f = NULL;
+                        char path[PATH_MAX], line[256];
+                        UidRange u;
+
+                        snprintf(path, sizeof path, "%s/%s/%s", proc, de->d_name, maps[i]);
+                        f = fopen(path, "re");
+                        if (!f)
+                                continue; /* gone meanwhile */
+                        while (fgets(line, sizeof line, f))
+                                if (uid_map_line_parse(line, &u) >= 0 && (r = range_list_add(l, u)) < 0)
+                                        return r;
+                }
+        }
+        return 0;
+}
+
+static int lock_is_held(int dfd, const char *name) {
+        _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+        if (fd < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (fcntl(fd, F_OFD_GETLK, &fl) < 0)
+                return negative_errno();
+        return fl.l_type != F_UNLCK;
+}
+
+static int collect_locks(const char *dir, RangeList *l) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int r;
+
+        if (!dir)
+                return 0;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                uint32_t base;
+
+                if (parse_id(de->d_name, &base) < 0)
+                        continue;
+                r = lock_is_held(dirfd(d), de->d_name);
+                if (r <= 0)
+                        continue;
+                r = range_list_add(l, (UidRange) { base, (uint32_t) MIN((uint64_t) USERNS_RANGE_SIZE,
+                                                                         (uint64_t) UINT32_MAX - base) });
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int uid_sources_collect(const UidSources *src, UidRange **ret, size_t *ret_n) {
+        RangeList l = {};
+        int r;
+
+        r = collect_file(src->passwd, false, &l);
+        if (r >= 0)
+                r = collect_file(src->group, false, &l);
+        if (r >= 0)
+                r = collect_file(src->subuid, true, &l);
+        if (r >= 0)
+                r = collect_file(src->subgid, true, &l);
+        if (r >= 0)
+                r = collect_maps(src->proc, &l);
+        if (r >= 0)
+                r = collect_locks(src->lock_dir, &l);
+        if (r < 0) {
+                free(l.ranges);
+                return r;
+        }
+        *ret = l.ranges;
+        *ret_n = l.n;
+        return 0;
+}
+
+/* ---- locks ---- */
+
+int userns_lock_take(const char *dir, uint32_t base, int *ret_fd) {
+        char path[PATH_MAX];
+        int r;
+
+        r = mkdir_p(dir, 0755);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof path, "%s/%" PRIu32, dir, base);
+        for (;;) {
+                struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+                _cleanup_close_ int fd = open(path, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+                struct stat st;
+
+                if (fd < 0)
+                        return negative_errno();
+                if (fcntl(fd, F_OFD_SETLK, &fl) < 0)
+                        return errno == EAGAIN || errno == EACCES ? -EBUSY : negative_errno();
+                /* the owner before us removed it between our open and our lock: take a fresh one */
+                if (fstat(fd, &st) < 0)
+                        return negative_errno();
+                if (st.st_nlink > 0) {
+                        *ret_fd = TAKE_FD(fd);
+                        return 0;
+                }
+        }
+}
+
+void userns_lock_release(const char *dir, uint32_t base, int fd) {
+        char path[PATH_MAX];
+
+        if (fd < 0)
+                return;
+        /* removed while held, so that nobody takes the file we are about to drop */
+        snprintf(path, sizeof path, "%s/%" PRIu32, dir, base);
+        (void) unlink(path);
+        safe_close(fd);
+}
+
+int userns_lock_cleanup_stale(const char *dir) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int n = 0;
+
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                uint32_t base;
+                int fd;
+
+                if (parse_id(de->d_name, &base) < 0)
+                        continue;
+                if (userns_lock_take(dir, base, &fd) < 0)
+                        continue; /* held: a live container's */
+                userns_lock_release(dir, base, fd);
+                n++;
+        }
+        return n;
+}
+
+/* ---- allocation ---- */
+
+void userns_range_release(UserNamespaceRange *r) {
+        for (size_t i = 0; i < r->n_locks; i++)
+                userns_lock_release(r->lock_dir, r->lock_bases[i], r->lock_fds[i]);
+        free(r->lock_bases);
+        free(r->lock_fds);
+        *r = (UserNamespaceRange) {};
+}
+
+static int describe_conflict(UidRange want, const UidRange *used, size_t n, char **ret_detail) {
+        for (size_t i = 0; i < n; i++)
+                if (uid_range_overlaps(want, used[i])) {
+                        char buf[128];
+                        snprintf(buf, sizeof buf, "ids %" PRIu32 "..%" PRIu32 " are in use on the host",
+                                 used[i].start, (uint32_t) (used[i].start + used[i].count - 1));
+                        *ret_detail = strdup(buf);
+                        return 0;
+                }
+        return 0;
+}
+
+/* Locks every 64K block of the window that RANGE touches: what nspawn and other
+ * berths pick from. Ranges outside the window are seen through /proc only. */
+static int lock_blocks(const UidSources *src, UidRange range, UserNamespaceRange *ret) {
+        uint64_t first = MAX((uint64_t) range.start & ~(uint64_t) (USERNS_RANGE_SIZE - 1), (uint64_t) USERNS_PICK_MIN);
+        uint64_t end = MIN((uint64_t) range.start + range.count, (uint64_t) USERNS_PICK_MAX + USERNS_RANGE_SIZE);
+        size_t n = first < end ? (size_t) ((end - first + USERNS_RANGE_SIZE - 1) / USERNS_RANGE_SIZE) : 0;
+        int r;
+
+        *ret = (UserNamespaceRange) { .range = range, .lock_dir = src->lock_dir };
+        if (n == 0)
+                return 0;
+        ret->lock_bases = calloc(n, sizeof(uint32_t));
+        ret->lock_fds = calloc(n, sizeof(int));
+        if (!ret->lock_bases || !ret->lock_fds) {
+                userns_range_release(ret);
+                return -ENOMEM;
+        }
+        for (uint64_t b = first; b < end; b += USERNS_RANGE_SIZE) {
+                int fd;
+                r = userns_lock_take(src->lock_dir, (uint32_t) b, &fd);
+                if (r < 0) {
+                        userns_range_release(ret);
+                        return r;
+                }
+                ret->lock_bases[ret->n_locks] = (uint32_t) b;
+                ret->lock_fds[ret->n_locks++] = fd;
+        }
+        return 0;
+}
+
+static bool is_shifted_base(uid_t owner) {
+        return owner >= USERNS_PICK_MIN && owner <= USERNS_PICK_MAX && (owner & (USERNS_RANGE_SIZE - 1)) == 0;
+}
+
+int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRange fixed, const char *machine,
+                          uid_t tree_owner, UserNamespaceRange *ret, char **ret_detail) {
+        _cleanup_close_ int global = -EBADF;
+        _cleanup_free_ UidRange *used = NULL;
+        size_t n_used = 0;
+        UidRange want;
+        int r;
+
+        *ret_detail = NULL;
+        if (mode == USERNS_IDENTITY) {
+                /* the host's own ids, mapped to themselves: nothing to keep apart */
+                *ret = (UserNamespaceRange) { .range = { 0, USERNS_RANGE_SIZE }, .lock_dir = src->lock_dir };
+                return 0;
+        }
+        if (mode == USERNS_YES) {
+                if (tree_owner % USERNS_RANGE_SIZE != 0) {
+                        *ret_detail = strdup("the owner of the tree's root directory is not a multiple of 65536");
+                        return -EINVAL;
+                }
+                fixed = (UidRange) { tree_owner, USERNS_RANGE_SIZE };
+                if (tree_owner == 0) {
+                        /* nspawn's yes on an unshifted tree: the host's own ids, as identity */
+                        *ret = (UserNamespaceRange) { .range = fixed, .lock_dir = src->lock_dir };
+                        return 0;
+                }
+                mode = USERNS_FIXED;
+        }
+
+        global = open(src->global_lock, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+        if (global < 0)
+                return negative_errno();
+        if (flock(global, LOCK_EX) < 0)
+                return negative_errno();
+
+        r = uid_sources_collect(src, &used, &n_used);
+        if (r < 0)
+                return r;
+
+        if (mode == USERNS_FIXED) {
+                if (!range_is_free(fixed, used, n_used)) {
+                        (void) describe_conflict(fixed, used, n_used, ret_detail);
+                        return -EADDRINUSE;
+                }
+                r = lock_blocks(src, fixed, ret);
+                if (r == -EBUSY)
+                        *ret_detail = strdup("another container holds the lock of a part of the range");
+                return r;
+        }
+
+        /* PICK: a tree that a chown shifted keeps its range */
+        if (is_shifted_base(tree_owner)) {
+                want = (UidRange) { tree_owner, USERNS_RANGE_SIZE };
+                if (!range_is_free(want, used, n_used)) {
+                        char buf[160];
+                        snprintf(buf, sizeof buf, "the tree is shifted to %" PRIu32 "..%" PRIu32
+                                 ", which another container or the host uses", want.start,
+                                 want.start + want.count - 1);
+                        *ret_detail = strdup(buf);
+                        return -EADDRINUSE;
+                }
+                return lock_blocks(src, want, ret);
+        }
+        for (;;) {
+                uint32_t base;
+                UidRange *n;
+
+                r = userns_pick_free(machine, used, n_used, &base);
+                if (r < 0) {
+                        *ret_detail = strdup("every range of the window is in use");
+                        return r;
+                }
+                r = lock_blocks(src, (UidRange) { base, USERNS_RANGE_SIZE }, ret);
+                if (r != -EBUSY)
+                        return r;
+                /* taken since we looked (an nspawn, which does not take our global lock): next */
+                n = reallocarray(used, n_used + 1, sizeof(UidRange));
+                if (!n)
+                        return -ENOMEM;
+                used = n;
+                used[n_used++] = (UidRange) { base, USERNS_RANGE_SIZE };
+        }
+}
