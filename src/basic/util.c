@@ -696,6 +696,63 @@ int open_in_root(int root_fd, const char *path, int flags) {
         return fd < 0 ? negative_errno() : fd;
 }
 
+static int temp_name_for(const char *name, char buf[static NAME_MAX + 1]) {
+        uint64_t rnd;
+
+        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != sizeof rnd)
+                rnd = now_usec(CLOCK_MONOTONIC) ^ ((uint64_t) getpid() << 32);
+        if ((size_t) snprintf(buf, NAME_MAX + 1, ".#%.200s%016llx", name, (unsigned long long) rnd) > NAME_MAX)
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode, int *ret_fd) {
+        _cleanup_close_ int fd = -EBADF;
+        char tmp[NAME_MAX + 1];
+        int r;
+
+        if (strchr(name, '/') || isempty(name))
+                return -EINVAL;
+        r = temp_name_for(name, tmp);
+        if (r < 0)
+                return r;
+        /* O_EXCL: a fresh inode, never a file (or a hard link, or a symlink's target) that was there */
+        fd = openat(dir_fd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, mode & 07777);
+        if (fd < 0)
+                return negative_errno();
+        r = loop_write(fd, data, size);
+        if (r >= 0)
+                r = RET_NERRNO(fchmod(fd, mode & 07777)); /* whatever the umask */
+        if (r >= 0)
+                r = RET_NERRNO(renameat(dir_fd, tmp, dir_fd, name));
+        if (r < 0) {
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        if (ret_fd)
+                *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+int symlink_atomic_at(const char *target, int dir_fd, const char *name) {
+        char tmp[NAME_MAX + 1];
+        int r;
+
+        if (strchr(name, '/') || isempty(name))
+                return -EINVAL;
+        r = temp_name_for(name, tmp);
+        if (r < 0)
+                return r;
+        if (symlinkat(target, dir_fd, tmp) < 0)
+                return negative_errno();
+        if (renameat(dir_fd, tmp, dir_fd, name) < 0) {
+                r = negative_errno();
+                (void) unlinkat(dir_fd, tmp, 0);
+                return r;
+        }
+        return 0;
+}
+
 int send_message_fd(int sock, const void *data, size_t size, int fd) {
         struct iovec iov = { .iov_base = (void *) data, .iov_len = size };
         union {

@@ -73,6 +73,13 @@ char *overlay_option_escape(const char *p);
 /* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."
  * stop at the tree's root, /proc magic links are refused (openat2 RESOLVE_IN_ROOT). */
 int open_in_root(int root_fd, const char *path, int flags);   /* stays on one file system, never follows symlinks */
+/* Writes DATA as the file NAME in the directory DIR_FD (which may be in a hostile tree): a new inode
+ * made under a temporary name with O_EXCL, then renamed over NAME. Whatever NAME was (a symlink, a hard
+ * link to a file elsewhere) is replaced, never written through; a directory there is an error. On
+ * failure nothing is left behind. ret_fd (NULL: not wanted): the new file, open read-write. */
+int write_file_atomic_at(int dir_fd, const char *name, const void *data, size_t size, mode_t mode, int *ret_fd);
+/* The same for a symlink NAME -> TARGET. */
+int symlink_atomic_at(const char *target, int dir_fd, const char *name);
 int fd_set_cloexec(int fd, bool b);
 int fd_set_nonblock(int fd, bool b);
 /* One fixed-size message over a SOCK_SEQPACKET/DGRAM socket, with an fd (SCM_RIGHTS, -EBADF: none).

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/magic.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -271,6 +273,25 @@ static int pick_init(const char **ret) {
 #define CONTAINER_NOFILE_SOFT 1024
 #define CONTAINER_NOFILE_HARD (512 * 1024)
 
+/* A file of our own in /proc after pivot_root: /proc is the procfs we mounted, unless a custom mount
+ * covers it (--bind=DIR:/proc is allowed), so check before writing that it still is one. */
+static int write_proc_self(const char *name, const char *value) {
+        _cleanup_close_ int dir = -EBADF, fd = -EBADF;
+        struct statfs sfs;
+
+        dir = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dir < 0)
+                return negative_errno();
+        if (fstatfs(dir, &sfs) < 0)
+                return negative_errno();
+        if (sfs.f_type != PROC_SUPER_MAGIC)
+                return -EMEDIUMTYPE;
+        fd = openat(dir, name, O_WRONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        return write_string_fd(fd, value);
+}
+
 static int apply_resources(const Settings *s) {
         char buf[16];
         int r;
@@ -289,7 +310,7 @@ static int apply_resources(const Settings *s) {
                         return log_error_errno(negative_errno(), "Failed to set resource limit %i (--rlimit=): %m", i);
         if (s->oom_score_adjust_set) {
                 snprintf(buf, sizeof buf, "%i", s->oom_score_adjust);
-                r = write_string_file("/proc/self/oom_score_adj", buf, 0);
+                r = write_proc_self("oom_score_adj", buf);
                 if (r < 0)
                         return log_error_errno(r, "Failed to set the OOM score adjustment (--oom-score-adjust=): %m");
         }
@@ -327,12 +348,13 @@ static int setup_hostname(const Settings *s) {
         return 0;
 }
 
-/* Binds the host file SRC over PATH of the tree at ROOT. PATH is resolved
- * inside the tree (the tree is hostile: /etc may be a symlink to the host's
- * /etc) and must be a regular file there; -EMEDIUMTYPE otherwise. */
-static int bind_file_in_tree(const char *root, const char *path, const char *src, bool read_only) {
+/* Binds the file open as SRC_FD (any fd of it, O_PATH will do) over PATH of the tree at ROOT. PATH is
+ * resolved inside the tree (the tree is hostile: /etc may be a symlink to the host's /etc) and must be a
+ * regular file there; -EMEDIUMTYPE otherwise. The source is an fd, never a path looked up again: a
+ * path in the tree could have become a symlink to a host file since it was written. */
+static int bind_file_in_tree(const char *root, const char *path, int src_fd, bool read_only) {
         _cleanup_close_ int rfd = -EBADF, fd = -EBADF;
-        char p[64];
+        char p[64], src[64];
         struct stat st;
 
         rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -346,6 +368,7 @@ static int bind_file_in_tree(const char *root, const char *path, const char *src
         if (!S_ISREG(st.st_mode))
                 return -EMEDIUMTYPE;
         snprintf(p, sizeof p, "/proc/self/fd/%i", fd);
+        snprintf(src, sizeof src, "/proc/self/fd/%i", src_fd);
         if (mount(src, p, NULL, MS_BIND, NULL) < 0)
                 return negative_errno();
         if (!read_only)
@@ -359,12 +382,38 @@ static int bind_file_in_tree(const char *root, const char *path, const char *src
         return RET_NERRNO(mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL));
 }
 
+static int bind_host_file_in_tree(const char *root, const char *path, const char *host_path, bool read_only) {
+        _cleanup_close_ int src = open(host_path, O_PATH | O_CLOEXEC);
+
+        if (src < 0)
+                return negative_errno();
+        return bind_file_in_tree(root, path, src, read_only);
+}
+
+/* The tree's /run/host, opened inside the tree: it runs after the custom mounts, so /run or /run/host
+ * may be a directory of the guest's (--bind=DIR:/run) holding whatever symlinks it planted. Created if
+ * a custom mount hid ours; never a symlink itself. */
+static int open_run_host(int root_fd, int *ret) {
+        _cleanup_close_ int run = -EBADF, host = -EBADF;
+
+        run = open_in_root(root_fd, "run", O_PATH | O_DIRECTORY);
+        if (run < 0)
+                return run;
+        if (mkdirat(run, "host", 0755) < 0 && errno != EEXIST)
+                return negative_errno();
+        host = openat(run, "host", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (host < 0)
+                return negative_errno();
+        *ret = TAKE_FD(host);
+        return 0;
+}
+
 /* A command (not --boot) in a tree with an empty /etc/machine-id gets one
  * for this run, bound over it; systemd as init derives its own from
  * $container_uuid instead. */
 static int setup_machine_id(const char *root, const Settings *s) {
-        _cleanup_close_ int rfd = -EBADF, fd = -EBADF;
-        char src[PATH_MAX], id[34];
+        _cleanup_close_ int rfd = -EBADF, fd = -EBADF, host = -EBADF, file = -EBADF;
+        char id[34];
         struct stat st;
         int r;
 
@@ -376,12 +425,15 @@ static int setup_machine_id(const char *root, const Settings *s) {
         fd = open_in_root(rfd, "/etc/machine-id", O_PATH | O_NOFOLLOW);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
                 return 0; /* missing, or set: nothing to do */
-        snprintf(src, sizeof src, "%s/run/host/machine-id", root);
         id128_to_string(s->uuid, id);
         strcat(id, "\n");
-        r = write_string_file(src, id, O_CREAT | O_TRUNC);
+        r = open_run_host(rfd, &host);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open /run/host in the container for /etc/machine-id: %m "
+                                          "(with a custom mount on /run, it must hold a directory 'host', not a symlink)");
+        r = write_file_atomic_at(host, "machine-id", id, strlen(id), 0444, &file);
         if (r >= 0)
-                r = bind_file_in_tree(root, "/etc/machine-id", src, false);
+                r = bind_file_in_tree(root, "/etc/machine-id", file, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to set up /etc/machine-id: %m");
         return 0;
@@ -433,14 +485,14 @@ static int host_files_prepare(const char *root, const Settings *s, HostFile *res
 
         if (src && (rm == RESOLV_CONF_BIND_HOST || rm == RESOLV_CONF_BIND_STATIC || rm == RESOLV_CONF_BIND_UPLINK ||
                     rm == RESOLV_CONF_BIND_STUB)) {
-                int r = access(src, R_OK) < 0 ? -ENOENT : bind_file_in_tree(root, "/etc/resolv.conf", src, true);
+                int r = bind_host_file_in_tree(root, "/etc/resolv.conf", src, true);
                 if (r < 0)
                         log_debug_errno(r, "Not binding %s to /etc/resolv.conf: %m", src);
         } else if (src)
                 (void) read_full_file(src, &resolv->data, &resolv->size);
 
         if (tm == TIMEZONE_BIND) {
-                int r = bind_file_in_tree(root, "/etc/localtime", "/etc/localtime", true);
+                int r = bind_host_file_in_tree(root, "/etc/localtime", "/etc/localtime", true);
                 if (r < 0)
                         log_debug_errno(r, "Not binding /etc/localtime: %m");
         } else if (tm == TIMEZONE_COPY)
@@ -456,36 +508,42 @@ static int host_files_prepare(const char *root, const Settings *s, HostFile *res
         return 0;
 }
 
-/* After pivot_root: paths now resolve inside the container only. */
+/* After pivot_root: paths resolve inside the container only, but its /etc may hold a hard link to a
+ * host file (made through a bind of a host directory on the same file system) or sit on a custom mount
+ * of a host directory: files are replaced by new ones renamed into place, never written through. */
 static void host_files_write(const Settings *s, HostFile *resolv, HostFile *tz) {
         ResolvConfMode rm = resolv_conf_resolve(s);
         TimezoneMode tm = timezone_resolve(s);
+        _cleanup_close_ int rfd = -EBADF, etc = -EBADF;
         struct stat st;
         int r;
 
+        if (rm == RESOLV_CONF_OFF && tm == TIMEZONE_OFF)
+                return;
+        rfd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        etc = rfd < 0 ? negative_errno() : open_in_root(rfd, "etc", O_PATH | O_DIRECTORY);
+        if (etc < 0) {
+                log_debug_errno(etc, "Failed to open /etc of the container, not writing resolv.conf and localtime: %m");
+                return;
+        }
+
         if (rm == RESOLV_CONF_DELETE)
-                (void) unlink("/etc/resolv.conf");
+                (void) unlinkat(etc, "resolv.conf", 0);
         else if (resolv->data) {
                 bool replace = rm >= RESOLV_CONF_REPLACE_HOST && rm <= RESOLV_CONF_REPLACE_STUB;
-                if (lstat("/etc/resolv.conf", &st) >= 0 && !S_ISREG(st.st_mode) && !replace)
+                if (!replace && fstatat(etc, "resolv.conf", &st, AT_SYMLINK_NOFOLLOW) >= 0 && !S_ISREG(st.st_mode))
                         log_debug("/etc/resolv.conf of the container is not a regular file, leaving it.");
                 else {
-                        if (replace)
-                                (void) unlink("/etc/resolv.conf");
-                        _cleanup_close_ int fd = open("/etc/resolv.conf",
-                                                      O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        r = fd < 0 ? negative_errno() : loop_write(fd, resolv->data, resolv->size);
+                        r = write_file_atomic_at(etc, "resolv.conf", resolv->data, resolv->size, 0644, NULL);
                         if (r < 0)
                                 log_debug_errno(r, "Failed to write /etc/resolv.conf, ignoring: %m");
                 }
         }
 
         if (tm == TIMEZONE_DELETE)
-                (void) unlink("/etc/localtime");
+                (void) unlinkat(etc, "localtime", 0);
         else if (tm == TIMEZONE_COPY && tz->data) {
-                _cleanup_close_ int fd = open("/etc/localtime",
-                                              O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-                r = fd < 0 ? negative_errno() : loop_write(fd, tz->data, tz->size);
+                r = write_file_atomic_at(etc, "localtime", tz->data, tz->size, 0644, NULL);
                 if (r < 0)
                         log_debug_errno(r, "Failed to write /etc/localtime, ignoring: %m");
         } else if (tm == TIMEZONE_SYMLINK && tz->data) {
@@ -493,27 +551,37 @@ static void host_files_write(const Settings *s, HostFile *resolv, HostFile *tz) 
                 char target[PATH_MAX];
                 if (zone) {
                         snprintf(target, sizeof target, "../usr/share/%s", zone);
-                        (void) unlink("/etc/localtime");
-                        if (symlink(target, "/etc/localtime") < 0)
-                                log_debug_errno(negative_errno(), "Failed to link /etc/localtime, ignoring: %m");
+                        r = symlink_atomic_at(target, etc, "localtime");
+                        if (r < 0)
+                                log_debug_errno(r, "Failed to link /etc/localtime, ignoring: %m");
                 }
         }
 }
 
+/* Bound through an fd of the tree's /run/host (our fresh tmpfs at this point, but resolved inside the
+ * tree all the same), with the mode from the umask: no path is looked up twice. */
 static int make_notify_socket(const char *root, int *ret) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        _cleanup_close_ int fd = -EBADF;
-        int one = 1;
+        _cleanup_close_ int fd = -EBADF, rfd = -EBADF, host = -EBADF;
+        mode_t old;
+        int one = 1, r;
 
-        if ((size_t) snprintf(sa.sun_path, sizeof sa.sun_path, "%s/run/host/notify", root) >= sizeof sa.sun_path)
-                return log_error_errno(-ENAMETOOLONG, "Path of the notify socket below '%s' is too long.", root);
+        rfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (rfd < 0)
+                return log_error_errno(negative_errno(), "Failed to open '%s': %m", root);
+        r = open_run_host(rfd, &host);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open '%s/run/host': %m", root);
+        snprintf(sa.sun_path, sizeof sa.sun_path, "/proc/self/fd/%i/notify", host);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return log_error_errno(negative_errno(), "Failed to create the notify socket: %m");
-        (void) unlink(sa.sun_path);
-        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
-                return log_error_errno(negative_errno(), "Failed to bind the notify socket: %m");
-        (void) chmod(sa.sun_path, 0666);
+        (void) unlinkat(host, "notify", 0);
+        old = umask(0111);
+        r = RET_NERRNO(bind(fd, (struct sockaddr *) &sa, sizeof sa));
+        (void) umask(old);
+        if (r < 0)
+                return log_error_errno(r, "Failed to bind the notify socket: %m");
         (void) setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
         *ret = TAKE_FD(fd);
         return 0;

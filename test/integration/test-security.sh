@@ -269,6 +269,83 @@ test_fresh_proc_instance_known_gap() {
         fi
 }
 
+# ---- files berth writes into the tree ----
+
+# berth writes /run/host/machine-id (a command in a tree with an empty /etc/machine-id), the notify
+# socket, /etc/resolv.conf and /etc/localtime into the tree as host root, some of them after the
+# custom mounts are in place. With --bind=DIR:/run the guest owns /run; the tree itself may carry
+# hard links to host files (a hard link can't be made from inside across a bind, but a tree made
+# elsewhere, or on the host's file system, can have them). Nothing planted there may steer those
+# writes to a host file.
+
+canary() { # canary FILE...: host files with known content
+        local f
+        for f; do
+                echo "host canary $f" >"$f"
+        done
+}
+
+assert_canaries() { # assert_canaries FILE...: unchanged, and no other name links to them any more
+        local f
+        for f; do
+                assert_eq "host canary $f" "$(cat "$f")" "host file $f is untouched"
+                assert_eq 1 "$(stat -c %h "$f")" "links to host file $f"
+        done
+}
+
+test_guest_symlink_run_host_steers_no_write() {
+        make_tiny_tree "$T/root"
+        mkdir -p "$T/run/host" "$T/hostdir"
+        canary "$T/hostdir/machine-id"
+        # the guest, given its own /run, points /run/host at a host directory (by its host path)
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c "
+                rm -rf /run/host && ln -s $T/hostdir /run/host && echo planted"
+        assert_contains "$OUT" planted
+        [ -L "$T/run/host" ] || fail "the guest could not plant its symlink"
+        # the next start writes /run/host/machine-id after that bind is in place
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c \
+                'echo pwned >/etc/machine-id; echo ran'
+        assert_canaries "$T/hostdir/machine-id"
+        # refused, with the cause named: /run/host must be a directory of the tree
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "/run/host"
+}
+
+test_guest_symlink_machine_id_steers_no_write() {
+        make_tiny_tree "$T/root"
+        mkdir -p "$T/run/host"
+        canary "$T/canary"
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c "
+                rm -f /run/host/machine-id && ln -s $T/canary /run/host/machine-id && echo planted"
+        assert_contains "$OUT" planted
+        [ -L "$T/run/host/machine-id" ] || fail "the guest could not plant its symlink"
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c \
+                'cat /etc/machine-id; echo pwned >/etc/machine-id; cat /etc/machine-id'
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^[0-9a-f]{32}$" "the command still gets a machine id"
+        assert_canaries "$T/canary"
+        [ -f "$T/run/host/machine-id" ] && [ ! -L "$T/run/host/machine-id" ] ||
+                fail "/run/host/machine-id was not replaced by a file of its own"
+}
+
+test_hard_links_in_tree_write_no_host_file() {
+        make_tiny_tree "$T/root"
+        [ -e /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf"
+        mkdir -p "$T/run/host"
+        canary "$T/canary-id" "$T/canary-resolv" "$T/canary-localtime"
+        # hard links on the host's file system, as a tree made there may hold them
+        ln "$T/canary-id" "$T/run/host/machine-id"
+        ln "$T/canary-resolv" "$T/root/etc/resolv.conf"
+        ln "$T/canary-localtime" "$T/root/etc/localtime"
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" --resolv-conf=copy-host --timezone=copy \
+                -D "$T/root" /bin/sh -c 'cat /etc/machine-id /etc/resolv.conf
+                        echo pwned >/etc/machine-id; echo pwned >/etc/resolv.conf; echo pwned >/etc/localtime'
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^[0-9a-f]{32}$" "the command gets a machine id"
+        assert_contains "$OUT" "$(head -n 1 /etc/resolv.conf)" "the command gets the host's resolv.conf"
+        assert_canaries "$T/canary-id" "$T/canary-resolv" "$T/canary-localtime"
+}
+
 # ---- devices ----
 
 test_mknod_disk_refused() {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Unit tests for src/basic/util.c. */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -437,6 +438,59 @@ static void test_files(void) {
         CHECK(rm_rf(d) == 0);
 }
 
+/* A file written into a hostile directory replaces what is there, never writes through it. */
+static void test_write_file_atomic_at(void) {
+        char d[64], p[256], *s = NULL;
+        _cleanup_close_ int dfd = -EBADF, fd = -EBADF;
+        struct stat st;
+        size_t entries = 0;
+
+        CHECK(make_temp_dir(d) == 0);
+        dfd = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(dfd >= 0);
+
+        /* a hard link to an outside file: the outside file keeps its content */
+        snprintf(p, sizeof p, "%s/outside", d);
+        CHECK(write_string_file(p, "outside", O_CREAT) == 0);
+        CHECK(linkat(dfd, "outside", dfd, "linked", 0) == 0);
+        CHECK(write_file_atomic_at(dfd, "linked", "new\n", 4, 0444, &fd) == 0);
+        CHECK(fd >= 0 && fstat(fd, &st) == 0 && (st.st_mode & 07777) == 0444 && st.st_nlink == 1);
+        CHECK(read_full_file(p, &s, NULL) == 0 && streq(s, "outside"));
+        free(s);
+        snprintf(p, sizeof p, "%s/linked", d);
+        CHECK(read_full_file(p, &s, NULL) == 0 && streq(s, "new\n"));
+        free(s);
+
+        /* a symlink to an outside file: replaced by the file */
+        CHECK(symlinkat("outside", dfd, "sym") == 0);
+        CHECK(write_file_atomic_at(dfd, "sym", "x", 1, 0644, NULL) == 0);
+        CHECK(fstatat(dfd, "sym", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode));
+        snprintf(p, sizeof p, "%s/outside", d);
+        CHECK(read_full_file(p, &s, NULL) == 0 && streq(s, "outside"));
+        free(s);
+
+        /* a directory there: an error, and no temporary file left */
+        CHECK(mkdirat(dfd, "dir", 0755) == 0);
+        CHECK(write_file_atomic_at(dfd, "dir", "x", 1, 0644, NULL) < 0);
+        CHECK(write_file_atomic_at(dfd, "a/b", "x", 1, 0644, NULL) == -EINVAL);
+
+        CHECK(symlink_atomic_at("target", dfd, "linked") == 0);
+        CHECK(fstatat(dfd, "linked", &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
+
+        {
+                _cleanup_closedir_ DIR *dir = opendir(d);
+                struct dirent *de;
+                CHECK(dir);
+                while (dir && (de = readdir(dir)))
+                        if (de->d_name[0] != '.')
+                                entries++;
+                        else
+                                CHECK(streq(de->d_name, ".") || streq(de->d_name, ".."));
+        }
+        CHECK(entries == 4); /* outside, linked, sym, dir */
+        CHECK(rm_rf(d) == 0);
+}
+
 static void test_fds(void) {
         int p[2];
 
@@ -471,6 +525,7 @@ static const TapCase cases[] = {
         { "mkdir_p", test_mkdir_p },
         { "rm_rf", test_rm_rf },
         { "files", test_files },
+        { "write_file_atomic_at", test_write_file_atomic_at },
         { "fds", test_fds },
         { "now_usec", test_now },
 };
