@@ -395,16 +395,22 @@ static int merge_custom_mounts(Settings *s, Settings *f, bool file_last) {
 
         if (f->n_custom_mounts == 0)
                 return 0;
-        l = calloc(n, sizeof(CustomMount));
-        if (!l)
-                return -ENOMEM;
-        /* the entries move: both arrays are freed shallowly */
-        if (file_last) {
-                memcpy(l, s->custom_mounts, s->n_custom_mounts * sizeof(CustomMount));
-                memcpy(l + s->n_custom_mounts, f->custom_mounts, f->n_custom_mounts * sizeof(CustomMount));
+        if (s->n_custom_mounts == 0) {
+                /* nothing to put before or after: the file's array moves as it is (and no
+                 * memcpy() from the NULL of an empty list, which is undefined behaviour) */
+                l = TAKE_PTR(f->custom_mounts);
         } else {
-                memcpy(l, f->custom_mounts, f->n_custom_mounts * sizeof(CustomMount));
-                memcpy(l + f->n_custom_mounts, s->custom_mounts, s->n_custom_mounts * sizeof(CustomMount));
+                l = calloc(n, sizeof(CustomMount));
+                if (!l)
+                        return -ENOMEM;
+                /* the entries move: both arrays are freed shallowly */
+                if (file_last) {
+                        memcpy(l, s->custom_mounts, s->n_custom_mounts * sizeof(CustomMount));
+                        memcpy(l + s->n_custom_mounts, f->custom_mounts, f->n_custom_mounts * sizeof(CustomMount));
+                } else {
+                        memcpy(l, f->custom_mounts, f->n_custom_mounts * sizeof(CustomMount));
+                        memcpy(l + f->n_custom_mounts, s->custom_mounts, s->n_custom_mounts * sizeof(CustomMount));
+                }
         }
         free(s->custom_mounts);
         free(f->custom_mounts);

@@ -378,6 +378,36 @@ static void test_lists_merge_override(void) {
         CHECK(s.rlimit[RLIMIT_NOFILE] && s.rlimit[RLIMIT_NOFILE]->rlim_cur == 100);
 }
 
+/* Mount keys in the file, none on the command line: the merge starts from an empty list (it once
+ * did memcpy(l, NULL, 0), undefined behaviour that the sanitizer lane's UBSan stops at). */
+static void test_file_mounts_without_cli_mounts(void) {
+        static const char text[] =
+                "[Files]\nBind=/file:/file\nBindReadOnly=/ro:/ro\nTemporaryFileSystem=/tmpfs\n"
+                "Inaccessible=/gone\nOverlay=/lower:/upper:/ov\n";
+
+        for (int override = 0; override <= 1; override++) {
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+
+                CHECK(parse_cli(&s, ARGV("--hostname=cli")) == 1);
+                CHECK(s.n_custom_mounts == 0 && !s.custom_mounts);
+                load(&s, &f, text, true, override);
+                CHECK(s.n_custom_mounts == 5);
+                CHECK(s.n_custom_mounts == 5 && streq(s.custom_mounts[0].destination, "/file") &&
+                      s.custom_mounts[1].read_only && streq(s.custom_mounts[4].destination, "/ov"));
+                CHECK(f.settings.n_custom_mounts == 0 && !f.settings.custom_mounts);
+        }
+        /* and the other way round: command-line mounts, a file without any */
+        {
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+
+                CHECK(parse_cli(&s, ARGV("--bind=/cli:/cli")) == 1);
+                load(&s, &f, "[Exec]\nHostname=file\n", true, false);
+                CHECK(s.n_custom_mounts == 1 && streq(s.custom_mounts[0].destination, "/cli"));
+        }
+}
+
 static void test_command_outranks_boot(void) {
         _cleanup_(settings_free) Settings s = {}, t = {};
         _cleanup_(settings_file_done) SettingsFile f = {}, g = {};
@@ -542,6 +572,7 @@ int main(void) {
                 { "scalars: --settings=override, the file wins", test_scalars_override },
                 { "lists merge, file first; rlimits per resource", test_lists_merge },
                 { "lists merge with override, the file wins conflicts", test_lists_merge_override },
+                { "mount keys in a file, none on the command line, and the reverse", test_file_mounts_without_cli_mounts },
                 { "a command on the command line outranks Boot=", test_command_outranks_boot },
                 { "untrusted: privileged keys ignored, one warning each", test_untrusted_privileged_keys_are_ignored },
                 { "untrusted: a bad privileged value is still an error", test_untrusted_bad_value_is_still_an_error },
