@@ -280,7 +280,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 0;
 }
 
-static void log_unit_result(sd_bus *bus, const char *unit, const char *job_result) {
+static void log_unit_result(sd_bus *bus, const char *verb, const char *unit, const char *job_result) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *result = NULL;
@@ -291,12 +291,12 @@ static void log_unit_result(sd_bus *bus, const char *unit, const char *job_resul
                 (void) sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Service", "Result",
                                                   &error, &result);
         sd_bus_error_free(&error);
-        log_error("Failed to start %s: the job %s%s%s. See 'systemctl status %s' and 'journalctl -u %s'.", unit,
+        log_error("Failed to %s %s: the job %s%s%s. See 'systemctl status %s' and 'journalctl -u %s'.", verb, unit,
                   job_result, result ? ", the unit's result is " : "", strempty(result), unit, unit);
 }
 
-/* systemctl start UNIT: waits for the job. Logs. */
-int bus_start_unit(const char *unit, uint64_t timeout) {
+/* systemctl start|stop UNIT: waits for the job. Logs. */
+static int unit_job(const char *method, const char *verb, const char *unit, uint64_t timeout) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
@@ -308,7 +308,7 @@ int bus_start_unit(const char *unit, uint64_t timeout) {
         int r;
 
         if (!bus)
-                return log_error_errno(-EOPNOTSUPP, "Cannot start %s: no system bus.", unit);
+                return log_error_errno(-EOPNOTSUPP, "Cannot %s %s: no system bus.", verb, unit);
         r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved", on_job_removed, &w);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch systemd's jobs: %m");
@@ -316,10 +316,10 @@ int bus_start_unit(const char *unit, uint64_t timeout) {
         (void) sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", &error, NULL, NULL);
         sd_bus_error_free(&error);
 
-        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StartUnit", &error, &reply, "ss", unit,
+        r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, method, &error, &reply, "ss", unit,
                                "replace");
         if (r < 0) {
-                r = log_error_errno(r, "Failed to start %s: %s", unit, error.message ?: strerror(-r));
+                r = log_error_errno(r, "Failed to %s %s: %s", verb, unit, error.message ?: strerror(-r));
                 sd_bus_error_free(&error);
                 return r;
         }
@@ -332,7 +332,8 @@ int bus_start_unit(const char *unit, uint64_t timeout) {
         while (!w.result) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
-                        return log_error_errno(-ETIMEDOUT, "%s did not start in time (its job %s is still running).", unit, job);
+                        return log_error_errno(-ETIMEDOUT, "%s did not %s in time (its job %s is still running).", unit,
+                                               verb, job);
                 r = sd_bus_process(bus, NULL);
                 if (r < 0)
                         return log_error_errno(r, "Failed to talk to systemd: %m");
@@ -344,11 +345,19 @@ int bus_start_unit(const char *unit, uint64_t timeout) {
         }
         r = 0;
         if (!streq(w.result, "done")) {
-                log_unit_result(bus, unit, w.result);
+                log_unit_result(bus, verb, unit, w.result);
                 r = -EIO;
         }
         free(w.result);
         return r;
+}
+
+int bus_start_unit(const char *unit, uint64_t timeout) {
+        return unit_job("StartUnit", "start", unit, timeout);
+}
+
+int bus_stop_unit(const char *unit, uint64_t timeout) {
+        return unit_job("StopUnit", "stop", unit, timeout);
 }
 
 static int append_strv(sd_bus_message *m, char **l) {

@@ -1111,6 +1111,12 @@ int verb_remove(int argc, char *argv[]) {
                         r = image_check_writable(img, "remove", &lock);
                 if (r >= 0)
                         r = image_remove(img);
+                if (r >= 0) {
+                        /* the log of its last 'berthctl start' goes with it */
+                        _cleanup_free_ char *log = strjoin(registry_run_dir(), "/logs/", img->name, ".log");
+                        if (log && unlink(log) < 0 && errno != ENOENT)
+                                log_warning_errno(negative_errno(), "Failed to remove '%s', ignoring: %m", log);
+                }
                 if (r < 0)
                         ret = r;
         }

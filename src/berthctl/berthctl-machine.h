@@ -69,6 +69,7 @@ int bus_machine_registered(const char *name);
 int bus_machine_kill(const char *name, const char *whom, int sig);
 int bus_machine_terminate(const char *name);
 int bus_start_unit(const char *unit, uint64_t timeout);
+int bus_stop_unit(const char *unit, uint64_t timeout);
 int bus_enable_units(char **units, bool enable);
 
 /* Messages between berthctl and its children, with an fd attached now and then. */

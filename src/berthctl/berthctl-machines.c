@@ -738,7 +738,7 @@ static int wait_unregistered(const char *name, uint64_t timeout) {
 }
 
 int verb_poweroff(int argc, char *argv[]) {
-        bool reboot = streq(argv[0], "reboot");
+        bool reboot = streq(argv[0], "reboot") || streq(argv[0], "restart");
         int r, ret = 0;
 
         for (int i = 1; i < argc; i++) {
@@ -928,7 +928,13 @@ int verb_wait(int argc, char *argv[]) {
                         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
                         int r = machine_get(argv[i], &m);
 
-                        if (r >= 0) {
+                        if (streq(until, "stopped")) {
+                                /* after poweroff, which returns at once: gone from our records and machined's */
+                                if (r == -ENXIO)
+                                        break;
+                                if (r < 0)
+                                        return log_error_errno(r, "Failed to read the record of machine '%s': %m", argv[i]);
+                        } else if (r >= 0) {
                                 seen = true;
                                 if (state_reached(m->state, until))
                                         break;
@@ -942,7 +948,7 @@ int verb_wait(int argc, char *argv[]) {
                                 return log_error_errno(r, "Failed to read the record of machine '%s': %m", argv[i]);
                         if (now_usec(CLOCK_MONOTONIC) >= deadline)
                                 return log_error_errno(-ETIMEDOUT, "Machine '%s' %s not %s after %s.", argv[i],
-                                                       seen ? "was" : "did not appear, and was",
+                                                       seen || streq(until, "stopped") ? "was" : "did not appear, and was",
                                                        until, format_timespan(timeout, span, sizeof span));
                         (void) usleep(POLL_USEC);
                 }
@@ -1047,6 +1053,55 @@ static void log_last_line(const char *logfile) {
                 log_error("berth said: %s", start);
 }
 
+/* berth's exit status when the guest asked for a reboot (as berth@.service's RestartForceExitStatus=) */
+#define EXIT_STATUS_REBOOT 133
+
+/* The parent of PID, 0 if unknown. */
+static pid_t pid_parent(pid_t pid) {
+        _cleanup_free_ char *stat = NULL;
+        char path[64], *p;
+        int ppid;
+
+        if (pid <= 0)
+                return 0;
+        snprintf(path, sizeof path, "/proc/%d/stat", (int) pid);
+        if (read_full_file(path, &stat, NULL) < 0)
+                return 0;
+        /* "PID (COMM) STATE PPID ...": COMM may hold anything, so from its last ')' */
+        p = strrchr(stat, ')');
+        if (!p || sscanf(p + 1, " %*c %d", &ppid) != 1)
+                return 0;
+        return (pid_t) ppid;
+}
+
+/* What berth@.service is without systemd: runs berth for image NAME and runs it again when the guest
+ * asks for a reboot (exit status 133, Restart= in the unit), so that 'berthctl reboot' brings a
+ * machine back as it does under systemd. Stays in the host's namespaces, holds nothing of the
+ * container's, and exits with berth's last exit status. */
+static int supervise_berth(const char *berth_path, const char *dir, const char *name) {
+        for (;;) {
+                int status;
+                pid_t pid = fork();
+
+                if (pid < 0)
+                        return EXIT_FAILURE;
+                if (pid == 0) {
+                        execl(berth_path, berth_path, "-D", dir, "-M", name, "-b", "--console=passive", "-q",
+                              (char *) NULL);
+                        dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
+                        _exit(EXIT_FAILURE);
+                }
+                while (waitpid(pid, &status, 0) < 0)
+                        if (errno != EINTR)
+                                return EXIT_FAILURE;
+                if (!WIFEXITED(status))
+                        return 128 + WTERMSIG(status);
+                if (WEXITSTATUS(status) != EXIT_STATUS_REBOOT)
+                        return WEXITSTATUS(status);
+                dprintf(STDOUT_FILENO, "Machine '%s' asked for a reboot, starting it again.\n", name);
+        }
+}
+
 static int start_one(const char *name, const char *berth_path) {
         _cleanup_free_ char *dir = NULL, *logdir = NULL, *logfile = NULL;
         uint64_t timeout = arg.timeout_usec ?: DEFAULT_WAIT_USEC, deadline;
@@ -1073,7 +1128,7 @@ static int start_one(const char *name, const char *berth_path) {
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to fork: %m");
         if (pid == 0) {
-                /* berth, detached: its own session, no terminal, its output in the log */
+                /* detached: its own session, no terminal, its output in the log */
                 int null = open("/dev/null", O_RDWR | O_CLOEXEC);
                 int lf = open(logfile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0640);
                 if (null < 0 || lf < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(lf, STDOUT_FILENO) < 0 ||
@@ -1083,11 +1138,8 @@ static int start_one(const char *name, const char *berth_path) {
                 sigset_t none;
                 sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                execl(berth_path, berth_path, "-D", dir, "-M", name, "-b", "--console=passive", "-q", (char *) NULL);
-                dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
-                _exit(EXIT_FAILURE);
+                _exit(supervise_berth(berth_path, dir, name));
         }
-
         deadline = now_usec(CLOCK_MONOTONIC) + timeout;
         for (;;) {
                 _cleanup_(machine_info_freep) MachineInfo *m = NULL;
@@ -1099,7 +1151,7 @@ static int start_one(const char *name, const char *berth_path) {
                         log_last_line(logfile);
                         return -ESRCH;
                 }
-                if (machine_get(name, &m) >= 0 && m->monitor == pid && state_reached(m->state, "running"))
+                if (machine_get(name, &m) >= 0 && pid_parent(m->monitor) == pid && state_reached(m->state, "running"))
                         break;
                 if (now_usec(CLOCK_MONOTONIC) >= deadline) {
                         char span[64];
@@ -1149,6 +1201,7 @@ int verb_start(int argc, char *argv[]) {
 int verb_enable(int argc, char *argv[]) {
         bool enable = streq(argv[0], "enable");
         _cleanup_strv_free_ char **units = NULL;
+        int r;
 
         if (!bus_have_systemd())
                 return log_error_errno(-EOPNOTSUPP,
@@ -1166,5 +1219,15 @@ int verb_enable(int argc, char *argv[]) {
         /* the units are wanted by machines.target, which is enabled along, as machinectl does */
         if (enable && strv_extend(&units, "machines.target") < 0)
                 return log_oom();
-        return bus_enable_units(units, enable);
+        r = bus_enable_units(units, enable);
+        if (r < 0 || !arg.now)
+                return r;
+        /* --now: start or stop the machines' units too, as systemctl does */
+        for (int i = 1; i < argc; i++) {
+                int q = enable ? bus_start_unit(units[i - 1], arg.timeout_usec ?: DEFAULT_WAIT_USEC)
+                               : bus_stop_unit(units[i - 1], arg.timeout_usec ?: DEFAULT_WAIT_USEC);
+                if (q < 0 && r >= 0)
+                        r = q;
+        }
+        return r;
 }

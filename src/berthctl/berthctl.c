@@ -26,9 +26,11 @@ static const Verb verbs[] = {
         { "shell", 1, UINT32_MAX, verb_shell, "[[USER@]NAME [COMMAND...]]", "Open a shell, or run a command, in a machine" },
         { "exec", 3, UINT32_MAX, verb_exec, "NAME COMMAND...", "Run a command in a machine's namespaces, without D-Bus" },
         { "console", 2, 2, verb_console, "NAME", "Attach to a machine's console (Ctrl-] three times detaches)" },
-        { "wait", 2, UINT32_MAX, verb_wait, "NAME...", "Wait until machines are running (--until=ready: READY=1)" },
+        { "wait", 2, UINT32_MAX, verb_wait, "NAME...", "Wait until machines are running (--until=ready|stopped)" },
         { "poweroff", 2, UINT32_MAX, verb_poweroff, "NAME...", "Power machines off, with their init's signal" },
+        { "stop", 2, UINT32_MAX, verb_poweroff, "NAME...", "Same as poweroff" },
         { "reboot", 2, UINT32_MAX, verb_poweroff, "NAME...", "Reboot machines, with their init's signal" },
+        { "restart", 2, UINT32_MAX, verb_poweroff, "NAME...", "Same as reboot" },
         { "terminate", 2, UINT32_MAX, verb_terminate, "NAME...", "Kill machines at once" },
         { "kill", 2, UINT32_MAX, verb_kill, "NAME...", "Send a signal to a machine's leader or all its processes" },
         { "enable", 2, UINT32_MAX, verb_enable, "NAME...", "Start machines at boot (berth@NAME.service)" },
@@ -65,10 +67,14 @@ static void help(void) {
                "     --no-pager                     Do not pipe output into a pager (berthctl never pages)\n"
                "  -q --quiet                         Print less\n"
                "  -p --property=NAME                 Show only this property (show, show-image)\n"
+               "     --value                        Show only the values of properties (show, show-image)\n"
+               "  -P NAME                            Same as --property=NAME --value\n"
+               "  -l --full                          Do not shorten output (berthctl never does)\n"
                "  -a --all                           Show all properties, or all images (clean)\n"
                "     --kill-whom=WHOM               Whom to signal: leader or all (kill)\n"
                "  -s --signal=SIGNAL                 Which signal to send (kill)\n"
-               "     --until=STATE                  Wait until running or ready (wait)\n"
+               "     --until=STATE                  Wait until running, ready or stopped (wait)\n"
+               "     --now                          Also start or power off the machines (enable, disable)\n"
                "     --timeout=TIME                 How long to wait (wait, start)\n"
                "     --read-only                    Bind or import read-only\n"
                "     --mkdir                        Create the destination (bind)\n"
@@ -92,6 +98,8 @@ enum {
         ARG_MKDIR,
         ARG_FORCE,
         ARG_UID,
+        ARG_VALUE,
+        ARG_NOW,
 };
 
 static int parse_argv(int argc, char *argv[], bool permute) {
@@ -115,13 +123,16 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 { "setenv", required_argument, NULL, 'E' },
                 { "tty", no_argument, NULL, 't' },
                 { "no-tty", no_argument, NULL, 'T' },
+                { "value", no_argument, NULL, ARG_VALUE },
+                { "full", no_argument, NULL, 'l' },
+                { "now", no_argument, NULL, ARG_NOW },
                 {}
         };
         int c, r;
 
         opterr = 0;
         /* "+": options end at the verb's command (shell, exec) */
-        while ((c = getopt_long(argc, argv, permute ? "hqp:as:E:tT" : "+hqp:as:E:tT", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, permute ? "hqp:P:las:E:tT" : "+hqp:P:las:E:tT", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -154,6 +165,22 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                         if (r < 0)
                                 return log_oom();
                         break;
+                case 'P':
+                        if (isempty(optarg))
+                                return log_error_errno(-EINVAL, "Invalid -P value: empty.");
+                        r = strv_extend(&arg.property, optarg);
+                        if (r < 0)
+                                return log_oom();
+                        arg.value = true;
+                        break;
+                case ARG_VALUE:
+                        arg.value = true;
+                        break;
+                case 'l':
+                        break; /* nothing is ever shortened */
+                case ARG_NOW:
+                        arg.now = true;
+                        break;
                 case 'a':
                         arg.all = true;
                         break;
@@ -170,8 +197,9 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                                 return log_error_errno(-EINVAL, "Invalid --signal= value '%s': expected a signal name or number.", optarg);
                         break;
                 case ARG_UNTIL:
-                        if (!streq(optarg, "running") && !streq(optarg, "ready"))
-                                return log_error_errno(-EINVAL, "Invalid --until= value '%s': expected running or ready.", optarg);
+                        if (!streq(optarg, "running") && !streq(optarg, "ready") && !streq(optarg, "stopped"))
+                                return log_error_errno(-EINVAL, "Invalid --until= value '%s': expected running, ready or stopped.",
+                                                       optarg);
                         r = free_and_strdup(&arg.until, optarg);
                         if (r < 0)
                                 return log_oom();
@@ -653,7 +681,13 @@ int fields_print(Fields *fl, FILE *out, bool show_style) {
                 v = cell_to_text(&fl->f[i].value);
                 if (!v)
                         return -ENOMEM;
-                if (show_style) {
+                if (show_style && arg.value) {
+                        if (fl->f[i].value.type == CELL_SIZE || fl->f[i].value.type == CELL_UINT ||
+                            fl->f[i].value.type == CELL_TIMESTAMP)
+                                fprintf(out, "%llu\n", fl->f[i].value.u);
+                        else
+                                fprintf(out, "%s\n", fl->f[i].value.type == CELL_STRING && !fl->f[i].value.s ? "" : v);
+                } else if (show_style) {
                         /* show: raw values, timestamps as numbers are more useful to scripts */
                         if (fl->f[i].value.type == CELL_SIZE || fl->f[i].value.type == CELL_UINT ||
                             fl->f[i].value.type == CELL_TIMESTAMP)

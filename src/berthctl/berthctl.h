@@ -27,6 +27,8 @@ typedef struct Args {
         bool force;           /* --force (import over an existing image, remove of a running one: refused anyway) */
         bool all;             /* -a/--all */
         char **property;      /* -p/--property= (show) */
+        bool value;           /* --value, -P (show): values only */
+        bool now;             /* --now (enable, disable): start or stop too */
         char *kill_whom;      /* --kill-whom=leader|all */
         int signal;           /* -s/--signal=, 0: the verb's default */
         char *until;          /* --until= (wait) */

@@ -740,7 +740,7 @@ test_berthctl_bash_completion_works() {
         got=$(ctl_complete "berthctl --kill-whom=" | sort | tr '\n' ' ')
         assert_eq "all leader " "$got" "berthctl --kill-whom=<TAB>"
         got=$(ctl_complete "berthctl --until=" | sort | tr '\n' ' ')
-        assert_eq "ready running " "$got" "berthctl --until=<TAB>"
+        assert_eq "ready running stopped " "$got" "berthctl --until=<TAB>"
         got=$(ctl_complete "berthctl --pro")
         assert_eq "--property=" "$got" "berthctl --pro<TAB>"
 

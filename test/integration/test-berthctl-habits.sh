@@ -1,0 +1,176 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2317 # helpers called through wait_for
+# machinectl habits that berthctl keeps, without systemd: stop and restart as aliases of poweroff
+# and reboot, wait --until=stopped, show --value and -P, -l, a reboot of a machine that
+# 'berthctl start' started brings it back, remove takes the start log along.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
+        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        exit 0
+fi
+
+ctl() {
+        run "$BERTHCTL" "$@"
+}
+
+mname() {
+        echo "habit-${1}-$$-${RANDOM}"
+}
+
+# start_bg NAME DIR [BERTH ARGS...]: berth in the background with a passive console; waits until
+# it is running. $BG_PID is its PID.
+start_bg() {
+        local name=$1 dir=$2
+        shift 2
+        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
+        BG_PID=$!
+        if ! "$BERTHCTL" wait "$name" --timeout=60s; then
+                sed 's/^/# berth: /' "$T/$name.log"
+                fail "machine '$name' did not come up"
+        fi
+}
+
+bg_exit() {
+        BG_RC=0
+        timeout 60 tail --pid="$BG_PID" -f /dev/null || true
+        wait "$BG_PID" || BG_RC=$?
+}
+
+is_gone() {
+        [ ! -e "/run/berth/machines/$1" ]
+}
+
+monitor_of() {
+        sed -n 's/^PID=//p' "/run/berth/machines/$1" 2>/dev/null
+}
+
+# running_with_new_monitor NAME OLDPID: the machine runs again, under another berth
+running_with_new_monitor() {
+        local pid
+        pid=$(monitor_of "$1")
+        [ -n "$pid" ] && [ "$pid" != "$2" ] &&
+                "$BERTHCTL" show -P State "$1" 2>/dev/null | grep -qx -e running -e ready
+}
+
+test_stop_is_poweroff() {
+        local n
+        n=$(mname stop)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl stop "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 0 "$BG_RC" "berth's exit status after stop"
+}
+
+test_restart_is_reboot() {
+        local n
+        n=$(mname restart)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl restart "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+        assert_eq 133 "$BG_RC" "berth's exit status after restart"
+}
+
+test_wait_until_stopped() {
+        local n
+        n=$(mname waitstop)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        ctl wait --until=stopped --timeout=60s "$n"
+        assert_eq 0 "$RC"
+        is_gone "$n" || fail "wait --until=stopped returned while the record is still there"
+        bg_exit
+        # a machine that is not there is stopped already
+        ctl wait --until=stopped "$n"
+        assert_eq 0 "$RC"
+        # one that does not stop: the timeout, in one line
+        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        ctl wait --until=stopped --timeout=1s "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "not stopped"
+        ctl terminate "$n"
+        bg_exit
+        ctl wait --until=nonsense "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+}
+
+test_show_value() {
+        local n
+        n=$(mname value)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        ctl show -P State "$n"
+        assert_eq 0 "$RC"
+        assert_match "$OUT" '^(running|ready)$'
+        ctl show --property=Name --value "$n"
+        assert_eq "$n" "$OUT"
+        ctl show -p Name -p RootDirectory --value "$n"
+        assert_eq "$n
+$T/root" "$OUT"
+        ctl show -l -p Name "$n"
+        assert_eq "Name=$n" "$OUT"
+        ctl show -P "" "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        ctl terminate "$n"
+        bg_exit
+}
+
+test_reboot_of_a_started_machine_comes_back() {
+        local n old
+        n=$(mname reboot)
+        make_tiny_tree "$T/images/$n"
+        BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC"
+        old=$(monitor_of "$n")
+        [ -n "$old" ] || fail "no monitor PID in the record"
+        ctl reboot "$n"
+        assert_eq 0 "$RC"
+        WAIT_TIMEOUT=60 wait_for running_with_new_monitor "$n" "$old" ||
+                fail "the machine did not come back after reboot"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        ctl wait --until=stopped --timeout=60s "$n"
+        assert_eq 0 "$RC"
+        # powered off for good: it stays off
+        sleep 0.5
+        is_gone "$n" || fail "the machine came back after poweroff"
+        assert_contains "$(cat "/run/berth/logs/$n.log")" "asked for a reboot"
+        rm -f "/run/berth/logs/$n.log"
+}
+
+test_remove_takes_the_start_log() {
+        local n
+        n=$(mname rmlog)
+        make_tiny_tree "$T/images/$n"
+        BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC"
+        [ -e "/run/berth/logs/$n.log" ] || fail "no start log"
+        ctl poweroff "$n"
+        ctl wait --until=stopped --timeout=60s "$n"
+        assert_eq 0 "$RC"
+        BERTH_IMAGE_PATH="$T/images" ctl remove "$n"
+        assert_eq 0 "$RC"
+        [ ! -e "$T/images/$n" ] || fail "the image is still there"
+        [ ! -e "/run/berth/logs/$n.log" ] || fail "the start log is still there"
+}
+
+test_enable_now_needs_systemd() {
+        [ -d /run/systemd/system ] && skip "this host runs systemd"
+        ctl enable --now foo
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "systemd"
+}
+
+run_tests
