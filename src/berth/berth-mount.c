@@ -102,37 +102,133 @@ static const struct {
         { "/proc/self/fd/2", "stderr" },
 };
 
-static int bind_self(const char *p, bool read_only) {
-        if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0)
+/* mount(2) onto the inode FD refers to: the target is FD's magic link in the host's /proc (we are
+ * before pivot_root), never a path of the tree looked up again. */
+static int mount_on_fd(const char *what, int fd, const char *type, unsigned long flags, const char *options) {
+        char p[64];
+
+        snprintf(p, sizeof p, "/proc/self/fd/%i", fd);
+        return RET_NERRNO(mount(what, p, type, flags, options));
+}
+
+/* Clones the mount at SRC_FD (recursively if asked), sets ATTR on its top mount only (a writable
+ * /proc/sys/net bound before stays writable) and attaches it on the inode DST_FD refers to. */
+static int bind_fd_on_fd(int src_fd, int dst_fd, bool recursive, uint64_t attr) {
+        _cleanup_close_ int tree = -EBADF;
+        struct mount_attr a = { .attr_set = attr };
+
+        tree = open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0));
+        if (tree < 0)
                 return negative_errno();
-        /* Only the top mount: a writable /proc/sys/net bound before stays writable. */
-        if (read_only && mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | NSDE, NULL) < 0)
+        if (attr != 0 && mount_setattr(tree, "", AT_EMPTY_PATH, &a, sizeof a) < 0)
                 return negative_errno();
+        return RET_NERRNO(move_mount(tree, "", dst_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+}
+
+/* Splits WHERE ("/dev/shm") into the directory it is in, opened inside the tree at ROOT_FD, and its
+ * last component. */
+static int open_parent_in_root(int root_fd, const char *where, int *ret_parent, const char **ret_name) {
+        const char *slash = strrchr(where, '/');
+        char parent[PATH_MAX];
+        int fd;
+
+        if (!slash || isempty(slash + 1) || (size_t) (slash - where) >= sizeof parent)
+                return -EINVAL;
+        snprintf(parent, sizeof parent, "%.*s", (int) (slash - where), where);
+        fd = open_in_root(root_fd, parent, O_PATH | O_DIRECTORY);
+        if (fd < 0)
+                return fd;
+        *ret_parent = fd;
+        *ret_name = slash + 1;
         return 0;
 }
 
-static int make_dev_nodes(const char *root) {
-        char p[PATH_MAX], h[PATH_MAX];
+/* Opens the directory WHERE of the tree as a mount point, made if missing. Whatever non-directory
+ * the tree has there (a symlink planted at /proc or /dev, say) is removed, never followed. */
+static int open_mount_point(int root_fd, const char *where, bool create, int *ret) {
+        _cleanup_close_ int parent = -EBADF;
+        const char *name;
+        struct stat st;
+        int r, fd;
+
+        r = open_parent_in_root(root_fd, where, &parent, &name);
+        if (r < 0)
+                return r;
+        if (create) {
+                if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && !S_ISDIR(st.st_mode) &&
+                    unlinkat(parent, name, 0) < 0)
+                        return negative_errno();
+                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                        return negative_errno();
+        }
+        fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        *ret = fd;
+        return 0;
+}
+
+/* DEV_FD: the container's fresh /dev tmpfs. */
+static int make_dev_nodes(int dev_fd, const char *root) {
+        mode_t old;
+        int r;
 
         for (size_t i = 0; i < ELEMENTSOF(basic_devices); i++) {
-                snprintf(p, sizeof p, "%s/dev/%s", root, basic_devices[i].name);
-                if (mknod(p, S_IFCHR | 0666, makedev(basic_devices[i].major, basic_devices[i].minor)) >= 0) {
-                        (void) chmod(p, 0666); /* umask */
+                const char *n = basic_devices[i].name;
+                _cleanup_close_ int fd = -EBADF, host = -EBADF;
+                char h[64];
+
+                old = umask(0);
+                r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | 0666,
+                                       makedev(basic_devices[i].major, basic_devices[i].minor)));
+                (void) umask(old);
+                if (r >= 0)
                         continue;
-                }
-                if (errno != EPERM)
-                        return log_error_errno(negative_errno(), "Failed to create device node '%s': %m", p);
-                snprintf(h, sizeof h, "/dev/%s", basic_devices[i].name);
-                if (touch(p, 0666) < 0 || mount(h, p, NULL, MS_BIND, NULL) < 0)
-                        return log_error_errno(negative_errno(), "Failed to bind-mount '%s' to '%s': %m", h, p);
+                if (r != -EPERM)
+                        return log_error_errno(r, "Failed to create device node '%s/dev/%s': %m", root, n);
+                snprintf(h, sizeof h, "/dev/%s", n);
+                fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+                host = open(h, O_PATH | O_CLOEXEC);
+                r = fd < 0 || host < 0 ? negative_errno() : bind_fd_on_fd(host, fd, false, 0);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to bind-mount '%s' to '%s/dev/%s': %m", h, root, n);
         }
-        for (size_t i = 0; i < ELEMENTSOF(dev_symlinks); i++) {
-                snprintf(p, sizeof p, "%s/dev/%s", root, dev_symlinks[i].name);
-                if (symlink(dev_symlinks[i].target, p) < 0 && errno != EEXIST)
-                        return log_error_errno(negative_errno(), "Failed to create '%s': %m", p);
-        }
-        snprintf(p, sizeof p, "%s/dev/net", root);
-        (void) mkdir(p, 0755);
+        for (size_t i = 0; i < ELEMENTSOF(dev_symlinks); i++)
+                if (symlinkat(dev_symlinks[i].target, dev_fd, dev_symlinks[i].name) < 0 && errno != EEXIST)
+                        return log_error_errno(negative_errno(), "Failed to create '%s/dev/%s': %m", root,
+                                               dev_symlinks[i].name);
+        (void) mkdirat(dev_fd, "net", 0755);
+        return 0;
+}
+
+/* /run/host: what the container learns about its host, in our fresh /run tmpfs, written as new files
+ * renamed into place all the same. */
+static int write_run_host(int root_fd, const char *root) {
+        _cleanup_close_ int run = -EBADF, host = -EBADF;
+        _cleanup_free_ char *os = NULL;
+        size_t n = 0;
+        int r;
+
+        run = open_in_root(root_fd, "run", O_PATH | O_DIRECTORY);
+        if (run < 0)
+                return log_error_errno(run, "Failed to open '%s/run': %m", root);
+        if (mkdirat(run, "host", 0755) < 0 && errno != EEXIST)
+                return log_error_errno(negative_errno(), "Failed to create '%s/run/host': %m", root);
+        host = openat(run, "host", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (host < 0)
+                return log_error_errno(negative_errno(), "Failed to open '%s/run/host': %m", root);
+        r = write_file_atomic_at(host, "container-manager", "berth\n", 6, 0444, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write '%s/run/host/container-manager': %m", root);
+        r = read_full_file("/etc/os-release", &os, &n);
+        if (r == -ENOENT)
+                r = read_full_file("/usr/lib/os-release", &os, &n);
+        if (r == -ENOENT)
+                return 0;
+        if (r >= 0)
+                r = write_file_atomic_at(host, "os-release", os, n, 0444, NULL);
+        if (r < 0)
+                return log_error_errno(r, "Failed to copy the host's os-release to '%s/run/host/os-release': %m", root);
         return 0;
 }
 
@@ -145,105 +241,107 @@ static bool entry_applies(const MountEntry *m, const Settings *s) {
 }
 
 int mount_api_filesystems(const char *root, const Settings *s) {
-        char p[PATH_MAX];
+        _cleanup_close_ int root_fd = -EBADF;
         int r;
+
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
 
         for (size_t i = 0; i < ELEMENTSOF(api_mounts); i++) {
                 const MountEntry *m = &api_mounts[i];
-                struct stat st;
+                _cleanup_close_ int fd = -EBADF;
 
                 if (!entry_applies(m, s))
                         continue;
-                snprintf(p, sizeof p, "%s%s", root, m->where);
-
                 if (m->mflags & MOUNT_CGROUP) {
                         r = cgroup_mount_in_container(root);
                         if (r < 0)
                                 return r;
                         continue;
                 }
-                /* Mount points are created under ROOT, whose paths we made
-                 * ourselves or that are kernel file systems (proc, sys): a
-                 * symlink planted in the tree at /proc or /dev is replaced,
-                 * never followed. */
-                if (m->mflags & MOUNT_MKDIR) {
-                        if (lstat(p, &st) >= 0 && !S_ISDIR(st.st_mode)) {
-                                if (unlink(p) < 0)
-                                        return log_error_errno(negative_errno(),
-                                                               "Failed to replace non-directory '%s': %m", p);
-                        }
-                        r = mkdir_p(p, 0755);
-                        if (r < 0)
-                                return log_error_errno(r, "Failed to create mount point '%s': %m", p);
+                /* Every mount point is opened inside the tree and mounted on through its fd: the
+                 * top-level ones are the tree's own (hostile) directories, the others lie in file
+                 * systems we just mounted. */
+                r = open_mount_point(root_fd, m->where, m->mflags & MOUNT_MKDIR, &fd);
+                if (r < 0) {
+                        if (r == -ENOENT && (m->mflags & MOUNT_OPTIONAL))
+                                continue;
+                        return log_error_errno(r, "Failed to %s mount point '%s%s': %m",
+                                               m->mflags & MOUNT_MKDIR ? "create" : "find", root, m->where);
                 }
-                if (m->mflags & MOUNT_BIND_SELF) {
-                        if (lstat(p, &st) < 0) {
-                                if (m->mflags & MOUNT_OPTIONAL)
-                                        continue;
-                                return log_error_errno(negative_errno(), "Failed to find '%s': %m", p);
-                        }
-                        r = bind_self(p, m->mflags & MOUNT_READ_ONLY);
-                } else
-                        r = RET_NERRNO(mount(m->what, p, m->type, m->flags, m->options));
+                if (m->mflags & MOUNT_BIND_SELF)
+                        r = bind_fd_on_fd(fd, fd, true,
+                                          m->mflags & MOUNT_READ_ONLY ? MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
+                                                                                MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
+                                                                      : 0);
+                else
+                        r = mount_on_fd(m->what, fd, m->type, m->flags, m->options);
                 if (r < 0) {
                         if (!(m->mflags & MOUNT_FATAL)) {
-                                log_debug_errno(r, "Failed to mount '%s', ignoring: %m", p);
+                                log_debug_errno(r, "Failed to mount '%s%s', ignoring: %m", root, m->where);
                                 continue;
                         }
-                        return log_error_errno(r, "Failed to mount %s on '%s': %m", m->type ?: "a read-only bind", p);
+                        return log_error_errno(r, "Failed to mount %s on '%s%s': %m", m->type ?: "a read-only bind",
+                                               root, m->where);
                 }
                 if (streq(m->where, "/dev")) {
-                        r = make_dev_nodes(root);
+                        _cleanup_close_ int dev = open_in_root(root_fd, "dev", O_PATH | O_DIRECTORY);
+                        if (dev < 0)
+                                return log_error_errno(dev, "Failed to open '%s/dev': %m", root);
+                        r = make_dev_nodes(dev, root);
                         if (r < 0)
                                 return r;
                 }
         }
-
-        /* /run/host: what the container learns about its host */
-        snprintf(p, sizeof p, "%s/run/host", root);
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(negative_errno(), "Failed to create '%s': %m", p);
-        snprintf(p, sizeof p, "%s/run/host/container-manager", root);
-        r = write_string_file(p, "berth\n", O_CREAT | O_TRUNC);
-        if (r < 0)
-                return log_error_errno(r, "Failed to write '%s': %m", p);
-        snprintf(p, sizeof p, "%s/run/host/os-release", root);
-        r = copy_file("/etc/os-release", p, 0444);
-        if (r == -ENOENT)
-                r = copy_file("/usr/lib/os-release", p, 0444);
-        if (r < 0 && r != -ENOENT)
-                return log_error_errno(r, "Failed to copy the host's os-release to '%s': %m", p);
-        return 0;
+        return write_run_host(root_fd, root);
 }
 
-static int mask_path(const char *root, const char *path) {
-        char p[PATH_MAX], src[PATH_MAX];
+/* After the custom mounts: PATH is looked up inside the tree (a custom mount on /proc or /sys may hold
+ * anything) and must be a file or directory, never a symlink; the mask goes onto the fd. */
+static int mask_path(int root_fd, int null_fd, const char *root, const char *path) {
+        _cleanup_close_ int fd = -EBADF;
         struct stat st;
+        int r;
 
-        snprintf(p, sizeof p, "%s%s", root, path);
-        if (lstat(p, &st) < 0) {
-                if (errno == ENOENT)
-                        return 0; /* nothing to hide */
-                return log_error_errno(negative_errno(), "Failed to check '%s' before masking it: %m", p);
-        }
-        if (S_ISDIR(st.st_mode)) {
-                if (mount("tmpfs", p, "tmpfs", MS_RDONLY | NSDE, "mode=0555,size=0") < 0)
-                        return log_error_errno(negative_errno(), "Failed to mask '%s': %m", path);
-        } else {
-                snprintf(src, sizeof src, "%s/dev/null", root);
+        fd = open_in_root(root_fd, path, O_PATH | O_NOFOLLOW);
+        if (fd == -ENOENT)
+                return 0; /* nothing to hide */
+        if (fd < 0)
+                return log_error_errno(fd, "Failed to check '%s%s' before masking it: %m", root, path);
+        if (fstat(fd, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to check '%s%s' before masking it: %m", root, path);
+        if (S_ISDIR(st.st_mode))
+                r = mount_on_fd("tmpfs", fd, "tmpfs", MS_RDONLY | NSDE, "mode=0555,size=0");
+        else if (S_ISLNK(st.st_mode))
+                r = -ELOOP;
+        else
                 /* not nodev: the mask is a device node (null) */
-                if (mount(src, p, NULL, MS_BIND, NULL) < 0 ||
-                    mount(NULL, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC, NULL) < 0)
-                        return log_error_errno(negative_errno(), "Failed to mask '%s': %m", path);
-        }
+                r = bind_fd_on_fd(null_fd, fd, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mask '%s': %m", path);
         return 0;
 }
 
 int mount_protect_kernel(const char *root) {
+        _cleanup_close_ int root_fd = -EBADF, dev = -EBADF, null_fd = -EBADF;
+        struct stat st;
         int r;
 
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
+        /* /dev/null of our /dev tmpfs: a custom mount over /dev would have to be looked at first */
+        dev = open_in_root(root_fd, "dev", O_PATH | O_DIRECTORY);
+        null_fd = dev < 0 ? dev : openat(dev, "null", O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (null_fd < 0)
+                return log_error_errno(dev < 0 ? dev : negative_errno(), "Failed to open '%s/dev/null' for the masks: %m",
+                                       root);
+        if (fstat(null_fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
+                return log_error_errno(-EMEDIUMTYPE, "Refusing to mask with '%s/dev/null': it is not the null device "
+                                                     "(a custom mount on /dev?).", root);
         for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
-                r = mask_path(root, masked_paths[i]);
+                r = mask_path(root_fd, null_fd, root, masked_paths[i]);
                 if (r < 0)
                         return r;
         }
