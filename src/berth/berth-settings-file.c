@@ -688,6 +688,19 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
         return streq(k->berth_value, value);
 }
 
+/* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
+ * would then not give: a user namespace, or a network namespace (every [Network] key but Private=
+ * implies one). Returns what the container would run without, or NULL where ignoring only gives
+ * the guest less (AmbientCapability=, BindUser=) or changes no boundary (Personality=,
+ * SuppressSync=, PivotRoot=). */
+static const char *unsupported_key_protection(const SettingsKey *k) {
+        if (streq(k->section, "Network"))
+                return "on the host's network";
+        if (streq(k->name, "PrivateUsers"))
+                return "without a user namespace, its root as the host's root";
+        return NULL;
+}
+
 /* Applies one assignment; logs its error. */
 static int assign(SettingsFile *file, const SettingsKey *k, const char *value, unsigned line,
                   unsigned *warn_line) {
@@ -698,15 +711,21 @@ static int assign(SettingsFile *file, const SettingsKey *k, const char *value, u
         int r;
 
         if (!k->parse) {
+                const char *lost;
+
                 if (isempty(value) || unsupported_key_is_harmless(k, value))
                         return 0;
-                if (k->berth_value)
+                lost = unsupported_key_protection(k);
+                if (lost)
                         return log_error_errno(-EOPNOTSUPP,
-                                               "%s:%u: Key '%s' in section [%s] is not supported by berth "
-                                               "(only %s=%s, which is what berth does).",
-                                               file->path, line, k->name, k->section, k->name, k->berth_value);
-                return log_error_errno(-EOPNOTSUPP, "%s:%u: Key '%s' in section [%s] is not supported by berth.",
-                                       file->path, line, k->name, k->section);
+                                               "%s:%u: Key '%s' in section [%s] is not supported by berth yet, and "
+                                               "ignoring it would run the container %s: refusing. Remove the key to "
+                                               "run without it.",
+                                               file->path, line, k->name, k->section, lost);
+                /* a vendor's .nspawn must not stop a machine from starting, as with nspawn */
+                log_warning("%s:%u: Key '%s' in section [%s] is not supported by berth yet, ignoring.",
+                            file->path, line, k->name, k->section);
+                return 0;
         }
 
         if (isempty(value)) {
@@ -814,8 +833,11 @@ int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *r
                         for (size_t i = 0; i < ELEMENTSOF(settings_sections); i++)
                                 if (streq(settings_sections[i], l + 1))
                                         section = settings_sections[i];
-                        if (!section && !ignore_section)
-                                return log_error_errno(-EINVAL, "%s:%u: Unknown section [%s].", path, at, l + 1);
+                        if (!section && !ignore_section) {
+                                /* a newer nspawn's section: warned about and skipped, as nspawn does */
+                                log_warning("%s:%u: Unknown section [%s], ignoring its keys.", path, at, l + 1);
+                                ignore_section = true;
+                        }
                         goto next;
                 }
 
@@ -837,9 +859,10 @@ int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *r
                                                key);
 
                 const SettingsKey *k = key_find(section, key);
-                if (!k)
-                        return log_error_errno(-EINVAL, "%s:%u: Unknown key '%s' in section [%s].", path, at, key,
-                                               section);
+                if (!k) {
+                        log_warning("%s:%u: Unknown key '%s' in section [%s], ignoring.", path, at, key, section);
+                        goto next;
+                }
                 r = assign(&file, k, value, at, &warn_line[k - settings_keys]);
                 if (r < 0)
                         return r;

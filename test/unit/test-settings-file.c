@@ -215,16 +215,12 @@ static void test_process_two_and_booleans(void) {
 
 static void test_errors_name_file_line_and_key(void) {
         CHECK(fails_with("[Exec]\nBoot=maybe\n", "t.berth:2: Invalid value for Boot=: 'maybe' (expected a boolean)."));
-        CHECK(fails_with("# c\n[Exec]\nFoo=1\n", "t.berth:3: Unknown key 'Foo' in section [Exec]."));
-        CHECK(fails_with("[Exec]\nReadOnly=yes\n", "t.berth:2: Unknown key 'ReadOnly' in section [Exec]."));
-        CHECK(fails_with("[Nope]\n", "t.berth:1: Unknown section [Nope]."));
         CHECK(fails_with("[Exec\n", "t.berth:1: Invalid section header '[Exec'."));
         CHECK(fails_with("Boot=yes\n", "t.berth:1: Key 'Boot' is outside of any section."));
         CHECK(fails_with("[Exec]\n\nBoot\n", "t.berth:3: Expected KEY=VALUE or [SECTION], got 'Boot'."));
         CHECK(fails_with("[Exec]\n=yes\n", "t.berth:2: Assignment without a key."));
         CHECK(fails_with("[Exec]\nBoot=yes\nProcessTwo=yes\n",
                          "t.berth:3: Invalid value for ProcessTwo=: 'yes' (cannot be combined with Boot=yes)."));
-        CHECK(fails_with("[Exec]\nVolatile=yes\n", "Unknown key 'Volatile' in section [Exec]."));
         CHECK(fails_with("[Files]\nVolatile=sometimes\n", "t.berth:2: Invalid value for Volatile=: 'sometimes'"));
         CHECK(fails_with("[Exec]\nResolvConf=bogus\n", "(expected one of: off copy-host"));
         CHECK(fails_with("[Exec]\nHostname=bad name\n", "t.berth:2: Invalid value for Hostname=: 'bad name' (expected a valid host name"));
@@ -244,13 +240,43 @@ static void test_errors_name_file_line_and_key(void) {
         CHECK(fails_with("[Exec]\nBoot=\\\nmaybe\n", "t.berth:2: Invalid value for Boot=: 'maybe'"));
 }
 
+/* parses TEXT (trusted), which must succeed with exactly WARNING as its one line of output */
+static bool warns(const char *text, const char *warning) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+        int r = parse_text(text, true, &f, &log);
+        bool ok = r == 0 && log && strstr(log, warning) && strchr(log, '\n') == log + strlen(log) - 1;
+        if (!ok)
+                printf("# expected success with the warning '%s', got r=%d log='%s'\n", warning, r, strna(log));
+        return ok;
+}
+
+static void test_unknown_keys_and_sections_warn(void) {
+        _cleanup_(settings_file_done) SettingsFile f = {};
+        _cleanup_free_ char *log = NULL;
+
+        CHECK(warns("# c\n[Exec]\nFoo=1\n", "t.berth:3: Unknown key 'Foo' in section [Exec], ignoring."));
+        CHECK(warns("[Exec]\nReadOnly=yes\n", "t.berth:2: Unknown key 'ReadOnly' in section [Exec], ignoring."));
+        CHECK(warns("[Nope]\nA=b\nC=d\n", "t.berth:1: Unknown section [Nope], ignoring its keys."));
+        /* the rest of the file still counts */
+        CHECK(parse_text("[Exec]\nFoo=1\nBoot=yes\n[Later]\nX=1\n[Files]\nReadOnly=yes\n", true, &f, &log) == 0);
+        CHECK(f.settings.start_mode == START_BOOT);
+        CHECK(f.settings.read_only);
+        CHECK(log && strstr(log, "'Foo'") && strstr(log, "[Later]"));
+}
+
 static void test_unsupported_keys(void) {
-        CHECK(fails_with("[Network]\nPort=80\n", "t.berth:2: Key 'Port' in section [Network] is not supported by berth."));
+        /* ignoring these would take isolation away: refused */
+        CHECK(fails_with("[Network]\nPort=80\n",
+                         "t.berth:2: Key 'Port' in section [Network] is not supported by berth yet, and ignoring it "
+                         "would run the container on the host's network: refusing."));
         CHECK(fails_with("[Exec]\nPrivateUsers=pick\n",
-                         "t.berth:2: Key 'PrivateUsers' in section [Exec] is not supported by berth "
-                         "(only PrivateUsers=no, which is what berth does)."));
+                         "t.berth:2: Key 'PrivateUsers' in section [Exec] is not supported by berth yet, and ignoring "
+                         "it would run the container without a user namespace"));
         CHECK(fails_with("[Network]\nVirtualEthernet=yes\n", "Key 'VirtualEthernet' in section [Network] is not supported"));
-        CHECK(fails_with("[Files]\nBindUser=me\n", "Key 'BindUser' in section [Files] is not supported by berth."));
+        /* these only give the guest less, or change no boundary: a warning */
+        CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
+        CHECK(warns("[Exec]\nPersonality=x86\n", "Key 'Personality' in section [Exec] is not supported by berth yet, ignoring."));
 
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
@@ -566,7 +592,8 @@ int main(void) {
                 { "every key parses", test_every_key_parses },
                 { "ProcessTwo= and booleans for flags", test_process_two_and_booleans },
                 { "errors name the file, line and key", test_errors_name_file_line_and_key },
-                { "nspawn keys berth lacks: error, unless harmless", test_unsupported_keys },
+                { "nspawn keys berth lacks: error if ignoring weakens, else a warning", test_unsupported_keys },
+                { "unknown keys and sections: a warning, as nspawn", test_unknown_keys_and_sections_warn },
                 { "comments, whitespace, continuations, repeats, resets", test_syntax },
                 { "scalars: the command line wins", test_scalars_command_line_wins },
                 { "scalars: --settings=override, the file wins", test_scalars_override },
