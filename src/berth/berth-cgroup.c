@@ -42,9 +42,21 @@
  *
  * On hybrid hosts (this project's CI) the cgroup2 hierarchy has no controllers
  * at all, so no move is ever needed; the same relative path is created in
- * every mounted v1 hierarchy too, where the internal-process rule does not
- * exist: devices (the device policy), pids, memory, and name=systemd so that
- * tools that look there find the container. */
+ * every v1 hierarchy too, where the internal-process rule does not exist.
+ *
+ * Trust boundary. Without a user namespace, container root holds
+ * CAP_SYS_ADMIN in the host's user namespace and may mount any cgroup
+ * hierarchy; what it sees there is the subtree of its cgroup namespace root,
+ * the cgroup it was in at unshare(CLONE_NEWCGROUP). So in every hierarchy the
+ * kernel has, cpu to name=systemd, mounted or not, that root must be a cgroup
+ * of its own: were it the hierarchy's root, the guest could write its
+ * release_agent, which the host runs as root (and a v1 hierarchy with any
+ * child cgroup refuses the remount that would set it otherwise). And it must
+ * not be where the device policy is: a v1 devices cgroup may widen its own
+ * devices.allow up to what its parent allows. Hence the policy cgroup between
+ * the machine's and the container's: the guest can neither see nor write it,
+ * and the v1 devices controller bounds every child by its parent. Each extra
+ * cgroup is one mkdir at the start and one rmdir at the end. */
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define KILL_TIMEOUT_USEC (5 * USEC_PER_SEC)
@@ -119,6 +131,7 @@ CGroup *cgroup_free(CGroup *cg) {
         free(cg->name);
         free(cg->unified_path);
         strv_free(cg->v1_paths);
+        strv_free(cg->detached);
         free(cg->supervisor_path);
         free(cg->own_path);
         free(cg->enabled_controllers);
@@ -126,18 +139,20 @@ CGroup *cgroup_free(CGroup *cg) {
         return NULL;
 }
 
-/* One line of /proc/self/cgroup, resolved to a directory of the host. */
+/* One line of /proc/self/cgroup, resolved to a directory we can use now. */
 typedef struct Hierarchy {
-        char *mount;       /* where the hierarchy is mounted */
-        char *own;         /* fs path of our own cgroup in it */
         char *controllers; /* "" for cgroup2, "cpu,cpuacct", "name=systemd", ... */
+        char *rel;         /* our cgroup, relative to our cgroup namespace's root there */
+        int fd;            /* a detached mount of it, when the host has it mounted nowhere we look */
+        char *own;         /* fs path of our own cgroup: MOUNT/REL, or /proc/self/fd/FD/REL */
 } Hierarchy;
 
 static void hierarchies_free(Hierarchy *h, size_t n) {
         for (size_t i = 0; i < n; i++) {
-                free(h[i].mount);
-                free(h[i].own);
                 free(h[i].controllers);
+                free(h[i].rel);
+                free(h[i].own);
+                safe_close(h[i].fd);
         }
         free(h);
 }
@@ -168,9 +183,56 @@ static char *v1_mount(const char *controllers) {
         return NULL;
 }
 
-/* Our own cgroup in each mounted hierarchy, cgroup2 first (index 0, only if
- * the host has it mounted). */
-static int own_hierarchies(CGroupLayout layout, Hierarchy **ret, size_t *ret_n) {
+/* A hierarchy the host has but does not mount where we look (a named one that
+ * some tool made, a v1 hierarchy of a half-migrated host, cgroup2 on a legacy
+ * host) still needs the container's cgroup: otherwise the container's cgroup
+ * namespace root there is the hierarchy's root, with its release_agent. We
+ * mount it detached (fsmount(): no mount namespace sees it, nothing on the
+ * host changes) and reach it through /proc/self/fd/FD. Mounting an existing
+ * hierarchy takes exactly its controllers and name; it is never a new one,
+ * since the controllers are bound to it. */
+static int open_detached(const char *controllers) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_close_ int fs = -EBADF;
+        bool v2 = isempty(controllers), any = false;
+        int fd;
+
+        fs = fsopen(v2 ? "cgroup2" : "cgroup", FSOPEN_CLOEXEC);
+        if (fs < 0)
+                return negative_errno();
+        if (!v2 && strv_split(controllers, ",", &l) < 0)
+                return -ENOMEM;
+        STRV_FOREACH(c, l) {
+                const char *name = startswith_ptr(*c, "name=");
+                int q = name ? fsconfig(fs, FSCONFIG_SET_STRING, "name", name, 0)
+                             : fsconfig(fs, FSCONFIG_SET_FLAG, *c, NULL, 0);
+                if (q < 0)
+                        return negative_errno();
+                any = any || !name;
+        }
+        if (!v2 && !any && fsconfig(fs, FSCONFIG_SET_FLAG, "none", NULL, 0) < 0)
+                return negative_errno();
+        if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return negative_errno();
+        fd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+static char *join_rel(const char *base, const char *rel) {
+        return streq(rel, "/") ? strdup(base) : strjoin(base, rel);
+}
+
+static char *fd_path(int fd) {
+        char buf[64];
+
+        snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd);
+        return strdup(buf);
+}
+
+/* Our own cgroup in every hierarchy the kernel has, cgroup2 first (index 0).
+ * With DETACHED, hierarchies that are not mounted where we look are mounted
+ * detached (see open_detached()); without, they are left out. */
+static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, size_t *ret_n) {
         _cleanup_fclose_ FILE *f = NULL;
         Hierarchy *h = NULL;
         size_t n = 0;
@@ -181,7 +243,9 @@ static int own_hierarchies(CGroupLayout layout, Hierarchy **ret, size_t *ret_n) 
         if (!f)
                 return negative_errno();
         while (fgets(line, sizeof(line), f)) {
-                char *ctrl, *path, *mount;
+                _cleanup_free_ char *mount = NULL;
+                _cleanup_close_ int fd = -EBADF;
+                char *ctrl, *path;
                 bool v2;
 
                 line[strcspn(line, "\n")] = 0;
@@ -194,36 +258,49 @@ static int own_hierarchies(CGroupLayout layout, Hierarchy **ret, size_t *ret_n) 
                         continue;
                 *path++ = 0;
                 v2 = streq(line, "0") && isempty(ctrl);
-                if (v2) {
-                        if (layout == CGROUP_LAYOUT_LEGACY)
-                                continue;
+                if (!v2 && isempty(ctrl))
+                        continue;
+                if (v2 && layout != CGROUP_LAYOUT_LEGACY)
                         mount = strdup(unified_mount(layout));
-                } else {
-                        if (layout == CGROUP_LAYOUT_UNIFIED || isempty(ctrl))
-                                continue;
+                else if (!v2 && layout != CGROUP_LAYOUT_UNIFIED)
                         mount = v1_mount(ctrl);
-                        if (!mount)
-                                continue; /* not mounted (or not where we look): nothing to do there */
-                }
                 if (!mount) {
-                        r = -ENOMEM;
-                        break;
+                        /* (or out of memory: then the detached mount is a detour that works too) */
+                        if (!detached)
+                                continue;
+                        fd = open_detached(ctrl);
+                        if (fd == -EPERM || fd == -EACCES || fd == -ENOSYS) {
+                                /* Nor can the container, which has no more rights than we. */
+                                log_debug_errno(fd, "Cannot mount the cgroup hierarchy '%s', nor can the "
+                                                "container: leaving it out: %m", v2 ? "cgroup2" : ctrl);
+                                continue;
+                        }
+                        if (fd < 0) {
+                                r = log_error_errno(fd, "Failed to mount the cgroup hierarchy '%s' detached: %m",
+                                                    v2 ? "cgroup2" : ctrl);
+                                break;
+                        }
+                        mount = fd_path(fd);
+                        if (!mount) {
+                                r = log_oom();
+                                break;
+                        }
                 }
                 Hierarchy *nh = realloc(h, (n + 1) * sizeof(Hierarchy));
                 if (!nh) {
-                        free(mount);
-                        r = -ENOMEM;
+                        r = log_oom();
                         break;
                 }
                 h = nh;
                 h[n] = (Hierarchy) {
-                        .mount = mount,
-                        .own = streq(path, "/") ? strdup(mount) : strjoin(mount, path),
                         .controllers = strdup(ctrl),
+                        .rel = strdup(path),
+                        .fd = TAKE_FD(fd),
+                        .own = join_rel(mount, path),
                 };
                 n++;
-                if (!h[n - 1].own || !h[n - 1].controllers) {
-                        r = -ENOMEM;
+                if (!h[n - 1].own || !h[n - 1].controllers || !h[n - 1].rel) {
+                        r = log_oom();
                         break;
                 }
                 /* keep cgroup2 in front */
@@ -270,9 +347,10 @@ static bool attr_exists(const char *dir, const char *attr) {
         return p && access(p, F_OK) >= 0;
 }
 
-/* The parent of a machine's container cgroup, when the path has our shape
- * (".../berth-NAME/payload"); otherwise the path itself. Everything below it
- * is the machine's. */
+/* The machine's cgroup of a container cgroup path with our shape
+ * (".../berth-NAME/policy/payload", or ".../berth-NAME/payload" in the records
+ * of older versions); otherwise the path itself. Everything below it is the
+ * machine's. */
 static char *machine_dir_of(const char *payload) {
         _cleanup_free_ char *p = strdup(payload);
         char *slash;
@@ -280,30 +358,26 @@ static char *machine_dir_of(const char *payload) {
         if (!p)
                 return NULL;
         slash = strrchr(p, '/');
-        if (slash && streq(slash + 1, "payload")) {
+        if (!slash || !streq(slash + 1, "payload"))
+                return TAKE_PTR(p);
+        *slash = 0;
+        if (startswith(path_basename(p), "berth-"))
+                return TAKE_PTR(p);
+        slash = strrchr(p, '/');
+        if (slash && streq(slash + 1, "policy")) {
                 *slash = 0;
                 if (startswith(path_basename(p), "berth-"))
                         return TAKE_PTR(p);
-                *slash = '/';
         }
-        return TAKE_PTR(p);
+        free(p);
+        return strdup(payload);
 }
 
-/* The v1 hierarchies a container gets a cgroup in: what the device policy,
- * the task limit and memory accounting need, and name=systemd for tools that
- * look there. The others (cpu, cpuset, blkio, freezer, ...) would only cost
- * mkdir/rmdir at every start and stop: cgroup2 finds every process anyway. */
-static const char *const v1_wanted[] = { "devices", "pids", "memory", "name=systemd" };
-
-static bool v1_hierarchy_wanted(const char *controllers) {
+/* Does the hierarchy with CONTROLLERS ("cpu,cpuacct") have controller C? */
+static bool controllers_have(const char *controllers, const char *c) {
         _cleanup_strv_free_ char **l = NULL;
 
-        if (strv_split(controllers, ",", &l) < 0)
-                return true;
-        for (size_t i = 0; i < ELEMENTSOF(v1_wanted); i++)
-                if (strv_contains(l, v1_wanted[i]))
-                        return true;
-        return false;
+        return strv_split(controllers, ",", &l) >= 0 && strv_contains(l, c);
 }
 
 /* v1 cpuset refuses tasks until cpus and mems are set; fill in the parent's. */
@@ -451,6 +525,46 @@ static int cgroup_new(const char *machine, CGroup **ret) {
         return 0;
 }
 
+/* The container cgroup in a hierarchy that is not mounted, for CGroup.detached:
+ * its path relative to the root of our cgroup namespace there. */
+static int add_detached(CGroup *cg, const Hierarchy *h, const char *payload_rel) {
+        int r;
+
+        r = strv_extend(&cg->detached, h->controllers);
+        if (r >= 0)
+                r = strv_extend(&cg->detached, payload_rel);
+        return r;
+}
+
+/* The three cgroups a machine has in hierarchy H: the machine's, the one with
+ * the policy, and the container's. */
+static int machine_cgroups(const CGroup *cg, const Hierarchy *h, char **ret_dir, char **ret_policy,
+                           char **ret_payload, char **ret_payload_rel) {
+        _cleanup_free_ char *dir = path_join(h->own, cg->name);
+        _cleanup_free_ char *policy = dir ? path_join(dir, "policy") : NULL;
+        _cleanup_free_ char *payload = policy ? path_join(policy, "payload") : NULL;
+        _cleanup_free_ char *rel = NULL;
+
+        if (!payload)
+                return -ENOMEM;
+        if (ret_payload_rel) {
+                rel = strjoin(streq(h->rel, "/") ? "" : h->rel, "/", cg->name, "/policy/payload");
+                if (!rel)
+                        return -ENOMEM;
+                *ret_payload_rel = TAKE_PTR(rel);
+        }
+        if (ret_dir)
+                *ret_dir = TAKE_PTR(dir);
+        if (ret_policy)
+                *ret_policy = TAKE_PTR(policy);
+        *ret_payload = TAKE_PTR(payload);
+        return 0;
+}
+
+static bool hierarchy_is_detached(const Hierarchy *h) {
+        return h->fd >= 0;
+}
+
 int cgroup_find(const char *machine, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL;
         Hierarchy *h = NULL;
@@ -465,23 +579,23 @@ int cgroup_find(const char *machine, CGroup **ret) {
         if (r < 0)
                 return r;
         cg->unified_is_root = layout == CGROUP_LAYOUT_UNIFIED;
-        r = own_hierarchies(layout, &h, &n);
+        r = own_hierarchies(layout, true, &h, &n);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n && r >= 0; i++) {
-                _cleanup_free_ char *dir = strjoin(h[i].own, "/", cg->name);
-                _cleanup_free_ char *payload = dir ? strjoin(dir, "/payload") : NULL;
+                _cleanup_free_ char *dir = NULL, *payload = NULL, *rel = NULL;
                 struct stat st;
 
-                if (!payload) {
-                        r = -ENOMEM;
+                r = machine_cgroups(cg, h + i, &dir, NULL, &payload, &rel);
+                if (r < 0)
                         break;
-                }
-                /* A machine dir without payload (berth died between the two
+                /* A machine dir without payload (berth died between the
                  * mkdirs) still counts: destroy works on the machine dir. */
                 if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                if (isempty(h[i].controllers))
+                if (hierarchy_is_detached(h + i))
+                        r = add_detached(cg, h + i, rel);
+                else if (isempty(h[i].controllers))
                         cg->unified_path = TAKE_PTR(payload);
                 else
                         r = strv_consume(&cg->v1_paths, TAKE_PTR(payload));
@@ -489,7 +603,7 @@ int cgroup_find(const char *machine, CGroup **ret) {
         hierarchies_free(h, n);
         if (r < 0)
                 return r;
-        if (!cg->unified_path && !cg->v1_paths)
+        if (!cg->unified_path && !cg->v1_paths && !cg->detached)
                 return -ENOENT;
         *ret = TAKE_PTR(cg);
         return 0;
@@ -652,8 +766,10 @@ static void enable_all(const char *dir) {
         }
 }
 
-int cgroup_create(const char *machine, CGroup **ret) {
+int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL, *old = NULL;
+        const char *v1_devices_policy = NULL, *unified_policy = NULL;
+        char **policies = NULL;
         Hierarchy *h = NULL;
         size_t n = 0;
         CGroupLayout layout;
@@ -673,59 +789,119 @@ int cgroup_create(const char *machine, CGroup **ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to look at " CGROUP_ROOT ": %m");
         cg->unified_is_root = layout == CGROUP_LAYOUT_UNIFIED;
-        r = own_hierarchies(layout, &h, &n);
+        r = own_hierarchies(layout, true, &h, &n);
         if (r < 0)
-                return log_error_errno(r, "Failed to read /proc/self/cgroup: %m");
+                return r;
+        policies = calloc(n + 1, sizeof(char *));
+        if (!policies) {
+                hierarchies_free(h, n);
+                return log_oom();
+        }
 
-        for (size_t i = 0; i < n; i++) {
+        /* First the machine's cgroup and the policy cgroup in every hierarchy,
+         * then the policy, then the container's cgroup below it: a v1 devices
+         * cgroup takes "a" in devices.deny only while it has no children, and
+         * children start with their parent's rules. Each hierarchy is recorded
+         * in CG before anything is made in it, so that cgroup_destroy() cleans
+         * up after a failure half way. */
+        for (size_t i = 0; i < n && r >= 0; i++) {
                 bool v2 = isempty(h[i].controllers);
-                if (!v2 && !v1_hierarchy_wanted(h[i].controllers))
-                        continue;
-                _cleanup_free_ char *dir = strjoin(h[i].own, "/", cg->name);
-                _cleanup_free_ char *payload = dir ? strjoin(dir, "/payload") : NULL;
+                _cleanup_free_ char *dir = NULL, *payload = NULL, *rel = NULL;
 
-                if (!payload) {
-                        r = log_oom();
-                        break;
-                }
-                r = mkdir_cgroup(dir, !v2);
-                if (r >= 0 && v2)
-                        maybe_move_to_supervisor(cg, h[i].own, dir);
-                if (r >= 0 && v2)
-                        enable_all(dir);
-                if (r >= 0)
-                        r = mkdir_cgroup(payload, !v2);
+                r = machine_cgroups(cg, h + i, &dir, &policies[i], &payload, &rel);
                 if (r < 0) {
-                        /* The device policy lives in the v1 devices hierarchy and the
-                         * cgroup2 one is how we find and kill everything: those
-                         * must work; the others are a bonus. */
-                        if (v2 || strstr(h[i].controllers, "devices")) {
-                                log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
-                                (void) rmdir(dir);
-                                break;
-                        }
-                        log_warning_errno(r, "Failed to create cgroup '%s', ignoring: %m", payload);
-                        (void) rmdir(dir);
-                        r = 0;
-                        continue;
-                }
-                if (v2)
-                        cg->unified_path = TAKE_PTR(payload);
-                else if ((r = strv_consume(&cg->v1_paths, TAKE_PTR(payload))) < 0) {
                         log_oom();
                         break;
                 }
+                if (hierarchy_is_detached(h + i))
+                        r = add_detached(cg, h + i, rel);
+                else if (v2)
+                        cg->unified_path = TAKE_PTR(payload);
+                else
+                        r = strv_consume(&cg->v1_paths, TAKE_PTR(payload));
+                if (r < 0) {
+                        log_oom();
+                        break;
+                }
+                r = mkdir_cgroup(dir, !v2);
+                if (r >= 0 && v2) {
+                        maybe_move_to_supervisor(cg, h[i].own, dir);
+                        enable_all(dir);
+                }
+                if (r >= 0)
+                        r = mkdir_cgroup(policies[i], !v2);
+                if (r >= 0 && v2)
+                        enable_all(policies[i]);
+                if (r < 0)
+                        /* In any hierarchy the container is not put into, its
+                         * cgroup namespace root would be the root of that
+                         * hierarchy, release_agent and all. */
+                        log_error_errno(r, "Failed to create cgroup '%s' in the %s hierarchy: %m. Refusing to "
+                                        "leave the container in the hierarchy's root cgroup.",
+                                        policies[i], v2 ? "cgroup2" : h[i].controllers);
+                else if (v2)
+                        unified_policy = policies[i];
+                else if (controllers_have(h[i].controllers, "devices"))
+                        v1_devices_policy = policies[i];
         }
+        if (r >= 0 && apply_policy)
+                r = apply_policy(v1_devices_policy, unified_policy);
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                _cleanup_free_ char *payload = path_join(policies[i], "payload");
+
+                if (!payload)
+                        r = log_oom();
+                else {
+                        r = mkdir_cgroup(payload, !isempty(h[i].controllers));
+                        if (r < 0)
+                                log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
+                }
+        }
+        strv_free(policies);
         hierarchies_free(h, n);
         if (r < 0) {
                 (void) cgroup_destroy(cg);
                 return r;
         }
-        if (!cg->unified_path && !cg->v1_paths)
+        if (!cg->unified_path && !cg->v1_paths && !cg->detached)
                 return log_error_errno(-EOPNOTSUPP, "Failed to find a cgroup hierarchy to put the container in.");
-        log_debug("Container cgroup: %s%s%s", strna(cg->unified_path), cg->v1_paths ? " and v1 " : "",
-                  cg->v1_paths ? cg->v1_paths[0] : "");
+        log_debug("Container cgroup: %s%s%s (%zu hierarchies not mounted)", strna(cg->unified_path),
+                  cg->v1_paths ? " and v1 " : "", cg->v1_paths ? cg->v1_paths[0] : "", strv_length(cg->detached) / 2);
         *ret = TAKE_PTR(cg);
+        return 0;
+}
+
+/* Calls FN with a usable path of each container cgroup in a hierarchy that is
+ * not mounted (see open_detached()). Stops at the first error. */
+static int foreach_detached(const CGroup *cg, int (*fn)(const char *path, const char *controllers, void *userdata),
+                            void *userdata) {
+        int r = 0;
+
+        for (char **d = cg->detached; d && d[0] && d[1] && r >= 0; d += 2) {
+                _cleanup_close_ int fd = -EBADF;
+                _cleanup_free_ char *base = NULL, *path = NULL;
+
+                fd = open_detached(d[0]);
+                if (fd < 0)
+                        return log_error_errno(fd, "Failed to mount the cgroup hierarchy '%s' detached: %m",
+                                               isempty(d[0]) ? "cgroup2" : d[0]);
+                base = fd_path(fd);
+                path = base ? strjoin(base, d[1]) : NULL;
+                if (!path)
+                        return log_oom();
+                r = fn(path, d[0], userdata);
+        }
+        return r;
+}
+
+static int attach_one(const char *path, const char *controllers, void *userdata) {
+        const char *pid = userdata;
+        int r;
+
+        r = write_attr(path, "cgroup.procs", pid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to move process %s into cgroup '%s' of hierarchy '%s': %m", pid,
+                                       path, isempty(controllers) ? "cgroup2" : controllers);
         return 0;
 }
 
@@ -745,7 +921,7 @@ int cgroup_attach(const CGroup *cg, pid_t pid) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to move process %d into cgroup '%s': %m", (int) pid, *p);
         }
-        return 0;
+        return foreach_detached(cg, attach_one, buf);
 }
 
 /* Undo maybe_move_to_supervisor(): we can only go back into OWN once it hands
@@ -796,6 +972,24 @@ static bool populated(const CGroup *cg) {
         if (!events || read_full_file(events, &data, NULL) < 0)
                 return true;
         return !strstr(data, "populated 0");
+}
+
+/* A hierarchy that is not mounted has no cgroup.kill; cgroup2 (or a mounted
+ * v1 hierarchy) has killed everything already, but a container on a host
+ * without either still gets its processes killed here. */
+static int destroy_detached(const char *path, const char *controllers, void *userdata) {
+        unsigned *killed = userdata;
+        _cleanup_free_ char *dir = machine_dir_of(path);
+        int r;
+
+        if (!dir)
+                return log_oom();
+        *killed = MAX(*killed, count_procs(dir));
+        r = remove_tree(dir, isempty(controllers));
+        if (r < 0)
+                log_warning_errno(r, "Failed to remove cgroup '%s' of hierarchy '%s': %m", dir,
+                                  isempty(controllers) ? "cgroup2" : controllers);
+        return 0; /* on to the next */
 }
 
 int cgroup_destroy(CGroup *cg) {
@@ -850,30 +1044,24 @@ int cgroup_destroy(CGroup *cg) {
                 }
         }
         leave_supervisor(cg); /* if cgroup_create() failed before the payload existed */
+        q = foreach_detached(cg, destroy_detached, &killed);
+        if (q < 0 && r == 0)
+                r = q;
         return r < 0 ? r : (int) killed;
 }
 
 int cgroup_mount_in_container(const char *root) {
         _cleanup_free_ char *where = NULL;
-        CGroupLayout layout;
-        int r;
 
         /* We are the container's child: new mount and cgroup namespaces, put
          * into the container cgroup before unsharing the latter, so a fresh
          * cgroup2 mount shows that cgroup as "/" and nothing above it. The
          * guest may create and populate sub-cgroups there (delegation), which
          * is what systemd in the guest needs to run in unified mode; it cannot
-         * reach our supervisor cgroup or anything else of the host's. sysfs
-         * under ROOT/sys is read-only, but a mount point on it works. */
-        r = cgroup_detect_layout(&layout);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look at " CGROUP_ROOT ": %m");
-        if (layout == CGROUP_LAYOUT_LEGACY) {
-                /* We never attached the container in cgroup2, so its namespace
-                 * root there would be the host's root cgroup. */
-                log_warning("The host has no cgroup2 hierarchy: the container gets no /sys/fs/cgroup.");
-                return 0;
-        }
+         * reach our supervisor cgroup or anything else of the host's. That
+         * holds on a legacy host too, where cgroup_create() put the container
+         * into cgroup2 through a detached mount. sysfs under ROOT/sys is
+         * read-only, but a mount point on it works. */
         where = path_join(root, "sys/fs/cgroup");
         if (!where)
                 return log_oom();

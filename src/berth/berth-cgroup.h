@@ -5,16 +5,17 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-/* The container's cgroup: a child of berth's own cgroup, in the unified
- * (cgroup2) hierarchy and, on a hybrid/legacy host, in each mounted v1
- * hierarchy too (so that pids/memory/devices apply and the whole container can
- * be found and killed).
+/* The container's cgroup: below berth's own cgroup, in every hierarchy the
+ * kernel has: cgroup2 and each v1 hierarchy that /proc/self/cgroup lists, named
+ * ones and ones mounted nowhere included (see berth-cgroup.c).
  *
  * Naming, the same relative path in every hierarchy, OWN being berth's own
  * cgroup there:
- *     OWN/berth-MACHINE/payload       the container; the guest's cgroup root
- *     OWN/berth-MACHINE/supervisor    berth itself, only where it had to move
- *                                     out of OWN (see berth-cgroup.c)
+ *     OWN/berth-MACHINE                  the machine's
+ *     OWN/berth-MACHINE/supervisor       berth itself, only where it had to move
+ *                                        out of OWN (cgroup2, see berth-cgroup.c)
+ *     OWN/berth-MACHINE/policy           the device policy; no process of its own
+ *     OWN/berth-MACHINE/policy/payload   the container; its cgroup namespace root
  * "berth-" keeps the names clear of cgroupfs' own files and makes leftovers
  * recognisable; the machine name (unique on the host, held by the registry
  * lock) makes them unique. The full paths go into the registry record
@@ -31,7 +32,10 @@ typedef enum CGroupLayout {
 typedef struct CGroup {
         char *name;          /* relative name of the machine's cgroup directory, "berth-foo" */
         char *unified_path;  /* absolute fs path of the container cgroup (".../berth-foo/payload") in cgroup2, or NULL */
-        char **v1_paths;     /* absolute fs paths of the container cgroup in v1 hierarchies */
+        char **v1_paths;     /* absolute fs paths of the container cgroup in mounted v1 hierarchies */
+        char **detached;     /* hierarchies mounted nowhere we look, pairs of controllers ("" for
+                              * cgroup2) and the container cgroup's path below our cgroup
+                              * namespace's root there; not in the record */
         bool unified_is_root;/* /sys/fs/cgroup itself is cgroup2 (pure unified host) */
 
         /* Set when berth moved itself into .../berth-foo/supervisor to enable
@@ -51,18 +55,25 @@ CGroupLayout cgroup_layout_from_string(const char *s);
 /* Looks at /sys/fs/cgroup. */
 int cgroup_detect_layout(CGroupLayout *ret);
 
-/* Create the container cgroup for MACHINE below our own cgroup. Leftovers of
- * a dead instance at the same place are killed and removed first, so call it
- * with the machine's registry lock held, and before forking the container.
- * Logs. */
-int cgroup_create(const char *machine, CGroup **ret);
+/* Puts the device policy on the container's policy cgroups: the one in the v1
+ * devices hierarchy and the cgroup2 one (each NULL if there is none), both
+ * without children yet. Logs. */
+typedef int (*CGroupPolicyFunc)(const char *v1_devices, const char *unified);
+
+/* Create the container cgroup for MACHINE below our own cgroup, in every
+ * hierarchy, with APPLY_POLICY's policy on its parent, where the container
+ * cannot change it. Leftovers of a dead instance at the same place are killed
+ * and removed first, so call it with the machine's registry lock held, and
+ * before forking the container. Logs. */
+int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **ret);
 /* Find (without creating) the cgroup a previous instance for MACHINE used
  * below our own cgroup. -ENOENT if there is none. */
 int cgroup_find(const char *machine, CGroup **ret);
 /* Rebuild a CGroup from the paths a record lists (CGROUP_PATH=). Paths that
  * are not on a cgroup file system are dropped. -ENOENT if none is left. */
 int cgroup_from_paths(char * const *paths, CGroup **ret);
-/* Every container cgroup path (unified first), for the record. NULL on OOM. */
+/* Every container cgroup path (unified first), for the record; not those of
+ * hierarchies mounted nowhere. NULL on OOM. */
 char **cgroup_paths(const CGroup *cg);
 /* The container cgroup in the v1 hierarchy that has CONTROLLER ("devices",
  * "pids", "name=systemd"), or NULL. */
@@ -74,5 +85,6 @@ int cgroup_attach(const CGroup *cg, pid_t pid);
  * errno if something could not be removed. Logs. */
 int cgroup_destroy(CGroup *cg);
 /* In the child after unshare(CLONE_NEWCGROUP): mount the container's cgroup2 at
- * ROOT/sys/fs/cgroup, writable, so that the guest's init can delegate. Logs. */
+ * ROOT/sys/fs/cgroup, writable, so that the guest's init can delegate. Its root
+ * is the container's payload cgroup. Logs. */
 int cgroup_mount_in_container(const char *root);

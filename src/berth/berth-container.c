@@ -502,14 +502,11 @@ int container_run(Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
 
-        r = cgroup_create(s->machine, &m.cgroup);
+        r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
         if (r < 0)
                 goto finish;
         /* here, where /run/berth/cache is visible: the child only loads the programs */
         r = seccomp_prepare(s, settings_effective_capabilities(s));
-        if (r < 0)
-                goto finish;
-        r = devices_apply_policy(m.cgroup);
         if (r < 0)
                 goto finish;
 

@@ -25,10 +25,10 @@
  *    per device into devices.allow;
  *  - a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's cgroup2 directory (pure
  *    cgroup2 hosts, and the unified hierarchy of hybrid ones).
- * On a hybrid host the BPF program is the stronger of the two: the guest could mount the v1
- * devices hierarchy itself and, with CAP_SYS_ADMIN, re-allow devices for its own cgroup (the v1
- * controller only checks against the parent, which is berth's and allows everything), but it
- * can't detach a BPF program because the seccomp filter refuses bpf(). */
+ * Both sit on the container's policy cgroup, the parent of its cgroup namespace root
+ * (berth-cgroup.h): the guest can mount the v1 devices hierarchy and write its own
+ * devices.allow, but the kernel bounds a v1 cgroup's rules by its parent's, and the guest
+ * cannot reach its parent's files nor, without bpf() (seccomp), the BPF program. */
 
 typedef struct DeviceRule {
         char type;    /* 'c' or 'b' */
@@ -186,43 +186,31 @@ static int devices_bpf_apply(const char *path) {
         return 0;
 }
 
-static const char *find_v1_devices_path(const CGroup *cg) {
-        STRV_FOREACH(p, cg->v1_paths) {
-                _cleanup_free_ char *f = path_join(*p, "devices.deny");
-
-                if (f && access(f, F_OK) >= 0)
-                        return *p;
-        }
-        return NULL;
-}
-
-int devices_apply_policy(const CGroup *cg) {
-        const char *v1;
+int devices_apply_policy(const char *v1, const char *unified) {
         int r;
 
-        v1 = find_v1_devices_path(cg);
         if (v1) {
                 r = devices_v1_apply(v1);
                 if (r < 0)
                         return r;
         }
 
-        if (cg->unified_path) {
-                r = devices_bpf_apply(cg->unified_path);
+        if (unified) {
+                r = devices_bpf_apply(unified);
                 if (r >= 0)
                         return 0;
                 if (v1) {
                         log_warning_errno(r,
                                           "Failed to attach the device policy BPF program to '%s', "
                                           "relying on the v1 devices controller alone: %m",
-                                          cg->unified_path);
+                                          unified);
                         return 0;
                 }
                 return log_error_errno(r,
                                        "Failed to apply the device policy to '%s': %m. Refusing to run the container "
                                        "without one (it could open the host's disks). The kernel needs "
                                        "CONFIG_CGROUP_BPF, or mount the v1 devices controller.",
-                                       cg->unified_path);
+                                       unified);
         }
 
         if (v1)

@@ -4,7 +4,7 @@
 #include "berth-cgroup.h"
 
 /* Device policy that berth enforces itself, without systemd: everything but
- * the basic set is denied (mknod and open) for the whole container cgroup.
- * v1 devices controller where it is mounted, a BPF_CGROUP_DEVICE program on
- * cgroup2 otherwise. Logs. */
-int devices_apply_policy(const CGroup *cg);
+ * the basic set is denied (mknod and open) below the container's policy
+ * cgroups (a CGroupPolicyFunc): in the v1 devices hierarchy (V1, or NULL) and
+ * as a BPF_CGROUP_DEVICE program in cgroup2 (UNIFIED, or NULL). Logs. */
+int devices_apply_policy(const char *v1, const char *unified);

@@ -75,9 +75,17 @@ test_cgroup_namespace_root() {
         make_tiny_tree "$T/root"
         in_container /usr/bin/payload cat /proc/self/cgroup
         assert_eq 0 "$RC"
-        assert_contains "$OUT" "0::/"
+        # every hierarchy the host has, each at the root of the container's view, exactly
+        assert_eq "$(sed 's|:[^:]*$|:/|' /proc/self/cgroup)" "$OUT"
+        grep -qx "0::/" <<<"$OUT" || fail "no cgroup2 line '0::/' in: $OUT"
         in_container /usr/bin/payload mounts
         assert_match "$OUT" ' /sys/fs/cgroup [^ ]+ .*- cgroup2 '
+        # and that root is a cgroup of its own, not the hierarchy's root: only non-root cgroups
+        # have cgroup.events and cgroup.type
+        in_container /bin/sh -c 'ls /sys/fs/cgroup'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" cgroup.events
+        assert_contains "$OUT" cgroup.type
 }
 
 test_cgroup_is_child_of_berths() {

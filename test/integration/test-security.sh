@@ -372,6 +372,159 @@ test_mknod_allowed_devices() {
         assert_eq 0 "$RC"
 }
 
+# ---- cgroups: release_agent and the v1 device policy ----
+
+# The v1 hierarchies the kernel has, as /proc/self/cgroup names them ("cpu,cpuacct",
+# "name=systemd"), one a line: mounted or not, named ones included.
+v1_hierarchies() {
+        awk -F: '$1 != 0 && $2 != "" { print $2 }' /proc/self/cgroup
+}
+
+# The mount options that select an existing hierarchy: its controllers, "none" for a named one
+# without any.
+v1_mount_opts() { # v1_mount_opts HIERARCHY
+        case ",$1," in
+        *,name=*) if [ "$(tr , '\n' <<<"$1" | grep -vc '^name=')" = 0 ]; then echo "none,$1"; else echo "$1"; fi ;;
+        *) echo "$1" ;;
+        esac
+}
+
+# release_agent of every v1 hierarchy, as "HIERARCHY=VALUE" lines, read through a mount in a
+# throwaway mount namespace (so that hierarchies the host mounts nowhere count too).
+host_release_agents() {
+        local h
+        mkdir -p "$T/ra"
+        for h in $(v1_hierarchies); do
+                printf '%s=%s\n' "$h" "$(unshare -m --propagation private sh -c \
+                        'mount -t cgroup -o "$1" cgroup "$2" && cat "$2/release_agent"' sh \
+                        "$(v1_mount_opts "$h")" "$T/ra")"
+        done
+}
+
+# Puts back what host_release_agents printed earlier, for the hierarchies where it changed.
+restore_release_agents() { # restore_release_agents BEFORE
+        local line h v
+        while IFS= read -r line; do
+                h=${line%%=*} v=${line#*=}
+                unshare -m --propagation private sh -c \
+                        'mount -t cgroup -o "$1" cgroup "$2" && printf "%s\n" "$3" >"$2/release_agent"' sh \
+                        "$(v1_mount_opts "$h")" "$T/ra" "$v" || true
+        done <<<"$1"
+}
+
+# A shell script for the container that mounts each v1 hierarchy at /mnt/c in turn and runs
+# BODY there (with $o the mount options), printing "mounted OPTS" or "unmountable OPTS".
+each_v1_hierarchy() { # each_v1_hierarchy BODY
+        local opts=() h
+        for h in $(v1_hierarchies); do
+                opts+=("$(v1_mount_opts "$h")")
+        done
+        printf 'mkdir -p /mnt/c; for o in %s; do
+                if mount -t cgroup -o "$o" cgroup /mnt/c; then echo "mounted $o"; %s; umount /mnt/c;
+                else echo "unmountable $o"; fi; done\n' "${opts[*]}" "$1"
+}
+
+test_cgroup_v1_every_hierarchy_is_the_containers_own() {
+        [ -n "$(v1_hierarchies)" ] || skip "the host has no v1 cgroup hierarchy"
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c \
+                "cat /proc/self/cgroup; $(each_v1_hierarchy 'find /mnt/c | sed "s|^|$o |"')"
+        assert_eq 0 "$RC"
+        # the cgroup namespace root in cgroup2 and in every v1 hierarchy, each line exactly
+        local h expected
+        expected=$(sed 's|:[^:]*$|:/|' /proc/self/cgroup)
+        assert_eq "$expected" "$(grep -E '^[0-9]+:' <<<"$OUT")"
+        for h in $(v1_hierarchies); do
+                assert_contains "$OUT" "mounted $(v1_mount_opts "$h")"
+        done
+        assert_not_contains "$OUT" unmountable
+        # files that v1 has only in a hierarchy's root cgroup: none anywhere in the guest's view
+        assert_not_contains "$OUT" /release_agent
+        assert_not_contains "$OUT" /cgroup.sane_behavior
+        # and the guest's view is below berth's cgroup for the machine
+        assert_contains "$OUT" /mnt/c/cgroup.procs
+}
+
+test_cgroup_release_agent_cannot_be_set() {
+        [ -n "$(v1_hierarchies)" ] || skip "the host has no v1 cgroup hierarchy"
+        make_tiny_tree "$T/root"
+        local before after
+        before=$(host_release_agents)
+        # every way to it: the file in the view's root and below, a remount with the option, a
+        # second mount with it (which the kernel accepts and ignores for an existing hierarchy:
+        # the host's values tell); and the trigger armed (notify_on_release in a cgroup of its own)
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c "$(each_v1_hierarchy '
+                for f in /mnt/c/release_agent /mnt/c/*/release_agent; do
+                        { echo /berth-test-evil >"$f"; } 2>/dev/null && echo "wrote $f"; done
+                mkdir -p /mnt/c/evil && echo 1 >/mnt/c/evil/notify_on_release
+                mount -o remount,release_agent=/berth-test-evil /mnt/c 2>/dev/null && echo "remounted $o"
+                mkdir -p /mnt/d; mount -t cgroup -o "$o,release_agent=/berth-test-evil" cgroup /mnt/d 2>/dev/null &&
+                        { echo "mounted again $o"; umount /mnt/d; }
+                rmdir /mnt/c/evil')"
+        after=$(host_release_agents)
+        if [ "$before" != "$after" ]; then
+                restore_release_agents "$before"
+                fail "the container changed the host's release_agent: before '$before', after '$after'"
+        fi
+        assert_eq 0 "$RC"
+        assert_not_contains "$OUT" wrote
+        assert_not_contains "$OUT" remounted
+        assert_not_contains "$OUT" unmountable
+}
+
+test_cgroup_v1_devices_allow_cannot_be_widened() {
+        grep -q '^[0-9]*:\([^:]*,\)\{0,1\}devices[,:]' /proc/self/cgroup || skip "no v1 devices hierarchy here"
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+                mkdir -p /mnt/c && mount -t cgroup -o devices cgroup /mnt/c || exit 2
+                cat /mnt/c/devices.list >/tmp/before
+                for rule in a "c 1:1 rwm" "b 8:0 rwm" "c *:* m"; do
+                        { echo "$rule" >/mnt/c/devices.allow; } 2>/dev/null && echo "widened: $rule"; done
+                cmp -s /tmp/before /mnt/c/devices.list || { echo "devices.list changed:"; cat /mnt/c/devices.list; }
+                /usr/bin/payload mknod /dev/mem c 1 1; echo "mem=$?"
+                /usr/bin/payload mknod /dev/sda b 8 0; echo "sda=$?"'
+        assert_eq 0 "$RC"
+        assert_not_contains "$OUT" widened
+        assert_not_contains "$OUT" "devices.list changed"
+        assert_contains "$OUT" "mem=1"
+        assert_contains "$OUT" "sda=1"
+        assert_contains "$OUT" errno=EPERM
+}
+
+# A hierarchy the host has but mounts nowhere: a named one, made for the test in a throwaway
+# mount namespace (the host's cgroup mounts stay as they are). The holder keeps it until the
+# case ends, then removes what is left below its root (so that the kernel drops it) and exits.
+test_cgroup_unmounted_hierarchy_is_the_containers_own() {
+        make_tiny_tree "$T/root"
+        local name="berth-test-$$-$RANDOM" holder
+        mkdir -p "$T/h"
+        unshare -m --propagation private sh -c '
+                mount -t cgroup -o "none,name=$1" cgroup "$2" || exit 1
+                echo ready >"$3/h.ready"
+                i=0; while [ ! -e "$3/h.done" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+                find "$2" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+                find "$2" -mindepth 1 -type d >"$3/h.left"
+                umount "$2"' sh "$name" "$T/h" "$T" &
+        holder=$!
+        trap 'touch "$T/h.done"; wait '"$holder"' || true' EXIT
+        wait_for test -e "$T/h.ready" || fail "could not make a named cgroup hierarchy"
+        grep -q ":name=$name:/\$" /proc/self/cgroup || fail "the new hierarchy is not in /proc/self/cgroup"
+        findmnt -rn -o FSROOT,OPTIONS | grep -q "name=$name" && fail "the hierarchy is mounted on the host"
+
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+                grep ":name=$1:" /proc/self/cgroup
+                mkdir -p /mnt/c && mount -t cgroup -o "none,name=$1" cgroup /mnt/c && find /mnt/c' sh "$name"
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "^[0-9]+:name=$name:/\$"
+        assert_contains "$OUT" /mnt/c/cgroup.procs
+        assert_not_contains "$OUT" /release_agent
+
+        touch "$T/h.done"
+        wait "$holder" || true
+        trap - EXIT
+        assert_eq "" "$(cat "$T/h.left")" "cgroups left in the hierarchy after the container"
+}
+
 # ---- resources (applied by the child; checked here) ----
 
 test_rlimit_nofile() {
