@@ -41,6 +41,8 @@ boot_scoped() {
 guest_is_up() {
         local state
         grep -qx STATE=ready "/run/berth/machines/$1" 2>/dev/null || return 1
+        # (not the record of a berth that was just killed: that says ready too)
+        kill -0 "$(berth_pid "$1")" 2>/dev/null || return 1
         is_registered "$1" || return 0
         state=$(systemctl -M "$1" is-system-running 2>/dev/null) || true
         [ "$state" = running ] || [ "$state" = degraded ]
@@ -123,7 +125,7 @@ test_scope_and_registration() {
         assert_eq machine.slice "$(prop machine-sc1.scope Slice)"
         # the guest's init has a subtree of its own below the scope, and sees it as its root
         leader=$(mprop Leader sc1)
-        assert_eq "0::/machine.slice/machine-sc1.scope/berth-sc1/payload/init.scope" \
+        assert_eq "0::/machine.slice/machine-sc1.scope/berth-sc1/policy/payload/init.scope" \
                 "$(grep '^0::' "/proc/$leader/cgroup")"
         assert_ok machinectl shell sc1 /bin/cat /proc/1/cgroup
         assert_match "$OUT" '^0::/init.scope'
@@ -181,7 +183,7 @@ test_keep_unit_registers_the_service() {
         assert_eq 42 "$(prop berth-test-ku1.service CPUWeight)"
         no_units 'machine-ku1*' || fail "a scope was made with --keep-unit"
         assert_match "$(grep '^0::' "/proc/$(mprop Leader ku1)/cgroup")" \
-                '^0::/system.slice/berth-test-ku1.service/berth-ku1/payload/'
+                '^0::/system.slice/berth-test-ku1.service/berth-ku1/policy/payload/'
         assert_ok machinectl poweroff ku1
         wait_for unit_stopped_name berth-test-ku1.service || fail "the service did not end"
         not_registered ku1 || fail "still registered"
