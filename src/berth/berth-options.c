@@ -592,6 +592,84 @@ const OptionDef *option_find(const char *name) {
         return NULL;
 }
 
+/* ---- systemd-nspawn's options that berth does not have ----
+ *
+ * An nspawn command line with one of these gets the option's name and what to do instead, not the
+ * "see --help" of a typo. getopt() matches berth's own options first, so a row here that berth
+ * gains later is simply never reached. */
+typedef struct NspawnOption {
+        const char *name;
+        char short_name;
+        const char *instead;
+} NspawnOption;
+
+#define NO_NETWORK "berth has only --private-network (loopback only) so far; run without it to share the host's network"
+#define NO_USERNS "berth has no user namespaces yet: container root is the host's root, so run only trusted trees"
+#define NO_IMAGE "berth boots directory trees only so far: mount the image (or import it with 'berthctl import-fs') and pass -D"
+#define NO_CREDENTIALS "berth has no credentials yet: pass the value with --setenv= or a --bind-ro= of a file"
+
+static const NspawnOption nspawn_options[] = {
+        { "network-veth", 'n', NO_NETWORK },
+        { "network-veth-extra", 0, NO_NETWORK },
+        { "network-bridge", 0, NO_NETWORK },
+        { "network-zone", 0, NO_NETWORK },
+        { "network-interface", 0, NO_NETWORK },
+        { "network-macvlan", 0, NO_NETWORK },
+        { "network-ipvlan", 0, NO_NETWORK },
+        { "network-namespace-path", 0, NO_NETWORK },
+        { "port", 'p', NO_NETWORK },
+        { "private-users", 'U', NO_USERNS },
+        { "private-users-ownership", 0, NO_USERNS },
+        { "private-users-chown", 0, NO_USERNS },
+        { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
+        { "bind-user-shell", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
+        { "image", 'i', NO_IMAGE },
+        { "image-policy", 0, NO_IMAGE },
+        { "root-hash", 0, NO_IMAGE },
+        { "root-hash-sig", 0, NO_IMAGE },
+        { "verity-data", 0, NO_IMAGE },
+        { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
+        { "set-credential", 0, NO_CREDENTIALS },
+        { "load-credential", 0, NO_CREDENTIALS },
+        { "import-credential", 0, NO_CREDENTIALS },
+        { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
+        { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
+        { "personality", 0, "berth cannot set the personality yet; run 'setarch' inside the container" },
+        { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
+        { "ambient-capability", 0, "berth has no ambient capabilities yet; use --capability= and a payload that "
+                                   "raises its own, or leave it out" },
+        { "suppress-sync", 0, "berth cannot suppress sync() yet; leave it out (the container syncs as usual)" },
+        { "background", 0, "berth has no console background colour; leave it out" },
+        { "cleanup", 0, "berth cleans up after a dead instance at every start: just start the machine again" },
+};
+
+/* The hint for the unknown option in ARG ("--name[=...]" or "-X..."), or NULL. */
+static const NspawnOption *nspawn_option_find(const char *arg, char short_name) {
+        for (size_t i = 0; i < ELEMENTSOF(nspawn_options); i++) {
+                const NspawnOption *o = &nspawn_options[i];
+                if (short_name ? o->short_name == short_name
+                               : arg && startswith(arg, "--") &&
+                                         strncmp(arg + 2, o->name, strcspn(arg + 2, "=")) == 0 &&
+                                         strlen(o->name) == strcspn(arg + 2, "="))
+                        return o;
+        }
+        return NULL;
+}
+
+static int log_unknown_option(const char *arg, char short_name) {
+        const NspawnOption *n = nspawn_option_find(arg, short_name);
+
+        if (n && short_name)
+                return log_error_errno(-EOPNOTSUPP, "Option '-%c' (--%s) is systemd-nspawn's, and berth does not "
+                                                    "support it: %s.", short_name, n->name, n->instead);
+        if (n)
+                return log_error_errno(-EOPNOTSUPP, "Option '--%s' is systemd-nspawn's, and berth does not support "
+                                                    "it: %s.", n->name, n->instead);
+        if (short_name)
+                return log_error_errno(-EINVAL, "Unknown option '-%c', or it needs a value, see --help.", short_name);
+        return log_error_errno(-EINVAL, "Unknown option '%s', see --help.", arg);
+}
+
 void help(void) {
         printf("berth [OPTIONS...] [COMMAND [ARGS...]]\n\n"
                "Boot an OS tree as a container, or run a command in it.\n");
@@ -655,10 +733,7 @@ int parse_argv(int argc, char *argv[], Settings *s) {
                                 return log_error_errno(-EINVAL, "Option '--%s' needs a value, see --help.",
                                                        bad->name);
                         }
-                        if (optopt)
-                                return log_error_errno(-EINVAL, "Unknown option '-%c', or it needs a value, see --help.",
-                                                       optopt);
-                        return log_error_errno(-EINVAL, "Unknown option '%s', see --help.", argv[optind - 1]);
+                        return log_unknown_option(argv[optind - 1], optopt > 0 && optopt < 0x100 ? (char) optopt : 0);
                 }
                 if (c == ':')
                         return log_error_errno(-EINVAL, "Option '%s' needs a value.", argv[optind - 1]);

@@ -1,0 +1,55 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# An nspawn command line with an option berth does not have gets that option's name and what to
+# do instead, in one line, and changes nothing on the host; a typo still gets "see --help".
+. "$(dirname "$0")/lib.sh"
+require_root
+
+# nspawn options and what berth's message must name; those berth has gained are left out
+NSPAWN_ONLY=(
+        "--network-veth|--network-veth" "-n|--network-veth" "--network-zone=web|--network-zone"
+        "--port=tcp:8080:80|--port" "-p 80|--port" "--private-users=pick|--private-users" "-U|--private-users"
+        "--private-users-ownership=map|--private-users-ownership" "--image=/x.raw|--image" "-i /x.raw|--image"
+        "--root-hash=abc|--root-hash" "--oci-bundle=/b|--oci-bundle" "--set-credential=a:b|--set-credential"
+        "--personality=x86|--personality" "--suppress-sync=yes|--suppress-sync" "-Z ctx|--selinux-context"
+)
+
+# berth_has OPTION: berth --help lists it (long or short form)
+berth_has() {
+        local opt=${1%%=*}
+        opt=${opt%% *}
+        "$BERTH" --help | grep -qE -- "(^|[ ,])$opt([ =\[,]|$)"
+}
+
+test_nspawn_options_name_themselves_and_the_way_out() {
+        local e arg want n=0
+        make_tiny_tree "$T/root"
+        for e in "${NSPAWN_ONLY[@]}"; do
+                arg=${e%%|*}
+                want=${e#*|}
+                berth_has "$arg" && continue
+                # shellcheck disable=SC2086 # "-p 80" is two words
+                berth -D "$T/root" $arg /usr/bin/payload true
+                assert_eq 1 "$RC" "berth $arg"
+                assert_one_line_error
+                assert_contains "$ERR" "systemd-nspawn's"
+                assert_contains "$ERR" "$want"
+                assert_not_contains "$ERR" "see --help"
+                n=$((n + 1))
+        done
+        echo "# $n nspawn-only options checked"
+}
+
+test_typos_still_point_to_help() {
+        make_tiny_tree "$T/root"
+        berth -D "$T/root" --no-such-option /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Unknown option '--no-such-option', see --help."
+        berth -D "$T/root" -Y /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Unknown option '-Y'"
+}
+
+run_tests
