@@ -16,8 +16,10 @@
 #include <string.h>
 #include <grp.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -41,6 +43,10 @@
 #include "util.h"
 #include "berthctl-machine.h"
 
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
 /* ---------------------------------------------------------------------------------------------------- */
 /* exec, shell, login: a command in the machine's namespaces, without D-Bus in the guest                */
 /* ---------------------------------------------------------------------------------------------------- */
@@ -48,20 +54,34 @@
 /*
  * Process model:
  *
- *   berthctl (host namespaces)
- *    └─ outer child: opens the machine's cgroup.procs files, then setns() into the machine's
- *       namespaces but the cgroup one, through a pidfd of its leader (atomically, so that a leader
- *       that dies meanwhile cannot make us join half of them). Its own PID namespace does not
- *       change with setns(), so it stays a host process (and in our cgroup): it forwards signals to
- *       the command and passes on its exit status.
- *        └─ inner child: in the machine's PID namespace. Joins the machine's cgroup and then its
- *           cgroup namespace, opens a pty in the machine's devpts if asked, applies the container's
- *           confinement (capabilities, no_new_privs, seccomp, the user) and executes the command.
+ *   berthctl (host namespaces, unconfined, the caller's stdio): forwards its stdio to and from the
+ *   command's pipes, or the guest's pty
+ *    └─ waiter: host PID namespace and cgroups, so the guest can never see it. The parent of the
+ *       inner child: forwards signals to it and passes on its exit status.
+ *        └─ confiner: on the host it joins the machine's cgroups (so that what it forks is born
+ *           there: there is no moment in which a process of ours in the guest's PID namespace sits
+ *           outside the guest's device policy) and reads the container's seccomp programs from the
+ *           cache. Then it joins every namespace of the machine (the user namespace first,
+ *           atomically through a pidfd of the leader; its own PID namespace does not change with
+ *           setns()), which puts it at the root of the guest's mount namespace, the tree; enters the
+ *           working directory, sets no_new_privs, loads the filter, drops to the container's
+ *           capabilities, closes every fd but the socket to berthctl, a pipe from the waiter and
+ *           its stdio (our pipes, never a host file), and only then clones, with CLONE_PARENT, and
+ *           exits: so no host process stays in the guest's cgroups.
+ *    └─ inner child (the waiter's child): in the machine's PID namespace, the first process of
+ *       ours the guest can see. It is as confined as the container's payload from its first
+ *       instruction, holds nothing of the host (the socket and the pipes are anonymous, its binary
+ *       is a sealed memfd, see exec_seal_self()) and does only what a guest process may do: waits
+ *       for the confiner to be gone, a session, a pty in the guest's devpts, the user, exec.
  *
- * Trust boundary: after setns() everything the inner child sees is the guest's (its /dev/pts, its
- * PATH lookup, its binaries); the confinement is applied before anything of the guest runs, and the
- * host terminal is never the command's controlling terminal (a session of its own, and the
- * container's seccomp filter that blocks TIOCSTI).
+ * Trust boundary: container root can ptrace the inner child (it keeps CAP_SYS_PTRACE in the host's
+ * user namespace when there is no user namespace of its own, so dumpability does not protect us),
+ * and it can open /proc/PID/fd/N and /proc/PID/exe of it and of the command. So what the inner child
+ * holds is treated as handed to the guest: the caller's terminal and files reach the command only
+ * through the pipes that berthctl forwards, or through a pty of the guest's devpts; no pidfd of a
+ * host process (setns() on one would give the guest the host's PID namespace). What the guest
+ * sends back on the socket (a pty master, an error) is untrusted data to berthctl, and the waiter
+ * learns the inner child's PID from the kernel, not from the guest.
  */
 
 typedef struct ExecRequest {
@@ -98,9 +118,53 @@ static void install_forwarding(void) {
         (void) sigprocmask(SIG_UNBLOCK, &ss, NULL);
 }
 
-/* The machine's cgroups, opened on the host before any setns(): the inner child joins them by
- * writing "0" (itself) to these fds, so that only the command and what it starts are in the
- * machine's cgroup, never the outer child (a host process the guest could not make sense of). */
+/* Make our own binary a sealed memfd copy of itself, once (execveat of the copy, same argv and
+ * environment). The guest can open /proc/PID/exe of the inner child: were that berthctl's file on
+ * the host, it could keep it open and, once no berthctl runs, reopen it for writing through
+ * /proc/self/fd/N and replace the host's berthctl (CVE-2019-5736 against runc). A sealed memfd
+ * cannot be written by anyone. Returns 0 when already sealed; on success does not return. Logs. */
+static int exec_seal_self(void) {
+        const unsigned seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+        _cleanup_close_ int self = -EBADF, mfd = -EBADF;
+        struct stat st;
+        int r;
+
+        self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        if (self < 0)
+                return log_error_errno(negative_errno(), "Failed to open our own binary: %m");
+        r = fcntl(self, F_GET_SEALS);
+        if (r >= 0 && ((unsigned) r & seals) == seals)
+                return 0;
+        if (!berthctl_argv)
+                return log_error_errno(-EINVAL, "Cannot run a sealed copy of berthctl: no argument vector.");
+        if (fstat(self, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to read our own binary: %m");
+        mfd = memfd_create("berthctl", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+        if (mfd < 0 && errno == EINVAL) /* kernels before 6.3 know no MFD_EXEC, and execute memfds anyway */
+                mfd = memfd_create("berthctl", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+        if (mfd < 0)
+                return log_error_errno(negative_errno(), "Failed to create a memfd for a sealed copy of berthctl: %m");
+        for (off_t left = st.st_size; left > 0;) {
+                ssize_t k = copy_file_range(self, NULL, mfd, NULL, (size_t) left, 0);
+                if (k < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP))
+                        k = sendfile(mfd, self, NULL, (size_t) left);
+                if (k < 0)
+                        return log_error_errno(negative_errno(), "Failed to copy berthctl into a memfd: %m");
+                if (k == 0)
+                        return log_error_errno(-EIO, "Failed to copy berthctl into a memfd: short read.");
+                left -= k;
+        }
+        if (fcntl(mfd, F_ADD_SEALS, seals) < 0)
+                return log_error_errno(negative_errno(), "Failed to seal the copy of berthctl: %m");
+        self = safe_close(self);
+        (void) syscall(SYS_execveat, mfd, "", berthctl_argv, environ, AT_EMPTY_PATH);
+        return log_error_errno(negative_errno(), "Failed to execute the sealed copy of berthctl: %m");
+}
+
+/* The machine's cgroups. The helper joins them itself, on the host (its cgroup namespace and
+ * credentials are the host's), before it joins any namespace, and closes them before the fork: so
+ * the fds of the host's cgroup.procs files never reach a process the guest can see, and the inner
+ * child is born in the machine's cgroups. */
 typedef struct CGroupJoin {
         int fd[16];        /* cgroup.procs to write to */
         int fallback[16];  /* where to go if that fails, or -EBADF */
@@ -182,7 +246,7 @@ static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
         return 0;
 }
 
-/* In the inner child: join, then forget the fds. Logs. */
+/* Join (write "0": ourselves), then close the fds. Logs. */
 static int cgroup_join(CGroupJoin *j, const char *machine) {
         int r = 0;
 
@@ -217,28 +281,76 @@ static int namespace_flags(pid_t leader) {
         return flags | CLONE_NEWNS;
 }
 
-/* The inner child: in all of the machine's namespaces. Never returns. */
-_noreturn_ static void exec_inner_child(const ExecRequest *req, CGroupJoin *cg, int pidfd, bool cgroup_ns, int sock) {
-        const MachineRecord *rec = req->m->record;
-        Settings s = { .syscall_allow = rec->syscall_allow, .syscall_deny = rec->syscall_deny };
+/* STDIO[0..2] onto 0, 1, 2 (through fds above them, so that they may be any of 0..2). */
+static int move_stdio(const int stdio[3]) {
+        int tmp[3] = { -EBADF, -EBADF, -EBADF }, r = 0;
+
+        for (int i = 0; i < 3 && r >= 0; i++) {
+                tmp[i] = fcntl(stdio[i], F_DUPFD_CLOEXEC, 3);
+                if (tmp[i] < 0)
+                        r = negative_errno();
+        }
+        for (int i = 0; i < 3 && r >= 0; i++)
+                if (dup2(tmp[i], i) < 0)
+                        r = negative_errno();
+        for (int i = 0; i < 3; i++)
+                safe_close(tmp[i]);
+        return r;
+}
+
+/* The guest's pty: the master goes to berthctl, the slave becomes our stdio and controlling
+ * terminal. In the inner child, confined: the guest's /dev/pts is the guest's, and whatever it put
+ * there is opened as a guest process would open it. Logs. */
+static int inner_pty(const char *machine, int sock) {
+        _cleanup_close_ int master = -EBADF, slave = -EBADF;
+        struct statfs sfs;
+        int unlock = 0;
+
+        master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+        if (master < 0)
+                return log_error_errno(negative_errno(), "Failed to open /dev/pts/ptmx in machine '%s': %m", machine);
+        if (fstatfs(master, &sfs) < 0 || sfs.f_type != DEVPTS_SUPER_MAGIC)
+                return log_error_errno(-ENOTTY, "Failed to set up a pty in machine '%s': its /dev/pts/ptmx is not on devpts.",
+                                       machine);
+        if (fd_set_nonblock(master, false) < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+            (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set up a pty in machine '%s': %m", machine);
+        for (int i = 0; i < 3; i++)
+                if (dup2(slave, i) < 0)
+                        return log_error_errno(negative_errno(), "Failed to make the pty our stdio: %m");
+        return send_message(sock, EXEC_MSG_MASTER, 0, master);
+}
+
+/* The inner child: in all of the machine's namespaces and cgroups, confined like the container.
+ * GO is the read end of a pipe whose write end the waiter closes once the confiner is gone: only
+ * then is the guest's cgroup free of host processes (for systemd in the guest, a PID 0 in
+ * init.scope). Never returns. */
+_noreturn_ static void exec_inner_child(const ExecRequest *req, int sock, int go) {
         sigset_t none;
+        char c;
         int r;
 
+        /* our parent is the waiter (CLONE_PARENT): we die with it; if it is gone already, we are
+         * the guest init's child now (our parent outside the PID namespace shows as 0) */
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != 0)
+                _exit(EXIT_FAILURE);
         for (size_t i = 0; i < ELEMENTSOF(forwarded_signals); i++)
                 (void) signal(forwarded_signals[i], SIG_DFL);
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
 
-        /* the cgroup first, while our cgroup namespace is still the host's, then its namespace */
-        r = cgroup_join(cg, req->m->name);
-        if (r < 0)
-                goto fail;
-        if (cgroup_ns && setns(pidfd, CLONE_NEWCGROUP) < 0) {
-                r = log_error_errno(negative_errno(), "Failed to join the cgroup namespace of machine '%s': %m",
-                                    req->m->name);
-                goto fail;
-        }
+#if BERTH_TEST_HOOKS
+        /* Test builds only (meson -Dtest-hooks=true): stop where we are most exposed, the first
+         * moment the guest can see us (still root, holding the socket and the stdio pipes), so that
+         * a test inside the container can check what the guest sees, without racing. */
+        if (getenv("BERTH_TEST_PARK_EXEC"))
+                (void) raise(SIGSTOP);
+#endif
+
+        while (read(go, &c, 1) < 0 && errno == EINTR)
+                ;
+        safe_close(go);
 
         /* not the host terminal's session: it must not become our controlling terminal */
         if (setsid() < 0) {
@@ -246,57 +358,18 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, CGroupJoin *cg, 
                 goto fail;
         }
         if (req->pty) {
-                _cleanup_close_ int master = -EBADF, slave = -EBADF;
-                int unlock = 0;
-
-                master = open("/dev/pts/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NOFOLLOW);
-                if (master < 0) {
-                        r = log_error_errno(negative_errno(), "Failed to open /dev/pts/ptmx in machine '%s': %m",
-                                            req->m->name);
-                        goto fail;
-                }
-                if (ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-                    (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 ||
-                    ioctl(slave, TIOCSCTTY, 0) < 0) {
-                        r = log_error_errno(negative_errno(), "Failed to set up a pty in machine '%s': %m", req->m->name);
-                        goto fail;
-                }
-                r = send_message(sock, EXEC_MSG_MASTER, 0, master);
+                r = inner_pty(req->m->name, sock);
                 if (r < 0)
                         goto fail;
-                for (int i = 0; i < 3; i++)
-                        if (dup2(slave, i) < 0) {
-                                r = negative_errno();
-                                goto fail;
-                        }
         }
-        if (!req->home || chdir(req->home) < 0)
-                (void) chdir("/");
-        /* whatever fds berthctl was started with (a directory fd of the host would be a way out of
-         * the container's root) stay outside; only the socket to berthctl is left, and it is O_CLOEXEC */
-        r = close_all_fds((const int[]) { sock }, 1);
-        if (r < 0) {
-                log_error_errno(r, "Failed to close file descriptors: %m");
-                goto fail;
-        }
-
-        if (rec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-                r = log_error_errno(negative_errno(), "Failed to set no_new_privs: %m");
-                goto fail;
-        }
-        /* the container's own order (berth-child.c): bounding set, then the filter */
-        r = capability_apply(rec->capabilities);
-        if (r < 0)
-                goto fail;
-        r = seccomp_apply(&s, rec->capabilities);
-        if (r < 0)
-                goto fail;
         if (req->uid != 0 || req->gid != 0) {
                 if (setgroups(req->n_groups, req->groups) < 0 || setresgid(req->gid, req->gid, req->gid) < 0 ||
                     setresuid(req->uid, req->uid, req->uid) < 0) {
                         r = log_error_errno(negative_errno(), "Failed to change to UID %u: %m", (unsigned) req->uid);
                         goto fail;
                 }
+                /* a credential change clears the parent-death signal */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         }
 
         environ = req->env;
@@ -312,50 +385,280 @@ fail:
         _exit(EXIT_FAILURE);
 }
 
-/* The outer child: host PID namespace, joins the rest. Never returns. */
-_noreturn_ static void exec_outer_child(const ExecRequest *req, int pidfd, int sock) {
+/* Everything of the confiner up to the clone: see the process model above. Logs. */
+static int confine(const ExecRequest *req, int pidfd, int sock, int go, const int stdio[3]) {
+        const MachineRecord *rec = req->m->record;
+        Settings s = { .syscall_allow = rec->syscall_allow, .syscall_deny = rec->syscall_deny };
         CGroupJoin cg = {};
-        int r, status, flags;
+        int flags, r;
+
+        /* On the host still: the program cache is under the host's /run. */
+        r = seccomp_prepare(&s, rec->capabilities);
+        if (r < 0)
+                return r;
+        r = cgroup_join_open(req->m, &cg);
+        if (r >= 0)
+                r = cgroup_join(&cg, req->m->name);
+        cgroup_join_done(&cg);
+        if (r < 0)
+                return r;
+
+        /* whatever fds berthctl was started with (a directory fd of the host would be a way out of
+         * the container's root) stay outside; the stdio are our pipes from here on */
+        r = move_stdio(stdio);
+        if (r >= 0)
+                r = close_all_fds((const int[]) { pidfd, sock, go }, 3);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the file descriptors of the command: %m");
+        /* our errors go to berthctl through the stderr pipe now: not to a journal socket, which
+         * after setns() would be the guest's */
+        (void) unsetenv("JOURNAL_STREAM");
+        log_open();
+
+        flags = namespace_flags(req->m->leader);
+        if (setns(pidfd, flags) < 0)
+                return log_error_errno(negative_errno(), "Failed to join the namespaces of machine '%s': %m", req->m->name);
+        /* setns() of the mount namespace put us at its root: the tree, since berth pivoted there */
+        if (flags & CLONE_NEWUSER) {
+                /* the guest's root, not an unmapped host root, in a user namespace of its own */
+                (void) setgroups(0, NULL);
+                if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                        return log_error_errno(negative_errno(), "Failed to become root of the user namespace of machine '%s': %m",
+                                               req->m->name);
+        }
+        if (!req->home || chdir(req->home) < 0)
+                if (chdir("/") < 0)
+                        return log_error_errno(negative_errno(), "Failed to enter the root of machine '%s': %m", req->m->name);
+
+        /* the container's own order (berth-child.c): no_new_privs, the filter, then the bounding set */
+        if (rec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set no_new_privs: %m");
+        r = seccomp_apply(&s, rec->capabilities);
+        if (r < 0)
+                return r;
+        return capability_apply(rec->capabilities);
+}
+
+/* The confiner: host PID namespace, in the machine's cgroups from its first steps until it exits
+ * right after the clone. Never returns. */
+_noreturn_ static void exec_confiner(const ExecRequest *req, int pidfd, int sock, int go, const int stdio[3]) {
         pid_t pid;
+        int r;
 
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        install_forwarding();
-
-        r = cgroup_join_open(req->m, &cg);
+        r = confine(req, pidfd, sock, go, stdio);
         if (r < 0)
                 goto fail;
-        flags = namespace_flags(req->m->leader);
-        if (setns(pidfd, flags & ~CLONE_NEWCGROUP) < 0) {
-                r = log_error_errno(negative_errno(), "Failed to join the namespaces of machine '%s': %m", req->m->name);
-                goto fail;
-        }
-        pid = fork();
+        pidfd = safe_close(pidfd);
+        /* the waiter's child, not ours: we leave the guest's cgroups by exiting at once */
+        pid = (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
         if (pid < 0) {
                 r = log_error_errno(negative_errno(), "Failed to fork in machine '%s': %m", req->m->name);
                 goto fail;
         }
         if (pid == 0)
-                exec_inner_child(req, &cg, pidfd, flags & CLONE_NEWCGROUP, sock);
-        cgroup_join_done(&cg);
-        forward_to = pid;
-        safe_close(sock);
-        safe_close(pidfd);
-        /* don't keep the caller's terminal open longer than the command does */
-        for (;;) {
-                if (waitpid(pid, &status, 0) < 0) {
-                        if (errno == EINTR)
-                                continue;
+                exec_inner_child(req, sock, go);
+        _exit(EXIT_SUCCESS);
+
+fail:
+        (void) send_message(sock, EXEC_MSG_FAILED, r, -EBADF);
+        _exit(EXIT_FAILURE);
+}
+
+/* Our only child but the confiner, which is gone: the inner child (from the kernel's list, not
+ * from anything the guest could have written). 0 if there is none. */
+static pid_t inner_child_pid(void) {
+        _cleanup_free_ char *s = NULL;
+        char path[64], *e = NULL;
+        unsigned long p;
+
+        snprintf(path, sizeof path, "/proc/self/task/%d/children", (int) getpid());
+        if (read_full_file(path, &s, NULL) < 0)
+                return 0;
+        errno = 0;
+        p = strtoul(s, &e, 10);
+        if (errno != 0 || e == s || p == 0 || p > INT_MAX)
+                return 0;
+        return (pid_t) p;
+}
+
+/* The waiter: host PID namespace and cgroups, never visible to the guest; the parent of the inner
+ * child, through CLONE_PARENT. Forwards signals to it and passes on its exit status. Never
+ * returns. */
+_noreturn_ static void exec_waiter(const ExecRequest *req, int pidfd, int sock, const int stdio[3]) {
+        _cleanup_close_pair_ int go[2] = { -EBADF, -EBADF };
+        int status;
+        pid_t pid;
+
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        install_forwarding();
+        if (pipe2(go, O_CLOEXEC) < 0) {
+                (void) send_message(sock, EXEC_MSG_FAILED, log_error_errno(negative_errno(), "Failed to create a pipe: %m"),
+                                    -EBADF);
+                _exit(EXIT_FAILURE);
+        }
+        pid = fork();
+        if (pid < 0) {
+                (void) send_message(sock, EXEC_MSG_FAILED, log_error_errno(negative_errno(), "Failed to fork: %m"), -EBADF);
+                _exit(EXIT_FAILURE);
+        }
+        if (pid == 0) {
+                go[1] = safe_close(go[1]);
+                exec_confiner(req, pidfd, sock, go[0], stdio);
+        }
+        /* the streams and the socket end with the command, not with us */
+        (void) close_all_fds((const int[]) { go[1] }, 1);
+        for (int i = 0; i < 3; i++)
+                (void) close(i);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
                         _exit(EXIT_FAILURE);
-                }
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                _exit(EXIT_FAILURE); /* it told berthctl why */
+        forward_to = inner_child_pid();
+        go[1] = safe_close(go[1]);
+        for (;;) {
+                pid = waitpid(-1, &status, 0);
+                if (pid < 0 && errno == EINTR)
+                        continue;
+                if (pid < 0)
+                        _exit(EXIT_FAILURE);
                 break;
         }
         if (WIFEXITED(status))
                 _exit(WEXITSTATUS(status));
         _exit(128 + WTERMSIG(status));
+}
 
-fail:
-        (void) send_message(sock, EXEC_MSG_FAILED, r, -EBADF);
-        _exit(EXIT_FAILURE);
+/* One direction of the stdio forwarding: FROM (read) to TO (write). The pipe ends are ours and
+ * non-blocking; berthctl's own stdio are left as they are. */
+typedef struct Pump {
+        int from, to;
+        bool own_from, own_to; /* our pipe ends, closed when done */
+        char buf[16384];
+        size_t len, off;
+        bool done;
+} Pump;
+
+static void pump_close(Pump *p) {
+        if (p->own_from)
+                p->from = safe_close(p->from);
+        if (p->own_to)
+                p->to = safe_close(p->to);
+        p->done = true;
+}
+
+/* Moves what is there without blocking on our pipe ends. Returns true if anything moved. */
+static bool pump_run(Pump *p, bool drain) {
+        bool moved = false;
+        ssize_t k;
+
+        while (!p->done) {
+                if (p->len == 0) {
+                        k = read(p->from, p->buf, sizeof p->buf);
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k < 0 && errno == EAGAIN)
+                                return moved;
+                        if (k <= 0) {
+                                pump_close(p);
+                                return true;
+                        }
+                        p->len = (size_t) k;
+                        p->off = 0;
+                        moved = true;
+                }
+                k = write(p->to, p->buf + p->off, p->len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0 && errno == EAGAIN)
+                        return moved;
+                if (k < 0) {
+                        /* EPIPE: the reader is gone; the writer gets its EPIPE as it would have */
+                        pump_close(p);
+                        return true;
+                }
+                p->off += (size_t) k;
+                p->len -= (size_t) k;
+                moved = true;
+                /* a blocking FROM (our stdin) is read again only when poll() says so */
+                if (p->len == 0 && !p->own_from && !drain)
+                        return moved;
+        }
+        return moved;
+}
+
+/* Forwards our stdio to and from the command's pipes until the helper exits (then what the command
+ * left in the pipes is still passed on). Returns the helper's exit status or a negative errno. */
+static int stdio_loop(pid_t child, int in_w, int out_r, int err_r) {
+        _cleanup_close_ int pidfd = -EBADF;
+        Pump *pumps = NULL;
+        bool exited = false;
+        int status = -1;
+        int r = 0;
+
+        pumps = calloc(3, sizeof(Pump));
+        if (!pumps)
+                return log_oom();
+        pumps[0] = (Pump) { .from = STDIN_FILENO, .to = in_w, .own_to = true };
+        pumps[1] = (Pump) { .from = out_r, .to = STDOUT_FILENO, .own_from = true };
+        pumps[2] = (Pump) { .from = err_r, .to = STDERR_FILENO, .own_from = true };
+        if (fd_set_nonblock(in_w, true) < 0 || fd_set_nonblock(out_r, true) < 0 || fd_set_nonblock(err_r, true) < 0) {
+                r = log_error_errno(negative_errno(), "Failed to set up the streams of the command: %m");
+                goto finish;
+        }
+        pidfd = pidfd_open_(child);
+        if (pidfd < 0) {
+                r = log_error_errno(negative_errno(), "Failed to watch the command: %m");
+                goto finish;
+        }
+
+        while (!exited) {
+                struct pollfd p[4] = { { .fd = pidfd, .events = POLLIN } };
+
+                for (int i = 0; i < 3; i++) {
+                        Pump *u = pumps + i;
+                        p[i + 1].fd = -1;
+                        if (u->done)
+                                continue;
+                        if (u->len == 0)
+                                p[i + 1] = (struct pollfd) { .fd = u->from, .events = POLLIN };
+                        else
+                                p[i + 1] = (struct pollfd) { .fd = u->to, .events = POLLOUT };
+                }
+                if (poll(p, 4, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = log_error_errno(negative_errno(), "Failed to poll: %m");
+                        goto finish;
+                }
+                if (p[0].revents)
+                        exited = true;
+                for (int i = 0; i < 3; i++)
+                        if (p[i + 1].revents)
+                                (void) pump_run(pumps + i, false);
+        }
+        /* what the command wrote before it ended is in the pipes; what something it left behind
+         * writes later is not waited for */
+        for (int i = 1; i < 3; i++)
+                while (!pumps[i].done && pump_run(pumps + i, true))
+                        ;
+
+finish:
+        for (int i = 0; i < 3; i++)
+                pump_close(pumps + i);
+        free(pumps);
+        for (;;) {
+                if (waitpid(child, &status, 0) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return r < 0 ? r : log_error_errno(-ECHILD, "Lost the command.");
+                }
+                break;
+        }
+        if (r < 0)
+                return r;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 typedef struct PtyLoop {
@@ -376,7 +679,7 @@ static int on_exec_signal(sd_event_source *s, const struct signalfd_siginfo *si,
         return 0;
 }
 
-/* Forwards between our stdio and the pty until the outer child exits. Returns its status. */
+/* Forwards between our stdio and the pty until the helper exits. Returns its status. */
 static int pty_loop(pid_t child, int master) {
         _cleanup_(forwarder_freep) Forwarder *f = NULL;
         PtyLoop l = { .child = child, .status = EXIT_FAILURE };
@@ -406,17 +709,27 @@ static int pty_loop(pid_t child, int master) {
 
 /* Runs REQ, returns the command's exit status as VERB_EXIT_STATUS() or a negative errno. */
 static int exec_run(const ExecRequest *req) {
-        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
-        _cleanup_close_ int pidfd = -EBADF, master = -EBADF;
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF }, in[2] = { -EBADF, -EBADF },
+                                 out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF };
+        _cleanup_close_ int pidfd = -EBADF, master = -EBADF, helper_fd = -EBADF;
+        struct sigaction sa_pipe = { .sa_handler = SIG_IGN }, saved_pipe;
         sigset_t ss, saved;
         int r, status, failed = 0;
         pid_t pid;
 
+        r = exec_seal_self();
+        if (r < 0)
+                return r;
         r = machine_open_leader(req->m, &pidfd);
         if (r < 0)
                 return r;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return log_error_errno(negative_errno(), "Failed to create a socket pair: %m");
+        /* The command's stdio, also with a pty (where they carry what the helpers log until the pty
+         * is set up): pipes that we forward, never our own fds, which may be host files that the
+         * guest could reopen through /proc/PID/fd/N in another mode. */
+        if (pipe2(in, O_CLOEXEC) < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0)
+                return log_error_errno(negative_errno(), "Failed to create pipes: %m");
 
         /* blocked before the fork: a signal that comes early is forwarded, not lost or fatal */
         sigemptyset(&ss);
@@ -430,21 +743,37 @@ static int exec_run(const ExecRequest *req) {
                 return log_error_errno(negative_errno(), "Failed to fork: %m");
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
-                exec_outer_child(req, pidfd, pair[1]);
+                exec_waiter(req, pidfd, pair[1], (const int[]) { in[0], out[1], err[1] });
         }
         pair[1] = safe_close(pair[1]);
+        in[0] = safe_close(in[0]);
+        out[1] = safe_close(out[1]);
+        err[1] = safe_close(err[1]);
+        forward_to = pid;
+        install_forwarding();
+        (void) sigaction(SIGPIPE, &sa_pipe, &saved_pipe);
 
-        /* until EOF: the command was executed (the socket is O_CLOEXEC) or setup failed */
+        /* Until EOF: the command was executed (the socket is O_CLOEXEC) or setup failed; or the
+         * helper is gone (the guest may have taken a copy of the socket from the inner child). */
+        helper_fd = pidfd_open_(pid);
         for (;;) {
+                struct pollfd p[2] = { { .fd = pair[0], .events = POLLIN }, { .fd = helper_fd, .events = POLLIN } };
                 ExecMessage msg;
                 int fd;
 
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                if (!p[0].revents)
+                        break;
                 r = recv_message(pair[0], &msg, &fd);
                 if (r <= 0)
                         break;
                 if (msg.type == EXEC_MSG_MASTER && fd >= 0 && master < 0)
                         master = fd;
-                else if (msg.type == EXEC_MSG_EXEC_FAILED) {
+                else if (msg.type == EXEC_MSG_EXEC_FAILED && msg.error < 0) {
                         errno = -msg.error;
                         failed = log_error_errno(msg.error, "Failed to execute '%s' in machine '%s': %m",
                                                  req->file ?: req->argv[0], req->m->name);
@@ -455,32 +784,28 @@ static int exec_run(const ExecRequest *req) {
                 }
         }
 
-        if (!failed && req->pty && master >= 0) {
+        if (!failed && req->pty && master < 0)
+                failed = log_error_errno(-EIO, "Failed to get a pty of machine '%s': its process ended early.",
+                                         req->m->name);
+        if (!failed && req->pty) {
+                /* the command's stdio is the pty; what went to the pipes was the helpers' */
+                in[1] = safe_close(in[1]);
+                out[0] = safe_close(out[0]);
+                if (fd_set_nonblock(err[0], true) >= 0)
+                        (void) pump_run(&(Pump) { .from = TAKE_FD(err[0]), .to = STDERR_FILENO, .own_from = true }, true);
+                /* pty_loop() takes the signals through sd-event: blocked again */
+                (void) sigprocmask(SIG_BLOCK, &ss, NULL);
                 status = pty_loop(pid, TAKE_FD(master));
-                (void) sigprocmask(SIG_SETMASK, &saved, NULL);
-                return status < 0 ? status : VERB_EXIT_STATUS(status);
-        }
-
-        /* plain stdio: wait, forwarding signals to the outer child */
-        forward_to = pid;
-        install_forwarding();
-        for (;;) {
-                if (waitpid(pid, &status, 0) < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        status = -1;
-                }
-                break;
-        }
+        } else
+                status = stdio_loop(pid, TAKE_FD(in[1]), TAKE_FD(out[0]), TAKE_FD(err[0]));
         forward_to = 0;
+        (void) sigaction(SIGPIPE, &saved_pipe, NULL);
         (void) sigprocmask(SIG_SETMASK, &saved, NULL);
         if (failed)
                 return failed;
         if (status < 0)
-                return log_error_errno(-ECHILD, "Lost the command in machine '%s'.", req->m->name);
-        if (WIFEXITED(status))
-                return VERB_EXIT_STATUS(WEXITSTATUS(status));
-        return VERB_EXIT_STATUS(128 + WTERMSIG(status));
+                return status;
+        return VERB_EXIT_STATUS(status);
 }
 
 static bool want_pty(void) {

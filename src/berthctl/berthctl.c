@@ -271,11 +271,20 @@ static int dispatch(int argc, char *argv[]) {
         return v->fn(argc, argv);
 }
 
+char **berthctl_argv = NULL;
+
 int main(int argc, char *argv[]) {
+        _cleanup_free_ char **argv_copy = NULL;
         int r;
 
         log_set_prefix("berthctl");
         log_open();
+
+        /* as we were started, for exec's re-execution of itself (option parsing permutes argv) */
+        argv_copy = calloc((size_t) argc + 1, sizeof(char *));
+        if (argv_copy)
+                memcpy(argv_copy, argv, sizeof(char *) * (size_t) argc);
+        berthctl_argv = argv_copy;
 
         r = parse_argv(argc, argv, false);
         if (r > 0 && optind < argc) {

@@ -40,6 +40,8 @@ typedef struct Args {
 } Args;
 
 extern Args arg;
+/* main()'s argument vector as it was given, before option parsing permuted it */
+extern char **berthctl_argv;
 
 typedef int (*verb_fn_t)(int argc, char *argv[]);
 
