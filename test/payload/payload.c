@@ -48,6 +48,10 @@
 
 extern char **environ;
 
+/* <sys/ptrace.h> and <linux/ptrace.h> do not mix; the two requests we use */
+#define PTRACE_ATTACH_ 16
+#define PTRACE_DETACH_ 17
+
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define streq(a, b) (strcmp((a), (b)) == 0)
 
@@ -893,6 +897,259 @@ static int ap_fds(int argc, char **argv) {
         return 0;
 }
 
+/* ---- what berthctl exec puts into the container ---- */
+
+/* Reads "Key:" of /proc/PID/status. */
+static int pid_status_field(int pid, const char *key, char *buf, size_t size) {
+        char path[64], line[512];
+        size_t l = strlen(key);
+        FILE *f;
+        int r = -ENOENT;
+
+        snprintf(path, sizeof path, "/proc/%d/status", pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -errno;
+        while (fgets(line, sizeof line, f))
+                if (strncmp(line, key, l) == 0 && line[l] == ':') {
+                        char *v = line + l + 1;
+                        v += strspn(v, " \t");
+                        v[strcspn(v, "\n")] = 0;
+                        snprintf(buf, size, "%s", v);
+                        r = 0;
+                        break;
+                }
+        fclose(f);
+        return r;
+}
+
+/* Is the object behind the magic link (or pidfd_getfd() copy) something of the guest? Pipes,
+ * sockets and anonymous inodes are no file of anyone's file system; a path must name, in our
+ * root, the very same inode. Returns NULL if fine, else why not. */
+static const char *guest_object(const char *link, int fd, char *why, size_t size) {
+        char target[PATH_MAX];
+        struct stat a, b;
+        ssize_t k;
+
+        k = readlink(link, target, sizeof target - 1);
+        if (k < 0)
+                return errno == ENOENT || errno == ESRCH ? NULL : (snprintf(why, size, "readlink %s: %s", link, errno_name(errno)), why);
+        target[k] = 0;
+        if (strncmp(target, "pipe:[", 6) == 0 || strncmp(target, "socket:[", 8) == 0 ||
+            strncmp(target, "anon_inode:", 11) == 0)
+                return NULL;
+        if ((fd >= 0 ? fstat(fd, &a) : stat(link, &a)) < 0)
+                return errno == ENOENT || errno == ESRCH ? NULL : (snprintf(why, size, "stat %s: %s", link, errno_name(errno)), why);
+        if (target[0] != '/' || stat(target, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+                snprintf(why, size, "%s -> '%s' is not that file in the container (dev %u:%u ino %llu)", link, target,
+                         major(a.st_dev), minor(a.st_dev), (unsigned long long) a.st_ino);
+                return why;
+        }
+        return NULL;
+}
+
+static bool audit_fail(int pid, const char *what) {
+        printf("%d: FAIL %s\n", pid, what);
+        return false;
+}
+
+/* One process the container can see: confined like the container, root and files inside it. */
+static bool audit_pid(int pid, uint64_t bnd, bool nnp) {
+        static const char *const masks[] = { "CapBnd", "CapEff", "CapPrm", "CapInh", "CapAmb" };
+        char path[PATH_MAX], v[256], why[PATH_MAX + 128];
+        struct stat root, st;
+        bool good = true;
+        DIR *d;
+        struct dirent *de;
+        int fd;
+
+        if (pid_status_field(pid, "Seccomp", v, sizeof v) < 0)
+                return true; /* gone */
+        if (!streq(v, "2")) {
+                snprintf(why, sizeof why, "Seccomp: %s, not 2 (filter)", v);
+                good = audit_fail(pid, why);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(masks); i++) {
+                if (pid_status_field(pid, masks[i], v, sizeof v) < 0)
+                        return true;
+                uint64_t m = strtoull(v, NULL, 16);
+                if ((i == 0 && m != bnd) || (m & ~bnd) || (streq(masks[i], "CapAmb") && m != 0)) {
+                        snprintf(why, sizeof why, "%s: %s, the container's bounding set is %016llx", masks[i], v,
+                                 (unsigned long long) bnd);
+                        good = audit_fail(pid, why);
+                }
+        }
+        if (nnp && pid_status_field(pid, "NoNewPrivs", v, sizeof v) >= 0 && !streq(v, "1"))
+                good = audit_fail(pid, "NoNewPrivs: 0, the container has 1");
+
+        snprintf(path, sizeof path, "/proc/%d/root", pid);
+        if (stat("/", &root) < 0 || stat(path, &st) < 0) {
+                if (errno != ENOENT && errno != ESRCH)
+                        good = audit_fail(pid, "cannot stat its root");
+        } else if (st.st_dev != root.st_dev || st.st_ino != root.st_ino)
+                good = audit_fail(pid, "its root is not the container's");
+        snprintf(path, sizeof path, "/proc/%d/cwd", pid);
+        if (guest_object(path, -1, why, sizeof why))
+                good = audit_fail(pid, why);
+        /* its binary: a file of the container or a memfd; never writable (CVE-2019-5736) */
+        snprintf(path, sizeof path, "/proc/%d/exe", pid);
+        {
+                char target[PATH_MAX];
+                ssize_t k = readlink(path, target, sizeof target - 1);
+                target[k < 0 ? 0 : k] = 0;
+                if (k > 0 && strncmp(target, "/memfd:", 7) != 0 && guest_object(path, -1, why, sizeof why))
+                        good = audit_fail(pid, why);
+                fd = open(path, O_WRONLY | O_CLOEXEC | O_NONBLOCK);
+                if (fd >= 0) {
+                        close(fd);
+                        printf("%d: FAIL %s ('%s') opens for writing\n", pid, path, target);
+                        good = false;
+                }
+        }
+
+        snprintf(path, sizeof path, "/proc/%d/fd", pid);
+        d = opendir(path);
+        if (!d)
+                return good;
+        while ((de = readdir(d))) {
+                char link[PATH_MAX];
+                if (!isdigit((unsigned char) de->d_name[0]))
+                        continue;
+                if (pid == getpid() && atoi(de->d_name) == dirfd(d))
+                        continue;
+                snprintf(link, sizeof link, "/proc/%d/fd/%s", pid, de->d_name);
+                if (guest_object(link, -1, why, sizeof why))
+                        good = audit_fail(pid, why);
+        }
+        closedir(d);
+        return good;
+}
+
+/* The first stopped process that is not us: the exec parked by BERTH_TEST_PARK_EXEC. */
+static int find_stopped(void) {
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        int found = 0;
+
+        if (!d)
+                return 0;
+        while (!found && (de = readdir(d))) {
+                char v[64];
+                int pid = atoi(de->d_name);
+                if (pid <= 0 || pid == getpid())
+                        continue;
+                if (pid_status_field(pid, "State", v, sizeof v) >= 0 && v[0] == 'T')
+                        found = pid;
+        }
+        closedir(d);
+        return found;
+}
+
+/* Attach to the parked process as a debugger would and take each of its fds (pidfd_getfd()): none
+ * may be a file outside the container. */
+static bool audit_ptrace(int pid) {
+        char path[64], why[PATH_MAX + 128];
+        bool good = true;
+        int pidfd, status;
+        DIR *d;
+        struct dirent *de;
+
+        if (syscall(SYS_ptrace, PTRACE_ATTACH_, pid, 0, 0) < 0) {
+                printf("%d: ptrace attach refused: errno=%s\n", pid, errno_name(errno));
+                return true;
+        }
+        (void) waitpid(pid, &status, __WALL);
+        printf("%d: ptrace attached\n", pid);
+        pidfd = (int) syscall(SYS_pidfd_open, pid, 0);
+        snprintf(path, sizeof path, "/proc/%d/fd", pid);
+        d = opendir(path);
+        while (pidfd >= 0 && d && (de = readdir(d))) {
+                char link[PATH_MAX];
+                int n = atoi(de->d_name), fd;
+                if (!isdigit((unsigned char) de->d_name[0]))
+                        continue;
+                fd = (int) syscall(SYS_pidfd_getfd, pidfd, n, 0);
+                if (fd < 0) {
+                        printf("%d: pidfd_getfd %d: errno=%s\n", pid, n, errno_name(errno));
+                        continue;
+                }
+                snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+                if (guest_object(link, fd, why, sizeof why)) {
+                        printf("%d: FAIL its fd %d (taken with pidfd_getfd): %s\n", pid, n, why);
+                        good = false;
+                }
+                close(fd);
+        }
+        if (d)
+                closedir(d);
+        if (pidfd >= 0)
+                close(pidfd);
+        (void) syscall(SYS_ptrace, PTRACE_DETACH_, pid, 0, SIGSTOP);
+        return good;
+}
+
+/* exec-audit BND NNP [TIMEOUT]: waits for a parked process (stopped), checks every process we
+ * can see (seccomp, capabilities within BND (hex), NoNewPrivs if NNP is 1, root, cwd, binary, fds),
+ * attaches to the parked one, then lets it go on (SIGCONT). "ok" if all of it holds. */
+static int ap_exec_audit(int argc, char **argv) {
+        long long timeout = 30, nnp;
+        uint64_t bnd;
+        bool good = true;
+        int parked = 0;
+        DIR *d;
+        struct dirent *de;
+
+        if (argc < 3 || parse_int(argv[2], &nnp) < 0 || (argc > 3 && parse_int(argv[3], &timeout) < 0))
+                return usage("usage: exec-audit BOUNDING_SET_HEX NNP [TIMEOUT]");
+        bnd = strtoull(argv[1], NULL, 16);
+        for (long long i = 0; i < timeout * 20 && !(parked = find_stopped()); i++)
+                usleep(50000);
+        if (!parked) {
+                printf("no parked process appeared within %llds\n", timeout);
+                return 1;
+        }
+        printf("parked: %d\n", parked);
+        d = opendir("/proc");
+        if (!d)
+                return fail_errno();
+        while ((de = readdir(d))) {
+                int pid = atoi(de->d_name);
+                if (pid > 0 && !audit_pid(pid, bnd, nnp == 1))
+                        good = false;
+        }
+        closedir(d);
+        if (!audit_ptrace(parked))
+                good = false;
+        (void) kill(parked, SIGCONT);
+        if (good)
+                return ok();
+        return 1;
+}
+
+/* reopen FD DATA: opens /proc/self/fd/FD for writing (a new open file, whatever mode FD has) and
+ * writes DATA: a host file given as stdin must not become writable this way. */
+static int ap_reopen(int argc, char **argv) {
+        char path[64];
+        struct stat st;
+        int fd;
+
+        if (argc != 3)
+                return usage("usage: reopen FD DATA");
+        snprintf(path, sizeof path, "/proc/self/fd/%s", argv[1]);
+        if (stat(path, &st) >= 0)
+                printf("type=%s\n", S_ISREG(st.st_mode) ? "file" : S_ISFIFO(st.st_mode) ? "fifo" :
+                       S_ISSOCK(st.st_mode) ? "socket" : S_ISCHR(st.st_mode) ? "chr" : S_ISDIR(st.st_mode) ? "dir" : "other");
+        fd = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return fail_errno();
+        if (write(fd, argv[2], strlen(argv[2])) < 0) {
+                close(fd);
+                return fail_errno();
+        }
+        close(fd);
+        return ok();
+}
+
 static int ap_help(int argc, char **argv);
 
 static const struct applet applets[] = {
@@ -931,6 +1188,8 @@ static const struct applet applets[] = {
         { "ls", ap_ls, "DIR" },
         { "mounts", ap_mounts, "" },
         { "fds", ap_fds, "" },
+        { "exec-audit", ap_exec_audit, "BOUNDING_SET_HEX NNP [TIMEOUT]" },
+        { "reopen", ap_reopen, "FD DATA" },
         { "help", ap_help, "" },
 };
 

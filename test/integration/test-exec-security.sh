@@ -1,0 +1,146 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2317 # the cases and helpers are called by run_tests
+# berthctl exec, shell and login against container root (issue 9, item 1): no process berthctl
+# puts into a machine's PID namespace is ever less confined than the container's own processes,
+# or holds a file of the host. Checked from inside, as container root, without racing: a test
+# build (meson -Dtest-hooks=true, as test/run-all builds) stops exec's first process in the guest
+# at its most exposed point when $BERTH_TEST_PARK_EXEC is set, and `payload exec-audit` inspects
+# every process it can see (Seccomp, capability sets, NoNewPrivs, root, cwd, binary, fds), attaches
+# to the parked one with ptrace and takes its fds with pidfd_getfd(), then lets it go on.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+if [ -z "${BERTHCTL:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
+        BERTHCTL=$BERTH_BUILD/berthctl
+fi
+if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
+        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        exit 0
+fi
+
+# ---- helpers ----
+
+mname() {
+        echo "bexs-${1}-$$-${RANDOM}"
+}
+
+# start_bg NAME DIR [BERTH ARGS...]: berth in the background with a passive console, until running.
+start_bg() {
+        local name=$1 dir=$2
+        shift 2
+        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
+        if ! "$BERTHCTL" wait "$name" --timeout=20s; then
+                sed 's/^/# berth: /' "$T/$name.log"
+                fail "machine '$name' did not come up"
+        fi
+}
+
+record() {
+        sed -n "s/^$2=//p" "/run/berth/machines/$1"
+}
+
+# The container's bounding set as its PID 1 has it (the record's, less what the host lacks).
+bounding_set() {
+        sed -n 's/^CapBnd:\t*//p' "/proc/$(record "$1" LEADER)/status"
+}
+
+need_test_hooks() {
+        if [ -z "${BERTH_BUILD:-}" ] || ! grep -qx '#define BERTH_TEST_HOOKS 1' "$BERTH_BUILD/config.h" 2>/dev/null; then
+                skip "berthctl is not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
+        fi
+}
+
+# park_audit NAME [EXEC OPTIONS...]: a parked `berthctl exec NAME OPTIONS... payload ...` with a
+# host file as stdin, audited from inside by a second exec; both must succeed.
+park_audit() {
+        local n=$1 caps nnp ppid
+        shift
+        caps=$(bounding_set "$n")
+        nnp=$(record "$n" NO_NEW_PRIVILEGES)
+        printf 'host secret\n' >"$T/secret"
+        BERTH_TEST_PARK_EXEC=1 timeout 60 "$BERTHCTL" exec "$@" "$n" payload seccomp \
+                <"$T/secret" >"$T/parked.out" 2>"$T/parked.err" &
+        ppid=$!
+        run "$BERTHCTL" exec "$n" payload exec-audit "$caps" "${nnp:-0}" 30
+        local arc=$RC aout=$OUT
+        RC=0
+        wait "$ppid" || RC=$?
+        echo "# audit:"
+        printf '%s\n' "$aout" | sed 's/^/#   /'
+        assert_contains "$aout" "parked:" "the parked exec was not found"
+        assert_eq 0 "$arc" "exit status of the audit (FAIL lines above)"
+        assert_eq 0 "$RC" "exit status of the parked exec, once let go"
+        assert_match "$(<"$T/parked.out")" "^2\s*$" "the parked command's own Seccomp field"
+        assert_eq "host secret" "$(<"$T/secret")"
+}
+
+# ---- cases ----
+
+test_parked_exec_is_confined_like_the_container() {
+        local n
+        need_test_hooks
+        n=$(mname park)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        park_audit "$n"
+}
+
+test_parked_exec_with_a_pty_and_no_new_privileges() {
+        local n
+        need_test_hooks
+        n=$(mname parkt)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b --drop-capability=CAP_NET_RAW,CAP_MKNOD --no-new-privileges=yes
+        park_audit "$n" -t
+}
+
+test_parked_shell_as_a_user() {
+        local n caps ppid
+        need_test_hooks
+        n=$(mname parku)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        caps=$(bounding_set "$n")
+        BERTH_TEST_PARK_EXEC=1 timeout 60 "$BERTHCTL" shell "tester@$n" /usr/bin/payload id \
+                </dev/null >"$T/parked.out" 2>"$T/parked.err" &
+        ppid=$!
+        run "$BERTHCTL" exec "$n" payload exec-audit "$caps" 0 30
+        local arc=$RC aout=$OUT
+        RC=0
+        wait "$ppid" || RC=$?
+        printf '%s\n' "$aout" | sed 's/^/#   /'
+        assert_eq 0 "$arc" "exit status of the audit"
+        assert_eq 0 "$RC" "exit status of the parked shell"
+        assert_contains "$(<"$T/parked.out")" "uid=1000"
+}
+
+# A host file as the command's stdin: reopening /proc/self/fd/0 for writing (a new open file,
+# whatever mode berthctl had it in) must not reach the host file.
+test_stdin_from_a_host_file_cannot_be_reopened_for_writing() {
+        local n
+        n=$(mname reopen)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" -b
+        printf 'original\n' >"$T/hostfile"
+        chmod 0444 "$T/hostfile"
+        RC=0
+        OUT=$(timeout 60 "$BERTHCTL" exec "$n" payload reopen 0 pwned <"$T/hostfile") || RC=$?
+        echo "# reopen: $OUT (exit $RC)"
+        assert_eq original "$(<"$T/hostfile")" "the host file given as stdin was written from the guest"
+        assert_not_contains "$OUT" "type=file" "stdin is the host file itself"
+        # and the command still reads what stdin has
+        RC=0
+        OUT=$(timeout 60 "$BERTHCTL" exec "$n" cat <"$T/hostfile") || RC=$?
+        assert_eq 0 "$RC"
+        assert_eq original "$OUT"
+        # the same through shell, stdout and stderr too: none is a host file
+        RC=0
+        timeout 60 "$BERTHCTL" shell "$n" /usr/bin/payload fds <"$T/hostfile" >"$T/fds.out" 2>"$T/fds.err" || RC=$?
+        assert_eq 0 "$RC"
+        assert_match "$(<"$T/fds.out")" "^0 pipe:"
+        assert_match "$(<"$T/fds.out")" "^1 pipe:"
+        assert_match "$(<"$T/fds.out")" "^2 pipe:"
+}
+
+run_tests
