@@ -129,7 +129,7 @@ test_status_and_show() {
         assert_match "$OUT" "^ *OS: berth test tree 1$"
         assert_match "$OUT" "^ *Since: "
         assert_match "$OUT" "^ *Network: host$"
-        assert_match "$OUT" "^ *CGroup: .*berth-$n/payload$"
+        assert_match "$OUT" "^ *CGroup: .*berth-$n/policy/payload$"
         assert_match "$OUT" "─$leader init"
         ctl status --json=pretty "$n"
         printf '%s' "$OUT" | python3 -c 'import json,sys; d = json.load(sys.stdin); assert d["State"] == "running", d' ||
