@@ -580,6 +580,23 @@ int rm_rf(const char *path) {
         return r;
 }
 
+int rm_rf_at_name(int dir_fd, const char *name) {
+        struct stat st;
+        int fd, r;
+
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        if (!S_ISDIR(st.st_mode))
+                return RET_NERRNO(unlinkat(dir_fd, name, 0));
+        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        r = rm_rf_at(fd, st.st_dev);
+        if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
+                r = negative_errno();
+        return r;
+}
+
 int fd_set_cloexec(int fd, bool b) {
         int f = fcntl(fd, F_GETFD);
         if (f < 0)

@@ -68,6 +68,8 @@ int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);
 int rm_rf(const char *path);
+/* NAME in DIR_FD, recursively, through fds only: never follows a symlink, never enters a mount point. */
+int rm_rf_at_name(int dir_fd, const char *name);
 /* A path as one layer in overlayfs' lowerdir=/upperdir= options: ':', ',' and backslash escaped. */
 char *overlay_option_escape(const char *p);
 /* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."

@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -49,6 +50,12 @@
  * its own fd, the destination is created relative to directory fds we hold, with O_EXCL and
  * O_NOFOLLOW. A symlink on either side is copied as a symlink, never followed; so a guest that
  * plants "etc -> /etc" or swaps a directory for a symlink while we copy gets nowhere on the host. */
+
+/* Device nodes and sockets are not copied: a device node the guest chose must not appear on the host
+ * (nor the other way round), and a socket is nothing without its listener. */
+static const char *special_file_type(mode_t m) {
+        return S_ISCHR(m) ? "character device" : S_ISBLK(m) ? "block device" : S_ISSOCK(m) ? "socket" : NULL;
+}
 
 static int reopen_fd(int fd, int flags) {
         char path[64];
@@ -115,7 +122,8 @@ static int copy_directory(int src, const struct stat *st, int dst_dir, const cha
 
         if (depth > 256)
                 return -ELOOP;
-        if (mkdirat(dst_dir, name, 0700) < 0 && !(errno == EEXIST && arg.force))
+        /* always a new directory: a copy never merges into one that is there (see copy_into_place()) */
+        if (mkdirat(dst_dir, name, 0700) < 0)
                 return negative_errno();
         out = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (out < 0)
@@ -140,8 +148,12 @@ static int copy_directory(int src, const struct stat *st, int dst_dir, const cha
                         q = negative_errno();
                 } else
                         q = copy_fd(fd, &cst, out, de->d_name, depth + 1);
-                if (q < 0) {
+                if (q == -EMEDIUMTYPE && special_file_type(cst.st_mode))
+                        log_error("Failed to copy '%s': it is a %s; only files, directories, symbolic links and "
+                                  "fifos are copied.", de->d_name, special_file_type(cst.st_mode));
+                else if (q < 0 && q != -EMEDIUMTYPE) /* a special file further down: named there */
                         log_error_errno(q, "Failed to copy '%s': %m", de->d_name);
+                if (q < 0) {
                         if (r == 0)
                                 r = q;
                 }
@@ -152,8 +164,8 @@ static int copy_directory(int src, const struct stat *st, int dst_dir, const cha
 }
 
 static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name, unsigned depth) {
-        if (arg.force && !S_ISDIR(st->st_mode))
-                (void) unlinkat(dst_dir, name, 0);
+        if (special_file_type(st->st_mode))
+                return -EMEDIUMTYPE;
         if (S_ISREG(st->st_mode))
                 return copy_regular(src, st, dst_dir, name);
         if (S_ISDIR(st->st_mode))
@@ -174,8 +186,35 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
                         return negative_errno();
                 return 0;
         }
-        log_warning("Skipping '%s': device nodes and sockets are not copied.", name);
-        return 0;
+        return -EMEDIUMTYPE;
+}
+
+/* The copy is made under a temporary name next to its destination and renamed into place only when it
+ * is complete: a failed copy leaves nothing, and an existing destination is never merged into or
+ * written through. Without --force an existing one is an error (-EEXIST); with --force it is swapped
+ * out whole (RENAME_EXCHANGE) and then removed. */
+static int copy_into_place(int src, const struct stat *st, int dst_dir, const char *name) {
+        char tmp[NAME_MAX + 1];
+        struct stat est;
+        uint64_t rnd = 0;
+        bool exists;
+        int r;
+
+        exists = fstatat(dst_dir, name, &est, AT_SYMLINK_NOFOLLOW) >= 0;
+        if (exists && !arg.force)
+                return -EEXIST;
+        (void) getrandom(&rnd, sizeof rnd, GRND_NONBLOCK);
+        snprintf(tmp, sizeof tmp, ".#berthctl-copy-%016llx", (unsigned long long) rnd);
+        r = copy_fd(src, st, dst_dir, tmp, 0);
+        if (r >= 0) {
+                unsigned flags = exists ? RENAME_EXCHANGE : RENAME_NOREPLACE;
+                r = RET_NERRNO(renameat2(dst_dir, tmp, dst_dir, name, flags));
+                if (r == -ENOENT && exists) /* gone in the meantime */
+                        r = RET_NERRNO(renameat2(dst_dir, tmp, dst_dir, name, RENAME_NOREPLACE));
+        }
+        /* on success what was there is at tmp now; on failure our partial copy is */
+        (void) rm_rf_at_name(dst_dir, tmp);
+        return r;
 }
 
 /* Splits PATH into an fd of its directory (opened with OPEN_DIR) and its last component. */
@@ -214,7 +253,8 @@ int verb_copy(int argc, char *argv[]) {
         _cleanup_free_ char *src_dir = NULL, *src_base = NULL, *dir = NULL, *base = NULL;
         const char *from = argv[2], *dest = argc > 3 ? argv[3] : argv[2];
         const char *guest = to ? dest : from;
-        struct stat st, est;
+        bool into = false;
+        struct stat st;
         int r;
 
         r = machine_get_berth_logged(argv[1], &m);
@@ -239,9 +279,19 @@ int verb_copy(int argc, char *argv[]) {
         if (r < 0)
                 return log_error_errno(r, "Invalid source path '%s'.", from);
 
-        /* an existing directory at the destination: copy into it, as cp does */
-        existing = to ? open_in_root(root, dest, O_PATH | O_DIRECTORY) : open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (existing >= 0 && fstat(existing, &est) >= 0 && !(S_ISDIR(st.st_mode) && arg.force && argc > 3)) {
+        if (special_file_type(st.st_mode))
+                return log_error_errno(-EMEDIUMTYPE, "Refusing to copy '%s': it is a %s; only files, directories, "
+                                                     "symbolic links and fifos are copied.",
+                                       from, special_file_type(st.st_mode));
+
+        /* A destination that was given and is an existing directory: the copy goes into it, as cp
+         * does. One that was left out is the source's own path, and the copy is that path exactly (a
+         * host's /etc never receives the guest's as /etc/etc). */
+        if (argc > 3)
+                existing = to ? open_in_root(root, dest, O_PATH | O_DIRECTORY)
+                              : open(dest, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        into = existing >= 0;
+        if (into) {
                 dst_dir = TAKE_FD(existing);
                 base = TAKE_PTR(src_base);
         } else {
@@ -253,10 +303,16 @@ int verb_copy(int argc, char *argv[]) {
                         return log_error_errno(to ? dst_dir : negative_errno(), "Failed to open directory '%s'%s%s: %m", dir,
                                                to ? " in machine " : "", to ? m->name : "");
         }
-        r = copy_fd(src, &st, dst_dir, base, 0);
-        if (r == -EEXIST)
-                return log_error_errno(r, "Failed to copy '%s' to '%s': the destination exists (--force replaces it).",
-                                       from, dest);
+        r = copy_into_place(src, &st, dst_dir, base);
+        if (r == -EEXIST) {
+                _cleanup_free_ char *target = into ? path_join(dest, base) : NULL;
+                return log_error_errno(r, "Failed to copy '%s' to '%s': it exists%s (--force replaces it).", from,
+                                       target ?: dest, to ? " in the machine" : " on the host");
+        }
+        if (r == -EMEDIUMTYPE)
+                return log_error_errno(r, "Failed to copy '%s' %s machine '%s': it holds a device node or socket "
+                                          "(named above), which is not copied; nothing was copied.",
+                                       from, to ? "into" : "from", m->name);
         if (r < 0)
                 return log_error_errno(r, "Failed to copy '%s' %s machine '%s': %m", from, to ? "into" : "from", m->name);
         return 0;

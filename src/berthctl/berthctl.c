@@ -78,7 +78,7 @@ static void help(void) {
                "     --timeout=TIME                 How long to wait (wait, start)\n"
                "     --read-only                    Bind or import read-only\n"
                "     --mkdir                        Create the destination (bind)\n"
-               "     --force                        Replace an existing image (import-*, clone)\n"
+               "     --force                        Replace an existing image (import-*, clone) or copy destination\n"
                "     --uid=USER                     User to run the shell as (shell)\n"
                "  -E --setenv=VAR=VALUE              Environment for the command (shell, exec)\n"
                "  -t --tty                           Run the command on a pseudo-terminal (exec)\n"

@@ -663,6 +663,64 @@ a" "$OUT"
         assert_eq 1 "$RC"
 }
 
+# A copy never merges into an existing directory unless asked (--force replaces it whole), and a
+# device node or socket is an error that names the type; nothing is left half-copied.
+test_copy_never_merges_and_refuses_special_files() {
+        local n same="$T/same"
+        n=$(mname copyx)
+        make_tiny_tree "$T/root"
+        # the same absolute path on both sides, as "copy-from MACHINE /etc" has
+        mkdir -p "$T/root$same/gsub" "$same"
+        echo guest >"$T/root$same/gsub/g"
+        echo host >"$same/canary"
+        start_bg "$n" "$T/root" -b
+
+        # the host path left out: the same path, never the guest's copy inside the host's
+        ctl copy-from "$n" "$same"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "--force"
+        assert_eq "canary" "$(ls -A "$same")" "the host's directory is untouched"
+        ctl copy-to "$n" "$same"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_eq "gsub" "$(ls -A "$T/root$same")" "the guest's directory is untouched"
+        # given and an existing directory: into it, once; the second time it exists
+        mkdir "$T/out"
+        ctl copy-from "$n" "$same" "$T/out"
+        assert_eq 0 "$RC"
+        assert_eq guest "$(cat "$T/out/same/gsub/g")"
+        echo host >"$T/out/same/extra"
+        ctl copy-from "$n" "$same" "$T/out"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "exists"
+        # --force: replaced, not merged
+        ctl copy-from --force "$n" "$same"
+        assert_eq 0 "$RC"
+        assert_eq "gsub" "$(ls -A "$same")" "replaced by the guest's directory"
+        assert_eq guest "$(cat "$same/gsub/g")"
+        ctl copy-from --force "$n" "$same" "$T/out"
+        assert_eq 0 "$RC"
+        assert_eq "gsub" "$(ls -A "$T/out/same")" "replaced, the host's extra file gone"
+
+        # special files: an error that names the type, nothing created
+        ctl copy-from "$n" /dev/null "$T/null"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "character device"
+        [ ! -e "$T/null" ] || fail "something was created for /dev/null"
+        ctl copy-to "$n" /dev/null /tmp/null
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "character device"
+        ctl exec "$n" /bin/sh -c 'ls -A /tmp'
+        assert_eq "" "$OUT" "nothing created in the guest's /tmp"
+        ctl copy-from "$n" /dev "$T/dev"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "character device"
+        [ ! -e "$T/dev" ] || fail "a half copy of /dev was left"
+        assert_eq "" "$(find "$T" -maxdepth 1 -name '.#*')" "no temporary copy left"
+}
+
 # ---- bind ----
 
 test_bind() {
