@@ -654,7 +654,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
 
-        r = root_mount(s, &root);
+        r = root_mount(s, p->root_fd, &root);
         if (r < 0)
                 return r;
         r = mount_api_filesystems(root, s);
@@ -764,7 +764,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         UserRecord user = {}, *u = NULL;
         const char *init = NULL;
         int r, stop_signal = SIGKILL, reboot_signal = 0;
-        int keep[] = { p->sync_fd };
+        int keep[] = { p->sync_fd, p->root_fd };
         ChildError error = {};
         sigset_t none, all;
 

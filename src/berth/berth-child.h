@@ -39,6 +39,7 @@ typedef struct ChildParams {
         const Settings *settings;
         int sync_fd;
         const char *term;       /* $TERM for the payload */
+        int root_fd;            /* --image=: the detached tree the monitor made, or -EBADF */
 } ChildParams;
 
 /* Body of the container's first process; never returns. */

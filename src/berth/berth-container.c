@@ -20,6 +20,7 @@
 #include "berth-console.h"
 #include "berth-container.h"
 #include "berth-devices.h"
+#include "berth-image.h"
 #include "berth-mount.h"
 #include "berth-seccomp.h"
 #include "berth-register.h"
@@ -46,6 +47,7 @@ typedef struct Monitor {
         Forwarder *forwarder;
         CGroup *cgroup;
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
+        Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         MachineRecord record;
         bool ready;
         int exit_status;
@@ -62,18 +64,24 @@ static bool tree_has_regular(int dfd, const char *path, bool executable) {
 }
 
 int container_check_tree(const Settings *s) {
-        static const char *const inits[] = { "usr/lib/systemd/systemd", "lib/systemd/systemd", "sbin/init" };
         _cleanup_close_ int dfd = open(s->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
         if (dfd < 0)
                 return log_error_errno(negative_errno(), "Cannot open container tree '%s': %m", s->directory);
+        return container_check_tree_fd(s, dfd, s->directory);
+}
+
+int container_check_tree_fd(const Settings *s, int dfd, const char *what) {
+        static const char *const inits[] = { "usr/lib/systemd/systemd", "lib/systemd/systemd", "sbin/init" };
+        const char *fix = s->image ? "Point --image= at an image of an OS" : "Point --directory= at the root of an OS tree";
+
         if (s->volatile_mode == VOLATILE_YES)
                 return 0; /* only /usr is used; os-release may live in /usr/lib */
         if (!tree_has_regular(dfd, "etc/os-release", false) && !tree_has_regular(dfd, "usr/lib/os-release", false))
                 return log_error_errno(-ENOMEDIUM,
                                        "'%s' does not look like an OS tree: it has neither /etc/os-release nor "
-                                       "/usr/lib/os-release. Point --directory= at the root of an OS tree.",
-                                       s->directory);
+                                       "/usr/lib/os-release. %s.",
+                                       what, fix);
         if (s->start_mode == START_BOOT) {
                 for (size_t i = 0; i < ELEMENTSOF(inits); i++)
                         if (tree_has_regular(dfd, inits[i], true))
@@ -81,7 +89,7 @@ int container_check_tree(const Settings *s) {
                 return log_error_errno(-ENOEXEC,
                                        "Cannot boot '%s': no init in it (tried /usr/lib/systemd/systemd, "
                                        "/lib/systemd/systemd, /sbin/init). Install one, or run a command without --boot.",
-                                       s->directory);
+                                       what);
         }
         return 0;
 }
@@ -351,6 +359,7 @@ static int spawn(Monitor *m) {
         ChildParams params = {
                 .settings = s,
                 .sync_fd = pair[1],
+                .root_fd = m->image ? m->image->tree_fd : -EBADF,
                 .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
         };
 
@@ -431,9 +440,43 @@ static void announce_exit(const Monitor *m) {
                 log_info("Container %s failed with error code %i.", name, m->exit_status);
 }
 
+/* Two machines never write one tree or image: the lock is shared only for uses that never write. */
+static int lock_root(const Settings *s, const char *path, bool read_only, int *ret_fd) {
+        bool shared = read_only || s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY || s->volatile_mode == VOLATILE_YES;
+        const char *what = s->image ? "Image" : "Tree";
+        int r;
+
+        r = registry_lock_root(path, shared, ret_fd);
+        if (r == -EBUSY)
+                return log_error_errno(r, "%s '%s' is in use by another machine: stop it first%s.", what, path,
+                                       s->ephemeral ? "" : ", or run this one with --ephemeral if the other one is too");
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock %s '%s': %m", s->image ? "image" : "tree", path);
+        return 0;
+}
+
+/* --image=: locked before anything is attached; the checks of the tree run on
+ * the detached mount, which exists nowhere in the host's namespace. */
+static int open_image(const Settings *s, int *root_lock, Image **ret) {
+        ImageFlags flags = 0;
+        int r;
+
+        if (s->read_only || s->volatile_mode == VOLATILE_YES || s->volatile_mode == VOLATILE_STATE)
+                flags |= IMAGE_READ_ONLY;
+        if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
+                flags |= IMAGE_EPHEMERAL;
+        r = lock_root(s, s->image, flags != 0, root_lock);
+        if (r < 0)
+                return r;
+        r = image_open(s->image, flags, ret);
+        if (r < 0)
+                return r;
+        return container_check_tree_fd(s, (*ret)->tree_fd, s->image);
+}
+
 int container_run(Settings *s, int *ret_status) {
         _cleanup_close_ int machine_lock = -EBADF, root_lock = -EBADF;
-        _cleanup_strv_free_ char **cgroup_paths_list = NULL, **scratch = NULL;
+        _cleanup_strv_free_ char **cgroup_paths_list = NULL, **scratch = NULL, **loops = NULL;
         char uuid[37];
         Monitor m = {
                 .settings = s,
@@ -442,9 +485,13 @@ int container_run(Settings *s, int *ret_status) {
         };
         int r;
 
+        /* the image's mount point too, image or not: created once, it never shows up
+         * as a change on the host in the middle of someone's run */
         r = mkdir_p(BERTH_MACHINES_DIR, 0755);
         if (r >= 0)
                 r = mkdir_p(BERTH_STAGING_DIR, 0755);
+        if (r >= 0)
+                r = mkdir_p(BERTH_IMAGE_ROOT_DIR, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", BERTH_RUN_DIR);
 
@@ -460,23 +507,20 @@ int container_run(Settings *s, int *ret_status) {
         (void) stale_cleanup(s->machine);
         (void) stale_cleanup_all(s->machine);
 
-        r = root_prepare(s);
-        if (r < 0)
-                goto finish;
-        r = container_check_tree(s);
-        if (r < 0)
-                goto finish;
-
-        r = registry_lock_root(s->directory, s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY ||
-                                                     s->volatile_mode == VOLATILE_YES, &root_lock);
-        if (r == -EBUSY) {
-                log_error_errno(r, "Tree '%s' is in use by another machine: stop it first%s.", s->directory,
-                                s->ephemeral ? "" : ", or run this one with --ephemeral if the other one is too");
-                goto finish;
-        }
-        if (r < 0) {
-                log_error_errno(r, "Failed to lock tree '%s': %m", s->directory);
-                goto finish;
+        if (s->image) {
+                r = open_image(s, &root_lock, &m.image);
+                if (r < 0)
+                        goto finish;
+        } else {
+                r = root_prepare(s);
+                if (r < 0)
+                        goto finish;
+                r = container_check_tree(s);
+                if (r < 0)
+                        goto finish;
+                r = lock_root(s, s->directory, false, &root_lock);
+                if (r < 0)
+                        goto finish;
         }
 
         if (!s->uuid_set) {
@@ -522,14 +566,20 @@ int container_run(Settings *s, int *ret_status) {
                         goto finish;
                 }
 
+        if (m.image && !(loops = image_loop_paths(m.image))) {
+                r = log_oom();
+                goto finish;
+        }
+
         m.record = (MachineRecord) {
                 .name = s->machine,
                 .pid = getpid(),
-                .root = s->directory,
+                .root = s->image ?: s->directory,
                 .state = (char *) "starting",
                 .cgroup = m.cgroup->name,
                 .cgroup_paths = cgroup_paths_list,
                 .scratch = scratch,
+                .loop_devices = loops,
                 .uuid = id128_to_uuid_string(s->uuid, uuid),
                 .class = (char *) "container",
                 .service = (char *) "berth",
@@ -552,7 +602,7 @@ int container_run(Settings *s, int *ret_status) {
 
         if (!s->quiet && s->console_mode == CONSOLE_INTERACTIVE)
                 log_info("Spawning container %s on %s.\nPress Ctrl-] three times within 1s to kill container.",
-                         s->machine, s->directory);
+                         s->machine, s->image ?: s->directory);
 
         r = spawn(&m);
         if (r < 0)
@@ -584,6 +634,8 @@ finish:
                         log_warning_errno(q, "Failed to remove the cgroups of machine '%s', ignoring: %m", s->machine);
         }
         custom_mounts_cleanup(s);
+        /* the container is gone, its mounts with it: with our fds closed the loop devices go */
+        m.image = image_free(m.image);
         (void) registry_remove(s->machine);
         cgroup_free(m.cgroup);
         sd_event_source_unref(m.stop_timer);

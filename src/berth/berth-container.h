@@ -12,3 +12,5 @@ int container_run(Settings *s, int *ret_status);
 /* Does the tree look like an OS tree (os-release), and has it an init for
  * --boot? Resolved inside the tree, symlinks included. Logs. */
 int container_check_tree(const Settings *s);
+/* The same on the tree at DFD (a directory or a detached mount), named WHAT in errors. */
+int container_check_tree_fd(const Settings *s, int dfd, const char *what);

@@ -20,9 +20,11 @@ int mount_protect_kernel(const char *root);
 int root_prepare(const Settings *s);
 /* In the child, after its mount namespace is private: makes s->directory a mount
  * point holding the tree the container sees (plain bind, overlay for --ephemeral
- * and --volatile=overlay, tmpfs + /usr for --volatile=yes, ...). Returns the
+ * and --volatile=overlay, tmpfs + /usr for --volatile=yes, ...). With --image=,
+ * IMAGE_FD is the detached tree of the image's partitions (berth-image.c; with
+ * -x already under its overlay), attached first on s->directory. Returns the
  * path to pivot into in *ret_root (malloc'd). Logs. */
-int root_mount(const Settings *s, char **ret_root);
+int root_mount(const Settings *s, int image_fd, char **ret_root);
 /* In the child, after all other mounts, before pivot_root: --read-only and
  * --volatile=state read-only remounts. Logs. */
 int root_finalize(const char *root, const Settings *s);

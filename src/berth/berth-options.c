@@ -10,6 +10,7 @@
 
 #include "berth-caps.h"
 #include "berth-console.h"
+#include "berth-image.h"
 #include "berth-mount.h"
 #include "berth-options.h"
 #include "berth-register.h"
@@ -37,6 +38,10 @@ static int parse_path_option(char **field, const char *arg, const char **detail)
 
 static int p_directory(Settings *s, const char *arg, const char **detail) {
         return parse_path_option(&s->directory, arg, detail);
+}
+
+static int p_image(Settings *s, const char *arg, const char **detail) {
+        return parse_path_option(&s->image, arg, detail);
 }
 
 static int p_template(Settings *s, const char *arg, const char **detail) {
@@ -493,6 +498,8 @@ const OptionDef option_table[] = {
 
         { "Image", "directory", 'D', OPTION_ARG_REQUIRED, "PATH", NULL,
           "Root directory of the container (default: the current directory)", p_directory },
+        { NULL, "image", 'i', OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Raw disk image to run (GPT with the Discoverable Partitions layout, or one file system)", p_image },
         { NULL, "template", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
           "Create the directory as a copy of this tree if it is missing or empty", p_template },
         { NULL, "ephemeral", 'x', OPTION_ARG_NONE, NULL, NULL,
@@ -783,9 +790,32 @@ int parse_argv(int argc, char *argv[], Settings *s) {
         return 1;
 }
 
+/* --image=: a regular file or a block device; the child mounts it on BERTH_IMAGE_ROOT_DIR,
+ * which is what the rest of the start-up takes as the directory. */
+static int verify_image(Settings *s) {
+        struct stat st;
+
+        if (s->directory)
+                return log_error_errno(-EINVAL, "--directory= and --image= cannot be combined: pick one.");
+        if (s->template)
+                return log_error_errno(-EINVAL, "--template= and --image= cannot be combined.");
+        if (stat(s->image, &st) < 0)
+                return log_error_errno(negative_errno(), "Cannot use image '%s' (--image=): %m", s->image);
+        if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                return log_error_errno(-EBADFD, "Image '%s' is neither a regular file nor a block device (--image=).",
+                                       s->image);
+        s->directory = strdup(BERTH_IMAGE_ROOT_DIR);
+        if (!s->directory)
+                return log_oom();
+        return 0;
+}
+
 static int verify_directory(Settings *s) {
         struct stat st;
         int r;
+
+        if (s->image)
+                return verify_image(s);
 
         if (!s->directory) {
                 r = path_make_absolute_cwd(".", &s->directory);
@@ -820,10 +850,11 @@ int settings_verify(Settings *s) {
                 return r;
 
         if (!s->machine) {
-                r = machine_name_from_path(s->directory, &s->machine);
+                r = s->image ? machine_name_from_image_path(s->image, &s->machine)
+                             : machine_name_from_path(s->directory, &s->machine);
                 if (r < 0)
                         return log_error_errno(r, "Cannot make a machine name from '%s': pass one with --machine=.",
-                                               s->directory);
+                                               s->image ?: s->directory);
         }
         if (s->ephemeral && s->template)
                 return log_error_errno(-EINVAL, "--ephemeral and --template cannot be combined.");

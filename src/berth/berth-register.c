@@ -871,7 +871,9 @@ static int link_journal_guest(Settings *s, const char *id, bool try) {
         target = strjoin(s->directory, "/var/log/journal/", id);
         if (!link || !target)
                 return log_oom();
-        if (s->ephemeral || s->volatile_mode != VOLATILE_NO)
+        if (s->image)
+                why = "the guest's journal is inside the image, which the host cannot link to (--image=)";
+        else if (s->ephemeral || s->volatile_mode != VOLATILE_NO)
                 why = "the guest's /var does not persist in the tree (--ephemeral, --volatile=)";
         else {
                 /* the tree is hostile: create the directory through fds that stay inside it */

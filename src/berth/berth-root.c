@@ -385,13 +385,27 @@ static int mount_volatile_state(const Settings *s) {
         return 0;
 }
 
-int root_mount(const Settings *s, char **ret_root) {
+int root_mount(const Settings *s, int image_fd, char **ret_root) {
         char *root;
         int r;
 
         /* In the container's child: new mount namespace, propagation to the
          * host already cut (slave), still the host's root. */
-        if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
+        if (image_fd >= 0) {
+                /* the image's tree shows up here, in our namespace only; the overlay of
+                 * --ephemeral is part of it already (the monitor made it fd-based) */
+                r = attach_at(image_fd, AT_FDCWD, s->directory);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to mount image '%s' on '%s': %m", s->image, s->directory);
+                if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
+                        r = bind_tree(s, false);
+                else if (s->volatile_mode == VOLATILE_YES)
+                        r = mount_volatile_yes(s);
+                else if (s->volatile_mode == VOLATILE_STATE)
+                        r = mount_volatile_state(s);
+                else
+                        r = bind_tree(s, s->read_only);
+        } else if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                 r = mount_overlay_root(s);
         else if (s->volatile_mode == VOLATILE_YES)
                 r = mount_volatile_yes(s);

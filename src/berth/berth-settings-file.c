@@ -979,12 +979,13 @@ int settings_file_load(Settings *s) {
                 return 0;
 
         /* the names settings_verify() will use; if it cannot make them, it says so */
-        r = path_make_absolute_cwd(s->directory ?: ".", &directory);
+        r = path_make_absolute_cwd(s->image ?: s->directory ?: ".", &directory);
         if (r < 0)
                 return log_error_errno(r, "Failed to get the current directory: %m");
         if (s->machine)
                 machine = strdup(s->machine);
-        else if (machine_name_from_path(directory, &machine) < 0)
+        else if ((s->image ? machine_name_from_image_path(directory, &machine)
+                           : machine_name_from_path(directory, &machine)) < 0)
                 return 0;
         if (!machine)
                 return log_oom();

@@ -11,6 +11,7 @@
 void settings_free(Settings *s) {
         free(s->directory);
         free(s->template);
+        free(s->image);
         strv_free(s->parameters);
         free(s->machine);
         free(s->hostname);

@@ -166,6 +166,8 @@ typedef struct Settings {
         /* what to run */
         char *directory;       /* absolute path of the tree */
         char *template;        /* --template: populate an empty/missing directory from this tree */
+        char *image;           /* --image: absolute path of a raw disk image; then directory is the
+                                * place the child mounts it (BERTH_IMAGE_ROOT_DIR) */
         StartMode start_mode;
         char **parameters;     /* COMMAND and args, or the init's args with --boot */
         bool ephemeral;

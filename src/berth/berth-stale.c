@@ -2,10 +2,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "berth-cgroup.h"
 #include "berth-stale.h"
 #include "log.h"
+#include "loop.h"
 #include "registry.h"
 #include "util.h"
 
@@ -20,7 +22,10 @@
  *    ephemeral copies): here.
  *  - mounts: nothing to do. All of the container's mounts were made in its
  *    own mount namespace and vanished with its last process; berth makes no
- *    mounts in the host's namespace.
+ *    mounts in the host's namespace (an image's are detached, fsmount()).
+ *  - loop devices of an image (LOOP=): they have autoclear and go with the
+ *    last mount and fd, so normally they are gone already; any still bound to
+ *    the record's image (not a reused number) is detached here.
  *  - the lock file: it is ours now (the caller holds it). */
 
 static bool scratch_path_ok(const char *p) {
@@ -47,7 +52,8 @@ static int kill_cgroup(CGroup *cg, unsigned *killed) {
 int stale_cleanup(const char *name) {
         _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
         _cleanup_free_ char *scratch = NULL;
-        unsigned killed = 0, removed_dirs = 0;
+        unsigned killed = 0, removed_dirs = 0, detached = 0;
+        struct stat st;
         bool cleaned = false, cgroups = false;
         int r;
 
@@ -97,7 +103,16 @@ int stale_cleanup(const char *name) {
                         removed_dirs++;
         }
 
-        cleaned = rec || cgroups || removed_dirs > 0;
+        if (rec && !strv_isempty(rec->loop_devices) && rec->root && stat(rec->root, &st) >= 0)
+                STRV_FOREACH(p, rec->loop_devices) {
+                        r = loop_detach_if_backed_by(*p, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to detach loop device '%s', ignoring: %m", *p);
+                        else if (r > 0)
+                                detached++;
+                }
+
+        cleaned = rec || cgroups || removed_dirs > 0 || detached > 0;
         if (rec) {
                 _cleanup_free_ char *dir = NULL;
 
@@ -109,9 +124,10 @@ int stale_cleanup(const char *name) {
         if (!cleaned)
                 return 0;
 
-        log_info("Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s.", name, killed,
+        log_info("Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s.", name, killed,
                  killed == 1 ? "" : "es", cgroups ? ", removed cgroups" : "",
-                 removed_dirs > 0 ? ", removed scratch directories" : "", rec ? ", removed its record" : "");
+                 removed_dirs > 0 ? ", removed scratch directories" : "", detached > 0 ? ", detached loop devices" : "",
+                 rec ? ", removed its record" : "");
         return 1;
 }
 

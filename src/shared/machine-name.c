@@ -40,6 +40,17 @@ bool machine_name_is_valid(const char *s) {
         return true;
 }
 
+int machine_name_from_image_path(const char *path, char **ret) {
+        _cleanup_free_ char *p = NULL;
+
+        if (!endswith(path ?: "", ".raw"))
+                return machine_name_from_path(path, ret);
+        p = strndup(path, strlen(path) - strlen(".raw"));
+        if (!p)
+                return -ENOMEM;
+        return machine_name_from_path(p, ret);
+}
+
 int machine_name_from_path(const char *path, char **ret) {
         _cleanup_free_ char *p = NULL;
         const char *b;

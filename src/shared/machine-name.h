@@ -8,3 +8,5 @@
 bool machine_name_is_valid(const char *s);
 /* Derive a machine name from a directory's last component; -EINVAL if none can be made. */
 int machine_name_from_path(const char *path, char **ret);
+/* The same for an image: "foo.raw" names "foo", like nspawn and machinectl. */
+int machine_name_from_image_path(const char *path, char **ret);

@@ -63,6 +63,7 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         free(r->cgroup);
         strv_free(r->cgroup_paths);
         strv_free(r->scratch);
+        strv_free(r->loop_devices);
         free(r->uuid);
         free(r->class);
         free(r->service);
@@ -127,11 +128,11 @@ int registry_lock_machine(const char *name, int *ret_fd) {
 int registry_lock_root(const char *directory, bool shared, int *ret_fd) {
         _cleanup_close_ int fd = -EBADF;
 
-        /* The lock sits on the tree's own inode, not on a file derived from its
+        /* The lock sits on the tree's (or image's) own inode, not on a file derived from its
          * path, so that two spellings of one tree (symlinks, bind mounts) still
          * collide. Shared for users that never write to the tree (ephemeral,
          * read-only), exclusive for everyone else. */
-        fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        fd = open(directory, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
         if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
@@ -239,6 +240,8 @@ int registry_write(const MachineRecord *r) {
                 fput_escaped(f, "CGROUP_PATH", *p);
         STRV_FOREACH(p, r->scratch)
                 fput_escaped(f, "SCRATCH", *p);
+        STRV_FOREACH(p, r->loop_devices)
+                fput_escaped(f, "LOOP", *p);
         fput_escaped(f, "UUID", r->uuid);
         fput_escaped(f, "CLASS", r->class);
         fput_escaped(f, "SERVICE", r->service);
@@ -291,6 +294,8 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 return strv_extend(&m->cgroup_paths, value);
         if (streq(key, "SCRATCH"))
                 return strv_extend(&m->scratch, value);
+        if (streq(key, "LOOP"))
+                return strv_extend(&m->loop_devices, value);
         if (streq(key, "PID")) {
                 (void) parse_pid(value, &m->pid); /* a garbled number is as good as none */
                 return 0;

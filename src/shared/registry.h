@@ -18,7 +18,7 @@
  *
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
  * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
- * NO_NEW_PRIVILEGES, and repeated CGROUP_PATH=, SCRATCH=, SYSCALL_ALLOW= and
+ * NO_NEW_PRIVILEGES, and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW= and
  * SYSCALL_DENY= lines.
  * In values a backslash is written as two backslashes and a newline as
  * backslash-n; unknown keys are ignored (older and newer berths share /run). */
@@ -30,12 +30,13 @@ typedef struct MachineRecord {
         char *name;
         pid_t pid;          /* the berth (monitor) process */
         pid_t leader;       /* the container's PID 1, as seen from the host */
-        char *root;         /* the tree */
+        char *root;         /* the tree, or the image (--image=) */
         char *unit;         /* systemd unit, if any */
         char *state;        /* "starting", "running", "stopping" */
         char *cgroup;       /* relative cgroup name, see berth-cgroup.h */
         char **cgroup_paths;/* absolute paths of the container cgroup in every hierarchy (cgroup_paths()) */
         char **scratch;     /* host paths stale cleanup removes (overlay work dirs, ephemeral copies) */
+        char **loop_devices;/* "/dev/loopN" attached to the image ROOT names (--image=) */
         char *uuid;
         char *class;        /* "container" */
         char *service;      /* "berth" */
@@ -64,7 +65,7 @@ int registry_scratch_dir(const char *name, char **ret);
 /* Take the machine's lock (non-blocking). -EBUSY: another live instance has it.
  * The fd is O_CLOEXEC; keep it open for the instance's lifetime. */
 int registry_lock_machine(const char *name, int *ret_fd);
-/* Lock a tree: shared for read-only uses (ephemeral), exclusive otherwise. -EBUSY if taken. */
+/* Lock a tree or image: shared for read-only uses (ephemeral), exclusive otherwise. -EBUSY if taken. */
 int registry_lock_root(const char *directory, bool shared, int *ret_fd);
 /* Write (replace) the record atomically: RUN/machines is created as needed. */
 int registry_write(const MachineRecord *r);

@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * -i/--image=: a raw disk image as the container's root.
+ *
+ * Trust boundary: the image is hostile input to the kernel. The monitor (host
+ * namespaces, full privileges) reads its partition table with libblkid
+ * (dissect.c), lets the kernel parse only file systems of an allow-list,
+ * mounts them nodev and nosuid (noexec for the ESP and XBOOTLDR), and only
+ * with the fd-based mount API: the mounts are detached (fsmount), put
+ * together into one tree that is attached nowhere in the host's namespace,
+ * and the child attaches that tree in its own mount namespace. Paths inside
+ * the image (its /usr, /home, ... mount points) are resolved with
+ * openat2(RESOLVE_IN_ROOT) in the image's own tree.
+ *
+ * Host state: one loop device per partition, all with autoclear, so that the
+ * kernel detaches them when the last mount and fd go, which includes a monitor
+ * killed with SIGKILL (its fds close, its container's namespace dies). The
+ * record names them all the same (LOOP=), and stale cleanup detaches any that
+ * are still bound to the image.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "berth-image.h"
+#include "log.h"
+#include "util.h"
+
+/* attached in this order: /var before /var/tmp, /boot before /efi's fallback */
+static const PartitionDesignator mount_order[] = {
+        PARTITION_USR, PARTITION_VAR, PARTITION_TMP, PARTITION_HOME, PARTITION_SRV, PARTITION_XBOOTLDR, PARTITION_ESP,
+};
+
+static int set_mount_attr(int fd, uint64_t set, bool recursive) {
+        struct mount_attr attr = { .attr_set = set };
+
+        return RET_NERRNO(mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr));
+}
+
+/* The kernel's own words about a failed fsconfig(), appended to our message. */
+static void fs_context_message(int fs_fd, char *buf, size_t n) {
+        ssize_t k;
+
+        buf[0] = 0;
+        k = read(fs_fd, buf, n - 1);
+        if (k <= 2) {
+                buf[0] = 0;
+                return;
+        }
+        buf[k] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        memmove(buf, buf + 2, strlen(buf + 2) + 1); /* "e " prefix */
+}
+
+static int mount_partition(const Image *img, PartitionDesignator d, bool read_only, int *ret_fd) {
+        const DissectedPartition *p = &img->dissected.partitions[d];
+        const char *fs = dissect_fstype_allowed(d, p->fstype);
+        _cleanup_close_ int fs_fd = -EBADF;
+        uint64_t attrs = MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID;
+        char msg[256];
+        int fd;
+
+        if (!fs) /* dissect_image_fd() refused these already */
+                return log_error_errno(-EMEDIUMTYPE, "Refusing to mount file system '%s' of image '%s'.",
+                                       strna(p->fstype), img->path);
+        if (d == PARTITION_ESP || d == PARTITION_XBOOTLDR)
+                attrs |= MOUNT_ATTR_NOEXEC;
+        if (read_only)
+                attrs |= MOUNT_ATTR_RDONLY;
+
+        fs_fd = fsopen(fs, FSOPEN_CLOEXEC);
+        if (fs_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to mount the %s partition of image '%s': this kernel "
+                                                         "has no %s file system: %m",
+                                       partition_designator_to_string(d), img->path, fs);
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", img->loops[d].path, 0) < 0 ||
+            (read_only && fsconfig(fs_fd, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
+            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+                int r = negative_errno();
+                fs_context_message(fs_fd, msg, sizeof msg);
+                return log_error_errno(r, "Failed to mount the %s partition (%s) of image '%s': %m%s%s%s",
+                                       partition_designator_to_string(d), fs, img->path, msg[0] ? " (" : "", msg,
+                                       msg[0] ? ")" : "");
+        }
+        fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, (unsigned) attrs);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to mount the %s partition of image '%s': %m",
+                                       partition_designator_to_string(d), img->path);
+        *ret_fd = fd;
+        return 0;
+}
+
+static int make_tmpfs(const char *mode, int *ret_fd) {
+        _cleanup_close_ int fs_fd = -EBADF;
+        int fd;
+
+        fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        if (fs_fd < 0)
+                return negative_errno();
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return negative_errno();
+        fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+/* -x on an image: the partition's read-only mount as the lower layer of an
+ * overlay whose upper and work directories live on UPPER_TMPFS, a detached
+ * tmpfs no path leads to. The layers are given as fds (lowerdir+, upperdir and
+ * workdir with FSCONFIG_SET_FD), so none of it needs a path on the host; when
+ * the container is gone, so is every write, and the image is never written. */
+static int overlay_partition(const Image *img, PartitionDesignator d, int upper_tmpfs, int *mnt_fd) {
+        _cleanup_close_ int fs_fd = -EBADF, upper = -EBADF, work = -EBADF;
+        char up[32], wk[32], msg[256];
+        struct stat st;
+        int fd;
+
+        snprintf(up, sizeof up, "upper-%s", partition_designator_to_string(d));
+        snprintf(wk, sizeof wk, "work-%s", partition_designator_to_string(d));
+        if (fstat(*mnt_fd, &st) < 0 || mkdirat(upper_tmpfs, up, 0755) < 0 || mkdirat(upper_tmpfs, wk, 0700) < 0 ||
+            fchownat(upper_tmpfs, up, st.st_uid, st.st_gid, 0) < 0 || fchmodat(upper_tmpfs, up, st.st_mode & 07777, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set up the upper layer for image '%s': %m", img->path);
+        upper = openat(upper_tmpfs, up, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        work = openat(upper_tmpfs, wk, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (upper < 0 || work < 0)
+                return log_error_errno(negative_errno(), "Failed to open the upper layer for image '%s': %m", img->path);
+
+        fs_fd = fsopen("overlay", FSOPEN_CLOEXEC);
+        if (fs_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to set up an overlay on image '%s': %m", img->path);
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "overlay", 0) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_FD, "lowerdir+", NULL, *mnt_fd) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_FD, "upperdir", NULL, upper) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_SET_FD, "workdir", NULL, work) < 0 ||
+            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+                int r = negative_errno();
+                fs_context_message(fs_fd, msg, sizeof msg);
+                return log_error_errno(r, "Failed to mount an overlay on the %s partition of image '%s': %m%s%s%s",
+                                       partition_designator_to_string(d), img->path, msg[0] ? " (" : "", msg,
+                                       msg[0] ? ")" : "");
+        }
+        fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to mount an overlay on image '%s': %m", img->path);
+        safe_close(*mnt_fd);
+        *mnt_fd = fd;
+        return 0;
+}
+
+/* A /usr-only image: a fresh tmpfs as root with the usual top-level
+ * directories and the merged-/usr symlinks (/bin -> usr/bin, ...). */
+static int make_usr_only_root(int usr_fd, int *ret_fd) {
+        static const char *const dirs[] = { "usr", "etc", "var", "dev", "proc", "sys", "run", "tmp", "root", "home", "mnt", "srv" };
+        static const char *const links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
+        _cleanup_close_ int root = -EBADF;
+        int r;
+
+        r = make_tmpfs("0755", &root);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                if (mkdirat(root, dirs[i], streq(dirs[i], "root") ? 0700 : 0755) < 0)
+                        return negative_errno();
+        if (fchmodat(root, "tmp", 01777, 0) < 0)
+                return negative_errno();
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                struct stat st;
+
+                if (fstatat(usr_fd, links[i], &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
+                        continue;
+                char target[32];
+                snprintf(target, sizeof target, "usr/%s", links[i]);
+                if (symlinkat(target, root, links[i]) < 0)
+                        return negative_errno();
+        }
+        *ret_fd = TAKE_FD(root);
+        return 0;
+}
+
+/* Attaches the partition's mount at its place in the detached tree. 1 done,
+ * 0 skipped (no mount point and none can be made). */
+static int attach_partition(const Image *img, PartitionDesignator d, int tree, bool tree_writable, int *mnt_fd) {
+        const char *where = partition_designator_mount_point(d);
+        _cleanup_close_ int dir = -EBADF;
+        int r;
+
+        if (d == PARTITION_ESP && !img->dissected.partitions[PARTITION_XBOOTLDR].found) {
+                /* no XBOOTLDR: the ESP goes to /efi, or to /boot where the image has only that */
+                dir = open_in_root(tree, "efi", O_PATH | O_DIRECTORY);
+                if (dir == -ENOENT)
+                        dir = open_in_root(tree, "boot", O_PATH | O_DIRECTORY);
+        } else
+                dir = open_in_root(tree, where, O_PATH | O_DIRECTORY);
+        if (dir == -ENOENT && tree_writable && d != PARTITION_ESP && d != PARTITION_XBOOTLDR) {
+                _cleanup_close_ int parent = -EBADF;
+                const char *base = path_basename(where);
+                _cleanup_free_ char *pdir = strndup(where, (size_t) (base - where));
+
+                if (!pdir)
+                        return log_oom();
+                parent = open_in_root(tree, pdir, O_PATH | O_DIRECTORY);
+                if (parent >= 0 && (mkdirat(parent, base, 0755) >= 0 || errno == EEXIST))
+                        dir = open_in_root(tree, where, O_PATH | O_DIRECTORY);
+        }
+        if (dir == -ENOENT) {
+                log_warning("Not mounting the %s partition of image '%s': the image has no %s to mount it on%s.",
+                            partition_designator_to_string(d), img->path, where,
+                            tree_writable ? "" : " and its root is read-only");
+                return 0;
+        }
+        if (dir < 0)
+                return log_error_errno(dir, "Failed to open %s in image '%s': %m", where, img->path);
+        r = RET_NERRNO(move_mount(*mnt_fd, "", dir, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount the %s partition of image '%s' on %s: %m",
+                                       partition_designator_to_string(d), img->path, where);
+        return 1;
+}
+
+static int refuse_verity(const Image *img) {
+        PartitionDesignator found = _PARTITION_DESIGNATOR_INVALID;
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++)
+                if (img->dissected.partitions[d].found && partition_designator_is_verity(d)) {
+                        found = d;
+                        break;
+                }
+        if (found < 0)
+                return 0;
+        /* Mounting the data partition without its hash tree would take the
+         * image's protection away silently: never. */
+        if (access("/dev/mapper/control", F_OK) < 0)
+                return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': it has a %s partition, and this kernel has no "
+                                                    "device-mapper (/dev/mapper/control) for dm-verity; berth does not "
+                                                    "mount verity-protected data unprotected.",
+                                       img->path, partition_designator_to_string(found));
+        return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': it has a %s partition, and berth does not set up "
+                                            "dm-verity yet; it does not mount verity-protected data unprotected.",
+                               img->path, partition_designator_to_string(found));
+}
+
+static int image_mount_all(Image *img, ImageFlags flags) {
+        int mounts[_PARTITION_DESIGNATOR_MAX];
+        bool ephemeral = flags & IMAGE_EPHEMERAL;
+        _cleanup_close_ int upper_tmpfs = -EBADF, tree = -EBADF;
+        bool tree_writable;
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(mounts); i++)
+                mounts[i] = -EBADF;
+
+        if (ephemeral) {
+                r = make_tmpfs("0755", &upper_tmpfs);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to create the tmpfs for the upper layers: %m");
+                        goto finish;
+                }
+        }
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++) {
+                const DissectedPartition *p = &img->dissected.partitions[d];
+                bool ro;
+
+                if (!p->found || partition_designator_is_verity(d))
+                        continue;
+                /* squashfs and erofs are read-only by design: their loops too */
+                ro = (flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL)) || p->read_only || streq(p->fstype, "squashfs") ||
+                     streq(p->fstype, "erofs");
+                r = loop_attach(img->fd, p->offset, p->size, ro, &img->loops[d]);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to attach a loop device to the %s partition of image '%s': %m",
+                                        partition_designator_to_string(d), img->path);
+                        goto finish;
+                }
+                log_debug("Attached %s partition %u of '%s' to %s.", partition_designator_to_string(d), p->partno,
+                          img->path, img->loops[d].path);
+                r = mount_partition(img, d, ro, &mounts[d]);
+                if (r < 0)
+                        goto finish;
+                if (ephemeral && d != PARTITION_ESP && d != PARTITION_XBOOTLDR) {
+                        r = overlay_partition(img, d, upper_tmpfs, &mounts[d]);
+                        if (r < 0)
+                                goto finish;
+                }
+        }
+
+        if (img->dissected.partitions[PARTITION_ROOT].found) {
+                tree = TAKE_FD(mounts[PARTITION_ROOT]);
+                tree_writable = ephemeral || !(flags & IMAGE_READ_ONLY);
+                if (!ephemeral && (img->dissected.partitions[PARTITION_ROOT].read_only ||
+                                   streq(img->dissected.partitions[PARTITION_ROOT].fstype, "squashfs") ||
+                                   streq(img->dissected.partitions[PARTITION_ROOT].fstype, "erofs")))
+                        tree_writable = false;
+        } else {
+                r = make_usr_only_root(mounts[PARTITION_USR], &tree);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to make a root for the /usr-only image '%s': %m", img->path);
+                        goto finish;
+                }
+                tree_writable = true;
+        }
+
+        for (size_t i = 0; i < ELEMENTSOF(mount_order); i++) {
+                PartitionDesignator d = mount_order[i];
+
+                if (mounts[d] < 0)
+                        continue;
+                r = attach_partition(img, d, tree, tree_writable, &mounts[d]);
+                if (r < 0)
+                        goto finish;
+        }
+        if ((flags & IMAGE_READ_ONLY) && !ephemeral) {
+                r = set_mount_attr(tree, MOUNT_ATTR_RDONLY, true);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to make image '%s' read-only: %m", img->path);
+                        goto finish;
+                }
+        }
+        img->tree_fd = TAKE_FD(tree);
+        r = 0;
+finish:
+        for (size_t i = 0; i < ELEMENTSOF(mounts); i++)
+                safe_close(mounts[i]);
+        return r;
+}
+
+int image_open(const char *path, ImageFlags flags, Image **ret) {
+        _cleanup_(image_freep) Image *img = NULL;
+        _cleanup_free_ char *detail = NULL;
+        bool ro = flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL);
+        int r;
+
+        img = calloc(1, sizeof *img);
+        if (!img)
+                return log_oom();
+        img->fd = img->tree_fd = -EBADF;
+        for (size_t i = 0; i < ELEMENTSOF(img->loops); i++)
+                img->loops[i] = LOOP_DEVICE_NULL;
+        img->path = strdup(path);
+        if (!img->path)
+                return log_oom();
+
+        img->fd = open(path, (ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+        if (img->fd < 0) {
+                r = negative_errno();
+                if (!ro && (r == -EROFS || r == -EACCES || r == -EPERM))
+                        return log_error_errno(r, "Failed to open image '%s' for writing: %m. Pass --read-only (or "
+                                                  "--ephemeral) to use it without writing.", path);
+                return log_error_errno(r, "Failed to open image '%s' (--image=): %m", path);
+        }
+
+        r = dissect_image_fd(img->fd, &img->dissected, &detail);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r < 0)
+                return log_error_errno(r, "Cannot use image '%s': %s.", path, detail ?: strerror(-r));
+
+        r = refuse_verity(img);
+        if (r < 0)
+                return r;
+
+        r = image_mount_all(img, flags);
+        if (r < 0)
+                return r;
+
+        *ret = TAKE_PTR(img);
+        return 0;
+}
+
+Image *image_free(Image *i) {
+        if (!i)
+                return NULL;
+        /* the mounts first: with autoclear, a loop goes once neither a mount nor an fd holds it */
+        safe_close(i->tree_fd);
+        for (size_t k = 0; k < ELEMENTSOF(i->loops); k++)
+                loop_device_done(&i->loops[k]);
+        safe_close(i->fd);
+        dissected_image_done(&i->dissected);
+        free(i->path);
+        free(i);
+        return NULL;
+}
+
+char **image_loop_paths(const Image *i) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        for (size_t k = 0; k < ELEMENTSOF(i->loops); k++)
+                if (i->loops[k].fd >= 0 && strv_extend(&l, i->loops[k].path) < 0)
+                        return NULL;
+        if (!l)
+                l = calloc(1, sizeof(char *));
+        return TAKE_PTR(l);
+}

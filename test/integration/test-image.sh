@@ -1,0 +1,356 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# -i/--image=: raw disk images (GPT with the Discoverable Partitions types, or one file
+# system) made here with sfdisk, mkfs.ext4, mksquashfs and mkfs.erofs in $T, never kept.
+# What runs, what -x and --read-only do to the image's bytes, which images are refused with
+# one line, and that no loop device is left behind after an exit or a SIGKILL.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+B=(--console=pipe -q)
+RUN_DIR=/run/berth
+
+T_ROOT=4f68bce3-e8cd-4db1-96e7-fbcaf984b709
+T_USR=8484680c-9521-48c6-9c11-b0720656f69e
+T_HOME=933ac7e1-2eb4-4f13-b844-0e14e2aef915
+T_ROOT_VERITY=2c7357ed-ebd2-46d9-aec1-23d437ec2bf5
+T_LINUX=0fc63daf-8483-4772-8e79-3d69d8477de4
+
+need_tools() {
+        local t
+        [ "$(uname -m)" = x86_64 ] || skip "the images use x86-64 partition types"
+        for t in sfdisk mkfs.ext4 mksquashfs mkfs.erofs losetup "$@"; do
+                command -v "$t" >/dev/null || skip "$t is missing (packages fdisk, e2fsprogs, squashfs-tools, erofs-utils)"
+        done
+        [ -e /dev/loop-control ] || skip "no /dev/loop-control: the kernel has no loop devices"
+}
+
+new_name() {
+        echo "image-${FUNCNAME[1]#test_}${1:+-$1}-$$" | tr _ - | cut -c1-64
+}
+
+# fs_image KIND DIR FILE [SIZE_MB]: a file system of DIR's contents in FILE.
+fs_image() {
+        local kind=$1 dir=$2 file=$3 size=${4:-48}
+        rm -f "$file"
+        case $kind in
+        ext4) truncate -s "${size}M" "$file"; mkfs.ext4 -q -F -d "$dir" "$file" ;;
+        squashfs) mksquashfs "$dir" "$file" -quiet -no-progress >/dev/null ;;
+        erofs) mkfs.erofs --quiet "$file" "$dir" >/dev/null ;;
+        esac
+}
+
+# gpt_image IMG TYPE:FSFILE...: a GPT image with one partition per argument, each
+# of its file system's size rounded up to MiB, the file system written into it.
+gpt_image() {
+        local img=$1 spec off=1 mb script="label: gpt"$'\n'
+        shift
+        for spec in "$@"; do
+                mb=$(( ($(stat -c %s "${spec#*:}") + 1048575) / 1048576 ))
+                script+="start=$((off * 2048)), size=$((mb * 2048)), type=${spec%%:*}"$'\n'
+                off=$((off + mb))
+        done
+        truncate -s $((off + 1))M "$img"
+        printf '%s' "$script" | sfdisk -q "$img" >/dev/null
+        off=1
+        for spec in "$@"; do
+                mb=$(( ($(stat -c %s "${spec#*:}") + 1048575) / 1048576 ))
+                dd if="${spec#*:}" of="$img" bs=1M seek="$off" conv=notrunc status=none
+                off=$((off + mb))
+        done
+}
+
+# tiny_gpt IMG [FSKIND]: the tiny tree as the root partition of a GPT image.
+tiny_gpt() {
+        make_tiny_tree "$T/tree"
+        fs_image "${2:-ext4}" "$T/tree" "$T/root.fs"
+        gpt_image "$1" "$T_ROOT:$T/root.fs"
+        rm -f "$T/root.fs"
+}
+
+# Loop devices backed by a file under $T: ours, not other people's.
+our_loops() {
+        losetup -a 2>/dev/null | grep -F "$T/" || true
+}
+
+no_loops() {
+        [ -z "$(our_loops)" ]
+}
+
+assert_nothing_attached() {
+        wait_for no_loops || fail "loop devices left: $(our_loops)"
+        ! findmnt -rn -o SOURCE,TARGET | grep -F "$T/" || fail "mounts left under $T"
+}
+
+# berth_image ARGS...: berth, without the lines of other runs' dead instances that this
+# start cleaned (every start cleans every dead instance; issue 10): they are not ours.
+berth_image() {
+        berth "$@"
+        ERR=$(printf '%s\n' "$ERR" | grep -v "Cleaned up after a dead instance" || true)
+}
+
+record_has_leader() {
+        [ -n "$(sed -n 's/^LEADER=//p' "$RUN_DIR/machines/$1" 2>/dev/null)" ]
+}
+
+# ---- what runs ----
+
+test_gpt_ext4_runs_a_command() {
+        need_tools
+        tiny_gpt "$T/tiny.raw"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/tiny.raw" /usr/bin/payload echo hello
+        assert_eq 0 "$RC"
+        assert_eq hello "$OUT"
+        # the root is the image's ext4, nodev and nosuid
+        berth "${B[@]}" -M "$(new_name)" -i "$T/tiny.raw" /bin/sh -c 'grep " / " /proc/self/mounts'
+        assert_eq 0 "$RC"
+        assert_match "$OUT" '^/dev/loop[0-9]+ / ext4 rw,nosuid,nodev'
+        assert_nothing_attached
+}
+
+test_writes_persist_in_the_image() {
+        need_tools
+        tiny_gpt "$T/tiny.raw"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/tiny.raw" /bin/sh -c 'echo kept >/etc/written'
+        assert_eq 0 "$RC"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/tiny.raw" /bin/cat /etc/written
+        assert_eq kept "$OUT"
+        assert_nothing_attached
+}
+
+test_squashfs_and_erofs_roots() {
+        need_tools
+        local kind
+        make_tiny_tree "$T/tree"
+        for kind in squashfs erofs; do
+                # a bare file system, no partition table
+                fs_image "$kind" "$T/tree" "$T/$kind.raw"
+                berth "${B[@]}" -M "$(new_name "$kind")" -i "$T/$kind.raw" /bin/sh -c \
+                        'grep " / " /proc/self/mounts; touch /x 2>&1; true'
+                assert_eq 0 "$RC" "$kind"
+                assert_match "$OUT" "^/dev/loop[0-9]+ / $kind ro,nosuid,nodev"
+                assert_contains "$OUT" "Read-only file system"
+                # and as the root partition of a GPT
+                gpt_image "$T/$kind-gpt.raw" "$T_ROOT:$T/$kind.raw"
+                berth "${B[@]}" -M "$(new_name "$kind")" -i "$T/$kind-gpt.raw" /usr/bin/payload echo "$kind"
+                assert_eq 0 "$RC" "$kind in GPT"
+                assert_eq "$kind" "$OUT"
+        done
+        assert_nothing_attached
+}
+
+# root, /usr and /home each a partition of its own, mounted where the tree has them
+test_partitions_mount_in_place() {
+        need_tools
+        make_tiny_tree "$T/tree"
+        mkdir -p "$T/usr" "$T/home"
+        cp -a "$T/tree/usr/." "$T/usr/"
+        rm -rf "$T/tree/usr"
+        mkdir "$T/tree/usr"
+        echo from-home >"$T/home/marker"
+        fs_image ext4 "$T/tree" "$T/root.fs" 24
+        fs_image erofs "$T/usr" "$T/usr.fs"
+        fs_image ext4 "$T/home" "$T/home.fs" 8
+        gpt_image "$T/multi.raw" "$T_ROOT:$T/root.fs" "$T_USR:$T/usr.fs" "$T_HOME:$T/home.fs"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/multi.raw" /bin/sh -c \
+                '/usr/bin/payload echo payload; cat /home/marker; grep -E " /(usr|home) " /proc/self/mounts'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" payload
+        assert_contains "$OUT" from-home
+        assert_match "$OUT" '/usr erofs ro,nosuid,nodev'
+        assert_match "$OUT" '/home ext4 rw,nosuid,nodev'
+        assert_nothing_attached
+}
+
+# an image of /usr only: the root is a fresh tmpfs with the merged-/usr links
+test_usr_only_image() {
+        need_tools
+        local a
+        mkdir -p "$T/usr/bin" "$T/usr/lib"
+        cp /bin/busybox "$T/usr/bin/busybox"
+        for a in sh cat echo; do ln -s busybox "$T/usr/bin/$a"; done
+        cp "$BERTH_PAYLOAD" "$T/usr/bin/payload"
+        printf 'ID=berthtest\nVERSION_ID=1\n' >"$T/usr/lib/os-release"
+        fs_image erofs "$T/usr" "$T/usr.fs"
+        gpt_image "$T/usr.raw" "$T_USR:$T/usr.fs"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/usr.raw" /bin/sh -c 'cat /usr/lib/os-release; echo ok >/etc/w; cat /etc/w'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" ID=berthtest
+        assert_contains "$OUT" ok
+        assert_nothing_attached
+}
+
+# ---- -x and --read-only leave the image's bytes alone ----
+
+test_ephemeral_leaves_image_unchanged() {
+        need_tools
+        local before
+        tiny_gpt "$T/tiny.raw"
+        before=$(sha256sum <"$T/tiny.raw")
+        berth "${B[@]}" -M "$(new_name)" -x -i "$T/tiny.raw" /bin/sh -c \
+                'echo gone >/etc/ephemeral && cat /etc/ephemeral && rm /etc/os-release && grep " / " /proc/self/mounts'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" gone
+        assert_match "$OUT" '^overlay / overlay'
+        assert_eq "$before" "$(sha256sum <"$T/tiny.raw")" "the image's checksum after -x"
+        # nothing of it in the next run
+        berth "${B[@]}" -M "$(new_name)" -x -i "$T/tiny.raw" /bin/sh -c 'ls /etc/ephemeral 2>&1; cat /etc/os-release'
+        assert_contains "$OUT" "No such file"
+        assert_contains "$OUT" ID=berthtest
+        # two at once may share the image read-only
+        "$BERTH" "${B[@]}" -M "$(new_name a)" -x -i "$T/tiny.raw" /usr/bin/payload sleep 100 </dev/null \
+                >"$T/bg.out" 2>"$T/bg.err" &
+        local pid=$!
+        wait_for record_has_leader "$(new_name a)" || fail "the first -x instance did not start: $(cat "$T/bg.err")"
+        berth "${B[@]}" -M "$(new_name b)" -x -i "$T/tiny.raw" /usr/bin/payload echo second
+        assert_eq 0 "$RC"
+        assert_eq second "$OUT"
+        # but not with one that writes
+        berth_image "${B[@]}" -M "$(new_name c)" -i "$T/tiny.raw" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "is in use by another machine"
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null || true
+        assert_eq "$before" "$(sha256sum <"$T/tiny.raw")" "the image's checksum at the end"
+        assert_nothing_attached
+}
+
+test_read_only() {
+        need_tools
+        local before
+        tiny_gpt "$T/tiny.raw"
+        before=$(sha256sum <"$T/tiny.raw")
+        berth "${B[@]}" -M "$(new_name)" --read-only -i "$T/tiny.raw" /bin/sh -c \
+                'touch /etc/x 2>&1; grep " / " /proc/self/mounts'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "Read-only file system"
+        assert_match "$OUT" ' / ext4 ro,'
+        assert_eq "$before" "$(sha256sum <"$T/tiny.raw")"
+        # an image on a read-only file system: only with --read-only
+        mkdir "$T/ro"
+        mount -t tmpfs tmpfs "$T/ro"
+        cp "$T/tiny.raw" "$T/ro/tiny.raw"
+        mount -o remount,ro "$T/ro"
+        berth_image "${B[@]}" -M "$(new_name)" -i "$T/ro/tiny.raw" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Read-only file system"
+        assert_contains "$ERR" "--read-only"
+        berth "${B[@]}" -M "$(new_name)" --read-only -i "$T/ro/tiny.raw" /usr/bin/payload echo ro
+        assert_eq 0 "$RC"
+        assert_eq ro "$OUT"
+        wait_for no_loops || fail "loop devices left: $(our_loops)"
+        umount "$T/ro"
+}
+
+# ---- bad images: one line, nothing attached ----
+
+test_bad_images_refused() {
+        need_tools
+        local name img want
+        make_tiny_tree "$T/tree"
+        fs_image ext4 "$T/tree" "$T/root.fs"
+        truncate -s 8M "$T/zeros.raw"
+        gpt_image "$T/noroot.raw" "$T_LINUX:$T/root.fs"
+        gpt_image "$T/tworoots.raw" "$T_ROOT:$T/root.fs" "$T_ROOT:$T/root.fs"
+        gpt_image "$T/trunc.raw" "$T_ROOT:$T/root.fs"
+        truncate -s 20M "$T/trunc.raw"
+        truncate -s 4M "$T/nofs.fs"
+        gpt_image "$T/nofs.raw" "$T_ROOT:$T/nofs.fs"
+        mkdir -p "$T/notos"
+        echo hi >"$T/notos/file"
+        fs_image ext4 "$T/notos" "$T/notos.raw" 8
+        gpt_image "$T/verity.raw" "$T_ROOT:$T/root.fs" "$T_ROOT_VERITY:$T/nofs.fs"
+        while read -r img want; do
+                berth_image "${B[@]}" -M "$(new_name)" -i "$T/$img" /usr/bin/payload true
+                assert_eq 1 "$RC" "$img"
+                assert_one_line_error "$img"
+                assert_contains "$ERR" "$want"
+                assert_nothing_attached
+        done <<-EOF
+		zeros.raw neither a partition table nor a file system
+		noroot.raw no root or /usr partition for x86-64
+		tworoots.raw two root partitions
+		trunc.raw truncated
+		nofs.raw holds no file system
+		notos.raw does not look like an OS tree
+		verity.raw does not mount verity-protected data unprotected
+		EOF
+        berth_image "${B[@]}" -i "$T/missing.raw" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "No such file"
+        berth_image "${B[@]}" -i "$T/tree" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "neither a regular file nor a block device"
+        berth_image "${B[@]}" -D "$T/tree" -i "$T/zeros.raw" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "cannot be combined"
+}
+
+# ---- host state ----
+
+test_name_from_image_and_record() {
+        need_tools
+        local name
+        name=$(new_name)
+        tiny_gpt "$T/$name.raw"
+        "$BERTH" "${B[@]}" -i "$T/$name.raw" /usr/bin/payload sleep 100 </dev/null >"$T/bg.out" 2>"$T/bg.err" &
+        local pid=$!
+        wait_for record_has_leader "$name" || fail "berth did not start: $(cat "$T/bg.err")"
+        assert_eq "$T/$name.raw" "$(sed -n 's/^ROOT=//p' "$RUN_DIR/machines/$name")"
+        local loops
+        loops=$(sed -n 's/^LOOP=//p' "$RUN_DIR/machines/$name")
+        assert_match "$loops" '^/dev/loop[0-9]+$'
+        assert_contains "$(our_loops)" "$loops"
+        kill -TERM "$pid"
+        wait "$pid" 2>/dev/null || true
+        assert_nothing_attached
+}
+
+test_sigkill_leaves_no_loop_device() {
+        need_tools
+        local name pid
+        name=$(new_name)
+        tiny_gpt "$T/tiny.raw"
+        "$BERTH" "${B[@]}" -M "$name" -i "$T/tiny.raw" /usr/bin/payload sleep 100 </dev/null >"$T/bg.out" 2>"$T/bg.err" &
+        pid=$!
+        wait_for record_has_leader "$name" || fail "berth did not start: $(cat "$T/bg.err")"
+        [ -n "$(our_loops)" ] || fail "no loop device while running"
+        kill -KILL "$pid"
+        wait "$pid" 2>/dev/null || true
+        # autoclear: the kernel lets them go with the last mount and fd
+        assert_nothing_attached
+        [ -e "$RUN_DIR/machines/$name" ] || fail "expected the killed instance's record to stay behind"
+        # the next start cleans the record and runs on the same image
+        berth "${B[@]}" -M "$name" -i "$T/tiny.raw" /usr/bin/payload echo again
+        assert_eq 0 "$RC"
+        assert_eq again "$OUT"
+        [ ! -e "$RUN_DIR/machines/$name" ] || fail "record left behind"
+        assert_nothing_attached
+}
+
+# Stale cleanup detaches only what the dead instance attached: a loop device of the
+# record's image with autoclear. A number that now belongs to someone else (another
+# file, or the same file attached by hand) is left alone.
+test_stale_cleanup_leaves_foreign_loops() {
+        need_tools
+        local name dev
+        name=$(new_name)
+        tiny_gpt "$T/tiny.raw"
+        dev=$(losetup -f --show -r "$T/tiny.raw")
+        mkdir -p "$RUN_DIR/machines"
+        printf 'NAME=%s\nROOT=%s\nLOOP=%s\nLOOP=/etc/passwd\n' "$name" "$T/tiny.raw" "$dev" >"$RUN_DIR/machines/$name"
+        berth "${B[@]}" -M "$(new_name run)" -i "$T/tiny.raw" --read-only /usr/bin/payload echo ran
+        assert_eq 0 "$RC"
+        assert_eq ran "$OUT"
+        [ ! -e "$RUN_DIR/machines/$name" ] || fail "the stale record was not cleaned"
+        losetup "$dev" | grep -qF "$T/tiny.raw" || fail "stale cleanup detached $dev, which berth did not attach"
+        losetup -d "$dev"
+        assert_nothing_attached
+}
+
+run_tests
