@@ -702,6 +702,46 @@ void help(void) {
         printf("\nSee the berth(1) man page for details.\n");
 }
 
+/* OPTION=help, as nspawn: the values the option takes, one a line. 1 if printed, 0 if the option
+ * has no such list. */
+static int print_values(const OptionDef *o) {
+        if (o->values) {
+                _cleanup_strv_free_ char **l = NULL;
+                if (strv_split(o->values, " ", &l) < 0)
+                        return log_oom();
+                STRV_FOREACH(v, l)
+                        puts(*v);
+                return 1;
+        }
+        if (streq(o->name, "capability") || streq(o->name, "drop-capability")) {
+                for (int c = 0; c <= capability_last_cap(); c++)
+                        if (capability_to_name(c))
+                                puts(capability_to_name(c));
+                return 1;
+        }
+        if (streq(o->name, "rlimit")) {
+                for (int i = 0; i < RLIMIT_NLIMITS; i++)
+                        if (rlimit_names[i])
+                                printf("RLIMIT_%s\n", rlimit_names[i]);
+                return 1;
+        }
+        if (streq(o->name, "kill-signal")) {
+                char buf[16];
+                for (int sig = 1; sig <= SIGRTMAX; sig++)
+                        if (sig != SIGKILL && sig != SIGSTOP)
+                                puts(signal_to_string(sig, buf));
+                return 1;
+        }
+        if (streq(o->name, "system-call-filter")) {
+                size_t n;
+                const SyscallGroup *g = seccomp_groups(&n);
+                for (size_t i = 0; i < n; i++)
+                        puts(g[i].name);
+                return 1;
+        }
+        return 0;
+}
+
 int parse_argv(int argc, char *argv[], Settings *s) {
         struct option longopts[ELEMENTSOF(option_table) + 1] = {};
         char shortopts[2 + ELEMENTSOF(option_table) * 2] = "+";
@@ -760,6 +800,12 @@ int parse_argv(int argc, char *argv[], Settings *s) {
                 if (streq(o->name, "version")) {
                         printf("berth %s\n", BERTH_VERSION);
                         return 0;
+                }
+
+                if (optarg && streq(optarg, "help")) {
+                        r = print_values(o);
+                        if (r != 0)
+                                return r < 0 ? r : 0;
                 }
 
                 r = o->parse(s, optarg, &detail);

@@ -350,6 +350,10 @@ test_bash_completion_works() {
         got=$(bash_complete "berth --console=pa")
         assert_eq "passive" "$got" "berth --console=pa<TAB>"
 
+        # an optional value too: '=' and no space, so that the value completes next
+        got=$(bash_complete "berth --vol")
+        assert_eq "--volatile=" "$got" "berth --vol<TAB>"
+
         # every option with fixed values completes exactly those
         while IFS=$'\t' read -r section short long arg meta values help; do
                 [ "$values" != - ] || continue

@@ -52,4 +52,35 @@ test_typos_still_point_to_help() {
         assert_contains "$ERR" "Unknown option '-Y'"
 }
 
+test_help_as_a_value_lists_the_choices() {
+        local o
+        for o in console volatile resolv-conf timezone settings register link-journal; do
+                berth "--$o=help"
+                assert_eq 0 "$RC" "--$o=help"
+                assert_eq "" "$ERR" "--$o=help writes nothing to stderr"
+                [ "$(wc -l <<<"$OUT")" -ge 2 ] || fail "--$o=help listed '$OUT'"
+        done
+        berth --console=help
+        assert_eq "interactive
+read-only
+passive
+pipe
+autopipe" "$OUT"
+        berth --capability=help
+        assert_eq 0 "$RC"
+        assert_match "$OUT" '^CAP_SYS_ADMIN$'
+        berth --drop-capability=help
+        assert_contains "$OUT" CAP_NET_RAW
+        berth --rlimit=help
+        assert_contains "$OUT" RLIMIT_NOFILE
+        berth --kill-signal=help
+        assert_contains "$OUT" SIGRTMIN+4
+        assert_not_contains "$OUT" SIGKILL
+        berth --system-call-filter=help
+        assert_contains "$OUT" @system-service
+        # nothing else happens: no container, no tree needed
+        berth -D /nonexistent --volatile=help
+        assert_eq 0 "$RC"
+}
+
 run_tests
