@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <link.h>
 #include <linux/capability.h>
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -687,6 +688,44 @@ static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
         return h;
 }
 
+/* The GNU build ID of the running program: names its contents, so it stays the same for a copy of
+ * the binary (berthctl runs from a sealed memfd copy of itself, a new inode each time) and changes
+ * with every rebuild. dl_iterate_phdr() gives the main program first. */
+typedef struct BuildId {
+        uint8_t id[64];
+        size_t size;
+} BuildId;
+
+static int build_id_cb(struct dl_phdr_info *info, size_t size, void *userdata) {
+        BuildId *b = userdata;
+
+        for (size_t i = 0; i < info->dlpi_phnum; i++) {
+                const ElfW(Phdr) *ph = info->dlpi_phdr + i;
+                const uint8_t *p, *end;
+
+                if (ph->p_type != PT_NOTE)
+                        continue;
+                p = (const uint8_t *) (info->dlpi_addr + ph->p_vaddr);
+                end = p + ph->p_memsz;
+                while (p + sizeof(ElfW(Nhdr)) <= end) {
+                        const ElfW(Nhdr) *n = (const ElfW(Nhdr) *) p;
+                        size_t name = (n->n_namesz + 3) & ~(size_t) 3, desc = (n->n_descsz + 3) & ~(size_t) 3;
+                        const uint8_t *d = p + sizeof *n + name;
+
+                        if (d + desc > end)
+                                break;
+                        if (n->n_type == NT_GNU_BUILD_ID && n->n_namesz == 4 && memcmp(p + sizeof *n, "GNU", 4) == 0 &&
+                            n->n_descsz > 0 && n->n_descsz <= sizeof b->id) {
+                                memcpy(b->id, d, n->n_descsz);
+                                b->size = n->n_descsz;
+                                return 1;
+                        }
+                        p = d + desc;
+                }
+        }
+        return 1; /* only the main program */
+}
+
 /* The key of a cached program: everything the policy is computed from, so that a cache hit
  * needs no name resolution at all. */
 static uint64_t policy_hash(const Settings *s, uint64_t caps) {
@@ -694,9 +733,13 @@ static uint64_t policy_hash(const Settings *s, uint64_t caps) {
         uint64_t h = UINT64_C(0xcbf29ce484222325);
         uint32_t arch = seccomp_arch_native();
         struct stat st;
+        BuildId b = {};
 
         h = fnv1a(h, POLICY_FORMAT, strlen(POLICY_FORMAT));
-        if (stat("/proc/self/exe", &st) >= 0) {
+        (void) dl_iterate_phdr(build_id_cb, &b);
+        if (b.size > 0)
+                h = fnv1a(h, b.id, b.size);
+        else if (stat("/proc/self/exe", &st) >= 0) {
                 uint64_t id[4] = { st.st_dev, st.st_ino, (uint64_t) st.st_size, (uint64_t) st.st_mtim.tv_sec };
                 h = fnv1a(h, id, sizeof id);
         }
