@@ -717,7 +717,7 @@ static int exec_run(const ExecRequest *req) {
         int r, status, failed = 0;
         pid_t pid;
 
-        r = exec_seal_self();
+        r = exec_seal_self(); /* done by the verbs already: then only checked */
         if (r < 0)
                 return r;
         r = machine_open_leader(req->m, &pidfd);
@@ -851,6 +851,10 @@ int verb_exec(int argc, char *argv[]) {
         ExecRequest req = {};
         int r;
 
+        /* first, so that the work before exec_run() is not done twice */
+        r = exec_seal_self();
+        if (r < 0)
+                return r;
         r = machine_get_berth_logged(argv[1], &m);
         if (r < 0)
                 return r;
@@ -970,6 +974,9 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         char *shell_argv[2] = {};
         int r;
 
+        r = exec_seal_self();
+        if (r < 0)
+                return r;
         r = machine_get_berth_logged(machine, &m);
         if (r < 0)
                 return r;
