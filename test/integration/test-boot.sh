@@ -52,6 +52,69 @@ test_debian_boots_to_multi_user_and_powers_off() {
         assert_eq running "$state" "system state and failed units"
 }
 
+# The cgroup escapes of a container without a user namespace, tried by root in a booted guest
+# (systemd manages its own cgroups there): no v1 hierarchy shows its release_agent, none of
+# the host's release_agent values changes, the v1 device policy cannot be widened; and the
+# guest still boots with no failed unit.
+test_debian_guest_cannot_reach_release_agent_or_widen_devices() {
+        debian
+        local agents_before agents_after f
+        agents_before=$(for f in /sys/fs/cgroup/*/release_agent; do echo "$f=$(cat "$f")"; done)
+        cat >"$DEB/usr/local/sbin/berth-cgroup-probe" <<-'PROBE'
+	#!/bin/sh
+	systemctl is-system-running --wait
+	systemctl --failed --no-legend --plain
+	mkdir -p /run/cgt
+	for h in $(awk -F: '$1 != 0 { print $2 }' /proc/self/cgroup); do
+	        case $h in name=*) o=none,$h ;; *) o=$h ;; esac
+	        mount -t cgroup -o "$o" cgroup /run/cgt || { echo "unmountable $o"; continue; }
+	        echo "mounted $o"
+	        find /run/cgt -name release_agent
+	        { echo /berth-test-evil >/run/cgt/release_agent; } 2>/dev/null && echo "wrote $o"
+	        mount -o remount,release_agent=/berth-test-evil /run/cgt 2>/dev/null && echo "remounted $o"
+	        if [ "$o" = devices ]; then
+	                for rule in a "b 8:0 rwm" "c 1:1 rwm"; do
+	                        { echo "$rule" >/run/cgt/devices.allow; } 2>/dev/null && echo "widened: $rule"
+	                done
+	        fi
+	        umount /run/cgt
+	done
+	PROBE
+        chmod 755 "$DEB/usr/local/sbin/berth-cgroup-probe"
+        rm -f "$DEB/probe.out"
+        cat >"$DEB/etc/systemd/system/berth-probe.service" <<-UNIT
+	[Unit]
+	Description=berth cgroup probe
+	After=multi-user.target
+	[Service]
+	Type=exec
+	ExecStart=/bin/sh -c '/usr/local/sbin/berth-cgroup-probe >/probe.out 2>&1; sync; systemctl poweroff'
+	[Install]
+	WantedBy=multi-user.target
+	UNIT
+        ln -sf /etc/systemd/system/berth-probe.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
+        berth --console=pipe -q -D "$DEB" -M "debcg-$$" -b
+        remove_probe
+        rm -f "$DEB/usr/local/sbin/berth-cgroup-probe"
+        agents_after=$(for f in /sys/fs/cgroup/*/release_agent; do echo "$f=$(cat "$f")"; done)
+        if [ "$agents_before" != "$agents_after" ]; then
+                for f in /sys/fs/cgroup/*/release_agent; do
+                        grep -qx "$f=" <<<"$agents_before" && echo >"$f"
+                done
+                fail "the guest changed the host's release_agent: before '$agents_before', after '$agents_after'"
+        fi
+        assert_eq 0 "$RC" "poweroff inside ends berth with 0"
+        [ -e "$DEB/probe.out" ] || fail "the probe did not run: $OUT $ERR"
+        OUT=$(cat "$DEB/probe.out")
+        assert_eq running "$(head -n 1 <<<"$OUT")" "system state"
+        assert_eq "" "$(sed -n '2,$p' <<<"$OUT" | grep -v '^mounted ')" "failed units, release_agent files, successful writes"
+        local h
+        for h in $(awk -F: '$1 != 0 { print $2 }' /proc/self/cgroup); do
+                case $h in name=*) h=none,$h ;; esac
+                assert_contains "$OUT" "mounted $h"
+        done
+}
+
 test_reboot_inside_exits_133() {
         debian
         install_probe reboot
