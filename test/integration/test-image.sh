@@ -180,6 +180,26 @@ test_usr_only_image() {
         assert_nothing_attached
 }
 
+# the cached Debian tree as the root partition of a GPT image, booted until its systemd
+# says READY=1, then powered off by a stop request
+test_debian_image_boots() {
+        need_tools
+        local tree name pid rc=0
+        tree=$(debian_tree)
+        name=$(new_name)
+        fs_image ext4 "$tree" "$T/root.fs" 640
+        gpt_image "$T/debian.raw" "$T_ROOT:$T/root.fs"
+        rm -f "$T/root.fs"
+        "$BERTH" --console=pipe -q -M "$name" -i "$T/debian.raw" -b </dev/null >"$T/out" 2>&1 &
+        pid=$!
+        WAIT_TIMEOUT=90 wait_for grep -q '^STATE=ready' "$RUN_DIR/machines/$name" ||
+                fail "the guest never became ready: $(tail -5 "$T/out")"
+        kill -TERM "$pid"
+        wait "$pid" || rc=$?
+        assert_eq 0 "$rc" "berth's exit status after a stop request"
+        assert_nothing_attached
+}
+
 # ---- -x and --read-only leave the image's bytes alone ----
 
 test_ephemeral_leaves_image_unchanged() {
