@@ -38,6 +38,8 @@ static const Verb verbs[] = {
         { "copy-to", 3, 4, verb_copy, "NAME PATH [PATH]", "Copy a file or directory from the host into a machine" },
         { "copy-from", 3, 4, verb_copy, "NAME PATH [PATH]", "Copy a file or directory from a machine to the host" },
         { "bind", 3, 4, verb_bind, "NAME PATH [PATH]", "Bind-mount a host path into a running machine" },
+        { "cat", 2, UINT32_MAX, verb_cat, "NAME...", "Show the settings files of machines" },
+        { "edit", 2, 2, verb_edit, "NAME", "Edit a machine's settings file (a trusted copy in /etc/berth)" },
         { "list-images", 1, 1, verb_list_images, "", "List images" },
         { "image-status", 2, UINT32_MAX, verb_image_status, "NAME...", "Show the state of images" },
         { "show-image", 1, UINT32_MAX, verb_image_status, "[NAME...]", "Show properties of images (KEY=VALUE)" },

@@ -75,6 +75,10 @@ int verb_enable(int argc, char *argv[]);     /* also "disable" */
 int verb_copy(int argc, char *argv[]);       /* "copy-to" and "copy-from" */
 int verb_bind(int argc, char *argv[]);
 
+/* berthctl-settings.c */
+int verb_cat(int argc, char *argv[]);
+int verb_edit(int argc, char *argv[]);
+
 /* berthctl-images.c */
 int verb_list_images(int argc, char *argv[]);
 int verb_image_status(int argc, char *argv[]);   /* also "show-image" */

@@ -1,7 +1,8 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # shellcheck disable=SC2317 # helpers called through wait_for
-# machinectl habits that berthctl keeps, without systemd: stop and restart as aliases of poweroff
+# machinectl habits that berthctl keeps, without systemd: cat and edit of settings files, stop and
+# restart as aliases of poweroff
 # and reboot, wait --until=stopped, show --value and -P, -l, a reboot of a machine that
 # 'berthctl start' started brings it back, remove takes the start log along.
 . "$(dirname "$0")/lib.sh"
@@ -163,6 +164,64 @@ test_remove_takes_the_start_log() {
         assert_eq 0 "$RC"
         [ ! -e "$T/images/$n" ] || fail "the image is still there"
         [ ! -e "/run/berth/logs/$n.log" ] || fail "the start log is still there"
+}
+
+# an $EDITOR that replaces the file with $NEW_TEXT
+make_editor() {
+        cat >"$T/editor" <<'EOF2'
+#!/bin/sh
+printf '%s\n' "$NEW_TEXT" >"$1"
+EOF2
+        chmod +x "$T/editor"
+}
+
+test_cat_and_edit_settings() {
+        local n
+        n=$(mname cat)
+        make_tiny_tree "$T/images/$n"
+        make_editor
+        export BERTH_IMAGE_PATH="$T/images" BERTH_SETTINGS_PATH="$T/etc"
+        # none yet: the error names edit
+        ctl cat "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "berthctl edit $n"
+        # next to the image: shown, and said to be untrusted
+        printf '[Exec]\nHostname=beside\n' >"$T/images/$n.nspawn"
+        ctl cat "$n"
+        assert_eq 0 "$RC"
+        assert_eq "# $T/images/$n.nspawn (untrusted: privileged keys are ignored)
+[Exec]
+Hostname=beside" "$OUT"
+        # edit makes a trusted copy, which berth then reads
+        NEW_TEXT=$'[Exec]\nHostname=edited' EDITOR="$T/editor" ctl edit "$n"
+        assert_eq 0 "$RC"
+        assert_eq "[Exec]
+Hostname=edited" "$(cat "$T/etc/$n.nspawn")"
+        assert_eq "[Exec]
+Hostname=beside" "$(cat "$T/images/$n.nspawn")" "the file next to the image is left alone"
+        ctl cat "$n"
+        assert_eq "# $T/etc/$n.nspawn
+[Exec]
+Hostname=edited" "$OUT"
+        berth --console=pipe -q -D "$T/images/$n" -M "$n" /bin/hostname
+        assert_eq edited "$OUT"
+        # a broken edit changes nothing and is kept aside
+        NEW_TEXT=$'[Exec]\nBoot=maybe' EDITOR="$T/editor" ctl edit "$n"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "Invalid value for Boot="
+        assert_contains "$ERR" "the edit is kept in"
+        assert_contains "$(cat "$T/etc/$n.nspawn")" "Hostname=edited"
+        ls "$T/etc/$n.nspawn.edit-"* >/dev/null || fail "the broken edit was not kept"
+        # an editor that fails: nothing changes, nothing is left
+        rm -f "$T/etc/$n.nspawn.edit-"*
+        EDITOR=false ctl edit "$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_eq "" "$(ls "$T/etc" | grep edit- || true)"
+        ctl cat "nosuch-$n"
+        assert_eq 1 "$RC"
+        assert_one_line_error
 }
 
 test_enable_now_needs_systemd() {
