@@ -504,7 +504,7 @@ int container_run(Settings *s, int *ret_status) {
 
         /* we own the name now: whatever a dead instance left is ours to clean, and so is
          * what dead instances of other names left */
-        (void) stale_cleanup(s->machine);
+        (void) stale_cleanup(s->machine, LOG_INFO);
         (void) stale_cleanup_all(s->machine);
 
         if (s->image) {

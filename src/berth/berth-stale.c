@@ -49,7 +49,7 @@ static int kill_cgroup(CGroup *cg, unsigned *killed) {
         return r;
 }
 
-int stale_cleanup(const char *name) {
+int stale_cleanup(const char *name, int level) {
         _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
         _cleanup_free_ char *scratch = NULL;
         unsigned killed = 0, removed_dirs = 0, detached = 0;
@@ -124,7 +124,8 @@ int stale_cleanup(const char *name) {
         if (!cleaned)
                 return 0;
 
-        log_info("Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s.", name, killed,
+        log_full(level, "Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s.", name,
+                 killed,
                  killed == 1 ? "" : "es", cgroups ? ", removed cgroups" : "",
                  removed_dirs > 0 ? ", removed scratch directories" : "", detached > 0 ? ", detached loop devices" : "",
                  rec ? ", removed its record" : "");
@@ -170,7 +171,9 @@ int stale_cleanup_all(const char *self) {
                         continue;
                 if (registry_lock_machine(*name, &lock) < 0)
                         continue;
-                if (stale_cleanup(*name) > 0)
+                /* not this start's business: said at debug level only, so that a start of one
+                 * machine does not report on others (a user's, another test's) */
+                if (stale_cleanup(*name, LOG_DEBUG) > 0)
                         n++;
                 (void) registry_remove(*name);
         }
