@@ -814,6 +814,15 @@ _noreturn_ void child_main(const ChildParams *p) {
         (void) sync_send(p->sync_fd, SYNC_EXEC, 0, stop_signal, reboot_signal, -EBADF);
 
         if (s->start_mode == START_PID2) {
+                int gate[2];
+                char c;
+
+                /* PID 2 waits at this gate until PID 1 has let go of the console: the payload
+                 * must not find it in /proc/1/fd even for a moment. */
+                if (pipe2(gate, O_CLOEXEC) < 0) {
+                        r = log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+                        goto fail;
+                }
                 /* blocked before the fork, so that an early SIGCHLD is not lost to the stub */
                 (void) sigprocmask(SIG_SETMASK, &all, NULL);
                 pid_t pid = fork();
@@ -826,8 +835,14 @@ _noreturn_ void child_main(const ChildParams *p) {
                         /* The stub must not keep berth's stdio (the host's terminal): PID 2
                          * could reach it through /proc/1/fd. */
                         (void) console_detach_stdio(s->console_mode);
+                        safe_close(gate[0]);
+                        safe_close(gate[1]); /* opens the gate */
                         stub_init_run(pid);
                 }
+                safe_close(gate[1]);
+                while (read(gate[0], &c, 1) < 0 && errno == EINTR)
+                        ;
+                safe_close(gate[0]);
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
         }
