@@ -8,8 +8,8 @@
 #       require_root
 #
 #       test_hello() {
-#               make_tiny_tree "$T/root"
-#               berth -D "$T/root" /usr/bin/payload echo hello
+#               make_tiny_tree "$ROOT"
+#               berth -D "$ROOT" /usr/bin/payload echo hello
 #               assert_eq 0 "$RC"
 #               assert_eq hello "$OUT"
 #       }
@@ -18,16 +18,33 @@
 #
 # Each test_* function is one TAP test case, run in order of definition in its own subshell
 # with `set -eu -o pipefail`, its own scratch directory $T (also the working directory) and
-# its output kept in a log that is shown as "# ..." diagnostics when the case fails.
+# its output kept in a log that is shown as "# ..." diagnostics when the case fails. $ROOT
+# ($T/$ROOT_NAME) is where a case puts its usual tree; $ROOT_NAME, unique to the run, is the
+# machine name berth gives it by default. A function case_setup, if the script defines one,
+# runs first in every case.
 # After each case: every process that still carries the case's marker in its environment
 # (berth started by the case, directly or in the background) and their descendants are
 # killed, every mount under $T is unmounted, and $T is removed (kept when
 # BERTH_TEST_KEEP=1).
 #
 # Environment (set by meson): BERTH, BERTH_PAYLOAD, BERTH_SRC, BERTH_BUILD.
-# Knobs: TEST_FILTER (regex on case names), RUN_TIMEOUT (s, default 60),
-# WAIT_TIMEOUT (s, default 10), BERTH_TEST_CACHE (default /var/cache/berth-test),
+# Knobs: TEST_FILTER (regex on case names), RUN_TIMEOUT (s, default 120),
+# WAIT_TIMEOUT (s, default 60), BERTH_TEST_CACHE (default /var/cache/berth-test),
 # BERTH_TEST_KEEP=1 (keep $T), BERTH_TEST_VERBOSE=1 (show logs of passing cases too).
+#
+# Determinism: the suite runs on busy 2-core machines, next to other test runs and other
+# containers. So a case
+#   - waits for a state by polling it (wait_for CMD, or wait_for a function that checks the
+#     state): never `wait_for test "$(cmd)" ...`, whose $(cmd) runs once, before the wait;
+#     never a sleep that guesses how long something takes. The timeouts are generous: a wait
+#     that succeeds costs only the time until the state is there;
+#   - names everything that is seen host-wide after the run (machines, hence the trees whose
+#     names become machine names; cgroups; units; links, zones, nftables tables, ports) with
+#     unique_name, unique_short_name or unique_port, never a fixed name that a second run or a
+#     user's own machine may hold at the same time: $ROOT is the case's usual tree;
+#   - never expects to be alone: a start of any berth cleans after every dead instance, so a
+#     case that keeps a dead instance around on purpose uses a run dir of its own
+#     (BERTH_RUN_DIR, see private_run_dir); host_snapshot looks at this run's names only.
 
 : "${BERTH_SRC:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 if [ -z "${BERTH:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
@@ -37,8 +54,8 @@ if [ -z "${BERTH_PAYLOAD:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
         BERTH_PAYLOAD="$BERTH_BUILD/test/berth-test-payload"
 fi
 : "${BERTH_TEST_CACHE:=/var/cache/berth-test}"
-: "${RUN_TIMEOUT:=60}"
-: "${WAIT_TIMEOUT:=10}"
+: "${RUN_TIMEOUT:=120}"
+: "${WAIT_TIMEOUT:=60}"
 export BERTH_SRC BERTH_TEST_CACHE
 [ -n "${BERTH:-}" ] && export BERTH
 [ -n "${BERTH_PAYLOAD:-}" ] && export BERTH_PAYLOAD
@@ -48,7 +65,40 @@ export BERTH_SRC BERTH_TEST_CACHE
 BERTH_TEST_RUN="${BERTH_TEST_RUN:-$$.$RANDOM}"
 export BERTH_TEST_RUN
 
+# ---- names unique to this run ----
+
+# The prefix of every name this run gives to something that is seen host-wide: "t" and five hex
+# digits derived from BERTH_TEST_RUN, short enough for link names (15 characters).
+BT_PREFIX=t$(printf '%s' "$BERTH_TEST_RUN" | md5sum | cut -c1-5)
+export BT_PREFIX
+
+# unique_name WORD: "$BT_PREFIX-WORD", cut to 64 characters (a valid machine name, host name,
+# unit name part and nftables table name when WORD is made of letters, digits, '-' and '_').
+unique_name() {
+        local n="$BT_PREFIX-$1"
+        n=${n:0:64}
+        while [[ $n == *[-.] ]]; do
+                n=${n%?}
+        done
+        echo "$n"
+}
+
+# unique_short_name WORD: "$BT_PREFIX" and WORD in 15 characters at most (network interfaces,
+# zones).
+unique_short_name() {
+        local n="$BT_PREFIX$1"
+        echo "${n:0:15}"
+}
+
+# unique_port [N]: a TCP/UDP port for this run (N: 0..99, for more than one): 20000 plus a
+# multiple of 100 derived from BERTH_TEST_RUN.
+unique_port() {
+        echo $((20000 + (0x${BT_PREFIX#t} % 400) * 100 + ${1:-0}))
+}
+
 T=
+ROOT=
+ROOT_NAME=
 OUT=
 ERR=
 RC=
@@ -115,8 +165,13 @@ berth() {
         run "$BERTH" "$@"
 }
 
-# wait_for CMD...: polls CMD (output discarded) every 50 ms until it succeeds; returns 1
-# after $WAIT_TIMEOUT s.
+# wait_for CMD...: runs CMD (output discarded) every 50 ms until it succeeds; returns 1
+# after $WAIT_TIMEOUT s. CMD may be a shell function: put a check that needs a command
+# substitution or a pipe into one (or into sh -c '...'), so that the whole check runs again
+# on every poll:
+#       procs_at_least() { [ "$(wc -l <"$1")" -ge "$2" ]; }
+#       wait_for procs_at_least "$cg/cgroup.procs" 2
+# not `wait_for test "$(wc -l <...)" -ge 2`: there $(...) is expanded once, before the wait.
 wait_for() {
         local now=${EPOCHREALTIME/[.,]/} deadline
         deadline=$((now + ${WAIT_TIMEOUT%.*} * 1000000))
@@ -238,6 +293,17 @@ assert_one_line_error() {
         fi
 }
 
+# private_run_dir: this case's berths keep their records and locks in $T/run (BERTH_RUN_DIR),
+# out of sight of every other berth. For cases that leave a dead instance behind on purpose and
+# look at it: a berth of another run or of the host's own, starting meanwhile, would clean it
+# (every start cleans after every dead instance). Sets RUN_DIR.
+private_run_dir() {
+        RUN_DIR=$T/run
+        BERTH_RUN_DIR=$RUN_DIR
+        export BERTH_RUN_DIR
+        mkdir -p "$RUN_DIR"
+}
+
 # ---- trees ----
 
 # make_tiny_tree DIR: a small OS tree around busybox and the payload (see _bt_build_tiny).
@@ -354,18 +420,37 @@ copy_debian_tree() {
 
 # ---- host state ----
 
+# What host_snapshot compares: what this run could have changed, not what other runs or the
+# host's own containers change at the same time:
+#   - the mounts a berth of this case could leave on the host: in $T (trees, binds of the case's
+#     files), in /run/berth (or $BERTH_RUN_DIR: the staging mounts) and /var/lib/machines, or of
+#     something in $T; not the rest of the host's mount table, which others change (ip netns,
+#     another run's systemd test host);
+#   - what /run/berth (or $BERTH_RUN_DIR) holds for machines named with this run's prefix (the
+#     directories themselves are shared; any berth creates them), and any mount there;
+#   - the cgroups and the network links named with this run's prefix;
+#   - the berth processes this run started.
 _bt_host_state() {
+        local run_dir=${BERTH_RUN_DIR:-/run/berth}
         echo "## mounts"
-        findmnt -rn -o TARGET,SOURCE | sort || true
-        echo "## /run/berth"
+        findmnt -rn -o TARGET,SOURCE | sort | while read -r target source; do
+                case $target in
+                "$T" | "$T"/* | "$run_dir" | "$run_dir"/* | /run/berth | /run/berth/* | \
+                        /var/lib/machines | /var/lib/machines/*) ;;
+                *) [[ $source == *"$T"* ]] || continue ;;
+                esac
+                printf '%s %s\n' "$target" "$source"
+        done || true
+        echo "## $run_dir"
         # (the seccomp filter cache there grows legitimately)
-        if [ -e /run/berth ]; then
-                find /run/berth -path /run/berth/cache -prune -o -print | sort || true
+        if [ -e "$run_dir" ]; then
+                find "$run_dir" -mindepth 2 -path "$run_dir/cache/*" -prune -o -name "*$BT_PREFIX*" -print |
+                        sort || true
         fi
         echo "## cgroups"
-        find /sys/fs/cgroup/*/ -type d -name '*berth*' 2>/dev/null | sort || true
+        find /sys/fs/cgroup/*/ -type d -name "*berth*$BT_PREFIX*" 2>/dev/null | sort || true
         echo "## links"
-        ip -o link show 2>/dev/null | awk '{ print $2 }' | sort || true
+        ip -o link show 2>/dev/null | awk '{ print $2 }' | grep -F -- "$BT_PREFIX" | sort || true
         echo "## berth processes"
         _bt_berth_processes
 }
@@ -510,13 +595,19 @@ _bt_run_case() {
         local n=$1 name=$2 log rc marker reason=
         marker="BERTH_TEST_CASE=$BERTH_TEST_RUN.$n"
         T=$(mktemp -d /var/tmp/berth-test.XXXXXX)
+        # the case's usual tree: its name is the default machine name, unique to this run
+        ROOT_NAME=$(unique_name root)
+        ROOT=$T/$ROOT_NAME
         log="$T.log"
 
         (
                 # shellcheck disable=SC2163 # $marker is NAME=VALUE
-                export "$marker" T _BT_CASE_STATE="$T"
+                export "$marker" T ROOT ROOT_NAME _BT_CASE_STATE="$T"
                 cd "$T" || exit 1
                 set -eu -o pipefail
+                if declare -F case_setup >/dev/null; then
+                        case_setup
+                fi
                 "$name"
         ) </dev/null >>"$log" 2>&1 # append: what the case leaves running may still write
         rc=$?
@@ -542,6 +633,7 @@ _bt_run_case() {
         fi
         rm -f "$T".*
         T=
+        ROOT=
         [ "$rc" = 0 ] || [ "$rc" = 77 ]
 }
 

@@ -20,7 +20,7 @@ flag_options() {
 }
 
 test_every_option_rejects_empty_and_garbage() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local opts
         opts=$(value_options)
         [ "$(wc -l <<<"$opts")" -gt 20 ] || fail "too few options found in --help: $opts"
@@ -29,7 +29,7 @@ test_every_option_rejects_empty_and_garbage() {
         for o in $opts; do
                 for v in "" "@@garbage@@" "relative/../x" ":::" "$(printf 'a%.0s' {1..300})"; do
                         # --setenv takes "NAME" as a variable of ours: make sure none is set
-                        berth -D "$T/root" --console=pipe -q "$o=$v" /bin/true
+                        berth -D "$ROOT" --console=pipe -q "$o=$v" /bin/true
                         if [ "$RC" != 1 ]; then
                                 fail "$o='$v' was accepted (exit $RC): $ERR"
                         fi
@@ -84,9 +84,9 @@ test_tree_errors() {
         assert_one_line_error
         assert_contains "$ERR" "os-release"
 
-        make_tiny_tree "$T/root"
-        rm -f "$T/root/sbin/init"
-        berth --console=pipe -q -D "$T/root" -b
+        make_tiny_tree "$ROOT"
+        rm -f "$ROOT/sbin/init"
+        berth --console=pipe -q -D "$ROOT" -b
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "init"
@@ -98,12 +98,12 @@ test_tree_errors() {
 }
 
 test_conflicting_options() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local combo
-        for combo in "-b -a" "-a -b" "-x --template=$T/root" "-x --volatile=yes" "--read-only --volatile=overlay" \
+        for combo in "-b -a" "-a -b" "-x --template=$ROOT" "-x --volatile=yes" "--read-only --volatile=overlay" \
                 "-b --user=root" "-b --chdir=/"; do
                 # shellcheck disable=SC2086
-                berth --console=pipe -q -D "$T/root" $combo
+                berth --console=pipe -q -D "$ROOT" $combo
                 assert_eq 1 "$RC" "$combo"
                 assert_one_line_error
         done
@@ -116,7 +116,7 @@ test_bad_directory_name_needs_machine() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "--machine="
-        berth --console=pipe -q -D "$T/bad name!" -M ok /usr/bin/payload true
+        berth --console=pipe -q -D "$T/bad name!" -M "$(unique_name ok)" /usr/bin/payload true
         assert_eq 0 "$RC"
 }
 

@@ -59,8 +59,8 @@ running_with_new_monitor() {
 test_stop_is_poweroff() {
         local n
         n=$(mname stop)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl stop "$n"
         assert_eq 0 "$RC"
         bg_exit
@@ -70,8 +70,8 @@ test_stop_is_poweroff() {
 test_restart_is_reboot() {
         local n
         n=$(mname restart)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl restart "$n"
         assert_eq 0 "$RC"
         bg_exit
@@ -81,8 +81,8 @@ test_restart_is_reboot() {
 test_wait_until_stopped() {
         local n
         n=$(mname waitstop)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl poweroff "$n"
         assert_eq 0 "$RC"
         ctl wait --until=stopped --timeout=60s "$n"
@@ -93,7 +93,7 @@ test_wait_until_stopped() {
         ctl wait --until=stopped "$n"
         assert_eq 0 "$RC"
         # one that does not stop: the timeout, in one line
-        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        start_bg "$n" "$ROOT" /usr/bin/payload sleep 100
         ctl wait --until=stopped --timeout=1s "$n"
         assert_eq 1 "$RC"
         assert_one_line_error
@@ -108,8 +108,8 @@ test_wait_until_stopped() {
 test_show_value() {
         local n
         n=$(mname value)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" /usr/bin/payload sleep 100
         ctl show -P State "$n"
         assert_eq 0 "$RC"
         assert_match "$OUT" '^(running|ready)$'
@@ -117,7 +117,7 @@ test_show_value() {
         assert_eq "$n" "$OUT"
         ctl show -p Name -p RootDirectory --value "$n"
         assert_eq "$n
-$T/root" "$OUT"
+$ROOT" "$OUT"
         ctl show -l -p Name "$n"
         assert_eq "Name=$n" "$OUT"
         ctl show -P "" "$n"

@@ -608,10 +608,11 @@ test_import_fs() {
 
 test_running_machine_image_is_kept() {
         pools
-        # one fixed name: should a run be killed, the next start cleans up after it
-        local name=bimg-run run_dir=${BERTH_RUN_DIR:-/run/berth} pid
+        local name run_dir=${BERTH_RUN_DIR:-/run/berth} pid
+        name=$(unique_name bimg-run)
         make_tiny_tree "$T/pool/$name"
-        "$BERTH" -D "$T/pool/$name" --console=pipe -q /usr/bin/payload sleep 20 </dev/null >"$T/berth.out" 2>&1 &
+        # running until stopped below, however slow the machine
+        "$BERTH" -D "$T/pool/$name" --console=pipe -q /usr/bin/payload sleep 1000 </dev/null >"$T/berth.out" 2>&1 &
         pid=$!
         wait_for grep -q "^STATE=running" "$run_dir/machines/$name" || fail "the machine did not start: $(cat "$T/berth.out")"
 

@@ -32,16 +32,16 @@ start_bg() {
         shift 2
         "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
         BG_PID=$!
-        if ! "$BERTHCTL" wait "$name" --timeout=20s; then
+        if ! "$BERTHCTL" wait "$name" --timeout=120s; then
                 sed 's/^/# berth: /' "$T/$name.log"
                 fail "machine '$name' did not come up"
         fi
 }
 
-# bg_exit: waits (20 s at most) for the berth of start_bg, sets $BG_RC to its exit status.
+# bg_exit: waits (120 s at most) for the berth of start_bg, sets $BG_RC to its exit status.
 bg_exit() {
         BG_RC=0
-        timeout 20 tail --pid="$BG_PID" -f /dev/null || true
+        timeout 120 tail --pid="$BG_PID" -f /dev/null || true
         wait "$BG_PID" || BG_RC=$?
 }
 
@@ -58,8 +58,8 @@ is_gone() {
 test_list_shows_running_machine() {
         local n
         n=$(mname list)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl list
         assert_eq 0 "$RC"
         assert_match "$OUT" "^MACHINE +CLASS +SERVICE +OS +VERSION +ADDRESSES +STATE"
@@ -90,8 +90,8 @@ assert m[0]["class"] == "container" and m[0]["service"] == "berth", m
 test_list_hides_killed_machine() {
         local n
         n=$(mname stale)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         kill -9 "$BG_PID"
         wait "$BG_PID" || true
         [ -e "/run/berth/machines/$n" ] || skip "the record went with the berth (nothing stale to show)"
@@ -118,14 +118,14 @@ test_list_hides_killed_machine() {
 test_status_and_show() {
         local n leader
         n=$(mname status)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         leader=$(leader_of "$n")
         ctl status "$n"
         assert_eq 0 "$RC"
         assert_match "$OUT" "^ *State: running$"
         assert_match "$OUT" "^ *Leader: $leader \(init"
-        assert_match "$OUT" "^ *Root: $T/root$"
+        assert_match "$OUT" "^ *Root: $ROOT$"
         assert_match "$OUT" "^ *OS: berth test tree 1$"
         assert_match "$OUT" "^ *Since: "
         assert_match "$OUT" "^ *Network: host$"
@@ -140,7 +140,7 @@ test_status_and_show() {
         assert_match "$OUT" "^Name=$n$"
         assert_match "$OUT" "^Leader=$leader$"
         assert_match "$OUT" "^State=running$"
-        assert_match "$OUT" "^RootDirectory=$T/root$"
+        assert_match "$OUT" "^RootDirectory=$ROOT$"
         assert_match "$OUT" "^PoweroffSignal=SIGUSR2$"
         assert_match "$OUT" "^RebootSignal=SIGTERM$"
         ctl show -p State -p Leader "$n"
@@ -191,8 +191,8 @@ test_missing_machine_is_a_one_line_error() {
 test_poweroff_busybox_guest() {
         local n
         n=$(mname poff)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl poweroff "$n"
         assert_eq 0 "$RC"
         # machinectl's SIGRTMIN+4 would be ignored by busybox init; its own signal is not
@@ -204,8 +204,8 @@ test_poweroff_busybox_guest() {
 test_reboot_busybox_guest() {
         local n
         n=$(mname reboot)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl reboot "$n"
         assert_eq 0 "$RC"
         bg_exit
@@ -215,8 +215,8 @@ test_reboot_busybox_guest() {
 test_reboot_refused_for_a_command() {
         local n
         n=$(mname noreboot)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" /usr/bin/payload sleep 100
         ctl reboot "$n"
         assert_eq 1 "$RC"
         assert_one_line_error
@@ -228,8 +228,8 @@ test_reboot_refused_for_a_command() {
 test_terminate() {
         local n
         n=$(mname term)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl terminate "$n"
         assert_eq 0 "$RC"
         is_gone "$n" || fail "terminate returned before the record was gone"
@@ -242,9 +242,9 @@ test_terminate() {
 test_kill_reaches_the_payload() {
         local n
         n=$(mname kill)
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # the leader only: payload signals reports what it got
-        start_bg "$n" "$T/root" --console=pipe /usr/bin/payload signals 30
+        start_bg "$n" "$ROOT" --console=pipe /usr/bin/payload signals 30
         wait_for grep -q ready "$T/$n.log" || fail "payload signals did not start"
         ctl kill --kill-whom=leader --signal=SIGHUP "$n"
         assert_eq 0 "$RC"
@@ -254,7 +254,7 @@ test_kill_reaches_the_payload() {
 
         # all processes (the default), options after the machine name
         n=$(mname killall)
-        start_bg "$n" "$T/root" --console=pipe /bin/sh -c 'trap "echo got-USR1; exit 0" USR1; echo ready; while :; do sleep 0.1; done'
+        start_bg "$n" "$ROOT" --console=pipe /bin/sh -c 'trap "echo got-USR1; exit 0" USR1; echo ready; while :; do sleep 0.1; done'
         wait_for grep -q ready "$T/$n.log" || fail "the shell did not start"
         ctl kill "$n" --signal=SIGUSR1
         assert_eq 0 "$RC"
@@ -271,10 +271,10 @@ test_kill_reaches_the_payload() {
 test_wait_until_ready() {
         local n
         n=$(mname ready)
-        make_tiny_tree "$T/root"
-        "$BERTH" -D "$T/root" -M "$n" --console=pipe -q --notify-ready=yes \
+        make_tiny_tree "$ROOT"
+        "$BERTH" -D "$ROOT" -M "$n" --console=pipe -q --notify-ready=yes \
                 /bin/sh -c 'sleep 1; payload notify READY=1; exec payload sleep 100' </dev/null >"$T/log" 2>&1 &
-        ctl wait "$n" --until=ready --timeout=20s
+        ctl wait "$n" --until=ready --timeout=120s
         assert_eq 0 "$RC"
         ctl show -p State "$n"
         assert_eq "State=ready" "$OUT"
@@ -286,15 +286,15 @@ test_wait_until_ready() {
 test_wait_fails_when_machine_dies_or_times_out() {
         local n
         n=$(mname waitdie)
-        make_tiny_tree "$T/root"
-        "$BERTH" -D "$T/root" -M "$n" --console=pipe -q /bin/sh -c 'sleep 1' </dev/null >"$T/log" 2>&1 &
-        ctl wait "$n" --until=ready --timeout=20s
+        make_tiny_tree "$ROOT"
+        "$BERTH" -D "$ROOT" -M "$n" --console=pipe -q /bin/sh -c 'sleep 1' </dev/null >"$T/log" 2>&1 &
+        ctl wait "$n" --until=ready --timeout=120s
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "stopped"
 
         n=$(mname waitto)
-        start_bg "$n" "$T/root" -b
+        start_bg "$n" "$ROOT" -b
         ctl wait "$n" --until=ready --timeout=1s
         assert_eq 1 "$RC"
         assert_contains "$ERR" "not ready"
@@ -307,8 +307,8 @@ test_wait_fails_when_machine_dies_or_times_out() {
 test_exec_exit_status_and_separate_streams() {
         local n
         n=$(mname exec)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl exec "$n" /bin/sh -c 'echo out; echo err >&2; exit 7'
         assert_eq 7 "$RC"
         assert_eq out "$OUT"
@@ -362,8 +362,8 @@ test_exec_exit_status_and_separate_streams() {
 test_exec_is_confined_like_the_container() {
         local n leader bnd
         n=$(mname conf)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b --drop-capability=CAP_NET_RAW --no-new-privileges=yes
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b --drop-capability=CAP_NET_RAW --no-new-privileges=yes
         leader=$(leader_of "$n")
         bnd=$(sed -n 's/^CapBnd:\t*//p' "/proc/$leader/status")
         ctl exec "$n" cat /proc/self/status
@@ -384,8 +384,8 @@ test_exec_is_confined_like_the_container() {
 test_shell() {
         local n
         n=$(mname shell)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         # a command: its exit status, its streams apart
         ctl shell "$n" /bin/sh -c 'echo out; echo err >&2; exit 5'
         assert_eq 5 "$RC"
@@ -412,8 +412,8 @@ test_shell() {
 test_login_needs_a_terminal() {
         local n
         n=$(mname login)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         ctl login "$n"
         assert_eq 1 "$RC"
         assert_one_line_error
@@ -432,6 +432,10 @@ pane() {
 
 pane_has() {
         pane | grep -qF -- "$1"
+}
+
+pane_has_twice() {
+        [ "$(pane | grep -cF -- "$1")" -ge 2 ]
 }
 
 type_line() {
@@ -455,8 +459,8 @@ show_pane() {
 test_shell_on_a_terminal() {
         local n
         n=$(mname tshell)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         tmux_start
         type_line "$BERTHCTL shell $n; echo RC=\$?"
         type_line 'payload tty; echo $((6*7)); exit 4'
@@ -471,8 +475,8 @@ test_shell_on_a_terminal() {
 test_login_on_a_terminal() {
         local n
         n=$(mname tlogin)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         tmux_start
         type_line "$BERTHCTL login $n; echo RC=\$?"
         wait_for pane_has "$n login:" || {
@@ -489,8 +493,8 @@ test_login_on_a_terminal() {
 test_console_attach_and_detach() {
         local n
         n=$(mname console)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" /bin/sh
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" /bin/sh
         ctl show -p Console "$n"
         assert_match "$OUT" "^Console=/.+"
         tmux_start
@@ -518,7 +522,11 @@ test_console_attach_and_detach() {
         ctl list --no-legend
         assert_match "$OUT" "^$n .* running$"
         type_line "$BERTHCTL console $n; echo RC2=\$?"
-        sleep 0.5
+        # typed before berthctl has the terminal, it could be lost when berthctl makes it raw
+        wait_for pane_has_twice "Connected to machine" || {
+                show_pane
+                fail "the console did not connect again"
+        }
         type_line 'exit 0'
         wait_for pane_has "RC2=0" || {
                 show_pane
@@ -531,8 +539,8 @@ test_console_attach_and_detach() {
 test_console_refused_without_socket() {
         local n
         n=$(mname noconsole)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" --console=pipe /usr/bin/payload sleep 100
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" --console=pipe /usr/bin/payload sleep 100
         ctl console "$n"
         assert_eq 1 "$RC"
         assert_one_line_error
@@ -594,13 +602,13 @@ test_enable_needs_systemd() {
 test_copy_to_and_from() {
         local n
         n=$(mname copy)
-        make_tiny_tree "$T/root"
-        mkdir -p "$T/root/data/sub"
-        echo guest-file >"$T/root/data/sub/f"
-        cp "$T/root/bin/busybox" "$T/root/data/suid"
-        chmod 4755 "$T/root/data/suid"
-        ln -s /etc "$T/root/data/link"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        mkdir -p "$ROOT/data/sub"
+        echo guest-file >"$ROOT/data/sub/f"
+        cp "$ROOT/bin/busybox" "$ROOT/data/suid"
+        chmod 4755 "$ROOT/data/suid"
+        ln -s /etc "$ROOT/data/link"
+        start_bg "$n" "$ROOT" -b
 
         # host -> guest, recursive, modes kept
         mkdir -p "$T/src/dir"
@@ -639,7 +647,7 @@ a" "$OUT"
                 rm -f "/etc/$marker"
                 fail "copy-to followed the guest's symlink out of the container"
         }
-        [ -e "$T/root/etc/$marker" ] || fail "the file is not in the guest's /etc"
+        [ -e "$ROOT/etc/$marker" ] || fail "the file is not in the guest's /etc"
 
         # guest -> host: the symlink comes as a symlink, not as the host's /etc
         ctl copy-from "$n" /data "$T/out"
@@ -655,7 +663,7 @@ a" "$OUT"
         assert_contains "$(<"$T/osr")" "ID=berthtest"
         # a path outside the container
         ctl copy-from "$n" /data/link/../../../../etc/hostname "$T/hn"
-        [ "$RC" != 0 ] || assert_eq "$(cat "$T/root/etc/hostname" 2>/dev/null)" "$(<"$T/hn")"
+        [ "$RC" != 0 ] || assert_eq "$(cat "$ROOT/etc/hostname" 2>/dev/null)" "$(<"$T/hn")"
         ctl copy-from "$n" /nonexistent "$T/x"
         assert_eq 1 "$RC"
         assert_one_line_error
@@ -668,12 +676,12 @@ a" "$OUT"
 test_copy_never_merges_and_refuses_special_files() {
         local n same="$T/same"
         n=$(mname copyx)
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # the same absolute path on both sides, as "copy-from MACHINE /etc" has
-        mkdir -p "$T/root$same/gsub" "$same"
-        echo guest >"$T/root$same/gsub/g"
+        mkdir -p "$ROOT$same/gsub" "$same"
+        echo guest >"$ROOT$same/gsub/g"
         echo host >"$same/canary"
-        start_bg "$n" "$T/root" -b
+        start_bg "$n" "$ROOT" -b
 
         # the host path left out: the same path, never the guest's copy inside the host's
         ctl copy-from "$n" "$same"
@@ -684,7 +692,7 @@ test_copy_never_merges_and_refuses_special_files() {
         ctl copy-to "$n" "$same"
         assert_eq 1 "$RC"
         assert_one_line_error
-        assert_eq "gsub" "$(ls -A "$T/root$same")" "the guest's directory is untouched"
+        assert_eq "gsub" "$(ls -A "$ROOT$same")" "the guest's directory is untouched"
         # given and an existing directory: into it, once; the second time it exists
         mkdir "$T/out"
         ctl copy-from "$n" "$same" "$T/out"
@@ -726,8 +734,8 @@ test_copy_never_merges_and_refuses_special_files() {
 test_bind() {
         local n
         n=$(mname bind)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         mkdir -p "$T/share"
         echo shared >"$T/share/file"
 
@@ -766,14 +774,14 @@ test_debian_guest() {
         local n tree
         n=$(mname debian)
         tree=$(debian_tree)
-        mkdir -p "$T/root"
-        cp -a --reflink=auto "$tree/." "$T/root/"
-        rm -f "$T/root/.complete"
+        mkdir -p "$ROOT"
+        cp -a --reflink=auto "$tree/." "$ROOT/"
+        rm -f "$ROOT/.complete"
         # a persistent journal, so that status shows its last lines
-        mkdir -p "$T/root/var/log/journal"
-        "$BERTH" -D "$T/root" -M "$n" -b --console=passive -q --private-network </dev/null >"$T/log" 2>&1 &
+        mkdir -p "$ROOT/var/log/journal"
+        "$BERTH" -D "$ROOT" -M "$n" -b --console=passive -q --private-network </dev/null >"$T/log" 2>&1 &
         BG_PID=$!
-        ctl wait "$n" --until=ready --timeout=60s
+        ctl wait "$n" --until=ready --timeout=240s
         assert_eq 0 "$RC"
         ctl list --no-legend
         assert_match "$OUT" "^$n +container +berth +debian +12 +- +ready$"

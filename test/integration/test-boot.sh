@@ -3,7 +3,10 @@
 # Point 2: booting a Debian 12 tree with systemd, and a busybox tree with its init.
 . "$(dirname "$0")/lib.sh"
 require_root
-RUN_TIMEOUT=120
+# a Debian boot on a busy machine
+RUN_TIMEOUT=300
+BOOT_WAIT=240
+DEBTEST=$(unique_name debtest)
 
 # One writable copy of the cached Debian tree for the whole file: a boot
 # writes to it (journal, random seed), and copying it per case costs seconds.
@@ -43,7 +46,7 @@ remove_probe() {
 test_debian_boots_to_multi_user_and_powers_off() {
         debian
         install_probe poweroff
-        berth --console=pipe -q -D "$DEB" -M debtest -b
+        berth --console=pipe -q -D "$DEB" -M "$DEBTEST" -b
         remove_probe
         assert_eq 0 "$RC" "poweroff inside ends berth with 0"
         [ -e "$DEB/probe.out" ] || fail "the probe did not run: $OUT $ERR"
@@ -118,7 +121,7 @@ test_debian_guest_cannot_reach_release_agent_or_widen_devices() {
 test_reboot_inside_exits_133() {
         debian
         install_probe reboot
-        berth --console=pipe -q -D "$DEB" -M debtest -b
+        berth --console=pipe -q -D "$DEB" -M "$DEBTEST" -b
         remove_probe
         assert_eq 133 "$RC"
 }
@@ -137,9 +140,9 @@ test_sigterm_powers_guest_off_cleanly() {
 	WantedBy=multi-user.target
 	UNIT
         ln -sf /etc/systemd/system/berth-mark.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-mark.service"
-        "$BERTH" --console=pipe -q -D "$DEB" -M debtest -b >"$T/out" 2>&1 &
+        "$BERTH" --console=pipe -q -D "$DEB" -M "$DEBTEST" -b >"$T/out" 2>&1 &
         local pid=$!
-        WAIT_TIMEOUT=60 wait_for grep -q '^STATE=ready' /run/berth/machines/debtest || fail "guest never became ready: $(cat "$T/out")"
+        WAIT_TIMEOUT=$BOOT_WAIT wait_for grep -q '^STATE=ready' "/run/berth/machines/$DEBTEST" || fail "guest never became ready: $(cat "$T/out")"
         kill -TERM "$pid"
         local rc=0
         wait "$pid" || rc=$?
@@ -155,7 +158,7 @@ notify_listener() {
 	import socket, sys, time
 	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 	s.bind(sys.argv[1])
-	s.settimeout(90)
+	s.settimeout(300)
 	with open(sys.argv[2], "w") as out:
 	    try:
 	        while True:
@@ -175,11 +178,11 @@ test_notify_ready_passes_guest_readiness() {
         local lpid
         lpid=$(notify_listener "$T/notify.sock" "$T/notify.out")
         wait_for test -S "$T/notify.sock" || fail "listener did not start"
-        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$DEB" -M debtest -b --notify-ready=yes >"$T/out" 2>&1 &
+        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$DEB" -M "$DEBTEST" -b --notify-ready=yes >"$T/out" 2>&1 &
         local pid=$!
-        WAIT_TIMEOUT=60 wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1: $(cat "$T/out")"
+        WAIT_TIMEOUT=$BOOT_WAIT wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1: $(cat "$T/out")"
         # by the time we are told, the guest has really reached its target
-        grep -q '^STATE=ready' /run/berth/machines/debtest || fail "READY=1 passed on before the guest's"
+        grep -q '^STATE=ready' "/run/berth/machines/$DEBTEST" || fail "READY=1 passed on before the guest's"
         grep -q '^STATUS=' "$T/notify.out" || fail "no STATUS= passed on: $(cat "$T/notify.out")"
         kill -TERM "$pid"
         wait "$pid" || true
@@ -188,11 +191,11 @@ test_notify_ready_passes_guest_readiness() {
 
 test_notify_ready_no_reports_at_start() {
         command -v python3 >/dev/null || skip "python3 missing"
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local lpid
         lpid=$(notify_listener "$T/notify.sock" "$T/notify.out")
         wait_for test -S "$T/notify.sock" || fail "listener did not start"
-        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$T/root" /usr/bin/payload sleep 20 &
+        NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$ROOT" /usr/bin/payload sleep 100 &
         local pid=$!
         wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1"
         kill -TERM "$pid"
@@ -202,17 +205,17 @@ test_notify_ready_no_reports_at_start() {
 
 test_guest_notify_socket() {
         # a payload's READY=1 reaches berth through /run/host/notify
-        make_tiny_tree "$T/root"
-        "$BERTH" --console=pipe -q -D "$T/root" -M notif /bin/sh -c '/usr/bin/payload notify "READY=1"; sleep 20' &
+        make_tiny_tree "$ROOT"
+        "$BERTH" --console=pipe -q -D "$ROOT" /bin/sh -c '/usr/bin/payload notify "READY=1"; sleep 100' &
         local pid=$!
-        wait_for grep -q '^STATE=ready' /run/berth/machines/notif || fail "READY=1 from the guest not seen"
+        wait_for grep -q '^STATE=ready' "/run/berth/machines/$ROOT_NAME" || fail "READY=1 from the guest not seen"
         kill -TERM "$pid"
         wait "$pid" || true
 }
 
 test_busybox_init_boots_and_stops_on_sigterm() {
-        make_tiny_tree "$T/root"
-        "$BERTH" --console=pipe -q -D "$T/root" -b >"$T/out" 2>&1 &
+        make_tiny_tree "$ROOT"
+        "$BERTH" --console=pipe -q -D "$ROOT" -b >"$T/out" 2>&1 &
         local pid=$!
         wait_for grep -q booted "$T/out" || fail "busybox init did not run sysinit: $(cat "$T/out")"
         kill -TERM "$pid"
@@ -228,7 +231,7 @@ test_boot_arguments_reach_init() {
         # the probe's unit is named on the init's command line: systemd.wants= adds it to
         # the boot transaction even without the [Install] link
         rm -f "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
-        berth --console=pipe -q -D "$DEB" -M debtest -b systemd.wants=berth-probe.service
+        berth --console=pipe -q -D "$DEB" -M "$DEBTEST" -b systemd.wants=berth-probe.service
         remove_probe
         assert_eq 0 "$RC"
         [ -e "$DEB/probe.out" ] || fail "init did not get its arguments"

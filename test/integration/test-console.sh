@@ -82,9 +82,9 @@ nocr() {
 # ---- interactive ----
 
 test_interactive_console_is_a_tty_and_takes_input() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q --console=interactive \
+        in_pane -D "$ROOT" -q --console=interactive \
                 /bin/sh -c 'payload tty; read x; echo "got:$x"'
         wait_for pane_has 'stderr=/dev/console' || { show_pane; fail "no tty output"; }
         type_line "hello world"
@@ -96,9 +96,9 @@ test_interactive_console_is_a_tty_and_takes_input() {
 }
 
 test_default_on_a_tty_is_interactive() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q /bin/sh -c 'payload tty; read x; echo "got:$x"'
+        in_pane -D "$ROOT" -q /bin/sh -c 'payload tty; read x; echo "got:$x"'
         wait_for pane_has 'stderr=/dev/console' || { show_pane; fail "no console"; }
         type_line "abc"
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
@@ -106,18 +106,18 @@ test_default_on_a_tty_is_interactive() {
 }
 
 test_autopipe_on_a_tty_is_interactive() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q --console=autopipe /usr/bin/payload tty
+        in_pane -D "$ROOT" -q --console=autopipe /usr/bin/payload tty
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         pane_has_line 'stdout=/dev/console' || { show_pane; fail "autopipe on a tty did not pick interactive"; }
         assert_eq 0 "$(pane_rc)"
 }
 
 test_window_size_is_followed() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q /bin/sh -c 'payload winsize; while read x; do payload winsize; done; echo bye'
+        in_pane -D "$ROOT" -q /bin/sh -c 'payload winsize; while read x; do payload winsize; done; echo bye'
         wait_for pane_has_line '30 100' || { show_pane; fail "the console did not start with the terminal's size"; }
 
         tm resize-window -t t -x 80 -y 20
@@ -134,10 +134,10 @@ test_window_size_is_followed() {
 }
 
 test_ctrl_bracket_three_times_kills_and_restores_terminal() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
         type_line "stty -g >$T/stty.before"
-        in_pane -D "$T/root" -q /bin/sh -c 'echo started; exec payload sleep 120'
+        in_pane -D "$ROOT" -q /bin/sh -c 'echo started; exec payload sleep 120'
         wait_for pane_has_line started || { show_pane; fail "the payload did not start"; }
 
         # two are not enough
@@ -155,10 +155,10 @@ test_ctrl_bracket_three_times_kills_and_restores_terminal() {
 }
 
 test_terminal_restored_after_normal_exit() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
         type_line "stty -g >$T/stty.before"
-        in_pane -D "$T/root" -q /usr/bin/payload exit 3
+        in_pane -D "$ROOT" -q /usr/bin/payload exit 3
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         assert_eq 3 "$(pane_rc)"
         type_line "stty -g >$T/stty.after"
@@ -169,9 +169,9 @@ test_terminal_restored_after_normal_exit() {
 # ---- read-only, passive ----
 
 test_read_only_prints_output_and_ignores_input() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q --console=read-only \
+        in_pane -D "$ROOT" -q --console=read-only \
                 /bin/sh -c 'payload tty; echo started; read -t 3 x; echo "got:[$x]"'
         wait_for pane_has_line started || { show_pane; fail "no output in read-only mode"; }
         type_line "typed"
@@ -181,8 +181,8 @@ test_read_only_prints_output_and_ignores_input() {
 }
 
 test_default_without_tty_is_read_only() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q /bin/sh -c 'payload tty; echo to-stderr >&2'
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q /bin/sh -c 'payload tty; echo to-stderr >&2'
         assert_eq 0 "$RC"
         OUT=$(nocr "$OUT")
         assert_contains "$OUT" "stdin=/dev/console"
@@ -192,8 +192,8 @@ test_default_without_tty_is_read_only() {
 }
 
 test_read_only_last_words_are_printed() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q --console=read-only \
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q --console=read-only \
                 /bin/sh -c 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; i=$((i+1)); done; echo "Powering off."'
         assert_eq 0 "$RC"
         OUT=$(nocr "$OUT")
@@ -202,19 +202,19 @@ test_read_only_last_words_are_printed() {
 }
 
 test_passive_forwards_nothing_and_never_blocks() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # far more than a pty buffers: a guest whose console is not read would hang here
-        berth -D "$T/root" -q --console=passive \
+        berth -D "$ROOT" -q --console=passive \
                 /bin/sh -c 'payload tty; i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done'
         assert_eq 0 "$RC"
         assert_eq "" "$OUT"
 }
 
 test_stdout_reader_gone() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # berth must see EPIPE, not die of SIGPIPE
         RC=0
-        timeout 60 "$BERTH" -D "$T/root" -q --console=read-only \
+        timeout 60 "$BERTH" -D "$ROOT" -q --console=read-only \
                 /bin/sh -c 'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done' \
                 </dev/null 2>"$T/err" | head -n 1 >/dev/null || RC=$?
         assert_eq 0 "$RC" "pipeline status (berth's exit status)"
@@ -224,14 +224,18 @@ test_stdout_reader_gone() {
 # must neither spin on the master's EPOLLHUP nor stop forwarding.
 test_console_closed_and_reopened() {
         local pid ticks
-        make_tiny_tree "$T/root"
-        "$BERTH" -D "$T/root" -q --console=read-only /bin/sh -c \
-                'echo first; exec </dev/null >/dev/null 2>&1; sleep 2; exec </dev/console >/dev/console 2>&1; echo back' \
+        make_tiny_tree "$ROOT"
+        "$BERTH" -D "$ROOT" -q --console=read-only /bin/sh -c \
+                'echo first; exec </dev/null >/dev/null 2>&1; sleep 3; exec </dev/console >/dev/console 2>&1; echo back' \
                 </dev/null >"$T/out" 2>"$T/err" &
         pid=$!
+        # the console is about to be closed for 3 s: look at berth's CPU time over 1.5 s of that
+        wait_for grep -q first "$T/out" || fail "the payload did not start: $(cat "$T/err")"
+        local before
+        before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
         sleep 1.5
         # utime + stime, in clock ticks (usually 100/s): a busy loop would have used ~150
-        ticks=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+        ticks=$(($(awk '{ print $14 + $15 }' "/proc/$pid/stat") - before))
         wait "$pid" || fail "berth failed: $(cat "$T/err")"
         [ "$ticks" -lt 30 ] || fail "berth used $ticks clock ticks of CPU while the console was closed"
         assert_eq "first back" "$(tr -d '\r' <"$T/out" | xargs)"
@@ -240,9 +244,9 @@ test_console_closed_and_reopened() {
 # ---- pipe, autopipe ----
 
 test_pipe_passes_stdio_through_separately() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         RC=0
-        printf 'in-data\n' | timeout 60 "$BERTH" -D "$T/root" -q --console=pipe \
+        printf 'in-data\n' | timeout 60 "$BERTH" -D "$ROOT" -q --console=pipe \
                 /bin/sh -c 'payload tty >&2; read x; echo "out:$x"; echo "err:$x" >&2' \
                 >"$T/out" 2>"$T/err" || RC=$?
         assert_eq 0 "$RC"
@@ -254,8 +258,8 @@ err:in-data" "$(cat "$T/err")" "stderr"
 }
 
 test_autopipe_without_tty_is_pipe() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q --console=autopipe /bin/sh -c 'payload tty; echo err >&2'
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q --console=autopipe /bin/sh -c 'payload tty; echo err >&2'
         assert_eq 0 "$RC"
         assert_eq "stdin=notty
 stdout=notty
@@ -266,8 +270,8 @@ stderr=notty" "$OUT"
 # ---- /dev ----
 
 test_devpts_is_a_private_instance() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q --console=read-only /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q --console=read-only /bin/sh -c \
                 'ls /dev/pts | xargs; readlink /dev/ptmx; grep " /dev/pts " /proc/self/mountinfo; payload stat /dev/console'
         assert_eq 0 "$RC"
         OUT=$(nocr "$OUT")
@@ -279,8 +283,8 @@ test_devpts_is_a_private_instance() {
 }
 
 test_pipe_mode_has_no_dev_console() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q --console=pipe /bin/sh -c 'ls /dev/pts | xargs; payload stat /dev/console'
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q --console=pipe /bin/sh -c 'ls /dev/pts | xargs; payload stat /dev/console'
         assert_eq "ptmx
 errno=ENOENT" "$OUT"
 }
@@ -288,19 +292,19 @@ errno=ENOENT" "$OUT"
 # ---- nothing reaches the host terminal ----
 
 test_tiocsti_interactive_stays_inside() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
         # TIOCSTI on /dev/console only reaches the container's own pty (or is refused)
-        in_pane -D "$T/root" -q /usr/bin/payload tiocsti 0
+        in_pane -D "$ROOT" -q /usr/bin/payload tiocsti 0
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         assert_no_injection
 }
 
 test_tiocsti_pipe_on_a_tty_fails() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
         # berth's stdin is the host terminal here, and the payload gets it as is
-        in_pane -D "$T/root" -q --console=pipe /usr/bin/payload tiocsti 0
+        in_pane -D "$ROOT" -q --console=pipe /usr/bin/payload tiocsti 0
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         pane_has_line ok && { show_pane; fail "TIOCSTI on the host terminal succeeded"; }
         [ "$(pane_rc)" != 0 ] || { show_pane; fail "TIOCSTI on the host terminal succeeded"; }
@@ -308,9 +312,9 @@ test_tiocsti_pipe_on_a_tty_fails() {
 }
 
 test_pipe_on_a_tty_has_no_controlling_terminal() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q --console=pipe /bin/sh -c 'payload tty; cat /dev/tty && echo ctty-open'
+        in_pane -D "$ROOT" -q --console=pipe /bin/sh -c 'payload tty; cat /dev/tty && echo ctty-open'
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         pane_has_line 'stdin=notty' && { show_pane; fail "stdin is not the terminal"; }
         pane_has_line 'ctty-open' && { show_pane; fail "the payload has the host terminal as controlling tty"; }
@@ -320,17 +324,17 @@ test_pipe_on_a_tty_has_no_controlling_terminal() {
 # --as-pid2: the stub init (PID 1) stays in the container next to the payload; it must not keep
 # berth's stdio (the host terminal), or the payload reaches it through /proc/1/fd.
 test_as_pid2_stub_holds_no_host_stdio() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -q -a --console=read-only /bin/sh -c 'echo LEAKED >/proc/1/fd/1; echo LEAKED >/proc/1/fd/2; true'
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -q -a --console=read-only /bin/sh -c 'echo LEAKED >/proc/1/fd/1; echo LEAKED >/proc/1/fd/2; true'
         assert_eq 0 "$RC"
         assert_not_contains "$OUT" "LEAKED" "berth's stdout written through PID 1's fd"
         assert_not_contains "$ERR" "LEAKED" "berth's stderr written through PID 1's fd"
 }
 
 test_as_pid2_host_terminal_unreachable() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         tmux_start
-        in_pane -D "$T/root" -q -a /bin/sh -c 'for f in 0 1 2; do echo "HOST-TTY""-WRITE-$f" >/proc/1/fd/$f; done; true'
+        in_pane -D "$ROOT" -q -a /bin/sh -c 'for f in 0 1 2; do echo "HOST-TTY""-WRITE-$f" >/proc/1/fd/$f; done; true'
         wait_for pane_done || { show_pane; fail "berth did not exit"; }
         pane_has HOST-TTY-WRITE && { show_pane; fail "the payload wrote to the host terminal through PID 1's fds"; }
         assert_eq 0 "$(pane_rc)"

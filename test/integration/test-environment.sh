@@ -7,11 +7,11 @@ require_root
 B=(--console=pipe -q)
 
 in_container() {
-        berth "${B[@]}" -D "$T/root" "$@"
+        berth "${B[@]}" -D "$ROOT" "$@"
 }
 
 test_container_environment() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container --uuid=0123456789abcdef0123456789abcdef /usr/bin/payload env
         assert_eq 0 "$RC"
         assert_contains "$OUT" "container=berth"
@@ -21,7 +21,7 @@ test_container_environment() {
 }
 
 test_random_uuid_differs_per_run() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /bin/sh -c 'echo $container_uuid'
         local a=$OUT
         in_container /bin/sh -c 'echo $container_uuid'
@@ -30,7 +30,7 @@ test_random_uuid_differs_per_run() {
 }
 
 test_run_host_files() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload cat /run/host/container-manager
         assert_eq berth "$OUT"
         in_container /usr/bin/payload cat /run/host/os-release
@@ -38,20 +38,20 @@ test_run_host_files() {
 }
 
 test_machine_id() {
-        make_tiny_tree "$T/root"
-        : >"$T/root/etc/machine-id"
+        make_tiny_tree "$ROOT"
+        : >"$ROOT/etc/machine-id"
         in_container --uuid=0123456789abcdef0123456789abcdef /usr/bin/payload cat /etc/machine-id
         assert_eq 0123456789abcdef0123456789abcdef "$OUT"
         # the tree itself is not changed
-        assert_eq "" "$(cat "$T/root/etc/machine-id")"
+        assert_eq "" "$(cat "$ROOT/etc/machine-id")"
         # a machine ID the tree has is kept
-        echo 11111111111111111111111111111111 >"$T/root/etc/machine-id"
+        echo 11111111111111111111111111111111 >"$ROOT/etc/machine-id"
         in_container /usr/bin/payload cat /etc/machine-id
         assert_eq 11111111111111111111111111111111 "$OUT"
 }
 
 test_dev_is_minimal() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /bin/ls /dev
         for d in null zero full random urandom tty ptmx pts shm mqueue fd stdin stdout stderr; do
                 assert_contains "$OUT" "$d"
@@ -65,7 +65,7 @@ test_dev_is_minimal() {
 }
 
 test_dev_pts_is_private() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload mounts
         assert_match "$OUT" ' /dev/pts [^ ]+ .*- devpts '
         # the host's ptys are not visible
@@ -77,7 +77,7 @@ test_dev_pts_is_private() {
 }
 
 test_proc_sys_read_only() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload write /proc/sys/kernel/hostname evil
         assert_eq 1 "$RC"
         assert_contains "$OUT" "errno=EROFS"
@@ -86,14 +86,14 @@ test_proc_sys_read_only() {
 }
 
 test_sys_read_only() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload write /sys/class/net/lo/mtu 1280
         assert_eq 1 "$RC"
         assert_contains "$OUT" "errno=EROFS"
 }
 
 test_sensitive_proc_files_masked() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         for f in /proc/kcore /proc/kallsyms /proc/keys /proc/timer_list /proc/sysrq-trigger; do
                 [ -e "$f" ] || continue
                 in_container /bin/sh -c "wc -c <$f"
@@ -107,29 +107,31 @@ test_sensitive_proc_files_masked() {
 }
 
 test_run_and_tmp_are_tmpfs() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload mounts
         assert_match "$OUT" ' /run [^ ]+ .*- tmpfs '
         assert_match "$OUT" ' /tmp [^ ]+ .*- tmpfs '
         in_container /bin/sh -c 'echo x >/tmp/f && echo y >/run/f && cat /tmp/f /run/f'
         assert_eq $'x\ny' "$OUT"
-        [ ! -e "$T/root/tmp/f" ] || fail "/tmp write reached the tree"
+        [ ! -e "$ROOT/tmp/f" ] || fail "/tmp write reached the tree"
 }
 
 test_hostname_and_machine() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
+        local web1
+        web1=$(unique_name web1)
         in_container /bin/hostname
-        assert_eq root "$OUT"
-        in_container -M web1 /bin/hostname
-        assert_eq web1 "$OUT"
-        in_container -M web1 --hostname=other /bin/hostname
+        assert_eq "$ROOT_NAME" "$OUT" "the default host name: the tree's name"
+        in_container -M "$web1" /bin/hostname
+        assert_eq "$web1" "$OUT"
+        in_container -M "$web1" --hostname=other /bin/hostname
         assert_eq other "$OUT"
         [ "$(hostname)" != other ] || fail "host name of the host changed"
 }
 
 test_setenv_and_chdir() {
-        make_tiny_tree "$T/root"
-        mkdir -p "$T/root/srv/app"
+        make_tiny_tree "$ROOT"
+        mkdir -p "$ROOT/srv/app"
         in_container -E FOO=bar -E container=override --chdir=/srv/app /bin/sh -c 'echo $FOO $container; pwd'
         assert_eq $'bar override\n/srv/app' "$OUT"
         in_container --chdir=/nope /bin/true
@@ -139,7 +141,7 @@ test_setenv_and_chdir() {
 }
 
 test_user() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container -u tester /usr/bin/payload id
         assert_eq 0 "$RC"
         assert_contains "$OUT" "1000"
@@ -156,7 +158,7 @@ test_user() {
 
 test_resolv_conf_and_timezone() {
         [ -f /etc/resolv.conf ] || skip "host has no /etc/resolv.conf"
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container --resolv-conf=copy-host /usr/bin/payload cat /etc/resolv.conf
         assert_eq "$(cat /etc/resolv.conf)" "$OUT"
         in_container --resolv-conf=delete /usr/bin/payload cat /etc/resolv.conf
@@ -166,14 +168,14 @@ test_resolv_conf_and_timezone() {
                 assert_eq "$(wc -c </etc/localtime)" "$OUT"
         fi
         # read-only tree: bound instead of written
-        rm -f "$T/root/etc/resolv.conf"; touch "$T/root/etc/resolv.conf"
+        rm -f "$ROOT/etc/resolv.conf"; touch "$ROOT/etc/resolv.conf"
         in_container --read-only --resolv-conf=bind-host /usr/bin/payload cat /etc/resolv.conf
         assert_eq "$(cat /etc/resolv.conf)" "$OUT"
-        assert_eq "" "$(cat "$T/root/etc/resolv.conf")"
+        assert_eq "" "$(cat "$ROOT/etc/resolv.conf")"
 }
 
 test_no_host_fds_leak() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         exec 7</etc/hostname
         in_container /usr/bin/payload fds
         exec 7<&-

@@ -81,8 +81,8 @@ test_parked_exec_is_confined_like_the_container() {
         local n
         need_test_hooks
         n=$(mname park)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         park_audit "$n"
 }
 
@@ -90,8 +90,8 @@ test_parked_exec_with_a_pty_and_no_new_privileges() {
         local n
         need_test_hooks
         n=$(mname parkt)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b --drop-capability=CAP_NET_RAW,CAP_MKNOD --no-new-privileges=yes
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b --drop-capability=CAP_NET_RAW,CAP_MKNOD --no-new-privileges=yes
         park_audit "$n" -t
 }
 
@@ -99,8 +99,8 @@ test_parked_shell_as_a_user() {
         local n caps ppid
         need_test_hooks
         n=$(mname parku)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         caps=$(bounding_set "$n")
         BERTH_TEST_PARK_EXEC=1 timeout 60 "$BERTHCTL" shell "tester@$n" /usr/bin/payload id \
                 </dev/null >"$T/parked.out" 2>"$T/parked.err" &
@@ -120,8 +120,8 @@ test_parked_shell_as_a_user() {
 test_stdin_from_a_host_file_cannot_be_reopened_for_writing() {
         local n
         n=$(mname reopen)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" -b
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
         printf 'original\n' >"$T/hostfile"
         chmod 0444 "$T/hostfile"
         RC=0

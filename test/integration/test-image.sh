@@ -63,9 +63,9 @@ gpt_image() {
 # tiny_gpt IMG [FSKIND]: the tiny tree as the root partition of a GPT image.
 tiny_gpt() {
         make_tiny_tree "$T/tree"
-        fs_image "${2:-ext4}" "$T/tree" "$T/root.fs"
-        gpt_image "$1" "$T_ROOT:$T/root.fs"
-        rm -f "$T/root.fs"
+        fs_image "${2:-ext4}" "$T/tree" "$ROOT.fs"
+        gpt_image "$1" "$T_ROOT:$ROOT.fs"
+        rm -f "$ROOT.fs"
 }
 
 # Loop devices backed by a file under $T: ours, not other people's.
@@ -148,10 +148,10 @@ test_partitions_mount_in_place() {
         rm -rf "$T/tree/usr"
         mkdir "$T/tree/usr"
         echo from-home >"$T/home/marker"
-        fs_image ext4 "$T/tree" "$T/root.fs" 24
+        fs_image ext4 "$T/tree" "$ROOT.fs" 24
         fs_image erofs "$T/usr" "$T/usr.fs"
         fs_image ext4 "$T/home" "$T/home.fs" 8
-        gpt_image "$T/multi.raw" "$T_ROOT:$T/root.fs" "$T_USR:$T/usr.fs" "$T_HOME:$T/home.fs"
+        gpt_image "$T/multi.raw" "$T_ROOT:$ROOT.fs" "$T_USR:$T/usr.fs" "$T_HOME:$T/home.fs"
         berth "${B[@]}" -M "$(new_name)" -i "$T/multi.raw" /bin/sh -c \
                 '/usr/bin/payload echo payload; cat /home/marker; grep -E " /(usr|home) " /proc/self/mounts'
         assert_eq 0 "$RC"
@@ -270,18 +270,18 @@ test_bad_images_refused() {
         need_tools
         local name img want
         make_tiny_tree "$T/tree"
-        fs_image ext4 "$T/tree" "$T/root.fs"
+        fs_image ext4 "$T/tree" "$ROOT.fs"
         truncate -s 8M "$T/zeros.raw"
-        gpt_image "$T/noroot.raw" "$T_LINUX:$T/root.fs"
-        gpt_image "$T/tworoots.raw" "$T_ROOT:$T/root.fs" "$T_ROOT:$T/root.fs"
-        gpt_image "$T/trunc.raw" "$T_ROOT:$T/root.fs"
+        gpt_image "$T/noroot.raw" "$T_LINUX:$ROOT.fs"
+        gpt_image "$T/tworoots.raw" "$T_ROOT:$ROOT.fs" "$T_ROOT:$ROOT.fs"
+        gpt_image "$T/trunc.raw" "$T_ROOT:$ROOT.fs"
         truncate -s 20M "$T/trunc.raw"
         truncate -s 4M "$T/nofs.fs"
         gpt_image "$T/nofs.raw" "$T_ROOT:$T/nofs.fs"
         mkdir -p "$T/notos"
         echo hi >"$T/notos/file"
         fs_image ext4 "$T/notos" "$T/notos.raw" 8
-        gpt_image "$T/verity.raw" "$T_ROOT:$T/root.fs" "$T_ROOT_VERITY:$T/nofs.fs"
+        gpt_image "$T/verity.raw" "$T_ROOT:$ROOT.fs" "$T_ROOT_VERITY:$T/nofs.fs"
         while read -r img want; do
                 berth_image "${B[@]}" -M "$(new_name)" -i "$T/$img" /usr/bin/payload true
                 assert_eq 1 "$RC" "$img"

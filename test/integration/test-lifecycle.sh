@@ -8,7 +8,12 @@
 . "$BERTH_SRC/test/integration/lib.sh"
 require_root
 
-RUN_DIR=/run/berth
+# Every case keeps its records in a run dir of its own: the dead instances that the cases make
+# on purpose must stay until the case looks at them, and a berth of another run or of the host's
+# own that starts meanwhile would clean them (every start cleans after every dead instance).
+case_setup() {
+        private_run_dir
+}
 
 # Where the host's cgroup2 hierarchy is mounted (pure unified or hybrid).
 unified_mount() {
@@ -25,10 +30,9 @@ require_unified() {
         unified_mount >/dev/null || skip "the host has no cgroup2 hierarchy"
 }
 
-# Fixed names per case: if a failed run leaves a dead instance behind, the next run's start
-# under the same name cleans it (that is the feature under test).
+# A name per case (and WORD), unique to the run.
 new_name() {
-        echo "lifecycle-${FUNCNAME[1]#test_}${1:+-$1}" | tr _ - | cut -c1-64
+        unique_name "$(echo "lc-${FUNCNAME[1]#test_}${1:+-$1}" | tr _ -)"
 }
 
 record() {
@@ -42,6 +46,10 @@ record_get() {
 
 record_has_leader() {
         [ -n "$(record_get "$1" LEADER)" ]
+}
+
+record_state_is() {
+        grep -qx "STATE=$2" "$(record "$1")" 2>/dev/null
 }
 
 # start_bg NAME DIR CMD...: starts berth in the background, waits until it recorded its
@@ -66,6 +74,13 @@ stop_bg() {
 machine_cgroups() {
         find /sys/fs/cgroup/ -xdev -type d -name "berth-$1" 2>/dev/null || true
         find /sys/fs/cgroup/*/ -xdev -type d -name "berth-$1" 2>/dev/null || true
+}
+
+# at_least N CMD...: CMD prints N lines or more
+at_least() {
+        local n=$1
+        shift
+        [ "$("$@" | wc -l)" -ge "$n" ]
 }
 
 # Every pid in the machine's cgroup2 subtree.
@@ -142,7 +157,7 @@ test_record_while_running() {
         name=$(new_name)
         make_tiny_tree "$T/tree"
         start_bg "$name" "$T/tree" /usr/bin/payload sleep 60
-        wait_for grep -qx "STATE=running" "$(record "$name")" ||
+        wait_for record_state_is "$name" running ||
                 fail "state never became running: $(cat "$(record "$name")")"
 
         assert_eq "$(stat -c %a "$(record "$name")")" 644 "record mode"
@@ -171,13 +186,13 @@ test_sigkill_takes_container_down() {
         make_tiny_tree "$T/tree"
         # sh, two sleepers in the background and one that sh may exec
         start_bg "$name" "$T/tree" /bin/sh -c '/usr/bin/payload sleep 100 & /bin/sleep 100 & /usr/bin/payload sleep 100; true'
-        wait_for test "$(machine_pids "$name" | wc -l)" -ge 4 || fail "the container's processes did not appear"
+        wait_for at_least 4 machine_pids "$name" || fail "the container's processes did not appear"
         leader=$(record_get "$name" LEADER)
         pids=$(machine_pids "$name")
         kill -KILL "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
         # shellcheck disable=SC2086
-        WAIT_TIMEOUT=2 wait_for pids_gone "$leader" $pids ||
+        wait_for pids_gone "$leader" $pids ||
                 fail "processes of the container survived berth's SIGKILL: $(ps -o pid,stat,args -p "$(echo $pids | tr ' ' ,)")"
         # what the dead instance left goes with the next start under its name
         berth -M "$name" -D "$T/tree" /usr/bin/payload true
@@ -193,7 +208,7 @@ test_restart_after_sigkill_cleans() {
         leader=$(record_get "$name" LEADER)
         kill -KILL "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
-        WAIT_TIMEOUT=2 wait_for pids_gone "$leader" || fail "the leader survived"
+        wait_for pids_gone "$leader" || fail "the leader survived"
         [ -e "$(record "$name")" ] || fail "expected the killed instance's record to stay behind"
 
         # a new instance owns the name, replaces the record and runs
@@ -215,11 +230,15 @@ test_restart_after_sigkill_cleans() {
 # Whatever name it had: the next berth that starts, of any name, cleans after a
 # killed instance (a test machine with a one-off name would otherwise leave its
 # cgroups and record behind for good).
+# It says so at debug level only: a start reports on its own machine, not on others (a user's,
+# another test's), and -q or not, the one-line errors of a start stay one line.
 test_any_start_cleans_other_dead_instances() {
-        local dead other
-        dead=$(new_name)
-        other=$(new_name)
+        local dead dead2 other
+        dead=$(new_name dead)
+        dead2=$(new_name dead2)
+        other=$(new_name other)
         make_tiny_tree "$T/tree"
+        make_tiny_tree "$T/tree2"
         make_tiny_tree "$T/other"
         start_bg "$dead" "$T/tree" /usr/bin/payload sleep 100
         kill -KILL "$BG_PID"
@@ -229,9 +248,19 @@ test_any_start_cleans_other_dead_instances() {
 
         berth -M "$other" -D "$T/other" /usr/bin/payload true
         assert_eq 0 "$RC"
-        assert_contains "$ERR" "$dead"
+        assert_not_contains "$ERR" "Cleaned up" "a start's messages about another machine (not at debug level)"
         assert_no_leftovers "$dead"
         assert_no_leftovers "$other"
+
+        # at debug level: once
+        start_bg "$dead2" "$T/tree2" /usr/bin/payload sleep 100
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        BERTH_LOG_LEVEL=debug berth -M "$other" -D "$T/other" /usr/bin/payload true
+        assert_eq 0 "$RC"
+        assert_eq 1 "$(grep -c "Cleaned up after a dead instance of machine '$dead2'" <<<"$ERR")" \
+                "debug lines about the other machine's dead instance"
+        assert_no_leftovers "$dead2"
 }
 
 # A berth died and, somehow, its container did not: the record and a cgroup with a live
@@ -244,19 +273,19 @@ test_dead_instance_with_survivor() {
         name=$(new_name)
         make_tiny_tree "$T/tree"
         u=$(unified_mount)
-        base="$u/berth-test-elsewhere-$$"
+        base="$u/$(unique_name elsewhere)"
         cg="$base/berth-$name/payload"
         mkdir -p "$cg"
         for h in pids devices; do
                 if [ "$(stat -f -c %T "/sys/fs/cgroup/$h" 2>/dev/null)" = cgroupfs ]; then
-                        mkdir -p "/sys/fs/cgroup/$h/berth-test-elsewhere-$$/berth-$name/payload"
-                        v1+=("/sys/fs/cgroup/$h/berth-test-elsewhere-$$/berth-$name/payload")
+                        mkdir -p "/sys/fs/cgroup/$h/$(unique_name elsewhere)/berth-$name/payload"
+                        v1+=("/sys/fs/cgroup/$h/$(unique_name elsewhere)/berth-$name/payload")
                 fi
         done
         # the survivor and a child of it, the way a container would have them
         setsid sh -c "echo \$\$ > '$cg/cgroup.procs'; for c in ${v1[*]}; do echo \$\$ > \$c/cgroup.procs; done; sleep 1000 & exec sleep 1000" </dev/null >/dev/null 2>&1 &
         survivor=$!
-        wait_for test "$(find "$cg" -name cgroup.procs -exec cat {} + | wc -l)" -ge 2 || fail "survivor not in place"
+        wait_for at_least 2 cat "$cg/cgroup.procs" || fail "survivor not in place"
         local pids
         pids=$(cat "$cg/cgroup.procs")
         mkdir -p "$T/scratch-work/deep"
@@ -284,7 +313,7 @@ test_dead_instance_with_survivor() {
         assert_contains "$ERR" "Cleaned up after a dead instance of machine '$name'"
         assert_contains "$ERR" "killed 2 processes"
         # shellcheck disable=SC2086
-        WAIT_TIMEOUT=2 wait_for pids_gone "$survivor" $pids || fail "the survivor was not killed"
+        wait_for pids_gone "$survivor" $pids || fail "the survivor was not killed"
         [ ! -e "$T/scratch-work" ] || fail "SCRATCH= dir not removed"
         [ ! -e "$cg" ] || fail "the dead instance's cgroup was not removed"
         for c in "${v1[@]}"; do

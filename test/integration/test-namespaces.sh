@@ -7,13 +7,13 @@ require_root
 B=(--console=pipe -q)
 
 in_container() {
-        berth "${B[@]}" -D "$T/root" "$@"
+        berth "${B[@]}" -D "$ROOT" "$@"
 }
 
 ns_of() { readlink "/proc/$1/ns/$2"; }
 
 test_new_namespaces() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /bin/sh -c 'for n in mnt pid uts ipc cgroup net; do readlink /proc/self/ns/$n; done'
         assert_eq 0 "$RC"
         local i=0
@@ -28,13 +28,13 @@ test_new_namespaces() {
 }
 
 test_pid_namespace() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /bin/sh -c 'ls /proc | grep -c "^[0-9]"'
         [ "$OUT" -le 3 ] || fail "container sees $OUT processes"
 }
 
 test_private_network_has_only_lo() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container --private-network /bin/sh -c 'readlink /proc/self/ns/net; ls /sys/class/net'
         assert_eq 0 "$RC"
         [ "$(sed -n 1p <<<"$OUT")" != "$(ns_of $$ net)" ] || fail "network namespace is the host's"
@@ -48,7 +48,7 @@ test_private_network_has_only_lo() {
 }
 
 test_mounts_stay_inside() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         host_snapshot
         in_container /bin/sh -c 'mkdir -p /mnt && mount -t tmpfs none /mnt && echo ok'
         assert_eq ok "$OUT"
@@ -57,7 +57,7 @@ test_mounts_stay_inside() {
 }
 
 test_old_root_detached() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         echo host-only >"$T/marker"
         in_container /usr/bin/payload mounts
         assert_eq 0 "$RC"
@@ -72,7 +72,7 @@ test_old_root_detached() {
 }
 
 test_cgroup_namespace_root() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /usr/bin/payload cat /proc/self/cgroup
         assert_eq 0 "$RC"
         # every hierarchy the host has, each at the root of the container's view, exactly
@@ -89,13 +89,12 @@ test_cgroup_namespace_root() {
 }
 
 test_cgroup_is_child_of_berths() {
-        make_tiny_tree "$T/root"
-        "$BERTH" "${B[@]}" -D "$T/root" /usr/bin/payload sleep 30 &
+        make_tiny_tree "$ROOT"
+        "$BERTH" "${B[@]}" -D "$ROOT" /usr/bin/payload sleep 30 &
         local pid=$!
-        wait_for test -e /run/berth/machines/root || fail "no record"
-        local leader
-        wait_for grep -q '^LEADER=[1-9]' /run/berth/machines/root || fail "no leader: $(cat /run/berth/machines/root)"
-        leader=$(sed -n 's/^LEADER=//p' /run/berth/machines/root)
+        local leader record=/run/berth/machines/$ROOT_NAME
+        wait_for grep -q '^LEADER=[1-9]' "$record" || fail "no leader: $(cat "$record" 2>&1)"
+        leader=$(sed -n 's/^LEADER=//p' "$record")
         local own child
         own=$(sed -n 's/^0:://p' "/proc/$pid/cgroup")
         child=$(sed -n 's/^0:://p' "/proc/$leader/cgroup")
@@ -109,7 +108,7 @@ test_cgroup_is_child_of_berths() {
 }
 
 test_guest_can_delegate() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         in_container /bin/sh -c 'mkdir /sys/fs/cgroup/sub && echo $$ >/sys/fs/cgroup/sub/cgroup.procs && cat /proc/self/cgroup'
         assert_eq 0 "$RC"
         assert_contains "$OUT" "0::/sub"

@@ -23,13 +23,13 @@ berth_has() {
 
 test_nspawn_options_name_themselves_and_the_way_out() {
         local e arg want n=0
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         for e in "${NSPAWN_ONLY[@]}"; do
                 arg=${e%%|*}
                 want=${e#*|}
                 berth_has "$arg" && continue
                 # shellcheck disable=SC2086 # "-p 80" is two words
-                berth -D "$T/root" $arg /usr/bin/payload true
+                berth -D "$ROOT" $arg /usr/bin/payload true
                 assert_eq 1 "$RC" "berth $arg"
                 assert_one_line_error
                 assert_contains "$ERR" "systemd-nspawn's"
@@ -41,12 +41,12 @@ test_nspawn_options_name_themselves_and_the_way_out() {
 }
 
 test_typos_still_point_to_help() {
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" --no-such-option /usr/bin/payload true
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" --no-such-option /usr/bin/payload true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "Unknown option '--no-such-option', see --help."
-        berth -D "$T/root" -Y /usr/bin/payload true
+        berth -D "$ROOT" -Y /usr/bin/payload true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "Unknown option '-Y'"

@@ -7,45 +7,45 @@ require_root
 B=(--console=pipe -q)
 
 test_true_exits_zero() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /usr/bin/payload true
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /usr/bin/payload true
         assert_eq 0 "$RC"
         assert_eq "" "$ERR"
 }
 
 test_exit_status_is_the_payloads() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /usr/bin/payload exit 42
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /usr/bin/payload exit 42
         assert_eq 42 "$RC"
-        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload exit 7
+        berth "${B[@]}" -D "$ROOT" -a /usr/bin/payload exit 7
         assert_eq 7 "$RC"
 }
 
 test_command_is_pid1() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /usr/bin/payload pid
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /usr/bin/payload pid
         assert_eq 0 "$RC"
         assert_eq 1 "$OUT"
 }
 
 test_command_found_in_container_path() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" payload echo found
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" payload echo found
         assert_eq 0 "$RC"
         assert_eq found "$OUT"
 }
 
 test_default_command_is_root_shell() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         RC=0
-        OUT=$(echo 'echo shell:$$' | timeout 30 "$BERTH" "${B[@]}" -D "$T/root") || RC=$?
+        OUT=$(echo 'echo shell:$$' | timeout "$RUN_TIMEOUT" "$BERTH" "${B[@]}" -D "$ROOT") || RC=$?
         assert_eq 0 "$RC"
         assert_eq "shell:1" "$OUT"
 }
 
 test_missing_command_is_one_line_error() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /no/such/program
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /no/such/program
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "/no/such/program"
@@ -55,20 +55,20 @@ test_missing_command_is_one_line_error() {
 # --console=passive the child's stderr is the dropped console, yet the cause must be shown.
 # And the cause, not a stray errno ("No such process" for a missing user).
 test_child_errors_are_one_line_in_every_console_mode() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         for mode in passive pipe read-only; do
                 for pid2 in "" --as-pid2; do
-                        berth -q --console=$mode $pid2 -D "$T/root" /no/such/program </dev/null
+                        berth -q --console=$mode $pid2 -D "$ROOT" /no/such/program </dev/null
                         assert_eq 1 "$RC"
                         assert_one_line_error "$mode $pid2: missing payload"
                         assert_contains "$ERR" "Failed to execute '/no/such/program' in the container: No such file"
 
-                        berth -q --console=$mode $pid2 -D "$T/root" --chdir=/no/such/dir /usr/bin/payload true </dev/null
+                        berth -q --console=$mode $pid2 -D "$ROOT" --chdir=/no/such/dir /usr/bin/payload true </dev/null
                         assert_eq 1 "$RC"
                         assert_one_line_error "$mode $pid2: bad --chdir"
                         assert_contains "$ERR" "'/no/such/dir' (--chdir=): No such file"
 
-                        berth -q --console=$mode $pid2 -D "$T/root" -u nosuchuser /usr/bin/payload true </dev/null
+                        berth -q --console=$mode $pid2 -D "$ROOT" -u nosuchuser /usr/bin/payload true </dev/null
                         assert_eq 1 "$RC"
                         assert_one_line_error "$mode $pid2: bad --user"
                         assert_contains "$ERR" "User 'nosuchuser' does not exist in the container's /etc/passwd"
@@ -80,57 +80,57 @@ test_child_errors_are_one_line_in_every_console_mode() {
 # A tree without /etc/passwd: the error says that the file could not be read, not that the
 # user is missing.
 test_user_without_passwd_names_the_file() {
-        make_tiny_tree "$T/root"
-        rm "$T/root/etc/passwd"
-        berth "${B[@]}" -D "$T/root" -u tester /usr/bin/payload true
+        make_tiny_tree "$ROOT"
+        rm "$ROOT/etc/passwd"
+        berth "${B[@]}" -D "$ROOT" -u tester /usr/bin/payload true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "Failed to read the container's /etc/passwd to find user 'tester' (--user=): No such file"
 }
 
 test_stdout_and_stderr_stay_separate() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /bin/sh -c 'echo out; echo err >&2; exit 3'
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /bin/sh -c 'echo out; echo err >&2; exit 3'
         assert_eq 3 "$RC"
         assert_eq out "$OUT"
         assert_eq err "$ERR"
 }
 
 test_stdin_reaches_payload() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         RC=0
-        OUT=$(printf 'line1\nline2\n' | timeout 30 "$BERTH" "${B[@]}" -D "$T/root" /bin/cat) || RC=$?
+        OUT=$(printf 'line1\nline2\n' | timeout "$RUN_TIMEOUT" "$BERTH" "${B[@]}" -D "$ROOT" /bin/cat) || RC=$?
         assert_eq 0 "$RC"
         assert_eq $'line1\nline2' "$OUT"
 }
 
 test_as_pid2_runs_command_as_pid2() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload pid
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" -a /usr/bin/payload pid
         assert_eq 0 "$RC"
         assert_eq 2 "$OUT"
-        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload ppid
+        berth "${B[@]}" -D "$ROOT" -a /usr/bin/payload ppid
         assert_eq 1 "$OUT"
 }
 
 test_as_pid2_reaps_zombies() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" -a /usr/bin/payload zombies 5
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" -a /usr/bin/payload zombies 5
         assert_eq 0 "$RC"
         assert_eq "zombies=0" "$OUT"
 }
 
 test_without_as_pid2_nobody_reaps() {
         # the check above would pass without a stub init if the payload reaped itself
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -D "$T/root" /usr/bin/payload zombies 3
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -D "$ROOT" /usr/bin/payload zombies 3
         assert_eq 1 "$RC"
         assert_eq "zombies=3" "$OUT"
 }
 
 test_as_pid2_forwards_sigterm() {
-        make_tiny_tree "$T/root"
-        "$BERTH" "${B[@]}" -D "$T/root" -a /usr/bin/payload signals 20 >"$T/out" 2>"$T/err" &
+        make_tiny_tree "$ROOT"
+        "$BERTH" "${B[@]}" -D "$ROOT" -a /usr/bin/payload signals 20 >"$T/out" 2>"$T/err" &
         local pid=$!
         wait_for grep -q ready "$T/err" || fail "payload did not start: $(cat "$T/err")"
         kill -TERM "$pid"
@@ -142,11 +142,10 @@ test_as_pid2_forwards_sigterm() {
 
 test_sigterm_kills_pid1_payload() {
         # a plain PID 1 payload gets SIGKILL (nspawn's default for non-boot)
-        make_tiny_tree "$T/root"
-        "$BERTH" "${B[@]}" -D "$T/root" /usr/bin/payload sleep 30 &
+        make_tiny_tree "$ROOT"
+        "$BERTH" "${B[@]}" -D "$ROOT" /usr/bin/payload sleep 30 &
         local pid=$!
-        wait_for test -e "/run/berth/machines/root" || fail "no record"
-        sleep 0.2
+        wait_for grep -qx STATE=running "/run/berth/machines/$ROOT_NAME" || fail "did not start"
         kill -TERM "$pid"
         local rc=0
         wait "$pid" || rc=$?
@@ -154,13 +153,14 @@ test_sigterm_kills_pid1_payload() {
 }
 
 test_second_sigterm_kills() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # the payload ignores the stop signal; the second request kills
-        "$BERTH" "${B[@]}" --kill-signal=SIGUSR1 -D "$T/root" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
+        "$BERTH" "${B[@]}" --kill-signal=SIGUSR1 -D "$ROOT" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
         local pid=$!
         wait_for grep -q up "$T/out" || fail "did not start"
         kill -TERM "$pid"
-        sleep 0.3
+        # the first request taken (two signals sent at once may arrive as one)
+        wait_for grep -qx STATE=stopping "/run/berth/machines/$ROOT_NAME" || fail "the first SIGTERM was not taken"
         kill -0 "$pid" || fail "berth ended on the first SIGTERM although the payload ignores it"
         kill -TERM "$pid"
         local rc=0
@@ -169,8 +169,8 @@ test_second_sigterm_kills() {
 }
 
 test_stop_timeout_kills() {
-        make_tiny_tree "$T/root"
-        "$BERTH" "${B[@]}" --stop-timeout=500ms --kill-signal=SIGUSR1 -D "$T/root" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
+        make_tiny_tree "$ROOT"
+        "$BERTH" "${B[@]}" --stop-timeout=500ms --kill-signal=SIGUSR1 -D "$ROOT" /bin/sh -c 'trap "" USR1; echo up; sleep 30' >"$T/out" 2>&1 &
         local pid=$!
         wait_for grep -q up "$T/out" || fail "did not start"
         local start=$SECONDS
@@ -178,7 +178,8 @@ test_stop_timeout_kills() {
         local rc=0
         wait "$pid" || rc=$?
         assert_eq 137 "$rc"
-        [ $((SECONDS - start)) -lt 10 ] || fail "took too long"
+        # 500 ms, and a busy machine's scheduling; the default stop timeout would be far more
+        [ $((SECONDS - start)) -lt 30 ] || fail "took too long"
 }
 
 run_tests

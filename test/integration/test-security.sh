@@ -36,7 +36,7 @@ payload() { # payload [BERTH OPTIONS...] -- APPLET ARGS...
                 shift
         done
         shift
-        berth "${B[@]}" -M "$(machine)" "${opts[@]}" -D "$T/root" /usr/bin/payload "$@"
+        berth "${B[@]}" -M "$(machine)" "${opts[@]}" -D "$ROOT" /usr/bin/payload "$@"
         # shown with the case's log when it fails
         echo "# payload $*: rc=$RC out=${OUT//$'\n'/ } err=${ERR//$'\n'/ }" >&2
 }
@@ -44,7 +44,7 @@ payload() { # payload [BERTH OPTIONS...] -- APPLET ARGS...
 # ---- capabilities ----
 
 test_default_capabilities_are_nspawns() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- caps
         assert_eq 0 "$RC"
         local want
@@ -57,7 +57,7 @@ test_default_capabilities_are_nspawns() {
 }
 
 test_capability_adds() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         (( $(host_bounding) >> 16 & 1 )) || skip "berth itself runs without CAP_SYS_MODULE"
         payload -- hascap CAP_SYS_MODULE
         assert_eq 1 "$RC" "CAP_SYS_MODULE is not in the default set"
@@ -73,11 +73,11 @@ test_capability_adds() {
 }
 
 test_drop_capability_sys_admin() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --drop-capability=CAP_SYS_ADMIN -- hascap CAP_SYS_ADMIN
         assert_eq 1 "$RC" "CAP_SYS_ADMIN is dropped"
         assert_contains "$OUT" "CapBnd=0"
-        berth "${B[@]}" -M "$(machine)" --drop-capability=CAP_SYS_ADMIN -D "$T/root" /bin/sh -c \
+        berth "${B[@]}" -M "$(machine)" --drop-capability=CAP_SYS_ADMIN -D "$ROOT" /bin/sh -c \
                 'mkdir -p /run/m && mount -t tmpfs none /run/m && echo mounted'
         assert_not_contains "$OUT" mounted
         # names in any case, with or without CAP_, comma-separated
@@ -87,7 +87,7 @@ test_drop_capability_sys_admin() {
 }
 
 test_drop_capability_takes_syscalls_away() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # with CAP_SYS_BOOT, reboot() reaches the kernel (CAD_OFF in a pid namespace: EINVAL)
         payload -- syscall reboot
         assert_not_contains "$OUT" errno=EPERM
@@ -97,8 +97,8 @@ test_drop_capability_takes_syscalls_away() {
 }
 
 test_user_gets_no_capabilities() {
-        make_tiny_tree "$T/root"
-        grep -q '^nobody:' "$T/root/etc/passwd" || skip "no user nobody in the tiny tree"
+        make_tiny_tree "$ROOT"
+        grep -q '^nobody:' "$ROOT/etc/passwd" || skip "no user nobody in the tiny tree"
         payload -u nobody -- caps
         assert_eq 0 "$RC"
         assert_eq 0000000000000000 "$(field CapEff "$OUT")" "CapEff"
@@ -107,7 +107,7 @@ test_user_gets_no_capabilities() {
 }
 
 test_no_new_privileges() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- nnp
         assert_eq 0 "$OUT" "off by default (setuid binaries in the guest work)"
         payload --no-new-privileges=yes -- nnp
@@ -117,13 +117,13 @@ test_no_new_privileges() {
 # ---- seccomp ----
 
 test_seccomp_filter_is_loaded() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- seccomp
         assert_eq 2 "$OUT" "Seccomp: mode 2 (filter)"
 }
 
 test_seccomp_blocks_hostile_syscalls() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local s
         for s in kexec_load init_module swapon bpf perf_event_open open_by_handle_at settime; do
                 payload -- syscall "$s"
@@ -139,7 +139,7 @@ test_seccomp_blocks_hostile_syscalls() {
 }
 
 test_system_call_filter_deny_list() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # with CAP_SYS_TIME, settimeofday(NULL, NULL) reaches the kernel (and changes nothing)...
         payload --capability=CAP_SYS_TIME -- syscall settime
         assert_eq 0 "$RC" "settimeofday allowed with CAP_SYS_TIME"
@@ -152,7 +152,7 @@ test_system_call_filter_deny_list() {
 }
 
 test_system_call_filter_allow_list() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --system-call-filter=add_key -- syscall add_key
         assert_not_contains "$OUT" errno=ENOSYS "add_key reaches the kernel"
         assert_not_contains "$OUT" errno=EPERM "add_key reaches the kernel"
@@ -164,7 +164,7 @@ test_system_call_filter_allow_list() {
 }
 
 test_system_call_filter_rejects_unknown_names() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --system-call-filter='getpid @no-such-group' -- true
         [ "$RC" != 0 ] || fail "unknown group accepted"
         assert_contains "$ERR" "@no-such-group"
@@ -176,18 +176,18 @@ test_system_call_filter_rejects_unknown_names() {
 # ---- terminals ----
 
 test_tiocsti_refused_on_pipe_console_with_tty() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         # script(1) gives berth a real terminal as stdin; with --console=pipe the container gets
         # it as is. TIOCSTI would type into the host's terminal.
-        run script -qec "$BERTH --console=pipe -q -M $(machine) -D $T/root /usr/bin/payload tiocsti 0" /dev/null
+        run script -qec "$BERTH --console=pipe -q -M $(machine) -D $ROOT /usr/bin/payload tiocsti 0" /dev/null
         assert_contains "$OUT" "errno=EPERM"
-        run script -qec "$BERTH --console=pipe -q -M $(machine) -D $T/root /usr/bin/payload tioclinux 0" /dev/null
+        run script -qec "$BERTH --console=pipe -q -M $(machine) -D $ROOT /usr/bin/payload tioclinux 0" /dev/null
         assert_contains "$OUT" "errno=EPERM"
 }
 
 test_tiocsti_refused_on_interactive_console() {
-        make_tiny_tree "$T/root"
-        run script -qec "$BERTH -q -M $(machine) -D $T/root /usr/bin/payload tiocsti 0" /dev/null
+        make_tiny_tree "$ROOT"
+        run script -qec "$BERTH -q -M $(machine) -D $ROOT /usr/bin/payload tiocsti 0" /dev/null
         assert_contains "$OUT" "errno=EPERM"
 }
 
@@ -203,14 +203,14 @@ known_gap() {
 }
 
 test_proc_sys_cannot_be_remounted_rw() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- syscall mount-proc-sys-rw
         if [ "$RC" = 0 ]; then
                 known_gap "MS_REMOUNT|MS_BIND makes /proc/sys writable"
         fi
         assert_eq 1 "$RC" "MS_REMOUNT|MS_BIND of /proc/sys"
         assert_eq errno=EPERM "$OUT"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 mount -o remount,rw /proc/sys 2>/dev/null && echo remounted-plain
                 mount -o remount,bind,rw /proc/sys 2>/dev/null && echo remounted-bind
                 mount -o remount,bind,rw /sys 2>/dev/null && echo remounted-sys
@@ -223,17 +223,17 @@ test_proc_sys_cannot_be_remounted_rw() {
 # busybox answers it from the mode bits for root) of FILE's current value back, which changes
 # nothing; prints "wrote FILE" when it worked.
 probe_tree() {
-        make_tiny_tree "$T/root"
-        cat >"$T/root/usr/bin/probe-write" <<-'EOF'
+        make_tiny_tree "$ROOT"
+        cat >"$ROOT/usr/bin/probe-write" <<-'EOF'
 	#!/bin/sh
 	v=$(cat "$1") && echo "$v" 2>/dev/null >"$1" && echo "wrote $1"
 	EOF
-        chmod 755 "$T/root/usr/bin/probe-write"
+        chmod 755 "$ROOT/usr/bin/probe-write"
 }
 
 test_masks_cannot_be_unmounted() {
         probe_tree
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 umount -l /proc/sys 2>/dev/null && echo unmounted-sys
                 umount -l /proc/kallsyms 2>/dev/null && echo unmounted-kallsyms
                 probe-write /proc/sys/kernel/printk_ratelimit'
@@ -244,8 +244,8 @@ test_masks_cannot_be_unmounted() {
 }
 
 test_read_only_remount_still_works() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c \
                 'mkdir -p /run/t && mount -t tmpfs none /run/t && mount -o remount,ro /run/t && echo ok-ro'
         assert_eq 0 "$RC"
         assert_contains "$OUT" ok-ro
@@ -258,7 +258,7 @@ test_fresh_proc_instance_known_gap() {
         # where no fully visible proc exists; but container root can unshare a mount namespace
         # of its own (owned by the host's user namespace) and mount one there. Only a user
         # namespace for the container closes that.
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 mkdir -p /run/p
                 mount -t proc proc /run/p 2>/dev/null && probe-write /run/p/sys/kernel/printk_ratelimit
                 umount /run/p 2>/dev/null
@@ -294,16 +294,16 @@ assert_canaries() { # assert_canaries FILE...: unchanged, and no other name link
 }
 
 test_guest_symlink_run_host_steers_no_write() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         mkdir -p "$T/run/host" "$T/hostdir"
         canary "$T/hostdir/machine-id"
         # the guest, given its own /run, points /run/host at a host directory (by its host path)
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c "
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
                 rm -rf /run/host && ln -s $T/hostdir /run/host && echo planted"
         assert_contains "$OUT" planted
         [ -L "$T/run/host" ] || fail "the guest could not plant its symlink"
         # the next start writes /run/host/machine-id after that bind is in place
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c \
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
                 'echo pwned >/etc/machine-id; echo ran'
         assert_canaries "$T/hostdir/machine-id"
         # refused, with the cause named: /run/host must be a directory of the tree
@@ -312,14 +312,14 @@ test_guest_symlink_run_host_steers_no_write() {
 }
 
 test_guest_symlink_machine_id_steers_no_write() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         mkdir -p "$T/run/host"
         canary "$T/canary"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c "
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
                 rm -f /run/host/machine-id && ln -s $T/canary /run/host/machine-id && echo planted"
         assert_contains "$OUT" planted
         [ -L "$T/run/host/machine-id" ] || fail "the guest could not plant its symlink"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$T/root" /bin/sh -c \
+        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
                 'cat /etc/machine-id; echo pwned >/etc/machine-id; cat /etc/machine-id'
         assert_eq 0 "$RC"
         assert_match "$OUT" "^[0-9a-f]{32}$" "the command still gets a machine id"
@@ -329,16 +329,16 @@ test_guest_symlink_machine_id_steers_no_write() {
 }
 
 test_hard_links_in_tree_write_no_host_file() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         [ -e /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf"
         mkdir -p "$T/run/host"
         canary "$T/canary-id" "$T/canary-resolv" "$T/canary-localtime"
         # hard links on the host's file system, as a tree made there may hold them
         ln "$T/canary-id" "$T/run/host/machine-id"
-        ln "$T/canary-resolv" "$T/root/etc/resolv.conf"
-        ln "$T/canary-localtime" "$T/root/etc/localtime"
+        ln "$T/canary-resolv" "$ROOT/etc/resolv.conf"
+        ln "$T/canary-localtime" "$ROOT/etc/localtime"
         berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" --resolv-conf=copy-host --timezone=copy \
-                -D "$T/root" /bin/sh -c 'cat /etc/machine-id /etc/resolv.conf
+                -D "$ROOT" /bin/sh -c 'cat /etc/machine-id /etc/resolv.conf
                         echo pwned >/etc/machine-id; echo pwned >/etc/resolv.conf; echo pwned >/etc/localtime'
         assert_eq 0 "$RC"
         assert_match "$OUT" "^[0-9a-f]{32}$" "the command gets a machine id"
@@ -349,7 +349,7 @@ test_hard_links_in_tree_write_no_host_file() {
 # ---- devices ----
 
 test_mknod_disk_refused() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- mknod /dev/sda b 8 0
         assert_eq 1 "$RC"
         assert_contains "$OUT" errno=EPERM
@@ -359,11 +359,11 @@ test_mknod_disk_refused() {
         # not even on the tree's own file system
         payload -- mknod /root/sda b 8 0
         assert_eq 1 "$RC"
-        [ ! -e "$T/root/root/sda" ] || fail "device node created in the tree"
+        [ ! -e "$ROOT/root/sda" ] || fail "device node created in the tree"
 }
 
 test_mknod_allowed_devices() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload -- mknod /dev/null2 c 1 3
         assert_eq 0 "$RC" "mknod and open of 1:3"
         payload -- mknod /dev/tun2 c 10 200
@@ -426,8 +426,8 @@ each_v1_hierarchy() { # each_v1_hierarchy BODY
 
 test_cgroup_v1_every_hierarchy_is_the_containers_own() {
         [ -n "$(v1_hierarchies)" ] || skip "the host has no v1 cgroup hierarchy"
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c \
                 "cat /proc/self/cgroup; $(each_v1_hierarchy 'find /mnt/c | sed "s|^|$o |"')"
         assert_eq 0 "$RC"
         # the cgroup namespace root in cgroup2 and in every v1 hierarchy, each line exactly
@@ -447,13 +447,13 @@ test_cgroup_v1_every_hierarchy_is_the_containers_own() {
 
 test_cgroup_release_agent_cannot_be_set() {
         [ -n "$(v1_hierarchies)" ] || skip "the host has no v1 cgroup hierarchy"
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local before after
         before=$(host_release_agents)
         # every way to it: the file in the view's root and below, a remount with the option, a
         # second mount with it (which the kernel accepts and ignores for an existing hierarchy:
         # the host's values tell); and the trigger armed (notify_on_release in a cgroup of its own)
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c "$(each_v1_hierarchy '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c "$(each_v1_hierarchy '
                 for f in /mnt/c/release_agent /mnt/c/*/release_agent; do
                         { echo /berth-test-evil >"$f"; } 2>/dev/null && echo "wrote $f"; done
                 mkdir -p /mnt/c/evil && echo 1 >/mnt/c/evil/notify_on_release
@@ -474,8 +474,8 @@ test_cgroup_release_agent_cannot_be_set() {
 
 test_cgroup_v1_devices_allow_cannot_be_widened() {
         grep -q '^[0-9]*:\([^:]*,\)\{0,1\}devices[,:]' /proc/self/cgroup || skip "no v1 devices hierarchy here"
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 mkdir -p /mnt/c && mount -t cgroup -o devices cgroup /mnt/c || exit 2
                 cat /mnt/c/devices.list >/tmp/before
                 for rule in a "c 1:1 rwm" "b 8:0 rwm" "c *:* m"; do
@@ -495,7 +495,7 @@ test_cgroup_v1_devices_allow_cannot_be_widened() {
 # mount namespace (the host's cgroup mounts stay as they are). The holder keeps it until the
 # case ends, then removes what is left below its root (so that the kernel drops it) and exits.
 test_cgroup_unmounted_hierarchy_is_the_containers_own() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         local name="berth-test-$$-$RANDOM" holder
         mkdir -p "$T/h"
         unshare -m --propagation private sh -c '
@@ -511,7 +511,7 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         grep -q ":name=$name:/\$" /proc/self/cgroup || fail "the new hierarchy is not in /proc/self/cgroup"
         findmnt -rn -o FSROOT,OPTIONS | grep -q "name=$name" && fail "the hierarchy is mounted on the host"
 
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 grep ":name=$1:" /proc/self/cgroup
                 mkdir -p /mnt/c && mount -t cgroup -o "none,name=$1" cgroup /mnt/c && find /mnt/c' sh "$name"
         assert_eq 0 "$RC"
@@ -528,21 +528,21 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
 # ---- resources (applied by the child; checked here) ----
 
 test_rlimit_nofile() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --rlimit=NOFILE=1024:2048 -- rlimit NOFILE
         assert_eq 0 "$RC"
         assert_eq "1024 2048" "$OUT"
 }
 
 test_oom_score_adjust() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --oom-score-adjust=500 -- oom
         assert_eq 0 "$RC"
         assert_eq 500 "$OUT"
 }
 
 test_cpu_affinity() {
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         payload --cpu-affinity=0 -- affinity
         assert_eq 0 "$RC"
         assert_eq 0 "$OUT"

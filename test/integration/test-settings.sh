@@ -12,7 +12,7 @@ require_root
 export BERTH_SETTINGS_PATH=
 
 B=(--console=pipe -q)
-NAME=stest$$
+NAME=$(unique_name stest)
 
 # the tree $T/images/$NAME, its settings files next to it
 setup() {
@@ -145,8 +145,10 @@ test_settings_no_ignores_the_file() {
 
 test_machine_name_picks_the_file() {
         setup
-        printf '[Exec]\nHostname=bynamefile\n' >"$T/images/other.berth"
-        berth "${B[@]}" -D "$TREE" -M other /bin/hostname
+        local other
+        other=$(unique_name other)
+        printf '[Exec]\nHostname=bynamefile\n' >"$T/images/$other.berth"
+        berth "${B[@]}" -D "$TREE" -M "$other" /bin/hostname
         assert_eq 0 "$RC"
         assert_eq bynamefile "$OUT"
 }
