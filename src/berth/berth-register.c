@@ -38,7 +38,17 @@
  * belongs to berth is a dead instance's: it is dropped (Unregister, or
  * Terminate when it is in another unit than ours) and a lingering scope is
  * stopped. A registration of that name by another manager (nspawn) whose
- * leader lives is a running machine: berth refuses to start. */
+ * leader lives is a running machine: berth refuses to start.
+ *
+ * A restart right after a crash races with machined, which learns about the
+ * dead scope asynchronously: when it lets go of a machine (ours dropped, or
+ * its unit gone) it stops the machine's unit by name, and the unit of a
+ * restarted machine has the same name. So the stale registration is gone
+ * from machined (we wait for that) before our scope is created; and the old
+ * scope is stopped and gone from systemd (we wait for that too) before
+ * StartTransientUnit makes the new one. Only then is no stop job of the dead
+ * instance left to hit the new scope, and RegisterMachine finds the name
+ * free ("Machine ... already exists" otherwise). */
 
 #define SYSTEMD_DEST "org.freedesktop.systemd1"
 #define SYSTEMD_PATH "/org/freedesktop/systemd1"
@@ -53,7 +63,8 @@ struct Registration {
         sd_bus *bus;
         RegisterMode mode;
         char *machine;
-        char *unit;          /* the scope we made, or the unit we were started in */
+        char *unit;          /* the scope we make, or the unit we were started in */
+        bool keep_unit;      /* unit is the one we run in (--keep-unit), not a scope of ours */
         bool registered;     /* machined knows the machine */
 };
 
@@ -464,7 +475,33 @@ static int call_and_wait_for_job(sd_bus *bus, sd_bus_message *call, sd_bus_error
         return 0;
 }
 
-static int stop_unit(Registration *reg, const char *unit) {
+/* ---- waiting for machined and systemd to let go ---- */
+
+#define GONE_POLL_USEC (20 * USEC_PER_MSEC)
+
+static bool machine_known(Registration *reg, const char *name) {
+        return sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", NULL, NULL,
+                                  "s", name) >= 0;
+}
+
+static bool unit_loaded(Registration *reg, const char *unit) {
+        return sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", NULL, NULL, "s",
+                                  unit) >= 0;
+}
+
+/* Polls until STILL(reg, name) is false: 0, or -ETIMEDOUT after JOB_TIMEOUT_USEC. */
+static int wait_gone(Registration *reg, bool (*still)(Registration *, const char *), const char *name) {
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT_USEC;
+
+        while (still(reg, name)) {
+                if (now_usec(CLOCK_MONOTONIC) >= deadline)
+                        return -ETIMEDOUT;
+                (void) usleep(GONE_POLL_USEC);
+        }
+        return 0;
+}
+
+static int stop_unit(Registration *reg, const char *unit, bool say) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *result = NULL;
@@ -485,7 +522,8 @@ static int stop_unit(Registration *reg, const char *unit) {
                                        unit, reg->machine, e.message ?: strerror(-r));
         (void) sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
                                   "s", unit);
-        log_info("Stopped the stale unit '%s' of a dead instance of machine '%s'.", unit, reg->machine);
+        if (say)
+                log_info("Stopped the stale unit '%s' of a dead instance of machine '%s'.", unit, reg->machine);
         return 0;
 }
 
@@ -527,8 +565,9 @@ static int drop_stale_registration(Registration *reg) {
 
         sd_bus_error_free(&e);
         /* Our own unit must live on (a restart of berth@NAME.service): only forget the name.
-         * Another unit is the dead instance's: terminating the machine stops it too. */
-        if (!unit || streq_ptr(unit, reg->unit) ||
+         * Another unit is the dead instance's, and so is a scope of the name we are about to
+         * create: terminating the machine stops it too. */
+        if (!unit || (reg->keep_unit && streq_ptr(unit, reg->unit)) ||
             sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "TerminateMachine", &e, NULL,
                                "s", reg->machine) < 0) {
                 sd_bus_error_free(&e);
@@ -539,8 +578,34 @@ static int drop_stale_registration(Registration *reg) {
                                                "Failed to drop the stale registration of machine '%s': %s",
                                                reg->machine, e.message ?: strerror(-r));
         }
+        /* machined drops it (and queues the stop of its unit) in its own time */
+        r = wait_gone(reg, machine_known, reg->machine);
+        if (r < 0)
+                return log_error_errno(r, "systemd-machined still has the stale registration of machine '%s' after "
+                                          "%llu s: stop it with 'machinectl terminate %s', then start again.",
+                                       reg->machine, (unsigned long long) (JOB_TIMEOUT_USEC / USEC_PER_SEC),
+                                       reg->machine);
         log_info("Dropped the stale registration of machine '%s' (unit %s, leader PID %" PRIu32 " %s).", reg->machine,
                  strna(unit), leader, alive ? "left over" : "gone");
+        return 0;
+}
+
+/* A scope of our name, before we create ours: a dead instance's, still stopping or stopped and
+ * not yet collected. Stopped, and waited for until systemd has let go of it. */
+static int drop_stale_scope(Registration *reg, bool say) {
+        int r;
+
+        if (!unit_loaded(reg, reg->unit))
+                return 0;
+        r = stop_unit(reg, reg->unit, say);
+        if (r < 0)
+                return r;
+        r = wait_gone(reg, unit_loaded, reg->unit);
+        if (r < 0)
+                return log_error_errno(r, "The stale unit '%s' of machine '%s' is still there after %llu s: stop it "
+                                          "with 'systemctl stop %s', then start again.",
+                                       reg->unit, reg->machine, (unsigned long long) (JOB_TIMEOUT_USEC / USEC_PER_SEC),
+                                       reg->unit);
         return 0;
 }
 
@@ -672,6 +737,7 @@ int register_unit(Registration *reg, const Settings *s) {
         if (!reg)
                 return 0;
 
+        reg->keep_unit = s->keep_unit;
         if (s->keep_unit) {
                 r = own_unit(&reg->unit);
                 if (r < 0)
@@ -688,7 +754,11 @@ int register_unit(Registration *reg, const Settings *s) {
         r = drop_stale_registration(reg);
         if (r < 0)
                 return r;
+        r = drop_stale_scope(reg, true);
+        if (r < 0)
+                return r;
 
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT_USEC;
         for (int attempt = 0;; attempt++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
@@ -698,11 +768,14 @@ int register_unit(Registration *reg, const Settings *s) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to build the request for scope '%s': %m", reg->unit);
                 r = call_and_wait_for_job(reg->bus, m, &e, &result);
-                if (r < 0 && attempt == 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists")) {
-                        /* we hold the machine's lock: a scope of its name is a dead instance's */
-                        r = stop_unit(reg, reg->unit);
+                if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists") &&
+                    now_usec(CLOCK_MONOTONIC) < deadline) {
+                        /* we hold the machine's lock: a scope of its name is a dead instance's,
+                         * one that appeared after we looked (or is not collected yet) */
+                        r = drop_stale_scope(reg, attempt == 0);
                         if (r < 0)
                                 return r;
+                        (void) usleep(GONE_POLL_USEC);
                         continue;
                 }
                 if (r == -ETIMEDOUT)
@@ -766,11 +839,15 @@ int register_machine(Registration *reg, const Settings *s, pid_t leader) {
                         return 0;
                 }
                 if (attempt == 0 && sd_bus_error_has_name(&e, "org.freedesktop.machine1.MachineExists")) {
-                        /* machined had not yet noticed that the previous instance went away */
-                        r = drop_stale_registration(reg);
-                        if (r < 0)
+                        /* registered after register_unit() made sure the name was free. Under
+                         * --keep-unit a stale one can be dropped as there. Otherwise its unit is,
+                         * by name, our scope now: dropping it would have machined stop that; a
+                         * registration that goes away by itself is fine, another is in the way. */
+                        r = reg->keep_unit ? drop_stale_registration(reg) : wait_gone(reg, machine_known, reg->machine);
+                        if (r < 0 && r != -ETIMEDOUT)
                                 return r;
-                        continue;
+                        if (r >= 0)
+                                continue;
                 }
                 return log_error_errno(bus_errno(&e, r), "Failed to register machine '%s' with systemd-machined: %s",
                                        s->machine, e.message ?: strerror(-r));
