@@ -200,6 +200,7 @@ static int p_volatile(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+/* --console= or --pipe seen in this parse_argv() (which resets it) */
 static bool console_mode_set = false;
 
 static int p_console(Settings *s, const char *arg, const char **detail) {
@@ -748,6 +749,7 @@ int parse_argv(int argc, char *argv[], Settings *s) {
         size_t k = 1;
         int c, idx;
 
+        console_mode_set = false;
         for (unsigned i = 0; i < option_table_size; i++) {
                 const OptionDef *o = &option_table[i];
                 longopts[i] = (struct option) {

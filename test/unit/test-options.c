@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "berth-options.h"
 #include "berth-settings.h"
@@ -71,6 +73,27 @@ static void test_basic(void) {
         CHECK(streq(s.machine, "web-1") && streq(s.hostname, "h1") && s.private_network);
         CHECK(s.console_mode == CONSOLE_PIPE);
         settings_free(&s);
+}
+
+/* A --console= of one parse must not stay "set" for the next one: without it, the default
+ * depends on our stdio (read-only when it is not a terminal, as here). */
+static void test_console_default_per_parse(void) {
+        Settings s;
+        int saved = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3), null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+        CHECK(saved >= 0 && null >= 0 && dup2(null, STDIN_FILENO) == STDIN_FILENO);
+        CHECK(parse(&s, ARGV("-D", "/t", "--console=passive")) == 1);
+        CHECK(s.console_mode == CONSOLE_PASSIVE);
+        settings_free(&s);
+        CHECK(parse(&s, ARGV("-D", "/t", "--pipe")) == 1);
+        CHECK(s.console_mode == CONSOLE_PIPE);
+        settings_free(&s);
+        CHECK(parse(&s, ARGV("-D", "/t")) == 1);
+        CHECK(s.console_mode == CONSOLE_READ_ONLY);
+        settings_free(&s);
+        CHECK(dup2(saved, STDIN_FILENO) == STDIN_FILENO);
+        close(saved);
+        close(null);
 }
 
 static void test_conflicts(void) {
@@ -174,6 +197,7 @@ int main(void) {
                 { "enum round trip", test_enum_round_trip },
                 { "option table consistent", test_table_consistent },
                 { "basic parsing", test_basic },
+                { "console default per parse", test_console_default_per_parse },
                 { "conflicting start modes", test_conflicts },
                 { "setenv", test_setenv },
                 { "rlimit", test_rlimit },
