@@ -42,7 +42,6 @@
 #include "log.h"
 #include "util.h"
 
-#define TEMP_DIR_PREFIX "/var/tmp/berth-"
 
 /* ---------------------------------------------------------------------------
  * Parsing
@@ -492,13 +491,22 @@ static int check_host_path(const CustomMount *m, const char *path, bool want_dir
         return 0;
 }
 
+/* Where temporary directories go: $TMPDIR if it is an absolute path (as systemd-nspawn
+ * has it; the unit tests use it), else /var/tmp. */
+static const char *temp_dir_base(void) {
+        const char *e = getenv("TMPDIR");
+
+        return !isempty(e) && path_is_absolute(e) ? e : "/var/tmp";
+}
+
 /* /var/tmp/berth-KIND-MACHINE-XXXXXX: the machine name lets a later start
  * find what a killed instance left behind. */
 static int make_temp_dir(const char *kind, const char *machine, char **ret) {
         char *t;
 
-        (void) mkdir_p("/var/tmp", 01777);
-        t = strjoin(TEMP_DIR_PREFIX, kind, "-", machine ?: "unnamed", "-XXXXXX");
+        if (streq(temp_dir_base(), "/var/tmp"))
+                (void) mkdir_p("/var/tmp", 01777);
+        t = strjoin(temp_dir_base(), "/berth-", kind, "-", machine ?: "unnamed", "-XXXXXX");
         if (!t)
                 return -ENOMEM;
         if (!mkdtemp(t)) {
@@ -545,8 +553,8 @@ static int prepare_bind(CustomMount *m, const char *machine) {
 
         r = make_temp_dir("bind", machine, &m->work);
         if (r < 0)
-                return log_error_errno(r, "Failed to create a temporary directory in /var/tmp for %s%s: %m",
-                                       option_name(m), m->destination);
+                return log_error_errno(r, "Failed to create a temporary directory in %s for %s%s: %m",
+                                       temp_dir_base(), option_name(m), m->destination);
         (void) chmod(m->work, 0755);
         m->source = strdup(m->work);
         if (!m->source)
@@ -571,8 +579,8 @@ static int prepare_overlay(CustomMount *m, const char *machine) {
                 /* work = D, upper = D/upper, overlay work dir = D/work */
                 r = make_temp_dir("overlay", machine, &m->work);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to create a temporary directory in /var/tmp for %s%s: %m",
-                                               option_name(m), m->destination);
+                        return log_error_errno(r, "Failed to create a temporary directory in %s for %s%s: %m",
+                                               temp_dir_base(), option_name(m), m->destination);
                 m->upper = path_join(m->work, "upper");
                 _cleanup_free_ char *w = path_join(m->work, "work");
                 if (!m->upper || !w)

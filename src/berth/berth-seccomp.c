@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <link.h>
 #include <linux/capability.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 
 #include "berth-seccomp.h"
 #include "log.h"
+#include "registry.h"
 #include "util.h"
 
 /* The system call policy of a container.
@@ -660,13 +662,11 @@ static int generate_programs(SeccompFilter *f) {
 /* ---- the program cache ----
  *
  * libseccomp needs ~3 ms to turn the policy into BPF (most of a container's start-up budget), and
- * the result only depends on the policy. So the programs are kept in /run/berth/cache, named by a
- * hash of everything that goes into them. /run is a tmpfs: the cache is gone at reboot, when a
- * new libseccomp or kernel may be in use. Trust: the directory must be root's and not writable by
+ * the result only depends on the policy. So the programs are kept in /run/berth/cache (in the run
+ * dir: $BERTH_RUN_DIR or registry_set_run_dir(), which the tests use), named by a hash of
+ * everything that goes into them. /run is a tmpfs: the cache is gone at reboot, when a new
+ * libseccomp or kernel may be in use. Trust: the directory must be root's and not writable by
  * anyone else; whoever can write it is root and could replace berth itself. */
-
-#define BERTH_RUN_DIR_PATH "/run/berth"
-#define SECCOMP_CACHE_DIR BERTH_RUN_DIR_PATH "/cache"
 #define CACHE_MAGIC UINT64_C(0x3263636573687462) /* "bthsecc2" */
 
 typedef struct CacheHeader {
@@ -756,29 +756,37 @@ static uint64_t policy_hash(const Settings *s, uint64_t caps) {
         return h;
 }
 
+#define CACHE_PATH_MAX (PATH_MAX + 64)
+
+static void cache_dir(char buf[static CACHE_PATH_MAX]) {
+        snprintf(buf, CACHE_PATH_MAX, "%s/cache", registry_run_dir());
+}
+
 static int cache_dir_trusted(bool create) {
+        char dir[CACHE_PATH_MAX];
         struct stat st;
 
+        cache_dir(dir);
         if (create) {
-                (void) mkdir(BERTH_RUN_DIR_PATH, 0755);
-                (void) mkdir(SECCOMP_CACHE_DIR, 0700);
+                (void) mkdir(registry_run_dir(), 0755);
+                (void) mkdir(dir, 0700);
         }
-        if (stat(SECCOMP_CACHE_DIR, &st) < 0)
+        if (stat(dir, &st) < 0)
                 return negative_errno();
         if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0022))
                 return -EPERM;
         return 0;
 }
 
-static char *cache_path(uint64_t hash, char buf[static 128]) {
-        snprintf(buf, 128, SECCOMP_CACHE_DIR "/%016" PRIx64 ".bpf", hash);
+static char *cache_path(uint64_t hash, char buf[static CACHE_PATH_MAX]) {
+        snprintf(buf, CACHE_PATH_MAX, "%s/cache/%016" PRIx64 ".bpf", registry_run_dir(), hash);
         return buf;
 }
 
 static int cache_read(SeccompFilter *f) {
         _cleanup_free_ char *data = NULL;
         CacheHeader hdr;
-        char path[128];
+        char path[CACHE_PATH_MAX];
         size_t size, need;
         int r;
 
@@ -822,7 +830,7 @@ static int cache_write(const SeccompFilter *f) {
         memcpy(hdr.allow, f->allow, sizeof hdr.allow);
         memcpy(hdr.enosys, f->enosys, sizeof hdr.enosys);
         _cleanup_close_ int fd = -EBADF;
-        char path[128], tmp[160];
+        char path[CACHE_PATH_MAX], tmp[CACHE_PATH_MAX + 32];
         int r;
 
         if (geteuid() != 0)

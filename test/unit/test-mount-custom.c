@@ -378,7 +378,16 @@ static void test_prepare(void) {
         check(ok && custom_mounts_prepare(&s) == -ENOENT, "prepare: missing overlay lower is refused");
         settings_free(&s);
 
-        /* empty sources: temporary directories that cleanup removes */
+        /* empty sources: temporary directories that cleanup removes, in $TMPDIR (a directory of
+         * our own, not the host's /var/tmp) */
+        char tmpdir[] = "/tmp/berth-test-tmpdir-XXXXXX";
+        if (!mkdtemp(tmpdir)) {
+                check(false, "prepare: a temporary directory for $TMPDIR");
+                return;
+        }
+        _cleanup_free_ char *old_tmpdir = getenv("TMPDIR") ? strdup(getenv("TMPDIR")) : NULL;
+        _cleanup_free_ char *tmpdir_slash = strjoin(tmpdir, "/");
+        (void) setenv("TMPDIR", tmpdir, 1);
         s = (Settings) {};
         ok = custom_mount_parse_bind(&s, ":/scratch", false, NULL) == 0 &&
              custom_mount_parse_overlay(&s, "/::/o", false, NULL) == 0 && custom_mounts_prepare(&s) == 0;
@@ -388,15 +397,20 @@ static void test_prepare(void) {
                 tmp_overlay = strdup(s.custom_mounts[0].work ?: "");
         }
         check(ok && s.custom_mounts[1].source && stat(s.custom_mounts[1].source, &st) == 0 && S_ISDIR(st.st_mode) &&
-                      startswith(s.custom_mounts[1].source, "/var/tmp/"),
-              "prepare: empty bind source becomes a directory in /var/tmp");
+                      startswith(s.custom_mounts[1].source, tmpdir_slash),
+              "prepare: empty bind source becomes a directory in $TMPDIR");
         check(ok && s.custom_mounts[0].upper && stat(s.custom_mounts[0].upper, &st) == 0 &&
-                      startswith(s.custom_mounts[0].upper, "/var/tmp/"),
-              "prepare: empty overlay upper becomes a directory in /var/tmp");
+                      startswith(s.custom_mounts[0].upper, tmpdir_slash),
+              "prepare: empty overlay upper becomes a directory in $TMPDIR");
         custom_mounts_cleanup(&s);
         check(ok && stat(tmp_bind, &st) < 0 && errno == ENOENT && stat(tmp_overlay, &st) < 0 && errno == ENOENT,
               "cleanup: temporary directories removed");
         settings_free(&s);
+        if (old_tmpdir)
+                (void) setenv("TMPDIR", old_tmpdir, 1);
+        else
+                (void) unsetenv("TMPDIR");
+        (void) rm_rf(tmpdir);
 
         /* a host upper directory gets a work directory next to it */
         char dir[] = "/tmp/berth-test-overlay-XXXXXX";

@@ -14,6 +14,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include "berth-seccomp.h"
 #include "berth-settings.h"
 #include "log.h"
+#include "registry.h"
 #include "util.h"
 
 static int n_tests, n_failed;
@@ -345,6 +347,12 @@ static void test_cache(void) {
                       !seccomp_filter_equal(other, second) && seccomp_filter_allows(other, SYS_settimeofday) &&
                       !seccomp_filter_allows(second, SYS_settimeofday),
               "other capabilities find another cached program");
+        {
+                _cleanup_free_ char *dir = strjoin(registry_run_dir(), "/cache");
+                struct stat st;
+                check(dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
+                      "the cache is in the run dir, root's alone");
+        }
         strv_free(s.syscall_deny);
 }
 
@@ -412,12 +420,19 @@ static void test_timing(void) {
 }
 
 int main(void) {
+        /* the program cache lives in the run dir: one of our own, not the host's /run/berth */
+        char run_dir[] = "/tmp/berth-test-run-XXXXXX";
+        if (!mkdtemp(run_dir) || registry_set_run_dir(run_dir) < 0) {
+                printf("Bail out! cannot make a run directory: %m\n");
+                return EXIT_FAILURE;
+        }
         test_groups();
         test_parse();
         test_policy();
         test_load();
         test_cache();
         test_timing();
+        (void) rm_rf(run_dir);
         printf("1..%d\n", n_tests);
         return n_failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
