@@ -595,8 +595,9 @@ _bt_run_case() {
         local n=$1 name=$2 log rc marker reason=
         marker="BERTH_TEST_CASE=$BERTH_TEST_RUN.$n"
         T=$(mktemp -d /var/tmp/berth-test.XXXXXX)
-        # the case's usual tree: its name is the default machine name, unique to this run
-        ROOT_NAME=$(unique_name root)
+        # the case's usual tree: its name is the default machine name, unique to this run and case
+        # (a record that a killed berth of an earlier case left is never taken for this case's)
+        ROOT_NAME=$(unique_name "root$n")
         ROOT=$T/$ROOT_NAME
         log="$T.log"
 

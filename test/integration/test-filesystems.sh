@@ -18,9 +18,10 @@ make_src() {
         echo host-data >"$T/src/file"
 }
 
-# Temporary directories berth makes for empty sources (KIND: bind or overlay).
+# Temporary directories berth makes for empty sources (KIND: bind or overlay) of this case's
+# machine ($ROOT_NAME): other runs make theirs at the same time.
 list_berth_tmp() {
-        find /var/tmp -maxdepth 1 -name "berth-$1-*" 2>/dev/null | sort
+        find "${TMPDIR:-/var/tmp}" -maxdepth 1 -name "berth-$1-$ROOT_NAME-*" 2>/dev/null | sort
 }
 
 # ---- --bind, --bind-ro ----

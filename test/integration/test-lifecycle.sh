@@ -44,8 +44,10 @@ record_get() {
         sed -n "s/^$2=//p" "$(record "$1")" 2>/dev/null | head -n 1
 }
 
+# record_has_leader NAME PID: the record is that of the berth with PID (not one that a killed
+# instance left) and names the container's leader
 record_has_leader() {
-        [ -n "$(record_get "$1" LEADER)" ]
+        [ "$(record_get "$1" PID)" = "$2" ] && [ -n "$(record_get "$1" LEADER)" ]
 }
 
 record_state_is() {
@@ -53,13 +55,14 @@ record_state_is() {
 }
 
 # start_bg NAME DIR CMD...: starts berth in the background, waits until it recorded its
-# container's leader; sets BG_PID.
+# container's leader (in a record of its own: a killed instance's may still be there); sets
+# BG_PID.
 start_bg() {
         local name=$1 dir=$2
         shift 2
         "$BERTH" -q -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
         BG_PID=$!
-        if ! wait_for record_has_leader "$name"; then
+        if ! wait_for record_has_leader "$name" "$BG_PID"; then
                 cat "$T/bg-$name.err" >&2
                 fail "berth for '$name' did not record a leader"
         fi
