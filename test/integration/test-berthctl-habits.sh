@@ -28,7 +28,7 @@ start_bg() {
         shift 2
         "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
         BG_PID=$!
-        if ! "$BERTHCTL" wait "$name" --timeout=60s; then
+        if ! "$BERTHCTL" wait "$name" --timeout=120s; then
                 sed 's/^/# berth: /' "$T/$name.log"
                 fail "machine '$name' did not come up"
         fi
@@ -36,7 +36,7 @@ start_bg() {
 
 bg_exit() {
         BG_RC=0
-        timeout 60 tail --pid="$BG_PID" -f /dev/null || true
+        timeout 120 tail --pid="$BG_PID" -f /dev/null || true
         wait "$BG_PID" || BG_RC=$?
 }
 
@@ -85,7 +85,7 @@ test_wait_until_stopped() {
         start_bg "$n" "$ROOT" -b
         ctl poweroff "$n"
         assert_eq 0 "$RC"
-        ctl wait --until=stopped --timeout=60s "$n"
+        ctl wait --until=stopped --timeout=120s "$n"
         assert_eq 0 "$RC"
         is_gone "$n" || fail "wait --until=stopped returned while the record is still there"
         bg_exit
@@ -137,11 +137,11 @@ test_reboot_of_a_started_machine_comes_back() {
         [ -n "$old" ] || fail "no monitor PID in the record"
         ctl reboot "$n"
         assert_eq 0 "$RC"
-        WAIT_TIMEOUT=60 wait_for running_with_new_monitor "$n" "$old" ||
+        wait_for running_with_new_monitor "$n" "$old" ||
                 fail "the machine did not come back after reboot"
         ctl poweroff "$n"
         assert_eq 0 "$RC"
-        ctl wait --until=stopped --timeout=60s "$n"
+        ctl wait --until=stopped --timeout=120s "$n"
         assert_eq 0 "$RC"
         # powered off for good: it stays off
         sleep 0.5
@@ -158,7 +158,7 @@ test_remove_takes_the_start_log() {
         assert_eq 0 "$RC"
         [ -e "/run/berth/logs/$n.log" ] || fail "no start log"
         ctl poweroff "$n"
-        ctl wait --until=stopped --timeout=60s "$n"
+        ctl wait --until=stopped --timeout=120s "$n"
         assert_eq 0 "$RC"
         BERTH_IMAGE_PATH="$T/images" ctl remove "$n"
         assert_eq 0 "$RC"

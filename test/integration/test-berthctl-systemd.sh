@@ -9,9 +9,9 @@
 systemd_host_reexec "$@"
 require_root
 # shellcheck disable=SC2034 # read by lib.sh
-RUN_TIMEOUT=120
+RUN_TIMEOUT=300
 # shellcheck disable=SC2034 # read by lib.sh
-WAIT_TIMEOUT=30
+WAIT_TIMEOUT=180
 unset JOURNAL_STREAM
 
 DEB_TREE=$("$BERTH_SRC/test/tools/make-debian-tree.sh" "$BERTH_TEST_CACHE")
@@ -114,7 +114,7 @@ test_enable_disable() {
 test_unregistered_berth_machine_still_listed() {
         "$BERTH" -q -D "$DEB_TREE" --volatile=overlay -M rn1 --register=no --console=pipe \
                 /bin/sleep 1000 </dev/null >"$T/rn1.log" 2>&1 &
-        assert_ok "$BERTHCTL" wait rn1 --timeout=20s
+        assert_ok "$BERTHCTL" wait rn1 --timeout=120s
         not_registered rn1 || fail "rn1 is registered"
         ctl list
         assert_match "$OUT" '^rn1 +container +berth '
@@ -214,7 +214,7 @@ test_shell_login_console_copy_bind_reboot_on_a_unit_machine() {
         # it attaches (the unit's berth keeps a read-only console) and detaches, the machine
         # keeps running
         # shellcheck disable=SC2016 # expanded by sh
-        RUN_TIMEOUT=20 run sh -c 'printf "\035\035\035" | "$0" console "$1"' "$BERTHCTL" bv1
+        RUN_TIMEOUT=60 run sh -c 'printf "\035\035\035" | "$0" console "$1"' "$BERTHCTL" bv1
         assert_eq 0 "$RC" "console: $ERR"
         assert_contains "$ERR" "Connected to machine 'bv1'"
         assert_contains "$ERR" "Detached from machine 'bv1'"
