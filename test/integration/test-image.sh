@@ -26,7 +26,7 @@ need_tools() {
 }
 
 new_name() {
-        echo "image-${FUNCNAME[1]#test_}${1:+-$1}-$$" | tr _ - | cut -c1-64
+        unique_name "$(echo "image-${FUNCNAME[1]#test_}${1:+-$1}" | tr _ -)"
 }
 
 # fs_image KIND DIR FILE [SIZE_MB]: a file system of DIR's contents in FILE.
@@ -218,10 +218,12 @@ test_ephemeral_leaves_image_unchanged() {
         assert_contains "$OUT" "No such file"
         assert_contains "$OUT" ID=berthtest
         # two at once may share the image read-only
-        "$BERTH" "${B[@]}" -M "$(new_name a)" -x -i "$T/tiny.raw" /usr/bin/payload sleep 100 </dev/null \
+        local first
+        first=$(new_name a)
+        "$BERTH" "${B[@]}" -M "$first" -x -i "$T/tiny.raw" /usr/bin/payload sleep 100 </dev/null \
                 >"$T/bg.out" 2>"$T/bg.err" &
         local pid=$!
-        wait_for record_has_leader "$(new_name a)" || fail "the first -x instance did not start: $(cat "$T/bg.err")"
+        wait_for record_has_leader "$first" || fail "the first -x instance did not start: $(cat "$T/bg.err")"
         berth "${B[@]}" -M "$(new_name b)" -x -i "$T/tiny.raw" /usr/bin/payload echo second
         assert_eq 0 "$RC"
         assert_eq second "$OUT"
