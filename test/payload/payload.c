@@ -923,6 +923,12 @@ static int pid_status_field(int pid, const char *key, char *buf, size_t size) {
         return r;
 }
 
+/* Not there (gone) or not ours to reach (a non-dumpable process of another user namespace): the
+ * guest cannot use it either. */
+static bool unreachable(int e) {
+        return e == ENOENT || e == ESRCH || e == EACCES || e == EPERM;
+}
+
 /* Is the object behind the magic link (or pidfd_getfd() copy) something of the guest? Pipes,
  * sockets and anonymous inodes are no file of anyone's file system; a path must name, in our
  * root, the very same inode. Returns NULL if fine, else why not. */
@@ -933,13 +939,13 @@ static const char *guest_object(const char *link, int fd, char *why, size_t size
 
         k = readlink(link, target, sizeof target - 1);
         if (k < 0)
-                return errno == ENOENT || errno == ESRCH ? NULL : (snprintf(why, size, "readlink %s: %s", link, errno_name(errno)), why);
+                return unreachable(errno) ? NULL : (snprintf(why, size, "readlink %s: %s", link, errno_name(errno)), why);
         target[k] = 0;
         if (strncmp(target, "pipe:[", 6) == 0 || strncmp(target, "socket:[", 8) == 0 ||
             strncmp(target, "anon_inode:", 11) == 0)
                 return NULL;
         if ((fd >= 0 ? fstat(fd, &a) : stat(link, &a)) < 0)
-                return errno == ENOENT || errno == ESRCH ? NULL : (snprintf(why, size, "stat %s: %s", link, errno_name(errno)), why);
+                return unreachable(errno) ? NULL : (snprintf(why, size, "stat %s: %s", link, errno_name(errno)), why);
         if (target[0] != '/' || stat(target, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
                 snprintf(why, size, "%s -> '%s' is not that file in the container (dev %u:%u ino %llu)", link, target,
                          major(a.st_dev), minor(a.st_dev), (unsigned long long) a.st_ino);
@@ -984,8 +990,10 @@ static bool audit_pid(int pid, uint64_t bnd, bool nnp) {
 
         snprintf(path, sizeof path, "/proc/%d/root", pid);
         if (stat("/", &root) < 0 || stat(path, &st) < 0) {
-                if (errno != ENOENT && errno != ESRCH)
+                if (!unreachable(errno))
                         good = audit_fail(pid, "cannot stat its root");
+                else
+                        printf("%d: not reachable: errno=%s\n", pid, errno_name(errno));
         } else if (st.st_dev != root.st_dev || st.st_ino != root.st_ino)
                 good = audit_fail(pid, "its root is not the container's");
         snprintf(path, sizeof path, "/proc/%d/cwd", pid);
