@@ -380,6 +380,18 @@ static bool controllers_have(const char *controllers, const char *c) {
         return strv_split(controllers, ",", &l) >= 0 && strv_contains(l, c);
 }
 
+/* The policy cgroup above a container cgroup path of our shape
+ * (".../berth-NAME/policy/payload"), otherwise the path itself. */
+static char *policy_dir_of(const char *payload) {
+        _cleanup_free_ char *machine = machine_dir_of(payload);
+        _cleanup_free_ char *policy = machine ? path_join(machine, "policy") : NULL;
+        _cleanup_free_ char *expect = policy ? path_join(policy, "payload") : NULL;
+
+        if (!expect)
+                return NULL;
+        return streq(expect, payload) ? TAKE_PTR(policy) : strdup(payload);
+}
+
 /* v1 cpuset refuses tasks until cpus and mems are set; fill in the parent's. */
 static void cpuset_init(const char *dir) {
         _cleanup_free_ char *parent = strdup(dir);
@@ -1021,10 +1033,15 @@ int cgroup_destroy(CGroup *cg) {
 
         STRV_FOREACH(p, all) {
                 bool v2 = streq(*p, strempty(cg->unified_path));
+                /* the policy cgroup too: while it hands controllers on to the
+                 * payload, leave_supervisor() cannot take them back */
+                _cleanup_free_ char *container = policy_dir_of(*p);
 
-                q = remove_tree(*p, v2);
+                if (!container)
+                        return log_oom();
+                q = remove_tree(container, v2);
                 if (q < 0) {
-                        log_warning_errno(q, "Failed to remove cgroup '%s': %m", *p);
+                        log_warning_errno(q, "Failed to remove cgroup '%s': %m", container);
                         if (r == 0)
                                 r = q;
                         continue;
