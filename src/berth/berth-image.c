@@ -227,26 +227,57 @@ static int attach_partition(const Image *img, PartitionDesignator d, int tree, b
         return 1;
 }
 
-static int refuse_verity(const Image *img) {
-        PartitionDesignator found = _PARTITION_DESIGNATOR_INVALID;
+/* The files next to IMAGE.raw that ask for dm-verity (nspawn's names): the root or
+ * /usr hash, their signatures, and the hash tree kept outside the image. */
+static const char *const verity_side_files[] = {
+        ".roothash", ".usrhash", ".roothash.p7s", ".usrhash.p7s", ".verity",
+};
 
-        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++)
-                if (img->dissected.partitions[d].found && partition_designator_is_verity(d)) {
-                        found = d;
-                        break;
+/* 1 and *ret the first side file next to the image that exists, 0 none. */
+static int find_verity_side_file(const char *path, char **ret) {
+        _cleanup_free_ char *base = NULL;
+
+        base = endswith(path, ".raw") ? strndup(path, strlen(path) - strlen(".raw")) : strdup(path);
+        if (!base)
+                return -ENOMEM;
+        for (size_t i = 0; i < ELEMENTSOF(verity_side_files); i++) {
+                _cleanup_free_ char *p = strjoin(base, verity_side_files[i]);
+                if (!p)
+                        return -ENOMEM;
+                if (access(p, F_OK) >= 0) {
+                        *ret = TAKE_PTR(p);
+                        return 1;
                 }
-        if (found < 0)
+        }
+        return 0;
+}
+
+/* An image that asks for dm-verity (verity partitions, or side files) is
+ * refused: mounting its data without the hash tree would take the image's
+ * protection away silently. */
+static int refuse_verity(const Image *img) {
+        _cleanup_free_ char *side = NULL, *what = NULL;
+        const char *why;
+        int r;
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX && !what; d++)
+                if (img->dissected.partitions[d].found && partition_designator_is_verity(d))
+                        what = strjoin("it has a ", partition_designator_to_string(d), " partition");
+        if (!what) {
+                r = find_verity_side_file(img->path, &side);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r > 0)
+                        what = strjoin("'", side, "' asks for dm-verity");
+        }
+        if (!what)
                 return 0;
-        /* Mounting the data partition without its hash tree would take the
-         * image's protection away silently: never. */
-        if (access("/dev/mapper/control", F_OK) < 0)
-                return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': it has a %s partition, and this kernel has no "
-                                                    "device-mapper (/dev/mapper/control) for dm-verity; berth does not "
-                                                    "mount verity-protected data unprotected.",
-                                       img->path, partition_designator_to_string(found));
-        return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': it has a %s partition, and berth does not set up "
-                                            "dm-verity yet; it does not mount verity-protected data unprotected.",
-                               img->path, partition_designator_to_string(found));
+        why = access("/dev/mapper/control", F_OK) < 0
+                      ? "this kernel has no device-mapper (/dev/mapper/control) for dm-verity"
+                      : "berth does not set up dm-verity yet";
+        return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': %s, and %s; berth does not mount verity-protected "
+                                            "data unprotected.",
+                               img->path, what, why);
 }
 
 static int image_mount_all(Image *img, ImageFlags flags) {

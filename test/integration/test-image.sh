@@ -270,7 +270,7 @@ test_read_only() {
 
 test_bad_images_refused() {
         need_tools
-        local name img want
+        local name img want side
         make_tiny_tree "$T/tree"
         fs_image ext4 "$T/tree" "$ROOT.fs"
         truncate -s 8M "$T/zeros.raw"
@@ -299,6 +299,18 @@ test_bad_images_refused() {
 		notos.raw does not look like an OS tree
 		verity.raw does not mount verity-protected data unprotected
 		EOF
+        # a good image with the files that ask for dm-verity next to it
+        for side in roothash usrhash roothash.p7s verity; do
+                gpt_image "$T/side.raw" "$T_ROOT:$T/root.fs"
+                echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef >"$T/side.$side"
+                berth_image "${B[@]}" -M "$(new_name)" -i "$T/side.raw" /usr/bin/payload true
+                assert_eq 1 "$RC" "side file .$side"
+                assert_one_line_error "side file .$side"
+                assert_contains "$ERR" "side.$side' asks for dm-verity"
+                assert_contains "$ERR" "does not mount verity-protected data unprotected"
+                assert_nothing_attached
+                rm "$T/side.$side"
+        done
         berth_image "${B[@]}" -i "$T/missing.raw" /usr/bin/payload true
         assert_eq 1 "$RC"
         assert_one_line_error
