@@ -31,7 +31,7 @@ fi
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libmount-dev libblkid-dev
           libseccomp-dev debootstrap systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
-          squashfs-tools erofs-utils dosfstools)
+          squashfs-tools erofs-utils dosfstools libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do
         [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

@@ -127,6 +127,15 @@ uint64_t capability_all(void) {
         return last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
 }
 
+uint64_t capability_bounding_set(void) {
+        uint64_t mask = 0;
+
+        for (int c = 0; c <= capability_last_cap() && c < 64; c++)
+                if (prctl(PR_CAPBSET_READ, (unsigned long) c, 0, 0, 0) > 0)
+                        mask |= CAP_MASK(c);
+        return mask;
+}
+
 int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all) {
         _cleanup_strv_free_ char **words = NULL;
         uint64_t mask = 0;

@@ -10,6 +10,8 @@ int capability_from_name(const char *name);      /* "CAP_SYS_ADMIN" or "sys_admi
 const char *capability_to_name(int cap);
 int capability_last_cap(void);
 uint64_t capability_all(void);
+/* The calling thread's bounding set: what any process we start can have at most. */
+uint64_t capability_bounding_set(void);
 /* "CAP_A,CAP_B" or "all" -> mask; -EINVAL naming nothing */
 int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all);
 

@@ -890,6 +890,22 @@ static int verify_directory(Settings *s) {
         return 0;
 }
 
+/* Capabilities asked for with --capability= that our bounding set lacks: the guest will not have them,
+ * and we say so once, naming them (default ones missing on a container host only at debug level). */
+static void warn_missing_capabilities(const Settings *s) {
+        uint64_t asked = (s->capability_all ? capability_all() : s->capability) & ~s->drop_capability;
+        uint64_t missing = asked & ~capability_bounding_set();
+        char list[1024] = "";
+        size_t k = 0;
+
+        if (!missing || s->quiet)
+                return;
+        for (int c = 0; c < 64 && k < sizeof list - 32; c++)
+                if ((missing & (UINT64_C(1) << c)) && capability_to_name(c))
+                        k += (size_t) snprintf(list + k, sizeof list - k, "%s%s", k ? ", " : "", capability_to_name(c));
+        log_warning("Not in berth's capability bounding set, so the container will not have them either: %s.", list);
+}
+
 int settings_verify(Settings *s) {
         int r;
 
@@ -916,6 +932,7 @@ int settings_verify(Settings *s) {
                 return log_error_errno(-EINVAL, "--chdir= cannot be combined with --boot.");
         if (s->notify_ready < 0)
                 s->notify_ready = false;
+        warn_missing_capabilities(s);
         /* kill_signal 0: chosen at start, from the init (boot) or start mode */
         return 0;
 }

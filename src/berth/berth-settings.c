@@ -52,7 +52,9 @@ uint64_t settings_effective_capabilities(const Settings *s) {
         /* a network of its own is the container's to manage, as with nspawn */
         if (s->private_network)
                 caps |= UINT64_C(1) << CAP_NET_ADMIN;
-        return caps & ~s->drop_capability;
+        /* what the host took from us (a container host, a unit's CapabilityBoundingSet=) the guest
+         * cannot have either: the record and berthctl show the set the guest really gets */
+        return caps & ~s->drop_capability & capability_bounding_set();
 }
 
 /* One table per enum; *_from_string is the reverse lookup. */
