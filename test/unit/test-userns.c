@@ -268,6 +268,7 @@ static void test_allocate(void) {
         free(d), d = NULL;
         CHECK(userns_range_allocate(&s, USERNS_FIXED, (UidRange) { 65000, 1000 }, "y", 0, &c, &d) == -EADDRINUSE);
         CHECK(d && strstr(d, "65534"));
+        free(d), d = NULL;
         userns_range_release(&b);
         userns_range_release(&a);
         /* a range across two blocks locks both */
@@ -289,6 +290,7 @@ static void test_allocate(void) {
               a.n_locks == 0);
         free(d), d = NULL;
         CHECK(userns_range_allocate(&s, USERNS_YES, (UidRange) {}, "web", 1000, &a, &d) == -EINVAL && d);
+        free(d), d = NULL;
         CHECK(userns_range_allocate(&s, USERNS_IDENTITY, (UidRange) {}, "web", 0, &a, &d) == 0 &&
               a.range.start == 0 && a.range.count == 65536);
 
