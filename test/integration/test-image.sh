@@ -162,6 +162,22 @@ test_partitions_mount_in_place() {
         assert_nothing_attached
 }
 
+# --volatile=state: the image's root read-only, a fresh tmpfs on /var
+test_volatile_state() {
+        need_tools
+        local before
+        tiny_gpt "$T/tiny.raw"
+        before=$(sha256sum <"$T/tiny.raw")
+        berth "${B[@]}" -M "$(new_name)" --volatile=state -i "$T/tiny.raw" /bin/sh -c \
+                'touch /etc/x 2>&1; echo w >/var/tmp/y && cat /var/tmp/y; grep -E " / | /var " /proc/self/mounts'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "Read-only file system"
+        assert_match "$OUT" '^/dev/loop[0-9]+ / ext4 ro,'
+        assert_match "$OUT" '^tmpfs /var tmpfs'
+        assert_eq "$before" "$(sha256sum <"$T/tiny.raw")"
+        assert_nothing_attached
+}
+
 # an image of /usr only: the root is a fresh tmpfs with the merged-/usr links
 test_usr_only_image() {
         need_tools

@@ -46,6 +46,7 @@ static void test_round_trip(void) {
         char *paths[] = { (char *) "/sys/fs/cgroup/unified/berth-foo/payload",
                           (char *) "/sys/fs/cgroup/pids/berth-foo/payload", NULL };
         char *scratch[] = { (char *) "/var/tmp/work dir", NULL };
+        char *loops[] = { (char *) "/dev/loop3", (char *) "/dev/loop12", NULL };
         MachineRecord r = {
                 .name = (char *) "foo",
                 .pid = 1234,
@@ -55,6 +56,7 @@ static void test_round_trip(void) {
                 .cgroup = (char *) "berth-foo",
                 .cgroup_paths = paths,
                 .scratch = scratch,
+                .loop_devices = loops,
                 .uuid = (char *) "0123456789abcdef0123456789abcdef",
                 .class = (char *) "container",
                 .service = (char *) "berth",
@@ -71,7 +73,8 @@ static void test_round_trip(void) {
                    streq(strempty(back->service), "berth") && !back->unit && !back->console,
            "round trip: strings, unset ones stay NULL");
         ok(back && strv_length(back->cgroup_paths) == 2 && streq(back->cgroup_paths[1], paths[1]) &&
-                   strv_length(back->scratch) == 1 && streq(back->scratch[0], scratch[0]),
+                   strv_length(back->scratch) == 1 && streq(back->scratch[0], scratch[0]) &&
+                   strv_length(back->loop_devices) == 2 && streq(back->loop_devices[1], loops[1]),
            "round trip: repeated keys");
         ok(back && back->timestamp == r.timestamp, "round trip: timestamp");
 
