@@ -771,6 +771,9 @@ static int exec_run(const ExecRequest *req) {
                 r = recv_message(pair[0], &msg, &fd);
                 if (r <= 0)
                         break;
+                /* from a process the guest can ptrace: any number at all */
+                if (msg.error >= 0 || msg.error < -4095)
+                        msg.error = -EIO;
                 if (msg.type == EXEC_MSG_MASTER && fd >= 0 && master < 0)
                         master = fd;
                 else if (msg.type == EXEC_MSG_EXEC_FAILED && msg.error < 0) {
