@@ -519,15 +519,27 @@ test_cgroup_release_agent_cannot_be_set() {
                 mkdir -p /mnt/d; mount -t cgroup -o "$o,release_agent=/berth-test-evil" cgroup /mnt/d 2>/dev/null &&
                         { echo "mounted again $o"; umount /mnt/d; }
                 rmdir /mnt/c/evil')"
+        local first=$OUT first_rc=$RC
+        # a hierarchy of its own would have its root, release_agent and all, in the container's
+        # view: a new named one, or one for a controller no v1 hierarchy has (they sit in cgroup2)
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
+                mkdir -p /mnt/e; for o in "none,name=berth-test-evil-$1" perf_event net_cls hugetlb rdma misc; do
+                        grep -q "^[0-9]*:\(.*,\)\{0,1\}${o#none,}[,:]" /proc/self/cgroup && continue
+                        mount -t cgroup -o "$o" cgroup /mnt/e 2>/dev/null && { echo "new hierarchy $o"; umount /mnt/e; }
+                done; true' sh "$$"
+        assert_eq 0 "$RC"
+        assert_not_contains "$OUT" "new hierarchy"
+        ! grep -q "name=berth-test-evil-$$" /proc/self/cgroup || fail "the container made a cgroup hierarchy"
+
         after=$(host_release_agents)
         if [ "$before" != "$after" ]; then
                 restore_release_agents "$before"
                 fail "the container changed the host's release_agent: before '$before', after '$after'"
         fi
-        assert_eq 0 "$RC"
-        assert_not_contains "$OUT" wrote
-        assert_not_contains "$OUT" remounted
-        assert_not_contains "$OUT" unmountable
+        assert_eq 0 "$first_rc"
+        assert_not_contains "$first" wrote
+        assert_not_contains "$first" remounted
+        assert_not_contains "$first" unmountable
 }
 
 test_cgroup_v1_devices_allow_cannot_be_widened() {
