@@ -487,6 +487,24 @@ assert_host_unchanged() {
         fi
 }
 
+# host_sysctl_state: the host's values that a guest without a user namespace could change
+# through a fresh procfs (see berth(1), SECURITY).
+host_sysctl_state() {
+        local f
+        for f in kernel/core_pattern kernel/modprobe kernel/hotplug fs/suid_dumpable; do
+                [ -r "/proc/sys/$f" ] && printf '%s=%s\n' "$f" "$(cat "/proc/sys/$f")"
+        done
+        return 0
+}
+
+# host_binfmt_state: the entries of the host's binfmt_misc instance, read in a private mount
+# namespace of our own (nothing is mounted on the host). Fails if it cannot be mounted.
+host_binfmt_state() {
+        unshare -m --propagation private sh -c '
+                d=$(mktemp -d) && mount -t binfmt_misc binfmt_misc "$d" && ls "$d" | sort | tr "\n" " "
+                r=$?; umount "$d" 2>/dev/null; rmdir "$d"; exit $r'
+}
+
 # ---- the runner ----
 
 # Case names in order of definition: as they appear in the script, then any others

@@ -55,6 +55,59 @@ test_debian_boots_to_multi_user_and_powers_off() {
         assert_eq running "$state" "system state and failed units"
 }
 
+# binfmt_misc and a fresh procfs in a booted systemd guest with binfmt.d rules (as
+# qemu-user-static installs): its systemd mounts nothing at /proc/sys/fs/binfmt_misc and
+# registers nothing (closed); root in it can still mount the host's binfmt_misc and, after
+# unshare -m, a procfs with a writable core_pattern (open by design without a user namespace,
+# berth(1) SECURITY; opened for writing, never written). The host's entries and sysctls stay
+# as they were, and the guest boots with no failed unit.
+test_debian_guest_binfmt_misc_and_fresh_proc() {
+        debian
+        local binfmt_before sysctl_before
+        binfmt_before=$(host_binfmt_state) || skip "cannot mount binfmt_misc on this host"
+        sysctl_before=$(host_sysctl_state)
+        mkdir -p "$DEB/etc/binfmt.d"
+        echo ":berth-test-$$:M::BERTHTESTMAGIC::/bin/false:" >"$DEB/etc/binfmt.d/berth-test.conf"
+        cat >"$DEB/usr/local/sbin/berth-binfmt-probe" <<-'PROBE'
+	#!/bin/sh
+	systemctl is-system-running --wait
+	systemctl --failed --no-legend --plain
+	grep -q " /proc/sys/fs/binfmt_misc " /proc/self/mounts && echo "binfmt_misc mounted by the guest"
+	echo "systemd-binfmt: $(systemctl show -P ConditionResult systemd-binfmt.service)"
+	mkdir -p /run/b /run/p
+	mount -t binfmt_misc binfmt_misc /run/b && (exec 3>>/run/b/register) && echo "hole: binfmt_misc register openable"
+	umount /run/b
+	mount -t proc proc /run/p 2>/dev/null && echo "fresh proc in the container's namespace"
+	unshare -m sh -c 'mount -t proc proc /run/p && (exec 3>>/run/p/sys/kernel/core_pattern) &&
+	        echo "hole: core_pattern openable after unshare -m"'
+	PROBE
+        chmod 755 "$DEB/usr/local/sbin/berth-binfmt-probe"
+        rm -f "$DEB/probe.out"
+        cat >"$DEB/etc/systemd/system/berth-probe.service" <<-UNIT
+	[Unit]
+	Description=berth binfmt probe
+	After=multi-user.target
+	[Service]
+	Type=exec
+	ExecStart=/bin/sh -c '/usr/local/sbin/berth-binfmt-probe >/probe.out 2>&1; sync; systemctl poweroff'
+	[Install]
+	WantedBy=multi-user.target
+	UNIT
+        ln -sf /etc/systemd/system/berth-probe.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
+        berth --console=pipe -q -D "$DEB" -M "debbf-$$" -b
+        remove_probe
+        rm -f "$DEB/usr/local/sbin/berth-binfmt-probe" "$DEB/etc/binfmt.d/berth-test.conf"
+        assert_eq "$binfmt_before" "$(host_binfmt_state)" "host binfmt_misc entries"
+        assert_eq "$sysctl_before" "$(host_sysctl_state)" "host sysctls"
+        assert_eq 0 "$RC" "poweroff inside ends berth with 0"
+        [ -e "$DEB/probe.out" ] || fail "the probe did not run: $OUT $ERR"
+        OUT=$(cat "$DEB/probe.out")
+        assert_eq "running
+systemd-binfmt: no
+hole: binfmt_misc register openable
+hole: core_pattern openable after unshare -m" "$OUT" "state, failed units, binfmt_misc and proc as documented"
+}
+
 # The cgroup escapes of a container without a user namespace, tried by root in a booted guest
 # (systemd manages its own cgroups there): no v1 hierarchy shows its release_agent, none of
 # the host's release_agent values changes, the v1 device policy cannot be widened; and the

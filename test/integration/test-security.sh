@@ -263,22 +263,7 @@ test_read_only_remount_still_works() {
 # cases check the documented state honestly: what is closed is closed, the open holes are reachable
 # as documented (opened for writing, never written), and nothing changes on the host.
 
-# host_sysctl_state: the host values a guest could change through these holes.
-host_sysctl_state() {
-        local f
-        for f in kernel/core_pattern kernel/modprobe kernel/hotplug fs/suid_dumpable; do
-                [ -r "/proc/sys/$f" ] && printf '%s=%s\n' "$f" "$(cat "/proc/sys/$f")"
-        done
-        return 0
-}
-
-# host_binfmt_state: the entries of the host's binfmt_misc instance, read in a private mount
-# namespace of our own (nothing is mounted on the host).
-host_binfmt_state() {
-        unshare -m --propagation private sh -c '
-                d=$(mktemp -d) && mount -t binfmt_misc binfmt_misc "$d" && ls "$d" | sort | tr "\n" " "
-                r=$?; umount "$d" 2>/dev/null; rmdir "$d"; exit $r'
-}
+# host_sysctl_state and host_binfmt_state: lib.sh.
 
 test_fresh_proc_instance_open_by_design() {
         probe_tree
