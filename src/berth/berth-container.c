@@ -22,6 +22,7 @@
 #include "berth-devices.h"
 #include "berth-image.h"
 #include "berth-mount.h"
+#include "berth-network.h"
 #include "berth-seccomp.h"
 #include "berth-register.h"
 #include "berth-stale.h"
@@ -48,6 +49,7 @@ typedef struct Monitor {
         CGroup *cgroup;
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
+        Network *network;           /* the machine's links (berth-network.c) */
         MachineRecord record;
         bool ready;
         int exit_status;
@@ -346,6 +348,7 @@ static int receive_setup(Monitor *m, int sync_fd) {
 static int spawn(Monitor *m) {
         Settings *s = m->settings;
         _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        _cleanup_close_ int netns = -EBADF, host_netns = -EBADF;
         unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
         const char *term = getenv("TERM");
         pid_t pid;
@@ -363,12 +366,32 @@ static int spawn(Monitor *m) {
                 .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
         };
 
+        /* --network-namespace-path=: the child is born in that namespace. We enter it for the clone
+         * only (nothing else happens meanwhile: we are single-threaded) and go back. */
+        if (s->network_namespace_path) {
+                netns = open(s->network_namespace_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+                if (netns < 0 || host_netns < 0)
+                        return log_error_errno(negative_errno(), "Failed to open network namespace '%s': %m",
+                                               s->network_namespace_path);
+                if (setns(netns, CLONE_NEWNET) < 0)
+                        return log_error_errno(negative_errno(), "Failed to join network namespace '%s': %m",
+                                               s->network_namespace_path);
+        }
+
         /* A raw clone() behaves like fork() here: we are single-threaded. */
         pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid != 0 && host_netns >= 0 && setns(host_netns, CLONE_NEWNET) < 0) {
+                /* we would go on in the container's network namespace: nothing below may run */
+                log_error_errno(negative_errno(), "Failed to return to the host's network namespace, aborting: %m");
+                abort();
+        }
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to create the container's namespaces: %m");
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
+                netns = safe_close(netns);
+                host_netns = safe_close(host_netns);
                 child_main(&params);
         }
         m->pid = pid;
@@ -381,9 +404,25 @@ static int spawn(Monitor *m) {
         r = cgroup_attach(m->cgroup, pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
+        /* the links, while the child waits in its new network namespace: there before anything of
+         * the guest runs. The record names them even after a failure half way, for the teardown
+         * of a monitor that dies meanwhile. */
+        r = network_setup(m->network, s, pid);
+        m->record.network_links = network_record_links(m->network);
+        m->record.network_zone = (char *) network_record_zone(m->network);
+        m->record.interfaces = network_interfaces(m->network);
+        if (m->record.network_links || m->record.network_zone)
+                (void) registry_write(&m->record);
+        if (r < 0) {
+                /* before the child hears the sync socket close and says so: the error above is the one */
+                (void) kill(pid, SIGKILL);
+                return r;
+        }
         /* the leader is known and in its cgroup, the guest does not run yet: machined's view is
          * complete before anything in the guest can ask for it */
-        r = register_machine(m->registration, s, pid);
+        int *ifindexes;
+        size_t n_ifindexes = network_ifindexes(m->network, &ifindexes);
+        r = register_machine(m->registration, s, pid, ifindexes, n_ifindexes);
         if (r < 0)
                 return r;
         r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, 0, -EBADF);
@@ -507,6 +546,12 @@ int container_run(Settings *s, int *ret_status) {
         (void) stale_cleanup(s->machine, LOG_INFO);
         (void) stale_cleanup_all(s->machine);
 
+        m.network = network_new();
+        if (!m.network) {
+                r = log_oom();
+                goto finish;
+        }
+
         if (s->image) {
                 r = open_image(s, &root_lock, &m.image);
                 if (r < 0)
@@ -628,6 +673,10 @@ finish:
                 (void) waitpid(m.pid, NULL, 0);
         }
         m.registration = register_close(m.registration);
+        /* the guest is gone: moved interfaces go back, links and an unused zone bridge go away */
+        m.network = network_teardown(m.network);
+        m.record.network_links = m.record.interfaces = NULL;
+        m.record.network_zone = NULL;
         if (m.cgroup) {
                 int q = cgroup_destroy(m.cgroup);
                 if (q < 0)

@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <ctype.h>
+#include <fcntl.h>
+#include <linux/nsfs.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +16,7 @@
 #include "berth-console.h"
 #include "berth-image.h"
 #include "berth-mount.h"
+#include "berth-network.h"
 #include "berth-options.h"
 #include "berth-register.h"
 #include "berth-seccomp.h"
@@ -161,6 +166,64 @@ static int p_setenv(Settings *s, const char *arg, const char **detail) {
 static int p_private_network(Settings *s, const char *arg, const char **detail) {
         s->private_network = true;
         return 0;
+}
+
+static int p_network_veth(Settings *s, const char *arg, const char **detail) {
+        s->network_veth = true;
+        return 0;
+}
+
+/* IF[:NAME] options: checked here, split again where they are used */
+static int network_pair_add(char ***l, const char *arg, const char **detail) {
+        _cleanup_free_ char *a = NULL, *b = NULL;
+        int r = network_pair_parse(arg, &a, &b, detail);
+        if (r < 0)
+                return r;
+        if (strv_contains(*l, arg)) {
+                *detail = "given twice";
+                return -EINVAL;
+        }
+        return strv_extend(l, arg);
+}
+
+static int p_network_veth_extra(Settings *s, const char *arg, const char **detail) {
+        return network_pair_add(&s->network_veth_extra, arg, detail);
+}
+
+static int p_network_interface(Settings *s, const char *arg, const char **detail) {
+        return network_pair_add(&s->network_interfaces, arg, detail);
+}
+
+static int p_network_macvlan(Settings *s, const char *arg, const char **detail) {
+        return network_pair_add(&s->network_macvlan, arg, detail);
+}
+
+static int p_network_ipvlan(Settings *s, const char *arg, const char **detail) {
+        return network_pair_add(&s->network_ipvlan, arg, detail);
+}
+
+static int p_network_bridge(Settings *s, const char *arg, const char **detail) {
+        if (!ifname_is_valid(arg)) {
+                *detail = "expected an interface name of 1 to 15 characters of letters, digits, '-', '_' and '.'";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->network_bridge, arg);
+}
+
+static int p_network_zone(Settings *s, const char *arg, const char **detail) {
+        char name[IFNAMSIZ + 8];
+
+        /* as with nspawn: the bridge vz-ZONE must be a valid interface name as it is */
+        snprintf(name, sizeof name, NETWORK_ZONE_PREFIX "%s", strempty(arg));
+        if (isempty(arg) || strlen(arg) > IFNAMSIZ - 1 - strlen(NETWORK_ZONE_PREFIX) || !ifname_is_valid(name)) {
+                *detail = "expected a name of 1 to 12 characters of letters, digits, '-', '_' and '.'";
+                return -EINVAL;
+        }
+        return free_and_strdup(&s->network_zone, arg);
+}
+
+static int p_network_namespace_path(Settings *s, const char *arg, const char **detail) {
+        return parse_path_option(&s->network_namespace_path, arg, detail);
 }
 
 static int p_read_only(Settings *s, const char *arg, const char **detail) {
@@ -534,6 +597,28 @@ const OptionDef option_table[] = {
 
         { "Networking", "private-network", 0, OPTION_ARG_NONE, NULL, NULL,
           "Run in a network namespace of its own with only loopback", p_private_network, SETTING_PRIVATE_NETWORK },
+        { NULL, "network-veth", 'n', OPTION_ARG_NONE, NULL, NULL,
+          "Add a virtual Ethernet link: ve-NAME on the host, host0 in the container", p_network_veth,
+          SETTING_NETWORK_VETH },
+        { NULL, "network-veth-extra", 0, OPTION_ARG_REQUIRED, "HOSTIF[:CONTAINERIF]", NULL,
+          "Add another virtual Ethernet link with these names", p_network_veth_extra, SETTING_NETWORK_VETH_EXTRA },
+        { NULL, "network-bridge", 0, OPTION_ARG_REQUIRED, "BRIDGE", NULL,
+          "Add a virtual Ethernet link whose host side vb-NAME joins this existing bridge", p_network_bridge,
+          SETTING_NETWORK_BRIDGE },
+        { NULL, "network-zone", 0, OPTION_ARG_REQUIRED, "ZONE", NULL,
+          "Add a virtual Ethernet link joined to bridge vz-ZONE, made on first use, shared by the zone's machines",
+          p_network_zone, SETTING_NETWORK_ZONE },
+        { NULL, "network-interface", 0, OPTION_ARG_REQUIRED, "IF[:NAME]", NULL,
+          "Move a host interface into the container (back to the host at exit)", p_network_interface,
+          SETTING_NETWORK_INTERFACE },
+        { NULL, "network-macvlan", 0, OPTION_ARG_REQUIRED, "IF[:NAME]", NULL,
+          "Add a macvlan interface on a host interface (default name: mv-IF)", p_network_macvlan,
+          SETTING_NETWORK_MACVLAN },
+        { NULL, "network-ipvlan", 0, OPTION_ARG_REQUIRED, "IF[:NAME]", NULL,
+          "Add an ipvlan interface on a host interface (default name: iv-IF)", p_network_ipvlan,
+          SETTING_NETWORK_IPVLAN },
+        { NULL, "network-namespace-path", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
+          "Join this existing network namespace (e.g. /run/netns/NAME)", p_network_namespace_path },
 
         { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
           "Mount the root directory read-only", p_read_only, SETTING_READ_ONLY },
@@ -906,6 +991,32 @@ static void warn_missing_capabilities(const Settings *s) {
         log_warning("Not in berth's capability bounding set, so the container will not have them either: %s.", list);
 }
 
+static int verify_network(Settings *s) {
+        _cleanup_close_ int fd = -EBADF;
+        int t;
+
+        if (s->network_namespace_path) {
+                if (s->private_network || settings_network_links(s))
+                        return log_error_errno(-EINVAL, "--network-namespace-path= cannot be combined with "
+                                                        "--private-network or the other --network-* options.");
+                fd = open(s->network_namespace_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return log_error_errno(negative_errno(), "Cannot open network namespace '%s' "
+                                               "(--network-namespace-path=): %m", s->network_namespace_path);
+                t = ioctl(fd, NS_GET_NSTYPE);
+                if (t != CLONE_NEWNET)
+                        return log_error_errno(-EINVAL, "'%s' is not a network namespace (--network-namespace-path=): "
+                                               "name one such as /run/netns/NAME or /proc/PID/ns/net.",
+                                               s->network_namespace_path);
+        }
+        if (s->network_bridge && s->network_zone)
+                return log_error_errno(-EINVAL, "--network-bridge= and --network-zone= cannot be combined.");
+        /* links of its own need a network namespace of its own */
+        if (settings_network_links(s))
+                s->private_network = true;
+        return 0;
+}
+
 int settings_verify(Settings *s) {
         int r;
 
@@ -930,6 +1041,9 @@ int settings_verify(Settings *s) {
                 return log_error_errno(-EINVAL, "--user= cannot be combined with --boot: the init runs as root.");
         if (s->start_mode == START_BOOT && s->working_directory)
                 return log_error_errno(-EINVAL, "--chdir= cannot be combined with --boot.");
+        r = verify_network(s);
+        if (r < 0)
+                return r;
         if (s->notify_ready < 0)
                 s->notify_ready = false;
         warn_missing_capabilities(s);

@@ -794,7 +794,8 @@ int register_unit(Registration *reg, const Settings *s) {
 
 /* ---- machined ---- */
 
-static int call_register(Registration *reg, const Settings *s, pid_t leader, bool with_network, sd_bus_error *e) {
+static int call_register(Registration *reg, const Settings *s, pid_t leader, bool with_network, const int *ifindexes,
+                         size_t n_ifindexes, sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
@@ -807,13 +808,13 @@ static int call_register(Registration *reg, const Settings *s, pid_t leader, boo
         if (r >= 0)
                 r = sd_bus_message_append(m, "ssus", "berth", "container", (uint32_t) leader, s->directory);
         if (r >= 0 && with_network)
-                r = sd_bus_message_append_array(m, 'i', NULL, 0);
+                r = sd_bus_message_append_array(m, 'i', ifindexes, n_ifindexes * sizeof(int));
         if (r < 0)
                 return r;
         return sd_bus_call(reg->bus, m, 0, e, NULL);
 }
 
-int register_machine(Registration *reg, const Settings *s, pid_t leader) {
+int register_machine(Registration *reg, const Settings *s, pid_t leader, const int *ifindexes, size_t n_ifindexes) {
         int r;
 
         if (!reg)
@@ -821,11 +822,11 @@ int register_machine(Registration *reg, const Settings *s, pid_t leader) {
         for (int attempt = 0;; attempt++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-                r = call_register(reg, s, leader, true, &e);
+                r = call_register(reg, s, leader, true, ifindexes, n_ifindexes, &e);
                 if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
                         /* machined from before RegisterMachineWithNetwork */
                         sd_bus_error_free(&e);
-                        r = call_register(reg, s, leader, false, &e);
+                        r = call_register(reg, s, leader, false, NULL, 0, &e);
                 }
                 if (r >= 0)
                         break;

@@ -43,7 +43,8 @@ const char *register_unit_name(const Registration *r);
  * RegisterMachine on older machined). A stale registration of the same name
  * whose leader is dead is dropped first. A missing machined is a notice with
  * --register=auto, an error with --register=yes. Logs. */
-int register_machine(Registration *r, const Settings *s, pid_t leader);
+/* IFINDEXES: the machine's host-side interfaces (RegisterMachineWithNetwork) */
+int register_machine(Registration *r, const Settings *s, pid_t leader, const int *ifindexes, size_t n_ifindexes);
 
 /* Unregisters (if registered) and disconnects. NULL is fine. Logs warnings. */
 Registration *register_close(Registration *r);

@@ -45,7 +45,7 @@ SettingsMode settings_mode_from_string(const char *s) {
  * to a small adapter where the file's syntax differs (booleans for what are flags on the command
  * line, Limit*= for --rlimit=, quoted word lists). A key of nspawn's that berth has no option
  * for is an error that says so, unless its value asks for what berth does anyway
- * (VirtualEthernet=no).
+ * (PrivateUsers=no).
  *
  * Privileged keys are those that give the container more than the default: more capabilities or
  * system calls, host files and directories, network interfaces (a network namespace of its own
@@ -194,6 +194,20 @@ static int key_environment(const SettingsKey *k, Settings *s, const char *value,
         return 0;
 }
 
+/* Interface=, MACVLAN=, IPVLAN=: a space-separated list, each word as the option takes it */
+static int key_words(const SettingsKey *k, Settings *s, const char *value, const char **detail) {
+        _cleanup_strv_free_ char **l = NULL;
+        int r = split_quoted(value, &l, detail);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(w, l) {
+                r = call_option(k, s, *w, detail);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 /* LimitNOFILE=SOFT[:HARD] is --rlimit=RLIMIT_NOFILE=SOFT[:HARD] */
 static int key_rlimit(const SettingsKey *k, Settings *s, const char *value, const char **detail) {
         _cleanup_free_ char *a = strjoin("RLIMIT_", k->name + strlen("Limit"), "=", value);
@@ -268,13 +282,13 @@ static const SettingsKey settings_keys[] = {
         KEY_UNSUPPORTED("Files", "BindUserShell", NULL),
 
         KEY_FLAG("Network", "Private", "private-network", private_network, KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Network", "VirtualEthernet", "no"),
-        KEY_UNSUPPORTED("Network", "VirtualEthernetExtra", NULL),
-        KEY_UNSUPPORTED("Network", "Interface", NULL),
-        KEY_UNSUPPORTED("Network", "MACVLAN", NULL),
-        KEY_UNSUPPORTED("Network", "IPVLAN", NULL),
-        KEY_UNSUPPORTED("Network", "Bridge", NULL),
-        KEY_UNSUPPORTED("Network", "Zone", NULL),
+        KEY_FLAG("Network", "VirtualEthernet", "network-veth", network_veth, KEY_PRIVILEGED),
+        KEY("Network", "VirtualEthernetExtra", key_option, "network-veth-extra", KEY_PRIVILEGED),
+        KEY("Network", "Interface", key_words, "network-interface", KEY_PRIVILEGED),
+        KEY("Network", "MACVLAN", key_words, "network-macvlan", KEY_PRIVILEGED),
+        KEY("Network", "IPVLAN", key_words, "network-ipvlan", KEY_PRIVILEGED),
+        KEY("Network", "Bridge", key_option, "network-bridge", KEY_PRIVILEGED),
+        KEY("Network", "Zone", key_option, "network-zone", KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Network", "Port", NULL),
 };
 
@@ -550,6 +564,14 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_KILL_SIGNAL] = FIELD(FIELD_INT, kill_signal),
         [SETTING_NOTIFY_READY] = FIELD(FIELD_INT, notify_ready),
         [SETTING_LINK_JOURNAL] = FIELD(FIELD_INT, link_journal),
+        /* each network setting of the command line replaces the file's, as nspawn's do */
+        [SETTING_NETWORK_VETH] = FIELD(FIELD_BOOL, network_veth),
+        [SETTING_NETWORK_VETH_EXTRA] = FIELD(FIELD_STRV, network_veth_extra),
+        [SETTING_NETWORK_BRIDGE] = FIELD(FIELD_STRING, network_bridge),
+        [SETTING_NETWORK_ZONE] = FIELD(FIELD_STRING, network_zone),
+        [SETTING_NETWORK_INTERFACE] = FIELD(FIELD_STRV, network_interfaces),
+        [SETTING_NETWORK_MACVLAN] = FIELD(FIELD_STRV, network_macvlan),
+        [SETTING_NETWORK_IPVLAN] = FIELD(FIELD_STRV, network_ipvlan),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {

@@ -18,6 +18,13 @@ void settings_free(Settings *s) {
         strv_free(s->environment);
         free(s->working_directory);
         free(s->user);
+        strv_free(s->network_veth_extra);
+        free(s->network_bridge);
+        free(s->network_zone);
+        strv_free(s->network_interfaces);
+        strv_free(s->network_macvlan);
+        strv_free(s->network_ipvlan);
+        free(s->network_namespace_path);
         custom_mount_free_all(s->custom_mounts, s->n_custom_mounts);
         strv_free(s->syscall_allow);
         strv_free(s->syscall_deny);

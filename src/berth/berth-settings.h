@@ -120,6 +120,13 @@ typedef enum SettingKind {
         SETTING_KILL_SIGNAL,
         SETTING_NOTIFY_READY,
         SETTING_LINK_JOURNAL,
+        SETTING_NETWORK_VETH,        /* VirtualEthernet= */
+        SETTING_NETWORK_VETH_EXTRA,  /* VirtualEthernetExtra= */
+        SETTING_NETWORK_BRIDGE,      /* Bridge= */
+        SETTING_NETWORK_ZONE,        /* Zone= */
+        SETTING_NETWORK_INTERFACE,   /* Interface= */
+        SETTING_NETWORK_MACVLAN,     /* MACVLAN= */
+        SETTING_NETWORK_IPVLAN,      /* IPVLAN= */
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -183,6 +190,16 @@ typedef struct Settings {
 
         /* namespaces */
         bool private_network;
+
+        /* networking (berth-network.c): any of the links implies private_network (settings_verify()) */
+        bool network_veth;            /* -n: ve-NAME on the host, host0 inside */
+        char **network_veth_extra;    /* HOSTIF[:CONTAINERIF] */
+        char *network_bridge;         /* vb-NAME joins this existing bridge */
+        char *network_zone;           /* vb-NAME joins vz-ZONE, made on first use */
+        char **network_interfaces;    /* IF[:NAME]: moved in, back at exit */
+        char **network_macvlan;       /* IF[:NAME] */
+        char **network_ipvlan;        /* IF[:NAME] */
+        char *network_namespace_path; /* join this network namespace instead */
 
         /* file systems */
         bool read_only;

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "berth-cgroup.h"
+#include "berth-network.h"
 #include "berth-stale.h"
 #include "log.h"
 #include "loop.h"
@@ -26,6 +27,10 @@
  *  - loop devices of an image (LOOP=): they have autoclear and go with the
  *    last mount and fd, so normally they are gone already; any still bound to
  *    the record's image (not a reused number) is detached here.
+ *  - network links: the container's side goes with its network namespace, but the host side of
+ *    a veth may outlive it for a moment (the kernel cleans namespaces asynchronously) and a
+ *    zone's bridge stays: the record's NETWORK_LINK= (name and index, so that a link of the same
+ *    name made since is left alone) and NETWORK_ZONE= lines, removed here (berth-network.c).
  *  - the lock file: it is ours now (the caller holds it). */
 
 static bool scratch_path_ok(const char *p) {
@@ -52,7 +57,7 @@ static int kill_cgroup(CGroup *cg, unsigned *killed) {
 int stale_cleanup(const char *name, int level) {
         _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
         _cleanup_free_ char *scratch = NULL;
-        unsigned killed = 0, removed_dirs = 0, detached = 0;
+        unsigned killed = 0, removed_dirs = 0, detached = 0, removed_links = 0;
         struct stat st;
         bool cleaned = false, cgroups = false;
         int r;
@@ -80,6 +85,12 @@ int stale_cleanup(const char *name, int level) {
                         (void) kill_cgroup(cg, &killed);
                         cgroups = true;
                 }
+        }
+
+        if (rec) {
+                r = network_stale_cleanup(rec->network_links, rec->network_zone);
+                if (r > 0)
+                        removed_links = (unsigned) r;
         }
 
         if (rec)
@@ -112,7 +123,7 @@ int stale_cleanup(const char *name, int level) {
                                 detached++;
                 }
 
-        cleaned = rec || cgroups || removed_dirs > 0 || detached > 0;
+        cleaned = rec || cgroups || removed_dirs > 0 || detached > 0 || removed_links > 0;
         if (rec) {
                 _cleanup_free_ char *dir = NULL;
 
@@ -124,11 +135,11 @@ int stale_cleanup(const char *name, int level) {
         if (!cleaned)
                 return 0;
 
-        log_full(level, "Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s.", name,
+        log_full(level, "Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s%s.", name,
                  killed,
                  killed == 1 ? "" : "es", cgroups ? ", removed cgroups" : "",
                  removed_dirs > 0 ? ", removed scratch directories" : "", detached > 0 ? ", detached loop devices" : "",
-                 rec ? ", removed its record" : "");
+                 removed_links > 0 ? ", removed network interfaces" : "", rec ? ", removed its record" : "");
         return 1;
 }
 

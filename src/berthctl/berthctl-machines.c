@@ -584,6 +584,7 @@ static int status_one(const char *name, unsigned *n_printed) {
             fields_add(f, "OS", CELL_STRING, m->pretty_os ?: m->os) < 0 ||
             fields_add(f, "Addresses", CELL_STRV, host || strv_isempty(addrs) ? NULL : addrs) < 0 ||
             fields_add(f, "Network", CELL_STRING, host ? "host" : "private") < 0 ||
+            fields_add(f, "Interfaces", CELL_STRV, m->record ? m->record->interfaces : NULL) < 0 ||
             fields_add(f, "Console", CELL_STRING, m->console) < 0)
                 return log_oom();
 
@@ -656,6 +657,7 @@ static int show_one(MachineInfo *m, bool first) {
             fields_add(f, "OS", CELL_STRING, m->os) < 0 ||
             fields_add(f, "Version", CELL_STRING, m->version) < 0 ||
             fields_add(f, "Addresses", CELL_STRV, strv_isempty(addrs) ? NULL : addrs) < 0 ||
+            fields_add(f, "Interfaces", CELL_STRV, rec->interfaces) < 0 ||
             fields_add(f, "CGroup", CELL_STRING, rec->cgroup) < 0 ||
             fields_add(f, "CGroupPaths", CELL_STRV, rec->cgroup_paths) < 0 ||
             fields_add(f, "Console", CELL_STRING, m->console) < 0 ||

@@ -70,6 +70,9 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         free(r->console);
         strv_free(r->syscall_allow);
         strv_free(r->syscall_deny);
+        strv_free(r->network_links);
+        free(r->network_zone);
+        strv_free(r->interfaces);
         free(r);
         return NULL;
 }
@@ -259,6 +262,11 @@ int registry_write(const MachineRecord *r) {
                 fput_escaped(f, "SYSCALL_ALLOW", *p);
         STRV_FOREACH(p, r->syscall_deny)
                 fput_escaped(f, "SYSCALL_DENY", *p);
+        STRV_FOREACH(p, r->network_links)
+                fput_escaped(f, "NETWORK_LINK", *p);
+        fput_escaped(f, "NETWORK_ZONE", r->network_zone);
+        STRV_FOREACH(p, r->interfaces)
+                fput_escaped(f, "INTERFACE", *p);
 
         if (fflush(f) != 0 || ferror(f)) {
                 q = errno > 0 ? -errno : -EIO;
@@ -285,6 +293,7 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 { "CGROUP", offsetof(MachineRecord, cgroup) }, { "UUID", offsetof(MachineRecord, uuid) },
                 { "CLASS", offsetof(MachineRecord, class) },   { "SERVICE", offsetof(MachineRecord, service) },
                 { "CONSOLE", offsetof(MachineRecord, console) },
+                { "NETWORK_ZONE", offsetof(MachineRecord, network_zone) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -296,6 +305,10 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 return strv_extend(&m->scratch, value);
         if (streq(key, "LOOP"))
                 return strv_extend(&m->loop_devices, value);
+        if (streq(key, "NETWORK_LINK"))
+                return strv_extend(&m->network_links, value);
+        if (streq(key, "INTERFACE"))
+                return strv_extend(&m->interfaces, value);
         if (streq(key, "PID")) {
                 (void) parse_pid(value, &m->pid); /* a garbled number is as good as none */
                 return 0;

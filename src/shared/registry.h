@@ -18,8 +18,8 @@
  *
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
  * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
- * NO_NEW_PRIVILEGES, and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW= and
- * SYSCALL_DENY= lines.
+ * NO_NEW_PRIVILEGES, NETWORK_ZONE, and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW=,
+ * SYSCALL_DENY=, NETWORK_LINK= ("NAME IFINDEX") and INTERFACE= lines.
  * In values a backslash is written as two backslashes and a newline as
  * backslash-n; unknown keys are ignored (older and newer berths share /run). */
 
@@ -49,6 +49,10 @@ typedef struct MachineRecord {
         bool no_new_privileges;
         char **syscall_allow;  /* --system-call-filter= additions and removals */
         char **syscall_deny;
+        /* private networking (berth-network.c) */
+        char **network_links;  /* "NAME IFINDEX" of host links berth made: stale cleanup removes them */
+        char *network_zone;    /* the zone bridge joined: stale cleanup removes it when unused */
+        char **interfaces;     /* the machine's host-side interfaces, for display */
 } MachineRecord;
 
 MachineRecord *machine_record_free(MachineRecord *r);

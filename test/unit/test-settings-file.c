@@ -164,7 +164,15 @@ static void test_every_key_parses(void) {
                 "Overlay=/a:/b:/c\n"
                 "OverlayReadOnly=/a:/b:/d\n"
                 "[Network]\n"
-                "Private=yes\n";
+                "Private=yes\n"
+                "VirtualEthernet=yes\n"
+                "VirtualEthernetExtra=ex1:in1\n"
+                "VirtualEthernetExtra=ex2\n"
+                "Interface=eth1 'eth2:lan0'\n"
+                "MACVLAN=eth3\n"
+                "IPVLAN=eth4:iv0 eth5\n"
+                "Bridge=br0\n"
+                "Zone=web\n";
         int r = parse_text(text, true, &f, NULL);
         CHECK(r == 0);
         if (r < 0)
@@ -197,6 +205,11 @@ static void test_every_key_parses(void) {
         CHECK(s->volatile_mode == VOLATILE_STATE);
         CHECK(s->n_custom_mounts == 6);
         CHECK(s->private_network);
+        CHECK(s->network_veth);
+        CHECK(strv_length(s->network_veth_extra) == 2 && streq(s->network_veth_extra[0], "ex1:in1"));
+        CHECK(strv_length(s->network_interfaces) == 2 && streq(s->network_interfaces[1], "eth2:lan0"));
+        CHECK(strv_length(s->network_macvlan) == 1 && strv_length(s->network_ipvlan) == 2);
+        CHECK(streq(s->network_bridge, "br0") && streq(s->network_zone, "web"));
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
 }
@@ -273,14 +286,15 @@ static void test_unsupported_keys(void) {
         CHECK(fails_with("[Exec]\nPrivateUsers=pick\n",
                          "t.berth:2: Key 'PrivateUsers' in section [Exec] is not supported by berth yet, and ignoring "
                          "it would run the container without a user namespace"));
-        CHECK(fails_with("[Network]\nVirtualEthernet=yes\n", "Key 'VirtualEthernet' in section [Network] is not supported"));
+        CHECK(fails_with("[Network]\nZone=averyveryverylongzone\n", "Invalid value for Zone="));
+        CHECK(fails_with("[Network]\nInterface=eth0 a:b:c\n", "Invalid value for Interface="));
         /* these only give the guest less, or change no boundary: a warning */
         CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
         CHECK(warns("[Exec]\nPersonality=x86\n", "Key 'Personality' in section [Exec] is not supported by berth yet, ignoring."));
 
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
-        CHECK(parse_text("[Network]\nVirtualEthernet=no\nPort=\n[Exec]\nPrivateUsers=false\n"
+        CHECK(parse_text("[Network]\nPort=\n[Exec]\nPrivateUsers=false\n"
                          "SuppressSync=0\n[Files]\nPrivateUsersOwnership=off\n",
                          false, &f, NULL) == 0);
         CHECK(f.set == 0);
