@@ -696,21 +696,13 @@ typedef struct NspawnOption {
         const char *instead;
 } NspawnOption;
 
-#define NO_NETWORK "berth has only --private-network (loopback only) so far; run without it to share the host's network"
+#define NO_PORT "berth has no port forwarding yet: give the machine's link an address and connect to it, or run it on the host's network"
 #define NO_USERNS "berth has no user namespaces yet: container root is the host's root, so run only trusted trees"
 #define NO_IMAGE "berth boots directory trees only so far: mount the image (or import it with 'berthctl import-fs') and pass -D"
 #define NO_CREDENTIALS "berth has no credentials yet: pass the value with --setenv= or a --bind-ro= of a file"
 
 static const NspawnOption nspawn_options[] = {
-        { "network-veth", 'n', NO_NETWORK },
-        { "network-veth-extra", 0, NO_NETWORK },
-        { "network-bridge", 0, NO_NETWORK },
-        { "network-zone", 0, NO_NETWORK },
-        { "network-interface", 0, NO_NETWORK },
-        { "network-macvlan", 0, NO_NETWORK },
-        { "network-ipvlan", 0, NO_NETWORK },
-        { "network-namespace-path", 0, NO_NETWORK },
-        { "port", 'p', NO_NETWORK },
+        { "port", 'p', NO_PORT },
         { "private-users", 'U', NO_USERNS },
         { "private-users-ownership", 0, NO_USERNS },
         { "private-users-chown", 0, NO_USERNS },

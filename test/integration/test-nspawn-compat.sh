@@ -18,7 +18,8 @@ NSPAWN_ONLY=(
 berth_has() {
         local opt=${1%%=*}
         opt=${opt%% *}
-        "$BERTH" --help | grep -qE -- "(^|[ ,])$opt([ =\[,]|$)"
+        # (not grep -q: stopping early would end berth with SIGPIPE, and pipefail say "no")
+        "$BERTH" --help | grep -E -- "(^|[ ,])$opt([ =\[,]|$)" >/dev/null
 }
 
 test_nspawn_options_name_themselves_and_the_way_out() {
