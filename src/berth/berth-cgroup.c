@@ -218,6 +218,42 @@ static int open_detached(const char *controllers) {
         return fd < 0 ? negative_errno() : fd;
 }
 
+/* Whether /proc/self/cgroup still lists the hierarchy of CONTROLLERS. */
+static bool hierarchy_listed(const char *controllers) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+
+        if (!f)
+                return true;
+        while (fgets(line, sizeof(line), f)) {
+                char *c = strchr(line, ':'), *end;
+
+                if (!c || !(end = strchr(++c, ':')))
+                        continue;
+                *end = 0;
+                if (streq(c, controllers))
+                        return true;
+        }
+        return false;
+}
+
+/* open_detached(), for a hierarchy that may go away meanwhile: a named one that a tool (or
+ * another test run) made and destroys again fails to mount (EBUSY) while it goes. Gone, it is
+ * no concern of the container's: -ENOENT. Still there, it is tried again for a while. */
+static int open_detached_or_gone(const char *controllers) {
+        for (int attempt = 0;; attempt++) {
+                int fd = open_detached(controllers);
+
+                if (fd >= 0 || fd == -EPERM || fd == -EACCES || fd == -ENOSYS)
+                        return fd;
+                if (!hierarchy_listed(controllers))
+                        return -ENOENT;
+                if (attempt >= 100)
+                        return fd == -ENOENT ? -EIO : fd;
+                (void) usleep(20 * USEC_PER_MSEC);
+        }
+}
+
 static char *join_rel(const char *base, const char *rel) {
         return streq(rel, "/") ? strdup(base) : strjoin(base, rel);
 }
@@ -268,11 +304,15 @@ static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, 
                         /* (or out of memory: then the detached mount is a detour that works too) */
                         if (!detached)
                                 continue;
-                        fd = open_detached(ctrl);
+                        fd = v2 ? open_detached(ctrl) : open_detached_or_gone(ctrl);
                         if (fd == -EPERM || fd == -EACCES || fd == -ENOSYS) {
                                 /* Nor can the container, which has no more rights than we. */
                                 log_debug_errno(fd, "Cannot mount the cgroup hierarchy '%s', nor can the "
                                                 "container: leaving it out: %m", v2 ? "cgroup2" : ctrl);
+                                continue;
+                        }
+                        if (fd == -ENOENT) {
+                                log_debug("The cgroup hierarchy '%s' went away: leaving it out.", ctrl);
                                 continue;
                         }
                         if (fd < 0) {
