@@ -428,6 +428,7 @@ struct Forwarder {
         unsigned escape_count;
         uint64_t escape_first;
         bool escape_pending;
+        ConsoleEscape escape_what;
 
         /* The console socket (passive and read-only modes, see forwarder_listen()): one client at a
          * time gets the console's output and its input goes to the console. */
@@ -502,21 +503,30 @@ static void stdio_end_finish(StdioEnd *end) {
         (void) sd_event_source_set_enabled(end->source, SD_EVENT_OFF);
 }
 
-/* Three Ctrl-] in a row, the first and the last within a second. */
-static bool scan_escape(Forwarder *f, const char *p, size_t n) {
+/* Ctrl-] three times in a row, or twice and then p or r, the first and the last key within a second.
+ * Returns true and sets *ret when a hot key is complete. */
+static bool scan_escape(Forwarder *f, const char *p, size_t n, ConsoleEscape *ret) {
         for (size_t i = 0; i < n; i++) {
-                uint64_t now;
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                bool in_time = f->escape_count > 0 && now - f->escape_first <= ESCAPE_WINDOW_USEC;
 
                 if (p[i] != ESCAPE_CHAR) {
+                        if (in_time && f->escape_count == ESCAPE_COUNT - 1 && (p[i] == 'p' || p[i] == 'r')) {
+                                f->escape_count = 0;
+                                *ret = p[i] == 'p' ? CONSOLE_ESCAPE_POWEROFF : CONSOLE_ESCAPE_REBOOT;
+                                return true;
+                        }
                         f->escape_count = 0;
                         continue;
                 }
-                now = now_usec(CLOCK_MONOTONIC);
-                if (f->escape_count == 0 || now - f->escape_first > ESCAPE_WINDOW_USEC) {
+                if (!in_time) {
                         f->escape_first = now;
                         f->escape_count = 1;
-                } else if (++f->escape_count >= ESCAPE_COUNT)
+                } else if (++f->escape_count >= ESCAPE_COUNT) {
+                        f->escape_count = 0;
+                        *ret = CONSOLE_ESCAPE_KILL;
                         return true;
+                }
         }
         return false;
 }
@@ -545,9 +555,10 @@ static bool shovel_input(Forwarder *f) {
                 return false;
         }
 
-        if (f->escape && scan_escape(f, f->in_buf + f->in_size, (size_t) k)) {
+        if (f->escape && scan_escape(f, f->in_buf + f->in_size, (size_t) k, &f->escape_what)) {
                 f->escape_pending = true;
-                stdio_end_finish(&f->input);
+                if (f->escape_what == CONSOLE_ESCAPE_KILL)
+                        stdio_end_finish(&f->input);
         }
         f->in_size += (size_t) k;
         return true;
@@ -722,7 +733,7 @@ static void forwarder_shovel(Forwarder *f) {
 
         if (f->escape_pending) {
                 f->escape_pending = false;
-                f->escape(f->userdata); /* last: it may end the event loop */
+                f->escape(f->userdata, f->escape_what); /* last: it may end the event loop */
         }
 }
 

@@ -21,10 +21,18 @@ int console_detach_stdio(ConsoleMode mode);
 
 /* Parent side: forwards between our stdin/stdout and the pty master. */
 typedef struct Forwarder Forwarder;
-typedef void (*forwarder_escape_t)(void *userdata);
+/* The console's hot keys: Ctrl-] three times within a second kills the container; Ctrl-] twice and
+ * then p or r (within a second) asks its init to power off or to reboot. */
+typedef enum ConsoleEscape {
+        CONSOLE_ESCAPE_KILL,
+        CONSOLE_ESCAPE_POWEROFF,
+        CONSOLE_ESCAPE_REBOOT,
+} ConsoleEscape;
+typedef void (*forwarder_escape_t)(void *userdata, ConsoleEscape what);
 
 /* INTERACTIVE: stdin -> master -> stdout, the host terminal (stdin, if a tty) in raw mode until
- * forwarder_free(); ESCAPE(USERDATA) is called when Ctrl-] is pressed three times within a second
+ * forwarder_free(); ESCAPE(USERDATA, WHAT) is called for a hot key (see ConsoleEscape); after KILL
+ * no more input is forwarded
  * (it may call sd_event_exit(), it must not free the forwarder). READ_ONLY: master -> stdout only.
  * PASSIVE: the master is read and the output dropped, so that the guest never blocks on its console.
  * PIPE: nothing to do, *RET = NULL and MASTER untouched. Follows SIGWINCH with an sd-event signal source

@@ -166,11 +166,38 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         return sd_event_exit(m->event, 0);
 }
 
-static void on_escape(void *userdata) {
+/* The console's hot keys. The terminal is raw here: a line ends in "\r" so that the next one starts
+ * at its left edge. */
+static void on_escape(void *userdata, ConsoleEscape what) {
         Monitor *m = userdata;
-        if (!m->settings->quiet)
-                log_info("\rKilling machine '%s' (Ctrl-] pressed three times).", m->settings->machine);
-        monitor_kill(m, SIGKILL);
+        const char *name = m->settings->machine;
+
+        switch (what) {
+        case CONSOLE_ESCAPE_KILL:
+                if (!m->settings->quiet)
+                        log_info("\rKilling machine '%s' (Ctrl-] pressed three times).\r", name);
+                monitor_kill(m, SIGKILL);
+                break;
+        case CONSOLE_ESCAPE_POWEROFF:
+                if (m->record.poweroff_signal <= 0) {
+                        log_warning("\rMachine '%s' runs a command, not a booted init: it has no poweroff signal "
+                                    "(Ctrl-] three times kills it).\r", name);
+                        break;
+                }
+                if (!m->settings->quiet)
+                        log_info("\rPowering off machine '%s' (Ctrl-] Ctrl-] p).\r", name);
+                monitor_kill(m, m->record.poweroff_signal);
+                break;
+        case CONSOLE_ESCAPE_REBOOT:
+                if (m->record.reboot_signal <= 0) {
+                        log_warning("\rMachine '%s' runs a command, not a booted init: it cannot reboot.\r", name);
+                        break;
+                }
+                if (!m->settings->quiet)
+                        log_info("\rRebooting machine '%s' (Ctrl-] Ctrl-] r).\r", name);
+                monitor_kill(m, m->record.reboot_signal);
+                break;
+        }
 }
 
 /* The guest's sd_notify() messages: READY=1 and STATUS= are passed on to our

@@ -154,6 +154,48 @@ test_ctrl_bracket_three_times_kills_and_restores_terminal() {
         assert_no_injection
 }
 
+# Ctrl-] Ctrl-] p powers the guest off with its init's signal, r reboots it (berth's 133); the
+# message in the raw terminal ends at the left edge, so the next line is not shifted.
+test_hot_keys_power_off_and_reboot() {
+        make_tiny_tree "$ROOT"
+        tmux_start
+        type_line "stty -g >$T/stty.before"
+        in_pane -D "$ROOT" -b
+        wait_for pane_has_line booted || { show_pane; fail "the guest did not boot"; }
+        tm send-keys -t t C-] C-] p
+        wait_for pane_done || { show_pane; fail "Ctrl-] Ctrl-] p did not power the guest off"; }
+        assert_eq 0 "$(pane_rc)"
+        # (the guest's terminal echoes the keys, so "shutdown" may follow them on their line)
+        pane_has shutdown || { show_pane; fail "the guest's init did not run its shutdown"; }
+        pane | grep -q "^Powering off machine '.*' (Ctrl-\] Ctrl-\] p)\.\$" ||
+                { show_pane; fail "the message is not on a line of its own"; }
+        pane | grep -q "^berth: Container .* exited successfully\.\$" ||
+                { show_pane; fail "the next line does not start at the left edge"; }
+
+        tm send-keys -t t C-l
+        tm clear-history -t t
+        in_pane -D "$ROOT" -b
+        wait_for pane_has_line booted || { show_pane; fail "the guest did not boot again"; }
+        tm send-keys -t t C-] C-] r
+        wait_for pane_done || { show_pane; fail "Ctrl-] Ctrl-] r did not reboot the guest"; }
+        assert_eq 133 "$(pane_rc)"
+        type_line "stty -g >$T/stty.after"
+        wait_for test -s "$T/stty.after"
+        assert_eq "$(cat "$T/stty.before")" "$(cat "$T/stty.after")" "terminal settings after the hot keys"
+}
+
+test_hot_keys_need_a_booted_init() {
+        make_tiny_tree "$ROOT"
+        tmux_start
+        in_pane -D "$ROOT" -q /bin/sh -c 'echo started; exec payload sleep 120'
+        wait_for pane_has_line started || { show_pane; fail "the payload did not start"; }
+        tm send-keys -t t C-] C-] p
+        wait_for pane_has "no poweroff signal" || { show_pane; fail "no word on a refused poweroff"; }
+        pane_done && { show_pane; fail "Ctrl-] Ctrl-] p ended a command"; }
+        tm send-keys -t t C-] C-] C-]
+        wait_for pane_done || { show_pane; fail "Ctrl-] three times did not end berth"; }
+}
+
 test_terminal_restored_after_normal_exit() {
         make_tiny_tree "$ROOT"
         tmux_start
