@@ -973,7 +973,8 @@ static int image_search_path(char ***ret) {
 }
 
 /* The directory of image NAME. -ENOENT: none; -EMEDIUMTYPE: only a raw image. Logs. */
-static int image_find_directory(const char *name, char **ret) {
+/* The tree NAME or the raw disk image NAME.raw in the image search path; *ret_raw says which. */
+static int image_find_root(const char *name, char **ret, bool *ret_raw) {
         _cleanup_strv_free_ char **dirs = NULL;
         int r;
 
@@ -992,11 +993,14 @@ static int image_find_directory(const char *name, char **ret) {
                         return log_oom();
                 if (stat(p, &st) >= 0 && S_ISDIR(st.st_mode)) {
                         *ret = TAKE_PTR(p);
+                        *ret_raw = false;
                         return 0;
                 }
-                if (stat(raw, &st) >= 0 && S_ISREG(st.st_mode))
-                        return log_error_errno(-EMEDIUMTYPE, "Cannot start '%s': it is a raw disk image (%s), which berth "
-                                                             "cannot boot yet. Import it as a directory tree.", name, raw);
+                if (stat(raw, &st) >= 0 && S_ISREG(st.st_mode)) {
+                        *ret = TAKE_PTR(raw);
+                        *ret_raw = true;
+                        return 0;
+                }
         }
         return log_error_errno(-ENOENT, "No image '%s' in %s.", name,
                                getenv("BERTH_IMAGE_PATH") ? "$BERTH_IMAGE_PATH"
@@ -1080,7 +1084,7 @@ static pid_t pid_parent(pid_t pid) {
  * asks for a reboot (exit status 133, Restart= in the unit), so that 'berthctl reboot' brings a
  * machine back as it does under systemd. Stays in the host's namespaces, holds nothing of the
  * container's, and exits with berth's last exit status. */
-static int supervise_berth(const char *berth_path, const char *dir, const char *name) {
+static int supervise_berth(const char *berth_path, const char *dir, bool raw, const char *name) {
         for (;;) {
                 int status;
                 pid_t pid = fork();
@@ -1088,7 +1092,7 @@ static int supervise_berth(const char *berth_path, const char *dir, const char *
                 if (pid < 0)
                         return EXIT_FAILURE;
                 if (pid == 0) {
-                        execl(berth_path, berth_path, "-D", dir, "-M", name, "-b", "--console=passive", "-q",
+                        execl(berth_path, berth_path, raw ? "-i" : "-D", dir, "-M", name, "-b", "--console=passive", "-q",
                               (char *) NULL);
                         dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
                         _exit(EXIT_FAILURE);
@@ -1108,13 +1112,14 @@ static int start_one(const char *name, const char *berth_path) {
         _cleanup_free_ char *dir = NULL, *logdir = NULL, *logfile = NULL;
         uint64_t timeout = arg.timeout_usec ?: DEFAULT_WAIT_USEC, deadline;
         pid_t pid;
+        bool raw = false;
         int r, status;
 
         if (!machine_name_is_valid(name))
                 return log_error_errno(-EINVAL, "Invalid machine name '%s'.", name);
         if (registry_is_live(name) > 0)
                 return log_error_errno(-EEXIST, "Machine '%s' is already running.", name);
-        r = image_find_directory(name, &dir);
+        r = image_find_root(name, &dir, &raw);
         if (r < 0)
                 return r;
 
@@ -1140,7 +1145,7 @@ static int start_one(const char *name, const char *berth_path) {
                 sigset_t none;
                 sigemptyset(&none);
                 (void) sigprocmask(SIG_SETMASK, &none, NULL);
-                _exit(supervise_berth(berth_path, dir, name));
+                _exit(supervise_berth(berth_path, dir, raw, name));
         }
         deadline = now_usec(CLOCK_MONOTONIC) + timeout;
         for (;;) {

@@ -216,6 +216,27 @@ test_debian_image_boots() {
         assert_nothing_attached
 }
 
+# berthctl start NAME finds NAME.raw in the image path and boots it with -i
+test_berthctl_start_raw() {
+        need_tools
+        [ -n "${BERTHCTL:-}" ] && [ -x "$BERTHCTL" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        local n
+        n=$(new_name)
+        mkdir -p "$T/images"
+        tiny_gpt "$T/images/$n.raw"
+        BERTH_IMAGE_PATH="$T/images" run "$BERTHCTL" start "$n"
+        assert_eq 0 "$RC"
+        run "$BERTHCTL" show -p State -p RootDirectory "$n"
+        assert_eq "RootDirectory=$T/images/$n.raw
+State=running" "$OUT"
+        [ -n "$(our_loops)" ] || fail "no loop device while running"
+        run "$BERTHCTL" poweroff "$n"
+        assert_eq 0 "$RC"
+        wait_for test ! -e "$RUN_DIR/machines/$n" || fail "the machine did not stop"
+        rm -f "$RUN_DIR/logs/$n.log"
+        assert_nothing_attached
+}
+
 # ---- -x and --read-only leave the image's bytes alone ----
 
 test_ephemeral_leaves_image_unchanged() {
