@@ -389,6 +389,26 @@ test_hard_links_in_tree_write_no_host_file() {
         assert_canaries "$T/canary-id" "$T/canary-resolv" "$T/canary-localtime"
 }
 
+# The masks come after the custom mounts: a custom mount over /sys/kernel (or a part of /proc)
+# is a directory of the guest's, and a symlink it planted at a masked name (debug -> a host
+# path) must not carry the mask onto that host path. (Before pivot_root the child still sees
+# the host's tree: a mask there shadowed, say, the host's /etc/resolv.conf that berth then
+# copied into the guest.) The mask is resolved inside the tree and refuses a symlink.
+test_symlink_at_masked_path_carries_no_mask() {
+        make_tiny_tree "$ROOT"
+        [ -s /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf to copy"
+        mkdir -p "$T/kernel"
+        ln -s /etc/resolv.conf "$T/kernel/debug"
+        berth "${B[@]}" -M "$(machine)" --bind="$T/kernel:/sys/kernel" --resolv-conf=copy-host -D "$ROOT" \
+                /bin/sh -c 'cat /etc/resolv.conf'
+        if [ "$RC" = 0 ]; then
+                assert_contains "$OUT" "$(head -n 1 /etc/resolv.conf)" "the host's resolv.conf, not a mask over it"
+        fi
+        assert_eq 1 "$RC" "refused"
+        assert_contains "$ERR" "/sys/kernel/debug"
+        [ -L "$T/kernel/debug" ] || fail "the planted symlink was changed"
+}
+
 # ---- devices ----
 
 test_mknod_disk_refused() {
