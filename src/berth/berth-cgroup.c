@@ -1109,6 +1109,8 @@ int cgroup_destroy(CGroup *cg) {
 
 int cgroup_mount_in_container(const char *root) {
         _cleanup_free_ char *where = NULL;
+        _cleanup_close_ int root_fd = -EBADF, fd = -EBADF;
+        char p[64];
 
         /* We are the container's child: new mount and cgroup namespaces, put
          * into the container cgroup before unsharing the latter, so a fresh
@@ -1118,11 +1120,20 @@ int cgroup_mount_in_container(const char *root) {
          * reach our supervisor cgroup or anything else of the host's. That
          * holds on a legacy host too, where cgroup_create() put the container
          * into cgroup2 through a detached mount. sysfs under ROOT/sys is
-         * read-only, but a mount point on it works. */
+         * read-only, but a mount point on it works. Like every mount point
+         * in the tree it is opened inside the tree and mounted on through
+         * its fd. */
         where = path_join(root, "sys/fs/cgroup");
         if (!where)
                 return log_oom();
-        if (mount("cgroup2", where, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
+        fd = open_in_root(root_fd, "sys/fs/cgroup", O_PATH | O_DIRECTORY | O_NOFOLLOW);
+        if (fd < 0)
+                return log_error_errno(fd, "Failed to open '%s': %m", where);
+        snprintf(p, sizeof p, "/proc/self/fd/%i", fd);
+        if (mount("cgroup2", p, "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to mount cgroup2 on '%s': %m", where);
         return 0;
 }
