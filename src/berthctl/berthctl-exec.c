@@ -321,6 +321,31 @@ static int inner_pty(const char *machine, int sock) {
         return send_message(sock, EXEC_MSG_MASTER, 0, master);
 }
 
+#if BERTH_TEST_HOOKS
+static bool park_exec = false;
+#endif
+
+/* The memory that /proc/PID/environ shows, from the host's /proc (the guest's could say anything). */
+static int environment_range(uintptr_t *ret_start, uintptr_t *ret_end) {
+        _cleanup_free_ char *stat = NULL;
+        unsigned long long start, end;
+        char *p;
+        int r;
+
+        r = read_full_file("/proc/self/stat", &stat, NULL);
+        if (r < 0)
+                return r;
+        /* after the name in parentheses: field 3 on; env_start and env_end are fields 50 and 51 */
+        p = strrchr(stat, ')');
+        for (int field = 2; p && field < 50; field++)
+                p = strchr(p + 1, ' ');
+        if (!p || sscanf(p, " %llu %llu", &start, &end) != 2 || end <= start || end - start > 16 * 1024 * 1024)
+                return -EBADMSG;
+        *ret_start = (uintptr_t) start;
+        *ret_end = (uintptr_t) end;
+        return 0;
+}
+
 /* The inner child: in all of the machine's namespaces and cgroups, confined like the container.
  * GO is the read end of a pipe whose write end the waiter closes once the confiner is gone: only
  * then is the guest's cgroup free of host processes (for systemd in the guest, a PID 0 in
@@ -344,7 +369,7 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, int sock, int go
         /* Test builds only (meson -Dtest-hooks=true): stop where we are most exposed, the first
          * moment the guest can see us (still root, holding the socket and the stdio pipes), so that
          * a test inside the container can check what the guest sees, without racing. */
-        if (getenv("BERTH_TEST_PARK_EXEC"))
+        if (park_exec)
                 (void) raise(SIGSTOP);
 #endif
 
@@ -389,8 +414,19 @@ fail:
 static int confine(const ExecRequest *req, int pidfd, int sock, int go, const int stdio[3]) {
         const MachineRecord *rec = req->m->record;
         Settings s = { .syscall_allow = rec->syscall_allow, .syscall_deny = rec->syscall_deny };
+        uintptr_t env_start = 0, env_end = 0;
         CGroupJoin cg = {};
         int flags, r;
+
+        /* The caller's environment (host paths, tokens, the agent sockets of a login session) is in
+         * the memory that /proc/PID/environ of the inner child shows the guest until it executes
+         * the command, which gets req->env, a copy. Found on the host, blanked below. */
+        r = environment_range(&env_start, &env_end);
+        if (r < 0)
+                return log_error_errno(r, "Failed to find our environment in /proc/self/stat: %m");
+#if BERTH_TEST_HOOKS
+        park_exec = getenv("BERTH_TEST_PARK_EXEC");
+#endif
 
         /* On the host still: the program cache is under the host's /run. */
         r = seccomp_prepare(&s, rec->capabilities);
@@ -414,6 +450,8 @@ static int confine(const ExecRequest *req, int pidfd, int sock, int go, const in
          * after setns() would be the guest's */
         (void) unsetenv("JOURNAL_STREAM");
         log_open();
+        memset((void *) env_start, 0, env_end - env_start);
+        clearenv();
 
         flags = namespace_flags(req->m->leader);
         if (setns(pidfd, flags) < 0)

@@ -6,7 +6,8 @@
 # or holds a file of the host. Checked from inside, as container root, without racing: a test
 # build (meson -Dtest-hooks=true, as test/run-all builds) stops exec's first process in the guest
 # at its most exposed point when $BERTH_TEST_PARK_EXEC is set, and `payload exec-audit` inspects
-# every process it can see (Seccomp, capability sets, NoNewPrivs, root, cwd, binary, fds), attaches
+# every process it can see (Seccomp, capability sets, NoNewPrivs, the host caller's environment,
+# root, cwd, binary, fds), attaches
 # to the parked one with ptrace and takes its fds with pidfd_getfd(), then lets it go on.
 . "$(dirname "$0")/lib.sh"
 require_root
@@ -59,7 +60,7 @@ park_audit() {
         caps=$(bounding_set "$n")
         nnp=$(record "$n" NO_NEW_PRIVILEGES)
         printf 'host secret\n' >"$T/secret"
-        BERTH_TEST_PARK_EXEC=1 timeout 60 "$BERTHCTL" exec "$@" "$n" payload seccomp \
+        BERTH_TEST_PARK_EXEC=1 BERTH_TEST_HOST_ENV=secret timeout 60 "$BERTHCTL" exec "$@" "$n" payload seccomp \
                 <"$T/secret" >"$T/parked.out" 2>"$T/parked.err" &
         ppid=$!
         run "$BERTHCTL" exec "$n" payload exec-audit "$caps" "${nnp:-0}" 30
@@ -105,7 +106,7 @@ test_parked_shell_as_a_user() {
         make_tiny_tree "$ROOT"
         start_bg "$n" "$ROOT" -b
         caps=$(bounding_set "$n")
-        BERTH_TEST_PARK_EXEC=1 timeout 60 "$BERTHCTL" shell "tester@$n" /usr/bin/payload id \
+        BERTH_TEST_PARK_EXEC=1 BERTH_TEST_HOST_ENV=secret timeout 60 "$BERTHCTL" shell "tester@$n" /usr/bin/payload id \
                 </dev/null >"$T/parked.out" 2>"$T/parked.err" &
         ppid=$!
         run "$BERTHCTL" exec "$n" payload exec-audit "$caps" 0 30

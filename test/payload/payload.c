@@ -988,6 +988,20 @@ static bool audit_pid(int pid, uint64_t bnd, bool nnp) {
         if (nnp && pid_status_field(pid, "NoNewPrivs", v, sizeof v) >= 0 && !streq(v, "1"))
                 good = audit_fail(pid, "NoNewPrivs: 0, the container has 1");
 
+        /* the host caller's environment: exec-audit's caller sets BERTH_TEST_HOST_ENV in it */
+        snprintf(path, sizeof path, "/proc/%d/environ", pid);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+                char env[65536];
+                ssize_t k = read(fd, env, sizeof env - 1);
+                close(fd);
+                for (ssize_t i = 0; k > 0 && i < k; i += (ssize_t) strlen(env + i) + 1) {
+                        env[k] = 0;
+                        if (strncmp(env + i, "BERTH_TEST_HOST_ENV=", 20) == 0)
+                                good = audit_fail(pid, "its /proc/PID/environ shows the host caller's environment");
+                }
+        }
+
         snprintf(path, sizeof path, "/proc/%d/root", pid);
         if (stat("/", &root) < 0 || stat(path, &st) < 0) {
                 if (!unreachable(errno))
