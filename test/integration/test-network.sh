@@ -193,6 +193,40 @@ test_zone_machines_reach_each_other_not_others() {
         assert_net_unchanged
 }
 
+# Machines joining and leaving one zone at the same time: the bridge is made once, never deleted
+# under a machine that joins, and gone after the last one leaves.
+test_zone_joins_and_leaves_at_once() {
+        local zone=p$RUNID i round pids
+        net_snapshot
+        for round in 1 2; do
+                pids=()
+                for i in 1 2 3; do
+                        make_tiny_tree "$T/p$i$RUNID" 2>/dev/null || true
+                        "$BERTH" -D "$T/p$i$RUNID" -M "p$i$RUNID" -b --console=passive -q --network-zone="$zone" \
+                                </dev/null >"$T/p$i.log" 2>&1 &
+                        pids+=($!)
+                done
+                for i in 1 2 3; do
+                        if ! "$BERTHCTL" wait "p$i$RUNID" --timeout=30s >/dev/null 2>&1; then
+                                sed 's/^/# berth: /' "$T/p$i.log"
+                                fail "round $round: machine p$i$RUNID did not come up"
+                        fi
+                done
+                for i in 1 2 3; do
+                        assert_contains "$(ip -o link show dev "vb-p$i$RUNID")" "master vz-$zone"
+                done
+                for i in 1 2 3; do
+                        "$BERTHCTL" poweroff "p$i$RUNID" >/dev/null 2>&1 &
+                done
+                for i in 0 1 2; do
+                        timeout 30 tail --pid="${pids[$i]}" -f /dev/null || fail "round $round: a machine did not stop"
+                done
+                wait
+                link_gone "vz-$zone" || fail "round $round: the zone's bridge is left after all machines left"
+        done
+        assert_net_unchanged
+}
+
 test_sigkill_then_next_start_cleans() {
         local n zone=k$RUNID
         n=$(mname kill)
