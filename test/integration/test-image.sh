@@ -178,6 +178,21 @@ test_volatile_state() {
         assert_nothing_attached
 }
 
+# host binds on an image's root, also under -x
+test_binds_into_image() {
+        need_tools
+        tiny_gpt "$T/tiny.raw"
+        mkdir "$T/src"
+        echo host-data >"$T/src/file"
+        berth "${B[@]}" -M "$(new_name)" -x -i "$T/tiny.raw" --bind-ro="$T/src:/mnt/src" /bin/cat /mnt/src/file
+        assert_eq 0 "$RC"
+        assert_eq host-data "$OUT"
+        berth "${B[@]}" -M "$(new_name)" -i "$T/tiny.raw" --bind="$T/src:/mnt/src" /bin/sh -c 'echo back >/mnt/src/new'
+        assert_eq 0 "$RC"
+        assert_eq back "$(cat "$T/src/new")"
+        assert_nothing_attached
+}
+
 # an image of /usr only: the root is a fresh tmpfs with the merged-/usr links
 test_usr_only_image() {
         need_tools
