@@ -21,6 +21,7 @@
 #include "berth-register.h"
 #include "berth-seccomp.h"
 #include "berth-settings-file.h"
+#include "image-path.h"
 #include "log.h"
 #include "machine-name.h"
 #include "util.h"
@@ -589,7 +590,7 @@ const OptionDef option_table[] = {
           "Wait for the guest's READY=1 before reporting readiness", p_notify_ready, SETTING_NOTIFY_READY },
 
         { "Identity", "machine", 'M', OPTION_ARG_REQUIRED, "NAME", NULL,
-          "Machine name (default: the directory's name)", p_machine },
+          "Machine name (default: the image's name); without -D or -i, finds the image by this name", p_machine },
         { NULL, "hostname", 0, OPTION_ARG_REQUIRED, "NAME", NULL,
           "Host name of the container (default: the machine name)", p_hostname, SETTING_HOSTNAME },
         { NULL, "uuid", 0, OPTION_ARG_REQUIRED, "UUID", NULL,
@@ -932,6 +933,26 @@ static int verify_image(Settings *s) {
         s->directory = strdup(BERTH_IMAGE_ROOT_DIR);
         if (!s->directory)
                 return log_oom();
+        return 0;
+}
+
+int settings_find_image(Settings *s) {
+        _cleanup_free_ char *path = NULL;
+        bool raw;
+        int r;
+
+        if (s->directory || s->image || !s->machine || s->template)
+                return 0;
+        r = image_find(s->machine, &path, &raw);
+        if (r == -ENOENT)
+                return log_error_errno(r, "No image for machine '%s' in %s: pass --directory= or --image=.", s->machine,
+                                       image_search_path_description());
+        if (r < 0)
+                return log_error_errno(r, "Failed to look up the image of machine '%s': %m", s->machine);
+        if (raw)
+                s->image = TAKE_PTR(path);
+        else
+                s->directory = TAKE_PTR(path);
         return 0;
 }
 

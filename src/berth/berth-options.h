@@ -40,5 +40,8 @@ const OptionDef *option_find(const char *name);
  * handled (exit 0), negative errno after having logged a one-line error. */
 int parse_argv(int argc, char *argv[], Settings *s);
 /* Checks that concern several options or the tree itself. Logs. */
+/* -M NAME without -D and -i: the image is looked up by name as nspawn does (image-path.h). Before the
+ * settings file is looked for, which sits next to the image. Logs. */
+int settings_find_image(Settings *s);
 int settings_verify(Settings *s);
 void help(void);

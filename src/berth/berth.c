@@ -23,6 +23,9 @@ int main(int argc, char *argv[]) {
                 r = log_error_errno(-EPERM, "berth needs to run as root.");
                 goto finish;
         }
+        r = settings_find_image(&s);
+        if (r < 0)
+                goto finish;
         /* NAME.berth/NAME.nspawn: merged into what the command line said, before anything checks it */
         r = settings_file_load(&s);
         if (r < 0)

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "berth-caps.h"
+#include "image-path.h"
 #include "berth-console.h"
 #include "berth-seccomp.h"
 #include "berth-settings.h"
@@ -962,49 +963,15 @@ int verb_wait(int argc, char *argv[]) {
 /* start, enable, disable                                                                               */
 /* ---------------------------------------------------------------------------------------------------- */
 
-/* Where images are looked for: $BERTH_IMAGE_PATH (colon-separated, for tests and unusual setups), else
- * machinectl's places. */
-static int image_search_path(char ***ret) {
-        const char *e = getenv("BERTH_IMAGE_PATH");
+/* The image of NAME, as berth -M finds it (a directory, or NAME.raw). Logs. */
+static int find_image(const char *name, char **ret, bool *ret_raw) {
+        int r = image_find(name, ret, ret_raw);
 
-        if (!isempty(e))
-                return strv_split(e, ":", ret);
-        return strv_split("/var/lib/machines:/usr/local/lib/machines:/usr/lib/machines", ":", ret);
-}
-
-/* The directory of image NAME. -ENOENT: none; -EMEDIUMTYPE: only a raw image. Logs. */
-/* The tree NAME or the raw disk image NAME.raw in the image search path; *ret_raw says which. */
-static int image_find_root(const char *name, char **ret, bool *ret_raw) {
-        _cleanup_strv_free_ char **dirs = NULL;
-        int r;
-
-        r = image_search_path(&dirs);
+        if (r == -ENOENT)
+                return log_error_errno(r, "No image '%s' in %s.", name, image_search_path_description());
         if (r < 0)
-                return log_oom();
-        STRV_FOREACH(d, dirs) {
-                _cleanup_free_ char *p = NULL, *raw = NULL;
-                struct stat st;
-
-                if (isempty(*d))
-                        continue;
-                p = path_join(*d, name);
-                raw = strjoin(*d, "/", name, ".raw");
-                if (!p || !raw)
-                        return log_oom();
-                if (stat(p, &st) >= 0 && S_ISDIR(st.st_mode)) {
-                        *ret = TAKE_PTR(p);
-                        *ret_raw = false;
-                        return 0;
-                }
-                if (stat(raw, &st) >= 0 && S_ISREG(st.st_mode)) {
-                        *ret = TAKE_PTR(raw);
-                        *ret_raw = true;
-                        return 0;
-                }
-        }
-        return log_error_errno(-ENOENT, "No image '%s' in %s.", name,
-                               getenv("BERTH_IMAGE_PATH") ? "$BERTH_IMAGE_PATH"
-                                                          : "/var/lib/machines, /usr/local/lib/machines or /usr/lib/machines");
+                return log_error_errno(r, "Failed to look up image '%s': %m", name);
+        return 0;
 }
 
 /* berth next to us (a build tree, or the same bin dir), else from $PATH. */
@@ -1084,7 +1051,7 @@ static pid_t pid_parent(pid_t pid) {
  * asks for a reboot (exit status 133, Restart= in the unit), so that 'berthctl reboot' brings a
  * machine back as it does under systemd. Stays in the host's namespaces, holds nothing of the
  * container's, and exits with berth's last exit status. */
-static int supervise_berth(const char *berth_path, const char *dir, bool raw, const char *name) {
+static int supervise_berth(const char *berth_path, const char *path, bool raw, const char *name) {
         for (;;) {
                 int status;
                 pid_t pid = fork();
@@ -1092,8 +1059,8 @@ static int supervise_berth(const char *berth_path, const char *dir, bool raw, co
                 if (pid < 0)
                         return EXIT_FAILURE;
                 if (pid == 0) {
-                        execl(berth_path, berth_path, raw ? "-i" : "-D", dir, "-M", name, "-b", "--console=passive", "-q",
-                              (char *) NULL);
+                        execl(berth_path, berth_path, raw ? "--image" : "--directory", path, "-M", name, "-b",
+                              "--console=passive", "-q", (char *) NULL);
                         dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
                         _exit(EXIT_FAILURE);
                 }
@@ -1111,15 +1078,15 @@ static int supervise_berth(const char *berth_path, const char *dir, bool raw, co
 static int start_one(const char *name, const char *berth_path) {
         _cleanup_free_ char *dir = NULL, *logdir = NULL, *logfile = NULL;
         uint64_t timeout = arg.timeout_usec ?: DEFAULT_WAIT_USEC, deadline;
-        pid_t pid;
         bool raw = false;
+        pid_t pid;
         int r, status;
 
         if (!machine_name_is_valid(name))
                 return log_error_errno(-EINVAL, "Invalid machine name '%s'.", name);
         if (registry_is_live(name) > 0)
                 return log_error_errno(-EEXIST, "Machine '%s' is already running.", name);
-        r = image_find_root(name, &dir, &raw);
+        r = find_image(name, &dir, &raw);
         if (r < 0)
                 return r;
 

@@ -84,4 +84,32 @@ autopipe" "$OUT"
         assert_eq 0 "$RC"
 }
 
+# -M NAME without -D or -i: the image is looked up by name, as nspawn does, in $BERTH_IMAGE_PATH here
+# (nspawn's places otherwise): a directory first, else NAME.raw; the settings file next to it counts
+test_machine_name_finds_the_image() {
+        local n=lookup-$$-$RANDOM
+        make_tiny_tree "$T/second/$n"
+        mkdir -p "$T/first"
+        printf '[Exec]\nHostname=found-%s\n' "$$" >"$T/second/$n.nspawn"
+        cd /
+        BERTH_IMAGE_PATH="$T/first:$T/second" berth -M "$n" --console=pipe -q /bin/hostname
+        assert_eq 0 "$RC"
+        assert_eq "found-$$" "$OUT"
+        # nothing by that name: one line naming the places and the way out
+        BERTH_IMAGE_PATH="$T/first" berth -M "$n" --console=pipe -q /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "No image for machine '$n' in \$BERTH_IMAGE_PATH: pass --directory= or --image=."
+        # a raw image by that name (a single ext4 file system)
+        command -v mkfs.ext4 >/dev/null || skip "mkfs.ext4 is missing (apt-get install e2fsprogs)"
+        truncate -s 64M "$T/first/$n.raw"
+        mkfs.ext4 -q -F -d "$T/second/$n" "$T/first/$n.raw"
+        BERTH_IMAGE_PATH="$T/first:$T/second" berth -M "$n" --console=pipe -q /usr/bin/payload echo from-raw
+        assert_eq 0 "$RC"
+        assert_eq from-raw "$OUT"
+        # an explicit -D still wins
+        BERTH_IMAGE_PATH="$T/first" berth -M "$n" -D "$T/second/$n" --console=pipe -q /bin/hostname
+        assert_eq 0 "$RC"
+}
+
 run_tests
