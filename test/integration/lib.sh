@@ -234,7 +234,9 @@ assert_not_contains() {
 
 # assert_match HAYSTACK REGEX [MSG]: some line of HAYSTACK matches the extended REGEX (grep -E).
 assert_match() {
-        if ! printf '%s\n' "$1" | grep -Eq -- "$2"; then
+        # a here-string, not printf | grep -q: grep -q leaves at the first match, and under
+        # pipefail the SIGPIPE of a printf still writing made a match count as none
+        if ! grep -Eq -- "$2" <<<"$1"; then
                 {
                         echo "# ${3:-assert_match}: no line matches /$2/ in:"
                         printf '%s\n' "$1" | sed 's/^/#   /'
