@@ -585,6 +585,29 @@ _bt_kill_case_processes() {
         echo "# processes left by the case survived SIGKILL"
 }
 
+# The cgroups of dead instances in the case's own run dir (private_run_dir): no later berth
+# looks there to clean them. Their processes are gone by now (they carried the case's marker).
+_bt_cleanup_private_run_dir() {
+        local run=$1/run rec path cg top
+        [ -d "$run/machines" ] || return 0
+        for rec in "$run"/machines/*; do
+                [ -f "$rec" ] || continue
+                cg=$(sed -n 's/^CGROUP=//p' "$rec" | head -n 1)
+                [ -n "$cg" ] || continue
+                while IFS= read -r path; do
+                        # the machine's cgroup (CGROUP=, berth-NAME) in each hierarchy, deepest first
+                        case $path in
+                        /sys/fs/cgroup/*/"$cg"/* | /sys/fs/cgroup/*/"$cg") ;;
+                        *) continue ;;
+                        esac
+                        top=${path%%/"$cg"/*}
+                        top=${top%/"$cg"}/$cg
+                        [ -d "$top" ] && find "$top" -depth -type d -exec rmdir {} \; 2>/dev/null
+                done < <(sed -n 's/^CGROUP_PATH=//p' "$rec")
+        done
+        return 0
+}
+
 _bt_cleanup_dir() {
         local dir=$1 mp i
         local -a mps=()
@@ -634,6 +657,7 @@ _bt_run_case() {
         rc=$?
 
         _bt_kill_case_processes "$marker" >>"$log" 2>&1
+        _bt_cleanup_private_run_dir "$T" >>"$log" 2>&1
         _bt_cleanup_dir "$T" >>"$log" 2>&1
 
         case $rc in
