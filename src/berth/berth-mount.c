@@ -93,6 +93,17 @@ static const struct {
         { "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
 };
 
+/* Devices the container gets when the host has them, with the host's mode, as nspawn gives them:
+ * tun and fuse check permissions themselves and are namespace-aware, and the device policy
+ * (berth-devices.c) allows them. */
+static const struct {
+        const char *name;
+        unsigned major, minor;
+} optional_devices[] = {
+        { "net/tun", 10, 200 },
+        { "fuse", 10, 229 },
+};
+
 static const struct {
         const char *target, *name;
 } dev_symlinks[] = {
@@ -198,6 +209,27 @@ static int make_dev_nodes(int dev_fd, const char *root) {
                         return log_error_errno(negative_errno(), "Failed to create '%s/dev/%s': %m", root,
                                                dev_symlinks[i].name);
         (void) mkdirat(dev_fd, "net", 0755);
+        for (size_t i = 0; i < ELEMENTSOF(optional_devices); i++) {
+                const char *n = optional_devices[i].name;
+                dev_t dev = makedev(optional_devices[i].major, optional_devices[i].minor);
+                _cleanup_close_ int fd = -EBADF, host = -EBADF;
+                char h[64];
+                struct stat st;
+
+                snprintf(h, sizeof h, "/dev/%s", n);
+                host = open(h, O_PATH | O_CLOEXEC);
+                if (host < 0 || fstat(host, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != dev)
+                        continue; /* the host has none: neither has the container */
+                old = umask(0);
+                r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | (st.st_mode & 0666), dev));
+                (void) umask(old);
+                if (r == -EPERM) {
+                        fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        r = fd < 0 ? negative_errno() : bind_fd_on_fd(host, fd, false, 0);
+                }
+                if (r < 0)
+                        log_warning_errno(r, "Failed to provide /dev/%s in the container, ignoring: %m", n);
+        }
         return 0;
 }
 

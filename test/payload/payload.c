@@ -44,7 +44,9 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/if_tun.h>
 #include <linux/reboot.h>
+#include <net/if.h>
 
 extern char **environ;
 
@@ -328,6 +330,28 @@ static int ap_open(int argc, char **argv) {
                 return fail_errno();
         close(fd);
         return ok();
+}
+
+/* A persistent tun interface NAME made through /dev/net/tun (it lives as long as its network
+ * namespace); prints the name the kernel gave it. */
+static int ap_tun(int argc, char **argv) {
+        struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
+        int fd;
+
+        if (argc != 2 || strlen(argv[1]) >= IFNAMSIZ)
+                return usage("usage: tun NAME");
+        fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+                return fail_errno();
+        strcpy(ifr.ifr_name, argv[1]);
+        if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, 1) < 0) {
+                int r = fail_errno();
+                close(fd);
+                return r;
+        }
+        printf("%s\n", ifr.ifr_name);
+        close(fd);
+        return 0;
 }
 
 /* ---- credentials and confinement ---- */
@@ -1191,6 +1215,7 @@ static const struct applet applets[] = {
         { "touch", ap_touch, "PATH" },
         { "mknod", ap_mknod, "PATH c|b MAJOR MINOR" },
         { "open", ap_open, "PATH [r|w|rw]" },
+        { "tun", ap_tun, "NAME" },
         { "caps", ap_caps, "" },
         { "hascap", ap_hascap, "CAP_NAME" },
         { "nnp", ap_nnp, "" },
