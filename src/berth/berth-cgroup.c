@@ -957,6 +957,23 @@ static int attach_one(const char *path, const char *controllers, void *userdata)
         return 0;
 }
 
+int cgroup_delegate(const CGroup *cg, uid_t owner) {
+        static const char *const files[] = { "cgroup.procs", "cgroup.threads", "cgroup.subtree_control" };
+        _cleanup_close_ int fd = -EBADF;
+
+        if (!cg->unified_path)
+                return 0;
+        fd = open(cg->unified_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || fchown(fd, owner, owner) < 0)
+                return log_error_errno(negative_errno(), "Failed to hand cgroup '%s' to the container's root: %m",
+                                       cg->unified_path);
+        for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                if (fchownat(fd, files[i], owner, owner, AT_SYMLINK_NOFOLLOW) < 0 && errno != ENOENT)
+                        return log_error_errno(negative_errno(), "Failed to hand '%s/%s' to the container's root: %m",
+                                               cg->unified_path, files[i]);
+        return 0;
+}
+
 int cgroup_attach(const CGroup *cg, pid_t pid) {
         char buf[32];
         int r;

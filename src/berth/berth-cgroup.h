@@ -80,6 +80,11 @@ char **cgroup_paths(const CGroup *cg);
 const char *cgroup_v1_path(const CGroup *cg, const char *controller);
 /* Move PID into the container cgroup in every hierarchy. Logs. */
 int cgroup_attach(const CGroup *cg, pid_t pid);
+/* Hands the container's cgroup2 cgroup to OWNER (uid and gid, the root of its user namespace):
+ * the directory and the files a delegated subtree's owner writes (cgroup.procs, cgroup.threads,
+ * cgroup.subtree_control), as systemd delegates. The v1 hierarchies stay the host's: the
+ * container sees only cgroup2. Logs. */
+int cgroup_delegate(const CGroup *cg, uid_t owner);
 /* Kill everything in the container cgroup (recursively) and remove it, in
  * every hierarchy. Returns the number of processes killed, or a negative
  * errno if something could not be removed. Logs. */

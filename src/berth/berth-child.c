@@ -634,6 +634,37 @@ static int enter_locked_mounts(int sync_fd) {
         return 0;
 }
 
+/* --private-users: the trust boundary. Up to here we were host root, setting up
+ * the mounts in the host's user namespace (which locks them for the guest). Now
+ * we move into the container's user namespace (made and mapped by the monitor,
+ * the owner of the locked mount namespace we just entered): from here on our
+ * capabilities count only there, and root is the range's first id on the host.
+ * The namespaces the guest must manage itself are made anew, owned by it:
+ * UTS (its host name), IPC (with a fresh /dev/mqueue) and cgroup (the same
+ * root, the cgroup the monitor delegated to it). The PID namespace stays owned
+ * by the host's user namespace: the guest cannot mount a procfs of its own, so
+ * the masked /proc is the only one. So does the network namespace, which holds
+ * the links the monitor moved in (or is one joined by path): the guest uses
+ * them but cannot reconfigure them yet. */
+static int enter_user_namespace(const Settings *s, const UserNamespace *u) {
+        int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+
+        if (!u || u->fd < 0)
+                return 0;
+        if (setns(u->fd, CLONE_NEWUSER) < 0)
+                return log_error_errno(negative_errno(), "Failed to enter the container's user namespace: %m");
+        if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to become root of the user namespace: %m");
+        if (unshare(flags) < 0)
+                return log_error_errno(negative_errno(), "Failed to create the namespaces of the user namespace: %m");
+        /* /dev/mqueue showed the IPC namespace we just left */
+        if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to mount /dev/mqueue: %m");
+        /* a credential change clears the parent-death signal */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        return 0;
+}
+
 static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal, int *ret_reboot_signal) {
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
@@ -654,14 +685,14 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
 
-        r = root_mount(s, p->root_fd, &root);
+        r = root_mount(s, p->root_fd, p->userns->idmap ? p->userns->fd : -EBADF, &root);
         if (r < 0)
                 return r;
-        r = mount_api_filesystems(root, s);
+        r = mount_api_filesystems(root, s, userns_owner(p->userns));
         if (r < 0)
                 return r;
 
-        r = console_setup_child(root, s->console_mode, &fd);
+        r = console_setup_child(root, s->console_mode, userns_owner(p->userns), &fd);
         if (r < 0)
                 return r;
         if (fd >= 0) {
@@ -679,7 +710,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (r < 0)
                 return log_error_errno(r, "Failed to pass the notify socket to the monitor: %m");
 
-        r = custom_mounts_apply(root, s);
+        r = custom_mounts_apply(root, s, userns_owner(p->userns));
         if (r < 0)
                 return r;
         r = mount_protect_kernel(root);
@@ -698,7 +729,14 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         r = do_pivot_root(root);
         if (r < 0)
                 return r;
+        /* before the user namespace: raising limits needs the host's CAP_SYS_RESOURCE */
+        r = apply_resources(s);
+        if (r < 0)
+                return r;
         r = enter_locked_mounts(p->sync_fd);
+        if (r < 0)
+                return r;
+        r = enter_user_namespace(s, p->userns);
         if (r < 0)
                 return r;
         host_files_write(s, &resolv, &tz);
@@ -764,7 +802,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         UserRecord user = {}, *u = NULL;
         const char *init = NULL;
         int r, stop_signal = SIGKILL, reboot_signal = 0;
-        int keep[] = { p->sync_fd, p->root_fd };
+        int keep[] = { p->sync_fd, p->root_fd, p->userns->fd };
         ChildError error = {};
         sigset_t none, all;
 
@@ -799,9 +837,6 @@ _noreturn_ void child_main(const ChildParams *p) {
                         u = &user;
         }
 
-        r = apply_resources(s);
-        if (r < 0)
-                goto fail;
         /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which
          * --drop-capability= may take away. */
         r = seccomp_apply(s, settings_effective_capabilities(s));

@@ -4,6 +4,7 @@
 #include <stdint.h>
 
 #include "berth-settings.h"
+#include "berth-userns.h"
 
 /* The sync socket between berth (the monitor, host namespaces) and the
  * container's first process. SOCK_SEQPACKET, one message per step. The child
@@ -40,6 +41,7 @@ typedef struct ChildParams {
         int sync_fd;
         const char *term;       /* $TERM for the payload */
         int root_fd;            /* --image=: the detached tree the monitor made, or -EBADF */
+        const UserNamespace *userns; /* the monitor's: fd -EBADF without --private-users */
 } ChildParams;
 
 /* Body of the container's first process; never returns. */

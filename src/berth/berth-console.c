@@ -50,6 +50,7 @@
 #define DEVPTS_PTMXMODE "0666"
 #define DEVPTS_MODE "0620"
 #define DEVPTS_GID "5"
+#define DEVPTS_GID_NUM 5
 
 static int open_dev_dir(const char *root, int *ret) {
         _cleanup_close_ int root_fd = -EBADF, dev_fd = -EBADF;
@@ -78,13 +79,17 @@ static int open_dev_dir(const char *root, int *ret) {
         return 0;
 }
 
-static int mount_devpts(int dev_fd, const char *root) {
+static int mount_devpts(int dev_fd, const char *root, uid_t owner) {
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
-        static const char *const opts[][2] = {
+        char gid[16];
+        /* with a user namespace, its tty group: the range's root + 5 */
+        const char *const opts[][2] = {
                 { "ptmxmode", DEVPTS_PTMXMODE },
                 { "mode", DEVPTS_MODE },
-                { "gid", DEVPTS_GID },
+                { "gid", gid },
         };
+
+        snprintf(gid, sizeof gid, "%u", (unsigned) owner + DEVPTS_GID_NUM);
 
         if (mkdirat(dev_fd, "pts", 0755) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create '%s/dev/pts': %m", root);
@@ -220,7 +225,7 @@ static void copy_winsize(int master) {
  * console-getty.service has ConditionPathExists=/dev/console and is skipped, PID 1 keeps logging to the
  * stdio it was given. A /dev/null bound there instead would make agetty fail on it and restart in a
  * loop, and a copy of the host's console would give the guest the host's console. */
-int console_setup_child(const char *root, ConsoleMode mode, int *ret_master) {
+int console_setup_child(const char *root, ConsoleMode mode, uid_t owner, int *ret_master) {
         _cleanup_close_ int dev_fd = -EBADF, master = -EBADF, slave = -EBADF;
         int r;
 
@@ -230,7 +235,7 @@ int console_setup_child(const char *root, ConsoleMode mode, int *ret_master) {
         r = open_dev_dir(root, &dev_fd);
         if (r < 0)
                 return r;
-        r = mount_devpts(dev_fd, root);
+        r = mount_devpts(dev_fd, root, owner);
         if (r < 0)
                 return r;
         r = link_ptmx(dev_fd, root);
@@ -247,6 +252,9 @@ int console_setup_child(const char *root, ConsoleMode mode, int *ret_master) {
         r = open_pty(dev_fd, root, &master, &slave);
         if (r < 0)
                 return r;
+        /* the guest's root owns its console (with a user namespace, the range's root) */
+        if (owner != 0 && fchown(slave, owner, owner + DEVPTS_GID_NUM) < 0)
+                return log_error_errno(errno, "Failed to hand the console to the container's root: %m");
         r = bind_console(dev_fd, slave, root);
         if (r < 0)
                 return r;

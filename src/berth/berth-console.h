@@ -10,7 +10,8 @@
  * new devpts instance at ROOT/dev/pts, /dev/ptmx -> pts/ptmx, and for modes
  * other than pipe allocate the console pty and bind its slave to /dev/console.
  * Returns the master fd (or -EBADF for pipe) in *ret_master. Logs. */
-int console_setup_child(const char *root, ConsoleMode mode, int *ret_master);
+/* OWNER: the container's root on the host (its user namespace's range), 0 without one. */
+int console_setup_child(const char *root, ConsoleMode mode, uid_t owner, int *ret_master);
 /* In the child after pivot_root: make /dev/console the payload's stdio and controlling tty (non-pipe modes). */
 int console_attach_stdio(ConsoleMode mode);
 

@@ -26,6 +26,7 @@
 #include "berth-seccomp.h"
 #include "berth-register.h"
 #include "berth-stale.h"
+#include "berth-userns.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -51,6 +52,7 @@ typedef struct Monitor {
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         Network *network;           /* the machine's links (berth-network.c) */
         MachineRecord record;
+        UserNamespace userns;       /* the container's user namespace and its range, or none */
         bool ready;
         int exit_status;
         bool exited;
@@ -243,12 +245,14 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
 
 /* ---- start ---- */
 
-/* A helper on the host enters the container's mount namespace and unshares a
- * user and a mount namespace: its new mount namespace is a copy whose mounts
- * the kernel locks (see enter_locked_mounts() in berth-child.c). It runs in
- * the host's PID namespace so it takes no PID in the container. Returns an
- * fd of the new mount namespace. Logs. */
-static int make_locked_mount_namespace(pid_t child, int *ret_fd) {
+/* A helper on the host enters the container's mount namespace and then a
+ * user namespace less privileged than the host's: the container's own
+ * (USERNS_FD, --private-users), or a new, empty one. Its new mount namespace,
+ * owned by that user namespace, is a copy whose mounts the kernel locks (see
+ * enter_locked_mounts() in berth-child.c). It runs in the host's PID namespace
+ * so it takes no PID in the container. Returns an fd of the new mount
+ * namespace. Logs. */
+static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) {
         _cleanup_close_pair_ int ready[2] = { -EBADF, -EBADF }, done[2] = { -EBADF, -EBADF };
         char c = 0, path[64];
         int fd, r = 0;
@@ -263,7 +267,9 @@ static int make_locked_mount_namespace(pid_t child, int *ret_fd) {
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
                 snprintf(path, sizeof path, "/proc/%d/ns/mnt", (int) child);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || setns(fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0)
+                if (fd < 0 || setns(fd, CLONE_NEWNS) < 0 ||
+                    (userns_fd >= 0 ? setns(userns_fd, CLONE_NEWUSER) : unshare(CLONE_NEWUSER)) < 0 ||
+                    unshare(CLONE_NEWNS) < 0)
                         c = (char) (errno > 0 && errno < 128 ? errno : EIO);
                 (void) !write(ready[1], &c, 1);
                 (void) !read(done[0], &c, 1);
@@ -353,7 +359,7 @@ static int receive_setup(Monitor *m, int sync_fd) {
                 case SYNC_PIVOTED: {
                         int ns = -EBADF;
                         safe_close(fd);
-                        r = make_locked_mount_namespace(m->pid, &ns);
+                        r = make_locked_mount_namespace(m->pid, m->userns.fd, &ns);
                         int q = sync_send(sync_fd, SYNC_LOCKED_MOUNTS, r < 0 ? r : 0, 0, 0, ns);
                         safe_close(ns);
                         if (r < 0)
@@ -390,6 +396,7 @@ static int spawn(Monitor *m) {
                 .settings = s,
                 .sync_fd = pair[1],
                 .root_fd = m->image ? m->image->tree_fd : -EBADF,
+                .userns = &m->userns,
                 .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
         };
 
@@ -548,6 +555,7 @@ int container_run(Settings *s, int *ret_status) {
                 .settings = s,
                 .notify_fd = -EBADF,
                 .stop_signal = SIGKILL,
+                .userns = USER_NAMESPACE_NULL,
         };
         int r;
 
@@ -572,6 +580,8 @@ int container_run(Settings *s, int *ret_status) {
          * what dead instances of other names left */
         (void) stale_cleanup(s->machine, LOG_INFO);
         (void) stale_cleanup_all(s->machine);
+        /* ranges whose holder died: their locks went with it, the files stay behind */
+        (void) userns_lock_cleanup_stale(USERNS_LOCK_DIR);
 
         m.network = network_new();
         if (!m.network) {
@@ -618,9 +628,19 @@ int container_run(Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
 
+        r = userns_setup(s, &m.userns);
+        if (r < 0)
+                goto finish;
+
         r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
         if (r < 0)
                 goto finish;
+        if (m.userns.fd >= 0) {
+                /* the guest's cgroup belongs to its root, so that its init can manage it */
+                r = cgroup_delegate(m.cgroup, userns_owner(&m.userns));
+                if (r < 0)
+                        goto finish;
+        }
         /* here, where /run/berth/cache is visible: the child only loads the programs */
         r = seccomp_prepare(s, settings_effective_capabilities(s));
         if (r < 0)
@@ -712,6 +732,7 @@ finish:
         custom_mounts_cleanup(s);
         /* the container is gone, its mounts with it: with our fds closed the loop devices go */
         m.image = image_free(m.image);
+        userns_done(&m.userns);
         (void) registry_remove(s->machine);
         cgroup_free(m.cgroup);
         sd_event_source_unref(m.stop_timer);

@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -646,7 +647,31 @@ void custom_mounts_cleanup(const Settings *s) {
  * component as a directory or an empty file) and returns an O_PATH fd of it.
  * Each step resolves the whole prefix from the root again, so a symlink
  * anywhere on the way is followed only inside the tree. */
-static int make_destination(int root_fd, const char *dest, bool want_dir, int *ret_fd) {
+/* Mount points berth creates in the tree belong to the container's root (OWNER, with a user
+ * namespace): created with that fsuid, so that an idmapped tree stores them as root's, as the
+ * guest would. Host root itself cannot create anything on an idmapped mount (EOVERFLOW). */
+static int create_owned(int parent, const char *name, bool dir, uid_t owner) {
+        int r = 0, fd;
+
+        if (owner != 0) {
+                (void) setfsgid(owner);
+                (void) setfsuid(owner);
+        }
+        if (!dir) {
+                fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+                if (fd < 0 && errno != EEXIST)
+                        r = negative_errno();
+                safe_close(fd);
+        } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                r = negative_errno();
+        if (owner != 0) {
+                (void) setfsuid(0);
+                (void) setfsgid(0);
+        }
+        return r;
+}
+
+static int make_destination(int root_fd, const char *dest, bool want_dir, uid_t owner, int *ret_fd) {
         _cleanup_free_ char *buf = NULL;
         char *p;
         int fd;
@@ -683,13 +708,9 @@ static int make_destination(int root_fd, const char *dest, bool want_dir, int *r
 
                 if (slash)
                         *slash = 0;
-                if (last && !want_dir) {
-                        int f = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        if (f < 0 && errno != EEXIST)
-                                return negative_errno();
-                        safe_close(f);
-                } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
-                        return negative_errno();
+                int q = create_owned(parent, name, !(last && !want_dir), owner);
+                if (q < 0)
+                        return q;
                 if (last)
                         break;
                 *slash = '/';
@@ -748,7 +769,7 @@ static void fs_context_error(int fs_fd, char *buf, size_t size) {
         }
 }
 
-static int apply_bind(int root_fd, const CustomMount *m) {
+static int apply_bind(int root_fd, const CustomMount *m, uid_t owner) {
         _cleanup_close_ int src_fd = -EBADF, tree_fd = -EBADF, dest_fd = -EBADF;
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
         struct stat st;
@@ -780,7 +801,7 @@ static int apply_bind(int root_fd, const CustomMount *m) {
                                                m->source);
         }
 
-        r = make_destination(root_fd, m->destination, S_ISDIR(st.st_mode), &dest_fd);
+        r = make_destination(root_fd, m->destination, S_ISDIR(st.st_mode), owner, &dest_fd);
         if (r == -ENOTDIR || r == -EISDIR)
                 return log_error_errno(r, "Failed to bind-mount '%s' on '%s': the source is %sa directory, the "
                                        "destination is %s (%s)",
@@ -826,7 +847,7 @@ static const MountFlagName mount_flag_names[] = {
 
 /* A tmpfs as a detached mount; OPTIONS is a comma list of tmpfs parameters and
  * mount flags. Returns the mount fd. */
-static int make_tmpfs(const char *options, uint64_t attr, char *err, size_t err_size, int *ret_fd) {
+static int make_tmpfs(const char *options, uint64_t attr, uid_t owner, char *err, size_t err_size, int *ret_fd) {
         _cleanup_strv_free_ char **l = NULL;
         _cleanup_close_ int fs_fd = -EBADF;
         int mnt_fd, r;
@@ -837,6 +858,14 @@ static int make_tmpfs(const char *options, uint64_t attr, char *err, size_t err_
                 return negative_errno();
         if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0)
                 return negative_errno();
+        if (owner != 0) {
+                /* the root of the user namespace owns it; uid=/gid= in OPTIONS still win */
+                char id[16];
+                snprintf(id, sizeof id, "%u", (unsigned) owner);
+                if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "uid", id, 0) < 0 ||
+                    fsconfig(fs_fd, FSCONFIG_SET_STRING, "gid", id, 0) < 0)
+                        return negative_errno();
+        }
 
         if (options) {
                 r = strv_split(options, ",", &l);
@@ -883,17 +912,17 @@ static int make_tmpfs(const char *options, uint64_t attr, char *err, size_t err_
         return 0;
 }
 
-static int apply_tmpfs(int root_fd, const CustomMount *m) {
+static int apply_tmpfs(int root_fd, const CustomMount *m, uid_t owner) {
         _cleanup_close_ int mnt_fd = -EBADF, dest_fd = -EBADF;
         char err[256];
         int r;
 
-        r = make_tmpfs(m->options, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, err, sizeof err, &mnt_fd);
+        r = make_tmpfs(m->options, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, owner, err, sizeof err, &mnt_fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount tmpfs on '%s' with options '%s': %m%s (--tmpfs=)",
                                        m->destination, strempty(m->options), err);
 
-        r = make_destination(root_fd, m->destination, true, &dest_fd);
+        r = make_destination(root_fd, m->destination, true, owner, &dest_fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the mount point '%s' in the container: %m (--tmpfs=)",
                                        m->destination);
@@ -1029,7 +1058,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                 goto finish;
         }
 
-        r = make_destination(root_fd, m->destination, true, &dest_fd);
+        r = make_destination(root_fd, m->destination, true, 0, &dest_fd);
         if (r < 0) {
                 r = log_error_errno(r, "Failed to create the mount point '%s' in the container: %m (%s)",
                                     m->destination, option_name(m));
@@ -1092,12 +1121,12 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
 
         if (S_ISDIR(st.st_mode)) {
                 /* the tmpfs root itself is the empty directory */
-                r = make_tmpfs("mode=0000,size=4k,nr_inodes=2", locked, err, sizeof err, &tree_fd);
+                r = make_tmpfs("mode=0000,size=4k,nr_inodes=2", locked, 0, err, sizeof err, &tree_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create an inaccessible directory: %m%s", err);
         } else {
                 r = make_tmpfs("mode=0700,size=4k,nr_inodes=4", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
-                               err, sizeof err, &mnt_fd);
+                               0, err, sizeof err, &mnt_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create an inaccessible node: %m%s", err);
                 /* A device node gets 0:0 and lives on a nodev mount: it opens nothing. */
@@ -1117,7 +1146,7 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
         return 0;
 }
 
-int custom_mounts_apply(const char *root, const Settings *s) {
+int custom_mounts_apply(const char *root, const Settings *s, uid_t owner) {
         _cleanup_close_ int root_fd = -EBADF;
         int r;
 
@@ -1137,10 +1166,10 @@ int custom_mounts_apply(const char *root, const Settings *s) {
 
                 switch (m->type) {
                 case CUSTOM_MOUNT_BIND:
-                        r = apply_bind(root_fd, m);
+                        r = apply_bind(root_fd, m, owner);
                         break;
                 case CUSTOM_MOUNT_TMPFS:
-                        r = apply_tmpfs(root_fd, m);
+                        r = apply_tmpfs(root_fd, m, owner);
                         break;
                 case CUSTOM_MOUNT_OVERLAY:
                         r = apply_overlay(root_fd, m);

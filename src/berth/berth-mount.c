@@ -26,6 +26,7 @@ typedef enum MountFlags {
         MOUNT_HOST_NET = 1 << 4,       /* only without --private-network */
         MOUNT_CGROUP = 1 << 5,         /* the cgroup2 mount of the container's cgroup namespace */
         MOUNT_OPTIONAL = 1 << 6,       /* skip quietly if the mount point is missing */
+        MOUNT_OWNED = 1 << 8,          /* a tmpfs the container's root owns (user namespace) */
 } MountFlags;
 
 typedef struct MountEntry {
@@ -49,11 +50,11 @@ static const MountEntry api_mounts[] = {
         { NULL, "/proc/sys", NULL, NULL, 0, MOUNT_FATAL | MOUNT_BIND_SELF | MOUNT_READ_ONLY },
         { "sysfs", "/sys", "sysfs", NULL, NSDE | MS_RDONLY, MOUNT_FATAL | MOUNT_MKDIR },
         { NULL, "/sys/fs/cgroup", NULL, NULL, 0, MOUNT_FATAL | MOUNT_CGROUP },
-        { "tmpfs", "/dev", "tmpfs", "mode=0755,size=4m,nr_inodes=64k", NS | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR },
-        { "tmpfs", "/dev/shm", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR },
+        { "tmpfs", "/dev", "tmpfs", "mode=0755,size=4m,nr_inodes=64k", NS | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
+        { "tmpfs", "/dev/shm", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
         { "mqueue", "/dev/mqueue", "mqueue", NULL, NSDE, MOUNT_FATAL | MOUNT_MKDIR },
-        { "tmpfs", "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR },
-        { "tmpfs", "/tmp", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR },
+        { "tmpfs", "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
+        { "tmpfs", "/tmp", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
 };
 
 /* Kernel interfaces a container must not read or poke: masked with an empty
@@ -272,8 +273,9 @@ static bool entry_applies(const MountEntry *m, const Settings *s) {
         return true;
 }
 
-int mount_api_filesystems(const char *root, const Settings *s) {
+int mount_api_filesystems(const char *root, const Settings *s, uid_t owner) {
         _cleanup_close_ int root_fd = -EBADF;
+        char opts[256];
         int r;
 
         root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -307,8 +309,15 @@ int mount_api_filesystems(const char *root, const Settings *s) {
                                           m->mflags & MOUNT_READ_ONLY ? MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID |
                                                                                 MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC
                                                                       : 0);
-                else
-                        r = mount_on_fd(m->what, fd, m->type, m->flags, m->options);
+                else {
+                        const char *o = m->options;
+                        if ((m->mflags & MOUNT_OWNED) && owner != 0) {
+                                snprintf(opts, sizeof opts, "%s,uid=%u,gid=%u", m->options, (unsigned) owner,
+                                         (unsigned) owner);
+                                o = opts;
+                        }
+                        r = mount_on_fd(m->what, fd, m->type, m->flags, o);
+                }
                 if (r < 0) {
                         if (!(m->mflags & MOUNT_FATAL)) {
                                 log_debug_errno(r, "Failed to mount '%s%s', ignoring: %m", root, m->where);

@@ -10,7 +10,8 @@
 /* --- berth-mount.c: API file systems, in the child, under ROOT before pivot_root --- */
 /* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp,
  * /sys/fs/cgroup (cgroup2 of the container's cgroup namespace), /run/host. */
-int mount_api_filesystems(const char *root, const Settings *s);
+/* OWNER: uid and gid of the tmpfs roots (the root of the user namespace, 0 without one). */
+int mount_api_filesystems(const char *root, const Settings *s, uid_t owner);
 /* After everything else is mounted: /proc/sys & co read-only, sensitive files masked.
  * Fails closed: a mask that cannot be applied is an error. */
 int mount_protect_kernel(const char *root);
@@ -24,7 +25,8 @@ int root_prepare(const Settings *s);
  * IMAGE_FD is the detached tree of the image's partitions (berth-image.c; with
  * -x already under its overlay), attached first on s->directory. Returns the
  * path to pivot into in *ret_root (malloc'd). Logs. */
-int root_mount(const Settings *s, int image_fd, char **ret_root);
+/* IDMAP_FD: a user namespace to mount the tree idmapped through, or -EBADF. */
+int root_mount(const Settings *s, int image_fd, int idmap_fd, char **ret_root);
 /* In the child, after all other mounts, before pivot_root: --read-only and
  * --volatile=state read-only remounts. Logs. */
 int root_finalize(const char *root, const Settings *s);
@@ -41,6 +43,7 @@ void custom_mount_free_all(CustomMount *l, size_t n);
  * work dirs (CustomMount.work: what berth made and removes at exit), sort by destination. Logs. */
 int custom_mounts_prepare(Settings *s);
 /* In the child, under ROOT before pivot_root, parents before children (prepare sorts). Logs. */
-int custom_mounts_apply(const char *root, const Settings *s);
+/* OWNER: uid and gid of --tmpfs= roots unless their options say (the user namespace's root). */
+int custom_mounts_apply(const char *root, const Settings *s, uid_t owner);
 /* In the parent at exit (and after a crash, from the record): remove work dirs. */
 void custom_mounts_cleanup(const Settings *s);

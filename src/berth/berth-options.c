@@ -227,6 +227,35 @@ static int p_network_namespace_path(Settings *s, const char *arg, const char **d
         return parse_path_option(&s->network_namespace_path, arg, detail);
 }
 
+static int p_private_users(Settings *s, const char *arg, const char **detail) {
+        /* without a value: yes, as nspawn */
+        return userns_parse(arg ?: "yes", &s->userns_mode, &s->uid_range, detail);
+}
+
+static int p_userns_ownership(Settings *s, const char *arg, const char **detail) {
+        UserNamespaceOwnership o = userns_ownership_from_string(arg);
+        if (o < 0)
+                return -EINVAL;
+        if (o == USERNS_OWNERSHIP_CHOWN) {
+                *detail = "berth does not shift a tree's ownership (chown) yet: use map or auto, which mount "
+                          "the tree idmapped and change nothing on disk";
+                return -EOPNOTSUPP;
+        }
+        s->userns_ownership = o;
+        s->userns_ownership_set = true;
+        return 0;
+}
+
+/* -U: nspawn's "a user namespace if the kernel has them", which every kernel berth runs on has */
+static int p_userns_pick(Settings *s, const char *arg, const char **detail) {
+        s->userns_mode = USERNS_PICK;
+        s->userns_ownership = USERNS_OWNERSHIP_AUTO;
+        s->userns_ownership_set = true;
+        /* both halves outrank a settings file, as if both options were given */
+        s->cli_set |= SETTING_MASK(SETTING_PRIVATE_USERS_OWNERSHIP);
+        return 0;
+}
+
 static int p_read_only(Settings *s, const char *arg, const char **detail) {
         s->read_only = true;
         return 0;
@@ -620,6 +649,16 @@ const OptionDef option_table[] = {
           SETTING_NETWORK_IPVLAN },
         { NULL, "network-namespace-path", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
           "Join this existing network namespace (e.g. /run/netns/NAME)", p_network_namespace_path },
+
+        { "User namespaces", "private-users", 0, OPTION_ARG_OPTIONAL, "MODE", NULL,
+          "Run in a user namespace: no, yes (the tree owner's range), pick (a free range), identity, "
+          "or UID[:COUNT]", p_private_users, SETTING_PRIVATE_USERS },
+        { NULL, "private-users-ownership", 0, OPTION_ARG_REQUIRED, "MODE", "off map auto",
+          "How the tree's ownership meets the range: map mounts it idmapped, auto maps where possible",
+          p_userns_ownership, SETTING_PRIVATE_USERS_OWNERSHIP },
+        { NULL, "userns", 'U', OPTION_ARG_NONE, NULL, NULL,
+          "Same as --private-users=pick --private-users-ownership=auto (berth's long name for nspawn's -U)",
+          p_userns_pick, SETTING_PRIVATE_USERS },
 
         { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
           "Mount the root directory read-only", p_read_only, SETTING_READ_ONLY },
@@ -1059,6 +1098,22 @@ int settings_verify(Settings *s) {
                 return r;
         if (s->notify_ready < 0)
                 s->notify_ready = false;
+        if (!s->userns_ownership_set)
+                s->userns_ownership = s->userns_mode == USERNS_PICK ? USERNS_OWNERSHIP_AUTO : USERNS_OWNERSHIP_OFF;
+        if (s->userns_mode == USERNS_FIXED && s->start_mode == START_BOOT && s->uid_range.count < USERNS_RANGE_SIZE)
+                return log_error_errno(-ERANGE, "--private-users=%u:%u gives a booted guest only %u ids: its init "
+                                                "and services need 65536 (nobody is 65534). Give COUNT 65536, or "
+                                                "use --private-users=pick.",
+                                       s->uid_range.start, s->uid_range.count, s->uid_range.count);
+        if (s->userns_mode != USERNS_NO && (s->ephemeral || s->volatile_mode != VOLATILE_NO || s->image))
+                return log_error_errno(-EOPNOTSUPP, "%s cannot be combined with a user namespace in berth yet. "
+                                                    "Drop --private-users=/-U, or run without it.",
+                                       s->ephemeral ? "--ephemeral" : s->image ? "--image=" : "--volatile=");
+        for (size_t i = 0; s->userns_mode != USERNS_NO && i < s->n_custom_mounts; i++)
+                if (s->custom_mounts[i].type == CUSTOM_MOUNT_OVERLAY)
+                        return log_error_errno(-EOPNOTSUPP, "--overlay= and --overlay-ro= cannot be combined with a "
+                                                            "user namespace in berth yet. Drop --private-users=/-U, "
+                                                            "or the overlay.");
         warn_missing_capabilities(s);
         /* kill_signal 0: chosen at start, from the init (boot) or start mode */
         return 0;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berth-mount.h"
+#include "berth-userns.h"
 #include "copy.h"
 #include "log.h"
 #include "util.h"
@@ -211,13 +212,21 @@ static int make_tmpfs(const char *mode, int *ret_fd) {
 /* The tree, with the mounts below it, bound onto itself. With read_only its
  * own sub-mounts become read-only now; the top stays writable until
  * root_finalize() so that mount points can still be created in it. */
-static int bind_tree(const Settings *s, bool read_only) {
+static int bind_tree(const Settings *s, bool read_only, int idmap_fd) {
         _cleanup_close_ int tree = -EBADF;
         int r;
 
         tree = open_tree(AT_FDCWD, s->directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
         if (tree < 0)
                 return log_error_errno(negative_errno(), "Failed to bind-mount the tree '%s': %m", s->directory);
+        /* only a mount not yet attached can be idmapped */
+        if (idmap_fd >= 0) {
+                r = mount_make_idmapped(tree, idmap_fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to mount the tree '%s' idmapped: %m. Use "
+                                                  "--private-users-ownership=off with a tree shifted to the range, "
+                                                  "or run without a user namespace.", s->directory);
+        }
         if (read_only) {
                 r = set_mount_attr(tree, MOUNT_ATTR_RDONLY, 0, true);
                 if (r >= 0)
@@ -360,7 +369,7 @@ static int mount_volatile_state(const Settings *s) {
         _cleanup_close_ int root = -EBADF, var = -EBADF, tmp = -EBADF;
         int r;
 
-        r = bind_tree(s, true);
+        r = bind_tree(s, true, -EBADF);
         if (r < 0)
                 return r;
 
@@ -385,7 +394,7 @@ static int mount_volatile_state(const Settings *s) {
         return 0;
 }
 
-int root_mount(const Settings *s, int image_fd, char **ret_root) {
+int root_mount(const Settings *s, int image_fd, int idmap_fd, char **ret_root) {
         char *root;
         int r;
 
@@ -398,13 +407,13 @@ int root_mount(const Settings *s, int image_fd, char **ret_root) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to mount image '%s' on '%s': %m", s->image, s->directory);
                 if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
-                        r = bind_tree(s, false);
+                        r = bind_tree(s, false, -EBADF);
                 else if (s->volatile_mode == VOLATILE_YES)
                         r = mount_volatile_yes(s);
                 else if (s->volatile_mode == VOLATILE_STATE)
                         r = mount_volatile_state(s);
                 else
-                        r = bind_tree(s, s->read_only);
+                        r = bind_tree(s, s->read_only, idmap_fd);
         } else if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                 r = mount_overlay_root(s);
         else if (s->volatile_mode == VOLATILE_YES)
@@ -412,7 +421,7 @@ int root_mount(const Settings *s, int image_fd, char **ret_root) {
         else if (s->volatile_mode == VOLATILE_STATE)
                 r = mount_volatile_state(s);
         else
-                r = bind_tree(s, s->read_only);
+                r = bind_tree(s, s->read_only, idmap_fd);
         if (r < 0)
                 return r;
 

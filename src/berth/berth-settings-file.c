@@ -264,7 +264,8 @@ static const SettingsKey settings_keys[] = {
         KEY_UNSUPPORTED("Exec", "PivotRoot", NULL),
         KEY_UNSUPPORTED("Exec", "AmbientCapability", NULL),
         KEY_UNSUPPORTED("Exec", "Personality", NULL),
-        KEY_UNSUPPORTED("Exec", "PrivateUsers", "no"),
+        /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
+        KEY("Exec", "PrivateUsers", key_option, "private-users", KEY_PRIVILEGED),
         KEY("Exec", "LinkJournal", key_option, "link-journal", KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "SuppressSync", "no"),
 
@@ -277,7 +278,7 @@ static const SettingsKey settings_keys[] = {
         KEY_MOUNT("Overlay", "overlay", CUSTOM_MOUNT_OVERLAY),
         KEY_MOUNT("OverlayReadOnly", "overlay-ro", CUSTOM_MOUNT_OVERLAY),
         KEY_UNSUPPORTED("Files", "PrivateUsersChown", "no"),
-        KEY_UNSUPPORTED("Files", "PrivateUsersOwnership", "off"),
+        KEY("Files", "PrivateUsersOwnership", key_option, "private-users-ownership", 0),
         KEY_UNSUPPORTED("Files", "BindUser", NULL),
         KEY_UNSUPPORTED("Files", "BindUserShell", NULL),
 
@@ -536,6 +537,28 @@ static void reset_cpu_affinity(Settings *s) {
         s->cpu_set = (CPUSet) {};
 }
 
+static int merge_private_users(Settings *s, Settings *f, bool file_last) {
+        s->userns_mode = f->userns_mode;
+        s->uid_range = f->uid_range;
+        return 0;
+}
+
+static void reset_private_users(Settings *s) {
+        s->userns_mode = USERNS_NO;
+        s->uid_range = (UidRange) {};
+}
+
+static int merge_private_users_ownership(Settings *s, Settings *f, bool file_last) {
+        s->userns_ownership = f->userns_ownership;
+        s->userns_ownership_set = f->userns_ownership_set;
+        return 0;
+}
+
+static void reset_private_users_ownership(Settings *s) {
+        s->userns_ownership = USERNS_OWNERSHIP_OFF;
+        s->userns_ownership_set = false;
+}
+
 #define FIELD(t, f) { .type = t, .offset = offsetof(Settings, f) }
 #define CUSTOM(name, is_list) { .type = FIELD_CUSTOM, .list = is_list, .merge = merge_##name, .reset = reset_##name }
 
@@ -572,6 +595,8 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_NETWORK_INTERFACE] = FIELD(FIELD_STRV, network_interfaces),
         [SETTING_NETWORK_MACVLAN] = FIELD(FIELD_STRV, network_macvlan),
         [SETTING_NETWORK_IPVLAN] = FIELD(FIELD_STRV, network_ipvlan),
+        [SETTING_PRIVATE_USERS] = CUSTOM(private_users, false),
+        [SETTING_PRIVATE_USERS_OWNERSHIP] = CUSTOM(private_users_ownership, false),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {
@@ -711,15 +736,12 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
 }
 
 /* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
- * would then not give: a user namespace, or a network namespace (every [Network] key but Private=
- * implies one). Returns what the container would run without, or NULL where ignoring only gives
+ * would then not give: a network namespace (every [Network] key but Private= implies one). Returns what the container would run without, or NULL where ignoring only gives
  * the guest less (AmbientCapability=, BindUser=) or changes no boundary (Personality=,
  * SuppressSync=, PivotRoot=). */
 static const char *unsupported_key_protection(const SettingsKey *k) {
         if (streq(k->section, "Network"))
                 return "on the host's network";
-        if (streq(k->name, "PrivateUsers"))
-                return "without a user namespace, its root as the host's root";
         return NULL;
 }
 
@@ -783,6 +805,12 @@ static int assign(SettingsFile *file, const SettingsKey *k, const char *value, u
                         file->set |= SETTING_MASK(SETTING_SYSCALL_FILTER);
                 }
                 dropped = !strv_isempty(scratch.syscall_allow);
+        }
+        if (dropped && key_setting(k) == SETTING_PRIVATE_USERS &&
+            (scratch.userns_mode == USERNS_PICK || scratch.userns_mode == USERNS_YES)) {
+                /* a user namespace only takes away: that counts from anywhere */
+                merge_private_users(&file->settings, &scratch, false);
+                dropped = false;
         }
         if (dropped) {
                 if (*warn_line == 0)

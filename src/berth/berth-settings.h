@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
+#include "berth-userns.h"
 #include "cleanup.h"
 
 typedef enum StartMode {
@@ -127,6 +128,8 @@ typedef enum SettingKind {
         SETTING_NETWORK_INTERFACE,   /* Interface= */
         SETTING_NETWORK_MACVLAN,     /* MACVLAN= */
         SETTING_NETWORK_IPVLAN,      /* IPVLAN= */
+        SETTING_PRIVATE_USERS,     /* PrivateUsers=: mode and range */
+        SETTING_PRIVATE_USERS_OWNERSHIP,
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -190,6 +193,10 @@ typedef struct Settings {
 
         /* namespaces */
         bool private_network;
+        UserNamespaceMode userns_mode;            /* --private-users=, -U */
+        UidRange uid_range;                       /* USERNS_FIXED only */
+        UserNamespaceOwnership userns_ownership;  /* --private-users-ownership= */
+        bool userns_ownership_set;                /* else: auto with pick, off otherwise (nspawn's rule) */
 
         /* networking (berth-network.c): any of the links implies private_network (settings_verify()) */
         bool network_veth;            /* -n: ve-NAME on the host, host0 inside */

@@ -6,12 +6,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth-settings.h"
 #include "berth-userns.h"
-#include "registry.h"
+#include "log.h"
 #include "util.h"
 
 static const char *const userns_mode_table[_USERNS_MODE_MAX] = {
@@ -167,7 +174,8 @@ const UidSources uid_sources_host = {
         .subgid = "/etc/subgid",
         .proc = "/proc",
         .lock_dir = USERNS_LOCK_DIR,
-        .global_lock = BERTH_RUN_DIR "/uid-ranges.lock",
+        /* next to the range locks: not a range (nspawn and the stale cleanup skip it) */
+        .global_lock = USERNS_LOCK_DIR "/.berth-pick.lock",
 };
 
 typedef struct RangeList {
@@ -473,6 +481,9 @@ int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRang
                 mode = USERNS_FIXED;
         }
 
+        r = mkdir_parents(src->global_lock, 0755);
+        if (r < 0)
+                return r;
         global = open(src->global_lock, O_CREAT | O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
         if (global < 0)
                 return negative_errno();
@@ -526,4 +537,153 @@ int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRang
                 used = n;
                 used[n_used++] = (UidRange) { base, USERNS_RANGE_SIZE };
         }
+}
+
+/* ---- the runtime ---- */
+
+int mount_make_idmapped(int mnt_fd, int userns_fd) {
+        struct mount_attr attr = {
+                .attr_set = MOUNT_ATTR_IDMAP,
+                .userns_fd = (uint64_t) userns_fd,
+        };
+        return RET_NERRNO(mount_setattr(mnt_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr));
+}
+
+/* A helper unshares a user namespace and waits; we write its maps (as host root, so
+ * setgroups() stays allowed inside) and keep an fd of it. */
+static int userns_make(UidRange r, int *ret_fd) {
+        _cleanup_close_pair_ int ready[2] = { -EBADF, -EBADF }, done[2] = { -EBADF, -EBADF };
+        char path[64], map[64], c = 0;
+        int fd = -EBADF, r2 = 0;
+        pid_t pid;
+
+        if (pipe2(ready, O_CLOEXEC) < 0 || pipe2(done, O_CLOEXEC) < 0)
+                return negative_errno();
+        pid = fork();
+        if (pid < 0)
+                return negative_errno();
+        if (pid == 0) {
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (unshare(CLONE_NEWUSER) < 0)
+                        c = (char) (errno > 0 && errno < 128 ? errno : EIO);
+                (void) !write(ready[1], &c, 1);
+                (void) !read(done[0], &c, 1);
+                _exit(EXIT_SUCCESS);
+        }
+        if (read(ready[0], &c, 1) != 1)
+                r2 = -EIO;
+        else if (c != 0)
+                r2 = -c;
+        snprintf(map, sizeof map, "0 %" PRIu32 " %" PRIu32 "\n", r.start, r.count);
+        if (r2 >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/uid_map", (int) pid);
+                r2 = write_string_file(path, map, 0);
+        }
+        if (r2 >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/gid_map", (int) pid);
+                r2 = write_string_file(path, map, 0);
+        }
+        if (r2 >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
+                fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0)
+                        r2 = negative_errno();
+        }
+        (void) !write(done[1], "x", 1);
+        (void) waitpid(pid, NULL, 0);
+        if (r2 < 0)
+                return r2;
+        *ret_fd = fd;
+        return 0;
+}
+
+/* Can the tree's file system be mounted idmapped? Tried on a throw-away detached copy. */
+static int tree_can_idmap(const char *directory, int userns_fd) {
+        _cleanup_close_ int mnt = open_tree(AT_FDCWD, directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+        if (mnt < 0)
+                return negative_errno();
+        return mount_make_idmapped(mnt, userns_fd);
+}
+
+int userns_setup(const Settings *s, UserNamespace *ret) {
+        _cleanup_free_ char *detail = NULL;
+        UserNamespace u = USER_NAMESPACE_NULL;
+        struct stat st;
+        int r;
+
+        *ret = USER_NAMESPACE_NULL;
+        if (s->userns_mode == USERNS_NO)
+                return 0;
+
+        if (stat(s->directory, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to look at the tree '%s': %m", s->directory);
+        if (st.st_uid != st.st_gid && s->userns_mode == USERNS_YES)
+                return log_error_errno(-EINVAL, "--private-users=yes takes the range from the owner of '%s', but "
+                                                "its user (%u) and group (%u) differ. Shift the tree to one range, or "
+                                                "use --private-users=pick.",
+                                       s->directory, (unsigned) st.st_uid, (unsigned) st.st_gid);
+
+        r = userns_range_allocate(&uid_sources_host, s->userns_mode, s->uid_range, s->machine,
+                                  st.st_uid == st.st_gid ? st.st_uid : 0, &u.range, &detail);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r == -EADDRINUSE || r == -EBUSY || r == -EINVAL)
+                return log_error_errno(r, "Cannot use a user namespace range for machine '%s': %s. %s", s->machine,
+                                       detail ?: "in use",
+                                       s->userns_mode == USERNS_PICK
+                                               ? "Stop a machine, or free ids on the host."
+                                               : "Pick another range, or use --private-users=pick.");
+        if (r < 0)
+                return log_error_errno(r, "Failed to allocate a user namespace range: %m");
+
+        r = userns_make(u.range.range, &u.fd);
+        if (r < 0) {
+                userns_done(&u);
+                return log_error_errno(r, "Failed to create a user namespace for %" PRIu32 "..%" PRIu32
+                                          ": %m. The kernel may not allow user namespaces "
+                                          "(user.max_user_namespaces); run without --private-users/-U.",
+                                       u.range.range.start, u.range.range.start + u.range.range.count - 1);
+        }
+
+        /* what the tree's ownership is against the range */
+        switch (s->userns_ownership) {
+        case USERNS_OWNERSHIP_OFF:
+                break;
+        case USERNS_OWNERSHIP_AUTO:
+                /* a tree already shifted to the range, and ranges that map host ids to themselves,
+                 * need no mapping */
+                if (u.range.range.start == 0 || st.st_uid == u.range.range.start)
+                        break;
+                __attribute__((fallthrough));
+        case USERNS_OWNERSHIP_MAP:
+                if (u.range.range.start == 0)
+                        break; /* identity: nothing to map */
+                r = tree_can_idmap(s->directory, u.fd);
+                if (r < 0) {
+                        userns_done(&u);
+                        return log_error_errno(r, "The file system of '%s' cannot be mounted idmapped: %m. berth does "
+                                                  "not chown trees yet: shift the tree to the range yourself and pass "
+                                                  "--private-users-ownership=off, or run without -U.",
+                                               s->directory);
+                }
+                u.idmap = true;
+                break;
+        default:
+                userns_done(&u);
+                return log_error_errno(-EOPNOTSUPP, "Ownership mode '%s' is not supported.",
+                                       userns_ownership_to_string(s->userns_ownership));
+        }
+
+        if (!s->quiet)
+                log_debug("User namespace: host ids %" PRIu32 "..%" PRIu32 " are 0..%" PRIu32 " in machine '%s'%s.",
+                          u.range.range.start, u.range.range.start + u.range.range.count - 1,
+                          u.range.range.count - 1, s->machine, u.idmap ? ", tree mounted idmapped" : "");
+        *ret = u;
+        return 0;
+}
+
+void userns_done(UserNamespace *u) {
+        u->fd = safe_close(u->fd);
+        userns_range_release(&u->range);
+        *u = USER_NAMESPACE_NULL;
 }

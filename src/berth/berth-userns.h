@@ -118,3 +118,32 @@ void userns_range_release(UserNamespaceRange *r);
  * -EADDRINUSE for a fixed range in use) *ret_detail says what is in the way. Does not log. */
 int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRange fixed, const char *machine,
                           uid_t tree_owner, UserNamespaceRange *ret, char **ret_detail);
+
+/* ---- the runtime: in the monitor, before the container's child exists ---- */
+
+struct Settings;
+
+/* The container's user namespace, made and mapped by the monitor (host namespaces) before the
+ * child is cloned. The child mounts the tree idmapped through fd (detached mounts only), and
+ * enters it after pivot_root, together with the locked mount namespace that the monitor makes
+ * owned by it (berth-container.c). */
+typedef struct UserNamespace {
+        UserNamespaceRange range;
+        int fd;       /* the user namespace, its uid_map and gid_map written; -EBADF: none */
+        bool idmap;   /* mount the tree idmapped through fd (ownership map) */
+} UserNamespace;
+
+#define USER_NAMESPACE_NULL ((UserNamespace) { .fd = -EBADF })
+
+/* Allocates the range, resolves the ownership mode against the tree's file system, makes the
+ * user namespace. Nothing with --private-users=no. Logs. */
+int userns_setup(const struct Settings *s, UserNamespace *ret);
+/* Closes the namespace and releases the range's locks. */
+void userns_done(UserNamespace *u);
+/* The owner (uid = gid) of what berth creates for the container (its tmpfs mounts): the range's
+ * root, 0 without a user namespace. */
+static inline uid_t userns_owner(const UserNamespace *u) {
+        return u && u->fd >= 0 ? u->range.range.start : 0;
+}
+/* Makes the detached mount MNT_FD (and the mounts below it) idmapped through USERNS_FD. */
+int mount_make_idmapped(int mnt_fd, int userns_fd);

@@ -154,7 +154,9 @@ static void test_every_key_parses(void) {
                 "Timezone=bind\n"
                 "Ephemeral=no\n"
                 "LinkJournal=try-guest\n"
+                "PrivateUsers=1000000:65536\n"
                 "[Files]\n"
+                "PrivateUsersOwnership=map\n"
                 "ReadOnly=yes\n"
                 "Volatile=state\n"
                 "Bind=/srv:/mnt\n"
@@ -210,6 +212,8 @@ static void test_every_key_parses(void) {
         CHECK(strv_length(s->network_interfaces) == 2 && streq(s->network_interfaces[1], "eth2:lan0"));
         CHECK(strv_length(s->network_macvlan) == 1 && strv_length(s->network_ipvlan) == 2);
         CHECK(streq(s->network_bridge, "br0") && streq(s->network_zone, "web"));
+        CHECK(s->userns_mode == USERNS_FIXED && s->uid_range.start == 1000000 && s->uid_range.count == 65536);
+        CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
 }
@@ -283,19 +287,19 @@ static void test_unsupported_keys(void) {
         CHECK(fails_with("[Network]\nPort=80\n",
                          "t.berth:2: Key 'Port' in section [Network] is not supported by berth yet, and ignoring it "
                          "would run the container on the host's network: refusing."));
-        CHECK(fails_with("[Exec]\nPrivateUsers=pick\n",
-                         "t.berth:2: Key 'PrivateUsers' in section [Exec] is not supported by berth yet, and ignoring "
-                         "it would run the container without a user namespace"));
         CHECK(fails_with("[Network]\nZone=averyveryverylongzone\n", "Invalid value for Zone="));
         CHECK(fails_with("[Network]\nInterface=eth0 a:b:c\n", "Invalid value for Interface="));
+        CHECK(fails_with("[Files]\nPrivateUsersOwnership=chown\n", "does not shift a tree's ownership (chown) yet"));
+        CHECK(fails_with("[Exec]\nPrivateUsers=0x80000\n", "Invalid value for PrivateUsers=: '0x80000'"));
         /* these only give the guest less, or change no boundary: a warning */
         CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
+        CHECK(warns("[Files]\nPrivateUsersChown=yes\n", "Key 'PrivateUsersChown' in section [Files] is not supported by berth yet, ignoring."));
         CHECK(warns("[Exec]\nPersonality=x86\n", "Key 'Personality' in section [Exec] is not supported by berth yet, ignoring."));
 
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
-        CHECK(parse_text("[Network]\nPort=\n[Exec]\nPrivateUsers=false\n"
-                         "SuppressSync=0\n[Files]\nPrivateUsersOwnership=off\n",
+        CHECK(parse_text("[Network]\nPort=\n[Exec]\n"
+                         "SuppressSync=0\n[Files]\nPrivateUsersChown=no\n",
                          false, &f, NULL) == 0);
         CHECK(f.set == 0);
 }
@@ -490,6 +494,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
                 "CPUAffinity=0\n"
                 "Ephemeral=yes\n"
                 "LinkJournal=host\n"
+                "PrivateUsers=identity\n"
                 "[Files]\n"
                 "Bind=/etc:/mnt\n"
                 "Bind=/root:/mnt2\n"
@@ -510,7 +515,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(!(f.set & (SETTING_MASK(SETTING_CAPABILITY) | SETTING_MASK(SETTING_CUSTOM_MOUNTS) |
                          SETTING_MASK(SETTING_PRIVATE_NETWORK) | SETTING_MASK(SETTING_UUID))));
         /* once per key, with the first line, at warning level */
-        CHECK(count(log, "Ignoring Bind= in untrusted t.berth (line 14): pass --settings=trusted to allow it.") == 1);
+        CHECK(count(log, "Ignoring Bind= in untrusted t.berth (line 15): pass --settings=trusted to allow it.") == 1);
         CHECK(count(log, "Ignoring Bind=") == 1);
         CHECK(count(log, "Ignoring Capability= in untrusted t.berth (line 3)") == 1);
         CHECK(count(log, "Ignoring SystemCallFilter= in untrusted t.berth (line 5)") == 1);
@@ -522,8 +527,33 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(count(log, "Ignoring CPUAffinity=") == 1);
         CHECK(count(log, "Ignoring Ephemeral=") == 1);
         CHECK(count(log, "Ignoring LinkJournal=") == 1);
-        CHECK(count(log, "Ignoring") == 11);
+        CHECK(count(log, "Ignoring PrivateUsers= in untrusted t.berth (line 13)") == 1);
+        CHECK(f.settings.userns_mode == USERNS_NO && !(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)));
+        CHECK(count(log, "Ignoring") == 12);
         CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
+}
+
+/* a user namespace only takes away: pick and yes count from anywhere, what weakens it does not */
+static void test_untrusted_private_users(void) {
+        static const struct {
+                const char *value;
+                UserNamespaceMode want;
+        } cases[] = {
+                { "pick", USERNS_PICK }, { "yes", USERNS_YES },     { "no", USERNS_NO },
+                { "identity", USERNS_NO }, { "524288:65536", USERNS_NO },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                _cleanup_free_ char *text = strjoin("[Exec]\nPrivateUsers=", cases[i].value, "\n"), *log = NULL;
+                CHECK(parse_text(text, false, &f, &log) == 0);
+                CHECK(f.settings.userns_mode == cases[i].want);
+                CHECK(!!(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)) == (cases[i].want != USERNS_NO));
+                CHECK(count(log, "Ignoring PrivateUsers=") == (cases[i].want == USERNS_NO));
+        }
+        /* a later no after a pick in the same file is ignored too */
+        _cleanup_(settings_file_done) SettingsFile g = {};
+        CHECK(parse_text("[Exec]\nPrivateUsers=pick\nPrivateUsers=no\n", false, &g, NULL) == 0);
+        CHECK(g.settings.userns_mode == USERNS_PICK);
 }
 
 static void test_untrusted_bad_value_is_still_an_error(void) {
@@ -617,6 +647,7 @@ int main(void) {
                 { "a command on the command line outranks Boot=", test_command_outranks_boot },
                 { "untrusted: privileged keys ignored, one warning each", test_untrusted_privileged_keys_are_ignored },
                 { "untrusted: a bad privileged value is still an error", test_untrusted_bad_value_is_still_an_error },
+                { "untrusted: PrivateUsers= only where it does not weaken", test_untrusted_private_users },
                 { "trusted: all keys count", test_trusted_keeps_everything },
                 { "finding the file: order and trust", test_find },
         };

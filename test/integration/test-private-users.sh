@@ -1,0 +1,406 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# User namespaces (--private-users=, -U): the map the container gets, ranges of two machines
+# at once, the tree mounted idmapped (files the guest creates are stored as without -U, the
+# tree's ownership never changes), hostile actions of container root that the user namespace
+# takes away, range locks shared with systemd-nspawn and cleaned after a crash, bad input.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+B=(--console=pipe -q)
+LOCKS=/run/systemd/nspawn-uid
+
+machine() {
+        # $$: the same in every subshell of the run, so that $(machine) names one machine
+        echo "uns-${FUNCNAME[1]#test_}-$$${1:+-$1}" | tr _ - | cut -c1-64
+}
+
+# map_of TEXT: "INSIDE OUTSIDE COUNT" of the first uid_map line in TEXT, spaces squeezed
+map_of() {
+        printf '%s\n' "$1" | head -n 1 | awk '{ print $1, $2, $3 }'
+}
+
+# in_window BASE: a picked range's base
+in_window() {
+        [ "$1" -ge $((0x80000)) ] && [ "$1" -le $((0x6FFF0000)) ] && [ $(($1 % 65536)) -eq 0 ]
+}
+
+# owners DIR: "UID:GID PATH" of everything in DIR, sorted
+owners() {
+        (cd "$1" && find . -xdev -printf '%U:%G %p\n' | sort -k2)
+}
+
+start_bg() { # start_bg NAME DIR ARGS...: berth in the background, $BG_PID
+        local name=$1 dir=$2
+        shift 2
+        "$BERTH" "${B[@]}" -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
+        BG_PID=$!
+}
+
+stop_bg() {
+        kill -TERM "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+}
+
+held_locks() { # the ranges of $LOCKS that a live process holds
+        local f
+        for f in "$LOCKS"/[0-9]*; do
+                [ -e "$f" ] || continue
+                if ! flock_free "$f"; then
+                        echo "${f##*/}"
+                fi
+        done
+}
+
+# flock_free FILE: nobody holds FILE's open file description lock (nspawn's kind)
+flock_free() {
+        python3 - "$1" <<-'EOF'
+	import fcntl, struct, sys
+	fd = open(sys.argv[1], "rb")
+	lk = struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0)
+	r = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, lk)
+	sys.exit(0 if struct.unpack("hhqqi", r)[0] == fcntl.F_UNLCK else 1)
+	EOF
+}
+
+# assert_no_leftovers NAME: nothing of machine NAME on the host (this run's own machines only:
+# other test runs may start and stop machines meanwhile), and no range lock nobody holds
+assert_no_leftovers() {
+        [ ! -e "/run/berth/machines/$1" ] || fail "the record of $1 is left"
+        [ ! -e "/run/berth/locks/$1.lock" ] || fail "the lock of $1 is left"
+        [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "berth-$1" 2>/dev/null)" ] || fail "cgroups of $1 are left"
+        [ -z "$(findmnt -rn -o TARGET | grep -F "$1" || true)" ] || fail "mounts of $1 are left"
+        local f
+        for f in "$LOCKS"/[0-9]*; do
+                [ -e "$f" ] || continue
+                flock_free "$f" && fail "range lock $f is left behind, unheld"
+        done
+        return 0
+}
+
+# ---- the map ----
+
+test_uid_map_inside() {
+        local map base
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c \
+                'cat /proc/self/uid_map; cat /proc/self/gid_map; id -u; id -g; hostname x && hostname'
+        assert_eq 0 "$RC" "-U runs"
+        map=$(map_of "$OUT")
+        base=${map#0 }
+        base=${base% *}
+        assert_eq "0 $base 65536" "$map" "uid_map: 65536 ids from 0"
+        in_window "$base" || fail "base $base is not a multiple of 65536 in nspawn's window"
+        assert_eq "0 $base 65536" "$(printf '%s\n' "$OUT" | sed -n 2p | awk '{ print $1, $2, $3 }')" "gid_map"
+        assert_eq "0
+0
+x" "$(printf '%s\n' "$OUT" | tail -n 3)" "root inside, and its own host name"
+        # the same machine name picks the same range next time
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        assert_eq "0 $base 65536" "$(map_of "$OUT")" "stable across starts"
+        # without: the host's map
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/cat /proc/self/uid_map
+        assert_eq "0 0 4294967295" "$(map_of "$OUT")" "no user namespace by default"
+}
+
+test_explicit_range_and_identity() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" --private-users=1879048192:65536 /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        assert_eq "0 1879048192 65536" "$(map_of "$OUT")"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" --private-users=identity /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        assert_eq "0 0 65536" "$(map_of "$OUT")"
+}
+
+test_two_machines_get_disjoint_ranges() {
+        local a b pa pb ma mb
+        a=$(machine a)
+        b=$(machine b)
+        make_tiny_tree "$T/a"
+        make_tiny_tree "$T/b"
+        start_bg "$a" "$T/a" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        pa=$BG_PID
+        start_bg "$b" "$T/b" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        pb=$BG_PID
+        wait_for test -s "$T/a/root/map" || fail "machine a did not start: $(cat "$T/bg-$a.err")"
+        wait_for test -s "$T/b/root/map" || fail "machine b did not start: $(cat "$T/bg-$b.err")"
+        ma=$(awk '{ print $2 }' "$T/a/root/map")
+        mb=$(awk '{ print $2 }' "$T/b/root/map")
+        [ "$ma" != "$mb" ] || fail "both machines got $ma"
+        [ $((ma + 65536)) -le "$mb" ] || [ $((mb + 65536)) -le "$ma" ] || fail "ranges $ma and $mb overlap"
+        # both ranges are locked as nspawn locks them
+        grep -qx "$ma" <<<"$(held_locks)" || fail "range $ma is not locked in $LOCKS"
+        grep -qx "$mb" <<<"$(held_locks)" || fail "range $mb is not locked in $LOCKS"
+        # the same name as a running machine's hash, from a third machine: never the same range
+        berth "${B[@]}" -M "$a-x" -D "$T/a" -U /bin/cat /proc/self/uid_map
+        stop_bg "$pa"
+        stop_bg "$pb"
+        [ ! -e "$LOCKS/$ma" ] || fail "range $ma still has a lock file after the machine ended"
+        [ ! -e "$LOCKS/$mb" ] || fail "range $mb still has a lock file after the machine ended"
+}
+
+# systemd-nspawn's lock on the range the machine name hashes to: berth picks another
+test_nspawn_range_lock_is_honoured() {
+        local name base other
+        name=$(machine)
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        base=$(map_of "$OUT" | awk '{ print $2 }')
+        in_window "$base" || fail "no range: $OUT $ERR"
+        mkdir -p "$LOCKS"
+        # hold it the way nspawn does (an open file description lock), until the fifo closes
+        mkfifo "$T/hold"
+        python3 - "$LOCKS/$base" "$T/hold" <<-'EOF' &
+	import fcntl, struct, sys
+	fd = open(sys.argv[1], "a+b")
+	fcntl.fcntl(fd, fcntl.F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+	open(sys.argv[2], "w").close()   # locked
+	open(sys.argv[2]).read()         # wait for the test
+	EOF
+        local holder=$!
+        cat "$T/hold" >/dev/null
+        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        other=$(map_of "$OUT" | awk '{ print $2 }')
+        echo >"$T/hold"
+        wait "$holder" || true
+        rm -f "$LOCKS/$base"
+        assert_eq 0 "$RC"
+        in_window "$other" || fail "no range the second time: $OUT"
+        [ "$other" != "$base" ] || fail "berth took range $base that nspawn's lock holds"
+}
+
+test_sigkill_releases_the_range() {
+        local name base
+        name=$(machine)
+        make_tiny_tree "$T/root"
+        start_bg "$name" "$T/root" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$T/root/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
+        base=$(awk '{ print $2 }' "$T/root/root/map")
+        grep -qx "$base" <<<"$(held_locks)" || fail "range $base not locked"
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        # the lock died with berth; its file stays until the next start cleans it
+        wait_for flock_free "$LOCKS/$base" || fail "range $base still held after SIGKILL"
+        berth "${B[@]}" -M "$(machine other)" -D "$T/root" /bin/true
+        assert_eq 0 "$RC"
+        [ ! -e "$LOCKS/$base" ] || fail "the next start left the dead instance's lock file $LOCKS/$base"
+        # and the range is free again: the same name gets it back
+        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        assert_eq "0 $base 65536" "$(map_of "$OUT")"
+}
+
+# ---- ownership: map ----
+
+test_map_mode_files_are_stored_as_without_userns() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c \
+                'touch /root/plain && mkdir /root/plaindir && touch /root/plain1000 && chown 1000:1000 /root/plain1000'
+        assert_eq 0 "$RC"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c \
+                'touch /root/mapped && mkdir /root/mappeddir && touch /root/mapped1000 && chown 1000:1000 /root/mapped1000 && ls -ln /root/plain /root/plain1000'
+        assert_eq 0 "$RC"
+        assert_eq "$(stat -c %u:%g "$T/root/root/plain")" "$(stat -c %u:%g "$T/root/root/mapped")" "root's file"
+        assert_eq "$(stat -c %u:%g "$T/root/root/plaindir")" "$(stat -c %u:%g "$T/root/root/mappeddir")" "root's dir"
+        assert_eq "$(stat -c %u:%g "$T/root/root/plain1000")" "$(stat -c %u:%g "$T/root/root/mapped1000")" "user 1000's file"
+        assert_eq 0:0 "$(stat -c %u:%g "$T/root/root/mapped")"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$T/root/root/mapped1000")"
+        # and inside, the host's root files look like root's own
+        assert_match "$OUT" "^-[rw-]+ +1 0 +0 .*/root/plain$"
+}
+
+test_map_mode_leaves_tree_ownership_unchanged() {
+        local before
+        make_tiny_tree "$T/root"
+        before=$(owners "$T/root")
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c 'ls -lnR / >/dev/null 2>&1; true'
+        assert_eq 0 "$RC"
+        assert_eq "$before" "$(owners "$T/root")" "owners of the tree after a -U run"
+        # the tree works without -U again, and with it again
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c 'touch /root/x'
+        assert_eq 0 "$RC"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c 'rm /root/x && touch /root/x'
+        assert_eq 0 "$RC"
+        assert_eq 0:0 "$(stat -c %u:%g "$T/root/root/x")"
+}
+
+test_berths_tmpfs_mounts_belong_to_container_root() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U --tmpfs=/scratch /bin/sh -c \
+                'stat -c "%n %u:%g" /run /tmp /dev /dev/shm /scratch; touch /run/a /tmp/b /dev/shm/c /scratch/d && echo wrote'
+        assert_eq 0 "$RC"
+        assert_eq "/run 0:0
+/tmp 0:0
+/dev 0:0
+/dev/shm 0:0
+/scratch 0:0
+wrote" "$OUT"
+        # the console (a pty of the host's devpts) too, with its tty group
+        berth -q --console=read-only -M "$(machine)" -D "$T/root" -U /bin/stat -c "%u:%g" /dev/console
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "0:5"
+}
+
+test_cgroup_is_delegated_to_container_root() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+                stat -c "%n %u" /sys/fs/cgroup /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/cgroup.subtree_control
+                mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs && echo moved'
+        if [ "$RC" != 0 ] && [[ "$ERR" == *"no cgroup2"* ]]; then
+                skip "the host has no cgroup2 hierarchy"
+        fi
+        assert_eq 0 "$RC"
+        assert_eq "/sys/fs/cgroup 0
+/sys/fs/cgroup/cgroup.procs 0
+/sys/fs/cgroup/cgroup.subtree_control 0
+moved" "$OUT"
+}
+
+# ---- what container root can no longer do ----
+
+test_hostile_actions_fail_in_userns() {
+        local core
+        make_tiny_tree "$T/root"
+        core=$(cat /proc/sys/kernel/core_pattern)
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+                mkdir -p /run/p /run/c
+                grep CapEff /proc/self/status
+                mount -t proc proc /run/p 2>/dev/null && echo FRESH-PROC
+                unshare -m sh -c "mount -t proc proc /run/p 2>/dev/null && echo FRESH-PROC-UNSHARED
+                        echo \"|/bin/evil\" > /run/p/sys/kernel/core_pattern 2>/dev/null && echo CORE-WRITTEN"
+                echo "|/bin/evil" > /proc/sys/kernel/core_pattern 2>/dev/null && echo CORE-WRITTEN
+                mknod /tmp/sda b 8 0 2>/dev/null && echo MKNOD
+                mknod /tmp/mem c 1 1 2>/dev/null && head -c1 /tmp/mem >/dev/null 2>&1 && echo MEM-READ
+                mount -o remount,rw /sys 2>/dev/null && echo SYS-RW
+                mount -o remount,bind,rw /sys 2>/dev/null && echo SYS-RW-BIND
+                mount -o remount,bind,rw /proc/sys 2>/dev/null && echo PROC-SYS-RW
+                umount -l /proc/kcore 2>/dev/null && echo KCORE-UNMASKED
+                mount -t cgroup -o none,name=evil cgroup /run/c 2>/dev/null && echo CGROUP1 &&
+                        echo /bin/evil > /run/c/release_agent 2>/dev/null && echo RELEASE-AGENT
+                echo 1 > /sys/fs/cgroup/release_agent 2>/dev/null && echo RELEASE-AGENT
+                echo c > /proc/sysrq-trigger 2>/dev/null && echo SYSRQ
+                payload syscall init_module 2>/dev/null | grep -q "^ok" && echo MODULE
+                echo done'
+        assert_eq 0 "$RC"
+        # root inside has its capabilities (in its namespace)...
+        assert_contains "$OUT" "CapEff:	00000000fdecafff"
+        # ...and none of this worked
+        assert_eq "done" "$(printf '%s\n' "$OUT" | tail -n +2)"
+        assert_eq "$core" "$(cat /proc/sys/kernel/core_pattern)" "the host's core_pattern"
+        [ ! -e "$T/root/tmp/sda" ] || fail "a device node reached the tree"
+        assert_no_leftovers "$(machine)"
+}
+
+# binfmt_misc is per user namespace: what the container registers is its own
+test_binfmt_misc_registers_nothing_on_the_host() {
+        make_tiny_tree "$T/root"
+        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+                mkdir -p /run/b
+                if mount -t binfmt_misc none /run/b 2>/dev/null; then
+                        echo ":berthtest$$:E::berthtest::/bin/sh:" > /run/b/register 2>/dev/null && echo registered
+                        ls /run/b
+                fi'
+        assert_eq 0 "$RC"
+        mkdir -p "$T/binfmt"
+        mount -t binfmt_misc none "$T/binfmt" || skip "cannot mount binfmt_misc on the host to look"
+        local host
+        host=$(ls "$T/binfmt")
+        umount "$T/binfmt"
+        assert_not_contains "$host" berthtest
+}
+
+# ---- bad input: one line, nothing left behind ----
+
+test_bad_input() {
+        local name v before
+        name=$(machine)
+        make_tiny_tree "$T/root"
+        before=$(owners "$T/root")
+        for v in --private-users= --private-users=maybe --private-users=0x80000 --private-users=5:0 \
+                --private-users=4294967295 --private-users=1:2:3 --private-users-ownership=chown \
+                --private-users-ownership=sideways; do
+                berth "${B[@]}" -M "$name" -D "$T/root" "$v" /bin/true
+                assert_eq 1 "$RC" "$v"
+                assert_one_line_error "$v"
+                assert_contains "$ERR" "--private-users"
+        done
+        # ranges that overlap the host's users, and a booted guest with too few ids
+        berth "${B[@]}" -M "$name" -D "$T/root" --private-users=0:65536 /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "in use on the host"
+        berth "${B[@]}" -M "$name" -D "$T/root" --private-users=1879048192:1000 -b
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "need 65536"
+        for v in --ephemeral --volatile=yes --volatile=state --overlay=/tmp:/tmp:/mnt; do
+                berth "${B[@]}" -M "$name" -D "$T/root" -U "$v" /bin/true
+                assert_eq 1 "$RC" "-U $v"
+                assert_one_line_error "-U $v"
+                assert_contains "$ERR" "user namespace"
+        done
+        assert_no_leftovers "$name"
+        assert_eq "$before" "$(owners "$T/root")" "the tree is untouched"
+}
+
+test_range_of_a_running_machine_is_refused() {
+        local a base
+        a=$(machine a)
+        make_tiny_tree "$T/a"
+        make_tiny_tree "$T/b"
+        start_bg "$a" "$T/a" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$T/a/root/map" || fail "did not start: $(cat "$T/bg-$a.err")"
+        base=$(awk '{ print $2 }' "$T/a/root/map")
+        local before
+        before=$(owners "$T/b")
+        berth "${B[@]}" -M "$(machine b)" -D "$T/b" --private-users="$((base + 100)):10" /bin/true
+        stop_bg "$BG_PID"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "in use"
+        assert_eq "$before" "$(owners "$T/b")" "the refused tree is untouched"
+        assert_no_leftovers "$(machine b)"
+}
+
+test_untrusted_settings_file_cannot_weaken() {
+        make_tiny_tree "$T/root"
+        printf '[Exec]\nPrivateUsers=no\n' >"$T/root.nspawn"
+        berth "${B[@]}" -M root -D "$T/root" -U /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        [ "$(map_of "$OUT")" != "0 0 4294967295" ] || fail "the command line's -U lost to the file"
+        # the file alone: its pick counts from an untrusted place, its no does not
+        printf '[Exec]\nPrivateUsers=pick\n' >"$T/root.nspawn"
+        berth "${B[@]}" -M root -D "$T/root" /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        in_window "$(map_of "$OUT" | awk '{ print $2 }')" || fail "PrivateUsers=pick ignored: $OUT"
+        printf '[Exec]\nPrivateUsers=identity\n' >"$T/root.nspawn"
+        berth --console=pipe -M root -D "$T/root" /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        assert_contains "$ERR" "Ignoring PrivateUsers= in untrusted"
+        assert_eq "0 0 4294967295" "$(map_of "$OUT")"
+}
+
+# ---- boot ----
+
+test_debian_boots_with_userns() {
+        local tree name start
+        tree=$(debian_tree) || exit $?
+        copy_debian_tree "$T/deb"
+        name=$(machine)
+        start=$EPOCHREALTIME
+        start_bg "$name" "$T/deb" -U -b
+        WAIT_TIMEOUT=120 wait_for grep -q "^STATE=ready" "/run/berth/machines/$name" ||
+                fail "no READY=1 from systemd: $(tail -n 20 "$T/bg-$name.err")"
+        echo "# ready after $(echo "$EPOCHREALTIME - $start" | bc) s" >&2
+        local leader state
+        leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
+        awk '{ print $2 }' "/proc/$leader/uid_map" | grep -qv '^0$' || fail "PID 1 is not in a user namespace"
+        WAIT_TIMEOUT=60 wait_for sh -c "nsenter -t $leader -a systemctl is-system-running --wait 2>/dev/null | grep -qx running" || {
+                state=$(nsenter -t "$leader" -a systemctl is-system-running 2>&1 || true)
+                nsenter -t "$leader" -a systemctl --failed --no-legend >&2 || true
+                fail "system state: $state"
+        }
+        stop_bg "$BG_PID"
+}
+
+run_tests
