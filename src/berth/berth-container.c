@@ -696,6 +696,13 @@ int container_run(Settings *s, int *ret_status) {
                 log_info("Spawning container %s on %s.\nPress Ctrl-] three times within 1s to kill container.",
                          s->machine, s->image ?: s->directory);
 
+        /* nspawn's man page: untrusted code must always run in a user namespace. An OS booted as
+         * plain root is the common way to miss that; an explicit --private-users=no says it was chosen. */
+        if (!s->quiet && s->start_mode == START_BOOT && s->userns_mode == USERNS_NO &&
+            !(s->cli_set & SETTING_MASK(SETTING_PRIVATE_USERS)))
+                log_warning("Machine '%s' boots without a user namespace: its root is the host's root. Pass -U to "
+                            "give it one (or --private-users=no to say this is meant).", s->machine);
+
         r = spawn(&m);
         if (r < 0)
                 goto finish;

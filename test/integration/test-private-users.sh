@@ -33,7 +33,7 @@ owners() {
 start_bg() { # start_bg NAME DIR ARGS...: berth in the background, $BG_PID
         local name=$1 dir=$2
         shift 2
-        "$BERTH" "${B[@]}" -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
+        "$BERTH" --console=pipe -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
         BG_PID=$!
 }
 
@@ -381,6 +381,22 @@ test_untrusted_settings_file_cannot_weaken() {
 }
 
 # ---- boot ----
+
+# a booted OS as plain root gets one line saying so, unless -q, -U or --private-users=no
+test_boot_without_userns_warns() {
+        local name opts want
+        name=$(machine)
+        make_tiny_tree "$T/root"
+        for opts in "" "-q" "-U" "--private-users=no"; do
+                start_bg "$name" "$T/root" ${opts:+"$opts"} -b
+                wait_for grep -q booted "$T/bg-$name.out" || fail "busybox init did not run ($opts): $(cat "$T/bg-$name.err")"
+                stop_bg "$BG_PID"
+                want=0
+                [ -n "$opts" ] || want=1
+                assert_eq "$want" "$(grep -c "boots without a user namespace: its root is the host's root. Pass -U" "$T/bg-$name.err" || true)" \
+                        "the warning with '$opts'"
+        done
+}
 
 test_debian_boots_with_userns() {
         local tree name start
