@@ -11,8 +11,8 @@ B=(--console=pipe -q)
 LOCKS=/run/systemd/nspawn-uid
 
 machine() {
-        # $$: the same in every subshell of the run, so that $(machine) names one machine
-        echo "uns-${FUNCNAME[1]#test_}-$$${1:+-$1}" | tr _ - | cut -c1-64
+        # the same in every subshell of the case, so that $(machine) names one machine
+        unique_name "uns-$(echo "${FUNCNAME[1]#test_}" | tr _ - | cut -c1-40)${1:+-$1}"
 }
 
 # map_of TEXT: "INSIDE OUTSIDE COUNT" of the first uid_map line in TEXT, spaces squeezed
@@ -82,8 +82,8 @@ assert_no_leftovers() {
 
 test_uid_map_inside() {
         local map base
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c \
                 'cat /proc/self/uid_map; cat /proc/self/gid_map; id -u; id -g; hostname x && hostname'
         assert_eq 0 "$RC" "-U runs"
         map=$(map_of "$OUT")
@@ -96,19 +96,19 @@ test_uid_map_inside() {
 0
 x" "$(printf '%s\n' "$OUT" | tail -n 3)" "root inside, and its own host name"
         # the same machine name picks the same range next time
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         assert_eq "0 $base 65536" "$(map_of "$OUT")" "stable across starts"
         # without: the host's map
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/cat /proc/self/uid_map
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/cat /proc/self/uid_map
         assert_eq "0 0 4294967295" "$(map_of "$OUT")" "no user namespace by default"
 }
 
 test_explicit_range_and_identity() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" --private-users=1879048192:65536 /bin/cat /proc/self/uid_map
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" --private-users=1879048192:65536 /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         assert_eq "0 1879048192 65536" "$(map_of "$OUT")"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" --private-users=identity /bin/cat /proc/self/uid_map
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" --private-users=identity /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         assert_eq "0 0 65536" "$(map_of "$OUT")"
 }
@@ -144,8 +144,8 @@ test_two_machines_get_disjoint_ranges() {
 test_nspawn_range_lock_is_honoured() {
         local name base other
         name=$(machine)
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         base=$(map_of "$OUT" | awk '{ print $2 }')
         in_window "$base" || fail "no range: $OUT $ERR"
         mkdir -p "$LOCKS"
@@ -160,7 +160,7 @@ test_nspawn_range_lock_is_honoured() {
 	EOF
         local holder=$!
         cat "$T/hold" >/dev/null
-        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         other=$(map_of "$OUT" | awk '{ print $2 }')
         echo >"$T/hold"
         wait "$holder" || true
@@ -173,60 +173,60 @@ test_nspawn_range_lock_is_honoured() {
 test_sigkill_releases_the_range() {
         local name base
         name=$(machine)
-        make_tiny_tree "$T/root"
-        start_bg "$name" "$T/root" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
-        wait_for test -s "$T/root/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
-        base=$(awk '{ print $2 }' "$T/root/root/map")
+        make_tiny_tree "$ROOT"
+        start_bg "$name" "$ROOT" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
+        base=$(awk '{ print $2 }' "$ROOT/root/map")
         grep -qx "$base" <<<"$(held_locks)" || fail "range $base not locked"
         kill -KILL "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
         # the lock died with berth; its file stays until the next start cleans it
         wait_for flock_free "$LOCKS/$base" || fail "range $base still held after SIGKILL"
-        berth "${B[@]}" -M "$(machine other)" -D "$T/root" /bin/true
+        berth "${B[@]}" -M "$(machine other)" -D "$ROOT" /bin/true
         assert_eq 0 "$RC"
         [ ! -e "$LOCKS/$base" ] || fail "the next start left the dead instance's lock file $LOCKS/$base"
         # and the range is free again: the same name gets it back
-        berth "${B[@]}" -M "$name" -D "$T/root" -U /bin/cat /proc/self/uid_map
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         assert_eq "0 $base 65536" "$(map_of "$OUT")"
 }
 
 # ---- ownership: map ----
 
 test_map_mode_files_are_stored_as_without_userns() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c \
                 'touch /root/plain && mkdir /root/plaindir && touch /root/plain1000 && chown 1000:1000 /root/plain1000'
         assert_eq 0 "$RC"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c \
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c \
                 'touch /root/mapped && mkdir /root/mappeddir && touch /root/mapped1000 && chown 1000:1000 /root/mapped1000 && ls -ln /root/plain /root/plain1000'
         assert_eq 0 "$RC"
-        assert_eq "$(stat -c %u:%g "$T/root/root/plain")" "$(stat -c %u:%g "$T/root/root/mapped")" "root's file"
-        assert_eq "$(stat -c %u:%g "$T/root/root/plaindir")" "$(stat -c %u:%g "$T/root/root/mappeddir")" "root's dir"
-        assert_eq "$(stat -c %u:%g "$T/root/root/plain1000")" "$(stat -c %u:%g "$T/root/root/mapped1000")" "user 1000's file"
-        assert_eq 0:0 "$(stat -c %u:%g "$T/root/root/mapped")"
-        assert_eq 1000:1000 "$(stat -c %u:%g "$T/root/root/mapped1000")"
+        assert_eq "$(stat -c %u:%g "$ROOT/root/plain")" "$(stat -c %u:%g "$ROOT/root/mapped")" "root's file"
+        assert_eq "$(stat -c %u:%g "$ROOT/root/plaindir")" "$(stat -c %u:%g "$ROOT/root/mappeddir")" "root's dir"
+        assert_eq "$(stat -c %u:%g "$ROOT/root/plain1000")" "$(stat -c %u:%g "$ROOT/root/mapped1000")" "user 1000's file"
+        assert_eq 0:0 "$(stat -c %u:%g "$ROOT/root/mapped")"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$ROOT/root/mapped1000")"
         # and inside, the host's root files look like root's own
         assert_match "$OUT" "^-[rw-]+ +1 0 +0 .*/root/plain$"
 }
 
 test_map_mode_leaves_tree_ownership_unchanged() {
         local before
-        make_tiny_tree "$T/root"
-        before=$(owners "$T/root")
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c 'ls -lnR / >/dev/null 2>&1; true'
+        make_tiny_tree "$ROOT"
+        before=$(owners "$ROOT")
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c 'ls -lnR / >/dev/null 2>&1; true'
         assert_eq 0 "$RC"
-        assert_eq "$before" "$(owners "$T/root")" "owners of the tree after a -U run"
+        assert_eq "$before" "$(owners "$ROOT")" "owners of the tree after a -U run"
         # the tree works without -U again, and with it again
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" /bin/sh -c 'touch /root/x'
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c 'touch /root/x'
         assert_eq 0 "$RC"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c 'rm /root/x && touch /root/x'
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c 'rm /root/x && touch /root/x'
         assert_eq 0 "$RC"
-        assert_eq 0:0 "$(stat -c %u:%g "$T/root/root/x")"
+        assert_eq 0:0 "$(stat -c %u:%g "$ROOT/root/x")"
 }
 
 test_berths_tmpfs_mounts_belong_to_container_root() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U --tmpfs=/scratch /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --tmpfs=/scratch /bin/sh -c \
                 'stat -c "%n %u:%g" /run /tmp /dev /dev/shm /scratch; touch /run/a /tmp/b /dev/shm/c /scratch/d && echo wrote'
         assert_eq 0 "$RC"
         assert_eq "/run 0:0
@@ -236,14 +236,14 @@ test_berths_tmpfs_mounts_belong_to_container_root() {
 /scratch 0:0
 wrote" "$OUT"
         # the console (a pty of the host's devpts) too, with its tty group
-        berth -q --console=read-only -M "$(machine)" -D "$T/root" -U /bin/stat -c "%u:%g" /dev/console
+        berth -q --console=read-only -M "$(machine)" -D "$ROOT" -U /bin/stat -c "%u:%g" /dev/console
         assert_eq 0 "$RC"
         assert_contains "$OUT" "0:5"
 }
 
 test_cgroup_is_delegated_to_container_root() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c '
                 stat -c "%n %u" /sys/fs/cgroup /sys/fs/cgroup/cgroup.procs /sys/fs/cgroup/cgroup.subtree_control
                 mkdir /sys/fs/cgroup/sub && echo $$ > /sys/fs/cgroup/sub/cgroup.procs && echo moved'
         if [ "$RC" != 0 ] && [[ "$ERR" == *"no cgroup2"* ]]; then
@@ -260,9 +260,9 @@ moved" "$OUT"
 
 test_hostile_actions_fail_in_userns() {
         local core
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         core=$(cat /proc/sys/kernel/core_pattern)
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c '
                 mkdir -p /run/p /run/c
                 grep CapEff /proc/self/status
                 mount -t proc proc /run/p 2>/dev/null && echo FRESH-PROC
@@ -287,14 +287,14 @@ test_hostile_actions_fail_in_userns() {
         # ...and none of this worked
         assert_eq "done" "$(printf '%s\n' "$OUT" | tail -n +2)"
         assert_eq "$core" "$(cat /proc/sys/kernel/core_pattern)" "the host's core_pattern"
-        [ ! -e "$T/root/tmp/sda" ] || fail "a device node reached the tree"
+        [ ! -e "$ROOT/tmp/sda" ] || fail "a device node reached the tree"
         assert_no_leftovers "$(machine)"
 }
 
 # binfmt_misc is per user namespace: what the container registers is its own
 test_binfmt_misc_registers_nothing_on_the_host() {
-        make_tiny_tree "$T/root"
-        berth "${B[@]}" -M "$(machine)" -D "$T/root" -U /bin/sh -c '
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c '
                 mkdir -p /run/b
                 if mount -t binfmt_misc none /run/b 2>/dev/null; then
                         echo ":berthtest$$:E::berthtest::/bin/sh:" > /run/b/register 2>/dev/null && echo registered
@@ -314,33 +314,33 @@ test_binfmt_misc_registers_nothing_on_the_host() {
 test_bad_input() {
         local name v before
         name=$(machine)
-        make_tiny_tree "$T/root"
-        before=$(owners "$T/root")
+        make_tiny_tree "$ROOT"
+        before=$(owners "$ROOT")
         for v in --private-users= --private-users=maybe --private-users=0x80000 --private-users=5:0 \
                 --private-users=4294967295 --private-users=1:2:3 --private-users-ownership=chown \
                 --private-users-ownership=sideways; do
-                berth "${B[@]}" -M "$name" -D "$T/root" "$v" /bin/true
+                berth "${B[@]}" -M "$name" -D "$ROOT" "$v" /bin/true
                 assert_eq 1 "$RC" "$v"
                 assert_one_line_error "$v"
                 assert_contains "$ERR" "--private-users"
         done
         # ranges that overlap the host's users, and a booted guest with too few ids
-        berth "${B[@]}" -M "$name" -D "$T/root" --private-users=0:65536 /bin/true
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=0:65536 /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "in use on the host"
-        berth "${B[@]}" -M "$name" -D "$T/root" --private-users=1879048192:1000 -b
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=1879048192:1000 -b
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "need 65536"
         for v in --ephemeral --volatile=yes --volatile=state --overlay=/tmp:/tmp:/mnt; do
-                berth "${B[@]}" -M "$name" -D "$T/root" -U "$v" /bin/true
+                berth "${B[@]}" -M "$name" -D "$ROOT" -U "$v" /bin/true
                 assert_eq 1 "$RC" "-U $v"
                 assert_one_line_error "-U $v"
                 assert_contains "$ERR" "user namespace"
         done
         assert_no_leftovers "$name"
-        assert_eq "$before" "$(owners "$T/root")" "the tree is untouched"
+        assert_eq "$before" "$(owners "$ROOT")" "the tree is untouched"
 }
 
 test_range_of_a_running_machine_is_refused() {
@@ -363,18 +363,19 @@ test_range_of_a_running_machine_is_refused() {
 }
 
 test_untrusted_settings_file_cannot_weaken() {
-        make_tiny_tree "$T/root"
-        printf '[Exec]\nPrivateUsers=no\n' >"$T/root.nspawn"
-        berth "${B[@]}" -M root -D "$T/root" -U /bin/cat /proc/self/uid_map
+        # the file next to the tree is NAME.nspawn for the machine name the tree's name gives
+        make_tiny_tree "$ROOT"
+        printf '[Exec]\nPrivateUsers=no\n' >"$ROOT.nspawn"
+        berth "${B[@]}" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         [ "$(map_of "$OUT")" != "0 0 4294967295" ] || fail "the command line's -U lost to the file"
         # the file alone: its pick counts from an untrusted place, its no does not
-        printf '[Exec]\nPrivateUsers=pick\n' >"$T/root.nspawn"
-        berth "${B[@]}" -M root -D "$T/root" /bin/cat /proc/self/uid_map
+        printf '[Exec]\nPrivateUsers=pick\n' >"$ROOT.nspawn"
+        berth "${B[@]}" -D "$ROOT" /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         in_window "$(map_of "$OUT" | awk '{ print $2 }')" || fail "PrivateUsers=pick ignored: $OUT"
-        printf '[Exec]\nPrivateUsers=identity\n' >"$T/root.nspawn"
-        berth --console=pipe -M root -D "$T/root" /bin/cat /proc/self/uid_map
+        printf '[Exec]\nPrivateUsers=identity\n' >"$ROOT.nspawn"
+        berth --console=pipe -D "$ROOT" /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         assert_contains "$ERR" "Ignoring PrivateUsers= in untrusted"
         assert_eq "0 0 4294967295" "$(map_of "$OUT")"
@@ -386,9 +387,9 @@ test_untrusted_settings_file_cannot_weaken() {
 test_boot_without_userns_warns() {
         local name opts want
         name=$(machine)
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         for opts in "" "-q" "-U" "--private-users=no"; do
-                start_bg "$name" "$T/root" ${opts:+"$opts"} -b
+                start_bg "$name" "$ROOT" ${opts:+"$opts"} -b
                 wait_for grep -q booted "$T/bg-$name.out" || fail "busybox init did not run ($opts): $(cat "$T/bg-$name.err")"
                 stop_bg "$BG_PID"
                 want=0
