@@ -102,19 +102,15 @@ const char *capability_to_name(int cap) {
 
 int capability_last_cap(void) {
         static int cached = -1;
-        _cleanup_free_ char *s = NULL;
         int c;
 
         if (cached >= 0)
                 return cached;
 
-        /* Read once: the child calls this after the container's /proc replaced the host's, and
-         * the value is global anyway. */
-        if (read_one_line_file("/proc/sys/kernel/cap_last_cap", &s) >= 0 && safe_atoi(s, &c) >= 0 &&
-            c >= 0 && c < 64)
-                return (cached = c);
-
-        /* No /proc: probe the bounding set, which answers EINVAL past the last capability. */
+        /* Asked of the kernel, never of /proc/sys/kernel/cap_last_cap: berthctl exec calls this after
+         * it entered a guest's mount namespace, where container root may have mounted a lie over that
+         * file to keep capabilities from being dropped. The bounding set answers EINVAL past the
+         * last capability the kernel knows. */
         for (c = 0; c < 63; c++)
                 if (prctl(PR_CAPBSET_READ, (unsigned long) c + 1, 0, 0, 0) < 0 && errno == EINVAL)
                         break;
@@ -130,7 +126,7 @@ uint64_t capability_all(void) {
 uint64_t capability_bounding_set(void) {
         uint64_t mask = 0;
 
-        for (int c = 0; c <= capability_last_cap() && c < 64; c++)
+        for (int c = 0; c < 64; c++)
                 if (prctl(PR_CAPBSET_READ, (unsigned long) c, 0, 0, 0) > 0)
                         mask |= CAP_MASK(c);
         return mask;
@@ -205,20 +201,23 @@ static int capset_raw(const struct __user_cap_data_struct data[static 2]) {
  * seccomp_apply() must come before this when CAP_SYS_ADMIN is not in KEEP. Logs. */
 int capability_apply(uint64_t keep) {
         struct __user_cap_data_struct data[2] = {};
-        int last, r;
+        int r;
 
-        last = capability_last_cap();
-        for (int c = 0; c <= last; c++) {
+        /* every number a capability could have, not only up to what we think the last one is: the
+         * kernel answers EINVAL for those it does not know */
+        for (int c = 0; c < 64; c++) {
                 if (keep & CAP_MASK(c))
                         continue;
                 if (prctl(PR_CAPBSET_DROP, (unsigned long) c, 0, 0, 0) < 0) {
-                        /* EINVAL: the kernel does not know this one, nothing to drop. */
                         if (errno == EINVAL)
                                 continue;
                         return log_error_errno(negative_errno(), "Failed to drop %s from the bounding set: %m",
                                                strna(capability_to_name(c)));
                 }
         }
+        /* and check: whatever went wrong above, nothing runs with more than KEEP */
+        if (capability_bounding_set() & ~keep)
+                return log_error_errno(-EPERM, "The bounding set still holds capabilities it must not: refusing to go on.");
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
                 return log_error_errno(negative_errno(), "Failed to clear the ambient capability set: %m");

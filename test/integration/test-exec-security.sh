@@ -148,4 +148,22 @@ test_stdin_from_a_host_file_cannot_be_reopened_for_writing() {
         assert_match "$(<"$T/fds.out")" "^2 pipe:"
 }
 
+# Container root mounts a lie over /proc/sys/kernel/cap_last_cap, which exec's confiner sees once it
+# is in the guest's mount namespace: capabilities are still dropped down to the container's set.
+test_fake_cap_last_cap_does_not_keep_capabilities() {
+        local n want
+        n=$(mname lastcap)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" /usr/bin/payload sleep 300
+        want=$(bounding_set "$n")
+        run "$BERTHCTL" exec "$n" /bin/sh -c 'echo 0 >/tmp/lastcap && mount --bind /tmp/lastcap /proc/sys/kernel/cap_last_cap && cat /proc/sys/kernel/cap_last_cap'
+        assert_eq 0 "$RC" "planting the fake cap_last_cap"
+        assert_eq 0 "$OUT"
+        run "$BERTHCTL" exec "$n" /usr/bin/payload caps
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "CapBnd=$want"
+        assert_contains "$OUT" "CapEff=$want"
+        run "$BERTHCTL" terminate "$n"
+}
+
 run_tests
