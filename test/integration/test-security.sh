@@ -571,7 +571,8 @@ test_cgroup_v1_devices_allow_cannot_be_widened() {
 # case ends, then removes what is left below its root (so that the kernel drops it) and exits.
 test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         make_tiny_tree "$ROOT"
-        local name="berth-test-$$-$RANDOM" holder
+        local name holder
+        name=$(unique_name "cg-$RANDOM")
         mkdir -p "$T/h"
         unshare -m --propagation private sh -c '
                 mount -t cgroup -o "none,name=$1" cgroup "$2" || exit 1
@@ -586,7 +587,11 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         grep -q ":name=$name:/\$" /proc/self/cgroup || fail "the new hierarchy is not in /proc/self/cgroup"
         findmnt -rn -o FSROOT,OPTIONS | grep -q "name=$name" && fail "the hierarchy is mounted on the host"
 
-        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
+        # (every berth on the host makes its cgroup in the hierarchy while it exists, those of other
+        # test runs too: what this case checks is its own machines' cgroups)
+        local m1
+        m1=$(machine)
+        berth "${B[@]}" -M "$m1" -D "$ROOT" /bin/sh -c '
                 grep ":name=$1:" /proc/self/cgroup
                 mkdir -p /mnt/c && mount -t cgroup -o "none,name=$1" cgroup /mnt/c && find /mnt/c' sh "$name"
         assert_eq 0 "$RC"
@@ -606,13 +611,13 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         wait "$bg" || true
         berth "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload true
         assert_eq 0 "$RC"
-        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)" ] ||
+        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m")" ] ||
                 fail "cgroups left in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
 
         touch "$T/h.done"
         wait "$holder" || true
         trap - EXIT
-        assert_eq "" "$(cat "$T/h.left")" "cgroups left in the hierarchy after the container"
+        assert_eq "" "$(grep -E "/berth-($m1|$m)(/|\$)" "$T/h.left")" "cgroups left in the hierarchy after the container"
 }
 
 # ---- resources (applied by the child; checked here) ----
