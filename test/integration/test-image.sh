@@ -218,9 +218,9 @@ test_debian_image_boots() {
         local tree name pid rc=0
         tree=$(debian_tree)
         name=$(new_name)
-        fs_image ext4 "$tree" "$T/root.fs" 640
-        gpt_image "$T/debian.raw" "$T_ROOT:$T/root.fs"
-        rm -f "$T/root.fs"
+        fs_image ext4 "$tree" "$ROOT.fs" 640
+        gpt_image "$T/debian.raw" "$T_ROOT:$ROOT.fs"
+        rm -f "$ROOT.fs"
         "$BERTH" --console=pipe -q -M "$name" -i "$T/debian.raw" -b </dev/null >"$T/out" 2>&1 &
         pid=$!
         WAIT_TIMEOUT=90 wait_for grep -q '^STATE=ready' "$RUN_DIR/machines/$name" ||
@@ -353,7 +353,7 @@ test_bad_images_refused() {
 		EOF
         # a good image with the files that ask for dm-verity next to it
         for side in roothash usrhash roothash.p7s verity; do
-                gpt_image "$T/side.raw" "$T_ROOT:$T/root.fs"
+                gpt_image "$T/side.raw" "$T_ROOT:$ROOT.fs"
                 echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef >"$T/side.$side"
                 berth_image "${B[@]}" -M "$(new_name)" -i "$T/side.raw" /usr/bin/payload true
                 assert_eq 1 "$RC" "side file .$side"
