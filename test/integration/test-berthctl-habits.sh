@@ -229,8 +229,8 @@ Hostname=edited" "$OUT"
 test_show_capabilities_are_the_guests() {
         local n leader shown real
         n=$(mname caps)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" /usr/bin/payload sleep 100
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" /usr/bin/payload sleep 100
         leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$n")
         real=$(sed -n 's/^CapBnd:\t*//p' "/proc/$leader/status")
         ctl show -P Capabilities "$n"
@@ -239,7 +239,7 @@ test_show_capabilities_are_the_guests() {
         ctl terminate "$n"
         bg_exit
         # a capability our bounding set lacks, asked for: said so, and not recorded
-        capsh --drop=cap_sys_time -- -c "exec $BERTH -D $T/root -M $n --console=pipe --capability=CAP_SYS_TIME \
+        capsh --drop=cap_sys_time -- -c "exec $BERTH -D $ROOT -M $n --console=pipe --capability=CAP_SYS_TIME \
                 /usr/bin/payload caps" >"$T/out" 2>"$T/err" </dev/null || fail "berth failed: $(cat "$T/err")"
         assert_contains "$(cat "$T/err")" "will not have them either: CAP_SYS_TIME."
 }

@@ -153,8 +153,8 @@ test_stdin_from_a_host_file_cannot_be_reopened_for_writing() {
 test_fake_cap_last_cap_does_not_keep_capabilities() {
         local n want
         n=$(mname lastcap)
-        make_tiny_tree "$T/root"
-        start_bg "$n" "$T/root" /usr/bin/payload sleep 300
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" /usr/bin/payload sleep 300
         want=$(bounding_set "$n")
         run "$BERTHCTL" exec "$n" /bin/sh -c 'echo 0 >/tmp/lastcap && mount --bind /tmp/lastcap /proc/sys/kernel/cap_last_cap && cat /proc/sys/kernel/cap_last_cap'
         assert_eq 0 "$RC" "planting the fake cap_last_cap"

@@ -328,8 +328,8 @@ test_ipvlan_refused_cleanly() {
         ip link add "$p" type veth peer name "u$p"
         trap 'cleanup_links "$p"' EXIT
         net_snapshot
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -M "$n" --network-ipvlan="$p:eth3" /bin/true
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -M "$n" --network-ipvlan="$p:eth3" /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "no ipvlan support"
@@ -368,8 +368,8 @@ test_network_namespace_path() {
         local ns="berth-test-$RUNID-join"
         ip netns add "$ns"
         trap 'ip netns delete "$ns"' EXIT
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" -M "$(mname join)" -q --pipe --network-namespace-path="/run/netns/$ns" /bin/sh -c 'stat -L -c %i /proc/self/ns/net'
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -M "$(mname join)" -q --pipe --network-namespace-path="/run/netns/$ns" /bin/sh -c 'stat -L -c %i /proc/self/ns/net'
         assert_eq 0 "$RC"
         assert_eq "$(stat -L -c %i "/run/netns/$ns")" "$OUT"
         # and the host's namespace is not the container's
@@ -406,7 +406,7 @@ test_long_names_are_distinct_and_stable() {
 test_bad_input() {
         local n long=abcdefghijklmnop
         n=$(mname bad)
-        make_tiny_tree "$T/root"
+        make_tiny_tree "$ROOT"
         net_snapshot
         local args
         for args in "--network-bridge=nosuch$RUNID" "--network-bridge=$long" "--network-bridge=" \
@@ -415,14 +415,14 @@ test_bad_input() {
                 "--network-macvlan=lo" "--network-veth-extra=a:$long" "--network-veth-extra=:x" \
                 "--network-namespace-path=/etc/os-release" "--network-namespace-path=/nonexistent" \
                 "--network-bridge=lo"; do
-                berth -D "$T/root" -M "$n" "$args" /bin/true
+                berth -D "$ROOT" -M "$n" "$args" /bin/true
                 [ "$RC" = 1 ] || fail "$args: exit status $RC, expected 1"
                 assert_one_line_error "$args"
         done
-        berth -D "$T/root" -M "$n" --network-zone=a --network-bridge=b /bin/true
+        berth -D "$ROOT" -M "$n" --network-zone=a --network-bridge=b /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
-        berth -D "$T/root" -M "$n" --private-network --network-namespace-path=/proc/self/ns/net /bin/true
+        berth -D "$ROOT" -M "$n" --private-network --network-namespace-path=/proc/self/ns/net /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_net_unchanged

@@ -116,8 +116,8 @@ test_machine_name_finds_the_image() {
 # opened; the host's mode kept
 test_tun_and_fuse_devices() {
         [ -c /dev/net/tun ] || skip "the host has no /dev/net/tun"
-        make_tiny_tree "$T/root"
-        berth -D "$T/root" --console=pipe -q --private-network /bin/sh -c \
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" --console=pipe -q --private-network /bin/sh -c \
                 'stat -c "%a %t:%T" /dev/net/tun; payload tun berthtest0 && ip link show berthtest0 >/dev/null && echo linked'
         assert_eq 0 "$RC"
         assert_eq "$(stat -c '%a %t:%T' /dev/net/tun)
@@ -125,7 +125,7 @@ berthtest0
 linked" "$OUT"
         ip link show berthtest0 >/dev/null 2>&1 && fail "the tun interface is on the host"
         if [ -c /dev/fuse ]; then
-                berth -D "$T/root" --console=pipe -q /usr/bin/payload open /dev/fuse rw
+                berth -D "$ROOT" --console=pipe -q /usr/bin/payload open /dev/fuse rw
                 assert_eq 0 "$RC"
         fi
 }
