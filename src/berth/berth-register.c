@@ -994,7 +994,7 @@ static int link_journal_guest(Settings *s, const char *id, bool try) {
 
 int link_journal_prepare(Settings *s) {
         LinkJournal l = s->link_journal;
-        _cleanup_free_ char *host = NULL;
+        _cleanup_free_ char *host = NULL, *host_id = NULL;
         char id[33];
         struct stat st;
 
@@ -1015,6 +1015,20 @@ int link_journal_prepare(Settings *s) {
                                                                                          : LINK_JOURNAL_NO;
                 if (l == LINK_JOURNAL_NO)
                         return 0;
+        }
+        /* A tree copied from the host, or made by its hostile owner, can carry the host's own
+         * machine id: its "journal directory" would then be the host's journal, bound writable into
+         * the guest. Never link that, as nspawn refuses too. */
+        if (read_one_line_file("/etc/machine-id", &host_id) >= 0 && streq(host_id, id)) {
+                bool try = l != LINK_JOURNAL_HOST && l != LINK_JOURNAL_GUEST;
+                if (try) {
+                        log_warning("Not linking the journal of machine '%s': its machine id is the host's (%s); "
+                                    "give the tree an id of its own (an empty /etc/machine-id).", s->machine, id);
+                        return 0;
+                }
+                return log_error_errno(-EEXIST, "Cannot link the journal of machine '%s' (--link-journal=): its machine id "
+                                                "is the host's (%s). Give the tree an id of its own (an empty "
+                                                "/etc/machine-id), or pass --link-journal=no.", s->machine, id);
         }
         if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
                 return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST);

@@ -643,4 +643,33 @@ test_cpu_affinity() {
         assert_eq 0 "$OUT"
 }
 
+# A tree that carries the host's machine id must never get the host's journal directory bound into
+# it (--link-journal=host, or auto where the host keeps /var/log/journal/ID: its own journal).
+test_host_machine_id_gets_no_host_journal() {
+        local hid made=0
+        hid=$(cat /etc/machine-id 2>/dev/null) || skip "the host has no /etc/machine-id"
+        [ ${#hid} = 32 ] || skip "the host's machine id is not set"
+        make_tiny_tree "$T/root"
+        echo "$hid" >"$T/root/etc/machine-id"
+        if [ ! -e "/var/log/journal/$hid" ]; then
+                berth -D "$T/root" --console=pipe -q --register=no --link-journal=host /usr/bin/payload true
+                [ -e "/var/log/journal/$hid" ] && rmdir "/var/log/journal/$hid" && fail "berth made the host's journal directory"
+                assert_eq 1 "$RC"
+                assert_one_line_error
+                assert_contains "$ERR" "its machine id is the host's"
+                # auto, where the host keeps its journal: a canary stands in for it
+                mkdir -p "/var/log/journal/$hid"
+                made=1
+        fi
+        echo canary >"$T/canary"
+        mount --bind "$T" "/var/log/journal/$hid"
+        berth -D "$T/root" --console=pipe --register=no /bin/sh -c \
+                "ls /var/log/journal/$hid/canary 2>/dev/null && echo pwned >/var/log/journal/$hid/canary; true"
+        umount "/var/log/journal/$hid"
+        [ "$made" = 0 ] || rmdir "/var/log/journal/$hid"
+        assert_eq 0 "$RC"
+        assert_eq canary "$(cat "$T/canary")" "the host's journal was reachable"
+        assert_contains "$ERR" "Not linking the journal"
+}
+
 run_tests
