@@ -679,6 +679,8 @@ int container_run(Settings *s, int *ret_status) {
                 .timestamp = now_usec(CLOCK_REALTIME),
                 .capabilities = settings_effective_capabilities(s),
                 .no_new_privileges = s->no_new_privileges,
+                .uid_shift = m.userns.fd >= 0 ? m.userns.range.range.start : 0,
+                .uid_range = m.userns.fd >= 0 ? m.userns.range.range.count : 0,
                 .syscall_allow = s->syscall_allow,
                 .syscall_deny = s->syscall_deny,
         };

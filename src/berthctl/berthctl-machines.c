@@ -547,13 +547,15 @@ static int status_one(const char *name, unsigned *n_printed) {
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
         _cleanup_(fields_freep) Fields *f = NULL;
         _cleanup_strv_free_ char **addrs = NULL;
-        char leader[320], since[160], ts[64], span[64], comm[256];
+        char leader[320], since[160], ts[64], span[64], comm[256], uid_shift[16] = "";
         bool host = false;
         int r;
 
         r = machine_get_logged(name, &m);
         if (r < 0)
                 return r;
+        if (m->record && m->record->uid_range)
+                snprintf(uid_shift, sizeof uid_shift, "%u", m->record->uid_shift);
         machine_read_os_release(m);
         (void) machine_addresses(m, &host, &addrs);
 
@@ -585,6 +587,7 @@ static int status_one(const char *name, unsigned *n_printed) {
             fields_add(f, "OS", CELL_STRING, m->pretty_os ?: m->os) < 0 ||
             fields_add(f, "Addresses", CELL_STRV, host || strv_isempty(addrs) ? NULL : addrs) < 0 ||
             fields_add(f, "Network", CELL_STRING, host ? "host" : "private") < 0 ||
+            fields_add(f, "UID Shift", CELL_STRING, m->record && m->record->uid_range ? uid_shift : NULL) < 0 ||
             fields_add(f, "Interfaces", CELL_STRV, m->record ? m->record->interfaces : NULL) < 0 ||
             fields_add(f, "Console", CELL_STRING, m->console) < 0)
                 return log_oom();
@@ -632,7 +635,7 @@ int verb_status(int argc, char *argv[]) {
 static int show_one(MachineInfo *m, bool first) {
         _cleanup_(fields_freep) Fields *f = NULL;
         MachineRecord *rec = m->record;
-        char sig[16], sig2[16], caps[32];
+        char sig[16], sig2[16], caps[32], uid_shift[16] = "", uid_range[16] = "";
         _cleanup_strv_free_ char **addrs = NULL;
         bool host;
 
@@ -645,6 +648,8 @@ static int show_one(MachineInfo *m, bool first) {
         if (!rec)
                 rec = (MachineRecord *) &none; /* another manager's machine: no confinement to show */
         snprintf(caps, sizeof caps, "%llx", rec->capabilities);
+        snprintf(uid_shift, sizeof uid_shift, "%u", rec->uid_shift);
+        snprintf(uid_range, sizeof uid_range, "%u", rec->uid_range);
         if (fields_add(f, "Name", CELL_STRING, m->name) < 0 ||
             fields_add(f, "Id", CELL_STRING, m->uuid) < 0 ||
             fields_add(f, "Class", CELL_STRING, m->class) < 0 ||
@@ -668,6 +673,8 @@ static int show_one(MachineInfo *m, bool first) {
                        rec->reboot_signal > 0 ? signal_to_string(rec->reboot_signal, sig2) : NULL) < 0 ||
             fields_add(f, "Capabilities", CELL_STRING, m->record ? caps : NULL) < 0 ||
             fields_add(f, "NoNewPrivileges", CELL_BOOL, rec->no_new_privileges) < 0 ||
+            fields_add(f, "UIDShift", CELL_STRING, rec->uid_range ? uid_shift : NULL) < 0 ||
+            fields_add(f, "UIDRange", CELL_STRING, rec->uid_range ? uid_range : NULL) < 0 ||
             fields_add(f, "SystemCallAllow", CELL_STRV, rec->syscall_allow) < 0 ||
             fields_add(f, "SystemCallDeny", CELL_STRV, rec->syscall_deny) < 0 ||
             fields_add(f, "Registered", CELL_BOOL, m->registered) < 0)

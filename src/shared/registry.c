@@ -258,6 +258,8 @@ int registry_write(const MachineRecord *r) {
         fprintf(f, "CAPABILITIES=%llx\n", r->capabilities);
         if (r->no_new_privileges)
                 fprintf(f, "NO_NEW_PRIVILEGES=1\n");
+        if (r->uid_range > 0)
+                fprintf(f, "UID_SHIFT=%u\nUID_RANGE=%u\n", r->uid_shift, r->uid_range);
         STRV_FOREACH(p, r->syscall_allow)
                 fput_escaped(f, "SYSCALL_ALLOW", *p);
         STRV_FOREACH(p, r->syscall_deny)
@@ -339,6 +341,11 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
         }
         if (streq(key, "NO_NEW_PRIVILEGES")) {
                 m->no_new_privileges = parse_boolean(value) > 0;
+                return 0;
+        }
+        if (streq(key, "UID_SHIFT") || streq(key, "UID_RANGE")) {
+                /* a garbled value reads as no user namespace */
+                (void) safe_atou(value, streq(key, "UID_SHIFT") ? &m->uid_shift : &m->uid_range);
                 return 0;
         }
         if (streq(key, "SYSCALL_ALLOW"))

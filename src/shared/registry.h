@@ -18,7 +18,7 @@
  *
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
  * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
- * NO_NEW_PRIVILEGES, NETWORK_ZONE, and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW=,
+ * NO_NEW_PRIVILEGES, NETWORK_ZONE, UID_SHIFT and UID_RANGE (a user namespace), and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW=,
  * SYSCALL_DENY=, NETWORK_LINK= ("NAME IFINDEX") and INTERFACE= lines.
  * In values a backslash is written as two backslashes and a newline as
  * backslash-n; unknown keys are ignored (older and newer berths share /run). */
@@ -47,6 +47,8 @@ typedef struct MachineRecord {
         int reboot_signal;     /* ... to reboot (0: the guest cannot be rebooted) */
         unsigned long long capabilities; /* bounding set of the container */
         bool no_new_privileges;
+        unsigned uid_shift;    /* --private-users: the host id of the container's root ... */
+        unsigned uid_range;    /* ... and how many ids it has; 0: no user namespace */
         char **syscall_allow;  /* --system-call-filter= additions and removals */
         char **syscall_deny;
         /* private networking (berth-network.c) */

@@ -140,6 +140,24 @@ test_two_machines_get_disjoint_ranges() {
         [ ! -e "$LOCKS/$mb" ] || fail "range $mb still has a lock file after the machine ended"
 }
 
+# berthctl status and show: the range, as machinectl's "UID Shift"
+test_berthctl_shows_the_range() {
+        local name base
+        [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        start_bg "$name" "$ROOT" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
+        base=$(awk '{ print $2 }' "$ROOT/root/map")
+        run "$BERTHCTL" show "$name" --property=UIDShift --property=UIDRange
+        assert_eq 0 "$RC"
+        assert_eq "UIDShift=$base
+UIDRange=65536" "$OUT"
+        run "$BERTHCTL" status "$name"
+        assert_match "$OUT" "UID Shift: $base"
+        stop_bg "$BG_PID"
+}
+
 # systemd-nspawn's lock on the range the machine name hashes to: berth picks another
 test_nspawn_range_lock_is_honoured() {
         local name base other

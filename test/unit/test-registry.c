@@ -61,6 +61,8 @@ static void test_round_trip(void) {
                 .class = (char *) "container",
                 .service = (char *) "berth",
                 .timestamp = 1700000000123456ULL,
+                .uid_shift = 1879048192,
+                .uid_range = 65536,
         };
 
         ok(registry_write(&r) == 0, "write a record");
@@ -77,6 +79,7 @@ static void test_round_trip(void) {
                    strv_length(back->loop_devices) == 2 && streq(back->loop_devices[1], loops[1]),
            "round trip: repeated keys");
         ok(back && back->timestamp == r.timestamp, "round trip: timestamp");
+        ok(back && back->uid_shift == 1879048192 && back->uid_range == 65536, "round trip: the user namespace's range");
 
         r.state = (char *) "stopping";
         ok(registry_write(&r) == 0, "rewrite the record");
