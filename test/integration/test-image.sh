@@ -193,6 +193,20 @@ test_binds_into_image() {
         assert_nothing_attached
 }
 
+# NAME.nspawn next to NAME.raw is the image's settings file, as next to a tree
+test_settings_file_next_to_image() {
+        need_tools
+        local n
+        n=$(new_name)
+        mkdir "$T/pool"
+        tiny_gpt "$T/pool/$n.raw"
+        printf '[Exec]\nEnvironment=FROMFILE=yes\n' >"$T/pool/$n.nspawn"
+        berth "${B[@]}" -i "$T/pool/$n.raw" /bin/sh -c 'echo "$FROMFILE"'
+        assert_eq 0 "$RC"
+        assert_eq yes "$OUT"
+        assert_nothing_attached
+}
+
 # an image of /usr only: the root is a fresh tmpfs with the merged-/usr links
 test_usr_only_image() {
         need_tools
