@@ -599,12 +599,14 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         assert_contains "$OUT" /mnt/c/cgroup.procs
         assert_not_contains "$OUT" /release_agent
 
-        # what a SIGKILLed berth leaves there goes with the next start of the machine
+        # what a SIGKILLed berth leaves there goes with the next start of the machine (its record in
+        # a run dir of the case's own: a berth of another run would clean it first, another way)
         local m bg
+        private_run_dir
         m=$(machine)
         "$BERTH" "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload sleep 100 </dev/null >/dev/null 2>&1 &
         bg=$!
-        wait_for grep -q '^LEADER=[1-9]' "/run/berth/machines/$m" || fail "the machine did not start"
+        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m" || fail "the machine did not start"
         nsenter -t "$holder" -m test -d "$T/h/berth-$m/policy/payload" ||
                 fail "no cgroup berth-$m/policy/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
         kill -KILL "$bg"
