@@ -94,7 +94,7 @@ test_debian_guest_binfmt_misc_and_fresh_proc() {
 	WantedBy=multi-user.target
 	UNIT
         ln -sf /etc/systemd/system/berth-probe.service "$DEB/etc/systemd/system/multi-user.target.wants/berth-probe.service"
-        berth --console=pipe -q -D "$DEB" -M "debbf-$$" -b
+        berth --console=pipe -q --private-users=no -D "$DEB" -M "debbf-$$" -b
         remove_probe
         rm -f "$DEB/usr/local/sbin/berth-binfmt-probe" "$DEB/etc/binfmt.d/berth-test.conf"
         assert_eq "$binfmt_before" "$(host_binfmt_state)" "host binfmt_misc entries"

@@ -269,7 +269,7 @@ test_fresh_proc_instance_open_by_design() {
         probe_tree
         local sysctl_before
         sysctl_before=$(host_sysctl_state)
-        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
+        berth "${B[@]}" --private-users=no -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 mkdir -p /run/p
                 if mount -t proc proc /run/p 2>/dev/null; then echo own-ns-mounted; umount /run/p; fi
                 unshare -m sh -c "mount -t proc proc /run/p && echo unshared-mounted &&
@@ -295,7 +295,7 @@ test_binfmt_misc_open_by_design() {
         holder=$!
         wait_for test -s "$T/bm.dev" || fail "could not hold the host's binfmt_misc instance"
         dev=$(<"$T/bm.dev")
-        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c '
+        berth "${B[@]}" --private-users=no -M "$(machine)" -D "$ROOT" /bin/sh -c '
                 [ -d /proc/sys/fs/binfmt_misc ] && ! grep -q " /proc/sys/fs/binfmt_misc " /proc/self/mounts &&
                         echo standard-place-unmounted
                 mkdir -p /run/b && mount -t binfmt_misc binfmt_misc /run/b && echo mounted &&
@@ -341,12 +341,12 @@ test_guest_symlink_run_host_steers_no_write() {
         mkdir -p "$T/run/host" "$T/hostdir"
         canary "$T/hostdir/machine-id"
         # the guest, given its own /run, points /run/host at a host directory (by its host path)
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
                 rm -rf /run/host && ln -s $T/hostdir /run/host && echo planted"
         assert_contains "$OUT" planted
         [ -L "$T/run/host" ] || fail "the guest could not plant its symlink"
         # the next start writes /run/host/machine-id after that bind is in place
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
                 'echo pwned >/etc/machine-id; echo ran'
         assert_canaries "$T/hostdir/machine-id"
         # refused, with the cause named: /run/host must be a directory of the tree
@@ -358,11 +358,11 @@ test_guest_symlink_machine_id_steers_no_write() {
         make_tiny_tree "$ROOT"
         mkdir -p "$T/run/host"
         canary "$T/canary"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c "
                 rm -f /run/host/machine-id && ln -s $T/canary /run/host/machine-id && echo planted"
         assert_contains "$OUT" planted
         [ -L "$T/run/host/machine-id" ] || fail "the guest could not plant its symlink"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/run:/run" -D "$ROOT" /bin/sh -c \
                 'cat /etc/machine-id; echo pwned >/etc/machine-id; cat /etc/machine-id'
         assert_eq 0 "$RC"
         assert_match "$OUT" "^[0-9a-f]{32}$" "the command still gets a machine id"
@@ -380,7 +380,7 @@ test_hard_links_in_tree_write_no_host_file() {
         ln "$T/canary-id" "$T/run/host/machine-id"
         ln "$T/canary-resolv" "$ROOT/etc/resolv.conf"
         ln "$T/canary-localtime" "$ROOT/etc/localtime"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/run:/run" --resolv-conf=copy-host --timezone=copy \
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/run:/run" --resolv-conf=copy-host --timezone=copy \
                 -D "$ROOT" /bin/sh -c 'cat /etc/machine-id /etc/resolv.conf
                         echo pwned >/etc/machine-id; echo pwned >/etc/resolv.conf; echo pwned >/etc/localtime'
         assert_eq 0 "$RC"
@@ -399,7 +399,7 @@ test_symlink_at_masked_path_carries_no_mask() {
         [ -s /etc/resolv.conf ] || skip "the host has no /etc/resolv.conf to copy"
         mkdir -p "$T/kernel"
         ln -s /etc/resolv.conf "$T/kernel/debug"
-        berth "${B[@]}" -M "$(machine)" --bind="$T/kernel:/sys/kernel" --resolv-conf=copy-host -D "$ROOT" \
+        berth "${B[@]}" --private-users=no -M "$(machine)" --bind="$T/kernel:/sys/kernel" --resolv-conf=copy-host -D "$ROOT" \
                 /bin/sh -c 'cat /etc/resolv.conf'
         if [ "$RC" = 0 ]; then
                 assert_contains "$OUT" "$(head -n 1 /etc/resolv.conf)" "the host's resolv.conf, not a mask over it"
