@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <linux/keyctl.h>
 #include <sys/prctl.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -212,9 +213,16 @@ static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
         const char *unified = machine_unified_cgroup(m);
 
         STRV_FOREACH(p, m->record->cgroup_paths) {
-                _cleanup_free_ char *procs = NULL, *leader = NULL, *lprocs = NULL;
+                _cleanup_free_ char *procs = NULL, *leader = NULL, *lprocs = NULL, *devices = NULL;
                 bool is_unified = unified && streq(*p, unified);
                 int fd, fb = -EBADF;
+
+                /* the v1 devices cgroup carries the device policy on a host without cgroup2's:
+                 * a command outside it would hold CAP_MKNOD with no policy at all */
+                devices = strjoin(*p, "/devices.list");
+                if (!devices)
+                        return log_oom();
+                bool required = is_unified || access(devices, F_OK) >= 0;
 
                 if (j->n >= ELEMENTSOF(j->fd))
                         break;
@@ -223,7 +231,7 @@ static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
                         return log_oom();
                 fd = open(procs, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
                 if (fd < 0) {
-                        if (is_unified)
+                        if (required)
                                 return log_error_errno(negative_errno(), "Failed to open the cgroup of machine '%s' (%s): %m",
                                                        m->name, *p);
                         log_debug_errno(negative_errno(), "Failed to open '%s', ignoring: %m", procs);
@@ -240,7 +248,7 @@ static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
                 }
                 j->fd[j->n] = fd;
                 j->fallback[j->n] = fb;
-                j->required[j->n] = is_unified;
+                j->required[j->n] = required;
                 j->n++;
         }
         return 0;
@@ -397,6 +405,9 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, int sock, int go
                 (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         }
 
+        if (req->home && chdir(req->home) < 0)
+                (void) chdir("/");
+
         environ = req->env;
         if (req->file)
                 execv(req->file, req->argv);
@@ -464,9 +475,17 @@ static int confine(const ExecRequest *req, int pidfd, int sock, int go, const in
                         return log_error_errno(negative_errno(), "Failed to become root of the user namespace of machine '%s': %m",
                                                req->m->name);
         }
-        if (!req->home || chdir(req->home) < 0)
-                if (chdir("/") < 0)
-                        return log_error_errno(negative_errno(), "Failed to enter the root of machine '%s': %m", req->m->name);
+        /* none of the caller's supplementary groups (they are host gids) go along; a user of the guest
+         * gets the guest's in the inner child */
+        if (!(flags & CLONE_NEWUSER) && setgroups(0, NULL) < 0)
+                return log_error_errno(negative_errno(), "Failed to drop the supplementary groups: %m");
+        /* nor the caller's session keyring: an anonymous one of its own */
+        if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0) < 0 && errno != ENOSYS)
+                log_debug_errno(negative_errno(), "Failed to join a keyring of our own, ignoring: %m");
+        /* the root only: the home directory is the guest's to choose (an automount or FUSE directory
+         * could hang us), so the inner child enters it, confined and as the user */
+        if (chdir("/") < 0)
+                return log_error_errno(negative_errno(), "Failed to enter the root of machine '%s': %m", req->m->name);
 
         /* the container's own order (berth-child.c): no_new_privs, the filter, then the bounding set */
         if (rec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)

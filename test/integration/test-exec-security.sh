@@ -166,4 +166,17 @@ test_fake_cap_last_cap_does_not_keep_capabilities() {
         run "$BERTHCTL" terminate "$n"
 }
 
+# The caller's supplementary groups (host gids) do not reach the command, nor its session keyring.
+test_exec_gets_none_of_the_callers_groups() {
+        local n
+        command -v setpriv >/dev/null || skip "setpriv is missing (util-linux)"
+        n=$(mname groups)
+        make_tiny_tree "$T/root"
+        start_bg "$n" "$T/root" /usr/bin/payload sleep 300
+        run setpriv --groups 4,27,998 -- "$BERTHCTL" exec "$n" /bin/sh -c 'grep "^Groups:" /proc/self/status'
+        assert_eq 0 "$RC"
+        assert_match "$OUT" '^Groups:[[:space:]]*$'
+        run "$BERTHCTL" terminate "$n"
+}
+
 run_tests
