@@ -29,30 +29,11 @@
 
 #define DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-int sync_send(int fd, SyncMessageType type, int error, int value, int value2, int pass_fd) {
-        SyncMessage m = { .type = type, .error = error, .value = value, .value2 = value2 };
-        return send_message_fd(fd, &m, sizeof m, pass_fd);
-}
-
-int sync_send_error(int fd, int error, const char *text) {
-        SyncMessage m = { .type = SYNC_ERROR, .error = error < 0 ? error : -EIO };
-        if (text)
-                (void) snprintf(m.text, sizeof m.text, "%s", text);
-        return send_message_fd(fd, &m, sizeof m, -EBADF);
-}
-
-int sync_recv(int fd, SyncMessage *ret, int *ret_fd) {
-        int r = recv_message_fd(fd, ret, sizeof *ret, ret_fd);
-        if (r > 0)
-                ret->text[sizeof ret->text - 1] = 0;
-        return r;
-}
-
 /* The child's errors go to the monitor, not to our stderr: from the first
  * mount on, stderr may be the container's console (dropped with
  * --console=passive) and the journal's socket is gone after pivot_root. Each
  * failing step logs once, so the first error is the cause; it travels with
- * SYNC_ERROR and the monitor logs it, once, wherever its own logs go. */
+ * STARTUP_MSG_ERROR and the monitor logs it, once, wherever its own logs go. */
 typedef struct ChildError {
         int error;
         char message[SYNC_TEXT_MAX];
@@ -156,7 +137,7 @@ static int build_environment(const ChildParams *p, const UserRecord *u, char ***
         char uuid[37], buf[PATH_MAX + 16];
         int r = 0;
 
-        id128_to_uuid_string(s->uuid, uuid);
+        id128_to_uuid_string(p->runtime->uuid, uuid);
         r |= strv_extend(&env, "PATH=" DEFAULT_PATH);
         r |= strv_extend(&env, "container=berth");
         snprintf(buf, sizeof buf, "container_uuid=%s", uuid);
@@ -411,7 +392,7 @@ static int open_run_host(int root_fd, int *ret) {
 /* A command (not --boot) in a tree with an empty /etc/machine-id gets one
  * for this run, bound over it; systemd as init derives its own from
  * $container_uuid instead. */
-static int setup_machine_id(const char *root, const Settings *s) {
+static int setup_machine_id(const char *root, const Settings *s, const uint8_t uuid[16]) {
         _cleanup_close_ int rfd = -EBADF, fd = -EBADF, host = -EBADF, file = -EBADF;
         char id[34];
         struct stat st;
@@ -425,7 +406,7 @@ static int setup_machine_id(const char *root, const Settings *s) {
         fd = open_in_root(rfd, "/etc/machine-id", O_PATH | O_NOFOLLOW);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 0)
                 return 0; /* missing, or set: nothing to do */
-        id128_to_string(s->uuid, id);
+        id128_to_string(uuid, id);
         strcat(id, "\n");
         r = open_run_host(rfd, &host);
         if (r < 0)
@@ -610,20 +591,18 @@ static int do_pivot_root(const char *root) {
  * cleared and covered mounts can't be revealed, by anyone, and a fresh proc
  * or sysfs can't be mounted while ours is masked. Our credentials stay the
  * host's: only the namespace's owner changes. */
-static int enter_locked_mounts(int sync_fd) {
+static int enter_locked_mounts(Startup *sp) {
         SyncMessage m;
         int r, fd = -EBADF;
 
-        r = sync_send(sync_fd, SYNC_PIVOTED, 0, 0, 0, -EBADF);
+        r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
         if (r < 0)
-                return log_error_errno(r, "Failed to ask the monitor to lock the mounts: %m");
-        r = sync_recv(sync_fd, &m, &fd);
-        if (r <= 0 || m.type != SYNC_LOCKED_MOUNTS) {
-                safe_close(fd);
-                return log_error_errno(r < 0 ? r : -EPIPE, "Lost the monitor while locking the mounts.");
-        }
-        if (m.error < 0 || fd < 0)
-                return m.error < 0 ? m.error : -EBADMSG; /* logged by the monitor */
+                return r;
+        r = startup_recv(sp, STARTUP_LOCKED_MOUNTS, &m, &fd);
+        if (r < 0)
+                return r;
+        if (fd < 0)
+                return log_error_errno(-EBADMSG, "The monitor sent no locked mount namespace.");
         r = RET_NERRNO(setns(fd, CLONE_NEWNS));
         safe_close(fd);
         if (r < 0)
@@ -665,27 +644,40 @@ static int enter_user_namespace(const Settings *s, const UserNamespace *u) {
         return 0;
 }
 
-static int setup_container(const ChildParams *p, const char **ret_init, int *ret_stop_signal, int *ret_reboot_signal) {
+static int setup_container(const ChildParams *p, Startup *sp, const char **ret_init, int *ret_stop_signal,
+                           int *ret_reboot_signal) {
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
         HostFile resolv = {}, tz = {};
         SyncMessage m;
         int r, fd;
 
-        /* Namespaces: mount, PID, UTS, IPC (and network) are new; cgroup is
-         * still the host's until the parent has moved us into the container's
-         * cgroup and said so. */
-        r = sync_recv(p->sync_fd, &m, NULL);
-        if (r <= 0 || m.type != SYNC_CGROUP_READY)
-                return log_error_errno(r < 0 ? r : -EPIPE, "Lost the monitor before the start.");
-        if (unshare(CLONE_NEWCGROUP) < 0)
+        /* Namespaces: those the plan made at clone (mount, PID, UTS, IPC, and
+         * network with --private-network) are new, user is the host's; cgroup
+         * is still the host's until the monitor has moved us into the
+         * container's cgroup and said so. */
+        r = namespace_plan_join(&p->runtime->namespaces);
+        if (r < 0)
+                return r;
+        r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
+        if (r < 0)
+                return r;
+        if (unshare((int) namespace_plan_unshare_flags(&p->runtime->namespaces, STARTUP_CGROUP_READY)) < 0)
                 return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
+        /* the monitor's other steps before the tree is built: links moved, registered */
+        while (sp->next < _STARTUP_STEP_MAX && startup_step_sender(sp->next) == STARTUP_MONITOR) {
+                r = startup_recv(sp, sp->next, &m, NULL);
+                if (r < 0)
+                        return r;
+        }
 
         /* From here on no mount we make reaches the host. */
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
 
-        r = root_mount(s, p->root_fd, p->userns->idmap ? p->userns->fd : -EBADF, &root);
+        r = root_mount(s, p->root, p->userns->idmap ? p->userns->fd : -EBADF, &root);
+        /* attached now (or not used): nothing of it for the payload or the stub init to keep */
+        (void) close(p->root->mount_fd);
         if (r < 0)
                 return r;
         r = mount_api_filesystems(root, s, userns_owner(p->userns));
@@ -696,21 +688,21 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         if (r < 0)
                 return r;
         if (fd >= 0) {
-                r = sync_send(p->sync_fd, SYNC_CONSOLE_FD, 0, 0, 0, fd);
+                r = startup_send(sp, STARTUP_CONSOLE, 0, 0, fd);
                 safe_close(fd);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to pass the console to the monitor: %m");
+                        return r;
         }
 
         r = make_notify_socket(root, &fd);
         if (r < 0)
                 return r;
-        r = sync_send(p->sync_fd, SYNC_NOTIFY_FD, 0, 0, 0, fd);
+        r = startup_send(sp, STARTUP_NOTIFY, 0, 0, fd);
         safe_close(fd);
         if (r < 0)
-                return log_error_errno(r, "Failed to pass the notify socket to the monitor: %m");
+                return r;
 
-        r = custom_mounts_apply(root, s, userns_owner(p->userns));
+        r = custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, userns_owner(p->userns));
         if (r < 0)
                 return r;
         r = mount_protect_kernel(root);
@@ -719,7 +711,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         r = setup_hostname(s);
         if (r < 0)
                 return r;
-        r = setup_machine_id(root, s);
+        r = setup_machine_id(root, s, p->runtime->uuid);
         if (r < 0)
                 return r;
         (void) host_files_prepare(root, s, &resolv, &tz);
@@ -733,7 +725,7 @@ static int setup_container(const ChildParams *p, const char **ret_init, int *ret
         r = apply_resources(s);
         if (r < 0)
                 return r;
-        r = enter_locked_mounts(p->sync_fd);
+        r = enter_locked_mounts(sp);
         if (r < 0)
                 return r;
         r = enter_user_namespace(s, p->userns);
@@ -802,9 +794,10 @@ _noreturn_ void child_main(const ChildParams *p) {
         UserRecord user = {}, *u = NULL;
         const char *init = NULL;
         int r, stop_signal = SIGKILL, reboot_signal = 0;
-        int keep[] = { p->sync_fd, p->root_fd, p->userns->fd };
+        int keep[] = { p->sync_fd, p->root->mount_fd, p->userns->fd };
         ChildError error = {};
         sigset_t none, all;
+        Startup sp;
 
         log_set_sink(LOG_ERR, child_error_sink, &error);
 
@@ -816,7 +809,8 @@ _noreturn_ void child_main(const ChildParams *p) {
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) close_all_fds(keep, ELEMENTSOF(keep));
 
-        r = setup_container(p, &init, &stop_signal, &reboot_signal);
+        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
+        r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
         if (r < 0)
                 goto fail;
 
@@ -839,14 +833,16 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which
          * --drop-capability= may take away. */
-        r = seccomp_apply(s, settings_effective_capabilities(s));
+        r = seccomp_apply(s, p->runtime->capabilities, p->runtime->seccomp);
         if (r < 0)
                 goto fail;
-        r = capability_apply(settings_effective_capabilities(s));
+        r = capability_apply(p->runtime->capabilities);
         if (r < 0)
                 goto fail;
 
-        (void) sync_send(p->sync_fd, SYNC_EXEC, 0, stop_signal, reboot_signal, -EBADF);
+        r = startup_send(&sp, STARTUP_EXEC, stop_signal, reboot_signal, -EBADF);
+        if (r < 0)
+                goto fail;
 
         if (s->start_mode == START_PID2) {
                 int gate[2];
@@ -884,6 +880,6 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         r = exec_payload(p, init, u);
 fail:
-        (void) sync_send_error(p->sync_fd, r, error.message);
+        (void) startup_send_error(&sp, r, error.message);
         _exit(EXIT_FAILURE);
 }

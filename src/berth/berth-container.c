@@ -25,8 +25,11 @@
 #include "berth-network.h"
 #include "berth-seccomp.h"
 #include "berth-register.h"
+#include "berth-rootsrc.h"
+#include "berth-runtime.h"
 #include "berth-stale.h"
 #include "berth-userns.h"
+#include "berth-startup.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -37,9 +40,12 @@
 /* berth, the monitor: stays in the host's namespaces, owns every piece of
  * host state the container needs (lock, record, cgroups, work dirs) and tears
  * it down on every exit path; a later start cleans up after a monitor that was
- * killed (berth-stale.c). */
+ * killed (berth-stale.c). The process model, the namespaces of each process
+ * and the trust boundary: berth-startup.h. */
 typedef struct Monitor {
-        Settings *settings;
+        const Settings *settings;
+        RootSource root;         /* the tree, resolved once into a detached mount */
+        Runtime runtime;         /* what this run derived from the settings; the child gets it read-only */
         sd_event *event;
         pid_t pid;               /* the container's PID 1, in our PID namespace */
         int stop_signal;
@@ -51,52 +57,15 @@ typedef struct Monitor {
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         Network *network;           /* the machine's links (berth-network.c) */
-        MachineRecord record;
         UserNamespace userns;       /* the container's user namespace and its range, or none */
+        MachineRecord record;
+        char **cgroup_paths, **scratch, **loops; /* the record's lists */
+        char uuid[37];                           /* the record's UUID= */
+        int root_lock;                           /* the tree's or image's lock */
         bool ready;
         int exit_status;
         bool exited;
 } Monitor;
-
-static bool tree_has_regular(int dfd, const char *path, bool executable) {
-        _cleanup_close_ int fd = open_in_root(dfd, path, O_PATH);
-        struct stat st;
-
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-                return false;
-        return !executable || (st.st_mode & 0111);
-}
-
-int container_check_tree(const Settings *s) {
-        _cleanup_close_ int dfd = open(s->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (dfd < 0)
-                return log_error_errno(negative_errno(), "Cannot open container tree '%s': %m", s->directory);
-        return container_check_tree_fd(s, dfd, s->directory);
-}
-
-int container_check_tree_fd(const Settings *s, int dfd, const char *what) {
-        static const char *const inits[] = { "usr/lib/systemd/systemd", "lib/systemd/systemd", "sbin/init" };
-        const char *fix = s->image ? "Point --image= at an image of an OS" : "Point --directory= at the root of an OS tree";
-
-        if (s->volatile_mode == VOLATILE_YES)
-                return 0; /* only /usr is used; os-release may live in /usr/lib */
-        if (!tree_has_regular(dfd, "etc/os-release", false) && !tree_has_regular(dfd, "usr/lib/os-release", false))
-                return log_error_errno(-ENOMEDIUM,
-                                       "'%s' does not look like an OS tree: it has neither /etc/os-release nor "
-                                       "/usr/lib/os-release. %s.",
-                                       what, fix);
-        if (s->start_mode == START_BOOT) {
-                for (size_t i = 0; i < ELEMENTSOF(inits); i++)
-                        if (tree_has_regular(dfd, inits[i], true))
-                                return 0;
-                return log_error_errno(-ENOEXEC,
-                                       "Cannot boot '%s': no init in it (tried /usr/lib/systemd/systemd, "
-                                       "/lib/systemd/systemd, /sbin/init). Install one, or run a command without --boot.",
-                                       what);
-        }
-        return 0;
-}
 
 /* ---- event handlers ---- */
 
@@ -294,116 +263,169 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) 
         return r;
 }
 
-/* The child's error, logged once here. Its text was made by our own code, but
- * past pivot_root it may quote names from the tree (hostile): printable
- * characters only reach the log. */
-static int log_child_error(const SyncMessage *msg) {
-        int error = msg->error < 0 ? msg->error : -EIO;
-        char text[SYNC_TEXT_MAX];
-        size_t k = 0;
+/* ---- the monitor's side of the start-up protocol (berth-startup.h) ---- */
 
-        for (const char *c = msg->text; *c && k < sizeof text - 1; c++)
-                text[k++] = ((unsigned char) *c >= 0x20 && *c != 0x7f) ? *c : '?';
-        text[k] = 0;
-        if (k == 0)
-                return log_error_errno(error, "The container's setup failed: %m");
-        return log_error_errno(error, "%s", text);
+static int step_cgroup_ready(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        int r;
+
+        r = cgroup_attach(m->cgroup, m->pid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to move the container into its cgroup: %m");
+        return startup_send(p, STARTUP_CGROUP_READY, 0, 0, -EBADF);
 }
 
-static int receive_setup(Monitor *m, int sync_fd) {
-        SyncMessage msg;
-        int r, fd;
+static int step_links_moved(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        int r;
 
-        for (;;) {
-                r = sync_recv(sync_fd, &msg, &fd);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to talk to the container's setup: %m");
-                if (r == 0)
-                        return 0; /* EOF: the payload was executed */
-                switch (msg.type) {
-                case SYNC_CONSOLE_FD:
-                        if (fd < 0)
-                                return log_error_errno(-EBADMSG, "The container's setup sent no console.");
-                        r = forwarder_new(m->event, fd, m->settings->console_mode, m->settings->quiet, on_escape, m,
-                                          &m->forwarder);
-                        if (r < 0) {
-                                safe_close(fd);
-                                return log_error_errno(r, "Failed to set up the console: %m");
-                        }
-                        /* a console no terminal is attached to gets a socket for `berthctl console`; in the
-                         * scratch dir, so that the record's removal and stale cleanup take it along */
-                        if (m->settings->console_mode == CONSOLE_PASSIVE ||
-                            m->settings->console_mode == CONSOLE_READ_ONLY) {
-                                _cleanup_free_ char *dir = NULL, *path = NULL;
-                                if (registry_scratch_dir(m->settings->machine, &dir) >= 0 &&
-                                    (path = strjoin(dir, "/console")) && forwarder_listen(m->forwarder, path) >= 0)
-                                        m->record.console = (char *) forwarder_socket_path(m->forwarder);
-                                else
-                                        log_warning("No console socket for machine '%s', 'berthctl console' will not work.",
-                                                    m->settings->machine);
-                        }
-                        break;
-                case SYNC_NOTIFY_FD:
-                        if (fd < 0)
-                                return log_error_errno(-EBADMSG, "The container's setup sent no notify socket.");
-                        m->notify_fd = fd;
-                        r = sd_event_add_io(m->event, NULL, fd, EPOLLIN, on_notify, m);
-                        if (r < 0)
-                                return log_error_errno(r, "Failed to watch the notify socket: %m");
-                        break;
-                case SYNC_EXEC:
-                        m->stop_signal = msg.value;
-                        m->record.poweroff_signal = msg.value == SIGKILL ? 0 : msg.value;
-                        m->record.reboot_signal = msg.value2;
-                        break;
-                case SYNC_PIVOTED: {
-                        int ns = -EBADF;
-                        safe_close(fd);
-                        r = make_locked_mount_namespace(m->pid, m->userns.fd, &ns);
-                        int q = sync_send(sync_fd, SYNC_LOCKED_MOUNTS, r < 0 ? r : 0, 0, 0, ns);
-                        safe_close(ns);
+        /* the links, while the child waits in its new network namespace: there before anything of
+         * the guest runs. The record names them even after a failure half way, for the teardown
+         * of a monitor that dies meanwhile. */
+        r = network_setup(m->network, m->settings, m->pid);
+        m->record.network_links = network_record_links(m->network);
+        m->record.network_zone = (char *) network_record_zone(m->network);
+        m->record.interfaces = network_interfaces(m->network);
+        if (m->record.network_links || m->record.network_zone)
+                (void) registry_write(&m->record);
+        if (r < 0) {
+                /* before the child hears the sync socket close and says so: the error above is the one */
+                (void) kill(m->pid, SIGKILL);
+                return r;
+        }
+        return startup_send(p, STARTUP_LINKS_MOVED, 0, 0, -EBADF);
+}
+
+static int step_registered(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        int *ifindexes;
+        size_t n_ifindexes = network_ifindexes(m->network, &ifindexes);
+        int r;
+
+        /* the leader is known and in its cgroup, the guest does not run yet: machined's view is
+         * complete before anything in the guest can ask for it */
+        r = register_machine(m->registration, m->settings, m->runtime.uuid, m->pid, ifindexes, n_ifindexes);
+        if (r < 0)
+                return r;
+        return startup_send(p, STARTUP_REGISTERED, 0, 0, -EBADF);
+}
+
+static int step_console(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        const Settings *s = m->settings;
+        int r;
+
+        if (fd < 0)
+                return log_error_errno(-EBADMSG, "The container's setup sent no console.");
+        r = forwarder_new(m->event, fd, s->console_mode, s->quiet, on_escape, m, &m->forwarder);
+        if (r < 0) {
+                safe_close(fd);
+                return log_error_errno(r, "Failed to set up the console: %m");
+        }
+        /* a console no terminal is attached to gets a socket for `berthctl console`; in the
+         * scratch dir, so that the record's removal and stale cleanup take it along */
+        if (s->console_mode == CONSOLE_PASSIVE || s->console_mode == CONSOLE_READ_ONLY) {
+                _cleanup_free_ char *dir = NULL, *path = NULL;
+                if (registry_scratch_dir(s->machine, &dir) >= 0 && (path = strjoin(dir, "/console")) &&
+                    forwarder_listen(m->forwarder, path) >= 0)
+                        m->record.console = (char *) forwarder_socket_path(m->forwarder);
+                else
+                        log_warning("No console socket for machine '%s', 'berthctl console' will not work.",
+                                    s->machine);
+        }
+        return 0;
+}
+
+static int step_notify(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        int r;
+
+        if (fd < 0)
+                return log_error_errno(-EBADMSG, "The container's setup sent no notify socket.");
+        m->notify_fd = fd;
+        r = sd_event_add_io(m->event, NULL, fd, EPOLLIN, on_notify, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to watch the notify socket: %m");
+        return 0;
+}
+
+static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        _cleanup_close_ int ns = -EBADF;
+        int r;
+
+        r = make_locked_mount_namespace(m->pid, m->userns.fd, &ns);
+        if (r < 0)
+                return r;
+        return startup_send(p, STARTUP_LOCKED_MOUNTS, 0, 0, ns);
+}
+
+static int step_exec(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
+        safe_close(fd);
+        m->stop_signal = msg->value;
+        m->record.poweroff_signal = msg->value == SIGKILL ? 0 : msg->value;
+        m->record.reboot_signal = msg->value2;
+        return 0;
+}
+
+/* What the monitor does at each step: its own steps are done and sent, the child's are
+ * received first (MSG, FD) and then handled. NULL: a barrier only. */
+typedef int (*MonitorStepFn)(Monitor *m, Startup *p, const SyncMessage *msg, int fd);
+static const MonitorStepFn monitor_steps[_STARTUP_STEP_MAX] = {
+        [STARTUP_CGROUP_READY] = step_cgroup_ready,
+        [STARTUP_LINKS_MOVED] = step_links_moved,
+        [STARTUP_REGISTERED] = step_registered,
+        [STARTUP_CONSOLE] = step_console,
+        [STARTUP_NOTIFY] = step_notify,
+        [STARTUP_PIVOTED] = NULL,
+        [STARTUP_LOCKED_MOUNTS] = step_locked_mounts,
+        [STARTUP_EXEC] = step_exec,
+};
+
+static int run_startup(Monitor *m, int sync_fd) {
+        Startup p;
+        int r;
+
+        startup_init(&p, sync_fd, STARTUP_MONITOR, m->settings);
+        while (p.next < _STARTUP_STEP_MAX) {
+                StartupStep step = p.next;
+                SyncMessage msg = {};
+                int fd = -EBADF;
+
+                if (startup_step_sender(step) == STARTUP_CHILD) {
+                        r = startup_recv(&p, step, &msg, &fd);
                         if (r < 0)
                                 return r;
-                        if (q < 0)
-                                return log_error_errno(q, "Failed to pass the locked mounts to the container: %m");
-                        break;
                 }
-                case SYNC_ERROR:
+                r = monitor_steps[step] ? monitor_steps[step](m, &p, &msg, fd) : 0;
+                if (!monitor_steps[step])
                         safe_close(fd);
-                        return log_child_error(&msg);
-                default:
-                        safe_close(fd);
-                        return log_error_errno(-EBADMSG, "Unexpected message %i from the container's setup.", msg.type);
-                }
+                if (r < 0)
+                        return r;
         }
+        return startup_finish(&p);
 }
 
 static int spawn(Monitor *m) {
-        Settings *s = m->settings;
+        const Settings *s = m->settings;
         _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        const NamespaceEntry *net = &m->runtime.namespaces.ns[NAMESPACE_NET];
         _cleanup_close_ int netns = -EBADF, host_netns = -EBADF;
-        unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
+        unsigned long flags = namespace_plan_clone_flags(&m->runtime.namespaces);
         const char *term = getenv("TERM");
         pid_t pid;
         int r;
 
-        if (s->private_network)
-                flags |= CLONE_NEWNET;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return log_error_errno(negative_errno(), "Failed to create the sync socket: %m");
 
         ChildParams params = {
                 .settings = s,
-                .sync_fd = pair[1],
-                .root_fd = m->image ? m->image->tree_fd : -EBADF,
+                .runtime = &m->runtime,
+                .root = &m->root,
                 .userns = &m->userns,
+                .sync_fd = pair[1],
                 .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
         };
 
         /* --network-namespace-path=: the child is born in that namespace. We enter it for the clone
          * only (nothing else happens meanwhile: we are single-threaded) and go back. */
-        if (s->network_namespace_path) {
-                netns = open(s->network_namespace_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (net->source == NAMESPACE_PATH && net->after == NAMESPACE_AT_CLONE) {
+                netns = open(net->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
                 if (netns < 0 || host_netns < 0)
                         return log_error_errno(negative_errno(), "Failed to open network namespace '%s': %m",
@@ -435,35 +457,7 @@ static int spawn(Monitor *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the container: %m");
 
-        r = cgroup_attach(m->cgroup, pid);
-        if (r < 0)
-                return log_error_errno(r, "Failed to move the container into its cgroup: %m");
-        /* the links, while the child waits in its new network namespace: there before anything of
-         * the guest runs. The record names them even after a failure half way, for the teardown
-         * of a monitor that dies meanwhile. */
-        r = network_setup(m->network, s, pid);
-        m->record.network_links = network_record_links(m->network);
-        m->record.network_zone = (char *) network_record_zone(m->network);
-        m->record.interfaces = network_interfaces(m->network);
-        if (m->record.network_links || m->record.network_zone)
-                (void) registry_write(&m->record);
-        if (r < 0) {
-                /* before the child hears the sync socket close and says so: the error above is the one */
-                (void) kill(pid, SIGKILL);
-                return r;
-        }
-        /* the leader is known and in its cgroup, the guest does not run yet: machined's view is
-         * complete before anything in the guest can ask for it */
-        int *ifindexes;
-        size_t n_ifindexes = network_ifindexes(m->network, &ifindexes);
-        r = register_machine(m->registration, s, pid, ifindexes, n_ifindexes);
-        if (r < 0)
-                return r;
-        r = sync_send(pair[0], SYNC_CGROUP_READY, 0, 0, 0, -EBADF);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start the container's setup: %m");
-
-        return receive_setup(m, pair[0]);
+        return run_startup(m, pair[0]);
 }
 
 static int setup_event(Monitor *m) {
@@ -514,12 +508,13 @@ static void announce_exit(const Monitor *m) {
 }
 
 /* Two machines never write one tree or image: the lock is shared only for uses that never write. */
-static int lock_root(const Settings *s, const char *path, bool read_only, int *ret_fd) {
+static int lock_root(const Settings *s, const RootSource *rs, bool read_only, int *ret_fd) {
         bool shared = read_only || s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY || s->volatile_mode == VOLATILE_YES;
-        const char *what = s->image ? "Image" : "Tree";
+        const char *what = s->image ? "Image" : "Tree", *path = s->image ?: s->directory;
         int r;
 
-        r = registry_lock_root(path, shared, ret_fd);
+        /* a tree through its root source's mount; an image before anything of it is attached */
+        r = rs ? root_source_lock(rs, shared, ret_fd) : registry_lock_root(path, shared, ret_fd);
         if (r == -EBUSY)
                 return log_error_errno(r, "%s '%s' is in use by another machine: stop it first%s.", what, path,
                                        s->ephemeral ? "" : ", or run this one with --ephemeral if the other one is too");
@@ -529,7 +524,7 @@ static int lock_root(const Settings *s, const char *path, bool read_only, int *r
 }
 
 /* --image=: locked before anything is attached; the checks of the tree run on
- * the detached mount, which exists nowhere in the host's namespace. */
+ * the detached mount (the root source), which exists nowhere in the host's namespace. */
 static int open_image(const Settings *s, int *root_lock, Image **ret) {
         ImageFlags flags = 0;
         int r;
@@ -538,24 +533,116 @@ static int open_image(const Settings *s, int *root_lock, Image **ret) {
                 flags |= IMAGE_READ_ONLY;
         if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                 flags |= IMAGE_EPHEMERAL;
-        r = lock_root(s, s->image, flags != 0, root_lock);
+        r = lock_root(s, NULL, flags != 0, root_lock);
         if (r < 0)
                 return r;
-        r = image_open(s->image, flags, ret);
-        if (r < 0)
-                return r;
-        return container_check_tree_fd(s, (*ret)->tree_fd, s->image);
+        return image_open(s->image, flags, ret);
 }
 
-int container_run(Settings *s, int *ret_status) {
-        _cleanup_close_ int machine_lock = -EBADF, root_lock = -EBADF;
-        _cleanup_strv_free_ char **cgroup_paths_list = NULL, **scratch = NULL, **loops = NULL;
-        char uuid[37];
+/* The tree: an image, or a directory after --template=; resolved once into the root source, locked,
+ * checked through it. Logs. */
+static int monitor_open_root(Monitor *m) {
+        const Settings *s = m->settings;
+        int r;
+
+        if (s->image) {
+                r = open_image(s, &m->root_lock, &m->image);
+                if (r >= 0)
+                        r = root_source_from_image(s, m->image->tree_fd, &m->root);
+        } else {
+                r = root_prepare(s);
+                if (r >= 0)
+                        r = root_source_open(s, &m->root);
+                if (r >= 0)
+                        r = lock_root(s, &m->root, false, &m->root_lock);
+        }
+        if (r < 0)
+                return r;
+        return root_source_check(&m->root, s);
+}
+
+/* The record, with what stale cleanup needs after a crash of ours: every cgroup path, scratch dir
+ * and loop device. Logs. */
+static int monitor_write_record(Monitor *m) {
+        const Settings *s = m->settings;
+        int r;
+
+        m->cgroup_paths = cgroup_paths(m->cgroup);
+        if (!m->cgroup_paths || runtime_scratch(&m->runtime, &m->scratch) < 0 ||
+            (m->image && !(m->loops = image_loop_paths(m->image))))
+                return log_oom();
+        m->record = (MachineRecord) {
+                .name = s->machine,
+                .pid = getpid(),
+                .root = s->image ?: s->directory,
+                .state = (char *) "starting",
+                .cgroup = m->cgroup->name,
+                .cgroup_paths = m->cgroup_paths,
+                .scratch = m->scratch,
+                .loop_devices = m->loops,
+                .uuid = id128_to_uuid_string(m->runtime.uuid, m->uuid),
+                .class = (char *) "container",
+                .service = (char *) "berth",
+                .unit = (char *) register_unit_name(m->registration),
+                .timestamp = now_usec(CLOCK_REALTIME),
+                .capabilities = m->runtime.capabilities,
+                .no_new_privileges = s->no_new_privileges,
+                .uid_shift = m->userns.fd >= 0 ? m->userns.range.range.start : 0,
+                .uid_range = m->userns.fd >= 0 ? m->userns.range.range.count : 0,
+                .syscall_allow = s->syscall_allow,
+                .syscall_deny = s->syscall_deny,
+        };
+        r = registry_write(&m->record);
+        if (r < 0)
+                return log_error_errno(r, "Failed to record machine '%s' in %s: %m", s->machine, BERTH_MACHINES_DIR);
+        return 0;
+}
+
+/* Every exit path: the container goes, then the host state it had, in reverse order of making. */
+static void monitor_teardown(Monitor *m) {
+        forwarder_free(m->forwarder); /* restores the terminal first: nothing below may leave it raw */
+        m->forwarder = NULL;
+        if (m->pid > 0 && !m->exited) {
+                /* failed setup or event loop: the container goes */
+                (void) kill(m->pid, SIGKILL);
+                (void) waitpid(m->pid, NULL, 0);
+        }
+        m->registration = register_close(m->registration);
+        /* the guest is gone: moved interfaces go back, links and an unused zone bridge go away */
+        m->network = network_teardown(m->network);
+        m->record.network_links = m->record.interfaces = NULL;
+        m->record.network_zone = NULL;
+        if (m->cgroup) {
+                int q = cgroup_destroy(m->cgroup);
+                if (q < 0)
+                        log_warning_errno(q, "Failed to remove the cgroups of machine '%s', ignoring: %m",
+                                          m->settings->machine);
+        }
+        runtime_done(&m->runtime);
+        root_source_done(&m->root);
+        /* the container is gone, its mounts with it: with our fds closed the loop devices go */
+        m->image = image_free(m->image);
+        userns_done(&m->userns);
+        m->root_lock = safe_close(m->root_lock);
+        (void) registry_remove(m->settings->machine);
+        cgroup_free(m->cgroup);
+        strv_free(m->cgroup_paths);
+        strv_free(m->scratch);
+        strv_free(m->loops);
+        sd_event_source_unref(m->stop_timer);
+        safe_close(m->notify_fd);
+        sd_event_unref(m->event);
+}
+
+int container_run(const Settings *s, int *ret_status) {
+        _cleanup_close_ int machine_lock = -EBADF;
         Monitor m = {
                 .settings = s,
+                .root = ROOT_SOURCE_NULL,
+                .root_lock = -EBADF,
+                .userns = USER_NAMESPACE_NULL,
                 .notify_fd = -EBADF,
                 .stop_signal = SIGKILL,
-                .userns = USER_NAMESPACE_NULL,
         };
         int r;
 
@@ -583,43 +670,24 @@ int container_run(Settings *s, int *ret_status) {
         /* ranges whose holder died: their locks went with it, the files stay behind */
         (void) userns_lock_cleanup_stale(USERNS_LOCK_DIR);
 
+        /* nspawn's man page: untrusted code must always run in a user namespace. An OS booted as
+         * plain root is the common way to miss that; an explicit --private-users=no says it was chosen. */
+        if (!s->quiet && s->start_mode == START_BOOT && s->userns_mode == USERNS_NO &&
+            !(s->cli_set & SETTING_MASK(SETTING_PRIVATE_USERS)))
+                log_warning("Machine '%s' boots without a user namespace: its root is the host's root. Pass -U to "
+                            "give it one (or --private-users=no to say this is meant).", s->machine);
+
         m.network = network_new();
         if (!m.network) {
                 r = log_oom();
                 goto finish;
         }
-
-        if (s->image) {
-                r = open_image(s, &root_lock, &m.image);
-                if (r < 0)
-                        goto finish;
-        } else {
-                r = root_prepare(s);
-                if (r < 0)
-                        goto finish;
-                r = container_check_tree(s);
-                if (r < 0)
-                        goto finish;
-                r = lock_root(s, s->directory, false, &root_lock);
-                if (r < 0)
-                        goto finish;
-        }
-
-        if (!s->uuid_set) {
-                r = id128_randomize(s->uuid);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to generate a machine UUID: %m");
-                        goto finish;
-                }
-        }
-
-        r = link_journal_prepare(s); /* may add a bind mount: before custom_mounts_prepare() */
+        r = monitor_open_root(&m);
         if (r < 0)
                 goto finish;
-        r = custom_mounts_prepare(s);
+        r = runtime_prepare(s, &m.root, &m.runtime);
         if (r < 0)
                 goto finish;
-
         /* the scope first: the container cgroup is made below the cgroup we are in */
         r = register_open(s, &m.registration);
         if (r < 0)
@@ -627,11 +695,9 @@ int container_run(Settings *s, int *ret_status) {
         r = register_unit(m.registration, s);
         if (r < 0)
                 goto finish;
-
         r = userns_setup(s, &m.userns);
         if (r < 0)
                 goto finish;
-
         r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
         if (r < 0)
                 goto finish;
@@ -641,55 +707,9 @@ int container_run(Settings *s, int *ret_status) {
                 if (r < 0)
                         goto finish;
         }
-        /* here, where /run/berth/cache is visible: the child only loads the programs */
-        r = seccomp_prepare(s, settings_effective_capabilities(s));
+        r = monitor_write_record(&m);
         if (r < 0)
                 goto finish;
-
-        /* what stale cleanup needs after a crash of ours: every cgroup path and scratch dir */
-        cgroup_paths_list = cgroup_paths(m.cgroup);
-        if (!cgroup_paths_list) {
-                r = log_oom();
-                goto finish;
-        }
-        for (size_t i = 0; i < s->n_custom_mounts; i++)
-                if (s->custom_mounts[i].work && strv_extend(&scratch, s->custom_mounts[i].work) < 0) {
-                        r = log_oom();
-                        goto finish;
-                }
-
-        if (m.image && !(loops = image_loop_paths(m.image))) {
-                r = log_oom();
-                goto finish;
-        }
-
-        m.record = (MachineRecord) {
-                .name = s->machine,
-                .pid = getpid(),
-                .root = s->image ?: s->directory,
-                .state = (char *) "starting",
-                .cgroup = m.cgroup->name,
-                .cgroup_paths = cgroup_paths_list,
-                .scratch = scratch,
-                .loop_devices = loops,
-                .uuid = id128_to_uuid_string(s->uuid, uuid),
-                .class = (char *) "container",
-                .service = (char *) "berth",
-                .unit = (char *) register_unit_name(m.registration),
-                .timestamp = now_usec(CLOCK_REALTIME),
-                .capabilities = settings_effective_capabilities(s),
-                .no_new_privileges = s->no_new_privileges,
-                .uid_shift = m.userns.fd >= 0 ? m.userns.range.range.start : 0,
-                .uid_range = m.userns.fd >= 0 ? m.userns.range.range.count : 0,
-                .syscall_allow = s->syscall_allow,
-                .syscall_deny = s->syscall_deny,
-        };
-        r = registry_write(&m.record);
-        if (r < 0) {
-                log_error_errno(r, "Failed to record machine '%s' in %s: %m", s->machine, BERTH_MACHINES_DIR);
-                goto finish;
-        }
-
         r = setup_event(&m);
         if (r < 0)
                 goto finish;
@@ -697,13 +717,6 @@ int container_run(Settings *s, int *ret_status) {
         if (!s->quiet && s->console_mode == CONSOLE_INTERACTIVE)
                 log_info("Spawning container %s on %s.\nPress Ctrl-] three times within 1s to kill container.",
                          s->machine, s->image ?: s->directory);
-
-        /* nspawn's man page: untrusted code must always run in a user namespace. An OS booted as
-         * plain root is the common way to miss that; an explicit --private-users=no says it was chosen. */
-        if (!s->quiet && s->start_mode == START_BOOT && s->userns_mode == USERNS_NO &&
-            !(s->cli_set & SETTING_MASK(SETTING_PRIVATE_USERS)))
-                log_warning("Machine '%s' boots without a user namespace: its root is the host's root. Pass -U to "
-                            "give it one (or --private-users=no to say this is meant).", s->machine);
 
         r = spawn(&m);
         if (r < 0)
@@ -721,33 +734,7 @@ int container_run(Settings *s, int *ret_status) {
                 r = 0;
 
 finish:
-        forwarder_free(m.forwarder); /* restores the terminal first: nothing below may leave it raw */
-        m.forwarder = NULL;
-        if (m.pid > 0 && !m.exited) {
-                /* failed setup or event loop: the container goes */
-                (void) kill(m.pid, SIGKILL);
-                (void) waitpid(m.pid, NULL, 0);
-        }
-        m.registration = register_close(m.registration);
-        /* the guest is gone: moved interfaces go back, links and an unused zone bridge go away */
-        m.network = network_teardown(m.network);
-        m.record.network_links = m.record.interfaces = NULL;
-        m.record.network_zone = NULL;
-        if (m.cgroup) {
-                int q = cgroup_destroy(m.cgroup);
-                if (q < 0)
-                        log_warning_errno(q, "Failed to remove the cgroups of machine '%s', ignoring: %m", s->machine);
-        }
-        custom_mounts_cleanup(s);
-        /* the container is gone, its mounts with it: with our fds closed the loop devices go */
-        m.image = image_free(m.image);
-        userns_done(&m.userns);
-        (void) registry_remove(s->machine);
-        cgroup_free(m.cgroup);
-        sd_event_source_unref(m.stop_timer);
-        safe_close(m.notify_fd);
-        sd_event_unref(m.event);
-
+        monitor_teardown(&m);
         if (r < 0)
                 return r;
         announce_exit(&m);

@@ -7,10 +7,4 @@
  * after having logged when the container could not be started (berth exits
  * with 1 then), else 0 with the exit status for berth in *ret_status: the
  * payload's, 133 when the guest rebooted, 128+N when it was killed by N. */
-int container_run(Settings *s, int *ret_status);
-
-/* Does the tree look like an OS tree (os-release), and has it an init for
- * --boot? Resolved inside the tree, symlinks included. Logs. */
-int container_check_tree(const Settings *s);
-/* The same on the tree at DFD (a directory or a detached mount), named WHAT in errors. */
-int container_check_tree_fd(const Settings *s, int dfd, const char *what);
+int container_run(const Settings *s, int *ret_status);

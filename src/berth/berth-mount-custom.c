@@ -604,31 +604,57 @@ static int prepare_overlay(CustomMount *m, const char *machine) {
         return 0;
 }
 
-int custom_mounts_prepare(Settings *s) {
+int custom_mounts_copy(const CustomMount *l, size_t n, CustomMount **ret) {
+        CustomMount *c;
+
+        c = calloc(n ?: 1, sizeof(CustomMount));
+        if (!c)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                c[i] = (CustomMount) {
+                        .type = l[i].type,
+                        .read_only = l[i].read_only,
+                        .recursive = l[i].recursive,
+                };
+                if ((l[i].source && !(c[i].source = strdup(l[i].source))) ||
+                    (l[i].destination && !(c[i].destination = strdup(l[i].destination))) ||
+                    (l[i].options && !(c[i].options = strdup(l[i].options))) ||
+                    (l[i].lower && !(c[i].lower = strv_copy(l[i].lower))) ||
+                    (l[i].upper && !(c[i].upper = strdup(l[i].upper))) ||
+                    (l[i].work && !(c[i].work = strdup(l[i].work)))) {
+                        custom_mount_free_all(c, i + 1);
+                        return -ENOMEM;
+                }
+        }
+        *ret = c;
+        return 0;
+}
+
+int custom_mounts_prepare(CustomMount *l, size_t n, const char *machine) {
         int r;
 
-        sort_mounts(s->custom_mounts, s->n_custom_mounts);
+        sort_mounts(l, n);
 
-        for (size_t i = 0; i < s->n_custom_mounts; i++) {
-                CustomMount *m = &s->custom_mounts[i];
+        for (size_t i = 0; i < n; i++) {
+                CustomMount *m = &l[i];
 
                 if (m->type == CUSTOM_MOUNT_BIND)
-                        r = prepare_bind(m, s->machine);
+                        r = prepare_bind(m, machine);
                 else if (m->type == CUSTOM_MOUNT_OVERLAY)
-                        r = prepare_overlay(m, s->machine);
+                        r = prepare_overlay(m, machine);
                 else
                         r = 0;
                 if (r < 0) {
-                        custom_mounts_cleanup(s);
+                        custom_mounts_cleanup(l, n);
                         return r;
                 }
         }
         return 0;
 }
 
-void custom_mounts_cleanup(const Settings *s) {
-        for (size_t i = 0; i < s->n_custom_mounts; i++) {
-                const char *w = s->custom_mounts[i].work;
+void custom_mounts_cleanup(const CustomMount *l, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                const char *w = l[i].work;
                 int r;
 
                 if (!w)
@@ -736,20 +762,6 @@ check:;
         return 0;
 }
 
-static int set_mount_attr(int tree_fd, uint64_t set, uint64_t clr, bool recursive) {
-        struct mount_attr attr = {
-                .attr_set = set,
-                .attr_clr = clr,
-        };
-
-        return RET_NERRNO(mount_setattr(tree_fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr,
-                                        sizeof attr));
-}
-
-static int attach(int tree_fd, int dest_fd) {
-        return RET_NERRNO(move_mount(tree_fd, "", dest_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
-}
-
 /* The kernel explains fsconfig() failures in messages readable from the fs
  * context fd ("e overlayfs: ..."). Append the first error to make the log line
  * say what is wrong. */
@@ -795,7 +807,7 @@ static int apply_bind(int root_fd, const CustomMount *m, uid_t owner) {
 
         /* Recursively: a read-only bind must not leave a writable submount. */
         if (m->read_only) {
-                r = set_mount_attr(tree_fd, MOUNT_ATTR_RDONLY, 0, true);
+                r = mount_attr_set(tree_fd, MOUNT_ATTR_RDONLY, 0, 0, true);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make the bind mount of '%s' read-only: %m",
                                                m->source);
@@ -811,7 +823,7 @@ static int apply_bind(int root_fd, const CustomMount *m, uid_t owner) {
                 return log_error_errno(r, "Failed to create the mount point '%s' in the container: %m (%s)",
                                        m->destination, option_name(m));
 
-        r = attach(tree_fd, dest_fd);
+        r = mount_attach(tree_fd, dest_fd, "");
         if (r < 0)
                 return log_error_errno(r, "Failed to bind-mount '%s' on '%s': %m (%s)", m->source, m->destination,
                                        option_name(m));
@@ -845,13 +857,17 @@ static const MountFlagName mount_flag_names[] = {
         { "symfollow",   0,                      MOUNT_ATTR_NOSYMFOLLOW },
 };
 
-/* A tmpfs as a detached mount; OPTIONS is a comma list of tmpfs parameters and
- * mount flags. Returns the mount fd. */
-static int make_tmpfs(const char *options, uint64_t attr, uid_t owner, char *err, size_t err_size, int *ret_fd) {
+int mount_tmpfs_new(const char *options, uint64_t attr, uid_t owner, char *err, size_t err_size, int *ret_fd) {
         _cleanup_strv_free_ char **l = NULL;
         _cleanup_close_ int fs_fd = -EBADF;
         int mnt_fd, r;
 
+        char none[1];
+
+        if (!err) {
+                err = none;
+                err_size = sizeof none;
+        }
         err[0] = 0;
         fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
         if (fs_fd < 0)
@@ -917,7 +933,7 @@ static int apply_tmpfs(int root_fd, const CustomMount *m, uid_t owner) {
         char err[256];
         int r;
 
-        r = make_tmpfs(m->options, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, owner, err, sizeof err, &mnt_fd);
+        r = mount_tmpfs_new(m->options, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, owner, err, sizeof err, &mnt_fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount tmpfs on '%s' with options '%s': %m%s (--tmpfs=)",
                                        m->destination, strempty(m->options), err);
@@ -926,7 +942,7 @@ static int apply_tmpfs(int root_fd, const CustomMount *m, uid_t owner) {
         if (r < 0)
                 return log_error_errno(r, "Failed to create the mount point '%s' in the container: %m (--tmpfs=)",
                                        m->destination);
-        r = attach(mnt_fd, dest_fd);
+        r = mount_attach(mnt_fd, dest_fd, "");
         if (r < 0)
                 return log_error_errno(r, "Failed to mount tmpfs on '%s': %m (--tmpfs=)", m->destination);
         return 0;
@@ -1064,7 +1080,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                                     m->destination, option_name(m));
                 goto finish;
         }
-        r = attach(mnt_fd, dest_fd);
+        r = mount_attach(mnt_fd, dest_fd, "");
         if (r < 0)
                 r = log_error_errno(r, "Failed to overlay-mount on '%s': %m (%s)", m->destination, option_name(m));
 
@@ -1121,11 +1137,11 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
 
         if (S_ISDIR(st.st_mode)) {
                 /* the tmpfs root itself is the empty directory */
-                r = make_tmpfs("mode=0000,size=4k,nr_inodes=2", locked, 0, err, sizeof err, &tree_fd);
+                r = mount_tmpfs_new("mode=0000,size=4k,nr_inodes=2", locked, 0, err, sizeof err, &tree_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create an inaccessible directory: %m%s", err);
         } else {
-                r = make_tmpfs("mode=0700,size=4k,nr_inodes=4", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
+                r = mount_tmpfs_new("mode=0700,size=4k,nr_inodes=4", MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC,
                                0, err, sizeof err, &mnt_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to create an inaccessible node: %m%s", err);
@@ -1135,18 +1151,18 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
                 r = clone_node(mnt_fd, &tree_fd);
                 if (r < 0)
                         return log_error_errno(r, "Failed to bind the inaccessible node: %m");
-                r = set_mount_attr(tree_fd, locked, 0, false);
+                r = mount_attr_set(tree_fd, locked, 0, 0, false);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make the inaccessible node read-only: %m");
         }
 
-        r = attach(tree_fd, dest_fd);
+        r = mount_attach(tree_fd, dest_fd, "");
         if (r < 0)
                 return log_error_errno(r, "Failed to make '%s' inaccessible: %m (--inaccessible=)", m->destination);
         return 0;
 }
 
-int custom_mounts_apply(const char *root, const Settings *s, uid_t owner) {
+int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, uid_t owner) {
         _cleanup_close_ int root_fd = -EBADF;
         int r;
 
@@ -1154,15 +1170,15 @@ int custom_mounts_apply(const char *root, const Settings *s, uid_t owner) {
          * already private/slave, still the host's root (before pivot_root).
          * ROOT is the tree's mount point, a path berth made and trusts; all
          * paths below it are resolved through root_fd. */
-        if (s->n_custom_mounts == 0)
+        if (n == 0)
                 return 0;
 
         root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
 
-        for (size_t i = 0; i < s->n_custom_mounts; i++) {
-                const CustomMount *m = &s->custom_mounts[i];
+        for (size_t i = 0; i < n; i++) {
+                const CustomMount *m = &l[i];
 
                 switch (m->type) {
                 case CUSTOM_MOUNT_BIND:

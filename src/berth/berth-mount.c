@@ -114,6 +114,21 @@ static const struct {
         { "/proc/self/fd/2", "stderr" },
 };
 
+int mount_attr_set(int fd, uint64_t set, uint64_t clr, uint64_t propagation, bool recursive) {
+        struct mount_attr attr = {
+                .attr_set = set,
+                .attr_clr = clr,
+                .propagation = propagation,
+        };
+
+        return RET_NERRNO(mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr));
+}
+
+int mount_attach(int fd, int dfd, const char *path) {
+        return RET_NERRNO(move_mount(fd, "", dfd, path,
+                                     MOVE_MOUNT_F_EMPTY_PATH | (isempty(path) ? MOVE_MOUNT_T_EMPTY_PATH : 0)));
+}
+
 /* mount(2) onto the inode FD refers to: the target is FD's magic link in the host's /proc (we are
  * before pivot_root), never a path of the tree looked up again. */
 static int mount_on_fd(const char *what, int fd, const char *type, unsigned long flags, const char *options) {

@@ -1,11 +1,27 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "berth-settings.h"
 
 /* Staging point (in the container's mount namespace only) used for scratch
  * tmpfs mounts such as the upper layer of --ephemeral. Created once. */
 #define BERTH_STAGING_DIR "/run/berth/.staging"
+
+/* --- the fd-based mount API, shared by the files below; these don't log --- */
+/* mount_setattr() on the mount FD (RECURSIVE: and every mount below it): SET and CLR are
+ * MOUNT_ATTR_* flags, PROPAGATION 0 (unchanged) or MS_SLAVE, MS_PRIVATE, ... (berth-mount.c) */
+int mount_attr_set(int fd, uint64_t set, uint64_t clr, uint64_t propagation, bool recursive);
+/* move_mount() of the (detached) mount FD onto PATH below DFD; "" for DFD itself (berth-mount.c) */
+int mount_attach(int fd, int dfd, const char *path);
+/* A new tmpfs as a detached mount. OPTIONS: comma list of tmpfs parameters (mode=, size=, ...) and
+ * mount flag names (ro, nosuid, ...), NULL for none; ATTR: the MOUNT_ATTR_* flags to start from.
+ * On a bad option ERR (if not NULL) says which (berth-mount-custom.c). */
+/* OWNER: uid and gid of the tmpfs root unless OPTIONS say, 0 for none. */
+int mount_tmpfs_new(const char *options, uint64_t attr, uid_t owner, char *err, size_t err_size, int *ret_fd);
 
 /* --- berth-mount.c: API file systems, in the child, under ROOT before pivot_root --- */
 /* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp,
@@ -20,13 +36,14 @@ int mount_protect_kernel(const char *root);
 /* In the parent, before the container starts: --template copy. Logs. */
 int root_prepare(const Settings *s);
 /* In the child, after its mount namespace is private: makes s->directory a mount
- * point holding the tree the container sees (plain bind, overlay for --ephemeral
- * and --volatile=overlay, tmpfs + /usr for --volatile=yes, ...). With --image=,
- * IMAGE_FD is the detached tree of the image's partitions (berth-image.c; with
- * -x already under its overlay), attached first on s->directory. Returns the
- * path to pivot into in *ret_root (malloc'd). Logs. */
+ * point holding the tree the container sees: the root source's detached mount
+ * (a directory's, or with --image= the tree of the image's partitions, with -x
+ * already under its overlay), an overlay for --ephemeral and --volatile=overlay
+ * of a directory, tmpfs + /usr for --volatile=yes, ... Returns the path to
+ * pivot into in *ret_root (malloc'd). Logs. */
+typedef struct RootSource RootSource;
 /* IDMAP_FD: a user namespace to mount the tree idmapped through, or -EBADF. */
-int root_mount(const Settings *s, int image_fd, int idmap_fd, char **ret_root);
+int root_mount(const Settings *s, const RootSource *root, int idmap_fd, char **ret_root);
 /* In the child, after all other mounts, before pivot_root: --read-only and
  * --volatile=state read-only remounts. Logs. */
 int root_finalize(const char *root, const Settings *s);
@@ -39,11 +56,14 @@ int custom_mount_parse_tmpfs(Settings *s, const char *arg, const char **ret_deta
 int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only, const char **ret_detail);
 int custom_mount_parse_inaccessible(Settings *s, const char *arg, const char **ret_detail);
 void custom_mount_free_all(CustomMount *l, size_t n);
-/* In the parent: check that sources exist, create temp dirs for empty sources and overlay
- * work dirs (CustomMount.work: what berth made and removes at exit), sort by destination. Logs. */
-int custom_mounts_prepare(Settings *s);
+/* A deep copy of N mounts (the runtime's list, which prepare fills in; the settings stay as parsed). */
+int custom_mounts_copy(const CustomMount *l, size_t n, CustomMount **ret);
+/* In the parent, on the runtime's copy: check that sources exist, create temp dirs for empty
+ * sources and overlay work dirs (CustomMount.work: what berth made and removes at exit), sort by
+ * destination. MACHINE names the temp dirs. Logs. */
+int custom_mounts_prepare(CustomMount *l, size_t n, const char *machine);
 /* In the child, under ROOT before pivot_root, parents before children (prepare sorts). Logs. */
 /* OWNER: uid and gid of --tmpfs= roots unless their options say (the user namespace's root). */
-int custom_mounts_apply(const char *root, const Settings *s, uid_t owner);
+int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, uid_t owner);
 /* In the parent at exit (and after a crash, from the record): remove work dirs. */
-void custom_mounts_cleanup(const Settings *s);
+void custom_mounts_cleanup(const CustomMount *l, size_t n);

@@ -794,7 +794,7 @@ int register_unit(Registration *reg, const Settings *s) {
 
 /* ---- machined ---- */
 
-static int call_register(Registration *reg, const Settings *s, pid_t leader, bool with_network, const int *ifindexes,
+static int call_register(Registration *reg, const Settings *s, const uint8_t uuid[16], pid_t leader, bool with_network, const int *ifindexes,
                          size_t n_ifindexes, sd_bus_error *e) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
@@ -804,7 +804,7 @@ static int call_register(Registration *reg, const Settings *s, pid_t leader, boo
         if (r >= 0)
                 r = sd_bus_message_append(m, "s", s->machine);
         if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', s->uuid, 16);
+                r = sd_bus_message_append_array(m, 'y', uuid, 16);
         if (r >= 0)
                 r = sd_bus_message_append(m, "ssus", "berth", "container", (uint32_t) leader, s->directory);
         if (r >= 0 && with_network)
@@ -814,7 +814,7 @@ static int call_register(Registration *reg, const Settings *s, pid_t leader, boo
         return sd_bus_call(reg->bus, m, 0, e, NULL);
 }
 
-int register_machine(Registration *reg, const Settings *s, pid_t leader, const int *ifindexes, size_t n_ifindexes) {
+int register_machine(Registration *reg, const Settings *s, const uint8_t uuid[16], pid_t leader, const int *ifindexes, size_t n_ifindexes) {
         int r;
 
         if (!reg)
@@ -822,11 +822,11 @@ int register_machine(Registration *reg, const Settings *s, pid_t leader, const i
         for (int attempt = 0;; attempt++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
-                r = call_register(reg, s, leader, true, ifindexes, n_ifindexes, &e);
+                r = call_register(reg, s, uuid, leader, true, ifindexes, n_ifindexes, &e);
                 if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
                         /* machined from before RegisterMachineWithNetwork */
                         sd_bus_error_free(&e);
-                        r = call_register(reg, s, leader, false, NULL, 0, &e);
+                        r = call_register(reg, s, uuid, leader, false, NULL, 0, &e);
                 }
                 if (r >= 0)
                         break;
@@ -899,47 +899,46 @@ static bool read_id_in_tree(int dfd, const char *path, char ret[static 33]) {
         return true;
 }
 
-static void guest_machine_id(const Settings *s, char ret[static 33]) {
-        _cleanup_close_ int dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
-
-        if (dfd >= 0 && (read_id_in_tree(dfd, "etc/machine-id", ret) ||
-                         read_id_in_tree(dfd, "var/lib/dbus/machine-id", ret)))
+static void guest_machine_id(const RootSource *root, const uint8_t uuid[16], char ret[static 33]) {
+        if (read_id_in_tree(root->mount_fd, "etc/machine-id", ret) ||
+            read_id_in_tree(root->mount_fd, "var/lib/dbus/machine-id", ret))
                 return;
-        id128_to_string(s->uuid, ret);
+        id128_to_string(uuid, ret);
 }
 
-static int link_journal_host(Settings *s, const char *id, bool try) {
-        _cleanup_free_ char *dir = NULL, *arg = NULL;
-        const char *detail = NULL;
+static int link_journal_host(const Settings *s, const char *id, bool try, CustomMount **mounts, size_t *n_mounts) {
+        _cleanup_free_ char *dir = NULL;
+        CustomMount *m;
         struct stat st;
         int r;
 
         dir = strjoin("/var/log/journal/", id);
-        arg = strjoin(dir, ":", dir);
-        if (!dir || !arg)
+        if (!dir)
                 return log_oom();
         r = mkdir_p(dir, 0755);
         if (r >= 0 && (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode)))
                 r = -ENOTDIR;
-        if (r >= 0)
-                r = custom_mount_parse_bind(s, arg, false, &detail);
-        if (r == -ENOMEM)
-                return log_oom();
+        if (r >= 0) {
+                /* the same path on both sides, as --bind=DIR would say */
+                if (custom_mount_list_add(mounts, n_mounts, CUSTOM_MOUNT_BIND, &m) < 0 ||
+                    !(m->source = strdup(dir)) || !(m->destination = strdup(dir)))
+                        return log_oom();
+        }
         if (r < 0) {
                 if (try) {
                         log_debug_errno(r, "Not linking the journal of machine '%s' (--link-journal=try-host): '%s': %m",
                                         s->machine, dir);
                         return 0;
                 }
-                return log_error_errno(r, "Failed to link the journal of machine '%s' (--link-journal=host): '%s': %m%s%s",
-                                       s->machine, dir, detail ? ", " : "", strempty(detail));
+                return log_error_errno(r, "Failed to link the journal of machine '%s' (--link-journal=host): '%s': %m",
+                                       s->machine, dir);
         }
         return 0;
 }
 
-static int link_journal_guest(Settings *s, const char *id, bool try) {
+static int link_journal_guest(const Settings *s, const RootSource *root, const char *id, bool try) {
         _cleanup_free_ char *link = NULL, *target = NULL, *old = NULL;
-        _cleanup_close_ int dfd = -EBADF, jfd = -EBADF;
+        _cleanup_close_ int jfd = -EBADF;
         const char *why = NULL;
         char buf[PATH_MAX];
         ssize_t n;
@@ -955,9 +954,7 @@ static int link_journal_guest(Settings *s, const char *id, bool try) {
                 why = "the guest's /var does not persist in the tree (--ephemeral, --volatile=)";
         else {
                 /* the tree is hostile: create the directory through fds that stay inside it */
-                dfd = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0)
-                        jfd = open_in_root(dfd, "var/log/journal", O_RDONLY | O_DIRECTORY);
+                jfd = open_in_root(root->mount_fd, "var/log/journal", O_RDONLY | O_DIRECTORY);
                 if (jfd < 0)
                         why = "the tree has no /var/log/journal";
                 else if (mkdirat(jfd, id, 02755) < 0 && errno != EEXIST) {
@@ -992,7 +989,8 @@ static int link_journal_guest(Settings *s, const char *id, bool try) {
                                s->machine, link, why);
 }
 
-int link_journal_prepare(Settings *s) {
+int link_journal_prepare(const Settings *s, const RootSource *root, const uint8_t uuid[16], CustomMount **mounts,
+                         size_t *n_mounts) {
         LinkJournal l = s->link_journal;
         _cleanup_free_ char *host = NULL, *host_id = NULL;
         char id[33];
@@ -1000,7 +998,7 @@ int link_journal_prepare(Settings *s) {
 
         if (l == LINK_JOURNAL_NO)
                 return 0;
-        guest_machine_id(s, id);
+        guest_machine_id(root, uuid, id);
         if (l == LINK_JOURNAL_AUTO) {
                 /* auto never creates anything on the host: it links only where the host
                  * already keeps a place for this guest (a directory: bind it; a symlink: a
@@ -1031,6 +1029,6 @@ int link_journal_prepare(Settings *s) {
                                                 "/etc/machine-id), or pass --link-journal=no.", s->machine, id);
         }
         if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
-                return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST);
-        return link_journal_guest(s, id, l == LINK_JOURNAL_TRY_GUEST);
+                return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST, mounts, n_mounts);
+        return link_journal_guest(s, root, id, l == LINK_JOURNAL_TRY_GUEST);
 }

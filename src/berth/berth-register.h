@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "berth-rootsrc.h"
 #include "berth-settings.h"
 
 /* berth as a systemd citizen: where systemd is PID 1 and the system bus is
@@ -44,20 +45,21 @@ const char *register_unit_name(const Registration *r);
  * whose leader is dead is dropped first. A missing machined is a notice with
  * --register=auto, an error with --register=yes. Logs. */
 /* IFINDEXES: the machine's host-side interfaces (RegisterMachineWithNetwork) */
-int register_machine(Registration *r, const Settings *s, pid_t leader, const int *ifindexes, size_t n_ifindexes);
+int register_machine(Registration *r, const Settings *s, const uint8_t uuid[16], pid_t leader, const int *ifindexes, size_t n_ifindexes);
 
 /* Unregisters (if registered) and disconnects. NULL is fine. Logs warnings. */
 Registration *register_close(Registration *r);
 
 /* The journal of the guest, visible to the host's journalctl
  * (--link-journal=): "host" makes the host's /var/log/journal/ID a bind mount
- * of the guest's /var/log/journal/ID (added to s's custom mounts), "guest"
+ * of the guest's /var/log/journal/ID (added to MOUNTS, the run's custom mounts), "guest"
  * symlinks the host's /var/log/journal/ID to the tree's. ID is the tree's
- * /etc/machine-id, or the container UUID (which systemd takes from
+ * /etc/machine-id, or the container UUID (UUID; systemd takes it from
  * $container_uuid) when the tree has none. "auto" links only where the host
  * already has /var/log/journal/ID. Call in the monitor, before
  * custom_mounts_prepare(). Logs. */
-int link_journal_prepare(Settings *s);
+int link_journal_prepare(const Settings *s, const RootSource *root, const uint8_t uuid[16], CustomMount **mounts,
+                         size_t *n_mounts);
 
 /* --property=NAME=VALUE: 0 if berth knows NAME and VALUE parses; -EINVAL with
  * a static detail otherwise. */

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "berth-mount.h"
+#include "berth-rootsrc.h"
 #include "berth-userns.h"
 #include "copy.h"
 #include "log.h"
@@ -177,48 +178,21 @@ fail:
  * The root mount: in the child
  * ------------------------------------------------------------------------- */
 
-static int set_mount_attr(int fd, uint64_t set, uint64_t clr, bool recursive) {
-        struct mount_attr attr = {
-                .attr_set = set,
-                .attr_clr = clr,
-        };
+/* The tree, with the mounts below it, attached on s->directory: the root
+ * source's detached mount TREE, or (-EBADF) a new clone of what is mounted
+ * there now. With read_only its own sub-mounts become read-only now; the top
+ * stays writable until root_finalize() so that mount points can still be
+ * created in it. */
+static int bind_tree(const Settings *s, int tree_fd, bool read_only, int idmap_fd) {
+        _cleanup_close_ int clone = -EBADF;
+        int tree = tree_fd, r;
 
-        return RET_NERRNO(mount_setattr(fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0), &attr, sizeof attr));
-}
-
-static int attach_at(int tree_fd, int dfd, const char *path) {
-        return RET_NERRNO(move_mount(tree_fd, "", dfd, path,
-                                     MOVE_MOUNT_F_EMPTY_PATH | (isempty(path) ? MOVE_MOUNT_T_EMPTY_PATH : 0)));
-}
-
-static int make_tmpfs(const char *mode, int *ret_fd) {
-        _cleanup_close_ int fs_fd = -EBADF;
-        int fd;
-
-        fs_fd = fsopen("tmpfs", FSOPEN_CLOEXEC);
-        if (fs_fd < 0)
-                return negative_errno();
-        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
-            fsconfig(fs_fd, FSCONFIG_SET_STRING, "mode", mode, 0) < 0 ||
-            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
-                return negative_errno();
-        fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
-        if (fd < 0)
-                return negative_errno();
-        *ret_fd = fd;
-        return 0;
-}
-
-/* The tree, with the mounts below it, bound onto itself. With read_only its
- * own sub-mounts become read-only now; the top stays writable until
- * root_finalize() so that mount points can still be created in it. */
-static int bind_tree(const Settings *s, bool read_only, int idmap_fd) {
-        _cleanup_close_ int tree = -EBADF;
-        int r;
-
-        tree = open_tree(AT_FDCWD, s->directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
-        if (tree < 0)
-                return log_error_errno(negative_errno(), "Failed to bind-mount the tree '%s': %m", s->directory);
+        if (tree < 0) {
+                tree = clone = open_tree(AT_FDCWD, s->directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+                if (tree < 0)
+                        return log_error_errno(negative_errno(), "Failed to bind-mount the tree '%s': %m",
+                                               s->directory);
+        }
         /* only a mount not yet attached can be idmapped */
         if (idmap_fd >= 0) {
                 r = mount_make_idmapped(tree, idmap_fd);
@@ -228,14 +202,14 @@ static int bind_tree(const Settings *s, bool read_only, int idmap_fd) {
                                                   "or run without a user namespace.", s->directory);
         }
         if (read_only) {
-                r = set_mount_attr(tree, MOUNT_ATTR_RDONLY, 0, true);
+                r = mount_attr_set(tree, MOUNT_ATTR_RDONLY, 0, 0, true);
                 if (r >= 0)
-                        r = set_mount_attr(tree, 0, MOUNT_ATTR_RDONLY, false);
+                        r = mount_attr_set(tree, 0, MOUNT_ATTR_RDONLY, 0, false);
                 if (r < 0)
                         return log_error_errno(r, "Failed to make the mounts below '%s' read-only: %m",
                                                s->directory);
         }
-        r = attach_at(tree, AT_FDCWD, s->directory);
+        r = mount_attach(tree, AT_FDCWD, s->directory);
         if (r < 0)
                 return log_error_errno(r, "Failed to bind-mount the tree '%s' onto itself: %m", s->directory);
         return 0;
@@ -259,7 +233,7 @@ static int mount_overlay_root(const Settings *s) {
         r = mkdir_p(BERTH_STAGING_DIR, 0755);
         if (r < 0)
                 return log_error_errno(r, "Failed to create '%s': %m", BERTH_STAGING_DIR);
-        r = make_tmpfs("0755", &tmp);
+        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs for the upper layer: %m");
         /* the overlay's root directory takes its owner and mode from the upper one */
@@ -268,7 +242,7 @@ static int mount_overlay_root(const Settings *s) {
         if (fchownat(tmp, "upper", st.st_uid, st.st_gid, 0) < 0 ||
             fchmodat(tmp, "upper", st.st_mode & 07777, 0) < 0)
                 return log_error_errno(negative_errno(), "Failed to set up the upper layer: %m");
-        r = attach_at(tmp, AT_FDCWD, BERTH_STAGING_DIR);
+        r = mount_attach(tmp, AT_FDCWD, BERTH_STAGING_DIR);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount a tmpfs on '%s': %m", BERTH_STAGING_DIR);
 
@@ -299,7 +273,7 @@ static int mount_overlay_root(const Settings *s) {
         mnt = fsmount(fs_fd, FSMOUNT_CLOEXEC, 0);
         if (mnt < 0)
                 return log_error_errno(negative_errno(), "Failed to mount an overlay of '%s': %m", s->directory);
-        r = attach_at(mnt, AT_FDCWD, s->directory);
+        r = mount_attach(mnt, AT_FDCWD, s->directory);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount the overlay on '%s': %m", s->directory);
         return 0;
@@ -314,6 +288,8 @@ static int mount_volatile_yes(const Settings *s) {
         _cleanup_close_ int tree = -EBADF, usr = -EBADF, usr_tree = -EBADF, tmp = -EBADF, root = -EBADF;
         int r;
 
+        /* by path, in our mount namespace: the kernel clones no part of a detached mount (the root
+         * source's) with open_tree() */
         tree = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (tree < 0)
                 return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
@@ -324,14 +300,14 @@ static int mount_volatile_yes(const Settings *s) {
         usr_tree = open_tree(usr, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         if (usr_tree < 0)
                 return log_error_errno(negative_errno(), "Failed to bind /usr of the tree: %m");
-        r = set_mount_attr(usr_tree, MOUNT_ATTR_RDONLY, 0, true);
+        r = mount_attr_set(usr_tree, MOUNT_ATTR_RDONLY, 0, 0, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to make /usr read-only: %m");
 
-        r = make_tmpfs("0755", &tmp);
+        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs root: %m");
-        r = attach_at(tmp, AT_FDCWD, s->directory);
+        r = mount_attach(tmp, AT_FDCWD, s->directory);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount a tmpfs on '%s': %m", s->directory);
 
@@ -346,7 +322,7 @@ static int mount_volatile_yes(const Settings *s) {
                         return log_error_errno(negative_errno(), "Failed to create /%s: %m", dirs[i]);
         (void) fchmodat(root, "tmp", 01777, 0);
 
-        r = attach_at(usr_tree, root, "usr");
+        r = mount_attach(usr_tree, root, "usr");
         if (r < 0)
                 return log_error_errno(r, "Failed to mount /usr of the tree: %m");
 
@@ -365,11 +341,11 @@ static int mount_volatile_yes(const Settings *s) {
 
 /* --volatile=state: the tree (made read-only by root_finalize) with a fresh
  * tmpfs on /var. */
-static int mount_volatile_state(const Settings *s) {
+static int mount_volatile_state(const Settings *s, int tree_fd) {
         _cleanup_close_ int root = -EBADF, var = -EBADF, tmp = -EBADF;
         int r;
 
-        r = bind_tree(s, true, -EBADF);
+        r = bind_tree(s, tree_fd, true, -EBADF);
         if (r < 0)
                 return r;
 
@@ -385,43 +361,43 @@ static int mount_volatile_state(const Settings *s) {
         if (var < 0)
                 return log_error_errno(var, "Failed to open /var of the tree '%s': %m", s->directory);
 
-        r = make_tmpfs("0755", &tmp);
+        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs for /var: %m");
-        r = attach_at(tmp, var, "");
+        r = mount_attach(tmp, var, "");
         if (r < 0)
                 return log_error_errno(r, "Failed to mount a tmpfs on /var: %m");
         return 0;
 }
 
-int root_mount(const Settings *s, int image_fd, int idmap_fd, char **ret_root) {
+int root_mount(const Settings *s, const RootSource *root_source, int idmap_fd, char **ret_root) {
         char *root;
         int r;
 
         /* In the container's child: new mount namespace, propagation to the
          * host already cut (slave), still the host's root. */
-        if (image_fd >= 0) {
+        if (root_source->type == ROOT_SOURCE_IMAGE) {
                 /* the image's tree shows up here, in our namespace only; the overlay of
                  * --ephemeral is part of it already (the monitor made it fd-based) */
-                r = attach_at(image_fd, AT_FDCWD, s->directory);
+                r = mount_attach(root_source->mount_fd, AT_FDCWD, s->directory);
                 if (r < 0)
                         return log_error_errno(r, "Failed to mount image '%s' on '%s': %m", s->image, s->directory);
                 if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
-                        r = bind_tree(s, false, -EBADF);
+                        r = bind_tree(s, -EBADF, false, -EBADF);
                 else if (s->volatile_mode == VOLATILE_YES)
                         r = mount_volatile_yes(s);
                 else if (s->volatile_mode == VOLATILE_STATE)
-                        r = mount_volatile_state(s);
+                        r = mount_volatile_state(s, -EBADF);
                 else
-                        r = bind_tree(s, s->read_only, idmap_fd);
+                        r = bind_tree(s, -EBADF, s->read_only, idmap_fd);
         } else if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                 r = mount_overlay_root(s);
         else if (s->volatile_mode == VOLATILE_YES)
                 r = mount_volatile_yes(s);
         else if (s->volatile_mode == VOLATILE_STATE)
-                r = mount_volatile_state(s);
+                r = mount_volatile_state(s, root_source->mount_fd);
         else
-                r = bind_tree(s, s->read_only, idmap_fd);
+                r = bind_tree(s, root_source->mount_fd, s->read_only, idmap_fd);
         if (r < 0)
                 return r;
 
@@ -445,7 +421,7 @@ int root_finalize(const char *root, const Settings *s) {
         fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
-        r = set_mount_attr(fd, MOUNT_ATTR_RDONLY, 0, false);
+        r = mount_attr_set(fd, MOUNT_ATTR_RDONLY, 0, 0, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to make the container root read-only: %m");
         return 0;

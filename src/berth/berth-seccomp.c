@@ -944,27 +944,21 @@ int seccomp_filter_load(SeccompFilter *f) {
 
 /* ---- what the runtime calls ---- */
 
-static SeccompFilter *prepared = NULL;
-static const Settings *prepared_settings = NULL;
-static uint64_t prepared_caps = 0;
-
-int seccomp_prepare(const Settings *s, uint64_t caps) {
+int seccomp_prepare(const Settings *s, uint64_t caps, SeccompFilter **ret) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
         uint64_t t0 = now_usec(CLOCK_MONOTONIC);
         int r;
 
-        prepared = seccomp_filter_free(prepared);
-        r = seccomp_filter_build_cached(s, caps, true, &prepared);
+        r = seccomp_filter_build_cached(s, caps, true, &f);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the system call filter: %m");
-        prepared_settings = s;
-        prepared_caps = caps;
-        log_debug("Seccomp programs (%zu+%zu instructions) %s in %" PRIu64 " us.", prepared->list.len,
-                  prepared->args.len, prepared->from_cache ? "read from the cache" : "built",
-                  now_usec(CLOCK_MONOTONIC) - t0);
+        log_debug("Seccomp programs (%zu+%zu instructions) %s in %" PRIu64 " us.", f->list.len, f->args.len,
+                  f->from_cache ? "read from the cache" : "built", now_usec(CLOCK_MONOTONIC) - t0);
+        *ret = TAKE_PTR(f);
         return 0;
 }
 
-int seccomp_apply(const Settings *s, uint64_t caps) {
+int seccomp_apply(const Settings *s, uint64_t caps, SeccompFilter *prepared) {
         _cleanup_(seccomp_filter_freep) SeccompFilter *built = NULL;
         uint64_t t0 = now_usec(CLOCK_MONOTONIC), t1;
         SeccompFilter *f;
@@ -975,7 +969,7 @@ int seccomp_apply(const Settings *s, uint64_t caps) {
                 return 0;
         }
 
-        if (prepared && prepared_settings == s && prepared_caps == caps)
+        if (prepared)
                 f = prepared;
         else {
                 /* Not prepared in the monitor: build it here, without the cache (we are in the

@@ -16,14 +16,15 @@ int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad);
  * Loading a filter needs CAP_SYS_ADMIN unless no_new_privs is already set, so
  * call this before capability_apply() and before changing to --user=. The
  * filter lets capset(), prctl() and the set*id() calls through. */
-int seccomp_apply(const Settings *s, uint64_t caps);
-/* Optional, in the monitor before the child is cloned, with the same S and CAPS: builds the
- * programs (or reads them from /run/berth/cache, which the child can no longer see) so that
- * seccomp_apply() only has to load them: ~0.1 ms instead of ~3 ms. Logs. */
-int seccomp_prepare(const Settings *s, uint64_t caps);
+typedef struct SeccompFilter SeccompFilter;
+/* PREPARED: what seccomp_prepare() made for the same S and CAPS, or NULL (built here then). */
+int seccomp_apply(const Settings *s, uint64_t caps, SeccompFilter *prepared);
+/* Optional, in the monitor before the child is cloned: builds the programs (or reads them
+ * from /run/berth/cache, which the child can no longer see) so that seccomp_apply() only has
+ * to load them: ~0.1 ms instead of ~3 ms. The filter is the run's (Runtime.seccomp). Logs. */
+int seccomp_prepare(const Settings *s, uint64_t caps, SeccompFilter **ret);
 
 /* The pieces of seccomp_apply(), for tests and timing. None of these log above debug. */
-typedef struct SeccompFilter SeccompFilter;
 int seccomp_filter_build(const Settings *s, uint64_t caps, SeccompFilter **ret);
 /* The same, through /run/berth/cache when USE_CACHE (root only). */
 int seccomp_filter_build_cached(const Settings *s, uint64_t caps, bool use_cache, SeccompFilter **ret);

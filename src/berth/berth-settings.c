@@ -36,19 +36,23 @@ void settings_free(Settings *s) {
         *s = (Settings) {};
 }
 
-int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
+int custom_mount_list_add(CustomMount **list, size_t *n, CustomMountType t, CustomMount **ret) {
         CustomMount *l;
 
-        l = realloc(s->custom_mounts, sizeof(CustomMount) * (s->n_custom_mounts + 1));
+        l = realloc(*list, sizeof(CustomMount) * (*n + 1));
         if (!l)
                 return -ENOMEM;
-        s->custom_mounts = l;
-        l[s->n_custom_mounts] = (CustomMount) {
+        *list = l;
+        l[*n] = (CustomMount) {
                 .type = t,
                 .recursive = true,
         };
-        *ret = &l[s->n_custom_mounts++];
+        *ret = &l[(*n)++];
         return 0;
+}
+
+int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
+        return custom_mount_list_add(&s->custom_mounts, &s->n_custom_mounts, t, ret);
 }
 
 uint64_t settings_effective_capabilities(const Settings *s) {

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* The model of one container: everything the command line (and, later,
- * settings files) can say. Parsing fills it (berth-options.c), the runtime
- * only reads it. */
+/* The model of one container: everything the command line and settings files
+ * can say. Parsing fills it (berth-options.c, berth-settings-file.c); from
+ * settings_verify() on it is frozen: container_run() takes it const, and what
+ * a run derives from it (the UUID, work dirs, the seccomp program) lives in
+ * its Runtime (berth-runtime.h). */
 
 #include <sched.h>
 #include <stdbool.h>
@@ -252,6 +254,7 @@ typedef struct Settings {
 void settings_free(Settings *s);
 
 int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret);
+int custom_mount_list_add(CustomMount **list, size_t *n, CustomMountType t, CustomMount **ret);
 
 /* the bounding set given to the container: the default plus --capability= minus --drop-capability= */
 uint64_t settings_effective_capabilities(const Settings *s);

@@ -12,7 +12,8 @@
 #include "registry.h"
 #include "util.h"
 
-/* What a dead instance can leave behind, and who cleans it:
+/* What a dead instance can leave behind, and who cleans it (the rows of
+ * stale_resource_types[] below):
  *  - processes and cgroups: here. A berth killed with SIGKILL normally takes
  *    its container with it (the container's PID 1 dies with it and the kernel
  *    kills the rest of the PID namespace), but a container that outlived its
@@ -47,99 +48,150 @@ static bool scratch_path_ok(const char *p) {
         return true;
 }
 
-static int kill_cgroup(CGroup *cg, unsigned *killed) {
-        int r = cgroup_destroy(cg);
-        if (r > 0)
-                *killed += (unsigned) r;
-        return r;
-}
+/* ---- the resources a dead instance can leave, one cleaner per type ---- */
 
-int stale_cleanup(const char *name, int level) {
-        _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
-        _cleanup_free_ char *scratch = NULL;
-        unsigned killed = 0, removed_dirs = 0, detached = 0, removed_links = 0;
-        struct stat st;
-        bool cleaned = false, cgroups = false;
-        int r;
+typedef struct StaleContext {
+        const char *name;           /* the machine's */
+        const MachineRecord *rec;   /* its record, NULL if there was none (or it was unreadable) */
+        unsigned killed;            /* processes killed */
+} StaleContext;
 
-        r = registry_read(name, &rec);
-        if (r < 0 && r != -ENOENT)
-                log_warning_errno(r, "Failed to read the record of machine '%s', ignoring: %m", name);
+/* The cgroups the record names (the dead instance may have run in another cgroup
+ * than ours), and the ones at the place we would use (a record that was never
+ * written, or one from before the cgroup existed). Killing goes through the
+ * cgroup: the PIDs in the record may have been reused. */
+static int clean_cgroups(StaleContext *c) {
+        int n = 0;
 
-        /* The cgroups the record names (the dead instance may have run in
-         * another cgroup than ours)... */
-        if (rec && rec->cgroup_paths) {
+        if (c->rec && c->rec->cgroup_paths) {
                 _cleanup_(cgroup_freep) CGroup *cg = NULL;
 
-                if (cgroup_from_paths(rec->cgroup_paths, &cg) >= 0) {
-                        (void) kill_cgroup(cg, &killed);
-                        cgroups = true;
+                if (cgroup_from_paths(c->rec->cgroup_paths, &cg) >= 0) {
+                        int r = cgroup_destroy(cg);
+                        if (r > 0)
+                                c->killed += (unsigned) r;
+                        n++;
                 }
         }
-        /* ...and the ones at the place we would use (a record that was never
-         * written, or one from before the cgroup existed). */
         {
                 _cleanup_(cgroup_freep) CGroup *cg = NULL;
 
-                if (cgroup_find(name, &cg) >= 0) {
-                        (void) kill_cgroup(cg, &killed);
-                        cgroups = true;
+                if (cgroup_find(c->name, &cg) >= 0) {
+                        int r = cgroup_destroy(cg);
+                        if (r > 0)
+                                c->killed += (unsigned) r;
+                        n++;
                 }
         }
+        return n;
+}
 
-        if (rec) {
-                r = network_stale_cleanup(rec->network_links, rec->network_zone);
-                if (r > 0)
-                        removed_links = (unsigned) r;
-        }
+/* NETWORK_LINK=, NETWORK_ZONE=: host-side network interfaces (berth-network.c). */
+static int clean_network(StaleContext *c) {
+        int r;
 
-        if (rec)
-                STRV_FOREACH(p, rec->scratch) {
+        if (!c->rec)
+                return 0;
+        r = network_stale_cleanup(c->rec->network_links, c->rec->network_zone);
+        return r > 0 ? r : 0;
+}
+
+/* SCRATCH= (overlay work dirs, temporary bind sources) and RUN/scratch/NAME. */
+static int clean_scratch(StaleContext *c) {
+        _cleanup_free_ char *scratch = NULL;
+        int n = 0, r;
+
+        if (c->rec)
+                STRV_FOREACH(p, c->rec->scratch) {
                         if (!scratch_path_ok(*p)) {
                                 log_warning("Not removing '%s' listed by the record of machine '%s': unsafe path.",
-                                            *p, name);
+                                            *p, c->name);
                                 continue;
                         }
                         r = rm_rf(*p);
                         if (r < 0)
                                 log_warning_errno(r, "Failed to remove '%s', ignoring: %m", *p);
                         else
-                                removed_dirs++;
+                                n++;
                 }
-        if (registry_scratch_dir(name, &scratch) >= 0 && access(scratch, F_OK) >= 0) {
+        if (registry_scratch_dir(c->name, &scratch) >= 0 && access(scratch, F_OK) >= 0) {
                 r = rm_rf(scratch);
                 if (r < 0)
                         log_warning_errno(r, "Failed to remove '%s', ignoring: %m", scratch);
                 else
-                        removed_dirs++;
+                        n++;
         }
+        return n;
+}
 
-        if (rec && !strv_isempty(rec->loop_devices) && rec->root && stat(rec->root, &st) >= 0)
-                STRV_FOREACH(p, rec->loop_devices) {
-                        r = loop_detach_if_backed_by(*p, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to detach loop device '%s', ignoring: %m", *p);
-                        else if (r > 0)
-                                detached++;
-                }
+/* LOOP=: loop devices of an image. They have autoclear and go with the last
+ * mount and fd, so normally they are gone already; any still bound to the
+ * record's image (not a reused number) is detached here. */
+static int clean_loop_devices(StaleContext *c) {
+        struct stat st;
+        int n = 0, r;
 
-        cleaned = rec || cgroups || removed_dirs > 0 || detached > 0 || removed_links > 0;
-        if (rec) {
-                _cleanup_free_ char *dir = NULL;
-
-                /* The record only: the lock file is the caller's now. */
-                dir = strjoin(registry_run_dir(), "/machines/", name);
-                if (dir && unlink(dir) < 0 && errno != ENOENT)
-                        log_warning_errno(negative_errno(), "Failed to remove '%s', ignoring: %m", dir);
+        if (!c->rec || strv_isempty(c->rec->loop_devices) || !c->rec->root || stat(c->rec->root, &st) < 0)
+                return 0;
+        STRV_FOREACH(p, c->rec->loop_devices) {
+                r = loop_detach_if_backed_by(*p, (uint64_t) st.st_dev, (uint64_t) st.st_ino);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to detach loop device '%s', ignoring: %m", *p);
+                else if (r > 0)
+                        n++;
         }
-        if (!cleaned)
+        return n;
+}
+
+/* The record itself, last; the lock file is the caller's now. */
+static int clean_record(StaleContext *c) {
+        _cleanup_free_ char *path = NULL;
+
+        if (!c->rec)
+                return 0;
+        path = strjoin(registry_run_dir(), "/machines/", c->name);
+        if (path && unlink(path) < 0 && errno != ENOENT)
+                log_warning_errno(negative_errno(), "Failed to remove '%s', ignoring: %m", path);
+        return 1;
+}
+
+/* Every kind of host state an instance owns, in the order it is cleaned. A
+ * feature that leaves new host state behind (a uid range, host-side links,
+ * nftables tables, loop devices) lists it in the record and adds its row
+ * here: one cleaner for every kind, one walk, one log line. CLEAN returns
+ * how many it removed (> 0: DONE goes into the log line). */
+typedef struct StaleResourceType {
+        const char *done;
+        int (*clean)(StaleContext *c);
+} StaleResourceType;
+
+static const StaleResourceType stale_resource_types[] = {
+        { "removed cgroups", clean_cgroups },
+        { "removed network interfaces", clean_network },
+        { "removed scratch directories", clean_scratch },
+        { "detached loop devices", clean_loop_devices },
+        { "removed its record", clean_record },
+};
+
+int stale_cleanup(const char *name, int level) {
+        _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
+        char done[256] = "";
+        size_t k = 0;
+        int r;
+
+        r = registry_read(name, &rec);
+        if (r < 0 && r != -ENOENT)
+                log_warning_errno(r, "Failed to read the record of machine '%s', ignoring: %m", name);
+
+        StaleContext c = { .name = name, .rec = rec };
+        for (size_t i = 0; i < ELEMENTSOF(stale_resource_types); i++)
+                if (stale_resource_types[i].clean(&c) > 0 && k < sizeof done)
+                        k += (size_t) snprintf(done + k, sizeof done - k, ", %s", stale_resource_types[i].done);
+        if (k == 0)
                 return 0;
 
-        log_full(level, "Cleaned up after a dead instance of machine '%s': killed %u process%s%s%s%s%s%s.", name,
-                 killed,
-                 killed == 1 ? "" : "es", cgroups ? ", removed cgroups" : "",
-                 removed_dirs > 0 ? ", removed scratch directories" : "", detached > 0 ? ", detached loop devices" : "",
-                 removed_links > 0 ? ", removed network interfaces" : "", rec ? ", removed its record" : "");
+        log_full(level, "Cleaned up after a dead instance of machine '%s': killed %u process%s%s.", name, c.killed,
+                 c.killed == 1 ? "" : "es", done);
         return 1;
 }
 

@@ -35,7 +35,7 @@ int main(int argc, char *argv[]) {
                 goto finish;
         log_set_machine(s.machine);
 
-        r = container_run(&s, &status);
+        r = container_run(&s, &status); /* from here on the settings are frozen */
 finish:
         settings_free(&s);
         return r < 0 ? EXIT_FAILURE : status;

@@ -426,6 +426,7 @@ static int confine(const ExecRequest *req, int pidfd, int sock, int go, const in
         const MachineRecord *rec = req->m->record;
         Settings s = { .syscall_allow = rec->syscall_allow, .syscall_deny = rec->syscall_deny };
         uintptr_t env_start = 0, env_end = 0;
+        _cleanup_(seccomp_filter_freep) SeccompFilter *filter = NULL;
         CGroupJoin cg = {};
         int flags, r;
 
@@ -440,7 +441,7 @@ static int confine(const ExecRequest *req, int pidfd, int sock, int go, const in
 #endif
 
         /* On the host still: the program cache is under the host's /run. */
-        r = seccomp_prepare(&s, rec->capabilities);
+        r = seccomp_prepare(&s, rec->capabilities, &filter);
         if (r < 0)
                 return r;
         r = cgroup_join_open(req->m, &cg);
@@ -490,7 +491,7 @@ static int confine(const ExecRequest *req, int pidfd, int sock, int go, const in
         /* the container's own order (berth-child.c): no_new_privs, the filter, then the bounding set */
         if (rec->no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
                 return log_error_errno(negative_errno(), "Failed to set no_new_privs: %m");
-        r = seccomp_apply(&s, rec->capabilities);
+        r = seccomp_apply(&s, rec->capabilities, filter);
         if (r < 0)
                 return r;
         return capability_apply(rec->capabilities);

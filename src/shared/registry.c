@@ -138,9 +138,15 @@ int registry_lock_root(const char *directory, bool shared, int *ret_fd) {
         fd = open(directory, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
-        if (flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+        return registry_lock_root_fd(TAKE_FD(fd), shared, ret_fd);
+}
+
+int registry_lock_root_fd(int fd, bool shared, int *ret_fd) {
+        _cleanup_close_ int f = fd;
+
+        if (flock(f, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? -EBUSY : negative_errno();
-        *ret_fd = TAKE_FD(fd);
+        *ret_fd = TAKE_FD(f);
         return 0;
 }
 

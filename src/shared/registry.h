@@ -73,6 +73,8 @@ int registry_scratch_dir(const char *name, char **ret);
 int registry_lock_machine(const char *name, int *ret_fd);
 /* Lock a tree or image: shared for read-only uses (ephemeral), exclusive otherwise. -EBUSY if taken. */
 int registry_lock_root(const char *directory, bool shared, int *ret_fd);
+/* The same on the tree's root directory FD (opened O_RDONLY), which it takes over, also on failure. */
+int registry_lock_root_fd(int fd, bool shared, int *ret_fd);
 /* Write (replace) the record atomically: RUN/machines is created as needed. */
 int registry_write(const MachineRecord *r);
 int registry_read(const char *name, MachineRecord **ret);

@@ -439,6 +439,27 @@ test_ephemeral_leaves_host_unchanged() {
         assert_host_unchanged
 }
 
+# ---- the root source ----
+
+# The monitor resolves the tree into a detached mount with its propagation cut (slave) before the
+# container mounts anything in it: where the tree sits on a shared mount of the host (as under
+# systemd, where / is shared), nothing the container mounts below its root shows up on the host.
+test_container_mounts_stay_off_a_shared_host_mount() {
+        mkdir "$T/shared"
+        mount --bind "$T/shared" "$T/shared"
+        mount --make-shared "$T/shared"
+        make_tiny_tree "$T/shared/root"
+        "$BERTH" "${B[@]}" -M "shared-$$" -D "$T/shared/root" --tmpfs=/mnt --bind="$T:/srv" \
+                /bin/sh -c 'touch /root/ready; exec sleep 60' &
+        local pid=$!
+        wait_for test -e "$T/shared/root/root/ready" || fail "the container did not start"
+        local mounts
+        mounts=$(findmnt -rn -o TARGET | grep "^$T/shared" || true)
+        kill "$pid"
+        wait "$pid" || true
+        assert_eq "$T/shared" "$mounts"
+}
+
 # ---- --volatile ----
 
 test_volatile_yes() {

@@ -359,23 +359,23 @@ static void test_prepare(void) {
         ok = custom_mount_parse_tmpfs(&s, "/a/b", NULL) == 0 && custom_mount_parse_tmpfs(&s, "/a-b", NULL) == 0 &&
              custom_mount_parse_tmpfs(&s, "/a:size=1M", NULL) == 0 && custom_mount_parse_tmpfs(&s, "/a:size=2M", NULL) == 0 &&
              custom_mount_parse_inaccessible(&s, "/0", NULL) == 0;
-        ok = ok && custom_mounts_prepare(&s) == 0;
+        ok = ok && custom_mounts_prepare(s.custom_mounts, s.n_custom_mounts, s.machine) == 0;
         ok = ok && s.n_custom_mounts == 5 && str_eq(s.custom_mounts[0].destination, "/0") &&
              str_eq(s.custom_mounts[1].options, "size=1M") && str_eq(s.custom_mounts[2].options, "size=2M") &&
              str_eq(s.custom_mounts[3].destination, "/a/b") && str_eq(s.custom_mounts[4].destination, "/a-b");
         check(ok, "prepare: sorted by destination, parents first, stable");
-        custom_mounts_cleanup(&s);
+        custom_mounts_cleanup(s.custom_mounts, s.n_custom_mounts);
         settings_free(&s);
 
         /* a missing source is refused */
         s = (Settings) {};
         ok = custom_mount_parse_bind(&s, "/nonexistent/berth-test:/x", false, NULL) == 0;
-        check(ok && custom_mounts_prepare(&s) == -ENOENT, "prepare: missing bind source is refused");
+        check(ok && custom_mounts_prepare(s.custom_mounts, s.n_custom_mounts, s.machine) == -ENOENT, "prepare: missing bind source is refused");
         settings_free(&s);
 
         s = (Settings) {};
         ok = custom_mount_parse_overlay(&s, "/nonexistent/berth-test::/x", false, NULL) == 0;
-        check(ok && custom_mounts_prepare(&s) == -ENOENT, "prepare: missing overlay lower is refused");
+        check(ok && custom_mounts_prepare(s.custom_mounts, s.n_custom_mounts, s.machine) == -ENOENT, "prepare: missing overlay lower is refused");
         settings_free(&s);
 
         /* empty sources: temporary directories that cleanup removes, in $TMPDIR (a directory of
@@ -390,7 +390,7 @@ static void test_prepare(void) {
         (void) setenv("TMPDIR", tmpdir, 1);
         s = (Settings) {};
         ok = custom_mount_parse_bind(&s, ":/scratch", false, NULL) == 0 &&
-             custom_mount_parse_overlay(&s, "/::/o", false, NULL) == 0 && custom_mounts_prepare(&s) == 0;
+             custom_mount_parse_overlay(&s, "/::/o", false, NULL) == 0 && custom_mounts_prepare(s.custom_mounts, s.n_custom_mounts, s.machine) == 0;
         _cleanup_free_ char *tmp_bind = NULL, *tmp_overlay = NULL;
         if (ok) {
                 tmp_bind = strdup(s.custom_mounts[1].work ?: "");
@@ -402,7 +402,7 @@ static void test_prepare(void) {
         check(ok && s.custom_mounts[0].upper && stat(s.custom_mounts[0].upper, &st) == 0 &&
                       startswith(s.custom_mounts[0].upper, tmpdir_slash),
               "prepare: empty overlay upper becomes a directory in $TMPDIR");
-        custom_mounts_cleanup(&s);
+        custom_mounts_cleanup(s.custom_mounts, s.n_custom_mounts);
         check(ok && stat(tmp_bind, &st) < 0 && errno == ENOENT && stat(tmp_overlay, &st) < 0 && errno == ENOENT,
               "cleanup: temporary directories removed");
         settings_free(&s);
@@ -423,11 +423,11 @@ static void test_prepare(void) {
         (void) mkdir(lower, 0755);
         (void) mkdir(upper, 0755);
         s = (Settings) {};
-        ok = custom_mount_parse_overlay(&s, arg, false, NULL) == 0 && custom_mounts_prepare(&s) == 0 &&
+        ok = custom_mount_parse_overlay(&s, arg, false, NULL) == 0 && custom_mounts_prepare(s.custom_mounts, s.n_custom_mounts, s.machine) == 0 &&
              s.custom_mounts[0].work && startswith(s.custom_mounts[0].work, dir) &&
              stat(s.custom_mounts[0].work, &st) == 0 && S_ISDIR(st.st_mode);
         _cleanup_free_ char *work = ok ? strdup(s.custom_mounts[0].work) : NULL;
-        custom_mounts_cleanup(&s);
+        custom_mounts_cleanup(s.custom_mounts, s.n_custom_mounts);
         check(ok && work && stat(work, &st) < 0 && stat(upper, &st) == 0,
               "prepare: overlay work directory next to the upper one, removed at cleanup");
         settings_free(&s);

@@ -108,7 +108,7 @@ static void test_open_without_systemd(void) {
         CHECK(register_open(&s, &r) == 0);
         CHECK(r == NULL);
         CHECK(register_unit(NULL, &s) == 0);
-        CHECK(register_machine(NULL, &s, 1, NULL, 0) == 0);
+        CHECK(register_machine(NULL, &s, s.uuid, 1, NULL, 0) == 0);
         CHECK(register_close(NULL) == NULL);
         CHECK(register_unit_name(NULL) == NULL);
 }

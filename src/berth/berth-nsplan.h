@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+/* Which namespaces a container gets, computed once from its settings
+ * (namespace_plan_make(), kept in the Runtime) instead of fixed clone flags.
+ * For each kind: the host's, a new one, or one joined from a path; and when
+ * it is made: at clone(2), or by the child at a step of the start-up protocol
+ * (berth-startup.h). The cgroup namespace, for one, is unshared by the child
+ * only after STARTUP_CGROUP_READY, when it sits in the container's cgroup.
+ *
+ * User namespaces: today every namespace of the container is owned by the
+ * host's user namespace, and the container's final mount namespace is made by
+ * the monitor in a new, empty user namespace whose only job is to lock the
+ * mounts (make_locked_mount_namespace() in berth-container.c: mounts copied
+ * into a namespace owned by a less privileged user namespace are locked).
+ * That helper is the one place where the container's real user namespace
+ * will be made: with one, .user becomes NEW, .final_mount_owner
+ * NAMESPACE_OWNER_CONTAINER, the monitor writes its uid/gid maps (a start-up
+ * step of its own), and the namespaces whose owner must be the container's
+ * user namespace (UTS, IPC, network, cgroup) move from "at clone" to "made by
+ * the child after joining it". */
+
+#include <stdbool.h>
+
+#include "berth-settings.h"
+#include "berth-startup.h"
+
+typedef enum NamespaceKind {
+        NAMESPACE_MOUNT,
+        NAMESPACE_PID,
+        NAMESPACE_UTS,
+        NAMESPACE_IPC,
+        NAMESPACE_NET,
+        NAMESPACE_CGROUP,
+        NAMESPACE_USER,
+        _NAMESPACE_KIND_MAX,
+        _NAMESPACE_KIND_INVALID = -EINVAL,
+} NamespaceKind;
+
+typedef enum NamespaceSource {
+        NAMESPACE_HOST,  /* the host's, shared */
+        NAMESPACE_NEW,   /* a new one */
+        NAMESPACE_PATH,  /* joined with setns() from a path, e.g. /run/netns/NAME */
+        _NAMESPACE_SOURCE_MAX,
+        _NAMESPACE_SOURCE_INVALID = -EINVAL,
+} NamespaceSource;
+
+/* The user namespace that owns the container's final (locked) mount namespace. */
+typedef enum NamespaceOwner {
+        NAMESPACE_OWNER_LOCK,      /* a new, empty one made for locking the mounts only */
+        NAMESPACE_OWNER_CONTAINER, /* the container's own user namespace (.user NEW or PATH) */
+        _NAMESPACE_OWNER_MAX,
+        _NAMESPACE_OWNER_INVALID = -EINVAL,
+} NamespaceOwner;
+
+/* When NEW: made at clone(2) (AT_CLONE), or by the child once that step's message came. */
+#define NAMESPACE_AT_CLONE _STARTUP_STEP_INVALID
+
+typedef struct NamespaceEntry {
+        NamespaceSource source;
+        const char *path;   /* NAMESPACE_PATH: the namespace file (a string of the settings) */
+        StartupStep after;  /* NAMESPACE_NEW: NAMESPACE_AT_CLONE or the step after which the child unshares;
+                             * NAMESPACE_PATH: NAMESPACE_AT_CLONE (the monitor enters it for the clone)
+                             * or the child joins it first thing (namespace_plan_join()) */
+} NamespaceEntry;
+
+typedef struct NamespacePlan {
+        NamespaceEntry ns[_NAMESPACE_KIND_MAX];
+        NamespaceOwner final_mount_owner;
+} NamespacePlan;
+
+/* Pure: no system calls. */
+void namespace_plan_make(const Settings *s, NamespacePlan *ret);
+/* CLONE_NEW* flags of the namespaces made at clone(2). */
+unsigned long namespace_plan_clone_flags(const NamespacePlan *p);
+/* CLONE_NEW* flags of the namespaces the child unshares after STEP. */
+unsigned long namespace_plan_unshare_flags(const NamespacePlan *p, StartupStep step);
+/* In the child, first thing: joins the NAMESPACE_PATH namespaces not entered at clone. Logs. */
+int namespace_plan_join(const NamespacePlan *p);
+
+const char *namespace_kind_to_string(NamespaceKind k);
+NamespaceKind namespace_kind_from_string(const char *s);
+unsigned long namespace_kind_clone_flag(NamespaceKind k);
