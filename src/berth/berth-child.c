@@ -797,6 +797,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         int keep[] = { p->sync_fd, p->root->mount_fd, p->userns->fd };
         ChildError error = {};
         sigset_t none, all;
+        uint64_t caps;
         Startup sp;
 
         log_set_sink(LOG_ERR, child_error_sink, &error);
@@ -833,10 +834,13 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which
          * --drop-capability= may take away. */
-        r = seccomp_apply(s, p->runtime->capabilities, p->runtime->seccomp);
+        /* the bounding set as the child sees it here (past the user namespace's setns()); the
+         * monitor's program is for the set it saw, else it is built anew */
+        caps = settings_effective_capabilities(s);
+        r = seccomp_apply(s, caps, caps == p->runtime->capabilities ? p->runtime->seccomp : NULL);
         if (r < 0)
                 goto fail;
-        r = capability_apply(p->runtime->capabilities);
+        r = capability_apply(caps);
         if (r < 0)
                 goto fail;
 
