@@ -390,7 +390,7 @@ test_unit_failure_is_in_the_journal() {
         install_unit
         assert_fails systemctl start berth@un-missing
         # journald stores what the unit logged when it gets to it, not before start returns
-        wait_for unit_journal_has berth@un-missing "Cannot use container tree '/var/lib/machines/un-missing'" ||
+        wait_for unit_journal_has berth@un-missing "No image for machine 'un-missing'" ||
                 fail "not in the journal: $(journalctl -u berth@un-missing --no-pager -q -o cat)"
 }
 
