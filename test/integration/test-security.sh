@@ -651,10 +651,10 @@ test_host_machine_id_gets_no_host_journal() {
         local hid made=0
         hid=$(cat /etc/machine-id 2>/dev/null) || skip "the host has no /etc/machine-id"
         [ ${#hid} = 32 ] || skip "the host's machine id is not set"
-        make_tiny_tree "$T/root"
-        echo "$hid" >"$T/root/etc/machine-id"
+        make_tiny_tree "$ROOT"
+        echo "$hid" >"$ROOT/etc/machine-id"
         if [ ! -e "/var/log/journal/$hid" ]; then
-                berth -D "$T/root" --console=pipe -q --register=no --link-journal=host /usr/bin/payload true
+                berth -D "$ROOT" --console=pipe -q --register=no --link-journal=host /usr/bin/payload true
                 [ -e "/var/log/journal/$hid" ] && rmdir "/var/log/journal/$hid" && fail "berth made the host's journal directory"
                 assert_eq 1 "$RC"
                 assert_one_line_error
@@ -665,7 +665,7 @@ test_host_machine_id_gets_no_host_journal() {
         fi
         echo canary >"$T/canary"
         mount --bind "$T" "/var/log/journal/$hid"
-        berth -D "$T/root" --console=pipe --register=no /bin/sh -c \
+        berth -D "$ROOT" --console=pipe --register=no /bin/sh -c \
                 "ls /var/log/journal/$hid/canary 2>/dev/null && echo pwned >/var/log/journal/$hid/canary; true"
         umount "/var/log/journal/$hid"
         [ "$made" = 0 ] || rmdir "/var/log/journal/$hid"
