@@ -188,6 +188,11 @@ test_nspawn_range_lock_is_honoured() {
         [ "$other" != "$base" ] || fail "berth took range $base that nspawn's lock holds"
 }
 
+# range_unused BASE: no process on the host runs in a user namespace of that range
+range_unused() {
+        ! grep -qsE "^ *0 +$1 " /proc/[0-9]*/uid_map
+}
+
 test_sigkill_releases_the_range() {
         local name base
         name=$(machine)
@@ -203,7 +208,9 @@ test_sigkill_releases_the_range() {
         berth "${B[@]}" -M "$(machine other)" -D "$ROOT" /bin/true
         assert_eq 0 "$RC"
         [ ! -e "$LOCKS/$base" ] || fail "the next start left the dead instance's lock file $LOCKS/$base"
-        # and the range is free again: the same name gets it back
+        # and the range is free again once the killed container's processes are gone (they die
+        # with berth, but not at the same instant): the same name gets it back
+        wait_for range_unused "$base" || fail "processes of the killed container still use range $base"
         berth "${B[@]}" -M "$name" -D "$ROOT" -U /bin/cat /proc/self/uid_map
         assert_eq "0 $base 65536" "$(map_of "$OUT")"
 }
