@@ -241,6 +241,21 @@ int uid_map_line_parse(const char *line, UidRange *ret_outside) {
         return 0;
 }
 
+
+/* A zombie still shows its uid_map until its parent (for a killed berth's container: the host's
+ * init) reaps it, which may take a while on a busy host; it runs nothing, so its range is free. */
+static bool process_is_dead(const char *proc, const char *pid) {
+        _cleanup_free_ char *stat = NULL;
+        char path[PATH_MAX];
+        const char *p;
+
+        snprintf(path, sizeof path, "%s/%s/stat", proc, pid);
+        if (read_full_file(path, &stat, NULL) < 0)
+                return false; /* gone, or no stat to tell: its maps, if any, decide */
+        p = strrchr(stat, ')');
+        return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
 static int collect_maps(const char *proc, RangeList *l) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
@@ -255,7 +270,7 @@ static int collect_maps(const char *proc, RangeList *l) {
                 static const char *const maps[] = { "uid_map", "gid_map" };
                 pid_t pid;
 
-                if (parse_pid(de->d_name, &pid) < 0)
+                if (parse_pid(de->d_name, &pid) < 0 || process_is_dead(proc, de->d_name))
                         continue;
                 for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
                         _cleanup_fclose_ FILE *f = NULL;

@@ -170,6 +170,9 @@ static void test_collect(void) {
         put("subuid", "alice:100000:65536\n# comment\nbroken\nbob:165536:0\n");
         put("subgid", "alice:200000:1000\n");
         put("proc/77/uid_map", "0 1048576 65536\n");
+        /* a zombie (a killed container's PID 1 its reaper has not reaped yet) holds nothing */
+        put("proc/78/uid_map", "0 2097152 65536\n");
+        put("proc/78/stat", "78 (sl) eep) Z 1 78 78 0 -1\n"); /* ")" in the name too */
         put("proc/77/gid_map", "0 1048576 65536\n1 7 1\n");
         put("proc/self/uid_map", "0 9999999 1\n"); /* not a PID: skipped */
         put("locks/2097152", "");                   /* a lock file nobody holds */
