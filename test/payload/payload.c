@@ -121,11 +121,11 @@ static int cat_fd(int fd) {
         return 0;
 }
 
-/* Reads the value of "Key:" from /proc/self/status into buf, trimmed. */
-static int proc_status_field(const char *key, char *buf, size_t size) {
+/* Reads the value of "Key:" from the status file PATH (/proc/PID/status) into buf, trimmed. */
+static int status_field_in(const char *path, const char *key, char *buf, size_t size) {
         char line[512];
         size_t l = strlen(key);
-        FILE *f = fopen("/proc/self/status", "re");
+        FILE *f = fopen(path, "re");
         int r = -ENOENT;
 
         if (!f)
@@ -141,6 +141,10 @@ static int proc_status_field(const char *key, char *buf, size_t size) {
                 }
         fclose(f);
         return r;
+}
+
+static int proc_status_field(const char *key, char *buf, size_t size) {
+        return status_field_in("/proc/self/status", key, buf, size);
 }
 
 static int print_status_fields(const char *const *keys, size_t n, bool with_key) {
@@ -925,26 +929,10 @@ static int ap_fds(int argc, char **argv) {
 
 /* Reads "Key:" of /proc/PID/status. */
 static int pid_status_field(int pid, const char *key, char *buf, size_t size) {
-        char path[64], line[512];
-        size_t l = strlen(key);
-        FILE *f;
-        int r = -ENOENT;
+        char path[64];
 
         snprintf(path, sizeof path, "/proc/%d/status", pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -errno;
-        while (fgets(line, sizeof line, f))
-                if (strncmp(line, key, l) == 0 && line[l] == ':') {
-                        char *v = line + l + 1;
-                        v += strspn(v, " \t");
-                        v[strcspn(v, "\n")] = 0;
-                        snprintf(buf, size, "%s", v);
-                        r = 0;
-                        break;
-                }
-        fclose(f);
-        return r;
+        return status_field_in(path, key, buf, size);
 }
 
 /* Not there (gone) or not ours to reach (a non-dumpable process of another user namespace): the
