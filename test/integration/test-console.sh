@@ -35,10 +35,18 @@ pane_done() {
         [ -n "$(pane_rc)" ]
 }
 
+# A typed line that, with the prompt, exactly fills N rows makes readline wrap onto an empty row;
+# tmux marks it wrapped and capture-pane -J then joins the command's first output line to it.
+# A trailing space keeps such a line off the margin.
 type_line() {
-        tm send-keys -t t -l -- "$1"
+        local line=$1 width
+        width=$(tm display-message -p -t t '#{pane_width}')
+        (( (${#PROMPT} + ${#line}) % width == 0 )) && line+=" "
+        tm send-keys -t t -l -- "$line"
         tm send-keys -t t Enter
 }
+
+PROMPT='PROMPT> '
 
 # Starts the pane (100 columns, 30 rows) with a bash whose prompt is "PROMPT> ".
 tmux_start() {
