@@ -495,7 +495,8 @@ static int setup_event(Monitor *m) {
 static void announce_exit(const Monitor *m) {
         const char *name = m->settings->machine;
 
-        if (m->settings->quiet)
+        /* with --pipe our stderr is the payload's too: as with nspawn, its output stays its own */
+        if (m->settings->quiet || m->settings->console_mode == CONSOLE_PIPE)
                 return;
         if (m->exit_status == 0)
                 log_info("Container %s exited successfully.", name);

@@ -307,6 +307,22 @@ stderr=notty
 err:in-data" "$(cat "$T/err")" "stderr"
 }
 
+# without -q too: berth's stderr is the payload's, so berth adds no status line of its own to it
+# (systemd's own nspawn test compares `cat <>/dev/fuse 2>&1` output with the error alone)
+test_pipe_stderr_is_the_payloads_alone() {
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" --console=pipe /bin/sh -c 'echo oops >&2; exit 3'
+        assert_eq 3 "$RC"
+        assert_eq "oops" "$ERR"
+        berth -D "$ROOT" --console=autopipe /bin/sh -c 'echo fine >&2'
+        assert_eq 0 "$RC"
+        assert_eq "fine" "$ERR"
+        # other modes still say how the container ended
+        berth -D "$ROOT" --console=read-only /bin/sh -c 'exit 3'
+        assert_eq 3 "$RC"
+        assert_contains "$ERR" "failed with error code 3"
+}
+
 test_autopipe_without_tty_is_pipe() {
         make_tiny_tree "$ROOT"
         berth -D "$ROOT" -q --console=autopipe /bin/sh -c 'payload tty; echo err >&2'
