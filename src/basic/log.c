@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -15,6 +16,13 @@ static bool use_journal = false;
 static int sink_level = -1;
 static LogSink sink = NULL;
 static void *sink_userdata = NULL;
+static uint64_t timing_start = 0, timing_last = 0;
+
+static uint64_t monotonic_usec(void) {
+        struct timespec ts;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
+}
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -59,6 +67,19 @@ void log_open(void) {
                 else if (streq(e, "err"))
                         max_level = LOG_ERR;
         }
+        timing_start = timing_last = monotonic_usec();
+}
+
+void log_timing(const char *side, const char *what) {
+        uint64_t t;
+
+        if (max_level < LOG_DEBUG)
+                return;
+        t = monotonic_usec();
+        log_debug("Timing: %s %s: %.3f ms (at %.3f ms)", side, what, (double) (t - timing_last) / 1000,
+                  (double) (t - timing_start) / 1000);
+        /* after the line: what printing it cost counts for no mark */
+        timing_last = monotonic_usec();
 }
 
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {

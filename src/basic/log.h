@@ -18,6 +18,13 @@ void log_set_prefix(const char *prefix);
 void log_set_machine(const char *machine);
 void log_open(void);
 
+/* The start-up's timing, at debug level: one line "Timing: SIDE WHAT: X ms (at Y ms)" per mark,
+ * X the time since the previous mark of this process (a child's first mark counts from its
+ * parent's last one before the fork: the memory is copied), Y since log_open(). A mark goes at the
+ * end of the work it names; "waited for" marks the wait for the other side. Costs nothing
+ * (not even a clock read) below debug. */
+void log_timing(const char *side, const char *what);
+
 /* A process that cannot reach the user itself (the container's child, whose
  * stdio may be the container's console and whose journal socket is gone after
  * pivot_root) hands its messages at LEVEL or more severe to SINK instead of

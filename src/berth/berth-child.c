@@ -644,6 +644,14 @@ static int enter_user_namespace(const Settings *s, const UserNamespace *u) {
         return 0;
 }
 
+/* R, after a timing mark WHAT at debug level when it is a success (BERTH_LOG_LEVEL=debug shows
+ * where the start-up's time goes) */
+static int timed(int r, const char *what) {
+        if (r >= 0)
+                log_timing("child", what);
+        return r;
+}
+
 static int setup_container(const ChildParams *p, Startup *sp, const char **ret_init, int *ret_stop_signal,
                            int *ret_reboot_signal) {
         const Settings *s = p->settings;
@@ -656,7 +664,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
          * network with --private-network) are new, user is the host's; cgroup
          * is still the host's until the monitor has moved us into the
          * container's cgroup and said so. */
-        r = namespace_plan_join(&p->runtime->namespaces);
+        r = timed(namespace_plan_join(&p->runtime->namespaces), "join-namespaces");
         if (r < 0)
                 return r;
         r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
@@ -664,6 +672,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
                 return r;
         if (unshare((int) namespace_plan_unshare_flags(&p->runtime->namespaces, STARTUP_CGROUP_READY)) < 0)
                 return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
+        log_timing("child", "cgroup-namespace");
         /* the monitor's other steps before the tree is built: links moved, registered */
         while (sp->next < _STARTUP_STEP_MAX && startup_step_sender(sp->next) == STARTUP_MONITOR) {
                 r = startup_recv(sp, sp->next, &m, NULL);
@@ -674,17 +683,18 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         /* From here on no mount we make reaches the host. */
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
+        log_timing("child", "mount-propagation");
 
-        r = root_mount(s, p->root, p->userns->idmap ? p->userns->fd : -EBADF, &root);
+        r = timed(root_mount(s, p->root, p->userns->idmap ? p->userns->fd : -EBADF, &root), "root-mount");
         /* attached now (or not used): nothing of it for the payload or the stub init to keep */
         (void) close(p->root->mount_fd);
         if (r < 0)
                 return r;
-        r = mount_api_filesystems(root, s, userns_owner(p->userns));
+        r = timed(mount_api_filesystems(root, s, userns_owner(p->userns)), "api-filesystems");
         if (r < 0)
                 return r;
 
-        r = console_setup_child(root, s->console_mode, userns_owner(p->userns), &fd);
+        r = timed(console_setup_child(root, s->console_mode, userns_owner(p->userns), &fd), "console made");
         if (r < 0)
                 return r;
         if (fd >= 0) {
@@ -694,7 +704,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
                         return r;
         }
 
-        r = make_notify_socket(root, &fd);
+        r = timed(make_notify_socket(root, &fd), "notify-socket made");
         if (r < 0)
                 return r;
         r = startup_send(sp, STARTUP_NOTIFY, 0, 0, fd);
@@ -702,36 +712,38 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         if (r < 0)
                 return r;
 
-        r = custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, userns_owner(p->userns));
+        r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, userns_owner(p->userns)),
+                  "custom-mounts");
         if (r < 0)
                 return r;
-        r = mount_protect_kernel(root);
+        r = timed(mount_protect_kernel(root), "protect-kernel");
         if (r < 0)
                 return r;
         r = setup_hostname(s);
         if (r < 0)
                 return r;
-        r = setup_machine_id(root, s, p->runtime->uuid);
+        r = timed(setup_machine_id(root, s, p->runtime->uuid), "hostname, machine-id");
         if (r < 0)
                 return r;
-        (void) host_files_prepare(root, s, &resolv, &tz);
-        r = root_finalize(root, s);
+        (void) timed(host_files_prepare(root, s, &resolv, &tz), "host-files");
+        r = timed(root_finalize(root, s), "root-finalize");
         if (r < 0)
                 return r;
-        r = do_pivot_root(root);
+        r = timed(do_pivot_root(root), "pivot-root");
         if (r < 0)
                 return r;
         /* before the user namespace: raising limits needs the host's CAP_SYS_RESOURCE */
-        r = apply_resources(s);
+        r = timed(apply_resources(s), "resources");
         if (r < 0)
                 return r;
         r = enter_locked_mounts(sp);
         if (r < 0)
                 return r;
-        r = enter_user_namespace(s, p->userns);
+        r = timed(enter_user_namespace(s, p->userns), "user-namespace");
         if (r < 0)
                 return r;
         host_files_write(s, &resolv, &tz);
+        log_timing("child", "host-files written");
         free(resolv.data);
         free(tz.data);
 
@@ -830,6 +842,7 @@ _noreturn_ void child_main(const ChildParams *p) {
                 }
                 if (r >= 0)
                         u = &user;
+                log_timing("child", "user lookup");
         }
 
         /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which
@@ -837,10 +850,10 @@ _noreturn_ void child_main(const ChildParams *p) {
         /* the bounding set as the child sees it here (past the user namespace's setns()); the
          * monitor's program is for the set it saw, else it is built anew */
         caps = settings_effective_capabilities(s);
-        r = seccomp_apply(s, caps, caps == p->runtime->capabilities ? p->runtime->seccomp : NULL);
+        r = timed(seccomp_apply(s, caps, caps == p->runtime->capabilities ? p->runtime->seccomp : NULL), "seccomp");
         if (r < 0)
                 goto fail;
-        r = capability_apply(caps);
+        r = timed(capability_apply(caps), "capabilities");
         if (r < 0)
                 goto fail;
 

@@ -444,6 +444,8 @@ static int spawn(Monitor *m) {
         }
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to create the container's namespaces: %m");
+        if (pid > 0)
+                log_timing("monitor", "clone");
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
                 netns = safe_close(netns);
@@ -613,12 +615,14 @@ static void monitor_teardown(Monitor *m) {
         m->network = network_teardown(m->network);
         m->record.network_links = m->record.interfaces = NULL;
         m->record.network_zone = NULL;
+        log_timing("monitor", "teardown: container, registration, network");
         if (m->cgroup) {
                 int q = cgroup_destroy(m->cgroup);
                 if (q < 0)
                         log_warning_errno(q, "Failed to remove the cgroups of machine '%s', ignoring: %m",
                                           m->settings->machine);
         }
+        log_timing("monitor", "teardown: cgroups");
         runtime_done(&m->runtime);
         root_source_done(&m->root);
         /* the container is gone, its mounts with it: with our fds closed the loop devices go */
@@ -633,6 +637,7 @@ static void monitor_teardown(Monitor *m) {
         sd_event_source_unref(m->stop_timer);
         safe_close(m->notify_fd);
         sd_event_unref(m->event);
+        log_timing("monitor", "teardown: the rest");
 }
 
 int container_run(const Settings *s, int *ret_status) {
@@ -647,6 +652,7 @@ int container_run(const Settings *s, int *ret_status) {
         };
         int r;
 
+        log_timing("monitor", "options, settings");
         /* the image's mount point too, image or not: created once, it never shows up
          * as a change on the host in the middle of someone's run */
         r = mkdir_p(BERTH_MACHINES_DIR, 0755);
@@ -663,6 +669,7 @@ int container_run(const Settings *s, int *ret_status) {
                                           "or stop the running one first.", s->machine);
         if (r < 0)
                 return log_error_errno(r, "Failed to lock machine '%s': %m", s->machine);
+        log_timing("monitor", "machine-lock");
 
         /* we own the name now: whatever a dead instance left is ours to clean, and so is
          * what dead instances of other names left */
@@ -670,6 +677,7 @@ int container_run(const Settings *s, int *ret_status) {
         (void) stale_cleanup_all(s->machine);
         /* ranges whose holder died: their locks went with it, the files stay behind */
         (void) userns_lock_cleanup_stale(USERNS_LOCK_DIR);
+        log_timing("monitor", "stale-cleanup");
 
         /* nspawn's man page: untrusted code must always run in a user namespace. An OS booted as
          * plain root is the common way to miss that; an explicit --private-users=no says it was chosen. */
@@ -686,22 +694,28 @@ int container_run(const Settings *s, int *ret_status) {
         r = monitor_open_root(&m);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "open-root");
         r = runtime_prepare(s, &m.root, &m.runtime);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "runtime");
         /* the scope first: the container cgroup is made below the cgroup we are in */
         r = register_open(s, &m.registration);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "register-open");
         r = register_unit(m.registration, s);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "register-unit");
         r = userns_setup(s, &m.userns);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "user-namespace");
         r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "cgroup");
         if (m.userns.fd >= 0) {
                 /* the guest's cgroup belongs to its root, so that its init can manage it */
                 r = cgroup_delegate(m.cgroup, userns_owner(&m.userns));
@@ -711,9 +725,11 @@ int container_run(const Settings *s, int *ret_status) {
         r = monitor_write_record(&m);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "record");
         r = setup_event(&m);
         if (r < 0)
                 goto finish;
+        log_timing("monitor", "event-loop");
 
         if (!s->quiet && s->console_mode == CONSOLE_INTERACTIVE)
                 log_info("Spawning container %s on %s.\nPress Ctrl-] three times within 1s to kill container.",
@@ -733,6 +749,7 @@ int container_run(const Settings *s, int *ret_status) {
                 log_error_errno(r, "Event loop failed: %m");
         else
                 r = 0;
+        log_timing("monitor", "the machine ran");
 
 finish:
         monitor_teardown(&m);

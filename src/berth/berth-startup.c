@@ -156,6 +156,7 @@ int startup_send(Startup *p, StartupStep step, int value, int value2, int fd) {
                 return log_error_errno(r, "Failed to send start-up step '%s' to the %s: %m", step_name(step),
                                        p->side == STARTUP_MONITOR ? "container" : "monitor");
         p->next = next_applicable(p, step + 1);
+        log_timing(startup_side_to_string(p->side), step_name(step));
         return 0;
 }
 
@@ -194,6 +195,11 @@ int startup_recv(Startup *p, StartupStep step, SyncMessage *ret, int *ret_fd) {
         if (r < 0)
                 return log_error_errno(r, "Failed to receive start-up step '%s' from the %s: %m", step_name(step),
                                        peer);
+        if (log_get_max_level() >= LOG_DEBUG) {
+                char what[64];
+                (void) snprintf(what, sizeof what, "waited for %s", step_name(step));
+                log_timing(startup_side_to_string(p->side), what);
+        }
         if (r == 0)
                 return log_error_errno(-EPIPE, "Lost the %s while waiting for start-up step '%s'.", peer,
                                        step_name(step));
@@ -225,6 +231,7 @@ int startup_finish(Startup *p) {
         safe_close(fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to talk to the container's setup: %m");
+        log_timing(startup_side_to_string(p->side), "waited for the payload's exec");
         if (r == 0)
                 return 0; /* the payload was executed */
         if (m.type == STARTUP_MSG_ERROR)

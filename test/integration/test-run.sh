@@ -21,6 +21,39 @@ test_exit_status_is_the_payloads() {
         assert_eq 7 "$RC"
 }
 
+# BERTH_LOG_LEVEL=debug times the start-up: a line per step of the protocol (berth-startup.c) on the
+# side that sends it and on the side that waits for it, and per piece of work of the monitor and the
+# child in between, each with its duration, so that a slow start can be attributed. Steps that do not
+# apply to the run (the console with --console=pipe) are not there; below debug there is no line.
+test_debug_log_times_each_startup_step() {
+        local step
+        make_tiny_tree "$ROOT"
+        BERTH_LOG_LEVEL=debug berth "${B[@]}" -D "$ROOT" /usr/bin/payload true
+        assert_eq 0 "$RC"
+        for step in cgroup-ready registered notify-socket locked-mounts; do
+                assert_match "$ERR" "^berth: Timing: monitor (waited for )?$step: [0-9]+\.[0-9]{3} ms \(at [0-9]+\.[0-9]{3} ms\)$"
+        done
+        for step in cgroup-ready registered locked-mounts; do
+                assert_match "$ERR" "Timing: child waited for $step: [0-9.]+ ms"
+        done
+        for step in notify-socket pivoted exec; do
+                assert_match "$ERR" "Timing: child $step: [0-9.]+ ms"
+                assert_match "$ERR" "Timing: monitor waited for $step: [0-9.]+ ms"
+        done
+        for step in open-root cgroup clone "waited for the payload's exec" "teardown: cgroups"; do
+                assert_match "$ERR" "Timing: monitor $step: [0-9.]+ ms"
+        done
+        for step in root-mount api-filesystems pivot-root seccomp capabilities; do
+                assert_match "$ERR" "Timing: child $step: [0-9.]+ ms"
+        done
+        assert_not_contains "$ERR" "Timing: child console:"
+        assert_not_contains "$ERR" "Timing: monitor links-moved"
+
+        berth "${B[@]}" -D "$ROOT" /usr/bin/payload true
+        assert_eq 0 "$RC"
+        assert_eq "" "$ERR"
+}
+
 test_command_is_pid1() {
         make_tiny_tree "$ROOT"
         berth "${B[@]}" -D "$ROOT" /usr/bin/payload pid
