@@ -145,6 +145,10 @@ static int build_environment(const ChildParams *p, const UserRecord *u, char ***
         snprintf(buf, sizeof buf, "TERM=%s", p->term);
         r |= strv_extend(&env, buf);
         r |= strv_extend(&env, "NOTIFY_SOCKET=/run/host/notify");
+        if (s->n_credentials > 0)
+                r |= strv_extend(&env, "CREDENTIALS_DIRECTORY=" CREDENTIALS_DIR);
+        STRV_FOREACH(e, p->runtime->host_os_env)
+                r |= strv_extend(&env, *e);
         if (u) {
                 snprintf(buf, sizeof buf, "HOME=%s", u->home);
                 r |= strv_extend(&env, buf);
@@ -712,6 +716,10 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         if (r < 0)
                 return r;
 
+        r = timed(credentials_mount(root, s->credentials, s->n_credentials, userns_owner(p->userns)),
+                  "credentials");
+        if (r < 0)
+                return r;
         r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, userns_owner(p->userns)),
                   "custom-mounts");
         if (r < 0)

@@ -132,6 +132,36 @@ static bool env_name_is_valid(const char *s, size_t n) {
         return true;
 }
 
+static int p_set_credential(Settings *s, const char *arg, const char **detail) {
+        char *id, *data;
+        size_t size;
+        int r;
+
+        r = credential_parse_set(arg, &id, &data, &size, detail);
+        if (r < 0)
+                return r;
+        return credential_put(&s->credentials, &s->n_credentials, id, data, size);
+}
+
+static int p_load_credential(Settings *s, const char *arg, const char **detail) {
+        char *id, *data;
+        size_t size;
+        int r;
+
+        r = credential_parse_load(arg, &id, &data, &size, detail);
+        if (r < 0)
+                return r;
+        return credential_put(&s->credentials, &s->n_credentials, id, data, size);
+}
+
+static int p_import_credential(Settings *s, const char *arg, const char **detail) {
+        if (isempty(arg) || strchr(arg, '/')) {
+                *detail = "expected a credential name or a glob such as 'ssh.*', without '/'";
+                return -EINVAL;
+        }
+        return strv_extend(&s->import_credentials, arg);
+}
+
 static int p_setenv(Settings *s, const char *arg, const char **detail) {
         const char *eq = strchr(strempty(arg), '=');
         char *a;
@@ -611,6 +641,12 @@ const OptionDef option_table[] = {
           "Run the command as this user of the container", p_user, SETTING_USER },
         { NULL, "setenv", 'E', OPTION_ARG_REQUIRED, "VAR=VALUE", NULL,
           "Set an environment variable for the payload", p_setenv, SETTING_ENVIRONMENT },
+        { NULL, "set-credential", 0, OPTION_ARG_REQUIRED, "ID:VALUE", NULL,
+          "Pass a credential with this value to the container", p_set_credential, SETTING_CREDENTIALS },
+        { NULL, "load-credential", 0, OPTION_ARG_REQUIRED, "ID:PATH", NULL,
+          "Pass a credential read from this host file or socket to the container", p_load_credential, SETTING_CREDENTIALS },
+        { NULL, "import-credential", 0, OPTION_ARG_REQUIRED, "GLOB", NULL,
+          "Pass berth's own credentials whose names match to the container", p_import_credential },
         { NULL, "kill-signal", 0, OPTION_ARG_REQUIRED, "SIGNAL", NULL,
           "Signal that asks the payload to stop (default: the init's poweroff signal with --boot)", p_kill_signal, SETTING_KILL_SIGNAL },
         { NULL, "stop-timeout", 0, OPTION_ARG_REQUIRED, "TIME", NULL,
@@ -737,15 +773,12 @@ typedef struct NspawnOption {
 } NspawnOption;
 
 #define NO_PORT "berth has no port forwarding yet: give the machine's link an address and connect to it, or run it on the host's network"
-#define NO_USERNS "berth has no user namespaces yet: container root is the host's root, so run only trusted trees"
 #define NO_IMAGE "berth boots directory trees only so far: mount the image (or import it with 'berthctl import-fs') and pass -D"
-#define NO_CREDENTIALS "berth has no credentials yet: pass the value with --setenv= or a --bind-ro= of a file"
 
 static const NspawnOption nspawn_options[] = {
         { "port", 'p', NO_PORT },
-        { "private-users", 'U', NO_USERNS },
-        { "private-users-ownership", 0, NO_USERNS },
-        { "private-users-chown", 0, NO_USERNS },
+        { "private-users-chown", 0, "berth does not chown trees yet: -U mounts the tree idmapped "
+                                    "(--private-users-ownership=map), which changes nothing on disk" },
         { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "bind-user-shell", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "image", 'i', NO_IMAGE },
@@ -754,9 +787,6 @@ static const NspawnOption nspawn_options[] = {
         { "root-hash-sig", 0, NO_IMAGE },
         { "verity-data", 0, NO_IMAGE },
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
-        { "set-credential", 0, NO_CREDENTIALS },
-        { "load-credential", 0, NO_CREDENTIALS },
-        { "import-credential", 0, NO_CREDENTIALS },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
         { "personality", 0, "berth cannot set the personality yet; run 'setarch' inside the container" },
@@ -1114,6 +1144,16 @@ int settings_verify(Settings *s) {
                         return log_error_errno(-EOPNOTSUPP, "--overlay= and --overlay-ro= cannot be combined with a "
                                                             "user namespace in berth yet. Drop --private-users=/-U, "
                                                             "or the overlay.");
+        STRV_FOREACH(g, s->import_credentials) {
+                r = credentials_import(*g, &s->credentials, &s->n_credentials);
+                if (r == -ENOMEM)
+                        return log_oom();
+                if (r < 0)
+                        return r;
+        }
+        if (credentials_total_size(s->credentials, s->n_credentials) > CREDENTIALS_TOTAL_SIZE_MAX)
+                return log_error_errno(-E2BIG, "The credentials come to more than 1 MiB together. Pass fewer or "
+                                               "smaller ones (a large file is better bound with --bind-ro=).");
         warn_missing_capabilities(s);
         /* kill_signal 0: chosen at start, from the init (boot) or start mode */
         return 0;

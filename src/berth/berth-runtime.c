@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +10,56 @@
 #include "berth-runtime.h"
 #include "log.h"
 #include "util.h"
+
+/* The host's identity for the payload, as nspawn passes it: container_host_id= for ID= and so on,
+ * for the fields the host's os-release has. */
+static int host_os_environment(char ***ret) {
+        static const char *const fields[] = { "ID", "VERSION_ID", "BUILD_ID", "VARIANT_ID", "IMAGE_ID",
+                                              "IMAGE_VERSION" };
+        _cleanup_strv_free_ char **env = NULL, **lines = NULL;
+        _cleanup_free_ char *text = NULL;
+        size_t n;
+        int r;
+
+        r = read_full_file("/etc/os-release", &text, &n);
+        if (r == -ENOENT)
+                r = read_full_file("/usr/lib/os-release", &text, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                *ret = NULL;
+                return 0; /* no os-release: nothing to say */
+        }
+        r = strv_split(text, "\n", &lines);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++)
+                STRV_FOREACH(l, lines) {
+                        const char *v = startswith_ptr(*l, fields[i]);
+                        _cleanup_free_ char *e = NULL;
+                        char name[32] = {};
+                        size_t k;
+
+                        if (!v || *v != '=')
+                                continue;
+                        v++;
+                        k = strlen(v);
+                        /* os-release quotes with '' or "" and escapes nothing in these fields */
+                        if (k >= 2 && (v[0] == '"' || v[0] == '\'') && v[k - 1] == v[0]) {
+                                v++;
+                                k -= 2;
+                        }
+                        for (size_t j = 0; fields[i][j] && j < sizeof name - 1; j++)
+                                name[j] = (char) tolower((unsigned char) fields[i][j]);
+                        if (asprintf(&e, "container_host_%s=%.*s", name, (int) k, v) < 0)
+                                return -ENOMEM;
+                        if (strv_consume(&env, TAKE_PTR(e)) < 0)
+                                return -ENOMEM;
+                        break;
+                }
+        *ret = TAKE_PTR(env);
+        return 0;
+}
 
 int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret) {
         Runtime rt = {
@@ -37,6 +89,12 @@ int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret) {
         if (r < 0)
                 goto fail;
 
+        r = host_os_environment(&rt.host_os_env);
+        if (r < 0) {
+                log_oom();
+                goto fail;
+        }
+
         /* here, where /run/berth/cache is visible: the child only loads the programs */
         r = seccomp_prepare(s, rt.capabilities, &rt.seccomp);
         if (r < 0)
@@ -54,6 +112,7 @@ void runtime_done(Runtime *rt) {
         custom_mounts_cleanup(rt->mounts, rt->n_mounts);
         custom_mount_free_all(rt->mounts, rt->n_mounts);
         seccomp_filter_free(rt->seccomp);
+        strv_free(rt->host_os_env);
         *rt = (Runtime) {};
 }
 

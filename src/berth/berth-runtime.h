@@ -28,6 +28,7 @@ typedef struct Runtime {
         CustomMount *mounts;
         size_t n_mounts;
         SeccompFilter *seccomp; /* built (or read from /run/berth/cache) here, loaded by the child */
+        char **host_os_env;     /* container_host_id=... from the host's os-release, for the payload */
 } Runtime;
 
 /* In the monitor, with the machine's lock held: UUID, --link-journal=, the custom mounts' work

@@ -241,6 +241,9 @@ static const SettingsKey settings_keys[] = {
         KEY_MODE("ProcessTwo", START_PID2),
         KEY("Exec", "Parameters", key_parameters, NULL, 0),
         KEY("Exec", "Environment", key_environment, "setenv", 0),
+        KEY("Exec", "SetCredential", key_option, "set-credential", 0),
+        /* reads a host file */
+        KEY("Exec", "LoadCredential", key_option, "load-credential", KEY_PRIVILEGED),
         KEY("Exec", "User", key_option, "user", 0),
         KEY("Exec", "WorkingDirectory", key_option, "chdir", 0),
         KEY("Exec", "Capability", key_option, "capability", KEY_PRIVILEGED),
@@ -559,6 +562,34 @@ static void reset_private_users_ownership(Settings *s) {
         s->userns_ownership_set = false;
 }
 
+/* credentials: FIRST's, then the others'; the same ID twice keeps the later one */
+static int merge_credentials(Settings *s, Settings *f, bool file_last) {
+        Settings *first = file_last ? s : f, *then = file_last ? f : s;
+        Credential *l = NULL;
+        size_t n = 0;
+        int r = 0;
+
+        for (Settings **x = (Settings *[]) { first, then, NULL }; *x; x++) {
+                for (size_t i = 0; i < (*x)->n_credentials; i++) {
+                        Credential *c = &(*x)->credentials[i];
+                        if (r >= 0)
+                                r = credential_put(&l, &n, TAKE_PTR(c->id), TAKE_PTR(c->data), c->size);
+                }
+                credential_free_all((*x)->credentials, (*x)->n_credentials);
+                (*x)->credentials = NULL;
+                (*x)->n_credentials = 0;
+        }
+        s->credentials = l;
+        s->n_credentials = n;
+        return r;
+}
+
+static void reset_credentials(Settings *s) {
+        credential_free_all(s->credentials, s->n_credentials);
+        s->credentials = NULL;
+        s->n_credentials = 0;
+}
+
 #define FIELD(t, f) { .type = t, .offset = offsetof(Settings, f) }
 #define CUSTOM(name, is_list) { .type = FIELD_CUSTOM, .list = is_list, .merge = merge_##name, .reset = reset_##name }
 
@@ -597,6 +628,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_NETWORK_IPVLAN] = FIELD(FIELD_STRV, network_ipvlan),
         [SETTING_PRIVATE_USERS] = CUSTOM(private_users, false),
         [SETTING_PRIVATE_USERS_OWNERSHIP] = CUSTOM(private_users_ownership, false),
+        [SETTING_CREDENTIALS] = CUSTOM(credentials, true),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {

@@ -16,6 +16,8 @@ void settings_free(Settings *s) {
         free(s->machine);
         free(s->hostname);
         strv_free(s->environment);
+        credential_free_all(s->credentials, s->n_credentials);
+        strv_free(s->import_credentials);
         free(s->working_directory);
         free(s->user);
         strv_free(s->network_veth_extra);

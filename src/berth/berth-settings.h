@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 
+#include "berth-credentials.h"
 #include "berth-userns.h"
 #include "cleanup.h"
 
@@ -132,6 +133,7 @@ typedef enum SettingKind {
         SETTING_NETWORK_IPVLAN,      /* IPVLAN= */
         SETTING_PRIVATE_USERS,     /* PrivateUsers=: mode and range */
         SETTING_PRIVATE_USERS_OWNERSHIP,
+        SETTING_CREDENTIALS,       /* SetCredential=, LoadCredential= */
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -190,6 +192,9 @@ typedef struct Settings {
         uint8_t uuid[16];
         bool uuid_set;
         char **environment;    /* KEY=VALUE */
+        Credential *credentials;    /* --set-credential=, --load-credential=: read when parsed */
+        size_t n_credentials;
+        char **import_credentials;  /* --import-credential= globs, resolved by settings_verify() */
         char *working_directory;
         char *user;
 

@@ -28,6 +28,9 @@ test_every_option_rejects_empty_and_garbage() {
         local o v
         for o in $opts; do
                 for v in "" "@@garbage@@" "relative/../x" ":::" "$(printf 'a%.0s' {1..300})"; do
+                        # a glob of credential names: one that matches nothing imports nothing, as with
+                        # nspawn (only what cannot be a glob of names is refused)
+                        [ "$o" = --import-credential ] && [[ $v != "" && $v != */* ]] && continue
                         # --setenv takes "NAME" as a variable of ours: make sure none is set
                         berth -D "$ROOT" --console=pipe -q "$o=$v" /bin/true
                         if [ "$RC" != 1 ]; then

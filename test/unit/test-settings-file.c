@@ -155,6 +155,8 @@ static void test_every_key_parses(void) {
                 "Ephemeral=no\n"
                 "LinkJournal=try-guest\n"
                 "PrivateUsers=1000000:65536\n"
+                "SetCredential=one:a\\x20b\n"
+                "LoadCredential=two:/etc/os-release\n"
                 "[Files]\n"
                 "PrivateUsersOwnership=map\n"
                 "ReadOnly=yes\n"
@@ -213,6 +215,9 @@ static void test_every_key_parses(void) {
         CHECK(strv_length(s->network_macvlan) == 1 && strv_length(s->network_ipvlan) == 2);
         CHECK(streq(s->network_bridge, "br0") && streq(s->network_zone, "web"));
         CHECK(s->userns_mode == USERNS_FIXED && s->uid_range.start == 1000000 && s->uid_range.count == 65536);
+        CHECK(s->n_credentials == 2 && streq(s->credentials[0].id, "one") && s->credentials[0].size == 3 &&
+              memcmp(s->credentials[0].data, "a b", 3) == 0 && streq(s->credentials[1].id, "two") &&
+              s->credentials[1].size > 0);
         CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
