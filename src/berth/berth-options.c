@@ -745,7 +745,7 @@ const OptionDef option_table[] = {
           p_register, SETTING_NONE },
         { NULL, "keep-unit", 0, OPTION_ARG_NONE, NULL, NULL,
           "Use the unit berth runs in (berth@.service) instead of a scope of its own", p_keep_unit, SETTING_NONE },
-        { NULL, "slice", 0, OPTION_ARG_REQUIRED, "SLICE", NULL,
+        { NULL, "slice", 'S', OPTION_ARG_REQUIRED, "SLICE", NULL,
           "Slice of the container's scope (default: machine.slice)", p_slice, SETTING_NONE },
         { NULL, "property", 0, OPTION_ARG_REQUIRED, "NAME=VALUE", NULL,
           "Set a property of the container's unit, e.g. MemoryMax=2G", p_property, SETTING_NONE },

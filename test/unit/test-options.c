@@ -73,6 +73,11 @@ static void test_basic(void) {
         CHECK(streq(s.machine, "web-1") && streq(s.hostname, "h1") && s.private_network);
         CHECK(s.console_mode == CONSOLE_PIPE);
         settings_free(&s);
+
+        /* nspawn's short names */
+        CHECK(parse(&s, ARGV("-D", "/t", "-S", "web.slice", "/bin/true")) == 1);
+        CHECK(streq(s.slice, "web.slice"));
+        settings_free(&s);
 }
 
 /* A --console= of one parse must not stay "set" for the next one: without it, the default
