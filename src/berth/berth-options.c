@@ -379,6 +379,14 @@ static int p_no_new_privileges(Settings *s, const char *arg, const char **detail
         return 0;
 }
 
+static int p_suppress_sync(Settings *s, const char *arg, const char **detail) {
+        int b = parse_boolean(arg);
+        if (b < 0)
+                return -EINVAL;
+        s->suppress_sync = b;
+        return 0;
+}
+
 static int p_system_call_filter(Settings *s, const char *arg, const char **detail) {
         static char buf[128];
         _cleanup_free_ char *bad = NULL;
@@ -730,6 +738,9 @@ const OptionDef option_table[] = {
           "Drop these capabilities from the default set", p_drop_capability, SETTING_DROP_CAPABILITY },
         { NULL, "no-new-privileges", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
           "Set the no_new_privs flag for the payload", p_no_new_privileges, SETTING_NO_NEW_PRIVILEGES },
+        { NULL, "suppress-sync", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
+          "Make sync(), fsync() and the like do nothing in the container (faster, unsafe on a crash)",
+          p_suppress_sync, SETTING_SUPPRESS_SYNC },
         { NULL, "system-call-filter", 0, OPTION_ARG_REQUIRED, "LIST", NULL,
           "Allow (or with ~, deny) system calls and @groups beyond the default", p_system_call_filter, SETTING_SYSCALL_FILTER },
 
@@ -793,7 +804,6 @@ static const NspawnOption nspawn_options[] = {
         { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
         { "ambient-capability", 0, "berth has no ambient capabilities yet; use --capability= and a payload that "
                                    "raises its own, or leave it out" },
-        { "suppress-sync", 0, "berth cannot suppress sync() yet; leave it out (the container syncs as usual)" },
         { "background", 0, "berth has no console background colour; leave it out" },
         { "cleanup", 0, "berth cleans up after a dead instance at every start: just start the machine again" },
 };

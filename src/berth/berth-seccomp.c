@@ -346,6 +346,7 @@ struct SeccompFilter {
         uint64_t allow[NR_MAX / 64];
         uint64_t enosys[NR_MAX / 64];
         uint64_t hash;
+        bool suppress_sync; /* --suppress-sync: in the argument filter */
         Program list; /* the allow-list */
         Program args; /* the argument filter */
         bool from_cache;
@@ -497,6 +498,8 @@ int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad) {
 static int compute_policy(SeccompFilter *f, const Settings *s, uint64_t caps) {
         int r;
 
+        f->suppress_sync = s && s->suppress_sync;
+
         for (size_t i = 0; i < ELEMENTSOF(policy_rows); i++) {
                 const PolicyRow *row = policy_rows + i;
 
@@ -570,7 +573,34 @@ static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         return 0;
 }
 
-static int build_args_filter(scmp_filter_ctx *ret) {
+/* --suppress-sync, as nspawn's: the calls that wait for the disk return 0 at once; open() and
+ * openat() with O_SYNC or O_DSYNC (O_SYNC includes O_DSYNC's bit) fail with EINVAL, and openat2(),
+ * whose flags seccomp cannot see, with ENOSYS, so that callers fall back to openat(). */
+static int add_suppress_sync(scmp_filter_ctx ctx) {
+        static const char *const no_ops[] = { "sync", "syncfs", "fsync", "fdatasync", "sync_file_range",
+                                              "sync_file_range2" };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(no_ops); i++) {
+                int nr = seccomp_syscall_resolve_name(no_ops[i]);
+                if (nr == __NR_SCMP_ERROR || nr < 0)
+                        continue; /* not on this architecture */
+                r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(0), nr, 0);
+                if (r < 0)
+                        return r;
+        }
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(open), 1,
+                                   SCMP_A1(SCMP_CMP_MASKED_EQ, O_DSYNC, O_DSYNC));
+        if (r < 0)
+                return r;
+        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(openat), 1,
+                                   SCMP_A2(SCMP_CMP_MASKED_EQ, O_DSYNC, O_DSYNC));
+        if (r < 0)
+                return r;
+        return seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0);
+}
+
+static int build_args_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         scmp_filter_ctx ctx;
         int r;
 
@@ -608,6 +638,11 @@ static int build_args_filter(scmp_filter_ctx *ret) {
         if (r < 0)
                 return r;
 
+        if (f->suppress_sync) {
+                r = add_suppress_sync(ctx);
+                if (r < 0)
+                        return r;
+        }
         return 0;
 }
 
@@ -650,7 +685,7 @@ static int generate_programs(SeccompFilter *f) {
         r = build_list_filter(f, &list);
         if (r < 0)
                 return r;
-        r = build_args_filter(&args);
+        r = build_args_filter(f, &args);
         if (r < 0)
                 return r;
         r = export_program(list, &f->list);
@@ -747,6 +782,8 @@ static uint64_t policy_hash(const Settings *s, uint64_t caps) {
                 h = fnv1a(h, v, sizeof *v);
         h = fnv1a(h, &arch, sizeof arch);
         h = fnv1a(h, &caps, sizeof caps);
+        if (s && s->suppress_sync)
+                h = fnv1a(h, "suppress-sync", 14);
         /* the word lists, with a separator that can't be part of a word */
         STRV_FOREACH(w, s ? s->syscall_allow : NULL)
                 h = fnv1a(h, *w, strlen(*w) + 1);

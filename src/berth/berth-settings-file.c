@@ -270,7 +270,7 @@ static const SettingsKey settings_keys[] = {
         /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
         KEY("Exec", "PrivateUsers", key_option, "private-users", KEY_PRIVILEGED),
         KEY("Exec", "LinkJournal", key_option, "link-journal", KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Exec", "SuppressSync", "no"),
+        KEY("Exec", "SuppressSync", key_option, "suppress-sync", 0),
 
         KEY_FLAG("Files", "ReadOnly", "read-only", read_only, 0),
         KEY("Files", "Volatile", key_option, "volatile", 0),
@@ -629,6 +629,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_PRIVATE_USERS] = CUSTOM(private_users, false),
         [SETTING_PRIVATE_USERS_OWNERSHIP] = CUSTOM(private_users_ownership, false),
         [SETTING_CREDENTIALS] = CUSTOM(credentials, true),
+        [SETTING_SUPPRESS_SYNC] = FIELD(FIELD_BOOL, suppress_sync),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {

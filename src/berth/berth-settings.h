@@ -134,6 +134,7 @@ typedef enum SettingKind {
         SETTING_PRIVATE_USERS,     /* PrivateUsers=: mode and range */
         SETTING_PRIVATE_USERS_OWNERSHIP,
         SETTING_CREDENTIALS,       /* SetCredential=, LoadCredential= */
+        SETTING_SUPPRESS_SYNC,
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -232,6 +233,7 @@ typedef struct Settings {
         uint64_t drop_capability;   /* removed from it */
         bool capability_all;        /* --capability=all */
         bool no_new_privileges;
+        bool suppress_sync;         /* the sync calls do nothing (seccomp), O_SYNC/O_DSYNC refused */
         char **syscall_allow;       /* --system-call-filter=NAME|@GROUP */
         char **syscall_deny;        /* --system-call-filter=~NAME|~@GROUP */
         struct rlimit *rlimit[RLIMIT_NLIMITS];

@@ -187,4 +187,29 @@ test_no_host_fds_leak() {
         [ "$n" -le 4 ] || fail "too many fds: $OUT"
 }
 
+# --suppress-sync / SuppressSync=: the sync calls do nothing and say 0 (each has a way to fail
+# otherwise), O_SYNC and O_DSYNC opens are refused; without it all is as usual
+test_suppress_sync() {
+        local name
+        make_tiny_tree "$ROOT"
+        in_container /usr/bin/payload syncs /tmp/x
+        assert_eq 0 "$RC"
+        assert_eq "fsync=EINVAL fdatasync=EINVAL sync_file_range=ESPIPE syncfs=EBADF open-osync=0 openat-odsync=0 open=0" \
+                "$(echo $OUT)"
+        in_container --suppress-sync=yes /usr/bin/payload syncs /tmp/x
+        assert_eq 0 "$RC"
+        assert_eq "fsync=0 fdatasync=0 sync_file_range=0 syncfs=0 open-osync=EINVAL openat-odsync=EINVAL open=0" \
+                "$(echo $OUT)"
+        # a shell's sync works (and does nothing)
+        in_container --suppress-sync=yes /bin/sh -c 'sync && echo synced'
+        assert_eq synced "$OUT"
+        # from a settings file
+        name=$(unique_name sync)
+        make_tiny_tree "$T/m/$name"
+        printf '[Exec]\nSuppressSync=yes\n' >"$T/m/$name.nspawn"
+        berth "${B[@]}" -D "$T/m/$name" /usr/bin/payload syncs /tmp/x
+        assert_eq 0 "$RC" "$ERR"
+        assert_contains "$OUT" "fsync=0"
+}
+
 run_tests

@@ -157,6 +157,7 @@ static void test_every_key_parses(void) {
                 "PrivateUsers=1000000:65536\n"
                 "SetCredential=one:a\\x20b\n"
                 "LoadCredential=two:/etc/os-release\n"
+                "SuppressSync=yes\n"
                 "[Files]\n"
                 "PrivateUsersOwnership=map\n"
                 "ReadOnly=yes\n"
@@ -218,6 +219,7 @@ static void test_every_key_parses(void) {
         CHECK(s->n_credentials == 2 && streq(s->credentials[0].id, "one") && s->credentials[0].size == 3 &&
               memcmp(s->credentials[0].data, "a b", 3) == 0 && streq(s->credentials[1].id, "two") &&
               s->credentials[1].size > 0);
+        CHECK(s->suppress_sync);
         CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
@@ -304,7 +306,7 @@ static void test_unsupported_keys(void) {
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
         CHECK(parse_text("[Network]\nPort=\n[Exec]\n"
-                         "SuppressSync=0\n[Files]\nPrivateUsersChown=no\n",
+                         "[Files]\nPrivateUsersChown=no\n",
                          false, &f, NULL) == 0);
         CHECK(f.set == 0);
 }
