@@ -180,6 +180,18 @@ static int capset_raw(const struct __user_cap_data_struct data[static 2]) {
         return syscall(SYS_capset, &h, data) < 0 ? negative_errno() : 0;
 }
 
+int capability_raise_effective(void) {
+        struct __user_cap_data_struct data[2] = {};
+        int r;
+
+        r = capget_raw(data);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++)
+                data[i].effective = data[i].permitted;
+        return capset_raw(data);
+}
+
 /* Runs in the container's child, after the namespaces and the file systems are set up and before
  * the payload is executed (and before it changes to --user=, if any). We are root (uid 0 in the
  * host's user namespace unless user namespacing is on) with the full set.

@@ -15,6 +15,10 @@ uint64_t capability_bounding_set(void);
 /* "CAP_A,CAP_B" or "all" -> mask; -EINVAL naming nothing */
 int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all);
 
+/* Makes the effective set the permitted one: what a change of fsuid away from 0 clears (the file
+ * system capabilities) comes back. Does not log. */
+int capability_raise_effective(void);
+
 /* In the child just before exec: drop everything not in KEEP from the
  * bounding set (and ambient/inheritable), keep them effective/permitted for
  * root payloads. */

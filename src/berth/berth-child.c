@@ -689,7 +689,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
         log_timing("child", "mount-propagation");
 
-        r = timed(root_mount(s, p->root, p->userns->idmap ? p->userns->fd : -EBADF, &root), "root-mount");
+        r = timed(root_mount(s, p->root, p->userns, &root), "root-mount");
         /* attached now (or not used): nothing of it for the payload or the stub init to keep */
         (void) close(p->root->mount_fd);
         if (r < 0)
@@ -720,8 +720,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
                   "credentials");
         if (r < 0)
                 return r;
-        r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, userns_owner(p->userns)),
-                  "custom-mounts");
+        r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, p->userns), "custom-mounts");
         if (r < 0)
                 return r;
         r = timed(mount_protect_kernel(root), "protect-kernel");

@@ -39,6 +39,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "berth-caps.h"
 #include "berth-mount.h"
 #include "log.h"
 #include "util.h"
@@ -676,19 +677,19 @@ void custom_mounts_cleanup(const CustomMount *l, size_t n) {
 /* Mount points berth creates in the tree belong to the container's root (OWNER, with a user
  * namespace): created with that fsuid, so that an idmapped tree stores them as root's, as the
  * guest would. Host root itself cannot create anything on an idmapped mount (EOVERFLOW). */
-static int create_owned(int parent, const char *name, bool dir, uid_t owner) {
+int create_owned(int parent, const char *name, mode_t mode, uid_t owner) {
         int r = 0, fd;
 
         if (owner != 0) {
                 (void) setfsgid(owner);
                 (void) setfsuid(owner);
         }
-        if (!dir) {
-                fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (!S_ISDIR(mode)) {
+                fd = openat(parent, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
                 if (fd < 0 && errno != EEXIST)
                         r = negative_errno();
                 safe_close(fd);
-        } else if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+        } else if (mkdirat(parent, name, mode & 07777) < 0 && errno != EEXIST)
                 r = negative_errno();
         if (owner != 0) {
                 (void) setfsuid(0);
@@ -734,7 +735,7 @@ static int make_destination(int root_fd, const char *dest, bool want_dir, uid_t 
 
                 if (slash)
                         *slash = 0;
-                int q = create_owned(parent, name, !(last && !want_dir), owner);
+                int q = create_owned(parent, name, last && !want_dir ? S_IFREG | 0644 : S_IFDIR | 0755, owner);
                 if (q < 0)
                         return q;
                 if (last)
@@ -781,14 +782,20 @@ static void fs_context_error(int fs_fd, char *buf, size_t size) {
         }
 }
 
-static int apply_bind(int root_fd, const CustomMount *m, uid_t owner) {
+static int apply_bind(int root_fd, const CustomMount *m, const UserNamespace *u) {
         _cleanup_close_ int src_fd = -EBADF, tree_fd = -EBADF, dest_fd = -EBADF;
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
+        uid_t owner = userns_owner(u);
         struct stat st;
         int r;
 
         if (!m->source) /* custom_mounts_prepare() fills in temporary sources */
                 return log_error_errno(-EINVAL, "Bind mount on '%s' has no source.", m->destination);
+
+        /* a temporary source (berth's own, empty) belongs to the container's root, as nspawn has it */
+        if (m->work && streq(m->source, m->work) && owner != 0 && chown(m->work, owner, owner) < 0)
+                return log_error_errno(negative_errno(), "Failed to hand '%s' to the container's root: %m (%s)",
+                                       m->work, option_name(m));
 
         if (m->source[0] == '+') {
                 src_fd = open_in_root(root_fd, m->source + 1, O_PATH);
@@ -948,15 +955,49 @@ static int apply_tmpfs(int root_fd, const CustomMount *m, uid_t owner) {
         return 0;
 }
 
-/* A layer path for overlayfs: host paths as they are; "+" paths resolved
- * inside the tree and passed as the /proc/self/fd link of the resolved fd, so
- * the kernel never walks the tree's symlinks itself. The fds are kept in
- * FDS until the mount is made. */
-static int layer_path(int root_fd, const CustomMount *m, const char *p, int fds[], size_t *n_fds, char **ret) {
-        char buf[64];
+/* With the tree mounted idmapped (ownership map), the overlay's host layers are mounted idmapped
+ * too, so that the guest sees them as it sees the tree and what it writes to the upper layer is
+ * stored with the ids it has without a user namespace: DIR is cloned (without the mounts below it,
+ * which overlayfs does not look into anyway), idmapped through the container's namespace, and
+ * named to overlayfs as RET_PATH, /proc/self/fd/N of the detached clone. The fd is kept in FDS. */
+static int idmapped_clone(const CustomMount *m, const UserNamespace *u, const char *dir, int fds[], size_t *n_fds,
+                          char ret_path[static 32]) {
+        int fd, r;
+
+        fd = open_tree(AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+        if (fd < 0)
+                return log_error_errno(negative_errno(), "Failed to overlay-mount '%s': %m (%s)", dir, option_name(m));
+        fds[(*n_fds)++] = fd;
+        r = mount_make_idmapped(fd, u->fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to overlay-mount '%s' idmapped: %m (%s). With the tree mounted "
+                                          "idmapped, so are the overlay's layers, and this file system cannot be: "
+                                          "move the layer, or pass --private-users-ownership=off with a tree "
+                                          "shifted to the range.", dir, option_name(m));
+        snprintf(ret_path, 32, "/proc/self/fd/%d", fd);
+        return 0;
+}
+
+static bool userns_maps_tree(const UserNamespace *u) {
+        return u && u->fd >= 0 && u->idmap;
+}
+
+/* A layer path for overlayfs: host paths as they are (idmapped like the tree, see above); "+"
+ * paths resolved inside the tree and passed as the /proc/self/fd link of the resolved fd, so
+ * the kernel never walks the tree's symlinks itself. The fds are kept in FDS until the mount
+ * is made. */
+static int layer_path(int root_fd, const CustomMount *m, const UserNamespace *u, const char *p, int fds[],
+                      size_t *n_fds, char **ret) {
+        char buf[32];
         int fd;
 
         if (p[0] != '+') {
+                if (userns_maps_tree(u)) {
+                        int r = idmapped_clone(m, u, p, fds, n_fds, buf);
+                        if (r < 0)
+                                return r;
+                        p = buf;
+                }
                 *ret = overlay_option_escape(p);
                 return *ret ? 0 : log_oom();
         }
@@ -972,13 +1013,14 @@ static int layer_path(int root_fd, const CustomMount *m, const char *p, int fds[
 
 /* For an upper directory inside the tree ("+"), the work directory has to be
  * made inside the tree too, next to it. The name is fixed so that repeated
- * runs reuse it instead of piling up directories. */
-static int tree_work_dir(int root_fd, const CustomMount *m, int fds[], size_t *n_fds, char **ret) {
+ * runs reuse it instead of piling up directories. It belongs to the
+ * container's root (OWNER), which also lets it be made on an idmapped tree. */
+static int tree_work_dir(int root_fd, const CustomMount *m, uid_t owner, int fds[], size_t *n_fds, char **ret) {
         _cleanup_free_ char *parent = NULL, *name = NULL;
         _cleanup_close_ int pfd = -EBADF;
         const char *base;
         char buf[64];
-        int fd;
+        int fd, r;
 
         parent = strdup(m->upper + 1);
         if (!parent)
@@ -993,8 +1035,9 @@ static int tree_work_dir(int root_fd, const CustomMount *m, int fds[], size_t *n
         if (pfd < 0)
                 return log_error_errno(pfd, "Failed to open '%s' of the container: %m (%s)", parent,
                                        option_name(m));
-        if (mkdirat(pfd, name, 0700) < 0 && errno != EEXIST)
-                return log_error_errno(negative_errno(), "Failed to create a work directory next to '%s' of the "
+        r = create_owned(pfd, name, S_IFDIR | 0700, owner);
+        if (r < 0)
+                return log_error_errno(r, "Failed to create a work directory next to '%s' of the "
                                        "container: %m (%s)", m->upper + 1, option_name(m));
         fd = openat(pfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
@@ -1006,7 +1049,72 @@ static int tree_work_dir(int root_fd, const CustomMount *m, int fds[], size_t *n
         return *ret ? 0 : log_oom();
 }
 
-static int apply_overlay(int root_fd, const CustomMount *m) {
+/* The upper and work directories of a host upper layer (see the comment on CustomMount.work at the
+ * top: D/upper and D/work of a temporary D, or the user's directory and berth's sibling of it).
+ * overlayfs wants both on one mount, so idmapped they are names below one idmapped clone of their
+ * parent. A temporary upper layer that is not idmapped belongs to the container's root. */
+static int host_upper_and_work(const CustomMount *m, const UserNamespace *u, int fds[], size_t *n_fds,
+                               char **ret_upper, char **ret_work) {
+        _cleanup_free_ char *parent = NULL, *upper = NULL, *work = NULL;
+        bool temporary = startswith(m->upper, m->work);
+        uid_t owner = userns_owner(u);
+        char fd_path[32];
+        int r;
+
+        if (!userns_maps_tree(u)) {
+                if (temporary && owner != 0 && chown(m->upper, owner, owner) < 0)
+                        return log_error_errno(negative_errno(), "Failed to hand '%s' to the container's root: "
+                                               "%m (%s)", m->upper, option_name(m));
+                work = temporary ? path_join(m->work, "work") : strdup(m->work);
+                if (!work)
+                        return log_oom();
+                *ret_upper = overlay_option_escape(m->upper);
+                *ret_work = overlay_option_escape(work);
+                return *ret_upper && *ret_work ? 0 : log_oom();
+        }
+
+        parent = strdup(temporary ? m->work : m->upper);
+        if (!parent)
+                return log_oom();
+        if (!temporary)
+                *strrchr(parent, '/') = 0;
+        r = idmapped_clone(m, u, isempty(parent) ? "/" : parent, fds, n_fds, fd_path);
+        if (r < 0)
+                return r;
+        upper = path_join(fd_path, temporary ? "upper" : path_basename(m->upper));
+        work = path_join(fd_path, temporary ? "work" : path_basename(m->work));
+        if (!upper || !work)
+                return log_oom();
+        *ret_upper = overlay_option_escape(upper);
+        *ret_work = overlay_option_escape(work);
+        return *ret_upper && *ret_work ? 0 : log_oom();
+}
+
+/* overlayfs works in its layers (the work directory, whiteouts, copy-up) with the credentials of
+ * the process that created it. Host root's fsuid 0 has no id on an idmapped upper layer (the kernel
+ * says EOVERFLOW and overlayfs falls back to read-only), so an overlay whose layers are idmapped is
+ * created with the fsuid and fsgid of the container's root, which the mapping stores as the host's
+ * 0, and with the capabilities that leaving fsuid 0 takes from the effective set raised again. */
+static int overlay_create(int fs_fd, const UserNamespace *u) {
+        uid_t owner = userns_owner(u);
+        int r;
+
+        if (!userns_maps_tree(u) || owner == 0)
+                return RET_NERRNO(fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+        (void) setfsgid(owner);
+        (void) setfsuid(owner);
+        r = capability_raise_effective();
+        if (r >= 0)
+                r = RET_NERRNO(fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0));
+        /* back at fsuid 0 the kernel raises the file system capabilities again */
+        (void) setfsuid(0);
+        (void) setfsgid(0);
+        if (r < 0)
+                errno = -r; /* the caller reads the kernel's explanation and errno */
+        return r;
+}
+
+static int apply_overlay(int root_fd, const CustomMount *m, const UserNamespace *u) {
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF, dest_fd = -EBADF;
         _cleanup_free_ char *lowerdir = NULL, *upper = NULL, *work = NULL;
         size_t n_lower = strv_length(m->lower), n_fds = 0;
@@ -1021,7 +1129,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                 _cleanup_free_ char *p = NULL;
                 char *j;
 
-                r = layer_path(root_fd, m, m->lower[i], fds, &n_fds, &p);
+                r = layer_path(root_fd, m, u, m->lower[i], fds, &n_fds, &p);
                 if (r < 0)
                         goto finish;
                 j = lowerdir ? strjoin(lowerdir, ":", p) : strdup(p);
@@ -1033,22 +1141,17 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                 lowerdir = j;
         }
 
-        if (m->upper) {
-                r = layer_path(root_fd, m, m->upper, fds, &n_fds, &upper);
-                if (r < 0)
-                        goto finish;
-                if (m->upper[0] == '+')
-                        r = tree_work_dir(root_fd, m, fds, &n_fds, &work);
-                else {
-                        /* see the comment on CustomMount.work at the top */
-                        _cleanup_free_ char *w = startswith(m->upper, m->work) ? path_join(m->work, "work")
-                                                                                : strdup(m->work);
-                        work = w ? overlay_option_escape(w) : NULL;
-                        r = work ? 0 : log_oom();
-                }
-                if (r < 0)
-                        goto finish;
-        }
+        /* at most two more fds: the upper layer and its work directory */
+        if (m->upper && m->upper[0] == '+') {
+                r = layer_path(root_fd, m, u, m->upper, fds, &n_fds, &upper);
+                if (r >= 0)
+                        r = tree_work_dir(root_fd, m, userns_owner(u), fds, &n_fds, &work);
+        } else if (m->upper)
+                r = host_upper_and_work(m, u, fds, &n_fds, &upper, &work);
+        else
+                r = 0;
+        if (r < 0)
+                goto finish;
 
         fs_fd = fsopen("overlay", FSOPEN_CLOEXEC);
         if (fs_fd < 0) {
@@ -1060,7 +1163,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
             fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir", lowerdir, 0) < 0 ||
             (upper && fsconfig(fs_fd, FSCONFIG_SET_STRING, "upperdir", upper, 0) < 0) ||
             (work && fsconfig(fs_fd, FSCONFIG_SET_STRING, "workdir", work, 0) < 0) ||
-            fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+            overlay_create(fs_fd, u) < 0) {
                 r = negative_errno();
                 fs_context_error(fs_fd, err, sizeof err);
                 r = log_error_errno(r, "Failed to overlay-mount on '%s': %m%s (%s)", m->destination, err,
@@ -1074,7 +1177,7 @@ static int apply_overlay(int root_fd, const CustomMount *m) {
                 goto finish;
         }
 
-        r = make_destination(root_fd, m->destination, true, 0, &dest_fd);
+        r = make_destination(root_fd, m->destination, true, userns_owner(u), &dest_fd);
         if (r < 0) {
                 r = log_error_errno(r, "Failed to create the mount point '%s' in the container: %m (%s)",
                                     m->destination, option_name(m));
@@ -1162,7 +1265,7 @@ static int apply_inaccessible(int root_fd, const CustomMount *m) {
         return 0;
 }
 
-int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, uid_t owner) {
+int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, const UserNamespace *u) {
         _cleanup_close_ int root_fd = -EBADF;
         int r;
 
@@ -1182,13 +1285,13 @@ int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, uid_t 
 
                 switch (m->type) {
                 case CUSTOM_MOUNT_BIND:
-                        r = apply_bind(root_fd, m, owner);
+                        r = apply_bind(root_fd, m, u);
                         break;
                 case CUSTOM_MOUNT_TMPFS:
-                        r = apply_tmpfs(root_fd, m, owner);
+                        r = apply_tmpfs(root_fd, m, userns_owner(u));
                         break;
                 case CUSTOM_MOUNT_OVERLAY:
-                        r = apply_overlay(root_fd, m);
+                        r = apply_overlay(root_fd, m, u);
                         break;
                 case CUSTOM_MOUNT_INACCESSIBLE:
                         r = apply_inaccessible(root_fd, m);

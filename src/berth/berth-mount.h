@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "berth-settings.h"
+#include "berth-userns.h"
 
 /* Staging point (in the container's mount namespace only) used for scratch
  * tmpfs mounts such as the upper layer of --ephemeral. Created once. */
@@ -42,15 +43,17 @@ int root_prepare(const Settings *s);
  * of a directory, tmpfs + /usr for --volatile=yes, ... Returns the path to
  * pivot into in *ret_root (malloc'd). Logs. */
 typedef struct RootSource RootSource;
-/* IDMAP_FD: a user namespace to mount the tree idmapped through, or -EBADF. */
-int root_mount(const Settings *s, const RootSource *root, int idmap_fd, char **ret_root);
+/* U: the container's user namespace (NULL or fd < 0: none). With u->idmap the tree, and with
+ * --volatile= and -x the parts of it that are used, are mounted idmapped through it; berth's tmpfs
+ * mounts and what it creates in them belong to its root (userns_owner()). */
+int root_mount(const Settings *s, const RootSource *root, const UserNamespace *u, char **ret_root);
 /* In the child, after all other mounts, before pivot_root: --read-only and
  * --volatile=state read-only remounts. Logs. */
 int root_finalize(const char *root, const Settings *s);
 
 /* --- berth-mount-custom.c: --bind, --bind-ro, --tmpfs, --overlay, --overlay-ro, --inaccessible --- */
 /* Parse one option argument in nspawn's syntax and append to s. -EINVAL on bad syntax,
- * -EOPNOTSUPP for what berth does not do (idmap); *ret_detail (if not NULL) says what. */
+ * *ret_detail (if not NULL) says what. */
 int custom_mount_parse_bind(Settings *s, const char *arg, bool read_only, const char **ret_detail);
 int custom_mount_parse_tmpfs(Settings *s, const char *arg, const char **ret_detail);
 int custom_mount_parse_overlay(Settings *s, const char *arg, bool read_only, const char **ret_detail);
@@ -63,7 +66,12 @@ int custom_mounts_copy(const CustomMount *l, size_t n, CustomMount **ret);
  * destination. MACHINE names the temp dirs. Logs. */
 int custom_mounts_prepare(CustomMount *l, size_t n, const char *machine);
 /* In the child, under ROOT before pivot_root, parents before children (prepare sorts). Logs. */
-/* OWNER: uid and gid of --tmpfs= roots unless their options say (the user namespace's root). */
-int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, uid_t owner);
+/* U: the container's user namespace (NULL or fd < 0: none): its root owns --tmpfs= roots unless
+ * their options say otherwise, mount points berth creates and temporary sources; overlay layers on
+ * the host are idmapped as the tree is (u->idmap). */
+int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, const UserNamespace *u);
+/* Creates NAME below PARENT (MODE: S_IFDIR or S_IFREG and permissions) with fsuid and fsgid OWNER,
+ * so that it belongs to the container's root also on an idmapped mount. Exists already: 0. */
+int create_owned(int parent, const char *name, mode_t mode, uid_t owner);
 /* In the parent at exit (and after a crash, from the record): remove work dirs. */
 void custom_mounts_cleanup(const CustomMount *l, size_t n);

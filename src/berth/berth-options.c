@@ -1145,15 +1145,9 @@ int settings_verify(Settings *s) {
                                                 "and services need 65536 (nobody is 65534). Give COUNT 65536, or "
                                                 "use --private-users=pick.",
                                        s->uid_range.start, s->uid_range.count, s->uid_range.count);
-        if (s->userns_mode != USERNS_NO && (s->ephemeral || s->volatile_mode != VOLATILE_NO || s->image))
-                return log_error_errno(-EOPNOTSUPP, "%s cannot be combined with a user namespace in berth yet. "
-                                                    "Drop --private-users=/-U, or run without it.",
-                                       s->ephemeral ? "--ephemeral" : s->image ? "--image=" : "--volatile=");
-        for (size_t i = 0; s->userns_mode != USERNS_NO && i < s->n_custom_mounts; i++)
-                if (s->custom_mounts[i].type == CUSTOM_MOUNT_OVERLAY)
-                        return log_error_errno(-EOPNOTSUPP, "--overlay= and --overlay-ro= cannot be combined with a "
-                                                            "user namespace in berth yet. Drop --private-users=/-U, "
-                                                            "or the overlay.");
+        if (s->userns_mode != USERNS_NO && s->image)
+                return log_error_errno(-EOPNOTSUPP, "--image= cannot be combined with a user namespace in berth yet. "
+                                                    "Drop --private-users=/-U, or run the image's tree with -D.");
         STRV_FOREACH(g, s->import_credentials) {
                 r = credentials_import(*g, &s->credentials, &s->n_credentials);
                 if (r == -ENOMEM)

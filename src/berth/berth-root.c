@@ -218,17 +218,21 @@ static int bind_tree(const Settings *s, int tree_fd, bool read_only, int idmap_f
 /* --ephemeral and --volatile=overlay: the tree as the lower layer, upper and
  * work directories on a tmpfs that exists only in this mount namespace (on
  * BERTH_STAGING_DIR). When the namespace dies, even by SIGKILL, the kernel
- * drops it all: nothing is left on the host and nothing has to be copied. */
-static int mount_overlay_root(const Settings *s) {
-        _cleanup_close_ int tmp = -EBADF, fs_fd = -EBADF, mnt = -EBADF, tree = -EBADF;
+ * drops it all: nothing is left on the host and nothing has to be copied.
+ * With the tree mounted idmapped (ownership map) the lower layer is the root
+ * source's clone, idmapped and attached on the staging tmpfs (overlayfs takes
+ * idmapped layers since Linux 5.19): the overlay then shows the guest the tree
+ * as a plain -U run does. The upper layer takes the owner and mode of the
+ * lower root as seen through that mapping, so the guest's root owns its root
+ * directory; what the guest writes lands on the tmpfs with its host ids. */
+static int mount_overlay_root(const Settings *s, const RootSource *rs, const UserNamespace *u) {
+        _cleanup_close_ int tmp = -EBADF, fs_fd = -EBADF, mnt = -EBADF;
         _cleanup_free_ char *lower = NULL;
+        bool idmap = u && u->fd >= 0 && u->idmap;
         struct stat st;
-        char upper[sizeof BERTH_STAGING_DIR + 16], work[sizeof BERTH_STAGING_DIR + 16];
+        char upper[sizeof BERTH_STAGING_DIR + 16], work[sizeof BERTH_STAGING_DIR + 16],
+                lower_dir[sizeof BERTH_STAGING_DIR + 16];
         int r;
-
-        tree = open(s->directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (tree < 0 || fstat(tree, &st) < 0)
-                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
 
         r = mkdir_p(BERTH_STAGING_DIR, 0755);
         if (r < 0)
@@ -236,19 +240,36 @@ static int mount_overlay_root(const Settings *s) {
         r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs for the upper layer: %m");
-        /* the overlay's root directory takes its owner and mode from the upper one */
-        if (mkdirat(tmp, "upper", 0755) < 0 || mkdirat(tmp, "work", 0700) < 0)
+        if (mkdirat(tmp, "upper", 0755) < 0 || mkdirat(tmp, "work", 0700) < 0 ||
+            (idmap && mkdirat(tmp, "lower", 0755) < 0))
                 return log_error_errno(negative_errno(), "Failed to create the upper layer: %m");
-        if (fchownat(tmp, "upper", st.st_uid, st.st_gid, 0) < 0 ||
-            fchmodat(tmp, "upper", st.st_mode & 07777, 0) < 0)
-                return log_error_errno(negative_errno(), "Failed to set up the upper layer: %m");
         r = mount_attach(tmp, AT_FDCWD, BERTH_STAGING_DIR);
         if (r < 0)
                 return log_error_errno(r, "Failed to mount a tmpfs on '%s': %m", BERTH_STAGING_DIR);
 
         snprintf(upper, sizeof upper, "%s/upper", BERTH_STAGING_DIR);
         snprintf(work, sizeof work, "%s/work", BERTH_STAGING_DIR);
-        lower = overlay_option_escape(s->directory);
+        snprintf(lower_dir, sizeof lower_dir, "%s/lower", BERTH_STAGING_DIR);
+        if (idmap) {
+                /* only a mount not yet attached can be idmapped: the root source's clone is one */
+                r = mount_make_idmapped(rs->mount_fd, u->fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to mount the tree '%s' idmapped: %m. Use "
+                                                  "--private-users-ownership=off with a tree shifted to the range, "
+                                                  "or run without a user namespace.", s->directory);
+                r = mount_attach(rs->mount_fd, AT_FDCWD, lower_dir);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to mount the tree '%s' as the lower layer: %m",
+                                               s->directory);
+        }
+        if (stat(idmap ? lower_dir : s->directory, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
+        /* the overlay's root directory takes its owner and mode from the upper one */
+        if (fchownat(tmp, "upper", st.st_uid, st.st_gid, 0) < 0 ||
+            fchmodat(tmp, "upper", st.st_mode & 07777, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to set up the upper layer: %m");
+
+        lower = overlay_option_escape(idmap ? lower_dir : s->directory);
         if (!lower)
                 return log_oom();
 
@@ -281,11 +302,13 @@ static int mount_overlay_root(const Settings *s) {
 
 /* --volatile=yes: a fresh tmpfs as root, with the tree's /usr read-only in it
  * and the compatibility symlinks (/bin -> usr/bin, ...) a merged-/usr OS
- * expects. */
-static int mount_volatile_yes(const Settings *s) {
+ * expects. With a user namespace the tmpfs and what berth makes in it belong
+ * to the container's root, and /usr is idmapped as the tree would be. */
+static int mount_volatile_yes(const Settings *s, const UserNamespace *u) {
         static const char *const dirs[] = { "etc", "var", "dev", "proc", "sys", "run", "tmp", "root", "home", "mnt" };
         static const char *const links[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32" };
         _cleanup_close_ int tree = -EBADF, usr = -EBADF, usr_tree = -EBADF, tmp = -EBADF, root = -EBADF;
+        uid_t owner = userns_owner(u);
         int r;
 
         /* by path, in our mount namespace: the kernel clones no part of a detached mount (the root
@@ -300,11 +323,16 @@ static int mount_volatile_yes(const Settings *s) {
         usr_tree = open_tree(usr, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         if (usr_tree < 0)
                 return log_error_errno(negative_errno(), "Failed to bind /usr of the tree: %m");
+        if (u && u->fd >= 0 && u->idmap) {
+                r = mount_make_idmapped(usr_tree, u->fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to mount /usr of the tree '%s' idmapped: %m", s->directory);
+        }
         r = mount_attr_set(usr_tree, MOUNT_ATTR_RDONLY, 0, 0, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to make /usr read-only: %m");
 
-        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
+        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, owner, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs root: %m");
         r = mount_attach(tmp, AT_FDCWD, s->directory);
@@ -318,7 +346,8 @@ static int mount_volatile_yes(const Settings *s) {
         if (mkdirat(root, "usr", 0755) < 0)
                 return log_error_errno(negative_errno(), "Failed to create /usr: %m");
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
-                if (mkdirat(root, dirs[i], streq(dirs[i], "root") ? 0700 : 0755) < 0)
+                if (mkdirat(root, dirs[i], streq(dirs[i], "root") ? 0700 : 0755) < 0 ||
+                    (owner != 0 && fchownat(root, dirs[i], owner, owner, 0) < 0))
                         return log_error_errno(negative_errno(), "Failed to create /%s: %m", dirs[i]);
         (void) fchmodat(root, "tmp", 01777, 0);
 
@@ -333,19 +362,21 @@ static int mount_volatile_yes(const Settings *s) {
                 snprintf(target, sizeof target, "usr/%s", links[i]);
                 if (fstatat(root, target, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode))
                         continue;
-                if (symlinkat(target, root, links[i]) < 0)
+                if (symlinkat(target, root, links[i]) < 0 ||
+                    (owner != 0 && fchownat(root, links[i], owner, owner, AT_SYMLINK_NOFOLLOW) < 0))
                         return log_error_errno(negative_errno(), "Failed to create /%s: %m", links[i]);
         }
         return 0;
 }
 
 /* --volatile=state: the tree (made read-only by root_finalize) with a fresh
- * tmpfs on /var. */
-static int mount_volatile_state(const Settings *s, int tree_fd) {
+ * tmpfs on /var, which belongs to the container's root with a user namespace. */
+static int mount_volatile_state(const Settings *s, int tree_fd, const UserNamespace *u) {
         _cleanup_close_ int root = -EBADF, var = -EBADF, tmp = -EBADF;
+        uid_t owner = userns_owner(u);
         int r;
 
-        r = bind_tree(s, tree_fd, true, -EBADF);
+        r = bind_tree(s, tree_fd, true, u && u->fd >= 0 && u->idmap ? u->fd : -EBADF);
         if (r < 0)
                 return r;
 
@@ -354,14 +385,15 @@ static int mount_volatile_state(const Settings *s, int tree_fd) {
                 return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
         var = open_in_root(root, "var", O_PATH | O_DIRECTORY);
         if (var == -ENOENT) {
-                if (mkdirat(root, "var", 0755) < 0 && errno != EEXIST)
-                        return log_error_errno(negative_errno(), "Failed to create /var in the tree: %m");
+                r = create_owned(root, "var", S_IFDIR | 0755, owner);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create /var in the tree: %m");
                 var = open_in_root(root, "var", O_PATH | O_DIRECTORY);
         }
         if (var < 0)
                 return log_error_errno(var, "Failed to open /var of the tree '%s': %m", s->directory);
 
-        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, 0, NULL, 0, &tmp);
+        r = mount_tmpfs_new("mode=0755", MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME, owner, NULL, 0, &tmp);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the tmpfs for /var: %m");
         r = mount_attach(tmp, var, "");
@@ -370,7 +402,8 @@ static int mount_volatile_state(const Settings *s, int tree_fd) {
         return 0;
 }
 
-int root_mount(const Settings *s, const RootSource *root_source, int idmap_fd, char **ret_root) {
+int root_mount(const Settings *s, const RootSource *root_source, const UserNamespace *u, char **ret_root) {
+        int idmap_fd = u && u->fd >= 0 && u->idmap ? u->fd : -EBADF;
         char *root;
         int r;
 
@@ -385,17 +418,17 @@ int root_mount(const Settings *s, const RootSource *root_source, int idmap_fd, c
                 if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                         r = bind_tree(s, -EBADF, false, -EBADF);
                 else if (s->volatile_mode == VOLATILE_YES)
-                        r = mount_volatile_yes(s);
+                        r = mount_volatile_yes(s, NULL);
                 else if (s->volatile_mode == VOLATILE_STATE)
-                        r = mount_volatile_state(s, -EBADF);
+                        r = mount_volatile_state(s, -EBADF, NULL);
                 else
                         r = bind_tree(s, -EBADF, s->read_only, idmap_fd);
         } else if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
-                r = mount_overlay_root(s);
+                r = mount_overlay_root(s, root_source, u);
         else if (s->volatile_mode == VOLATILE_YES)
-                r = mount_volatile_yes(s);
+                r = mount_volatile_yes(s, u);
         else if (s->volatile_mode == VOLATILE_STATE)
-                r = mount_volatile_state(s, root_source->mount_fd);
+                r = mount_volatile_state(s, root_source->mount_fd, u);
         else
                 r = bind_tree(s, root_source->mount_fd, s->read_only, idmap_fd);
         if (r < 0)
