@@ -63,7 +63,7 @@ static int host_os_environment(char ***ret) {
 
 int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret) {
         Runtime rt = {
-                .capabilities = settings_effective_capabilities(s),
+                .capabilities = settings_container_capabilities(s),
         };
         int r;
 

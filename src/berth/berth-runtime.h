@@ -21,7 +21,7 @@
  * links, loop devices of a disk image. */
 typedef struct Runtime {
         uint8_t uuid[16];       /* --uuid=, or random */
-        uint64_t capabilities;  /* the bounding set: settings_effective_capabilities() */
+        uint64_t capabilities;  /* the bounding set: settings_container_capabilities() */
         NamespacePlan namespaces; /* which namespaces are new, joined, made when, owned by whom */
         /* The custom mounts to make: the settings' own, plus the bind --link-journal=host adds,
          * sorted by destination, with the temporary directories berth made (CustomMount.work). */

@@ -57,7 +57,7 @@ int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
         return custom_mount_list_add(&s->custom_mounts, &s->n_custom_mounts, t, ret);
 }
 
-uint64_t settings_effective_capabilities(const Settings *s) {
+static uint64_t capabilities_within(const Settings *s, uint64_t bounding) {
         uint64_t caps = capability_default_set() | s->capability;
 
         if (s->capability_all)
@@ -67,7 +67,18 @@ uint64_t settings_effective_capabilities(const Settings *s) {
                 caps |= UINT64_C(1) << CAP_NET_ADMIN;
         /* what the host took from us (a container host, a unit's CapabilityBoundingSet=) the guest
          * cannot have either: the record and berthctl show the set the guest really gets */
-        return caps & ~s->drop_capability & capability_bounding_set();
+        return caps & ~s->drop_capability & bounding;
+}
+
+uint64_t settings_effective_capabilities(const Settings *s) {
+        return capabilities_within(s, capability_bounding_set());
+}
+
+/* With a user namespace the child applies the set past its setns() into it, and the kernel gives a
+ * process that enters a user namespace a full bounding set there (set_cred_user_ns()), whatever the
+ * host took from us: that is the set it will see. */
+uint64_t settings_container_capabilities(const Settings *s) {
+        return s->userns_mode != USERNS_NO ? capabilities_within(s, capability_all()) : settings_effective_capabilities(s);
 }
 
 /* One table per enum; *_from_string is the reverse lookup. */

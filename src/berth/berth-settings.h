@@ -265,6 +265,9 @@ int custom_mount_list_add(CustomMount **list, size_t *n, CustomMountType t, Cust
 
 /* the bounding set given to the container: the default plus --capability= minus --drop-capability= */
 uint64_t settings_effective_capabilities(const Settings *s);
+/* ... as the container's first process will compute it where it applies the set (past the user
+ * namespace's setns() with -U), predicted in the monitor: the set the seccomp program is made for */
+uint64_t settings_container_capabilities(const Settings *s);
 
 /* enum <-> string tables, one pair per enum */
 const char *start_mode_to_string(StartMode m);
