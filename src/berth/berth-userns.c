@@ -256,39 +256,87 @@ static bool process_is_dead(const char *proc, const char *pid) {
         return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
 }
 
+/* Every process of a user namespace shows the same maps: they are read once per namespace
+ * (by the inode of /proc/PID/ns/user; most processes share the host's), not twice per process,
+ * which was most of the cost of a -U start on a host with a few hundred processes. */
+typedef struct SeenNamespaces {
+        ino_t *inodes;
+        size_t n;
+} SeenNamespaces;
+
+/* The inode of the user namespace of process PID, 0 if there is no ns link to tell (a test's
+ * fake /proc, a process gone meanwhile) */
+static ino_t user_namespace_of(const char *proc, const char *pid) {
+        char path[PATH_MAX];
+        struct stat st;
+
+        snprintf(path, sizeof path, "%s/%s/ns/user", proc, pid);
+        return stat(path, &st) < 0 ? 0 : st.st_ino;
+}
+
+static bool namespace_seen(const SeenNamespaces *seen, ino_t ino) {
+        for (size_t i = 0; ino != 0 && i < seen->n; i++)
+                if (seen->inodes[i] == ino)
+                        return true;
+        return false;
+}
+
+static void namespace_add(SeenNamespaces *seen, ino_t ino) {
+        ino_t *n;
+
+        if (ino == 0)
+                return;
+        n = reallocarray(seen->inodes, seen->n + 1, sizeof(ino_t));
+        if (!n)
+                return; /* it is read again, then */
+        seen->inodes = n;
+        seen->inodes[seen->n++] = ino;
+}
+
+static int collect_maps_of(const char *proc, const char *name, SeenNamespaces *seen, RangeList *l) {
+        static const char *const maps[] = { "uid_map", "gid_map" };
+        pid_t pid;
+        ino_t ino;
+        int r;
+
+        if (parse_pid(name, &pid) < 0)
+                return 0;
+        ino = user_namespace_of(proc, name);
+        if (namespace_seen(seen, ino) || process_is_dead(proc, name))
+                return 0;
+        namespace_add(seen, ino);
+        for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
+                _cleanup_fclose_ FILE *f = NULL;
+                char path[PATH_MAX], line[256];
+                UidRange u;
+
+                snprintf(path, sizeof path, "%s/%s/%s", proc, name, maps[i]);
+                f = fopen(path, "re");
+                if (!f)
+                        continue; /* gone meanwhile */
+                while (fgets(line, sizeof line, f))
+                        if (uid_map_line_parse(line, &u) >= 0 && (r = range_list_add(l, u)) < 0)
+                                return r;
+        }
+        return 0;
+}
+
 static int collect_maps(const char *proc, RangeList *l) {
         _cleanup_closedir_ DIR *d = NULL;
+        SeenNamespaces seen = {};
         struct dirent *de;
-        int r;
+        int r = 0;
 
         if (!proc)
                 return 0;
         d = opendir(proc);
         if (!d)
                 return errno == ENOENT ? 0 : negative_errno();
-        while ((de = readdir(d))) {
-                static const char *const maps[] = { "uid_map", "gid_map" };
-                pid_t pid;
-
-                if (parse_pid(de->d_name, &pid) < 0 || process_is_dead(proc, de->d_name))
-                        continue;
-                for (size_t i = 0; i < ELEMENTSOF(maps); i++) {
-                        _cleanup_fclose_ FILE *f = NULL;
-                        char path[PATH_MAX], line[256];
-                        UidRange u;
-
-                        snprintf(path, sizeof path, "%s/%s/%s", proc, de->d_name, maps[i]);
-                        f = fopen(path, "re");
-                        if (!f)
-                                continue; /* gone meanwhile */
-                        while (fgets(line, sizeof line, f))
-                                if (uid_map_line_parse(line, &u) >= 0 && (r = range_list_add(l, u)) < 0)
-                                        return r;
-                }
-        }
-        return 0;
+        while (r >= 0 && (de = readdir(d)))
+                r = collect_maps_of(proc, de->d_name, &seen, l);
+        free(seen.inodes);
+        return r;
 }
-
 static int lock_is_held(int dfd, const char *name) {
         _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
         struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
@@ -645,6 +693,7 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
         if (r < 0)
                 return log_error_errno(r, "Failed to allocate a user namespace range: %m");
 
+        log_timing("monitor", "user-namespace range");
         r = userns_make(u.range.range, &u.fd);
         if (r < 0) {
                 userns_done(&u);
@@ -667,6 +716,7 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
         case USERNS_OWNERSHIP_MAP:
                 if (u.range.range.start == 0)
                         break; /* identity: nothing to map */
+                log_timing("monitor", "user-namespace made");
                 r = tree_can_idmap(s->directory, u.fd);
                 if (r < 0) {
                         userns_done(&u);
