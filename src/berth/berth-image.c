@@ -302,7 +302,7 @@ static int image_mount_all(Image *img, ImageFlags flags) {
                 const DissectedPartition *p = &img->dissected.partitions[d];
                 bool ro;
 
-                if (!p->found || partition_designator_is_verity(d))
+                if (!p->found || !partition_designator_has_fs(d))
                         continue;
                 /* squashfs and erofs are read-only by design: their loops too */
                 ro = (flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL)) || p->read_only || streq(p->fstype, "squashfs") ||

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <blkid.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@ static const char *const designator_table[_PARTITION_DESIGNATOR_MAX] = {
         [PARTITION_USR_VERITY] = "usr-verity",
         [PARTITION_ROOT_VERITY_SIG] = "root-verity-sig",
         [PARTITION_USR_VERITY_SIG] = "usr-verity-sig",
+        [PARTITION_SWAP] = "swap",
 };
 
 static const char *const mount_point_table[_PARTITION_DESIGNATOR_MAX] = {
@@ -65,6 +67,7 @@ static const struct {
         { "7ec6f557-3bc5-4aca-b293-16ef5df639d1", PARTITION_TMP },
         { "c12a7328-f81f-11d2-ba4b-00a0c93ec93b", PARTITION_ESP },
         { "bc13c2ff-59e6-4262-a352-b275fd6f7172", PARTITION_XBOOTLDR },
+        { "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f", PARTITION_SWAP },
 };
 
 #if defined(__x86_64__)
@@ -113,6 +116,37 @@ bool partition_designator_is_verity(PartitionDesignator d) {
                d == PARTITION_USR_VERITY_SIG;
 }
 
+bool partition_designator_has_fs(PartitionDesignator d) {
+        return d >= 0 && d < _PARTITION_DESIGNATOR_MAX && !partition_designator_is_verity(d) && d != PARTITION_SWAP;
+}
+
+/* data partition, its hash tree, its signature */
+static const PartitionDesignator verity_table[][3] = {
+        { PARTITION_ROOT, PARTITION_ROOT_VERITY, PARTITION_ROOT_VERITY_SIG },
+        { PARTITION_USR, PARTITION_USR_VERITY, PARTITION_USR_VERITY_SIG },
+};
+
+PartitionDesignator partition_verity_of(PartitionDesignator data) {
+        for (size_t i = 0; i < ELEMENTSOF(verity_table); i++)
+                if (verity_table[i][0] == data)
+                        return verity_table[i][1];
+        return _PARTITION_DESIGNATOR_INVALID;
+}
+
+PartitionDesignator partition_verity_sig_of(PartitionDesignator data) {
+        for (size_t i = 0; i < ELEMENTSOF(verity_table); i++)
+                if (verity_table[i][0] == data)
+                        return verity_table[i][2];
+        return _PARTITION_DESIGNATOR_INVALID;
+}
+
+PartitionDesignator partition_verity_to_data(PartitionDesignator verity) {
+        for (size_t i = 0; i < ELEMENTSOF(verity_table); i++)
+                if (verity_table[i][1] == verity || verity_table[i][2] == verity)
+                        return verity_table[i][0];
+        return _PARTITION_DESIGNATOR_INVALID;
+}
+
 PartitionDesignator partition_designator_from_type_uuid(const char *uuid) {
         for (size_t i = 0; uuid && i < ELEMENTSOF(type_table); i++)
                 if (strcasecmp(type_table[i].uuid, uuid) == 0)
@@ -134,6 +168,7 @@ void dissected_image_done(DissectedImage *m) {
         for (size_t i = 0; i < ELEMENTSOF(m->partitions); i++) {
                 free(m->partitions[i].fstype);
                 free(m->partitions[i].label);
+                free(m->partitions[i].uuid);
         }
         *m = (DissectedImage) {};
 }
@@ -216,7 +251,7 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
                 PartitionDesignator d;
                 DissectedPartition *p;
                 uint64_t start, size, flags;
-                const char *name;
+                const char *name, *puuid;
 
                 if (!pp)
                         continue;
@@ -245,11 +280,19 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
                         .offset = start,
                         .size = size,
                         .read_only = flags & GPT_FLAG_READ_ONLY,
+                        .growfs = flags & GPT_FLAG_GROWFS,
                 };
                 if (!isempty(name) && !(p->label = strdup(name)))
                         return -ENOMEM;
-                if (partition_designator_is_verity(d))
-                        continue; /* hash trees and signatures, no file systems */
+                puuid = blkid_partition_get_uuid(pp);
+                if (!isempty(puuid)) {
+                        if (!(p->uuid = strdup(puuid)))
+                                return -ENOMEM;
+                        for (char *c = p->uuid; *c; c++)
+                                *c = (char) tolower((unsigned char) *c);
+                }
+                if (!partition_designator_has_fs(d))
+                        continue; /* hash trees, signatures and swap: no file systems to mount */
                 r = probe_fstype(fd, start, size, &p->fstype);
                 if (r == -ENOMEM)
                         return r;
@@ -329,7 +372,7 @@ int dissect_image_fd(int fd, DissectedImage *ret, char **ret_detail) {
         for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++) {
                 DissectedPartition *p = &m.partitions[d];
 
-                if (!p->found || partition_designator_is_verity(d))
+                if (!p->found || !partition_designator_has_fs(d))
                         continue;
                 if (!p->fstype)
                         return FAIL(-EUCLEAN, "partition %u (%s) holds no file system berth recognizes", p->partno,

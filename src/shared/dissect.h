@@ -26,11 +26,13 @@ typedef enum PartitionDesignator {
         PARTITION_USR_VERITY,
         PARTITION_ROOT_VERITY_SIG,
         PARTITION_USR_VERITY_SIG,
+        PARTITION_SWAP,         /* found so that an image policy can ask for it; never mounted */
         _PARTITION_DESIGNATOR_MAX,
         _PARTITION_DESIGNATOR_INVALID = -22,
 } PartitionDesignator;
 
 /* GPT partition attribute bits the specification gives meaning to */
+#define GPT_FLAG_GROWFS (UINT64_C(1) << 59)
 #define GPT_FLAG_READ_ONLY (UINT64_C(1) << 60)
 #define GPT_FLAG_NO_AUTO (UINT64_C(1) << 63)
 
@@ -40,6 +42,8 @@ typedef struct DissectedPartition {
         uint64_t offset;        /* bytes from the start of the image */
         uint64_t size;          /* bytes */
         bool read_only;         /* GPT attribute 60 */
+        bool growfs;            /* GPT attribute 59 */
+        char *uuid;             /* GPT partition UUID, lowercase; NULL without a table */
         char *fstype;           /* libblkid's name, NULL if no file system was recognized */
         char *label;            /* GPT partition name, may be NULL */
 } DissectedPartition;
@@ -72,6 +76,13 @@ PartitionDesignator partition_designator_from_string(const char *s);
 /* Where a partition is mounted in the tree: "/usr", "/home", ...; NULL for root and verity. */
 const char *partition_designator_mount_point(PartitionDesignator d);
 bool partition_designator_is_verity(PartitionDesignator d);
+/* Whether the partition holds a file system berth may mount: not the verity data,
+ * signatures, or swap. */
+bool partition_designator_has_fs(PartitionDesignator d);
+/* root-verity for root, usr-verity-sig's data is usr, ...; _PARTITION_DESIGNATOR_INVALID if none */
+PartitionDesignator partition_verity_of(PartitionDesignator data);
+PartitionDesignator partition_verity_sig_of(PartitionDesignator data);
+PartitionDesignator partition_verity_to_data(PartitionDesignator verity);     /* for hash and sig partitions */
 /* The designator of a GPT type UUID (lowercase or not) for this architecture, or
  * _PARTITION_DESIGNATOR_INVALID for types berth does not use. */
 PartitionDesignator partition_designator_from_type_uuid(const char *uuid);

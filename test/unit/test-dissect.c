@@ -84,7 +84,15 @@ static void test_tables(void) {
         CHECK(partition_designator_from_type_uuid("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709") == PARTITION_ROOT);
         CHECK(partition_designator_from_type_uuid(T_ESP) == PARTITION_ESP);
         CHECK(partition_designator_from_type_uuid(T_ROOT_VERITY) == PARTITION_ROOT_VERITY);
-        CHECK(partition_designator_from_type_uuid(T_SWAP) < 0);
+        CHECK(partition_designator_from_type_uuid(T_SWAP) == PARTITION_SWAP);
+        CHECK(!partition_designator_has_fs(PARTITION_SWAP));
+        CHECK(!partition_designator_has_fs(PARTITION_ROOT_VERITY));
+        CHECK(partition_designator_has_fs(PARTITION_HOME));
+        CHECK(partition_verity_of(PARTITION_USR) == PARTITION_USR_VERITY);
+        CHECK(partition_verity_sig_of(PARTITION_ROOT) == PARTITION_ROOT_VERITY_SIG);
+        CHECK(partition_verity_of(PARTITION_HOME) < 0);
+        CHECK(partition_verity_to_data(PARTITION_USR_VERITY_SIG) == PARTITION_USR);
+        CHECK(partition_verity_to_data(PARTITION_ROOT) < 0);
         CHECK(partition_designator_from_type_uuid(T_LINUX) < 0);
         CHECK(partition_designator_from_type_uuid(NULL) < 0);
         CHECK(streq(partition_designator_mount_point(PARTITION_USR), "/usr"));
@@ -110,7 +118,7 @@ static void test_gpt_layout(void) {
                  "size=4MiB, type=" T_SWAP "\n"
                  "size=4MiB, type=" T_ROOT ", name=root-x86-64\n"
                  "size=4MiB, type=" T_USR "\n"
-                 "size=4MiB, type=" T_HOME ", attrs=\"GUID:60\"\n"
+                 "size=4MiB, type=" T_HOME ", attrs=\"GUID:59,60\", uuid=AAAAAAAA-1111-2222-3333-444444444444\n"
                  "size=4MiB, type=" T_ESP "\nEOF\n"
                  "put a.raw 2 r; put a.raw 3 u; put a.raw 4 h; put a.raw 5 e\n") == 0);
         CHECK(dissect("a.raw", &m, &detail) == 0);
@@ -124,6 +132,11 @@ static void test_gpt_layout(void) {
         CHECK(!m.partitions[PARTITION_ROOT].read_only);
         CHECK(streq(strna(m.partitions[PARTITION_USR].fstype), "squashfs"));
         CHECK(m.partitions[PARTITION_HOME].found && m.partitions[PARTITION_HOME].read_only);
+        CHECK(m.partitions[PARTITION_HOME].growfs && !m.partitions[PARTITION_ROOT].growfs);
+        CHECK(streq(strna(m.partitions[PARTITION_HOME].uuid), "aaaaaaaa-1111-2222-3333-444444444444"));
+        /* swap is found (a policy may ask for it), with no file system looked for */
+        CHECK(m.partitions[PARTITION_SWAP].found && m.partitions[PARTITION_SWAP].partno == 1);
+        CHECK(!m.partitions[PARTITION_SWAP].fstype);
         CHECK(streq(strna(m.partitions[PARTITION_ESP].fstype), "vfat"));
         CHECK(!m.partitions[PARTITION_SRV].found);
         CHECK(!m.partitions[PARTITION_ROOT_VERITY].found);
