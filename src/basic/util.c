@@ -684,6 +684,71 @@ int id128_from_string(const char *s, uint8_t ret[16]) {
         return 0;
 }
 
+int unhexmem(const char *s, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        size_t l = strlen(s);
+
+        if (l == 0 || l % 2 != 0)
+                return -EINVAL;
+        buf = malloc(l / 2);
+        if (!buf)
+                return -ENOMEM;
+        for (size_t i = 0; i < l / 2; i++) {
+                int a = unhex(s[2 * i]), b = unhex(s[2 * i + 1]);
+                if (a < 0 || b < 0)
+                        return -EINVAL;
+                buf[i] = (uint8_t) (a << 4 | b);
+        }
+        *ret = TAKE_PTR(buf);
+        *ret_size = l / 2;
+        return 0;
+}
+
+static int unbase64_char(char c) {
+        static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *p = c ? strchr(alphabet, c) : NULL;
+        return p ? (int) (p - alphabet) : -EINVAL;
+}
+
+int unbase64mem(const char *s, uint8_t **ret, size_t *ret_size) {
+        _cleanup_free_ uint8_t *buf = NULL;
+        uint32_t acc = 0;
+        size_t n = 0, bits = 0, pad = 0, chars = 0;
+
+        buf = malloc(strlen(s) / 4 * 3 + 3);
+        if (!buf)
+                return -ENOMEM;
+        for (const char *p = s; *p; p++) {
+                int v;
+
+                if (strchr(" \t\n\r", *p))
+                        continue;
+                if (*p == '=') {
+                        pad++;
+                        chars++;
+                        continue;
+                }
+                if (pad > 0) /* data after padding */
+                        return -EINVAL;
+                v = unbase64_char(*p);
+                if (v < 0)
+                        return -EINVAL;
+                chars++;
+                acc = acc << 6 | (uint32_t) v;
+                bits += 6;
+                if (bits >= 8) {
+                        bits -= 8;
+                        buf[n++] = (uint8_t) (acc >> bits);
+                }
+        }
+        /* whole quads only, at most two '=' of padding, and no stray bits set */
+        if (n == 0 || chars % 4 != 0 || pad > 2 || (acc & ((1u << bits) - 1)) != 0)
+                return -EINVAL;
+        *ret = TAKE_PTR(buf);
+        *ret_size = n;
+        return 0;
+}
+
 char *id128_to_string(const uint8_t id[16], char buf[static 33]) {
         for (size_t i = 0; i < 16; i++)
                 sprintf(buf + 2 * i, "%02x", id[i]);

@@ -505,6 +505,50 @@ static void test_fds(void) {
         CHECK(fd_set_cloexec(p[0], true) == -EBADF);
 }
 
+static void test_unhex_unbase64(void) {
+        static const struct {
+                const char *in;
+                const char *out; /* NULL: -EINVAL */
+                size_t n;
+        } b64[] = {
+                { "aGVsbG8=", "hello", 5 },
+                { "aGVsbG8h", "hello!", 6 },
+                { "aGVs\nbG8h", "hello!", 6 },
+                { "aGU=", "he", 2 },
+                { "aA==", "h", 1 },
+                { "aGVsbG8", NULL, 0 },      /* not a whole quad */
+                { "aGVsbG8==", NULL, 0 },    /* 9 characters */
+                { "aGU=aGU=", NULL, 0 },     /* data after padding */
+                { "aB==", NULL, 0 },         /* stray bits */
+                { "a===", NULL, 0 },
+                { "aGV*bG8h", NULL, 0 },
+                { "", NULL, 0 },
+        };
+        uint8_t *buf = NULL;
+        size_t n = 0;
+
+        CHECK(unhexmem("00ffA5", &buf, &n) == 0 && n == 3 && buf[0] == 0 && buf[1] == 0xff && buf[2] == 0xa5);
+        free(buf);
+        buf = NULL;
+        CHECK(unhexmem("abc", &buf, &n) == -EINVAL);
+        CHECK(unhexmem("", &buf, &n) == -EINVAL);
+        CHECK(unhexmem("zz", &buf, &n) == -EINVAL);
+        CHECK(unhexmem("0x12", &buf, &n) == -EINVAL);
+        CHECK(!buf);
+        for (size_t i = 0; i < ELEMENTSOF(b64); i++) {
+                int r = unbase64mem(b64[i].in, &buf, &n);
+                if (b64[i].out) {
+                        CHECK(r == 0 && n == b64[i].n && memcmp(buf, b64[i].out, n) == 0);
+                        free(buf);
+                        buf = NULL;
+                } else {
+                        if (r != -EINVAL)
+                                printf("# unbase64mem('%s') = %i\n", b64[i].in, r);
+                        CHECK(r == -EINVAL);
+                }
+        }
+}
+
 static void test_now(void) {
         uint64_t a = now_usec(CLOCK_MONOTONIC), b = now_usec(CLOCK_MONOTONIC);
         CHECK(a > 0 && b >= a);
@@ -522,6 +566,7 @@ static const TapCase cases[] = {
         { "paths", test_paths },
         { "path_join", test_path_join },
         { "id128", test_id128 },
+        { "unhex_unbase64", test_unhex_unbase64 },
         { "mkdir_p", test_mkdir_p },
         { "rm_rf", test_rm_rf },
         { "files", test_files },
