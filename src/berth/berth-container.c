@@ -542,17 +542,24 @@ static int lock_root(const Settings *s, const RootSource *rs, bool read_only, in
 /* --image=: locked before anything is attached; the checks of the tree run on
  * the detached mount (the root source), which exists nowhere in the host's namespace. */
 static int open_image(const Settings *s, int *root_lock, Image **ret) {
-        ImageFlags flags = 0;
+        ImageOptions o = {
+                .policy = s->image_policy,
+                .root_hash = s->root_hash,
+                .root_hash_size = s->root_hash_size,
+                .root_hash_sig = s->root_hash_sig,
+                .root_hash_sig_size = s->root_hash_sig_size,
+                .verity_data = s->verity_data,
+        };
         int r;
 
         if (s->read_only || s->volatile_mode == VOLATILE_YES || s->volatile_mode == VOLATILE_STATE)
-                flags |= IMAGE_READ_ONLY;
+                o.flags |= IMAGE_READ_ONLY;
         if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
-                flags |= IMAGE_EPHEMERAL;
-        r = lock_root(s, NULL, flags != 0, root_lock);
+                o.flags |= IMAGE_EPHEMERAL;
+        r = lock_root(s, NULL, o.flags != 0, root_lock);
         if (r < 0)
                 return r;
-        return image_open(s->image, flags, ret);
+        return image_open(s->image, &o, ret);
 }
 
 /* The tree: an image, or a directory after --template=; resolved once into the root source, locked,

@@ -12,11 +12,18 @@
  * the image (its /usr, /home, ... mount points) are resolved with
  * openat2(RESOLVE_IN_ROOT) in the image's own tree.
  *
+ * Before anything is attached, the image policy (--image-policy=) decides which
+ * partitions are used and how, and an image that asks for dm-verity where the
+ * kernel has no device-mapper is refused: its data is never mounted unprotected
+ * unless the policy says so, and then only after a one-time check in userspace
+ * when a root hash is known (berth-verity.c).
+ *
  * Host state: one loop device per partition, all with autoclear, so that the
  * kernel detaches them when the last mount and fd go, which includes a monitor
  * killed with SIGKILL (its fds close, its container's namespace dies). The
  * record names them all the same (LOOP=), and stale cleanup detaches any that
- * are still bound to the image.
+ * are still bound to the image. A dm-verity device is marked for deferred
+ * removal as soon as its partition is mounted, so it goes with its mount.
  */
 
 #include <errno.h>
@@ -79,7 +86,7 @@ static int mount_partition(const Image *img, PartitionDesignator d, bool read_on
                 return log_error_errno(negative_errno(), "Failed to mount the %s partition of image '%s': this kernel "
                                                          "has no %s file system: %m",
                                        partition_designator_to_string(d), img->path, fs);
-        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", img->loops[d].path, 0) < 0 ||
+        if (fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", img->dm_paths[d] ?: img->loops[d].path, 0) < 0 ||
             (read_only && fsconfig(fs_fd, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0) ||
             fsconfig(fs_fd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
                 int r = negative_errno();
@@ -227,57 +234,81 @@ static int attach_partition(const Image *img, PartitionDesignator d, int tree, b
         return 1;
 }
 
-/* The files next to IMAGE.raw that ask for dm-verity (nspawn's names): the root or
- * /usr hash, their signatures, and the hash tree kept outside the image. */
-static const char *const verity_side_files[] = {
-        ".roothash", ".usrhash", ".roothash.p7s", ".usrhash.p7s", ".verity",
-};
+/* The data partition D with its hash tree: on a loop device of its own at the
+ * verity partition's slot (the tree in the image, or --verity-data=/.verity). */
+static int attach_hash_tree(Image *img, PartitionDesignator d) {
+        PartitionDesignator vd = partition_verity_of(d);
+        const DissectedPartition *vp = &img->dissected.partitions[vd];
+        _cleanup_close_ int fd = -EBADF;
+        int r;
 
-/* 1 and *ret the first side file next to the image that exists, 0 none. */
-static int find_verity_side_file(const char *path, char **ret) {
-        _cleanup_free_ char *base = NULL;
-
-        base = endswith(path, ".raw") ? strndup(path, strlen(path) - strlen(".raw")) : strdup(path);
-        if (!base)
-                return -ENOMEM;
-        for (size_t i = 0; i < ELEMENTSOF(verity_side_files); i++) {
-                _cleanup_free_ char *p = strjoin(base, verity_side_files[i]);
-                if (!p)
-                        return -ENOMEM;
-                if (access(p, F_OK) >= 0) {
-                        *ret = TAKE_PTR(p);
-                        return 1;
-                }
-        }
+        if (img->verity.designator == d && img->verity.data_path) {
+                fd = open(img->verity.data_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+                if (fd < 0)
+                        return log_error_errno(negative_errno(), "Failed to open the hash tree %s of image '%s': %m",
+                                               img->verity.data_from, img->path);
+                r = loop_attach(fd, 0, 0, true, &img->loops[vd]);
+        } else
+                r = loop_attach(img->fd, vp->offset, vp->size, true, &img->loops[vd]);
+        if (r < 0)
+                return log_error_errno(r, "Failed to attach a loop device to the hash tree of the %s partition of "
+                                          "image '%s': %m", partition_designator_to_string(d), img->path);
         return 0;
 }
 
-/* An image that asks for dm-verity (verity partitions, or side files) is
- * refused: mounting its data without the hash tree would take the image's
- * protection away silently. */
-static int refuse_verity(const Image *img) {
-        _cleanup_free_ char *side = NULL, *what = NULL;
-        const char *why;
+/* Whether the data partition D has what a check against its root hash needs. */
+static bool verity_checkable(const Image *img, PartitionDesignator d) {
+        return img->verity.designator == d && img->verity.root_hash &&
+               (img->verity.data_path || img->dissected.partitions[partition_verity_of(d)].found);
+}
+
+/* dm-verity over the data partition's loop, or the one-time check in userspace where it
+ * is used unprotected and has a root hash. */
+static int protect_partition(Image *img, PartitionDesignator d) {
+        PartitionDesignator vd = partition_verity_of(d);
+        PartitionUse use = img->use[d];
+        _cleanup_free_ char *what = NULL;
+        char name[64];
         int r;
 
-        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX && !what; d++)
-                if (img->dissected.partitions[d].found && partition_designator_is_verity(d))
-                        what = strjoin("it has a ", partition_designator_to_string(d), " partition");
-        if (!what) {
-                r = find_verity_side_file(img->path, &side);
-                if (r == -ENOMEM)
-                        return log_oom();
-                if (r > 0)
-                        what = strjoin("'", side, "' asks for dm-verity");
-        }
-        if (!what)
+        if (vd < 0 || (use == PARTITION_USE_UNPROTECTED && !verity_checkable(img, d)))
                 return 0;
-        why = access("/dev/mapper/control", F_OK) < 0
-                      ? "this kernel has no device-mapper (/dev/mapper/control) for dm-verity"
-                      : "berth does not set up dm-verity yet";
-        return log_error_errno(-EOPNOTSUPP, "Refusing image '%s': %s, and %s; berth does not mount verity-protected "
-                                            "data unprotected.",
-                               img->path, what, why);
+        what = strjoin("the ", partition_designator_to_string(d), " partition of image '", img->path, "'");
+        if (!what)
+                return log_oom();
+        r = attach_hash_tree(img, d);
+        if (r < 0)
+                return r;
+        if (use == PARTITION_USE_UNPROTECTED) {
+                log_debug("Checking %s against the root hash from %s in userspace (once: this kernel does not check "
+                         "it on reads).", what, img->verity.root_hash_from);
+                r = verity_check_userspace(what, img->loops[d].path, img->loops[vd].path, &img->verity);
+                loop_device_done(&img->loops[vd]);
+                return r;
+        }
+        /* unique among berths: the pid; the device goes once its mount does (deferred removal) */
+        snprintf(name, sizeof name, "berth-%i-%s-verity", (int) getpid(), partition_designator_to_string(d));
+        img->dm_names[d] = strdup(name);
+        if (!img->dm_names[d])
+                return log_oom();
+        r = verity_activate(what, name, img->loops[d].path, img->loops[vd].path, &img->verity,
+                            use == PARTITION_USE_SIGNED, &img->dm_paths[d]);
+        if (r < 0) {
+                free(img->dm_names[d]);
+                img->dm_names[d] = NULL;
+        }
+        return r;
+}
+
+/* Read-only: asked for, the image says so, the file system is read-only by design, or
+ * verity protects it (dm-verity devices are read-only, and a checked partition must stay
+ * what was checked). */
+static bool partition_read_only(const Image *img, PartitionDesignator d, ImageFlags flags) {
+        const DissectedPartition *p = &img->dissected.partitions[d];
+
+        return (flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL)) || p->read_only || streq(p->fstype, "squashfs") ||
+               streq(p->fstype, "erofs") || img->use[d] == PARTITION_USE_VERITY ||
+               img->use[d] == PARTITION_USE_SIGNED || verity_checkable(img, d);
 }
 
 static int image_mount_all(Image *img, ImageFlags flags) {
@@ -302,11 +333,9 @@ static int image_mount_all(Image *img, ImageFlags flags) {
                 const DissectedPartition *p = &img->dissected.partitions[d];
                 bool ro;
 
-                if (!p->found || !partition_designator_has_fs(d))
+                if (!p->found || !partition_designator_has_fs(d) || img->use[d] == PARTITION_USE_NONE)
                         continue;
-                /* squashfs and erofs are read-only by design: their loops too */
-                ro = (flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL)) || p->read_only || streq(p->fstype, "squashfs") ||
-                     streq(p->fstype, "erofs");
+                ro = partition_read_only(img, d, flags);
                 r = loop_attach(img->fd, p->offset, p->size, ro, &img->loops[d]);
                 if (r < 0) {
                         log_error_errno(r, "Failed to attach a loop device to the %s partition of image '%s': %m",
@@ -315,9 +344,19 @@ static int image_mount_all(Image *img, ImageFlags flags) {
                 }
                 log_debug("Attached %s partition %u of '%s' to %s.", partition_designator_to_string(d), p->partno,
                           img->path, img->loops[d].path);
+                r = protect_partition(img, d);
+                if (r < 0)
+                        goto finish;
                 r = mount_partition(img, d, ro, &mounts[d]);
                 if (r < 0)
                         goto finish;
+                if (img->dm_names[d]) {
+                        /* the mount holds the device now: it goes with the mount, even after a SIGKILL */
+                        r = verity_deactivate_deferred(img->dm_names[d]);
+                        if (r < 0)
+                                log_warning_errno(r, "Failed to mark %s for removal when unmounted, ignoring: %m",
+                                                  img->dm_paths[d]);
+                }
                 if (ephemeral && d != PARTITION_ESP && d != PARTITION_XBOOTLDR) {
                         r = overlay_partition(img, d, upper_tmpfs, &mounts[d]);
                         if (r < 0)
@@ -325,13 +364,9 @@ static int image_mount_all(Image *img, ImageFlags flags) {
                 }
         }
 
-        if (img->dissected.partitions[PARTITION_ROOT].found) {
+        if (mounts[PARTITION_ROOT] >= 0) {
                 tree = TAKE_FD(mounts[PARTITION_ROOT]);
-                tree_writable = ephemeral || !(flags & IMAGE_READ_ONLY);
-                if (!ephemeral && (img->dissected.partitions[PARTITION_ROOT].read_only ||
-                                   streq(img->dissected.partitions[PARTITION_ROOT].fstype, "squashfs") ||
-                                   streq(img->dissected.partitions[PARTITION_ROOT].fstype, "erofs")))
-                        tree_writable = false;
+                tree_writable = ephemeral || !partition_read_only(img, PARTITION_ROOT, flags);
         } else {
                 r = make_usr_only_root(mounts[PARTITION_USR], &tree);
                 if (r < 0) {
@@ -365,9 +400,77 @@ finish:
         return r;
 }
 
-int image_open(const char *path, ImageFlags flags, Image **ret) {
+static const char *policy_name(const ImageOptions *o, char **buf) {
+        if (!o->policy)
+                return "nspawn's default for containers";
+        if (image_policy_to_string(o->policy, buf) < 0)
+                return "--image-policy=";
+        return *buf;
+}
+
+/* The image policy's decision, and every refusal that needs nothing attached. */
+static int image_decide(Image *img, const ImageOptions *o) {
+        VerityOffer offer[_PARTITION_DESIGNATOR_MAX];
+        _cleanup_free_ char *detail = NULL, *pol = NULL;
+        PartitionDesignator vd = _PARTITION_DESIGNATOR_INVALID;
+        int r;
+
+        r = verity_config_load(img->path, &img->dissected, o->root_hash, o->root_hash_size, o->root_hash_sig,
+                               o->root_hash_sig_size, o->verity_data, &img->verity);
+        if (r < 0)
+                return r;
+        verity_config_offer(&img->verity, &img->dissected, offer);
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX && vd < 0; d++)
+                if (offer[d].why)
+                        vd = d;
+
+        r = image_policy_decide(o->policy ?: &image_policy_container, &img->dissected, offer, img->use, &detail);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r == -ENOKEY)
+                return log_error_errno(r, "Refusing image '%s': %s; berth does not mount verity-protected data "
+                                          "unprotected unless told to. Pass what is missing (--root-hash=, "
+                                          "--verity-data=), or --image-policy=%s=unprotected to use it without "
+                                          "verity.", img->path, strna(detail), partition_designator_to_string(vd));
+        if (r == -ERFKILL)
+                return log_error_errno(r, "Refusing image '%s': %s (image policy: %s). Change --image-policy=, or use "
+                                          "another image.", img->path, strna(detail), policy_name(o, &pol));
+        if (r < 0)
+                return log_error_errno(r, "Refusing image '%s': %s.", img->path, strna(detail));
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++) {
+                if (img->use[d] == PARTITION_USE_VERITY || img->use[d] == PARTITION_USE_SIGNED) {
+                        if (verity_dm_available())
+                                continue;
+                        return log_error_errno(-EOPNOTSUPP,
+                                               "Refusing image '%s': its %s partition is to be used with dm-verity "
+                                               "(root hash from %s, hash tree from %s), and this kernel has no "
+                                               "device-mapper (/dev/mapper/control). Run it on a kernel with "
+                                               "dm-verity, or pass --image-policy=%s=unprotected to check it once in "
+                                               "userspace against the root hash and mount it without dm-verity.",
+                                               img->path, partition_designator_to_string(d),
+                                               img->verity.root_hash_from,
+                                               img->verity.data_from ?: "the image's verity partition",
+                                               partition_designator_to_string(d));
+                }
+                if (img->use[d] != PARTITION_USE_UNPROTECTED || img->verity.designator != d)
+                        continue;
+                if (img->verity.root_hash && !verity_checkable(img, d))
+                        log_warning("Not checking the %s partition of image '%s' against the root hash from %s: "
+                                    "there is no hash tree for it.", partition_designator_to_string(d), img->path,
+                                    img->verity.root_hash_from);
+                if (img->verity.sig)
+                        log_notice("Not checking the signature from %s: only the kernel's dm-verity checks "
+                                   "signatures, and the policy has the %s partition used without it.",
+                                   img->verity.sig_from, partition_designator_to_string(d));
+        }
+        return 0;
+}
+
+int image_open(const char *path, const ImageOptions *o, Image **ret) {
         _cleanup_(image_freep) Image *img = NULL;
         _cleanup_free_ char *detail = NULL;
+        ImageFlags flags = o->flags;
         bool ro = flags & (IMAGE_READ_ONLY | IMAGE_EPHEMERAL);
         int r;
 
@@ -375,6 +478,7 @@ int image_open(const char *path, ImageFlags flags, Image **ret) {
         if (!img)
                 return log_oom();
         img->fd = img->tree_fd = -EBADF;
+        img->verity = VERITY_CONFIG_NULL;
         for (size_t i = 0; i < ELEMENTSOF(img->loops); i++)
                 img->loops[i] = LOOP_DEVICE_NULL;
         img->path = strdup(path);
@@ -396,7 +500,7 @@ int image_open(const char *path, ImageFlags flags, Image **ret) {
         if (r < 0)
                 return log_error_errno(r, "Cannot use image '%s': %s.", path, detail ?: strerror(-r));
 
-        r = refuse_verity(img);
+        r = image_decide(img, o);
         if (r < 0)
                 return r;
 
@@ -413,8 +517,16 @@ Image *image_free(Image *i) {
                 return NULL;
         /* the mounts first: with autoclear, a loop goes once neither a mount nor an fd holds it */
         safe_close(i->tree_fd);
+        for (size_t k = 0; k < ELEMENTSOF(i->dm_names); k++) {
+                /* deferred: a device still mounted goes with its last mount */
+                if (i->dm_names[k])
+                        (void) verity_deactivate_deferred(i->dm_names[k]);
+                free(i->dm_names[k]);
+                free(i->dm_paths[k]);
+        }
         for (size_t k = 0; k < ELEMENTSOF(i->loops); k++)
                 loop_device_done(&i->loops[k]);
+        verity_config_done(&i->verity);
         safe_close(i->fd);
         dissected_image_done(&i->dissected);
         free(i->path);

@@ -3,7 +3,9 @@
 
 #include <stdbool.h>
 
+#include "berth-verity.h"
 #include "dissect.h"
+#include "image-policy.h"
 #include "loop.h"
 
 /* Where the child attaches an image's tree in its own mount namespace before
@@ -16,6 +18,16 @@ typedef enum ImageFlags {
         IMAGE_EPHEMERAL = 1 << 1, /* -x, --volatile=overlay: read-only image under a throw-away overlay */
 } ImageFlags;
 
+typedef struct ImageOptions {
+        ImageFlags flags;
+        const ImagePolicy *policy;      /* --image-policy=; NULL: nspawn's default for containers */
+        const uint8_t *root_hash;       /* --root-hash= */
+        size_t root_hash_size;
+        const uint8_t *root_hash_sig;   /* --root-hash-sig= */
+        size_t root_hash_sig_size;
+        const char *verity_data;        /* --verity-data= */
+} ImageOptions;
+
 /* An image opened by the monitor: its loop devices (one per partition) and a
  * detached mount tree of its partitions (open_tree/fsmount fd, not attached
  * anywhere), which the child attaches. */
@@ -23,16 +35,21 @@ typedef struct Image {
         char *path;
         int fd;                 /* the image file, O_RDONLY with IMAGE_READ_ONLY or IMAGE_EPHEMERAL */
         DissectedImage dissected;
-        LoopDevice loops[_PARTITION_DESIGNATOR_MAX];
+        PartitionUse use[_PARTITION_DESIGNATOR_MAX];    /* the image policy's decision */
+        VerityConfig verity;
+        LoopDevice loops[_PARTITION_DESIGNATOR_MAX];    /* the hash tree's: at its verity partition's */
+        char *dm_names[_PARTITION_DESIGNATOR_MAX];      /* dm-verity devices over the data partitions */
+        char *dm_paths[_PARTITION_DESIGNATOR_MAX];
         int tree_fd;            /* the detached root tree */
 } Image;
 
-/* In the monitor, in the host's namespaces. Dissects the image, refuses what
- * berth does not mount (verity without device-mapper, file systems outside the
- * allow-list), attaches a loop device per partition and mounts them nodev,
- * nosuid into one detached tree. Logs a one-line error; on failure nothing
- * stays attached. */
-int image_open(const char *path, ImageFlags flags, Image **ret);
+/* In the monitor, in the host's namespaces. Dissects the image, applies the image
+ * policy, refuses what berth does not mount (verity where device-mapper is missing,
+ * file systems outside the allow-list) before anything is attached, attaches a loop
+ * device per partition (dm-verity devices over those used with verity, a userspace check
+ * for those used unprotected that have a root hash) and mounts them nodev, nosuid into
+ * one detached tree. Logs a one-line error; on failure nothing stays attached. */
+int image_open(const char *path, const ImageOptions *o, Image **ret);
 Image *image_free(Image *i);
 static inline void image_freep(Image **i) {
         image_free(*i);

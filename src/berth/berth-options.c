@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,112 @@ static int p_directory(Settings *s, const char *arg, const char **detail) {
 
 static int p_image(Settings *s, const char *arg, const char **detail) {
         return parse_path_option(&s->image, arg, detail);
+}
+
+static int p_image_policy(Settings *s, const char *arg, const char **detail) {
+        static char buf[192];
+        _cleanup_free_ char *bad = NULL;
+        ImagePolicy p;
+        int r;
+
+        r = image_policy_from_string(strempty(arg), &p, &bad);
+        if (r == -EBADSLT)
+                snprintf(buf, sizeof buf, "unknown partition '%s' (known: root, usr, home, srv, var, tmp, esp, "
+                         "xbootldr, swap, root-verity, usr-verity, root-verity-sig, usr-verity-sig)", strna(bad));
+        else if (r == -EBADRQC)
+                snprintf(buf, sizeof buf, "unknown flag '%s' (known: verity, signed, encrypted, unprotected, unused, "
+                         "absent, open, ignore, read-only-on/off, growfs-on/off, and file system types)", strna(bad));
+        else if (r == -ENOTUNIQ)
+                snprintf(buf, sizeof buf, "'%s' has two rules", strna(bad));
+        else if (r == -EINVAL)
+                snprintf(buf, sizeof buf, "'%s' is not PARTITION=FLAGS; expected rules such as "
+                         "root=verity+signed:usr=unprotected:=absent, or one of '*', '-', '~'", strna(bad));
+        if (r < 0) {
+                *detail = r == -ENOMEM ? NULL : buf;
+                return r == -ENOMEM ? r : -EINVAL;
+        }
+        free(s->image_policy);
+        s->image_policy = malloc(sizeof p);
+        if (!s->image_policy)
+                return -ENOMEM;
+        *s->image_policy = p;
+        return 0;
+}
+
+/* dm-verity root hashes: at least 128 bits (nspawn's minimum), at most a SHA-512 digest */
+#define ROOT_HASH_MIN 16
+#define ROOT_HASH_MAX 64
+
+static int p_root_hash(Settings *s, const char *arg, const char **detail) {
+        _cleanup_free_ uint8_t *h = NULL;
+        size_t n;
+        int r;
+
+        r = unhexmem(strempty(arg), &h, &n);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                *detail = "expected the root hash in hexadecimal, an even number of digits (veritysetup format "
+                          "prints it as 'Root hash:')";
+                return -EINVAL;
+        }
+        if (n < ROOT_HASH_MIN || n > ROOT_HASH_MAX) {
+                *detail = "a root hash is 32 to 128 hexadecimal digits (128 to 512 bits)";
+                return -EINVAL;
+        }
+        free(s->root_hash);
+        s->root_hash = TAKE_PTR(h);
+        s->root_hash_size = n;
+        return 0;
+}
+
+/* A signature file is a few KiB; anything much bigger is not one. */
+#define ROOT_HASH_SIG_MAX (64 * 1024)
+
+static int p_root_hash_sig(Settings *s, const char *arg, const char **detail) {
+        static char buf[PATH_MAX + 64];
+        _cleanup_free_ uint8_t *sig = NULL;
+        size_t n;
+        int r;
+
+        if (startswith(strempty(arg), "base64:")) {
+                r = unbase64mem(arg + strlen("base64:"), &sig, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        *detail = "the text after 'base64:' is not base64";
+                        return -EINVAL;
+                }
+        } else {
+                _cleanup_free_ char *data = NULL;
+
+                if (!path_is_absolute(strempty(arg))) {
+                        *detail = "expected an absolute path of a DER-encoded PKCS#7 signature file, or 'base64:' and "
+                                  "the signature in base64";
+                        return -EINVAL;
+                }
+                r = read_full_file(arg, &data, &n);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        snprintf(buf, sizeof buf, "cannot read the signature file: %s", strerror(-r));
+                        *detail = buf;
+                        return r;
+                }
+                sig = (uint8_t *) TAKE_PTR(data);
+        }
+        if (n == 0 || n > ROOT_HASH_SIG_MAX) {
+                *detail = n == 0 ? "the signature is empty" : "the signature is larger than 64 KiB: not a PKCS#7 signature";
+                return -EINVAL;
+        }
+        free(s->root_hash_sig);
+        s->root_hash_sig = TAKE_PTR(sig);
+        s->root_hash_sig_size = n;
+        return 0;
+}
+
+static int p_verity_data(Settings *s, const char *arg, const char **detail) {
+        return parse_path_option(&s->verity_data, arg, detail);
 }
 
 static int p_template(Settings *s, const char *arg, const char **detail) {
@@ -632,6 +739,14 @@ const OptionDef option_table[] = {
           "Root directory of the container (default: the current directory)", p_directory },
         { NULL, "image", 'i', OPTION_ARG_REQUIRED, "PATH", NULL,
           "Raw disk image to run (GPT with the Discoverable Partitions layout, or one file system)", p_image },
+        { NULL, "image-policy", 0, OPTION_ARG_REQUIRED, "POLICY", NULL,
+          "Which partitions of the image may be used, and how (systemd's image policy syntax)", p_image_policy },
+        { NULL, "root-hash", 0, OPTION_ARG_REQUIRED, "HASH", NULL,
+          "dm-verity root hash of the image's root (or /usr) partition, in hexadecimal", p_root_hash },
+        { NULL, "root-hash-sig", 0, OPTION_ARG_REQUIRED, "SIG", NULL,
+          "PKCS#7 signature of the root hash: an absolute path, or base64:DATA", p_root_hash_sig },
+        { NULL, "verity-data", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
+          "File with the dm-verity hash tree of the root (or /usr) partition", p_verity_data },
         { NULL, "template", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
           "Create the directory as a copy of this tree if it is missing or empty", p_template },
         { NULL, "ephemeral", 'x', OPTION_ARG_NONE, NULL, NULL,
@@ -793,10 +908,6 @@ static const NspawnOption nspawn_options[] = {
         { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "bind-user-shell", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "image", 'i', NO_IMAGE },
-        { "image-policy", 0, NO_IMAGE },
-        { "root-hash", 0, NO_IMAGE },
-        { "root-hash-sig", 0, NO_IMAGE },
-        { "verity-data", 0, NO_IMAGE },
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
@@ -1009,6 +1120,14 @@ static int verify_image(Settings *s) {
         if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
                 return log_error_errno(-EBADFD, "Image '%s' is neither a regular file nor a block device (--image=).",
                                        s->image);
+        if (s->verity_data) {
+                if (stat(s->verity_data, &st) < 0)
+                        return log_error_errno(negative_errno(), "Cannot use verity data '%s' (--verity-data=): %m",
+                                               s->verity_data);
+                if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+                        return log_error_errno(-EBADFD, "Verity data '%s' is neither a regular file nor a block device "
+                                                        "(--verity-data=).", s->verity_data);
+        }
         s->directory = strdup(BERTH_IMAGE_ROOT_DIR);
         if (!s->directory)
                 return log_oom();
@@ -1041,6 +1160,13 @@ static int verify_directory(Settings *s) {
 
         if (s->image)
                 return verify_image(s);
+
+        if (s->root_hash || s->root_hash_sig || s->verity_data || s->image_policy)
+                return log_error_errno(-EINVAL, "--%s= applies to disk images only: pass --image=, or leave it out.",
+                                       s->root_hash       ? "root-hash"
+                                       : s->root_hash_sig ? "root-hash-sig"
+                                       : s->verity_data   ? "verity-data"
+                                                          : "image-policy");
 
         if (!s->directory) {
                 r = path_make_absolute_cwd(".", &s->directory);

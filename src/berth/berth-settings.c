@@ -12,6 +12,10 @@ void settings_free(Settings *s) {
         free(s->directory);
         free(s->template);
         free(s->image);
+        free(s->image_policy);
+        free(s->root_hash);
+        free(s->root_hash_sig);
+        free(s->verity_data);
         strv_free(s->parameters);
         free(s->machine);
         free(s->hostname);

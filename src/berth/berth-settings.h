@@ -14,6 +14,7 @@
 
 #include "berth-credentials.h"
 #include "berth-userns.h"
+#include "image-policy.h"
 #include "cleanup.h"
 
 typedef enum StartMode {
@@ -183,6 +184,12 @@ typedef struct Settings {
         char *template;        /* --template: populate an empty/missing directory from this tree */
         char *image;           /* --image: absolute path of a raw disk image; then directory is the
                                 * place the child mounts it (BERTH_IMAGE_ROOT_DIR) */
+        ImagePolicy *image_policy;     /* --image-policy=: NULL is nspawn's container default */
+        uint8_t *root_hash;            /* --root-hash=: dm-verity root hash of the root (or /usr) partition */
+        size_t root_hash_size;
+        uint8_t *root_hash_sig;        /* --root-hash-sig=: its PKCS#7 signature (DER) */
+        size_t root_hash_sig_size;
+        char *verity_data;             /* --verity-data=: the hash tree, outside the image */
         StartMode start_mode;
         char **parameters;     /* COMMAND and args, or the init's args with --boot */
         bool ephemeral;

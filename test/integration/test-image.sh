@@ -365,7 +365,8 @@ test_bad_images_refused() {
 		notos.raw does not look like an OS tree
 		verity.raw does not mount verity-protected data unprotected
 		EOF
-        # a good image with the files that ask for dm-verity next to it
+        # a good image with a file that asks for dm-verity next to it, and nothing else of
+        # what verity needs (test-verity has the rest)
         for side in roothash usrhash roothash.p7s verity; do
                 gpt_image "$T/side.raw" "$T_ROOT:$ROOT.fs"
                 echo 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef >"$T/side.$side"
@@ -373,7 +374,6 @@ test_bad_images_refused() {
                 assert_eq 1 "$RC" "side file .$side"
                 assert_one_line_error "side file .$side"
                 assert_contains "$ERR" "side.$side' asks for dm-verity"
-                assert_contains "$ERR" "does not mount verity-protected data unprotected"
                 assert_nothing_attached
                 rm "$T/side.$side"
         done

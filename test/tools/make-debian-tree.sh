@@ -4,6 +4,7 @@
 # Usage: make-debian-tree.sh [CACHE_DIR]; prints the tree's path on stdout.
 set -euo pipefail
 
+# libcryptsetup12, which berth links (dm-verity), comes with systemd here: bookworm's systemd depends on it
 PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container,libnl-3-200,libnl-route-3-200"
 SUITE=bookworm
 MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
