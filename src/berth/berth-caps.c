@@ -211,6 +211,35 @@ int capability_raise_effective(void) {
  *
  * Note for the caller: loading the seccomp filter without no_new_privs needs CAP_SYS_ADMIN, so
  * seccomp_apply() must come before this when CAP_SYS_ADMIN is not in KEEP. Logs. */
+int capability_set_exactly(uint64_t caps) {
+        struct __user_cap_data_struct data[2] = {};
+
+        for (int i = 0; i < 2; i++)
+                data[i].permitted = data[i].effective = data[i].inheritable = (uint32_t) (caps >> (32 * i));
+        return capset_raw(data);
+}
+
+int capability_raise_ambient(uint64_t caps) {
+        struct __user_cap_data_struct data[2] = {};
+        int r;
+
+        if (caps == 0)
+                return 0;
+        /* a capability is raised in the ambient set only from the inheritable one */
+        r = capget_raw(data);
+        if (r < 0)
+                return r;
+        for (int i = 0; i < 2; i++)
+                data[i].inheritable |= (uint32_t) (caps >> (32 * i)) & data[i].permitted;
+        r = capset_raw(data);
+        if (r < 0)
+                return r;
+        for (int c = 0; c < 64; c++)
+                if ((caps & CAP_MASK(c)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, (unsigned long) c, 0, 0) < 0)
+                        return negative_errno();
+        return 0;
+}
+
 int capability_apply(uint64_t keep) {
         struct __user_cap_data_struct data[2] = {};
         int r;

@@ -23,3 +23,9 @@ int capability_raise_effective(void);
  * bounding set (and ambient/inheritable), keep them effective/permitted for
  * root payloads. */
 int capability_apply(uint64_t keep);
+/* Permitted, effective and inheritable become exactly CAPS (after a change to a user other than
+ * root with PR_SET_KEEPCAPS). Does not log. */
+int capability_set_exactly(uint64_t caps);
+/* Raises CAPS in the ambient set (and the inheritable one it needs); each must be permitted. Does
+ * not log. */
+int capability_raise_ambient(uint64_t caps);

@@ -306,21 +306,38 @@ static int apply_resources(const Settings *s) {
         return 0;
 }
 
-static int change_user(const UserRecord *u) {
+/* To U (NULL or root: stay root). AMBIENT (--ambient-capability=) survives the change and is
+ * raised in the ambient set, so that the payload keeps it across execve() as any user; a user
+ * other than root keeps nothing else. */
+static int change_user(const UserRecord *u, uint64_t ambient) {
         gid_t groups[64];
         size_t n;
+        int r;
 
-        if (!u || u->uid == 0)
-                return 0;
-        (void) supplementary_groups(u->name, u->gid, groups, ELEMENTSOF(groups), &n);
-        if (setgroups(n, groups) < 0)
-                return log_error_errno(negative_errno(), "Failed to set supplementary groups: %m");
-        if (setresgid(u->gid, u->gid, u->gid) < 0)
-                return log_error_errno(negative_errno(), "Failed to change to group %u: %m", (unsigned) u->gid);
-        if (setresuid(u->uid, u->uid, u->uid) < 0)
-                return log_error_errno(negative_errno(), "Failed to change to user %u: %m", (unsigned) u->uid);
-        /* a credential change clears the parent-death signal */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (u && u->uid != 0) {
+                (void) supplementary_groups(u->name, u->gid, groups, ELEMENTSOF(groups), &n);
+                if (setgroups(n, groups) < 0)
+                        return log_error_errno(negative_errno(), "Failed to set supplementary groups: %m");
+                if (setresgid(u->gid, u->gid, u->gid) < 0)
+                        return log_error_errno(negative_errno(), "Failed to change to group %u: %m", (unsigned) u->gid);
+                /* without it the change to a user other than root clears every set */
+                if (ambient && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+                        return log_error_errno(negative_errno(), "Failed to keep capabilities across the user change: %m");
+                if (setresuid(u->uid, u->uid, u->uid) < 0)
+                        return log_error_errno(negative_errno(), "Failed to change to user %u: %m", (unsigned) u->uid);
+                /* a credential change clears the parent-death signal */
+                (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+                if (ambient) {
+                        (void) prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0);
+                        r = capability_set_exactly(ambient);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to keep the ambient capabilities for user %u: %m",
+                                                       (unsigned) u->uid);
+                }
+        }
+        r = capability_raise_ambient(ambient);
+        if (r < 0)
+                return log_error_errno(r, "Failed to raise the ambient capabilities (--ambient-capability=): %m");
         return 0;
 }
 
@@ -794,7 +811,7 @@ static int exec_payload(const ChildParams *p, const char *init, UserRecord *u) {
         if (r < 0 || !argv)
                 return log_oom();
 
-        r = change_user(s->user ? u : NULL);
+        r = change_user(s->user ? u : NULL, s->ambient_capability);
         if (r < 0)
                 return r;
         if (chdir(s->working_directory ?: (u && s->user ? u->home : "/")) < 0) {

@@ -478,6 +478,18 @@ static int p_drop_capability(Settings *s, const char *arg, const char **detail) 
         return 0;
 }
 
+static int p_ambient_capability(Settings *s, const char *arg, const char **detail) {
+        uint64_t m;
+        bool all = false;
+        int r = capability_parse_list(strempty(arg), &m, &all);
+        if (r < 0) {
+                *detail = "expected a comma-separated list of capability names (CAP_...) or 'all'";
+                return r;
+        }
+        s->ambient_capability |= all ? capability_all() : m;
+        return 0;
+}
+
 static int p_no_new_privileges(Settings *s, const char *arg, const char **detail) {
         int b = parse_boolean(arg);
         if (b < 0)
@@ -851,6 +863,9 @@ const OptionDef option_table[] = {
           "Keep these capabilities in addition to the default set", p_capability, SETTING_CAPABILITY },
         { NULL, "drop-capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
           "Drop these capabilities from the default set", p_drop_capability, SETTING_DROP_CAPABILITY },
+        { NULL, "ambient-capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
+          "Pass these capabilities to the payload as ambient ones, also to a --user= other than root",
+          p_ambient_capability, SETTING_AMBIENT_CAPABILITY },
         { NULL, "no-new-privileges", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
           "Set the no_new_privs flag for the payload", p_no_new_privileges, SETTING_NO_NEW_PRIVILEGES },
         { NULL, "suppress-sync", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
@@ -913,8 +928,6 @@ static const NspawnOption nspawn_options[] = {
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
         { "personality", 0, "berth cannot set the personality yet; run 'setarch' inside the container" },
         { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
-        { "ambient-capability", 0, "berth has no ambient capabilities yet; use --capability= and a payload that "
-                                   "raises its own, or leave it out" },
         { "background", 0, "berth has no console background colour; leave it out" },
         { "cleanup", 0, "berth cleans up after a dead instance at every start: just start the machine again" },
 };
@@ -982,7 +995,8 @@ static int print_values(const OptionDef *o) {
                         puts(*v);
                 return 1;
         }
-        if (streq(o->name, "capability") || streq(o->name, "drop-capability")) {
+        if (streq(o->name, "capability") || streq(o->name, "drop-capability") ||
+            streq(o->name, "ambient-capability")) {
                 for (int c = 0; c <= capability_last_cap(); c++)
                         if (capability_to_name(c))
                                 puts(capability_to_name(c));
@@ -1274,6 +1288,12 @@ int settings_verify(Settings *s) {
         if (s->userns_mode != USERNS_NO && s->image)
                 return log_error_errno(-EOPNOTSUPP, "--image= cannot be combined with a user namespace in berth yet. "
                                                     "Drop --private-users=/-U, or run the image's tree with -D.");
+        if (s->ambient_capability && s->start_mode == START_BOOT)
+                return log_error_errno(-EINVAL, "--ambient-capability= cannot be combined with --boot: an init "
+                                                "gives its services their capabilities itself.");
+        if (s->ambient_capability & ~settings_effective_capabilities(s))
+                return log_error_errno(-EINVAL, "--ambient-capability= names capabilities the container does not "
+                                                "have: add them with --capability=, or leave them out.");
         STRV_FOREACH(g, s->import_credentials) {
                 r = credentials_import(*g, &s->credentials, &s->n_credentials);
                 if (r == -ENOMEM)

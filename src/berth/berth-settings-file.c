@@ -265,7 +265,7 @@ static const SettingsKey settings_keys[] = {
         KEY("Exec", "Timezone", key_option, "timezone", 0),
         KEY_FLAG("Exec", "Ephemeral", "ephemeral", ephemeral, KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "PivotRoot", NULL),
-        KEY_UNSUPPORTED("Exec", "AmbientCapability", NULL),
+        KEY("Exec", "AmbientCapability", key_option, "ambient-capability", 0),
         KEY_UNSUPPORTED("Exec", "Personality", NULL),
         /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
         KEY("Exec", "PrivateUsers", key_option, "private-users", KEY_PRIVILEGED),
@@ -465,6 +465,15 @@ static void reset_drop_capability(Settings *s) {
         s->drop_capability = 0;
 }
 
+static int merge_ambient_capability(Settings *s, Settings *f, bool file_last) {
+        s->ambient_capability |= f->ambient_capability;
+        return 0;
+}
+
+static void reset_ambient_capability(Settings *s) {
+        s->ambient_capability = 0;
+}
+
 static int strv_prepend_all(char ***l, char **first) {
         size_t n = strv_length(first), m = strv_length(*l);
         char **r;
@@ -630,6 +639,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_PRIVATE_USERS_OWNERSHIP] = CUSTOM(private_users_ownership, false),
         [SETTING_CREDENTIALS] = CUSTOM(credentials, true),
         [SETTING_SUPPRESS_SYNC] = FIELD(FIELD_BOOL, suppress_sync),
+        [SETTING_AMBIENT_CAPABILITY] = CUSTOM(ambient_capability, true),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {
@@ -770,7 +780,7 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
 
 /* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
  * would then not give: a network namespace (every [Network] key but Private= implies one). Returns what the container would run without, or NULL where ignoring only gives
- * the guest less (AmbientCapability=, BindUser=) or changes no boundary (Personality=,
+ * the guest less (BindUser=) or changes no boundary (Personality=,
  * SuppressSync=, PivotRoot=). */
 static const char *unsupported_key_protection(const SettingsKey *k) {
         if (streq(k->section, "Network"))

@@ -136,6 +136,7 @@ typedef enum SettingKind {
         SETTING_PRIVATE_USERS_OWNERSHIP,
         SETTING_CREDENTIALS,       /* SetCredential=, LoadCredential= */
         SETTING_SUPPRESS_SYNC,
+        SETTING_AMBIENT_CAPABILITY,
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -238,6 +239,7 @@ typedef struct Settings {
         /* security */
         uint64_t capability;        /* added to the default set */
         uint64_t drop_capability;   /* removed from it */
+        uint64_t ambient_capability; /* raised in the payload's ambient set (within the above) */
         bool capability_all;        /* --capability=all */
         bool no_new_privileges;
         bool suppress_sync;         /* the sync calls do nothing (seccomp), O_SYNC/O_DSYNC refused */

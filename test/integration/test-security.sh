@@ -106,6 +106,27 @@ test_user_gets_no_capabilities() {
         assert_eq "$(hex16 $((NSPAWN_DEFAULT_CAPS & $(host_bounding))))" "$(field CapBnd "$OUT")" "CapBnd"
 }
 
+# --ambient-capability=: a user other than root keeps exactly those (and they survive its
+# execve()), root gets them as ambient ones too; none outside the container's set, none with -b
+test_ambient_capability() {
+        make_tiny_tree "$ROOT"
+        grep -q '^nobody:' "$ROOT/etc/passwd" || skip "no user nobody in the tiny tree"
+        payload -u nobody --ambient-capability=CAP_NET_RAW,CAP_NET_BIND_SERVICE -- caps
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq 0000000000002400 "$(field CapAmb "$OUT")" "CapAmb"
+        assert_eq 0000000000002400 "$(field CapEff "$OUT")" "CapEff"
+        assert_eq 0000000000002400 "$(field CapPrm "$OUT")" "CapPrm"
+        payload --ambient-capability=CAP_NET_RAW -- caps
+        assert_eq 0 "$RC"
+        assert_eq 0000000000002000 "$(field CapAmb "$OUT")" "CapAmb of root"
+        payload --ambient-capability=CAP_SYS_MODULE -- caps
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "names capabilities the container does not have"
+        berth "${B[@]}" -D "$ROOT" -b --ambient-capability=CAP_NET_RAW
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "cannot be combined with --boot"
+}
+
 test_no_new_privileges() {
         make_tiny_tree "$ROOT"
         payload -- nnp
