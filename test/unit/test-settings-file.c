@@ -158,6 +158,7 @@ static void test_every_key_parses(void) {
                 "SetCredential=one:a\\x20b\n"
                 "LoadCredential=two:/etc/os-release\n"
                 "SuppressSync=yes\n"
+                "AmbientCapability=CAP_NET_RAW\n"
                 "[Files]\n"
                 "PrivateUsersOwnership=map\n"
                 "ReadOnly=yes\n"
@@ -220,6 +221,7 @@ static void test_every_key_parses(void) {
               memcmp(s->credentials[0].data, "a b", 3) == 0 && streq(s->credentials[1].id, "two") &&
               s->credentials[1].size > 0);
         CHECK(s->suppress_sync);
+        CHECK(s->ambient_capability == UINT64_C(1) << CAP_NET_RAW);
         CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
