@@ -47,6 +47,9 @@
 #include <linux/if_tun.h>
 #include <linux/reboot.h>
 #include <net/if.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 
 extern char **environ;
 
@@ -1207,6 +1210,79 @@ static int ap_reopen(int argc, char **argv) {
         return ok();
 }
 
+/* ---- UDP, for port forwarding (no UDP in busybox's nc) ---- */
+
+/* udp-echo PORT: answers each datagram on PORT (IPv4 and IPv6) with "echo:" and its text, forever. */
+static int ap_udp_echo(int argc, char **argv) {
+        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+        long long port;
+        int fd, zero = 0;
+
+        if (argc != 2 || parse_int(argv[1], &port) < 0 || port < 1 || port > 65535)
+                return usage("usage: udp-echo PORT");
+        sa.sin6_port = htons((uint16_t) port);
+        fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return fail_step("socket", errno);
+        (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0)
+                return fail_step("bind", errno);
+        fprintf(stderr, "ready\n");
+        for (;;) {
+                char in[1024], out[1100];
+                struct sockaddr_storage from;
+                socklen_t fromlen = sizeof from;
+                ssize_t n = recvfrom(fd, in, sizeof in - 1, 0, (struct sockaddr *) &from, &fromlen);
+                if (n < 0)
+                        continue;
+                in[n] = 0;
+                n = snprintf(out, sizeof out, "echo:%s", in);
+                (void) sendto(fd, out, (size_t) n, 0, (struct sockaddr *) &from, fromlen);
+        }
+}
+
+/* udp-ask ADDRESS PORT TEXT: sends TEXT, prints the answer; exit 1 without one within 2 seconds. */
+static int ap_udp_ask(int argc, char **argv) {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } sa = {};
+        socklen_t len;
+        long long port;
+        char buf[1100];
+        struct pollfd p;
+        ssize_t n;
+        int fd;
+
+        if (argc != 4 || parse_int(argv[2], &port) < 0 || port < 1 || port > 65535)
+                return usage("usage: udp-ask ADDRESS PORT TEXT");
+        if (inet_pton(AF_INET, argv[1], &sa.in.sin_addr) == 1) {
+                sa.in.sin_family = AF_INET;
+                sa.in.sin_port = htons((uint16_t) port);
+                len = sizeof sa.in;
+        } else if (inet_pton(AF_INET6, argv[1], &sa.in6.sin6_addr) == 1) {
+                sa.in6.sin6_family = AF_INET6;
+                sa.in6.sin6_port = htons((uint16_t) port);
+                len = sizeof sa.in6;
+        } else
+                return usage("udp-ask: ADDRESS must be an IPv4 or IPv6 address");
+        fd = socket(sa.sa.sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return fail_step("socket", errno);
+        if (connect(fd, &sa.sa, len) < 0 || send(fd, argv[3], strlen(argv[3]), 0) < 0)
+                return fail_step("send", errno);
+        p = (struct pollfd) { .fd = fd, .events = POLLIN };
+        if (poll(&p, 1, 2000) != 1)
+                return fail_step("poll (no answer)", ETIMEDOUT);
+        n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n < 0)
+                return fail_step("recv", errno);
+        buf[n] = 0;
+        printf("%s\n", buf);
+        return 0;
+}
+
 static int ap_help(int argc, char **argv);
 
 static const struct applet applets[] = {
@@ -1249,6 +1325,8 @@ static const struct applet applets[] = {
         { "fds", ap_fds, "" },
         { "exec-audit", ap_exec_audit, "BOUNDING_SET_HEX NNP [TIMEOUT]" },
         { "reopen", ap_reopen, "FD DATA" },
+        { "udp-echo", ap_udp_echo, "PORT" },
+        { "udp-ask", ap_udp_ask, "ADDRESS PORT TEXT" },
         { "help", ap_help, "" },
 };
 
