@@ -30,7 +30,8 @@ if [ "$(id -u)" != 0 ]; then
 fi
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libmount-dev libblkid-dev
-          libseccomp-dev libnl-route-3-dev libcryptsetup-dev cryptsetup-bin debootstrap systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
+          libseccomp-dev libnl-route-3-dev libcryptsetup-dev cryptsetup-bin libnftables-dev nftables debootstrap
+          systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
           squashfs-tools erofs-utils dosfstools libcap2-bin)
 missing=()
 for p in "${packages[@]}"; do

@@ -23,6 +23,7 @@
 #include "berth-image.h"
 #include "berth-mount.h"
 #include "berth-network.h"
+#include "berth-port.h"
 #include "berth-seccomp.h"
 #include "berth-register.h"
 #include "berth-rootsrc.h"
@@ -57,6 +58,8 @@ typedef struct Monitor {
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         Network *network;           /* the machine's links (berth-network.c) */
+        Ports *ports;               /* --port= forwards: nftables table, localhost proxy (berth-port.c) */
+        int ports_lock;             /* held from ports_reserve() until the record lists the ports */
         UserNamespace userns;       /* the container's user namespace and its range, or none */
         MachineRecord record;
         char **cgroup_paths, **scratch, **loops; /* the record's lists */
@@ -299,6 +302,9 @@ static int step_links_moved(Monitor *m, Startup *p, const SyncMessage *msg, int 
         m->record.interfaces = network_interfaces(m->network);
         if (m->record.network_links || m->record.network_zone)
                 (void) registry_write(&m->record);
+        /* the forwards need the veth; the record named their table before it was made */
+        if (r >= 0)
+                r = ports_start(m->ports, m->event, m->network);
         if (r < 0) {
                 /* before the child hears the sync socket close and says so: the error above is the one */
                 (void) kill(m->pid, SIGKILL);
@@ -614,10 +620,15 @@ static int monitor_write_record(Monitor *m) {
                 .uid_range = m->userns.fd >= 0 ? m->userns.range.range.count : 0,
                 .syscall_allow = s->syscall_allow,
                 .syscall_deny = s->syscall_deny,
+                .netns = netns_self(),
+                .ports = ports_record(m->ports),
+                .nft_table = (char *) ports_record_table(m->ports),
         };
         r = registry_write(&m->record);
         if (r < 0)
                 return log_error_errno(r, "Failed to record machine '%s' in %s: %m", s->machine, BERTH_MACHINES_DIR);
+        /* our ports are in the record: a machine starting after us sees them taken */
+        m->ports_lock = safe_close(m->ports_lock);
         return 0;
 }
 
@@ -631,6 +642,11 @@ static void monitor_teardown(Monitor *m) {
                 (void) waitpid(m->pid, NULL, 0);
         }
         m->registration = register_close(m->registration);
+        /* before the links: the table and the localhost listeners */
+        m->ports = ports_free(m->ports);
+        m->record.ports = NULL;
+        m->record.nft_table = NULL;
+        m->ports_lock = safe_close(m->ports_lock);
         /* the guest is gone: moved interfaces go back, links and an unused zone bridge go away */
         m->network = network_teardown(m->network);
         m->record.network_links = m->record.interfaces = NULL;
@@ -668,6 +684,7 @@ int container_run(const Settings *s, int *ret_status) {
                 .root_lock = -EBADF,
                 .userns = USER_NAMESPACE_NULL,
                 .notify_fd = -EBADF,
+                .ports_lock = -EBADF,
                 .stop_signal = SIGKILL,
         };
         int r;
@@ -710,6 +727,17 @@ int container_run(const Settings *s, int *ret_status) {
         if (!m.network) {
                 r = log_oom();
                 goto finish;
+        }
+        if (!strv_isempty(s->ports)) {
+                /* a port another machine forwards is refused before anything is made */
+                r = ports_lock(&m.ports_lock);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to lock the port forwards in %s: %m", registry_run_dir());
+                        goto finish;
+                }
+                r = ports_reserve(s, netns_self(), &m.ports);
+                if (r < 0)
+                        goto finish;
         }
         r = monitor_open_root(&m);
         if (r < 0)

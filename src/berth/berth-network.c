@@ -10,6 +10,9 @@
 #include <netlink/route/link/ipvlan.h>
 #include <netlink/route/link/macvlan.h>
 #include <netlink/route/link/veth.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/route.h>
+#include <linux/rtnetlink.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -265,6 +268,15 @@ struct Network {
         size_t n_ifindexes;
         MovedInterface *moved;
         size_t n_moved;
+        /* the machine's own veth (host0): where the guest's address for port forwarding lives,
+         * and the host link that must route to it (the veth's host side, or its bridge) */
+        int guest_ifindex;
+        int route_ifindex;
+        /* network_watch(): address and route changes, on both sides, rate-limited */
+        struct nl_sock *watch_host, *watch_inner;
+        sd_event_source *watch_host_src, *watch_inner_src, *watch_timer;
+        void (*watch_cb)(void *userdata);
+        void *watch_userdata;
 };
 
 Network *network_new(void) {
@@ -422,7 +434,15 @@ static int setup_veth(Network *n, const Settings *s) {
         r = add_veth(n, host, NETWORK_GUEST_VETH, master);
         if (r < 0 && n->zone)
                 (void) zone_remove_if_unused(n->sk, n->zone); /* we may have made it */
-        return r;
+        if (r < 0)
+                return r;
+        /* by index: the guest may rename its side, and an index is never reused for another link */
+        n->guest_ifindex = link_ifindex(n->sk_inner, NETWORK_GUEST_VETH);
+        n->route_ifindex = master > 0 ? master : link_ifindex(n->sk, host);
+        if (n->guest_ifindex < 0 || n->route_ifindex < 0)
+                return log_error_errno(n->guest_ifindex < 0 ? n->guest_ifindex : n->route_ifindex,
+                                       "Failed to find the veth '%s' again: %m", host);
+        return 0;
 }
 
 static int setup_veth_extra(Network *n, const char *spec) {
@@ -568,6 +588,140 @@ int network_setup(Network *n, const Settings *s, pid_t leader) {
         return 0;
 }
 
+/* ---- the guest's address, for port forwarding ---- */
+
+static void rtnl_route_putp(struct rtnl_route **r) {
+        if (*r)
+                rtnl_route_put(*r);
+}
+static void nl_addr_putp(struct nl_addr **a) {
+        if (*a)
+                nl_addr_put(*a);
+}
+
+/* Does the host send ADDR out through the machine's own link, as a unicast route (not to an
+ * address of its own)? The guest chooses its address: without this it could name the host's
+ * address or another machine's, and have the host forward its ports there. */
+static bool host_routes_to_guest(Network *n, struct nl_addr *addr) {
+        _cleanup_(rtnl_route_putp) struct rtnl_route *route = NULL;
+        struct rtnl_nexthop *nh;
+
+        if (rtnl_route_lookup(n->sk, addr, &route) < 0 || !route)
+                return false;
+        if (rtnl_route_get_type(route) != RTN_UNICAST || rtnl_route_get_nnexthops(route) != 1)
+                return false;
+        nh = rtnl_route_nexthop_n(route, 0);
+        return nh && rtnl_route_nh_get_ifindex(nh) == n->route_ifindex;
+}
+
+int network_guest_addresses(Network *n, GuestAddresses *ret) {
+        _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
+        GuestAddresses a = {};
+        int r;
+
+        if (!n || n->guest_ifindex <= 0 || !n->sk_inner)
+                return -ENODEV;
+        r = nl_to_errno(rtnl_addr_alloc_cache(n->sk_inner, &cache));
+        if (r < 0)
+                return r;
+        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+                struct rtnl_addr *ra = (struct rtnl_addr *) o;
+                struct nl_addr *local = rtnl_addr_get_local(ra);
+                int family = rtnl_addr_get_family(ra);
+                bool *has = family == AF_INET ? &a.has_ipv4 : &a.has_ipv6;
+                _cleanup_(nl_addr_putp) struct nl_addr *host = NULL;
+
+                if (rtnl_addr_get_ifindex(ra) != n->guest_ifindex || !local ||
+                    (family != AF_INET && family != AF_INET6) || *has)
+                        continue;
+                /* a global address, settled: not link-local, not one that may still go (DAD) */
+                if (rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE ||
+                    (rtnl_addr_get_flags(ra) & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+                        continue;
+                if (nl_addr_get_len(local) != (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
+                        continue;
+                /* the address alone, as a host route asks for it */
+                host = nl_addr_build(family, nl_addr_get_binary_addr(local), nl_addr_get_len(local));
+                if (!host)
+                        return -ENOMEM;
+                if (!host_routes_to_guest(n, host))
+                        continue;
+                memcpy(family == AF_INET ? (void *) &a.ipv4 : (void *) &a.ipv6, nl_addr_get_binary_addr(local),
+                       nl_addr_get_len(local));
+                *has = true;
+        }
+        *ret = a;
+        return 0;
+}
+
+/* Rate limit: a guest that changes its addresses in a loop costs us one look every 100ms. */
+#define WATCH_DELAY_USEC (100 * 1000)
+
+static int on_watch_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+        Network *n = userdata;
+        n->watch_cb(n->watch_userdata);
+        return 0;
+}
+
+static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+        Network *n = userdata;
+        char buf[8192];
+        int r;
+
+        /* what changed does not matter, only that something did: read it all, look again soon.
+         * ENOBUFS (we missed some) says the same. */
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+                if (k < 0 && errno != ENOBUFS && errno != EINTR)
+                        break;
+        }
+        r = sd_event_source_get_enabled(n->watch_timer, NULL);
+        if (r > 0)
+                return 0; /* a look is due already */
+        (void) sd_event_source_set_time_relative(n->watch_timer, WATCH_DELAY_USEC);
+        (void) sd_event_source_set_enabled(n->watch_timer, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static int watch_socket(struct nl_sock *sk, bool routes) {
+        int r;
+
+        nl_socket_disable_seq_check(sk);
+        r = nl_socket_add_memberships(sk, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, 0);
+        if (r >= 0 && routes)
+                r = nl_socket_add_memberships(sk, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, 0);
+        if (r >= 0)
+                r = nl_socket_set_nonblocking(sk);
+        return nl_to_errno(r);
+}
+
+int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *userdata) {
+        int r;
+
+        if (!n || n->guest_ifindex <= 0)
+                return -ENODEV;
+        n->watch_cb = cb;
+        n->watch_userdata = userdata;
+        /* the guest's addresses; on the host, its addresses and routes (the route to the guest) */
+        r = nl_open_in(n->netns, n->host_netns, &n->watch_inner);
+        if (r >= 0)
+                r = watch_socket(n->watch_inner, false);
+        if (r >= 0)
+                r = nl_open(&n->watch_host);
+        if (r >= 0)
+                r = watch_socket(n->watch_host, true);
+        if (r < 0)
+                return r;
+        r = sd_event_add_time_relative(e, &n->watch_timer, CLOCK_MONOTONIC, WATCH_DELAY_USEC, 0, on_watch_timer, n);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(n->watch_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_io(e, &n->watch_inner_src, nl_socket_get_fd(n->watch_inner), EPOLLIN, on_watch, n);
+        if (r >= 0)
+                r = sd_event_add_io(e, &n->watch_host_src, nl_socket_get_fd(n->watch_host), EPOLLIN, on_watch, n);
+        return r;
+}
+
 /* ---- teardown ---- */
 
 static int parse_link_entry(const char *e, char name[static IFNAMSIZ], int *ret_ifindex) {
@@ -652,6 +806,13 @@ Network *network_teardown(Network *n) {
                 nl_socket_free(n->sk);
         if (n->sk_inner)
                 nl_socket_free(n->sk_inner);
+        sd_event_source_disable_unref(n->watch_host_src);
+        sd_event_source_disable_unref(n->watch_inner_src);
+        sd_event_source_disable_unref(n->watch_timer);
+        if (n->watch_host)
+                nl_socket_free(n->watch_host);
+        if (n->watch_inner)
+                nl_socket_free(n->watch_inner);
         safe_close(n->netns);
         safe_close(n->host_netns);
         free(n);

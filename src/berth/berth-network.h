@@ -7,8 +7,10 @@
  * the links are in the container's network namespace before anything of the guest runs. */
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/types.h>
+#include <systemd/sd-event.h>
 
 #include "berth-settings.h"
 
@@ -53,6 +55,21 @@ const char *network_record_zone(const Network *n);
 char **network_interfaces(const Network *n);
 /* Host ifindexes of the machine's host-side links, for machined's RegisterMachineWithNetwork. */
 size_t network_ifindexes(const Network *n, int **ret);
+
+/* The guest's addresses for port forwarding: the first global, settled IPv4 and IPv6 address on its
+ * veth (host0, by index), each only if the host routes it through the machine's own link (its veth,
+ * or the bridge that is a port of): the guest picks its addresses, and must not be able to name
+ * the host's own or a far one. -ENODEV: the machine has no veth. Doesn't log. */
+typedef struct GuestAddresses {
+        bool has_ipv4, has_ipv6;
+        struct in_addr ipv4;
+        struct in6_addr ipv6;
+} GuestAddresses;
+int network_guest_addresses(Network *n, GuestAddresses *ret);
+
+/* Calls CB (soon after, at most every 100ms) when the guest's addresses or the host's addresses,
+ * routes or links change, from the event loop E. Sources go with network_teardown(). Doesn't log. */
+int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *userdata);
 
 /* Moves interfaces back to the host, deletes what berth made, removes the zone's bridge when its
  * last machine left. Logs failures as warnings. Frees n; returns NULL. */

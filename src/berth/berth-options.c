@@ -18,6 +18,7 @@
 #include "berth-image.h"
 #include "berth-mount.h"
 #include "berth-network.h"
+#include "berth-port.h"
 #include "berth-options.h"
 #include "berth-register.h"
 #include "berth-seccomp.h"
@@ -358,6 +359,26 @@ static int p_network_zone(Settings *s, const char *arg, const char **detail) {
                 return -EINVAL;
         }
         return free_and_strdup(&s->network_zone, arg);
+}
+
+static int p_port(Settings *s, const char *arg, const char **detail) {
+        char buf[PORT_FORWARD_STRING_MAX];
+        PortForward p;
+        int r;
+
+        r = port_forward_parse(arg, &p, detail);
+        if (r < 0)
+                return r;
+        /* one host port, one target */
+        STRV_FOREACH(e, s->ports) {
+                PortForward q;
+                if (port_forward_parse(*e, &q, detail) >= 0 && port_forward_same_host_port(&p, &q)) {
+                        *detail = "that host port is forwarded twice";
+                        return -EINVAL;
+                }
+        }
+        port_forward_format(&p, buf);
+        return strv_extend(&s->ports, buf);
 }
 
 static int p_network_namespace_path(Settings *s, const char *arg, const char **detail) {
@@ -820,6 +841,9 @@ const OptionDef option_table[] = {
           SETTING_NETWORK_IPVLAN },
         { NULL, "network-namespace-path", 0, OPTION_ARG_REQUIRED, "PATH", NULL,
           "Join this existing network namespace (e.g. /run/netns/NAME)", p_network_namespace_path },
+        { NULL, "port", 'p', OPTION_ARG_REQUIRED, "[tcp|udp:]HOSTPORT[:CONTAINERPORT]", NULL,
+          "Forward a host port to the container's veth address (from localhost too); needs -n, "
+          "--network-bridge= or --network-zone=", p_port, SETTING_PORT },
 
         { "User namespaces", "private-users", 0, OPTION_ARG_OPTIONAL, "MODE", NULL,
           "Run in a user namespace: no, yes (the tree owner's range), pick (a free range), identity, "
@@ -913,11 +937,9 @@ typedef struct NspawnOption {
         const char *instead;
 } NspawnOption;
 
-#define NO_PORT "berth has no port forwarding yet: give the machine's link an address and connect to it, or run it on the host's network"
 #define NO_IMAGE "berth boots directory trees only so far: mount the image (or import it with 'berthctl import-fs') and pass -D"
 
 static const NspawnOption nspawn_options[] = {
-        { "port", 'p', NO_PORT },
         { "private-users-chown", 0, "berth does not chown trees yet: -U mounts the tree idmapped "
                                     "(--private-users-ownership=map), which changes nothing on disk" },
         { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
@@ -1000,6 +1022,11 @@ static int print_values(const OptionDef *o) {
                 for (int c = 0; c <= capability_last_cap(); c++)
                         if (capability_to_name(c))
                                 puts(capability_to_name(c));
+                return 1;
+        }
+        if (streq(o->name, "port")) {
+                puts("tcp");
+                puts("udp");
                 return 1;
         }
         if (streq(o->name, "rlimit")) {
@@ -1243,6 +1270,10 @@ static int verify_network(Settings *s) {
         }
         if (s->network_bridge && s->network_zone)
                 return log_error_errno(-EINVAL, "--network-bridge= and --network-zone= cannot be combined.");
+        /* the forwards go to the address of the machine's veth */
+        if (!strv_isempty(s->ports) && !s->network_veth && !s->network_bridge && !s->network_zone)
+                return log_error_errno(-EINVAL, "--port= needs a private network with a virtual Ethernet link: add "
+                                                "--network-veth (or --network-bridge=, --network-zone=).");
         /* links of its own need a network namespace of its own */
         if (settings_network_links(s))
                 s->private_network = true;

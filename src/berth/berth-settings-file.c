@@ -293,7 +293,7 @@ static const SettingsKey settings_keys[] = {
         KEY("Network", "IPVLAN", key_words, "network-ipvlan", KEY_PRIVILEGED),
         KEY("Network", "Bridge", key_option, "network-bridge", KEY_PRIVILEGED),
         KEY("Network", "Zone", key_option, "network-zone", KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Network", "Port", NULL),
+        KEY("Network", "Port", key_option, "port", KEY_PRIVILEGED),
 };
 
 static const char *const settings_sections[] = { "Exec", "Files", "Network" };
@@ -635,6 +635,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_NETWORK_INTERFACE] = FIELD(FIELD_STRV, network_interfaces),
         [SETTING_NETWORK_MACVLAN] = FIELD(FIELD_STRV, network_macvlan),
         [SETTING_NETWORK_IPVLAN] = FIELD(FIELD_STRV, network_ipvlan),
+        [SETTING_PORT] = FIELD(FIELD_STRV, ports),
         [SETTING_PRIVATE_USERS] = CUSTOM(private_users, false),
         [SETTING_PRIVATE_USERS_OWNERSHIP] = CUSTOM(private_users_ownership, false),
         [SETTING_CREDENTIALS] = CUSTOM(credentials, true),

@@ -31,6 +31,7 @@ void settings_free(Settings *s) {
         strv_free(s->network_macvlan);
         strv_free(s->network_ipvlan);
         free(s->network_namespace_path);
+        strv_free(s->ports);
         custom_mount_free_all(s->custom_mounts, s->n_custom_mounts);
         strv_free(s->syscall_allow);
         strv_free(s->syscall_deny);

@@ -132,6 +132,7 @@ typedef enum SettingKind {
         SETTING_NETWORK_INTERFACE,   /* Interface= */
         SETTING_NETWORK_MACVLAN,     /* MACVLAN= */
         SETTING_NETWORK_IPVLAN,      /* IPVLAN= */
+        SETTING_PORT,                /* Port= */
         SETTING_PRIVATE_USERS,     /* PrivateUsers=: mode and range */
         SETTING_PRIVATE_USERS_OWNERSHIP,
         SETTING_CREDENTIALS,       /* SetCredential=, LoadCredential= */
@@ -223,6 +224,7 @@ typedef struct Settings {
         char **network_macvlan;       /* IF[:NAME] */
         char **network_ipvlan;        /* IF[:NAME] */
         char *network_namespace_path; /* join this network namespace instead */
+        char **ports;                 /* -p: "PROTO:HOSTPORT:CONTAINERPORT", normalized (berth-port.c) */
 
         /* file systems */
         bool read_only;

@@ -6,6 +6,7 @@
 
 #include "berth-cgroup.h"
 #include "berth-network.h"
+#include "berth-port.h"
 #include "berth-stale.h"
 #include "log.h"
 #include "loop.h"
@@ -32,6 +33,9 @@
  *    a veth may outlive it for a moment (the kernel cleans namespaces asynchronously) and a
  *    zone's bridge stays: the record's NETWORK_LINK= (name and index, so that a link of the same
  *    name made since is left alone) and NETWORK_ZONE= lines, removed here (berth-network.c).
+ *  - nftables: the table of its port forwards, the record's NFT_TABLE= (berth-port.c).
+ *  - links and tables live in a network namespace: the record's NETNS= says which, and a berth
+ *    in another one leaves them alone (stale_cleanup_all() leaves that record whole).
  *  - the lock file: it is ours now (the caller holds it). */
 
 static bool scratch_path_ok(const char *p) {
@@ -86,14 +90,32 @@ static int clean_cgroups(StaleContext *c) {
         return n;
 }
 
+/* Links and nftables tables belong to the network namespace the dead instance ran in: a berth in
+ * another one would look for them in the wrong place (and an ifindex there names another link). */
+static bool same_netns(const StaleContext *c) {
+        unsigned long long ours = netns_self();
+
+        if (c->rec->netns == 0 || ours == 0 || c->rec->netns == ours)
+                return true;
+        log_debug("Machine '%s' ran in another network namespace: its links and tables are left to it.", c->name);
+        return false;
+}
+
 /* NETWORK_LINK=, NETWORK_ZONE=: host-side network interfaces (berth-network.c). */
 static int clean_network(StaleContext *c) {
         int r;
 
-        if (!c->rec)
+        if (!c->rec || !same_netns(c))
                 return 0;
         r = network_stale_cleanup(c->rec->network_links, c->rec->network_zone);
         return r > 0 ? r : 0;
+}
+
+/* NFT_TABLE=: the table of its port forwards (berth-port.c). */
+static int clean_nft_table(StaleContext *c) {
+        if (!c->rec || !c->rec->nft_table || !same_netns(c))
+                return 0;
+        return ports_stale_cleanup(c->rec->nft_table) > 0 ? 1 : 0;
 }
 
 /* SCRATCH= (overlay work dirs, temporary bind sources) and RUN/scratch/NAME. */
@@ -167,6 +189,7 @@ typedef struct StaleResourceType {
 
 static const StaleResourceType stale_resource_types[] = {
         { "removed cgroups", clean_cgroups },
+        { "removed nftables table", clean_nft_table },
         { "removed network interfaces", clean_network },
         { "removed scratch directories", clean_scratch },
         { "detached loop devices", clean_loop_devices },
@@ -219,6 +242,18 @@ static int locked_names(char ***names) {
         return 0;
 }
 
+/* A record of an instance that ran in another network namespace: its links and nftables table are
+ * there, out of our reach, so the whole record is left for a berth in that namespace (or the next
+ * start of the same machine, which cleans what it can wherever it runs). */
+static bool other_netns(const char *name) {
+        _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
+        unsigned long long ours = netns_self();
+
+        if (registry_read(name, &rec) < 0 || rec->netns == 0 || ours == 0)
+                return false;
+        return rec->netns != ours && (rec->nft_table || rec->network_links || rec->network_zone);
+}
+
 int stale_cleanup_all(const char *self) {
         _cleanup_strv_free_ char **names = NULL;
         int n = 0;
@@ -230,7 +265,7 @@ int stale_cleanup_all(const char *self) {
 
                 /* A live instance holds its lock: a quick probe tells, where
                  * registry_lock_machine() would wait a while for probers to go away. */
-                if ((self && streq(*name, self)) || registry_is_live(*name) != 0)
+                if ((self && streq(*name, self)) || registry_is_live(*name) != 0 || other_netns(*name))
                         continue;
                 if (registry_lock_machine(*name, &lock) < 0)
                         continue;

@@ -73,6 +73,8 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         strv_free(r->network_links);
         free(r->network_zone);
         strv_free(r->interfaces);
+        strv_free(r->ports);
+        free(r->nft_table);
         free(r);
         return NULL;
 }
@@ -275,6 +277,11 @@ int registry_write(const MachineRecord *r) {
         fput_escaped(f, "NETWORK_ZONE", r->network_zone);
         STRV_FOREACH(p, r->interfaces)
                 fput_escaped(f, "INTERFACE", *p);
+        if (r->netns > 0)
+                fprintf(f, "NETNS=%llu\n", r->netns);
+        STRV_FOREACH(p, r->ports)
+                fput_escaped(f, "PORT", *p);
+        fput_escaped(f, "NFT_TABLE", r->nft_table);
 
         if (fflush(f) != 0 || ferror(f)) {
                 q = errno > 0 ? -errno : -EIO;
@@ -302,6 +309,7 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 { "CLASS", offsetof(MachineRecord, class) },   { "SERVICE", offsetof(MachineRecord, service) },
                 { "CONSOLE", offsetof(MachineRecord, console) },
                 { "NETWORK_ZONE", offsetof(MachineRecord, network_zone) },
+                { "NFT_TABLE", offsetof(MachineRecord, nft_table) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(strings); i++)
@@ -317,6 +325,12 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                 return strv_extend(&m->network_links, value);
         if (streq(key, "INTERFACE"))
                 return strv_extend(&m->interfaces, value);
+        if (streq(key, "PORT"))
+                return strv_extend(&m->ports, value);
+        if (streq(key, "NETNS")) {
+                (void) safe_atollu(value, &m->netns); /* a garbled number is as good as none */
+                return 0;
+        }
         if (streq(key, "PID")) {
                 (void) parse_pid(value, &m->pid); /* a garbled number is as good as none */
                 return 0;

@@ -18,8 +18,10 @@
  *
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
  * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
- * NO_NEW_PRIVILEGES, NETWORK_ZONE, UID_SHIFT and UID_RANGE (a user namespace), and repeated CGROUP_PATH=, SCRATCH=, LOOP=, SYSCALL_ALLOW=,
- * SYSCALL_DENY=, NETWORK_LINK= ("NAME IFINDEX") and INTERFACE= lines.
+ * NO_NEW_PRIVILEGES, NETWORK_ZONE, NETNS (the inode of berth's network namespace), NFT_TABLE,
+ * UID_SHIFT and UID_RANGE (a user namespace), and repeated CGROUP_PATH=, SCRATCH=, LOOP=,
+ * SYSCALL_ALLOW=, SYSCALL_DENY=, NETWORK_LINK= ("NAME IFINDEX"), INTERFACE= and PORT=
+ * ("tcp:HOSTPORT:CONTAINERPORT") lines.
  * In values a backslash is written as two backslashes and a newline as
  * backslash-n; unknown keys are ignored (older and newer berths share /run). */
 
@@ -55,6 +57,11 @@ typedef struct MachineRecord {
         char **network_links;  /* "NAME IFINDEX" of host links berth made: stale cleanup removes them */
         char *network_zone;    /* the zone bridge joined: stale cleanup removes it when unused */
         char **interfaces;     /* the machine's host-side interfaces, for display */
+        /* the network namespace berth ran in (inode of /proc/self/ns/net, 0: unknown): links and
+         * nftables tables are that namespace's, and only a berth in it can remove them */
+        unsigned long long netns;
+        char **ports;          /* --port= forwards, "PROTO:HOSTPORT:CONTAINERPORT" (berth-port.c) */
+        char *nft_table;       /* the nftables table of the forwards (family inet): stale cleanup deletes it */
 } MachineRecord;
 
 MachineRecord *machine_record_free(MachineRecord *r);

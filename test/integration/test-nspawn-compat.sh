@@ -8,7 +8,7 @@ require_root
 # nspawn options and what berth's message must name; those berth has gained are left out
 NSPAWN_ONLY=(
         "--network-veth|--network-veth" "-n|--network-veth" "--network-zone=web|--network-zone"
-        "--port=tcp:8080:80|--port" "-p 80|--port" "--private-users=pick|--private-users" "-U|--private-users"
+        "--private-users=pick|--private-users" "-U|--private-users"
         "--private-users-ownership=map|--private-users-ownership" "--image=/x.raw|--image" "-i /x.raw|--image"
         "--root-hash=abc|--root-hash" "--oci-bundle=/b|--oci-bundle" "--set-credential=a:b|--set-credential"
         "--personality=x86|--personality" "--suppress-sync=yes|--suppress-sync" "-Z ctx|--selinux-context"

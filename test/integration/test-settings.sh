@@ -180,11 +180,11 @@ broken_files() {
                 assert_one_line_error
                 assert_contains "$ERR" "$NEXT.berth:3: ${bad#*|}"
         done
-        printf '[Network]\nPrivate=yes\nPort=80\n' >"$NEXT.berth"
+        printf '[Network]\nPrivate=yes\nPort=sctp:80\n' >"$NEXT.berth"
         in_box /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
-        assert_contains "$ERR" "$NEXT.berth:3: Key 'Port' in section [Network] is not supported by berth yet"
+        assert_contains "$ERR" "$NEXT.berth:3: Invalid value for Port=: 'sctp:80' (the protocol must be tcp or udp)"
 }
 
 test_vendor_file_with_newer_keys_still_starts() {

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 # libcryptsetup12, which berth links (dm-verity), comes with systemd here: bookworm's systemd depends on it
-PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container,libnl-3-200,libnl-route-3-200"
+# libnftables1: berth links it (port forwarding)
+PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container,libnl-3-200,libnl-route-3-200,libnftables1"
 SUITE=bookworm
 MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
 CACHE=${1:-${BERTH_TEST_CACHE:-/var/cache/berth-test}}

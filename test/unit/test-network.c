@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <string.h>
 
+#include <netinet/in.h>
+
 #include "berth-network.h"
+#include "berth-port.h"
 #include "tap.h"
 #include "util.h"
 
@@ -81,11 +84,63 @@ static void test_pair_parse(void) {
         CHECK(!a && !b);
 }
 
+static bool port_is(const char *arg, const char *want) {
+        char buf[PORT_FORWARD_STRING_MAX];
+        const char *detail = NULL;
+        PortForward p;
+
+        if (port_forward_parse(arg, &p, &detail) < 0)
+                return false;
+        port_forward_format(&p, buf);
+        return streq(buf, want);
+}
+
+static bool port_fails(const char *arg, const char *want_detail) {
+        const char *detail = NULL;
+        PortForward p;
+
+        return port_forward_parse(arg, &p, &detail) == -EINVAL && detail && strstr(detail, want_detail);
+}
+
+static void test_port_parse(void) {
+        char t[128];
+
+        CHECK(port_is("80", "tcp:80:80"));
+        CHECK(port_is("8080:80", "tcp:8080:80"));
+        CHECK(port_is("tcp:8080:80", "tcp:8080:80"));
+        CHECK(port_is("udp:53", "udp:53:53"));
+        CHECK(port_is("udp:5353:53", "udp:5353:53"));
+        CHECK(port_is("tcp:65535:1", "tcp:65535:1"));
+        /* the form they are stored in parses to itself */
+        CHECK(port_is("udp:53:53", "udp:53:53"));
+
+        CHECK(port_fails("sctp:80", "tcp or udp"));
+        CHECK(port_fails("sctp:80:80", "tcp or udp"));
+        CHECK(port_fails("TCP:80", "tcp or udp"));
+        CHECK(port_fails("0", "1 to 65535"));
+        CHECK(port_fails("70000", "1 to 65535"));
+        CHECK(port_fails("tcp:80:0", "1 to 65535"));
+        CHECK(port_fails("", "expected"));
+        CHECK(port_fails("tcp:", "expected"));
+        CHECK(port_fails("80:", "expected"));
+        CHECK(port_fails(":80", "expected"));
+        CHECK(port_fails("-1", "expected"));
+        CHECK(port_fails("+80", "expected"));
+        CHECK(port_fails("080080", "expected"));
+        CHECK(port_fails("8080:80:1", "tcp or udp"));
+        CHECK(port_fails("tcp:1:2:3", "expected"));
+        CHECK(port_fails(" 80", "expected"));
+
+        port_table_name("web.example-1", t);
+        CHECK(streq(t, "berth-web.example-1"));
+}
+
 int main(void) {
         static const TapCase cases[] = {
                 { "interface names the kernel takes", test_ifname_valid },
                 { "host-side names: prefixes, shortened and hashed past 15 characters, stable", test_ifname_make },
                 { "IF[:NAME] pairs", test_pair_parse },
+                { "--port= values: [tcp|udp:]HOSTPORT[:CONTAINERPORT], ports 1-65535", test_port_parse },
         };
         return tap_run(cases, ELEMENTSOF(cases));
 }

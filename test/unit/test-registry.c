@@ -47,6 +47,7 @@ static void test_round_trip(void) {
                           (char *) "/sys/fs/cgroup/pids/berth-foo/payload", NULL };
         char *scratch[] = { (char *) "/var/tmp/work dir", NULL };
         char *loops[] = { (char *) "/dev/loop3", (char *) "/dev/loop12", NULL };
+        char *ports[] = { (char *) "tcp:8080:80", (char *) "udp:53:53", NULL };
         MachineRecord r = {
                 .name = (char *) "foo",
                 .pid = 1234,
@@ -63,6 +64,9 @@ static void test_round_trip(void) {
                 .timestamp = 1700000000123456ULL,
                 .uid_shift = 1879048192,
                 .uid_range = 65536,
+                .netns = 4026531840ULL,
+                .ports = ports,
+                .nft_table = (char *) "berth-foo",
         };
 
         ok(registry_write(&r) == 0, "write a record");
@@ -80,6 +84,9 @@ static void test_round_trip(void) {
            "round trip: repeated keys");
         ok(back && back->timestamp == r.timestamp, "round trip: timestamp");
         ok(back && back->uid_shift == 1879048192 && back->uid_range == 65536, "round trip: the user namespace's range");
+        ok(back && back->netns == 4026531840ULL && strv_length(back->ports) == 2 && streq(back->ports[1], "udp:53:53") &&
+                   streq(strempty(back->nft_table), "berth-foo"),
+           "round trip: network namespace, ports, nftables table");
 
         r.state = (char *) "stopping";
         ok(registry_write(&r) == 0, "rewrite the record");

@@ -178,7 +178,9 @@ static void test_every_key_parses(void) {
                 "MACVLAN=eth3\n"
                 "IPVLAN=eth4:iv0 eth5\n"
                 "Bridge=br0\n"
-                "Zone=web\n";
+                "Zone=web\n"
+                "Port=8080:80\n"
+                "Port=udp:53\n";
         int r = parse_text(text, true, &f, NULL);
         CHECK(r == 0);
         if (r < 0)
@@ -216,6 +218,7 @@ static void test_every_key_parses(void) {
         CHECK(strv_length(s->network_interfaces) == 2 && streq(s->network_interfaces[1], "eth2:lan0"));
         CHECK(strv_length(s->network_macvlan) == 1 && strv_length(s->network_ipvlan) == 2);
         CHECK(streq(s->network_bridge, "br0") && streq(s->network_zone, "web"));
+        CHECK(strv_length(s->ports) == 2 && streq(s->ports[0], "tcp:8080:80") && streq(s->ports[1], "udp:53:53"));
         CHECK(s->userns_mode == USERNS_FIXED && s->uid_range.start == 1000000 && s->uid_range.count == 65536);
         CHECK(s->n_credentials == 2 && streq(s->credentials[0].id, "one") && s->credentials[0].size == 3 &&
               memcmp(s->credentials[0].data, "a b", 3) == 0 && streq(s->credentials[1].id, "two") &&
@@ -293,9 +296,8 @@ static void test_unknown_keys_and_sections_warn(void) {
 
 static void test_unsupported_keys(void) {
         /* ignoring these would take isolation away: refused */
-        CHECK(fails_with("[Network]\nPort=80\n",
-                         "t.berth:2: Key 'Port' in section [Network] is not supported by berth yet, and ignoring it "
-                         "would run the container on the host's network: refusing."));
+        CHECK(fails_with("[Network]\nPort=sctp:80\n", "t.berth:2: Invalid value for Port=: 'sctp:80' (the protocol must be tcp or udp)."));
+        CHECK(fails_with("[Network]\nPort=0\n", "Invalid value for Port=: '0' (ports are 1 to 65535)."));
         CHECK(fails_with("[Network]\nZone=averyveryverylongzone\n", "Invalid value for Zone="));
         CHECK(fails_with("[Network]\nInterface=eth0 a:b:c\n", "Invalid value for Interface="));
         CHECK(fails_with("[Files]\nPrivateUsersOwnership=chown\n", "does not shift a tree's ownership (chown) yet"));
@@ -510,7 +512,8 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
                 "Inaccessible=/x\n"
                 "ReadOnly=yes\n"
                 "[Network]\n"
-                "Private=yes\n";
+                "Private=yes\n"
+                "Port=8080:80\n";
         CHECK(parse_text(text, false, &f, &log) == 0);
         CHECK(streq_ptr_safe(f.settings.hostname, "h"));
         CHECK(f.settings.capability == 0);
@@ -519,6 +522,8 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(!f.settings.rlimit[RLIMIT_NOFILE]);
         CHECK(!f.settings.uuid_set && !f.settings.oom_score_adjust_set && !f.settings.cpu_set.set);
         CHECK(!f.settings.ephemeral && !f.settings.private_network);
+        CHECK(strv_isempty(f.settings.ports));
+        CHECK(count(log, "Ignoring Port= in untrusted t.berth (line 21)") == 1);
         CHECK(f.settings.n_custom_mounts == 0);
         CHECK(f.settings.read_only);
         CHECK(!(f.set & (SETTING_MASK(SETTING_CAPABILITY) | SETTING_MASK(SETTING_CUSTOM_MOUNTS) |
@@ -538,7 +543,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(count(log, "Ignoring LinkJournal=") == 1);
         CHECK(count(log, "Ignoring PrivateUsers= in untrusted t.berth (line 13)") == 1);
         CHECK(f.settings.userns_mode == USERNS_NO && !(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)));
-        CHECK(count(log, "Ignoring") == 12);
+        CHECK(count(log, "Ignoring") == 13);
         CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
 }
 

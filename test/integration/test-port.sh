@@ -1,0 +1,376 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2317 # helpers called through wait_for
+# Port forwarding (-p/--port=, Port=) on real machines with a veth: TCP and UDP reached from the
+# host's localhost (the proxy), from the host's own address on the link (nftables DNAT in OUTPUT)
+# and from another network namespace (DNAT in PREROUTING), before and after the guest's address
+# changes; a guest that names an address the host does not route to it gets no forward; the
+# nftables table is there while the machine runs and gone after it stops and after a SIGKILL and
+# the next start; bad input and a port another machine forwards are refused and leave nothing.
+#
+# Traffic only goes between addresses this test sets on links that berth (or the test) made, in
+# the host's namespace or in network namespaces of the test's own; forwarding from another
+# namespace is shown in a namespace of the test's own that plays the host, since the real host
+# keeps net.ipv4.ip_forward as it is. Names, subnets and ports carry a tag of this run.
+. "$(dirname "$0")/lib.sh"
+require_root
+
+if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
+        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        exit 0
+fi
+if ! command -v ip >/dev/null || ! command -v nsenter >/dev/null || ! command -v nft >/dev/null ||
+        ! busybox nc --help >/dev/null 2>&1; then
+        echo "1..0 # SKIP needs ip (iproute2), nsenter, nft (nftables) and busybox's nc on the host"
+        exit 0
+fi
+
+RUNID=$(printf '%s' "$BERTH_TEST_RUN" | md5sum | cut -c1-5)
+_h=$(printf '%s' "$BERTH_TEST_RUN" | cksum | cut -d' ' -f1)
+# one /24 per run, away from test-network's 10.20-219 range; cases take /29s in it
+NET="10.$((_h % 30 + 220)).$(((_h / 30) % 250))"
+
+# ---- helpers ----
+
+# short enough that ve-NAME needs no shortening
+mname() {
+        echo "p${1}${RUNID}"
+}
+
+leader_of() {
+        sed -n 's/^LEADER=//p' "${BERTH_RUN_DIR:-/run/berth}/machines/$1"
+}
+
+# start_bg NAME [BERTH ARGS...]: boots a tiny tree of its own as machine NAME in the background
+# ($NETNS_CMD before berth, if set: e.g. nsenter into a namespace of the test); waits until it
+# runs. $BG_PID: its berth.
+start_bg() {
+        local name=$1
+        shift
+        [ -d "$T/$name" ] || make_tiny_tree "$T/$name"
+        # shellcheck disable=SC2086 # NETNS_CMD is words
+        ${NETNS_CMD:-} "$BERTH" -D "$T/$name" -M "$name" -b --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
+        BG_PID=$!
+        eval "PID_${name//[^a-zA-Z0-9]/_}=$BG_PID"
+        if ! "$BERTHCTL" wait "$name" --timeout=20s >/dev/null 2>&1; then
+                sed 's/^/# berth: /' "$T/$name.log"
+                fail "machine '$name' did not come up"
+        fi
+}
+
+# stop NAME: powers the machine off and waits for its berth.
+stop() {
+        local v="PID_${1//[^a-zA-Z0-9]/_}"
+        "$BERTHCTL" poweroff "$1" >/dev/null 2>&1 || true
+        timeout 20 tail --pid="${!v}" -f /dev/null || fail "machine '$1' did not stop"
+}
+
+# in_guest NAME CMD...: runs CMD of the guest's tree in all of its namespaces; what it leaves
+# running dies with the guest.
+in_guest() {
+        local name=$1
+        shift
+        nsenter -t "$(leader_of "$name")" -n -m -p -u -r -w -- "$@"
+}
+
+# in_netns NAME CMD...: runs a host command in machine NAME's network namespace only.
+in_netns() {
+        local name=$1
+        shift
+        nsenter -t "$(leader_of "$name")" -n -- "$@"
+}
+
+# guest_servers NAME: a TCP server on port 80 that says "hello from NAME" to each connection,
+# a UDP echo server on port 81.
+guest_servers() {
+        in_guest "$1" /bin/busybox nc -ll -p 80 -e /bin/echo "hello from $1" </dev/null >/dev/null 2>&1 &
+        in_guest "$1" /usr/bin/payload udp-echo 81 </dev/null >/dev/null 2>&1 &
+}
+
+# tcp_says ADDRESS PORT TEXT: a connection to ADDRESS:PORT gets TEXT ($NETNS_RUN before nc).
+tcp_says() {
+        local got
+        # shellcheck disable=SC2086
+        got=$(${NETNS_RUN:-} timeout 5 busybox nc -w 3 "$1" "$2" </dev/null 2>/dev/null) || return 1
+        [ "$got" = "$3" ]
+}
+
+# udp_says ADDRESS PORT: a datagram to ADDRESS:PORT is echoed.
+udp_says() {
+        local got
+        # shellcheck disable=SC2086
+        got=$(${NETNS_RUN:-} "$BERTH_PAYLOAD" udp-ask "$1" "$2" "ping-$RUNID" 2>/dev/null) || return 1
+        [ "$got" = "echo:ping-$RUNID" ]
+}
+
+link_gone() {
+        ! ip link show dev "$1" >/dev/null 2>&1
+}
+
+table_of() {
+        echo "berth-$1"
+}
+
+table_exists() {
+        # shellcheck disable=SC2086
+        ${NETNS_RUN:-} nft list table inet "$(table_of "$1")" >/dev/null 2>&1
+}
+
+table_gone() {
+        ! table_exists "$1"
+}
+
+# table_forwards_to NAME ADDRESS: the machine's table DNATs to ADDRESS.
+table_forwards_to() {
+        # shellcheck disable=SC2086
+        ${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null | grep -qF "dnat ip to $2:"
+}
+
+table_forwards_to6() {
+        # shellcheck disable=SC2086
+        ${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null | grep -qF "dnat ip6 to [$2]:"
+}
+
+# What this run has on the host: links, records, tables and namespaces that carry its tag.
+net_state() {
+        {
+                ip -o link show | awk -F': ' '{ print $2 }' | sed 's/@.*//'
+                find /run/berth -path /run/berth/cache -prune -o -print
+                ip netns list
+                nft list tables
+        } 2>/dev/null | grep -F "$RUNID" | sort || true
+        return 0
+}
+
+net_snapshot() {
+        net_state >"$T/.net-snapshot"
+}
+
+assert_net_unchanged() {
+        local d
+        if ! d=$(diff -u "$T/.net-snapshot" <(net_state)); then
+                printf '%s\n' "$d" | sed 's/^/#   /' >&2
+                fail "links, records, tables or namespaces of this run are left behind"
+        fi
+}
+
+# addresses NAME SUBNET HOSTPART: the host side of ve-NAME gets SUBNET.1/29, the guest
+# SUBNET.HOSTPART/29 and a default route through the host.
+addresses() {
+        ip ${NETNS_NAME:+-n "$NETNS_NAME"} addr add "$2.1/29" dev "ve-$1"
+        in_netns "$1" ip addr add "$2.$3/29" dev host0
+        in_netns "$1" ip route add default via "$2.1"
+}
+
+# ---- cases ----
+
+test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
+        local n p u sub="$NET"
+        n=$(mname a)
+        p=$(unique_port 1)
+        u=$(unique_port 2)
+        net_snapshot
+        start_bg "$n" -n -p "$p:80" --port="udp:$u:81"
+        # the table is there from the start, with no target yet
+        table_exists "$n" || fail "no nftables table $(table_of "$n") while the machine runs"
+        assert_contains "$(cat "/run/berth/machines/$n")" "PORT=tcp:$p:80"
+        assert_contains "$(cat "/run/berth/machines/$n")" "NFT_TABLE=$(table_of "$n")"
+        guest_servers "$n"
+        addresses "$n" "$sub" 2
+        wait_for table_forwards_to "$n" "$sub.2" || fail "the table does not forward to the guest's address"
+        # localhost (the proxy), both families, and the host's own address on the link (DNAT)
+        wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "127.0.0.1:$p does not reach the guest"
+        if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+                tcp_says ::1 "$p" "hello from $n" || fail "[::1]:$p does not reach the guest"
+        fi
+        wait_for tcp_says "$sub.1" "$p" "hello from $n" || fail "$sub.1:$p (the host's address) does not reach the guest"
+        wait_for udp_says "$sub.1" "$u" || fail "udp $sub.1:$u does not reach the guest"
+
+        # the guest moves to another address: the forwards follow, the old one is gone
+        in_netns "$n" ip addr del "$sub.2/29" dev host0
+        in_netns "$n" ip addr add "$sub.3/29" dev host0
+        in_netns "$n" ip route replace default via "$sub.1"
+        wait_for table_forwards_to "$n" "$sub.3" || fail "the table did not follow the guest to $sub.3"
+        table_forwards_to "$n" "$sub.2" && fail "the table still forwards to the old address"
+        wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "localhost does not reach the guest at its new address"
+        wait_for tcp_says "$sub.1" "$p" "hello from $n" || fail "the host's address does not reach the guest at its new address"
+        wait_for udp_says "$sub.1" "$u" || fail "udp does not reach the guest at its new address"
+
+        # IPv6: a global (ULA) address on both sides
+        local v6
+        v6="fd42:$(printf '%x' "0x${RUNID:0:4}"):1" # as nft prints it: no leading zeros
+        ip -6 addr add "$v6::1/64" dev "ve-$n" nodad
+        in_netns "$n" ip -6 addr add "$v6::2/64" dev host0 nodad
+        wait_for table_forwards_to6 "$n" "$v6::2" || fail "the table does not forward to the guest's IPv6 address"
+        wait_for tcp_says "$v6::1" "$p" "hello from $n" || fail "[$v6::1]:$p (the host's IPv6 address) does not reach the guest"
+        wait_for udp_says "$v6::1" "$u" || fail "udp [$v6::1]:$u does not reach the guest"
+
+        stop "$n"
+        table_gone "$n" || fail "the table is left after the machine stopped"
+        run busybox nc -w 2 127.0.0.1 "$p"
+        [ "$RC" != 0 ] || fail "127.0.0.1:$p still answers after the machine stopped"
+        assert_net_unchanged
+}
+
+# A hostile guest names addresses the host does not route to it: its own host's address on the
+# link (a local address of the host: the forward would reach the host's own services) and one of
+# a network elsewhere. Neither becomes a target; the one the host does route to it does.
+test_guest_cannot_point_its_forwards_elsewhere() {
+        local n p sub="$NET" far="10.$((_h % 30 + 220)).$((((_h / 30) + 7) % 250))"
+        n=$(mname h)
+        p=$(unique_port 3)
+        start_bg "$n" -n -p "$p:80"
+        guest_servers "$n"
+        ip addr add "$sub.9/29" dev "ve-$n"
+        # first in the guest's list, so they would be picked if they were taken at all
+        in_netns "$n" ip addr add "$sub.9/32" dev host0
+        in_netns "$n" ip addr add "$far.5/24" dev host0
+        in_netns "$n" ip addr add "$sub.10/29" dev host0
+        wait_for table_forwards_to "$n" "$sub.10" || fail "the guest's routed address is not the target"
+        table_forwards_to "$n" "$sub.9" && fail "the host's own address became a target"
+        table_forwards_to "$n" "$far.5" && fail "an address routed elsewhere became a target"
+        # (the host's address in the guest would also swallow the answers to the host's connections)
+        in_netns "$n" ip addr del "$sub.9/32" dev host0
+        wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "localhost does not reach the guest"
+        stop "$n"
+        table_gone "$n" || fail "the table is left"
+}
+
+# Forwarding from elsewhere: a namespace of the test plays the host (forwarding on there only), a
+# second one is another machine on its network.
+test_port_from_another_namespace() {
+        local n p hostns="berth-test-$RUNID-ph" client="berth-test-$RUNID-pc" sub="$NET" lan
+        lan="10.$((_h % 30 + 220)).$((((_h / 30) + 3) % 250))"
+        n=$(mname o)
+        p=$(unique_port 4)
+        net_snapshot
+        ip netns add "$hostns"
+        ip netns add "$client"
+        # shellcheck disable=SC2064
+        trap "ip netns delete '$hostns' 2>/dev/null; ip netns delete '$client' 2>/dev/null" EXIT
+        ip -n "$hostns" link set lo up
+        ip netns exec "$hostns" sysctl -qw net.ipv4.ip_forward=1
+        ip -n "$hostns" link add "pl$RUNID" type veth peer name "pc$RUNID" netns "$client"
+        ip -n "$hostns" addr add "$lan.1/24" dev "pl$RUNID"
+        ip -n "$hostns" link set "pl$RUNID" up
+        ip -n "$client" addr add "$lan.2/24" dev "pc$RUNID"
+        ip -n "$client" link set "pc$RUNID" up
+        ip -n "$client" link set lo up
+
+        NETNS_CMD="nsenter --net=/run/netns/$hostns" start_bg "$n" -n -p "$p:80"
+        guest_servers "$n"
+        NETNS_NAME=$hostns addresses "$n" "$sub" 2
+        NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to "$n" "$sub.2" ||
+                fail "the table in the namespace does not forward to the guest"
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan.1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest through $lan.1:$p"
+        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says 127.0.0.1 "$p" "hello from $n" ||
+                fail "the namespace's localhost does not reach the guest"
+        # after the guest's address changes
+        in_netns "$n" ip addr del "$sub.2/29" dev host0
+        in_netns "$n" ip addr add "$sub.3/29" dev host0
+        in_netns "$n" ip route replace default via "$sub.1"
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan.1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest at its new address"
+        # not in the host's namespace
+        table_exists "$n" && fail "the table went into the host's namespace"
+        stop "$n"
+        NETNS_RUN="ip netns exec $hostns" table_gone "$n" || fail "the table is left in the namespace"
+        ip netns delete "$hostns"
+        ip netns delete "$client"
+        trap - EXIT
+        assert_net_unchanged
+}
+
+test_port_of_a_running_machine_is_refused() {
+        local a b p
+        a=$(mname da)
+        b=$(mname db)
+        p=$(unique_port 5)
+        start_bg "$a" -n -p "udp:$p" -p "$p:80"
+        make_tiny_tree "$T/$b"
+        net_snapshot
+        berth -D "$T/$b" -M "$b" -n -q -p "$((p + 50)):80" -p "$p:80" /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "machine '$a' forwards tcp port $p already"
+        berth -D "$T/$b" -M "$b" -n -q --port="udp:$p:53" /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "machine '$a' forwards udp port $p already"
+        link_gone "ve-$b" || fail "ve-$b is left"
+        table_gone "$b" || fail "a table of '$b' is left"
+        assert_net_unchanged
+        stop "$a"
+        # the port is free again
+        berth -D "$T/$b" -M "$b" -n -q -p "$p:80" /usr/bin/payload true
+        assert_eq 0 "$RC" "$ERR"
+        table_gone "$b" || fail "the table of '$b' is left"
+}
+
+# A killed berth leaves its table; the next start of any berth removes it. In a run dir of the
+# case's own, so that no other berth cleans it first and the "left" state can be seen.
+test_sigkill_leaves_no_table_after_the_next_start() {
+        local n p
+        n=$(mname k)
+        p=$(unique_port 6)
+        private_run_dir
+        start_bg "$n" -n -p "$p:80"
+        table_exists "$n" || fail "no table while the machine runs"
+        kill -KILL "$BG_PID"
+        timeout 20 tail --pid="$BG_PID" -f /dev/null || fail "berth did not die"
+        table_exists "$n" || fail "the killed berth's table is gone already (this case shows its removal)"
+        make_tiny_tree "$ROOT"
+        berth -D "$ROOT" -M "$(mname k2)" -q /usr/bin/payload true
+        assert_eq 0 "$RC" "$ERR"
+        table_gone "$n" || fail "the next start did not remove the dead instance's table"
+        [ ! -e "$RUN_DIR/machines/$n" ] || fail "the dead instance's record is left"
+}
+
+test_settings_file_port() {
+        local n p
+        n=$(mname f)
+        p=$(unique_port 7)
+        # trusted (BERTH_SETTINGS_PATH): the key counts
+        mkdir -p "$T/etc"
+        printf '[Network]\nVirtualEthernet=yes\nPort=tcp:%s:80\n' "$p" >"$T/etc/$n.nspawn"
+        BERTH_SETTINGS_PATH="$T/etc" start_bg "$n"
+        assert_contains "$(cat "/run/berth/machines/$n")" "PORT=tcp:$p:80"
+        table_exists "$n" || fail "Port= made no table"
+        stop "$n"
+        table_gone "$n" || fail "the table is left"
+        # untrusted (next to the tree): ignored, and said so
+        rm -r "$T/etc"
+        make_tiny_tree "$T/$n"
+        printf '[Network]\nPort=%s\n' "$p" >"$T/$n.nspawn"
+        berth -D "$T/$n" -M "$n" -n /usr/bin/payload true
+        assert_eq 0 "$RC" "$ERR"
+        assert_contains "$ERR" "Ignoring Port= in untrusted $T/$n.nspawn"
+        table_gone "$n" || fail "an untrusted Port= made a table"
+}
+
+test_bad_input() {
+        local n p args
+        n=$(mname b)
+        p=$(unique_port 8)
+        make_tiny_tree "$ROOT"
+        net_snapshot
+        for args in "-p $p" "--private-network -p $p" "--network-veth-extra=x$RUNID -p $p" \
+                "-n --port=sctp:$p" "-n --port=$p:80:81" "-n -p 0" "-n -p 70000" "-n -p $p:0" \
+                "-n -p $p:65536" "-n --port=" "-n -p tcp:" "-n -p $p -p $p:81"; do
+                # shellcheck disable=SC2086 # ARGS are words
+                berth -D "$ROOT" -M "$n" $args /usr/bin/payload true
+                [ "$RC" = 1 ] || fail "$args: exit status $RC, expected 1"
+                assert_one_line_error "$args"
+                assert_contains "$ERR" "port" "$args"
+        done
+        berth -D "$ROOT" -M "$n" -p "$p" /usr/bin/payload true
+        assert_contains "$ERR" "needs a private network with a virtual Ethernet link"
+        berth -D "$ROOT" -M "$n" -n -p "sctp:$p" /usr/bin/payload true
+        assert_contains "$ERR" "tcp or udp"
+        berth -D "$ROOT" -M "$n" -n -p 70000 /usr/bin/payload true
+        assert_contains "$ERR" "1 to 65535"
+        assert_net_unchanged
+}
+
+run_tests
