@@ -676,6 +676,26 @@ static void monitor_teardown(Monitor *m) {
         log_timing("monitor", "teardown: the rest");
 }
 
+int container_cleanup(const char *machine) {
+        _cleanup_close_ int lock = -EBADF;
+        int r, n;
+
+        r = registry_lock_machine(machine, &lock);
+        if (r == -EBUSY)
+                return log_error_errno(r, "Machine '%s' is running: there is nothing of a dead instance to clean up. "
+                                          "Stop it first, if that is what you meant.", machine);
+        if (r < 0)
+                return log_error_errno(r, "Failed to lock machine '%s': %m", machine);
+        n = stale_cleanup(machine, LOG_INFO);
+        (void) registry_remove(machine);
+        /* and what dead instances of other names left, as every start does */
+        (void) stale_cleanup_all(machine);
+        (void) userns_lock_cleanup_stale(USERNS_LOCK_DIR);
+        if (n <= 0)
+                log_info("Nothing of machine '%s' was left to clean up.", machine);
+        return 0;
+}
+
 int container_run(const Settings *s, int *ret_status) {
         _cleanup_close_ int machine_lock = -EBADF;
         Monitor m = {

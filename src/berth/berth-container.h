@@ -8,3 +8,6 @@
  * with 1 then), else 0 with the exit status for berth in *ret_status: the
  * payload's, 133 when the guest rebooted, 128+N when it was killed by N. */
 int container_run(const Settings *s, int *ret_status);
+/* --cleanup: what a dead instance of MACHINE left behind (and dead instances of other names), as a
+ * start would clean it, without starting anything. Refused while the machine runs. Logs. */
+int container_cleanup(const char *machine);

@@ -608,6 +608,11 @@ static int p_rlimit(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+static int p_cleanup(Settings *s, const char *arg, const char **detail) {
+        s->cleanup = true;
+        return 0;
+}
+
 static int p_oom_score_adjust(Settings *s, const char *arg, const char **detail) {
         int v;
         if (safe_atoi(arg, &v) < 0 || v < -1000 || v > 1000) {
@@ -786,6 +791,8 @@ const OptionDef option_table[] = {
           "Run on a copy-on-write snapshot of the tree that is gone at exit", p_ephemeral, SETTING_EPHEMERAL },
         { NULL, "settings", 0, OPTION_ARG_REQUIRED, "MODE", "yes no override trusted",
           "Read the machine's settings file (NAME.berth, NAME.nspawn), and how far to trust it", p_settings },
+        { NULL, "cleanup", 0, OPTION_ARG_NONE, NULL, NULL,
+          "Clean up what a dead instance of the machine left behind, and exit", p_cleanup },
 
         { "Execution", "as-pid2", 'a', OPTION_ARG_NONE, NULL, NULL,
           "Run COMMAND as PID 2 under a minimal init", p_as_pid2, SETTING_START_MODE },
@@ -951,7 +958,6 @@ static const NspawnOption nspawn_options[] = {
         { "personality", 0, "berth cannot set the personality yet; run 'setarch' inside the container" },
         { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
         { "background", 0, "berth has no console background colour; leave it out" },
-        { "cleanup", 0, "berth cleans up after a dead instance at every start: just start the machine again" },
 };
 
 /* The hint for the unknown option in ARG ("--name[=...]" or "-X..."), or NULL. */
@@ -1280,6 +1286,21 @@ static int verify_network(Settings *s) {
         return 0;
 }
 
+int settings_machine_name(Settings *s) {
+        int r;
+
+        if (s->machine)
+                return 0;
+        if (!s->image && !s->directory)
+                return log_error_errno(-EINVAL, "No machine named: pass --machine=NAME (or the tree with --directory=).");
+        r = s->image ? machine_name_from_image_path(s->image, &s->machine)
+                     : machine_name_from_path(s->directory, &s->machine);
+        if (r < 0)
+                return log_error_errno(r, "Cannot make a machine name from '%s': pass one with --machine=.",
+                                       s->image ?: s->directory);
+        return 0;
+}
+
 int settings_verify(Settings *s) {
         int r;
 
@@ -1287,13 +1308,9 @@ int settings_verify(Settings *s) {
         if (r < 0)
                 return r;
 
-        if (!s->machine) {
-                r = s->image ? machine_name_from_image_path(s->image, &s->machine)
-                             : machine_name_from_path(s->directory, &s->machine);
-                if (r < 0)
-                        return log_error_errno(r, "Cannot make a machine name from '%s': pass one with --machine=.",
-                                               s->image ?: s->directory);
-        }
+        r = settings_machine_name(s);
+        if (r < 0)
+                return r;
         if (s->ephemeral && s->template)
                 return log_error_errno(-EINVAL, "--ephemeral and --template cannot be combined.");
         if (s->ephemeral && s->volatile_mode != VOLATILE_NO)

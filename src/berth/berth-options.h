@@ -44,4 +44,6 @@ int parse_argv(int argc, char *argv[], Settings *s);
  * settings file is looked for, which sits next to the image. Logs. */
 int settings_find_image(Settings *s);
 int settings_verify(Settings *s);
+/* The machine name: --machine=, else made from --directory=/--image=. Logs. */
+int settings_machine_name(Settings *s);
 void help(void);

@@ -266,6 +266,7 @@ typedef struct Settings {
 
         /* settings files */
         SettingsMode settings_mode; /* --settings= */
+        bool cleanup;               /* --cleanup: clean after a dead instance of the machine, run nothing */
         uint64_t cli_set;           /* SETTING_MASK()s of what the command line set */
 } Settings;
 

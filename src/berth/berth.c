@@ -23,6 +23,13 @@ int main(int argc, char *argv[]) {
                 r = log_error_errno(-EPERM, "berth needs to run as root.");
                 goto finish;
         }
+        if (s.cleanup) {
+                /* as nspawn: the name from -M, or from -D/-i, and nothing else is looked at */
+                r = settings_machine_name(&s);
+                if (r >= 0)
+                        r = container_cleanup(s.machine);
+                goto finish;
+        }
         r = settings_find_image(&s);
         if (r < 0)
                 goto finish;

@@ -230,6 +230,35 @@ test_restart_after_sigkill_cleans() {
         assert_no_leftovers "$name"
 }
 
+# --cleanup, as nspawn's: cleans after a dead instance of the machine without starting anything,
+# says so in one line; with nothing to clean, says that; refused while the machine runs
+test_cleanup_option() {
+        local name leader
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 100
+        berth --cleanup -M "$name"
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "is running"
+        [ -e "$(record "$name")" ] || fail "--cleanup touched a running machine's record"
+        leader=$(record_get "$name" LEADER)
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        wait_for pids_gone "$leader" || fail "the leader survived"
+        [ -e "$(record "$name")" ] || fail "expected the killed instance's record to stay behind"
+        berth --cleanup -M "$name"
+        assert_eq 0 "$RC" "$ERR"
+        assert_match "$ERR" "^berth: Cleaned up after a dead instance of machine '$name': .*removed cgroups"
+        assert_no_leftovers "$name"
+        [ ! -e "$T/tree/.berth-started" ] || fail "--cleanup started something"
+        berth --cleanup -D "$T/tree" -M "$name"
+        assert_eq 0 "$RC"
+        assert_eq "berth: Nothing of machine '$name' was left to clean up." "$ERR"
+        berth --cleanup
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "pass --machine=NAME"
+}
+
 # Whatever name it had: the next berth that starts, of any name, cleans after a
 # killed instance (a test machine with a one-off name would otherwise leave its
 # cgroups and record behind for good).
