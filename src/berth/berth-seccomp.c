@@ -577,7 +577,8 @@ static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
  * openat() with O_SYNC or O_DSYNC (O_SYNC includes O_DSYNC's bit) fail with EINVAL, and openat2(),
  * whose flags seccomp cannot see, with ENOSYS, so that callers fall back to openat(). */
 static int add_suppress_sync(scmp_filter_ctx ctx) {
-        static const char *const no_ops[] = { "sync", "syncfs", "fsync", "fdatasync", "sync_file_range",
+        /* nspawn's @sync set, with msync(), whose MS_SYNC waits for the disk as fsync() does */
+        static const char *const no_ops[] = { "sync", "syncfs", "fsync", "fdatasync", "msync", "sync_file_range",
                                               "sync_file_range2" };
         int r;
 

@@ -194,11 +194,11 @@ test_suppress_sync() {
         make_tiny_tree "$ROOT"
         in_container /usr/bin/payload syncs /tmp/x
         assert_eq 0 "$RC"
-        assert_eq "fsync=EINVAL fdatasync=EINVAL sync_file_range=ESPIPE syncfs=EBADF open-osync=0 openat-odsync=0 open=0" \
+        assert_eq "fsync=EINVAL fdatasync=EINVAL sync_file_range=ESPIPE syncfs=EBADF msync=EINVAL open-osync=0 openat-odsync=0 open=0" \
                 "$(echo $OUT)"
         in_container --suppress-sync=yes /usr/bin/payload syncs /tmp/x
         assert_eq 0 "$RC"
-        assert_eq "fsync=0 fdatasync=0 sync_file_range=0 syncfs=0 open-osync=EINVAL openat-odsync=EINVAL open=0" \
+        assert_eq "fsync=0 fdatasync=0 sync_file_range=0 syncfs=0 msync=0 open-osync=EINVAL openat-odsync=EINVAL open=0" \
                 "$(echo $OUT)"
         # a shell's sync works (and does nothing)
         in_container --suppress-sync=yes /bin/sh -c 'sync && echo synced'

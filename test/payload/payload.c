@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -416,7 +417,8 @@ static int ap_seccomp(int argc, char **argv) {
 }
 
 /* What the sync calls say where each has a way to fail: on a pipe, fsync() and fdatasync() say
- * EINVAL and sync_file_range() ESPIPE, syncfs(-1) EBADF; an open() with O_SYNC of PATH works. With
+ * EINVAL and sync_file_range() ESPIPE, syncfs(-1) EBADF, msync() of an address that is not at a
+ * page's start EINVAL; an open() with O_SYNC of PATH works. With
  * --suppress-sync the calls do nothing and say 0, and O_SYNC/O_DSYNC are refused. */
 static int ap_syncs(int argc, char **argv) {
         int p[2], fd;
@@ -429,6 +431,7 @@ static int ap_syncs(int argc, char **argv) {
         printf("fdatasync=%s\n", fdatasync(p[0]) < 0 ? strerrorname_np(errno) : "0");
         printf("sync_file_range=%s\n", sync_file_range(p[0], 0, 0, 0) < 0 ? strerrorname_np(errno) : "0");
         printf("syncfs=%s\n", syncfs(-1) < 0 ? strerrorname_np(errno) : "0");
+        printf("msync=%s\n", msync((void *) 1, 1, MS_SYNC) < 0 ? strerrorname_np(errno) : "0");
         fd = open(argv[1], O_WRONLY | O_CREAT | O_SYNC | O_CLOEXEC, 0600);
         printf("open-osync=%s\n", fd < 0 ? strerrorname_np(errno) : "0");
         fd = openat(AT_FDCWD, argv[1], O_WRONLY | O_CREAT | O_DSYNC | O_CLOEXEC, 0600);
