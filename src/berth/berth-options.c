@@ -1339,7 +1339,7 @@ int settings_verify(Settings *s) {
         if (s->ambient_capability && s->start_mode == START_BOOT)
                 return log_error_errno(-EINVAL, "--ambient-capability= cannot be combined with --boot: an init "
                                                 "gives its services their capabilities itself.");
-        if (s->ambient_capability & ~settings_effective_capabilities(s))
+        if (s->ambient_capability & ~settings_container_capabilities(s))
                 return log_error_errno(-EINVAL, "--ambient-capability= names capabilities the container does not "
                                                 "have: add them with --capability=, or leave them out.");
         STRV_FOREACH(g, s->import_credentials) {

@@ -476,6 +476,20 @@ test_hostile_actions_fail_in_userns() {
         assert_no_leftovers "$(machine)"
 }
 
+# --ambient-capability= with -U: the container's set is the one in its user namespace, where the
+# kernel gives a full bounding set whatever the host took from berth; a capability of nspawn's
+# default set that the host's bounding set lacks is still the container's, and can be ambient
+test_ambient_capability_with_userns() {
+        make_tiny_tree "$ROOT"
+        grep -q '^nobody:' "$ROOT/etc/passwd" || skip "no user nobody in the tiny tree"
+        run setpriv --bounding-set=-sys_resource "$BERTH" "${B[@]}" -M "$(machine)" -D "$ROOT" -U -u nobody \
+                --ambient-capability=CAP_SYS_RESOURCE /usr/bin/payload caps
+        assert_eq 0 "$RC" "$ERR"
+        assert_contains "$OUT" "CapAmb=0000000001000000"
+        assert_contains "$OUT" "CapEff=0000000001000000"
+        assert_no_leftovers "$(machine)"
+}
+
 # binfmt_misc is per user namespace: what the container registers is its own
 test_binfmt_misc_registers_nothing_on_the_host() {
         make_tiny_tree "$ROOT"
