@@ -180,9 +180,9 @@ static int source_path_parse(const char *p, char **ret, const char **detail) {
         return path_make_absolute_cwd(p, ret);
 }
 
-/* nspawn's bind options: rbind/norbind, and its ID-mapping options, which berth
- * does not implement (it has no user namespace support to map to). */
-static int parse_bind_options(const char *opts, bool *recursive, const char **detail) {
+/* nspawn's bind options: rbind/norbind, and how ids are mapped with a user namespace
+ * (noidmap, idmap, rootidmap, owneridmap; the last one given wins, as in nspawn). */
+static int parse_bind_options(const char *opts, bool *recursive, BindIdmap *idmap, const char **detail) {
         _cleanup_strv_free_ char **l = NULL;
         int r;
 
@@ -194,19 +194,20 @@ static int parse_bind_options(const char *opts, bool *recursive, const char **de
                 return r;
 
         STRV_FOREACH(o, l) {
+                BindIdmap m;
+
                 if (isempty(*o))
                         continue;
                 if (streq(*o, "rbind"))
                         *recursive = true;
                 else if (streq(*o, "norbind"))
                         *recursive = false;
-                else if (streq(*o, "noidmap"))
-                        ;
-                else if (streq(*o, "idmap") || streq(*o, "rootidmap") || startswith(*o, "owneridmap"))
-                        return DETAIL(detail, "ID-mapped bind mounts (idmap, rootidmap) are not supported"),
-                               -EOPNOTSUPP;
+                else if ((m = bind_idmap_from_string(*o)) >= 0)
+                        *idmap = m;
                 else
-                        return DETAIL(detail, "unknown mount option, expected rbind or norbind"), -EINVAL;
+                        return DETAIL(detail, "unknown mount option, expected rbind, norbind, noidmap, idmap, "
+                                              "rootidmap or owneridmap"),
+                               -EINVAL;
         }
         return 0;
 }
@@ -222,6 +223,7 @@ static int custom_mount_parse_bind_full(Settings *s, const char *arg, bool read_
         _cleanup_strv_free_ char **f = NULL;
         _cleanup_free_ char *rest = NULL, *source = NULL, *destination = NULL;
         bool recursive = true;
+        BindIdmap idmap = BIND_NOIDMAP;
         CustomMount *m;
         int r;
 
@@ -246,7 +248,7 @@ static int custom_mount_parse_bind_full(Settings *s, const char *arg, bool read_
         if (r < 0)
                 return r;
 
-        r = parse_bind_options(rest, &recursive, detail);
+        r = parse_bind_options(rest, &recursive, &idmap, detail);
         if (r < 0)
                 return r;
 
@@ -255,6 +257,7 @@ static int custom_mount_parse_bind_full(Settings *s, const char *arg, bool read_
                 return r;
         m->read_only = read_only;
         m->recursive = recursive;
+        m->idmap = idmap;
         m->source = TAKE_PTR(source);
         m->destination = TAKE_PTR(destination);
         return 0;
@@ -616,6 +619,7 @@ int custom_mounts_copy(const CustomMount *l, size_t n, CustomMount **ret) {
                         .type = l[i].type,
                         .read_only = l[i].read_only,
                         .recursive = l[i].recursive,
+                        .idmap = l[i].idmap,
                 };
                 if ((l[i].source && !(c[i].source = strdup(l[i].source))) ||
                     (l[i].destination && !(c[i].destination = strdup(l[i].destination))) ||
@@ -782,18 +786,56 @@ static void fs_context_error(int fs_fd, char *buf, size_t size) {
         }
 }
 
+/* The bind's idmap option as a user namespace for the detached mount TREE_FD of a source owned by
+ * SRC_UID, on a destination owned by DEST_UID (host ids): idmap maps through the container's own
+ * namespace (host z is z inside); rootidmap maps only the source's owner, to the container's root;
+ * owneridmap maps only the source's owner, to the destination's owner. The same map for groups,
+ * as in nspawn, so the source's group counts only where its gid equals the owner's uid. Without a
+ * user namespace the container's range is the host's 0..65535, as nspawn has it: rootidmap then
+ * maps the owner to the host's root. */
+static int idmap_bind(int tree_fd, const CustomMount *m, const UserNamespace *u, uid_t src_uid, uid_t dest_uid) {
+        _cleanup_close_ int own = -EBADF;
+        char map[64];
+        int r;
+
+        if (m->idmap == BIND_NOIDMAP)
+                return 0;
+        if (m->idmap == BIND_IDMAP && u && u->fd >= 0)
+                r = 0;
+        else {
+                if (m->idmap == BIND_IDMAP)
+                        snprintf(map, sizeof map, "0 0 %u\n", (unsigned) USERNS_RANGE_SIZE);
+                else
+                        snprintf(map, sizeof map, "%u %u 1\n", (unsigned) src_uid,
+                                 (unsigned) (m->idmap == BIND_ROOTIDMAP ? userns_owner(u) : dest_uid));
+                r = userns_make_mapped(map, &own);
+        }
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the user namespace that maps '%s' (%s:%s): %m",
+                                       m->source, option_name(m), bind_idmap_to_string(m->idmap));
+        r = mount_make_idmapped(tree_fd, own >= 0 ? own : u->fd);
+        if (r < 0)
+                return log_error_errno(r, "Failed to bind-mount '%s' with '%s' (%s): %m. Its file system (or one "
+                                          "mounted below it) cannot be mounted idmapped: drop '%s'%s.",
+                                       m->source, bind_idmap_to_string(m->idmap), option_name(m),
+                                       bind_idmap_to_string(m->idmap), m->recursive ? ", or add norbind" : "");
+        return 0;
+}
+
 static int apply_bind(int root_fd, const CustomMount *m, const UserNamespace *u) {
         _cleanup_close_ int src_fd = -EBADF, tree_fd = -EBADF, dest_fd = -EBADF;
         unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (m->recursive ? AT_RECURSIVE : 0);
-        uid_t owner = userns_owner(u);
+        uid_t owner = userns_owner(u), dest_uid = owner;
         struct stat st;
         int r;
 
         if (!m->source) /* custom_mounts_prepare() fills in temporary sources */
                 return log_error_errno(-EINVAL, "Bind mount on '%s' has no source.", m->destination);
 
-        /* a temporary source (berth's own, empty) belongs to the container's root, as nspawn has it */
-        if (m->work && streq(m->source, m->work) && owner != 0 && chown(m->work, owner, owner) < 0)
+        /* a temporary source (berth's own, empty) belongs to the container's root, as nspawn has it;
+         * through an idmapped bind the host's root is that already */
+        if (m->work && streq(m->source, m->work) && owner != 0 && m->idmap == BIND_NOIDMAP &&
+            chown(m->work, owner, owner) < 0)
                 return log_error_errno(negative_errno(), "Failed to hand '%s' to the container's root: %m (%s)",
                                        m->work, option_name(m));
 
@@ -819,6 +861,26 @@ static int apply_bind(int root_fd, const CustomMount *m, const UserNamespace *u)
                         return log_error_errno(r, "Failed to make the bind mount of '%s' read-only: %m",
                                                m->source);
         }
+
+        /* the mapping first, so that a source that cannot be idmapped leaves no mount point behind;
+         * a destination berth is about to create will belong to the container's root */
+        if (m->idmap == BIND_OWNERIDMAP) {
+                _cleanup_close_ int fd = open_in_root(root_fd, m->destination, O_PATH);
+                struct stat dest_st;
+
+                if (fd < 0 && fd != -ENOENT)
+                        return log_error_errno(fd, "Failed to open '%s' in the container: %m (%s)", m->destination,
+                                               option_name(m));
+                if (fd >= 0 && fstat(fd, &dest_st) < 0)
+                        return log_error_errno(negative_errno(), "Failed to stat '%s' in the container: %m",
+                                               m->destination);
+                if (fd >= 0)
+                        dest_uid = dest_st.st_uid;
+        }
+        /* only a mount not yet attached can be idmapped */
+        r = idmap_bind(tree_fd, m, u, st.st_uid, dest_uid);
+        if (r < 0)
+                return r;
 
         r = make_destination(root_fd, m->destination, S_ISDIR(st.st_mode), owner, &dest_fd);
         if (r == -ENOTDIR || r == -EISDIR)

@@ -67,8 +67,8 @@ int custom_mounts_copy(const CustomMount *l, size_t n, CustomMount **ret);
 int custom_mounts_prepare(CustomMount *l, size_t n, const char *machine);
 /* In the child, under ROOT before pivot_root, parents before children (prepare sorts). Logs. */
 /* U: the container's user namespace (NULL or fd < 0: none): its root owns --tmpfs= roots unless
- * their options say otherwise, mount points berth creates and temporary sources; overlay layers on
- * the host are idmapped as the tree is (u->idmap). */
+ * their options say otherwise, mount points berth creates and temporary sources; binds are idmapped
+ * as their options say, overlay layers on the host as the tree is (u->idmap). */
 int custom_mounts_apply(const char *root, const CustomMount *l, size_t n, const UserNamespace *u);
 /* Creates NAME below PARENT (MODE: S_IFDIR or S_IFREG and permissions) with fsuid and fsgid OWNER,
  * so that it belongs to the container's root also on an idmapped mount. Exists already: 0. */

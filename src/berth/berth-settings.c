@@ -178,3 +178,13 @@ StartMode start_mode_from_string(const char *s) {
 CustomMountType custom_mount_type_from_string(const char *s) {
         return custom_mount_type_from_string_internal(s);
 }
+
+DEFINE_STRING_TABLE(bind_idmap, BindIdmap, _BIND_IDMAP_MAX,
+                    [BIND_NOIDMAP] = "noidmap",
+                    [BIND_IDMAP] = "idmap",
+                    [BIND_ROOTIDMAP] = "rootidmap",
+                    [BIND_OWNERIDMAP] = "owneridmap");
+
+BindIdmap bind_idmap_from_string(const char *s) {
+        return bind_idmap_from_string_internal(s);
+}

@@ -84,10 +84,22 @@ typedef enum CustomMountType {
         _CUSTOM_MOUNT_TYPE_INVALID = -EINVAL,
 } CustomMountType;
 
+/* A bind's ID mapping (nspawn's bind options). With the container's range at X (0 without a user
+ * namespace, as in nspawn): */
+typedef enum BindIdmap {
+        BIND_NOIDMAP,    /* none: host id X+z is z inside, other ids are nobody (the default) */
+        BIND_IDMAP,      /* host id z is z inside, through the container's own user namespace */
+        BIND_ROOTIDMAP,  /* the source's host owner is root inside, nothing else is mapped */
+        BIND_OWNERIDMAP, /* the source's host owner is the destination's owner inside, nothing else */
+        _BIND_IDMAP_MAX,
+        _BIND_IDMAP_INVALID = -EINVAL,
+} BindIdmap;
+
 typedef struct CustomMount {
         CustomMountType type;
         bool read_only;
         bool recursive;     /* binds: rbind (default) or norbind */
+        BindIdmap idmap;    /* binds: the ID mapping option */
         char *source;       /* bind: host path; overlay: NULL */
         char *destination;  /* path inside the container, absolute and normalized */
         char *options;      /* tmpfs mount options */
@@ -294,3 +306,5 @@ const char *timezone_mode_to_string(TimezoneMode m);
 TimezoneMode timezone_mode_from_string(const char *s);
 const char *custom_mount_type_to_string(CustomMountType t);
 CustomMountType custom_mount_type_from_string(const char *s);
+const char *bind_idmap_to_string(BindIdmap m);
+BindIdmap bind_idmap_from_string(const char *s);

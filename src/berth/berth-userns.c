@@ -624,34 +624,71 @@ static int userns_helper(void *userdata) {
         return 0;
 }
 
-static int userns_make(UidRange r, int *ret_fd) {
-        static _Alignas(16) char stack[4096];
-        char path[64], map[64];
-        int fd = -EBADF, r2 = 0;
-        pid_t pid;
+/* The pid of PIDFD's process as the procfs at /proc counts it (a pidfd's fdinfo says it in the
+ * PID namespace of the procfs it is read through): in the container's child, clone() returns a
+ * pid of the container's PID namespace, while /proc there is still the host's. */
+static int proc_pid_of(int pidfd, pid_t *ret) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char path[64], line[128];
+        unsigned long long v;
 
-        pid = clone(userns_helper, stack + sizeof stack, CLONE_VM | CLONE_NEWUSER | SIGCHLD, NULL);
+        snprintf(path, sizeof path, "/proc/self/fdinfo/%d", pidfd);
+        f = fopen(path, "re");
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof line, f)) {
+                const char *p = line + 4;
+                if (strncmp(line, "Pid:", 4) != 0)
+                        continue;
+                p += strspn(p, " \t");
+                line[strcspn(line, "\n")] = 0;
+                if (safe_atollu(p, &v) < 0 || v == 0 || v > INT32_MAX)
+                        return -EIO;
+                *ret = (pid_t) v;
+                return 0;
+        }
+        return -EIO;
+}
+
+int userns_make_mapped(const char *map, int *ret_fd) {
+        static _Alignas(16) char stack[4096];
+        _cleanup_close_ int pidfd = -EBADF;
+        char path[64];
+        int fd = -EBADF, r = 0;
+        pid_t pid, proc_pid = 0;
+
+        pid = clone(userns_helper, stack + sizeof stack, CLONE_VM | CLONE_NEWUSER | CLONE_PIDFD | SIGCHLD, NULL,
+                    &pidfd);
         if (pid < 0)
                 return negative_errno();
-        snprintf(map, sizeof map, "0 %" PRIu32 " %" PRIu32 "\n", r.start, r.count);
-        snprintf(path, sizeof path, "/proc/%d/uid_map", (int) pid);
-        r2 = write_string_file(path, map, 0);
-        if (r2 >= 0) {
-                snprintf(path, sizeof path, "/proc/%d/gid_map", (int) pid);
-                r2 = write_string_file(path, map, 0);
+        r = proc_pid_of(pidfd, &proc_pid);
+        if (r >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/uid_map", (int) proc_pid);
+                r = write_string_file(path, map, 0);
         }
-        if (r2 >= 0) {
-                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) pid);
+        if (r >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/gid_map", (int) proc_pid);
+                r = write_string_file(path, map, 0);
+        }
+        if (r >= 0) {
+                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) proc_pid);
                 fd = open(path, O_RDONLY | O_CLOEXEC);
                 if (fd < 0)
-                        r2 = negative_errno();
+                        r = negative_errno();
         }
         (void) kill(pid, SIGKILL);
         (void) waitpid(pid, NULL, 0);
-        if (r2 < 0)
-                return r2;
+        if (r < 0)
+                return r;
         *ret_fd = fd;
         return 0;
+}
+
+static int userns_make(UidRange r, int *ret_fd) {
+        char map[64];
+
+        snprintf(map, sizeof map, "0 %" PRIu32 " %" PRIu32 "\n", r.start, r.count);
+        return userns_make_mapped(map, ret_fd);
 }
 
 /* Can the tree's file system be mounted idmapped? Tried on a throw-away detached copy. */

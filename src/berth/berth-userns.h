@@ -145,5 +145,9 @@ void userns_done(UserNamespace *u);
 static inline uid_t userns_owner(const UserNamespace *u) {
         return u && u->fd >= 0 ? u->range.range.start : 0;
 }
+/* A new user namespace with MAP ("INSIDE OUTSIDE COUNT" lines) as both its uid_map and gid_map,
+ * held by the returned fd: what an idmapped mount maps through. Host root only; works from the
+ * container's child too (a PID namespace of its own, the host's /proc). */
+int userns_make_mapped(const char *map, int *ret_fd);
 /* Makes the detached mount MNT_FD (and the mounts below it) idmapped through USERNS_FD. */
 int mount_make_idmapped(int mnt_fd, int userns_fd);

@@ -195,13 +195,31 @@ test_bind_bad_arguments() {
         done
 }
 
-test_bind_idmap_not_supported() {
+# The ID-mapping options without a user namespace: the container's range is the host's 0..65535,
+# as in nspawn, so rootidmap makes the source's owner the container's (and the host's) root.
+test_bind_idmap_without_userns() {
         make_tiny_tree "$ROOT"
-        make_src
-        berth "${B[@]}" -D "$ROOT" --bind="$T/src:/m:idmap" /usr/bin/payload true
-        [ "$RC" != 0 ] || fail "idmap was accepted"
+        mkdir "$T/src"
+        touch "$T/src/f" "$T/src/far"
+        chown -R 1000:1000 "$T/src"
+        chown 70000:70000 "$T/src/far"
+        berth "${B[@]}" -D "$ROOT" --bind="$T/src:/m:rootidmap" /bin/sh -c 'stat -c "%n %u:%g" /m/f /m/far; touch /m/new'
+        assert_eq 0 "$RC"
+        assert_eq "/m/f 0:0
+/m/far 65534:65534" "$OUT" "rootidmap"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$T/src/new")" "root's new file belongs to the source's owner"
+        berth "${B[@]}" -D "$ROOT" --bind="$T/src:/m:idmap" /bin/stat -c "%n %u:%g" /m/f /m/far
+        assert_eq "/m/f 1000:1000
+/m/far 65534:65534" "$OUT" "idmap: 0..65535 as they are"
+        berth "${B[@]}" -D "$ROOT" --bind="$T/src:/home/tester:owneridmap" --user=tester /bin/sh -c \
+                'stat -c "%n %u:%g" /home/tester/f; touch /home/tester/mine'
+        assert_eq 0 "$RC"
+        assert_eq "/home/tester/f 1000:1000" "$OUT" "owneridmap"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$T/src/mine")"
+        berth "${B[@]}" -D "$ROOT" --bind-ro=/proc/sys:/m:norbind,rootidmap /usr/bin/payload true
+        [ "$RC" != 0 ] || fail "an idmapped procfs was accepted"
         assert_one_line_error
-        assert_contains "$ERR" "--bind"
+        assert_contains "$ERR" "cannot be mounted idmapped: drop 'rootidmap'"
 }
 
 # ---- --tmpfs ----

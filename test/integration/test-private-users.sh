@@ -441,6 +441,57 @@ c" "$OUT"
         assert_no_leftovers "$name"
 }
 
+# ---- bind mounts and their ID mapping (nspawn's idmap, rootidmap, owneridmap, noidmap) ----
+
+test_bind_idmap_options() {
+        local name
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        mkdir "$T/src" "$T/src1000" "$ROOT/home/u1000"
+        echo hi >"$T/src/f"
+        chown 1000:1000 "$T/src1000" "$ROOT/home/u1000"
+        # noidmap (the default): the host's ids as they are, root's files are nobody's
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind="$T/src:/mnt" --bind-ro="$T/src:/ro:noidmap" \
+                /bin/sh -c 'stat -c "%n %u:%g" /mnt/f /ro/f; touch /mnt/n || echo denied'
+        assert_eq "/mnt/f 65534:65534
+/ro/f 65534:65534
+denied" "$OUT" "noidmap"
+        # idmap: host id z is z inside, and what the guest writes is stored as z
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind="$T/src:/mnt:idmap" --bind="$T/src1000:/u:rbind,idmap" \
+                /bin/sh -c 'stat -c "%n %u:%g" /mnt/f /u; touch /mnt/n /u/n && chown 1000:1000 /mnt/n && echo wrote'
+        assert_eq "/mnt/f 0:0
+/u 1000:1000
+wrote" "$OUT" "idmap"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$T/src/n")" "idmap: the guest's 1000 on the host"
+        assert_eq 0:0 "$(stat -c %u:%g "$T/src1000/n")" "idmap: the guest's root on the host"
+        rm "$T/src/n" "$T/src1000/n"
+        # rootidmap: the source's owner is the guest's root, nobody else is mapped (groups through the
+        # same map, so the group of the owner's number only)
+        chgrp 1001 "$T/src"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind="$T/src1000:/u:rootidmap" --bind-ro="$T/src:/ro:rootidmap" \
+                /bin/sh -c 'stat -c "%n %u:%g" /u /ro /ro/f; touch /u/n && echo wrote; touch /ro/n || echo ro'
+        assert_eq "/u 0:0
+/ro 0:65534
+/ro/f 0:0
+wrote
+ro" "$OUT" "rootidmap"
+        assert_eq 1000:1000 "$(stat -c %u:%g "$T/src1000/n")" "rootidmap: the guest's root writes as the owner"
+        # owneridmap: the source's owner is the destination's owner inside, who writes as the owner
+        chgrp 0 "$T/src"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind="$T/src:/home/u1000:owneridmap" --user=1000 /bin/sh -c \
+                'stat -c "%n %u:%g" /home/u1000 /home/u1000/f; touch /home/u1000/n && echo wrote'
+        assert_eq "/home/u1000 1000:1000
+/home/u1000/f 1000:1000
+wrote" "$OUT" "owneridmap"
+        assert_eq 0:0 "$(stat -c %u:%g "$T/src/n")" "owneridmap: the guest's 1000 wrote as the source's owner"
+        # the settings file's Bind= takes the same options
+        printf '[Files]\nBind=%s:/mnt:idmap\nBindReadOnly=%s:/u:rootidmap\n' "$T/src" "$T/src1000" >"$ROOT.nspawn"
+        berth "${B[@]}" --settings=trusted -D "$ROOT" -U /bin/stat -c "%n %u:%g" /mnt/f /u
+        assert_eq "/mnt/f 0:0
+/u 0:0" "$OUT" "Bind= and BindReadOnly= with ID mapping"
+        assert_no_leftovers "$name"
+}
+
 # ---- what container root can no longer do ----
 
 test_hostile_actions_fail_in_userns() {
@@ -532,6 +583,15 @@ test_bad_input() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "need 65536"
+        # a bind source that cannot be idmapped: nothing made in the tree
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-ro=/sys/kernel:/mnt:norbind,idmap /bin/true
+        assert_eq 1 "$RC" "idmap of sysfs"
+        assert_one_line_error "idmap of sysfs"
+        assert_contains "$ERR" "cannot be mounted idmapped: drop 'idmap'"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind=/tmp:/mnt:upmap /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "owneridmap"
         assert_no_leftovers "$name"
         assert_eq "$before" "$(owners "$ROOT")" "the tree is untouched"
 }

@@ -98,19 +98,35 @@ static void test_bind(void) {
               "bind: the last of rbind/norbind wins");
         settings_free(&s);
 
-        check(parse_one(parse_bind, "/a:/b:noidmap", false, &s) == 0, "bind: noidmap is the default");
+        check(parse_one(parse_bind, "/a:/b", false, &s) == 0 && s.custom_mounts[0].idmap == BIND_NOIDMAP,
+              "bind: noidmap is the default");
+        settings_free(&s);
+
+        check(parse_one(parse_bind, "/a:/b:idmap,noidmap", false, &s) == 0 &&
+              s.custom_mounts[0].idmap == BIND_NOIDMAP,
+              "bind: noidmap");
         settings_free(&s);
 
         check(parse_one(parse_bind, "/a:/b:", false, &s) == 0 && s.custom_mounts[0].recursive,
               "bind: empty option list");
         settings_free(&s);
 
-        check(parse_one(parse_bind, "/a:/b:idmap", false, &s) == -EOPNOTSUPP,
-              "bind: idmap is refused as not supported");
+        check(parse_one(parse_bind, "/a:/b:idmap", false, &s) == 0 && s.custom_mounts[0].idmap == BIND_IDMAP,
+              "bind: idmap");
         settings_free(&s);
 
-        check(parse_one(parse_bind, "/a:/b:rootidmap", false, &s) == -EOPNOTSUPP,
-              "bind: rootidmap is refused as not supported");
+        check(parse_one(parse_bind, "/a:/b:norbind,rootidmap", false, &s) == 0 &&
+              s.custom_mounts[0].idmap == BIND_ROOTIDMAP && !s.custom_mounts[0].recursive,
+              "bind: rootidmap with norbind");
+        settings_free(&s);
+
+        check(parse_one(parse_bind, "/a:/b:rootidmap,owneridmap", false, &s) == 0 &&
+              s.custom_mounts[0].idmap == BIND_OWNERIDMAP,
+              "bind: owneridmap, the last mapping option wins");
+        settings_free(&s);
+
+        check(parse_one(parse_bind, "/a:/b:owneridmap=5", false, &s) == -EINVAL,
+              "bind: owneridmap takes no value");
         settings_free(&s);
 
         check(parse_one(parse_bind, "/a:/b:bogus", false, &s) == -EINVAL, "bind: unknown option");

@@ -34,6 +34,8 @@ static void test_enum_round_trip(void) {
                 CHECK(timezone_mode_from_string(timezone_mode_to_string(i)) == (TimezoneMode) i);
         for (int i = 0; i < _CUSTOM_MOUNT_TYPE_MAX; i++)
                 CHECK(custom_mount_type_from_string(custom_mount_type_to_string(i)) == (CustomMountType) i);
+        for (int i = 0; i < _BIND_IDMAP_MAX; i++)
+                CHECK(bind_idmap_from_string(bind_idmap_to_string(i)) == (BindIdmap) i);
         CHECK(console_mode_from_string("bogus") < 0);
         CHECK(volatile_mode_from_string("true") == VOLATILE_YES);
         CHECK(volatile_mode_from_string("0") == VOLATILE_NO);

@@ -164,7 +164,7 @@ static void test_every_key_parses(void) {
                 "ReadOnly=yes\n"
                 "Volatile=state\n"
                 "Bind=/srv:/mnt\n"
-                "BindReadOnly=/etc:/host-etc\n"
+                "BindReadOnly=/etc:/host-etc:norbind,rootidmap\n"
                 "TemporaryFileSystem=/scratch:size=10M\n"
                 "Inaccessible=/secret\n"
                 "Overlay=/a:/b:/c\n"
@@ -212,6 +212,9 @@ static void test_every_key_parses(void) {
         CHECK(s->read_only);
         CHECK(s->volatile_mode == VOLATILE_STATE);
         CHECK(s->n_custom_mounts == 6);
+        CHECK(s->n_custom_mounts > 1 && s->custom_mounts[0].idmap == BIND_NOIDMAP &&
+              s->custom_mounts[1].idmap == BIND_ROOTIDMAP && !s->custom_mounts[1].recursive &&
+              s->custom_mounts[1].read_only);
         CHECK(s->private_network);
         CHECK(s->network_veth);
         CHECK(strv_length(s->network_veth_extra) == 2 && streq(s->network_veth_extra[0], "ex1:in1"));
@@ -264,7 +267,7 @@ static void test_errors_name_file_line_and_key(void) {
         /* a bare name would copy berth's own environment into the container */
         CHECK(fails_with("[Exec]\nEnvironment=PATH\n", "Invalid value for Environment=: 'PATH' (expected VAR=VALUE)."));
         CHECK(fails_with("[Files]\nBind=relative:/mnt\n", "(host paths in a settings file must be absolute)."));
-        CHECK(fails_with("[Files]\nBind=/a:/b:idmap\n", "Invalid value for Bind=: '/a:/b:idmap'"));
+        CHECK(fails_with("[Files]\nBind=/a:/b:upmap\n", "Invalid value for Bind=: '/a:/b:upmap'"));
         CHECK(fails_with("[Exec]\nBoot=yes\\\n", "ends in a line continuation"));
         CHECK(fails_with("[Exec]\nBoot=\\\nmaybe\n", "t.berth:2: Invalid value for Boot=: 'maybe'"));
 }
