@@ -27,6 +27,7 @@ typedef enum MountFlags {
         MOUNT_CGROUP = 1 << 5,         /* the cgroup2 mount of the container's cgroup namespace */
         MOUNT_OPTIONAL = 1 << 6,       /* skip quietly if the mount point is missing */
         MOUNT_OWNED = 1 << 8,          /* a tmpfs the container's root owns (user namespace) */
+        MOUNT_TMP = 1 << 9,            /* /tmp: not with $SYSTEMD_NSPAWN_TMPFS_TMP=0 */
 } MountFlags;
 
 typedef struct MountEntry {
@@ -54,7 +55,7 @@ static const MountEntry api_mounts[] = {
         { "tmpfs", "/dev/shm", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
         { "mqueue", "/dev/mqueue", "mqueue", NULL, NSDE, MOUNT_FATAL | MOUNT_MKDIR },
         { "tmpfs", "/run", "tmpfs", "mode=0755,size=20%,nr_inodes=800k", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
-        { "tmpfs", "/tmp", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
+        { "tmpfs", "/tmp", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED | MOUNT_TMP },
 };
 
 /* Kernel interfaces a container must not read or poke: masked with an empty
@@ -284,6 +285,8 @@ static bool entry_applies(const MountEntry *m, const Settings *s) {
         if ((m->mflags & MOUNT_PRIVATE_NET) && !s->private_network)
                 return false;
         if ((m->mflags & MOUNT_HOST_NET) && s->private_network)
+                return false;
+        if ((m->mflags & MOUNT_TMP) && s->no_tmpfs_tmp)
                 return false;
         return true;
 }

@@ -1301,9 +1301,42 @@ int settings_machine_name(Settings *s) {
         return 0;
 }
 
+/* systemd-nspawn's environment knobs that berth honours, as booleans: scripts and test suites set
+ * them to relax a check or keep a mount away. Each row names the Settings flag that a false value
+ * sets. Garbage is refused, as nspawn refuses it, so that a typo does not pass for the default. */
+static const struct {
+        const char *name;
+        size_t offset_if_false;
+        const char *what;
+} env_knobs[] = {
+        { "SYSTEMD_NSPAWN_CHECK_OS_RELEASE", offsetof(Settings, no_os_release_check),
+          "0 skips the checks for an os-release file and an init" },
+        { "SYSTEMD_NSPAWN_TMPFS_TMP", offsetof(Settings, no_tmpfs_tmp), "0 keeps the tree's own /tmp" },
+};
+
+int settings_load_environment(Settings *s) {
+        for (size_t i = 0; i < ELEMENTSOF(env_knobs); i++) {
+                const char *e = getenv(env_knobs[i].name);
+                int b;
+
+                if (!e)
+                        continue;
+                b = parse_boolean(e);
+                if (b < 0)
+                        return log_error_errno(-EINVAL, "Invalid $%s value '%s': expected a boolean (%s). Unset it, or "
+                                                        "set it to 0 or 1.",
+                                               env_knobs[i].name, e, env_knobs[i].what);
+                *(bool *) ((uint8_t *) s + env_knobs[i].offset_if_false) = !b;
+        }
+        return 0;
+}
+
 int settings_verify(Settings *s) {
         int r;
 
+        r = settings_load_environment(s);
+        if (r < 0)
+                return r;
         r = verify_directory(s);
         if (r < 0)
                 return r;

@@ -44,6 +44,9 @@ int parse_argv(int argc, char *argv[], Settings *s);
  * settings file is looked for, which sits next to the image. Logs. */
 int settings_find_image(Settings *s);
 int settings_verify(Settings *s);
+/* systemd-nspawn's $SYSTEMD_NSPAWN_* knobs that berth honours, into s (settings_verify() calls it).
+ * Logs. */
+int settings_load_environment(Settings *s);
 /* The machine name: --machine=, else made from --directory=/--image=. Logs. */
 int settings_machine_name(Settings *s);
 void help(void);

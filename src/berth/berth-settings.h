@@ -280,6 +280,10 @@ typedef struct Settings {
         SettingsMode settings_mode; /* --settings= */
         bool cleanup;               /* --cleanup: clean after a dead instance of the machine, run nothing */
         uint64_t cli_set;           /* SETTING_MASK()s of what the command line set */
+
+        /* systemd-nspawn's environment knobs (settings_load_environment()), false by default */
+        bool no_os_release_check;   /* $SYSTEMD_NSPAWN_CHECK_OS_RELEASE=0: no os-release or init check */
+        bool no_tmpfs_tmp;          /* $SYSTEMD_NSPAWN_TMPFS_TMP=0: the tree's own /tmp */
 } Settings;
 
 void settings_free(Settings *s);

@@ -130,4 +130,49 @@ linked" "$OUT"
         fi
 }
 
+# A tree that gets /sbin (and with it the init) only from a --bind= has nothing berth can check
+# before the mounts: $SYSTEMD_NSPAWN_CHECK_OS_RELEASE=0 lets it boot, as nspawn lets it.
+test_check_os_release_knob() {
+        make_tiny_tree "$ROOT"
+        rm -f "$ROOT/etc/os-release" "$ROOT/sbin/init"
+        mkdir -p "$T/sbin"
+        printf '#!/bin/sh\necho "init from the bind"\n' >"$T/sbin/init"
+        chmod 0755 "$T/sbin/init"
+        local opts=(-D "$ROOT" --console=pipe -q -b --bind-ro="$T/sbin:/sbin")
+        berth "${opts[@]}"
+        assert_eq 1 "$RC" "no os-release: refused by default"
+        assert_contains "$ERR" "does not look like an OS tree"
+        run env SYSTEMD_NSPAWN_CHECK_OS_RELEASE=1 "$BERTH" "${opts[@]}"
+        assert_eq 1 "$RC" "=1: checked"
+        run env SYSTEMD_NSPAWN_CHECK_OS_RELEASE=foo "$BERTH" "${opts[@]}"
+        assert_eq 1 "$RC" "=foo: refused"
+        assert_one_line_error
+        assert_contains "$ERR" "Invalid \$SYSTEMD_NSPAWN_CHECK_OS_RELEASE value 'foo'"
+        run env SYSTEMD_NSPAWN_CHECK_OS_RELEASE=0 "$BERTH" "${opts[@]}"
+        assert_eq 0 "$RC" "=0: the init from the bind boots"
+        assert_eq "init from the bind" "$OUT"
+        # the check skipped, a missing init is still one line, from inside
+        run env SYSTEMD_NSPAWN_CHECK_OS_RELEASE=0 "$BERTH" -D "$ROOT" --console=pipe -q -b
+        assert_eq 1 "$RC" "=0 and no init at all"
+        assert_one_line_error
+        assert_contains "$ERR" "No init found in the container"
+}
+
+test_tmpfs_tmp_knob() {
+        make_tiny_tree "$ROOT"
+        run env SYSTEMD_NSPAWN_TMPFS_TMP=0 "$BERTH" -D "$ROOT" --console=pipe -q /bin/sh -c \
+                'echo kept >/tmp/f; grep -c " /tmp " /proc/self/mountinfo'
+        assert_eq 1 "$RC" "grep found no /tmp mount"
+        assert_eq 0 "$OUT"
+        assert_eq kept "$(cat "$ROOT/tmp/f")" "the write reached the tree's /tmp"
+        rm -f "$ROOT/tmp/f"
+        run env SYSTEMD_NSPAWN_TMPFS_TMP=1 "$BERTH" -D "$ROOT" --console=pipe -q /bin/sh -c 'echo x >/tmp/f'
+        assert_eq 0 "$RC"
+        [ ! -e "$ROOT/tmp/f" ] || fail "=1: /tmp is not a tmpfs"
+        run env SYSTEMD_NSPAWN_TMPFS_TMP=nope "$BERTH" -D "$ROOT" /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "SYSTEMD_NSPAWN_TMPFS_TMP"
+}
+
 run_tests
