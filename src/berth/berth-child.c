@@ -62,8 +62,8 @@ static void user_record_done(UserRecord *u) {
         free(u->shell);
 }
 
-static int find_user(const char *user, UserRecord *ret) {
-        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+/* USER (a name or a UID) in the passwd file F. */
+static int find_user_in(FILE *f, const char *user, UserRecord *ret) {
         char line[1024];
         unsigned numeric;
         bool by_uid = safe_atou(user, &numeric) >= 0;
@@ -100,6 +100,40 @@ static int find_user(const char *user, UserRecord *ret) {
                 return ret->home && ret->shell ? 0 : -ENOMEM;
         }
         return -ESRCH;
+}
+
+/* In the container, after pivot_root. */
+static int find_user(const char *user, UserRecord *ret) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+
+        return find_user_in(f, user, ret);
+}
+
+/* Who reads the credentials: the payload's --user= (as nspawn gives them to it), else the
+ * container's root; as host ids. Looked up in the tree under ROOT before pivot_root (the tree is
+ * hostile: resolved inside it); a user that is not found leaves them to root, and the payload's
+ * own lookup later says what is wrong. */
+static void credentials_reader(const char *root, const Settings *s, uid_t owner, uid_t *ret_uid, gid_t *ret_gid) {
+        _cleanup_close_ int root_fd = -EBADF, fd = -EBADF;
+        _cleanup_fclose_ FILE *f = NULL;
+        UserRecord u = {};
+
+        *ret_uid = owner;
+        *ret_gid = owner;
+        if (!s->user || s->n_credentials == 0)
+                return;
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return;
+        fd = open_in_root(root_fd, "etc/passwd", O_RDONLY);
+        if (fd < 0 || !(f = fdopen(fd, "re")))
+                return;
+        TAKE_FD(fd);
+        if (find_user_in(f, s->user, &u) < 0)
+                return;
+        *ret_uid = owner + u.uid;
+        *ret_gid = owner + u.gid;
+        user_record_done(&u);
 }
 
 static int supplementary_groups(const char *name, gid_t gid, gid_t *groups, size_t max, size_t *ret_n) {
@@ -678,6 +712,8 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
         HostFile resolv = {}, tz = {};
+        uid_t cred_uid;
+        gid_t cred_gid;
         SyncMessage m;
         int r, fd;
 
@@ -733,11 +769,12 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         if (r < 0)
                 return r;
 
-        r = timed(credentials_mount(root, s->credentials, s->n_credentials, userns_owner(p->userns)),
-                  "credentials");
+        r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, p->userns), "custom-mounts");
         if (r < 0)
                 return r;
-        r = timed(custom_mounts_apply(root, p->runtime->mounts, p->runtime->n_mounts, p->userns), "custom-mounts");
+        /* after the custom mounts: the user is looked up in the /etc the payload will see */
+        credentials_reader(root, s, userns_owner(p->userns), &cred_uid, &cred_gid);
+        r = timed(credentials_mount(root, s->credentials, s->n_credentials, cred_uid, cred_gid), "credentials");
         if (r < 0)
                 return r;
         r = timed(mount_protect_kernel(root), "protect-kernel");

@@ -314,7 +314,7 @@ static int make_memory_fs(int *ret_fd) {
         return 0;
 }
 
-int credentials_mount(const char *root, const Credential *list, size_t n, uid_t owner) {
+int credentials_mount(const char *root, const Credential *list, size_t n, uid_t uid, gid_t gid) {
         _cleanup_close_ int mnt = -EBADF, dir = -EBADF, root_fd = -EBADF, host = -EBADF;
         int r;
 
@@ -331,13 +331,13 @@ int credentials_mount(const char *root, const Credential *list, size_t n, uid_t 
                 if (fd < 0)
                         return log_error_errno(negative_errno(), "Failed to create credential '%s': %m", list[i].id);
                 r = loop_write(fd, list[i].data, list[i].size);
-                if (r >= 0 && fchown(fd, owner, owner) < 0)
+                if (r >= 0 && fchown(fd, uid, gid) < 0)
                         r = negative_errno();
                 if (r < 0)
                         return log_error_errno(r, "Failed to write credential '%s': %m", list[i].id);
         }
-        if (fchown(dir, owner, owner) < 0 || fchmod(dir, 0500) < 0)
-                return log_error_errno(negative_errno(), "Failed to give the credentials to the container's root: %m");
+        if (fchown(dir, uid, gid) < 0 || fchmod(dir, 0500) < 0)
+                return log_error_errno(negative_errno(), "Failed to give the credentials to the payload's user: %m");
         r = mount_attr_set(mnt, MOUNT_ATTR_RDONLY, 0, 0, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to make the credentials read-only: %m");

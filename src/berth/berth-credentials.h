@@ -42,6 +42,7 @@ int credential_parse_load(const char *arg, char **ret_id, char **ret_data, size_
 int credentials_import(const char *glob, Credential **list, size_t *n);
 
 /* In the child, in the container's mount namespace before pivot_root: a fresh memory file system
- * on ROOT/run/host/credentials holding the credentials, owned by OWNER (the container's root),
- * directory 0500, files 0400, mounted read-only. Nothing with an empty list. Logs. */
-int credentials_mount(const char *root, const Credential *list, size_t n, uid_t owner);
+ * on ROOT/run/host/credentials holding the credentials, owned by UID:GID (host ids of the container's
+ * root, or of the payload's --user=), directory 0500, files 0400, mounted read-only. Nothing with an
+ * empty list. Logs. */
+int credentials_mount(const char *root, const Credential *list, size_t n, uid_t uid, gid_t gid);

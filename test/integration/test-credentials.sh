@@ -31,10 +31,10 @@ test_credentials_are_read_only_and_private() {
         assert_match "$OUT" " /run/host/credentials ro,nosuid,nodev,noexec"
         assert_not_contains "$OUT" "WROTE"
         assert_not_contains "$OUT" "MADE"
-        # nobody but the container's root reads them
-        berth "${B[@]}" -D "$ROOT" --set-credential=key:secret -u 1000 /bin/sh -c 'cat /run/host/credentials/key || echo DENIED'
-        assert_contains "$OUT" "DENIED"
-        assert_not_contains "$OUT" "secret"
+        # nobody but their owner (the container's root here) reads them
+        berth "${B[@]}" -D "$ROOT" --set-credential=key:secret /bin/sh -c \
+                'chmod 0444 /run/host/credentials/key 2>/dev/null; stat -c "%u %a" /run/host/credentials/key'
+        assert_eq "0 400" "$OUT"
         # and nothing of them is on the host's side of the tree
         [ ! -e "$ROOT/run/host/credentials" ] || fail "the credentials were written into the tree"
 }
@@ -121,6 +121,31 @@ test_credentials_with_userns_belong_to_container_root() {
         assert_eq 0 "$RC" "$ERR"
         assert_eq "0:0 400
 v" "$OUT"
+}
+
+# The payload's --user= reads them, as with nspawn (a service reads its own); another user does not.
+test_credentials_belong_to_the_payload_user() {
+        make_tiny_tree "$ROOT"
+        local cmd='stat -c "%u:%g %a" /run/host/credentials /run/host/credentials/k; cat /run/host/credentials/k; echo'
+        berth "${B[@]}" -D "$ROOT" --set-credential=k:v -u tester /bin/sh -c "$cmd"
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "1000:1000 500
+1000:1000 400
+v" "$OUT"
+        berth "${B[@]}" -D "$ROOT" -M "$(unique_name credu2)" -U --set-credential=k:v -u 1000 /bin/sh -c "$cmd"
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "1000:1000 500
+1000:1000 400
+v" "$OUT"
+        # a UID without a passwd entry is the user too
+        berth "${B[@]}" -D "$ROOT" --set-credential=k:v -u 1234 /bin/sh -c 'cat /run/host/credentials/k'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq v "$OUT"
+        # nobody else: without --user= another user of the container does not read them
+        berth "${B[@]}" -D "$ROOT" --set-credential=k:secret /bin/sh -c \
+                'su -s /bin/sh tester -c "cat /run/host/credentials/k" 2>&1 || echo DENIED'
+        assert_contains "$OUT" "DENIED"
+        assert_not_contains "$OUT" "secret"
 }
 
 test_bad_credentials() {
