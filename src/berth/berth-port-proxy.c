@@ -14,6 +14,8 @@
  * of them costs the monitor a bounded amount of memory (2 * PROXY_BUFFER each). */
 #define PROXY_MAX_CONNECTIONS 256
 #define PROXY_BUFFER (64 * 1024)
+/* Out of fds or memory: how long the listeners rest before they try again */
+#define PROXY_RETRY_USEC (100 * 1000)
 
 typedef struct Connection Connection;
 
@@ -37,6 +39,7 @@ struct Connection {
 struct PortProxy {
         int listen_fd[2]; /* 127.0.0.1, ::1 */
         sd_event_source *listen_src[2];
+        sd_event_source *retry_src; /* wakes the listeners that pause_accepting() stopped */
         sd_event *event;
         const GuestAddresses *guest;
         uint16_t container_port;
@@ -208,13 +211,47 @@ static int connection_new(PortProxy *p, int client) {
         return 0;
 }
 
+static int on_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+        PortProxy *p = userdata;
+
+        for (int i = 0; i < 2; i++)
+                if (p->listen_src[i])
+                        (void) sd_event_source_set_enabled(p->listen_src[i], SD_EVENT_ON);
+        return 0;
+}
+
+/* accept() failed for want of fds or memory (local clients that hold many connections, several
+ * forwarded ports). The connection stays in the backlog and the listening socket readable, so the
+ * event loop would call us again at once, for as long as the clients hold on: the listeners rest
+ * a moment instead. Without a timer they stay on, as before. */
+static void pause_accepting(PortProxy *p) {
+        int r;
+
+        if (p->retry_src) {
+                r = sd_event_source_set_time_relative(p->retry_src, PROXY_RETRY_USEC);
+                if (r >= 0)
+                        r = sd_event_source_set_enabled(p->retry_src, SD_EVENT_ONESHOT);
+        } else
+                r = sd_event_add_time_relative(p->event, &p->retry_src, CLOCK_MONOTONIC, PROXY_RETRY_USEC, 0,
+                                               on_retry, p);
+        if (r < 0)
+                return;
+        for (int i = 0; i < 2; i++)
+                if (p->listen_src[i])
+                        (void) sd_event_source_set_enabled(p->listen_src[i], SD_EVENT_OFF);
+}
+
 static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
         PortProxy *p = userdata;
 
         for (;;) {
                 int client = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (client < 0 && (errno == EINTR || errno == ECONNABORTED))
+                        continue; /* a client that went away already: the next one */
+                if (client < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM))
+                        pause_accepting(p);
                 if (client < 0)
-                        break; /* EAGAIN, or a client that went away already */
+                        break; /* EAGAIN: all taken */
                 /* a connection we cannot serve is closed at once: the client sees it end */
                 (void) connection_new(p, client);
         }
@@ -298,6 +335,7 @@ PortProxy *port_proxy_free(PortProxy *p) {
                 return NULL;
         while (p->connections)
                 connection_free(p->connections);
+        sd_event_source_disable_unref(p->retry_src);
         for (int i = 0; i < 2; i++) {
                 sd_event_source_disable_unref(p->listen_src[i]);
                 safe_close(p->listen_fd[i]);

@@ -327,6 +327,44 @@ test_sigkill_leaves_no_table_after_the_next_start() {
         [ ! -e "$RUN_DIR/machines/$n" ] || fail "the dead instance's record is left"
 }
 
+cpu_ticks() { # utime + stime of process $1, in clock ticks
+        awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# Local clients that hold more connections to the proxy than the monitor has fds for: what cannot
+# be accepted waits in the listening socket's backlog, which stays readable. The monitor must not
+# spin on it (it did, at 100% CPU, for as long as the clients held on); once they let go, the
+# port serves again.
+test_proxy_out_of_fds_does_not_spin() {
+        local n p sub="$NET" holder t0 t1
+        n=$(mname f)
+        p=$(unique_port 7)
+        NETNS_CMD="prlimit --nofile=64:64" start_bg "$n" -n -p "$p:80"
+        guest_servers "$n"
+        ip addr add "$sub.25/29" dev "ve-$n"
+        in_netns "$n" ip addr add "$sub.26/29" dev host0
+        wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "127.0.0.1:$p does not reach the guest"
+        python3 - "$p" >"$T/holder.out" 2>&1 <<-'PY' &
+	import socket, sys, time
+	held = []
+	for _ in range(60):
+	    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
+	    held.append(s)
+	print("held", flush=True)
+	time.sleep(600)
+	PY
+        holder=$!
+        wait_for grep -q held "$T/holder.out" || fail "the clients did not connect: $(cat "$T/holder.out")"
+        t0=$(cpu_ticks "$BG_PID")
+        sleep 2 # a measurement, not a wait for a state: the CPU time the monitor uses meanwhile
+        t1=$(cpu_ticks "$BG_PID")
+        kill "$holder" 2>/dev/null || true
+        wait "$holder" 2>/dev/null || true
+        [ $((t1 - t0)) -le 20 ] || fail "the monitor used $((t1 - t0)) ticks in 2 s with its fds used up: it spins"
+        wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "127.0.0.1:$p does not serve again"
+        stop "$n"
+}
+
 test_settings_file_port() {
         local n p
         n=$(mname f)
