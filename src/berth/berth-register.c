@@ -923,6 +923,12 @@ static int link_journal_host(const Settings *s, const char *id, bool try, Custom
                 if (custom_mount_list_add(mounts, n_mounts, CUSTOM_MOUNT_BIND, &m) < 0 ||
                     !(m->source = strdup(dir)) || !(m->destination = strdup(dir)))
                         return log_oom();
+                /* With a user namespace the host's root-owned directory would be nobody's inside,
+                 * and the guest's journald could not write it: mapped through the container's own
+                 * namespace, host root is the guest's root there, and what the guest writes is
+                 * stored as host root's, as the host's journal is (nspawn shows it so too). */
+                if (s->userns_mode != USERNS_NO)
+                        m->idmap = BIND_IDMAP;
         }
         if (r < 0) {
                 if (try) {

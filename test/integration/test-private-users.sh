@@ -494,6 +494,31 @@ wrote" "$OUT" "owneridmap"
 
 # ---- what container root can no longer do ----
 
+# --link-journal=host binds the host's /var/log/journal/ID: with -U it must be the guest root's
+# inside (its journald writes there) and what the guest writes must be host root's, as the rest
+# of the host's journal.
+test_link_journal_host_with_userns() {
+        local name id mode
+        name=$(machine)
+        id=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+        make_tiny_tree "$ROOT"
+        echo "$id" >"$ROOT/etc/machine-id"
+        mkdir -p "/var/log/journal/$id"
+        # (the host's systemd-journal group is not in the container's range)
+        chown root:root "/var/log/journal/$id"
+        for mode in no yes pick; do
+                berth "${B[@]}" -M "$name" -D "$ROOT" --private-users="$mode" --link-journal=host /bin/sh -c \
+                        "stat -c '%u:%g' /var/log/journal/$id; touch /var/log/journal/$id/guest && echo wrote"
+                assert_eq 0 "$RC" "--private-users=$mode: $ERR"
+                assert_eq "0:0
+wrote" "$OUT" "--private-users=$mode"
+                assert_eq 0 "$(stat -c %u "/var/log/journal/$id/guest")" "--private-users=$mode: host root's"
+                rm "/var/log/journal/$id/guest"
+        done
+        assert_eq 0:0 "$(stat -c %u:%g "/var/log/journal/$id")" "the host's directory is unchanged"
+        rm -rf "/var/log/journal/${id:?}"
+}
+
 test_hostile_actions_fail_in_userns() {
         local core
         make_tiny_tree "$ROOT"
