@@ -265,7 +265,7 @@ static const SettingsKey settings_keys[] = {
         KEY("Exec", "Timezone", key_option, "timezone", 0),
         KEY_FLAG("Exec", "Ephemeral", "ephemeral", ephemeral, KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "PivotRoot", NULL),
-        KEY("Exec", "AmbientCapability", key_option, "ambient-capability", 0),
+        KEY("Exec", "AmbientCapability", key_option, "ambient-capability", KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "Personality", NULL),
         /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
         KEY("Exec", "PrivateUsers", key_option, "private-users", KEY_PRIVILEGED),

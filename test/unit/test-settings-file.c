@@ -516,10 +516,14 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
                 "ReadOnly=yes\n"
                 "[Network]\n"
                 "Private=yes\n"
-                "Port=8080:80\n";
+                "Port=8080:80\n"
+                "[Exec]\n"
+                "AmbientCapability=CAP_NET_RAW\n";
         CHECK(parse_text(text, false, &f, &log) == 0);
         CHECK(streq_ptr_safe(f.settings.hostname, "h"));
         CHECK(f.settings.capability == 0);
+        CHECK(f.settings.ambient_capability == 0);
+        CHECK(count(log, "Ignoring AmbientCapability= in untrusted t.berth (line 23)") == 1);
         CHECK(f.settings.drop_capability == UINT64_C(1) << CAP_MKNOD);
         CHECK(strv_isempty(f.settings.syscall_allow) && strv_contains(f.settings.syscall_deny, "@reboot"));
         CHECK(!f.settings.rlimit[RLIMIT_NOFILE]);
@@ -546,7 +550,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(count(log, "Ignoring LinkJournal=") == 1);
         CHECK(count(log, "Ignoring PrivateUsers= in untrusted t.berth (line 13)") == 1);
         CHECK(f.settings.userns_mode == USERNS_NO && !(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)));
-        CHECK(count(log, "Ignoring") == 13);
+        CHECK(count(log, "Ignoring") == 14);
         CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
 }
 
