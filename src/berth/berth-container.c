@@ -454,6 +454,13 @@ static int spawn(Monitor *m) {
                                                s->network_namespace_path);
         }
 
+        /* -U with a private network: the network namespace the monitor made with the user namespace */
+        if (net->source == NAMESPACE_USERNS) {
+                host_netns = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+                if (host_netns < 0 || setns(m->userns.netns_fd, CLONE_NEWNET) < 0)
+                        return log_error_errno(negative_errno(), "Failed to enter the container's network namespace: %m");
+        }
+
         /* A raw clone() behaves like fork() here: we are single-threaded. */
         pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
         if (pid != 0 && host_netns >= 0 && setns(host_netns, CLONE_NEWNET) < 0) {

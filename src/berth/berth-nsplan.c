@@ -40,6 +40,7 @@ unsigned long namespace_kind_clone_flag(NamespaceKind k) {
 void namespace_plan_make(const Settings *s, NamespacePlan *ret) {
         static const NamespaceEntry host = { .source = NAMESPACE_HOST, .after = NAMESPACE_AT_CLONE };
         static const NamespaceEntry at_clone = { .source = NAMESPACE_NEW, .after = NAMESPACE_AT_CLONE };
+        static const NamespaceEntry owned = { .source = NAMESPACE_USERNS, .after = NAMESPACE_AT_CLONE };
         NamespacePlan p = {
                 .ns = {
                         /* the setup mount namespace; the final one is made by the monitor (see the header) */
@@ -54,7 +55,8 @@ void namespace_plan_make(const Settings *s, NamespacePlan *ret) {
                                                   .path = s->network_namespace_path,
                                                   .after = NAMESPACE_AT_CLONE,
                                           }
-                                          : s->private_network ? at_clone : host,
+                                          : s->private_network ? (s->userns_mode != USERNS_NO ? owned : at_clone)
+                                                               : host,
                         /* its root is the cgroup the child is in when it unshares: the container's */
                         [NAMESPACE_CGROUP] = { .source = NAMESPACE_NEW, .after = STARTUP_CGROUP_READY },
                         [NAMESPACE_USER] = host,

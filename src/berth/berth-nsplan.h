@@ -8,17 +8,20 @@
  * (berth-startup.h). The cgroup namespace, for one, is unshared by the child
  * only after STARTUP_CGROUP_READY, when it sits in the container's cgroup.
  *
- * User namespaces: today every namespace of the container is owned by the
- * host's user namespace, and the container's final mount namespace is made by
- * the monitor in a new, empty user namespace whose only job is to lock the
- * mounts (make_locked_mount_namespace() in berth-container.c: mounts copied
- * into a namespace owned by a less privileged user namespace are locked).
- * That helper is the one place where the container's real user namespace
- * will be made: with one, .user becomes NEW, .final_mount_owner
- * NAMESPACE_OWNER_CONTAINER, the monitor writes its uid/gid maps (a start-up
- * step of its own), and the namespaces whose owner must be the container's
- * user namespace (UTS, IPC, network, cgroup) move from "at clone" to "made by
- * the child after joining it". */
+ * User namespaces: without -U every namespace of the container is owned by
+ * the host's user namespace, and the container's final mount namespace is
+ * made by the monitor in a new, empty user namespace whose only job is to lock
+ * the mounts (make_locked_mount_namespace() in berth-container.c: mounts
+ * copied into a namespace owned by a less privileged user namespace are
+ * locked). With -U the monitor makes the container's user namespace
+ * (userns_setup()) and, owned by it, a private network namespace
+ * (NAMESPACE_USERNS): container root may then configure its own links and
+ * mount sysfs. The child, still host root, is born in it, sets up the tree,
+ * enters the user namespace last and unshares UTS, IPC and cgroup there
+ * (enter_user_namespace() in berth-child.c). The PID namespace stays the
+ * host's user namespace's: the kernel gives no handle on a PID namespace
+ * before its first process, and ours must be born host root; so container
+ * root cannot mount a procfs of its own (berth mounts /proc for it). */
 
 #include <stdbool.h>
 
@@ -41,6 +44,9 @@ typedef enum NamespaceSource {
         NAMESPACE_HOST,  /* the host's, shared */
         NAMESPACE_NEW,   /* a new one */
         NAMESPACE_PATH,  /* joined with setns() from a path, e.g. /run/netns/NAME */
+        NAMESPACE_USERNS, /* a new one owned by the container's user namespace: made by the monitor
+                           * with it (UserNamespace.netns_fd), entered around clone(2) so that the
+                           * child is born in it */
         _NAMESPACE_SOURCE_MAX,
         _NAMESPACE_SOURCE_INVALID = -EINVAL,
 } NamespaceSource;

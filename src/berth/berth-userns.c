@@ -612,9 +612,10 @@ int mount_make_idmapped(int mnt_fd, int userns_fd) {
         return RET_NERRNO(mount_setattr(mnt_fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof attr));
 }
 
-/* A helper is born in a new user namespace and waits; we write its maps (as host root, so
- * setgroups() stays allowed inside), keep an fd of the namespace and kill it. It shares our
- * memory (CLONE_VM) but runs on a stack of its own and does nothing but pause(): no copy of
+/* A helper is born in a new user namespace (and, with a private network, a new network namespace
+ * that the user namespace owns) and waits; we write its maps (as host root, so that setgroups()
+ * stays allowed inside), keep fds of the namespaces and kill it. It
+ * shares our memory (CLONE_VM) but runs on a stack of its own and does next to nothing: no copy of
  * our page tables for a process that lives a millisecond, which where page table updates are
  * expensive (a paravirtualised guest) costs more than the rest of its work. */
 static int userns_helper(void *userdata) {
@@ -650,15 +651,29 @@ static int proc_pid_of(int pidfd, pid_t *ret) {
         return -EIO;
 }
 
-int userns_make_mapped(const char *map, int *ret_fd) {
-        static _Alignas(16) char stack[4096];
-        _cleanup_close_ int pidfd = -EBADF;
+static int open_ns_of(pid_t pid, const char *which, int *ret_fd) {
         char path[64];
-        int fd = -EBADF, r = 0;
+        int fd;
+
+        snprintf(path, sizeof path, "/proc/%d/ns/%s", (int) pid, which);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        *ret_fd = fd;
+        return 0;
+}
+
+/* A user namespace with MAP as uid_map and gid_map; with RET_NETNS also a network namespace that it
+ * owns. */
+static int userns_make_full(const char *map, int *ret_fd, int *ret_netns) {
+        static _Alignas(16) char stack[4096];
+        _cleanup_close_ int pidfd = -EBADF, fd = -EBADF, netns = -EBADF;
+        char path[64];
+        int r = 0;
         pid_t pid, proc_pid = 0;
 
-        pid = clone(userns_helper, stack + sizeof stack, CLONE_VM | CLONE_NEWUSER | CLONE_PIDFD | SIGCHLD, NULL,
-                    &pidfd);
+        pid = clone(userns_helper, stack + sizeof stack,
+                    CLONE_VM | CLONE_NEWUSER | (ret_netns ? CLONE_NEWNET : 0) | CLONE_PIDFD | SIGCHLD, NULL, &pidfd);
         if (pid < 0)
                 return negative_errno();
         r = proc_pid_of(pidfd, &proc_pid);
@@ -670,25 +685,29 @@ int userns_make_mapped(const char *map, int *ret_fd) {
                 snprintf(path, sizeof path, "/proc/%d/gid_map", (int) proc_pid);
                 r = write_string_file(path, map, 0);
         }
-        if (r >= 0) {
-                snprintf(path, sizeof path, "/proc/%d/ns/user", (int) proc_pid);
-                fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0)
-                        r = negative_errno();
-        }
+        if (r >= 0)
+                r = open_ns_of(proc_pid, "user", &fd);
+        if (r >= 0 && ret_netns)
+                r = open_ns_of(proc_pid, "net", &netns);
         (void) kill(pid, SIGKILL);
         (void) waitpid(pid, NULL, 0);
         if (r < 0)
                 return r;
-        *ret_fd = fd;
+        *ret_fd = TAKE_FD(fd);
+        if (ret_netns)
+                *ret_netns = TAKE_FD(netns);
         return 0;
 }
 
-static int userns_make(UidRange r, int *ret_fd) {
+int userns_make_mapped(const char *map, int *ret_fd) {
+        return userns_make_full(map, ret_fd, NULL);
+}
+
+static int userns_make(UidRange r, bool net, UserNamespace *u) {
         char map[64];
 
         snprintf(map, sizeof map, "0 %" PRIu32 " %" PRIu32 "\n", r.start, r.count);
-        return userns_make_mapped(map, ret_fd);
+        return userns_make_full(map, &u->fd, net ? &u->netns_fd : NULL);
 }
 
 /* Can the tree's file system be mounted idmapped? Tried on a throw-away detached copy. */
@@ -731,7 +750,7 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
                 return log_error_errno(r, "Failed to allocate a user namespace range: %m");
 
         log_timing("monitor", "user-namespace range");
-        r = userns_make(u.range.range, &u.fd);
+        r = userns_make(u.range.range, s->private_network && !s->network_namespace_path, &u);
         if (r < 0) {
                 userns_done(&u);
                 return log_error_errno(r, "Failed to create a user namespace for %" PRIu32 "..%" PRIu32
@@ -780,6 +799,7 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
 
 void userns_done(UserNamespace *u) {
         u->fd = safe_close(u->fd);
+        u->netns_fd = safe_close(u->netns_fd);
         userns_range_release(&u->range);
         *u = USER_NAMESPACE_NULL;
 }

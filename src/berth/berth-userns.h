@@ -131,9 +131,13 @@ typedef struct UserNamespace {
         UserNamespaceRange range;
         int fd;       /* the user namespace, its uid_map and gid_map written; -EBADF: none */
         bool idmap;   /* mount the tree idmapped through fd (ownership map) */
+        /* The network namespace of a private network, owned by the user namespace and made with it
+         * before the container is cloned (the plan's NAMESPACE_USERNS), so that container root may
+         * configure its links and mount sysfs. -EBADF: not made. */
+        int netns_fd;
 } UserNamespace;
 
-#define USER_NAMESPACE_NULL ((UserNamespace) { .fd = -EBADF })
+#define USER_NAMESPACE_NULL ((UserNamespace) { .fd = -EBADF, .netns_fd = -EBADF })
 
 /* Allocates the range, resolves the ownership mode against the tree's file system, makes the
  * user namespace. Nothing with --private-users=no. Logs. */

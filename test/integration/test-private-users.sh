@@ -659,6 +659,26 @@ test_untrusted_settings_file_cannot_weaken() {
         assert_eq "0 0 4294967295" "$(map_of "$OUT")"
 }
 
+# ---- namespaces the user namespace owns ----
+
+# With a private network, container root configures its own links (networkd in a -U guest must
+# bring host0 up and give it addresses): the network namespace belongs to the user namespace. The
+# host's network stays out of reach.
+test_private_network_belongs_to_container_root() {
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --private-network /bin/sh -c \
+                'ip link set lo up && echo lo-up; ip link add in0 type veth peer name in1 && echo veth-made;
+                 ip addr add 10.1.2.3/24 dev in0 && echo addr-set'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "lo-up
+veth-made
+addr-set" "$OUT"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c 'ip link set lo down && echo HOST-LO-DOWN; true'
+        assert_eq 0 "$RC"
+        assert_not_contains "$OUT" HOST-LO-DOWN
+        ip link show lo | grep -q "UP" || fail "the host's lo went down"
+}
+
 # ---- boot ----
 
 # a booted OS as plain root gets one line saying so, unless -q, -U or --private-users=no
