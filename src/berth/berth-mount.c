@@ -196,8 +196,16 @@ static int open_mount_point(int root_fd, const char *where, bool create, int *re
         return 0;
 }
 
+/* The nodes, links and directories berth makes in the container's /dev belong to its root (OWNER,
+ * with a user namespace), as nspawn has them: else they are nobody's in the guest. A node bound
+ * from the host (where mknod is refused) keeps the host's owner. */
+static void dev_chown(int dev_fd, const char *name, uid_t owner) {
+        if (owner != 0)
+                (void) fchownat(dev_fd, name, owner, owner, AT_SYMLINK_NOFOLLOW);
+}
+
 /* DEV_FD: the container's fresh /dev tmpfs. */
-static int make_dev_nodes(int dev_fd, const char *root) {
+static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
         mode_t old;
         int r;
 
@@ -210,8 +218,10 @@ static int make_dev_nodes(int dev_fd, const char *root) {
                 r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | 0666,
                                        makedev(basic_devices[i].major, basic_devices[i].minor)));
                 (void) umask(old);
-                if (r >= 0)
+                if (r >= 0) {
+                        dev_chown(dev_fd, n, owner);
                         continue;
+                }
                 if (r != -EPERM)
                         return log_error_errno(r, "Failed to create device node '%s/dev/%s': %m", root, n);
                 snprintf(h, sizeof h, "/dev/%s", n);
@@ -222,10 +232,13 @@ static int make_dev_nodes(int dev_fd, const char *root) {
                         return log_error_errno(r, "Failed to bind-mount '%s' to '%s/dev/%s': %m", h, root, n);
         }
         for (size_t i = 0; i < ELEMENTSOF(dev_symlinks); i++)
-                if (symlinkat(dev_symlinks[i].target, dev_fd, dev_symlinks[i].name) < 0 && errno != EEXIST)
+                if (symlinkat(dev_symlinks[i].target, dev_fd, dev_symlinks[i].name) >= 0)
+                        dev_chown(dev_fd, dev_symlinks[i].name, owner);
+                else if (errno != EEXIST)
                         return log_error_errno(negative_errno(), "Failed to create '%s/dev/%s': %m", root,
                                                dev_symlinks[i].name);
-        (void) mkdirat(dev_fd, "net", 0755);
+        if (mkdirat(dev_fd, "net", 0755) >= 0)
+                dev_chown(dev_fd, "net", owner);
         for (size_t i = 0; i < ELEMENTSOF(optional_devices); i++) {
                 const char *n = optional_devices[i].name;
                 dev_t dev = makedev(optional_devices[i].major, optional_devices[i].minor);
@@ -240,6 +253,8 @@ static int make_dev_nodes(int dev_fd, const char *root) {
                 old = umask(0);
                 r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | (st.st_mode & 0666), dev));
                 (void) umask(old);
+                if (r >= 0)
+                        dev_chown(dev_fd, n, owner);
                 if (r == -EPERM) {
                         fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
                         r = fd < 0 ? negative_errno() : bind_fd_on_fd(host, fd, false, 0);
@@ -348,7 +363,7 @@ int mount_api_filesystems(const char *root, const Settings *s, uid_t owner) {
                         _cleanup_close_ int dev = open_in_root(root_fd, "dev", O_PATH | O_DIRECTORY);
                         if (dev < 0)
                                 return log_error_errno(dev, "Failed to open '%s/dev': %m", root);
-                        r = make_dev_nodes(dev, root);
+                        r = make_dev_nodes(dev, root, owner);
                         if (r < 0)
                                 return r;
                 }

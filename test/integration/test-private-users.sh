@@ -304,6 +304,16 @@ test_berths_tmpfs_mounts_belong_to_container_root() {
 /dev/shm 0:0
 /scratch 0:0
 wrote" "$OUT"
+        # the device nodes and links berth makes in /dev too, as nspawn has them
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U -x /bin/stat -c "%n %u:%g" /dev/null /dev/urandom /dev/fd
+        assert_eq "/dev/null 0:0
+/dev/urandom 0:0
+/dev/fd 0:0" "$OUT" "/dev's nodes"
+        if [ -c /dev/net/tun ]; then
+                berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/stat -c "%n %u:%g" /dev/net /dev/net/tun
+                assert_eq "/dev/net 0:0
+/dev/net/tun 0:0" "$OUT" "/dev/net/tun"
+        fi
         # the console (a pty of the host's devpts) too, with its tty group
         berth -q --console=read-only -M "$(machine)" -D "$ROOT" -U /bin/stat -c "%u:%g" /dev/console
         assert_eq 0 "$RC"
