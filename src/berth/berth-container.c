@@ -576,13 +576,20 @@ static int open_image(const Settings *s, int *root_lock, Image **ret) {
 }
 
 /* The tree: an image, or a directory after --template=; resolved once into the root source, locked,
- * checked through it. Logs. */
+ * given its user namespace (-U), checked through it. Logs. */
 static int monitor_open_root(Monitor *m) {
         const Settings *s = m->settings;
         int r;
 
         if (s->image) {
+                /* the user namespace between the partitions' mounts and their tree: its idmapping
+                 * goes on each partition, below -x's overlays, which cannot be idmapped */
                 r = open_image(s, &m->root_lock, &m->image);
+                if (r >= 0)
+                        r = userns_setup(s, image_root_mount(m->image), &m->userns);
+                if (r >= 0)
+                        r = image_assemble(m->image, m->userns.idmap ? m->userns.fd : -EBADF,
+                                           userns_owner(&m->userns));
                 if (r >= 0)
                         r = root_source_from_image(s, m->image->tree_fd, &m->root);
         } else {
@@ -591,9 +598,12 @@ static int monitor_open_root(Monitor *m) {
                         r = root_source_open(s, &m->root);
                 if (r >= 0)
                         r = lock_root(s, &m->root, false, &m->root_lock);
+                if (r >= 0)
+                        r = userns_setup(s, m->root.mount_fd, &m->userns);
         }
         if (r < 0)
                 return r;
+        log_timing("monitor", "user-namespace");
         return root_source_check(&m->root, s);
 }
 
@@ -783,10 +793,6 @@ int container_run(const Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
         log_timing("monitor", "register-unit");
-        r = userns_setup(s, &m.userns);
-        if (r < 0)
-                goto finish;
-        log_timing("monitor", "user-namespace");
         r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
         if (r < 0)
                 goto finish;

@@ -36,6 +36,8 @@
 #include <unistd.h>
 
 #include "berth-image.h"
+#include "berth-mount.h"
+#include "berth-userns.h"
 #include "log.h"
 #include "util.h"
 
@@ -194,9 +196,10 @@ static int make_usr_only_root(int usr_fd, int *ret_fd) {
         return 0;
 }
 
-/* Attaches the partition's mount at its place in the detached tree. 1 done,
- * 0 skipped (no mount point and none can be made). */
-static int attach_partition(const Image *img, PartitionDesignator d, int tree, bool tree_writable, int *mnt_fd) {
+/* Attaches the partition's mount at its place in the detached tree, a missing mount point made
+ * as OWNER (the container's root). 1 done, 0 skipped (no mount point and none can be made). */
+static int attach_partition(const Image *img, PartitionDesignator d, int tree, bool tree_writable, uid_t owner,
+                            int *mnt_fd) {
         const char *where = partition_designator_mount_point(d);
         _cleanup_close_ int dir = -EBADF;
         int r;
@@ -216,7 +219,8 @@ static int attach_partition(const Image *img, PartitionDesignator d, int tree, b
                 if (!pdir)
                         return log_oom();
                 parent = open_in_root(tree, pdir, O_PATH | O_DIRECTORY);
-                if (parent >= 0 && (mkdirat(parent, base, 0755) >= 0 || errno == EEXIST))
+                /* as the container's root: on an idmapped root, host root has no id to create with */
+                if (parent >= 0 && create_owned(parent, base, S_IFDIR | 0755, owner) >= 0)
                         dir = open_in_root(tree, where, O_PATH | O_DIRECTORY);
         }
         if (dir == -ENOENT) {
@@ -311,23 +315,10 @@ static bool partition_read_only(const Image *img, PartitionDesignator d, ImageFl
                img->use[d] == PARTITION_USE_SIGNED || verity_checkable(img, d);
 }
 
-static int image_mount_all(Image *img, ImageFlags flags) {
-        int mounts[_PARTITION_DESIGNATOR_MAX];
-        bool ephemeral = flags & IMAGE_EPHEMERAL;
-        _cleanup_close_ int upper_tmpfs = -EBADF, tree = -EBADF;
-        bool tree_writable;
+/* Every partition used: a loop device (dm-verity over it where asked) and a detached mount of its
+ * file system, in img->mounts[], nothing put together yet. */
+static int image_mount_partitions(Image *img) {
         int r;
-
-        for (size_t i = 0; i < ELEMENTSOF(mounts); i++)
-                mounts[i] = -EBADF;
-
-        if (ephemeral) {
-                r = make_tmpfs("0755", &upper_tmpfs);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to create the tmpfs for the upper layers: %m");
-                        goto finish;
-                }
-        }
 
         for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++) {
                 const DissectedPartition *p = &img->dissected.partitions[d];
@@ -335,21 +326,19 @@ static int image_mount_all(Image *img, ImageFlags flags) {
 
                 if (!p->found || !partition_designator_has_fs(d) || img->use[d] == PARTITION_USE_NONE)
                         continue;
-                ro = partition_read_only(img, d, flags);
+                ro = partition_read_only(img, d, img->flags);
                 r = loop_attach(img->fd, p->offset, p->size, ro, &img->loops[d]);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to attach a loop device to the %s partition of image '%s': %m",
-                                        partition_designator_to_string(d), img->path);
-                        goto finish;
-                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to attach a loop device to the %s partition of image "
+                                                  "'%s': %m", partition_designator_to_string(d), img->path);
                 log_debug("Attached %s partition %u of '%s' to %s.", partition_designator_to_string(d), p->partno,
                           img->path, img->loops[d].path);
                 r = protect_partition(img, d);
                 if (r < 0)
-                        goto finish;
-                r = mount_partition(img, d, ro, &mounts[d]);
+                        return r;
+                r = mount_partition(img, d, ro, &img->mounts[d]);
                 if (r < 0)
-                        goto finish;
+                        return r;
                 if (img->dm_names[d]) {
                         /* the mount holds the device now: it goes with the mount, even after a SIGKILL */
                         r = verity_deactivate_deferred(img->dm_names[d]);
@@ -357,47 +346,97 @@ static int image_mount_all(Image *img, ImageFlags flags) {
                                 log_warning_errno(r, "Failed to mark %s for removal when unmounted, ignoring: %m",
                                                   img->dm_paths[d]);
                 }
-                if (ephemeral && d != PARTITION_ESP && d != PARTITION_XBOOTLDR) {
-                        r = overlay_partition(img, d, upper_tmpfs, &mounts[d]);
+        }
+        return 0;
+}
+
+/* The partition's detached mount, idmapped through USERNS_FD: what its file system stores as
+ * 0..65535 the container's user namespace sees as its own 0..65535. */
+static int idmap_partition(const Image *img, PartitionDesignator d, int userns_fd) {
+        const char *fs = img->dissected.partitions[d].fstype;
+        int r;
+
+#if BERTH_TEST_HOOKS
+        /* a file system this kernel cannot idmap (every one on the allow-list can here) */
+        const char *refuse = getenv("BERTH_TEST_IDMAP_REFUSE");
+        if (refuse && fs && streq(refuse, fs))
+                r = -EINVAL;
+        else
+#endif
+                r = mount_make_idmapped(img->mounts[d], userns_fd);
+        if (r < 0)
+                return log_error_errno(r, "Cannot mount the %s partition (%s) of image '%s' idmapped: %m. berth does "
+                                          "not chown images: pass --private-users-ownership=off if the image's files "
+                                          "are owned by the range already, or run it without -U.",
+                                       partition_designator_to_string(d), strna(fs), img->path);
+        return 0;
+}
+
+int image_assemble(Image *img, int userns_fd, uid_t owner) {
+        bool ephemeral = img->flags & IMAGE_EPHEMERAL;
+        _cleanup_close_ int upper_tmpfs = -EBADF, tree = -EBADF;
+        bool tree_writable;
+        int r;
+
+        if (ephemeral) {
+                r = make_tmpfs("0755", &upper_tmpfs);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to create the tmpfs for the upper layers: %m");
+        }
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++) {
+                if (img->mounts[d] < 0)
+                        continue;
+                /* overlayfs cannot be idmapped itself, but takes idmapped lower layers: the
+                 * partition first, its overlay (whose upper layer takes the owner of the
+                 * lower root as mapped) on top */
+                if (userns_fd >= 0) {
+                        r = idmap_partition(img, d, userns_fd);
                         if (r < 0)
-                                goto finish;
+                                return r;
+                }
+                if (ephemeral && d != PARTITION_ESP && d != PARTITION_XBOOTLDR) {
+                        r = overlay_partition(img, d, upper_tmpfs, &img->mounts[d]);
+                        if (r < 0)
+                                return r;
                 }
         }
 
-        if (mounts[PARTITION_ROOT] >= 0) {
-                tree = TAKE_FD(mounts[PARTITION_ROOT]);
-                tree_writable = ephemeral || !partition_read_only(img, PARTITION_ROOT, flags);
+        if (img->mounts[PARTITION_ROOT] >= 0) {
+                tree = TAKE_FD(img->mounts[PARTITION_ROOT]);
+                tree_writable = ephemeral || !partition_read_only(img, PARTITION_ROOT, img->flags);
         } else {
-                r = make_usr_only_root(mounts[PARTITION_USR], &tree);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to make a root for the /usr-only image '%s': %m", img->path);
-                        goto finish;
-                }
+                r = make_usr_only_root(img->mounts[PARTITION_USR], &tree);
+                if (r == 0 && userns_fd >= 0)
+                        /* made by us as host root: its directories are the container root's */
+                        r = mount_make_idmapped(tree, userns_fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make a root for the /usr-only image '%s': %m",
+                                               img->path);
                 tree_writable = true;
         }
 
         for (size_t i = 0; i < ELEMENTSOF(mount_order); i++) {
                 PartitionDesignator d = mount_order[i];
 
-                if (mounts[d] < 0)
+                if (img->mounts[d] < 0)
                         continue;
-                r = attach_partition(img, d, tree, tree_writable, &mounts[d]);
+                r = attach_partition(img, d, tree, tree_writable, owner, &img->mounts[d]);
                 if (r < 0)
-                        goto finish;
+                        return r;
+                img->mounts[d] = safe_close(img->mounts[d]);
         }
-        if ((flags & IMAGE_READ_ONLY) && !ephemeral) {
+        if ((img->flags & IMAGE_READ_ONLY) && !ephemeral) {
                 r = set_mount_attr(tree, MOUNT_ATTR_RDONLY, true);
-                if (r < 0) {
-                        log_error_errno(r, "Failed to make image '%s' read-only: %m", img->path);
-                        goto finish;
-                }
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make image '%s' read-only: %m", img->path);
         }
         img->tree_fd = TAKE_FD(tree);
-        r = 0;
-finish:
-        for (size_t i = 0; i < ELEMENTSOF(mounts); i++)
-                safe_close(mounts[i]);
-        return r;
+        return 0;
+}
+
+int image_root_mount(const Image *img) {
+        return img->mounts[PARTITION_ROOT] >= 0 ? img->mounts[PARTITION_ROOT] : img->mounts[PARTITION_USR];
 }
 
 static const char *policy_name(const ImageOptions *o, char **buf) {
@@ -478,9 +517,12 @@ int image_open(const char *path, const ImageOptions *o, Image **ret) {
         if (!img)
                 return log_oom();
         img->fd = img->tree_fd = -EBADF;
+        img->flags = flags;
         img->verity = VERITY_CONFIG_NULL;
-        for (size_t i = 0; i < ELEMENTSOF(img->loops); i++)
+        for (size_t i = 0; i < ELEMENTSOF(img->loops); i++) {
                 img->loops[i] = LOOP_DEVICE_NULL;
+                img->mounts[i] = -EBADF;
+        }
         img->path = strdup(path);
         if (!img->path)
                 return log_oom();
@@ -504,7 +546,7 @@ int image_open(const char *path, const ImageOptions *o, Image **ret) {
         if (r < 0)
                 return r;
 
-        r = image_mount_all(img, flags);
+        r = image_mount_partitions(img);
         if (r < 0)
                 return r;
 
@@ -517,6 +559,8 @@ Image *image_free(Image *i) {
                 return NULL;
         /* the mounts first: with autoclear, a loop goes once neither a mount nor an fd holds it */
         safe_close(i->tree_fd);
+        for (size_t k = 0; k < ELEMENTSOF(i->mounts); k++)
+                safe_close(i->mounts[k]);
         for (size_t k = 0; k < ELEMENTSOF(i->dm_names); k++) {
                 /* deferred: a device still mounted goes with its last mount */
                 if (i->dm_names[k])

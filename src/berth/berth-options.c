@@ -1366,9 +1366,6 @@ int settings_verify(Settings *s) {
                                                 "and services need 65536 (nobody is 65534). Give COUNT 65536, or "
                                                 "use --private-users=pick.",
                                        s->uid_range.start, s->uid_range.count, s->uid_range.count);
-        if (s->userns_mode != USERNS_NO && s->image)
-                return log_error_errno(-EOPNOTSUPP, "--image= cannot be combined with a user namespace in berth yet. "
-                                                    "Drop --private-users=/-U, or run the image's tree with -D.");
         if (s->ambient_capability && s->start_mode == START_BOOT)
                 return log_error_errno(-EINVAL, "--ambient-capability= cannot be combined with --boot: an init "
                                                 "gives its services their capabilities itself.");

@@ -411,18 +411,23 @@ int root_mount(const Settings *s, const RootSource *root_source, const UserNames
          * host already cut (slave), still the host's root. */
         if (root_source->type == ROOT_SOURCE_IMAGE) {
                 /* the image's tree shows up here, in our namespace only; the overlay of
-                 * --ephemeral is part of it already (the monitor made it fd-based) */
+                 * --ephemeral is part of it already (the monitor made it fd-based), and so is
+                 * the idmapping of its partitions: what is made here belongs to the
+                 * container's root, nothing is idmapped again */
+                UserNamespace owner_only = u ? *u : USER_NAMESPACE_NULL;
+
+                owner_only.idmap = false;
                 r = mount_attach(root_source->mount_fd, AT_FDCWD, s->directory);
                 if (r < 0)
                         return log_error_errno(r, "Failed to mount image '%s' on '%s': %m", s->image, s->directory);
                 if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                         r = bind_tree(s, -EBADF, false, -EBADF);
                 else if (s->volatile_mode == VOLATILE_YES)
-                        r = mount_volatile_yes(s, NULL);
+                        r = mount_volatile_yes(s, &owner_only);
                 else if (s->volatile_mode == VOLATILE_STATE)
-                        r = mount_volatile_state(s, -EBADF, NULL);
+                        r = mount_volatile_state(s, -EBADF, &owner_only);
                 else
-                        r = bind_tree(s, -EBADF, s->read_only, idmap_fd);
+                        r = bind_tree(s, -EBADF, s->read_only, -EBADF);
         } else if (s->ephemeral || s->volatile_mode == VOLATILE_OVERLAY)
                 r = mount_overlay_root(s, root_source, u);
         else if (s->volatile_mode == VOLATILE_YES)

@@ -13,6 +13,8 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -710,17 +712,31 @@ static int userns_make(UidRange r, bool net, UserNamespace *u) {
         return userns_make_full(map, &u->fd, net ? &u->netns_fd : NULL);
 }
 
-/* Can the tree's file system be mounted idmapped? Tried on a throw-away detached copy. */
-static int tree_can_idmap(const char *directory, int userns_fd) {
-        _cleanup_close_ int mnt = open_tree(AT_FDCWD, directory, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+/* Can the tree's file system be mounted idmapped? Tried on a throw-away clone of the detached
+ * mount TREE_FD. */
+static int tree_can_idmap(const Settings *s, int tree_fd, int userns_fd) {
+        _cleanup_close_ int mnt = open_tree(tree_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
         if (mnt < 0)
                 return negative_errno();
+#if BERTH_TEST_HOOKS
+        /* a file system this kernel cannot idmap (every one berth mounts from images can here) */
+        static const struct { const char *name; long magic; } fs[] = {
+                { "ext4", EXT4_SUPER_MAGIC }, { "squashfs", SQUASHFS_MAGIC }, { "erofs", EROFS_SUPER_MAGIC_V1 },
+        };
+        const char *refuse = getenv("BERTH_TEST_IDMAP_REFUSE");
+        struct statfs sfs;
+        if (s->image && refuse && fstatfs(mnt, &sfs) >= 0)
+                for (size_t i = 0; i < ELEMENTSOF(fs); i++)
+                        if ((long) sfs.f_type == fs[i].magic && streq(refuse, fs[i].name))
+                                return -EINVAL;
+#endif
         return mount_make_idmapped(mnt, userns_fd);
 }
 
-int userns_setup(const Settings *s, UserNamespace *ret) {
+int userns_setup(const Settings *s, int tree_fd, UserNamespace *ret) {
         _cleanup_free_ char *detail = NULL;
         UserNamespace u = USER_NAMESPACE_NULL;
+        const char *what = s->image ?: s->directory;
         struct stat st;
         int r;
 
@@ -728,13 +744,13 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
         if (s->userns_mode == USERNS_NO)
                 return 0;
 
-        if (stat(s->directory, &st) < 0)
-                return log_error_errno(negative_errno(), "Failed to look at the tree '%s': %m", s->directory);
+        if (fstat(tree_fd, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to look at the tree '%s': %m", what);
         if (st.st_uid != st.st_gid && s->userns_mode == USERNS_YES)
                 return log_error_errno(-EINVAL, "--private-users=yes takes the range from the owner of '%s', but "
                                                 "its user (%u) and group (%u) differ. Shift the tree to one range, or "
                                                 "use --private-users=pick.",
-                                       s->directory, (unsigned) st.st_uid, (unsigned) st.st_gid);
+                                       what, (unsigned) st.st_uid, (unsigned) st.st_gid);
 
         r = userns_range_allocate(&uid_sources_host, s->userns_mode, s->uid_range, s->machine,
                                   st.st_uid == st.st_gid ? st.st_uid : 0, &u.range, &detail);
@@ -773,7 +789,16 @@ int userns_setup(const Settings *s, UserNamespace *ret) {
                 if (u.range.range.start == 0)
                         break; /* identity: nothing to map */
                 log_timing("monitor", "user-namespace made");
-                r = tree_can_idmap(s->directory, u.fd);
+                r = tree_can_idmap(s, tree_fd, u.fd);
+                if (r < 0 && s->image) {
+                        /* nspawn's auto would chown; an image is often read-only, and a chown would
+                         * rewrite it for good: berth leaves that to the user */
+                        userns_done(&u);
+                        return log_error_errno(r, "The file system of image '%s' cannot be mounted idmapped: %m. "
+                                                  "berth does not chown images: pass --private-users-ownership=off "
+                                                  "if its files are owned by the range already, or run it without -U.",
+                                               s->image);
+                }
                 if (r < 0) {
                         userns_done(&u);
                         return log_error_errno(r, "The file system of '%s' cannot be mounted idmapped: %m. berth does "

@@ -140,8 +140,10 @@ typedef struct UserNamespace {
 #define USER_NAMESPACE_NULL ((UserNamespace) { .fd = -EBADF, .netns_fd = -EBADF })
 
 /* Allocates the range, resolves the ownership mode against the tree's file system, makes the
- * user namespace. Nothing with --private-users=no. Logs. */
-int userns_setup(const struct Settings *s, UserNamespace *ret);
+ * user namespace. TREE_FD: a detached mount whose root is the tree's root (the root source's, or
+ * the root partition's of an image): its owner and whether it can be idmapped decide. Nothing
+ * with --private-users=no. Logs. */
+int userns_setup(const struct Settings *s, int tree_fd, UserNamespace *ret);
 /* Closes the namespace and releases the range's locks. */
 void userns_done(UserNamespace *u);
 /* The owner (uid = gid) of what berth creates for the container (its tmpfs mounts): the range's

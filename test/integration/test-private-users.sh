@@ -253,6 +253,36 @@ test_sigkill_with_ephemeral_and_overlays_leaves_nothing() {
         assert_no_leftovers "$name"
 }
 
+# -U on a disk image (-x: its partition idmapped below the overlay), berth killed: the loop device
+# goes with the mounts (autoclear), the range's lock with berth, nothing stays mounted
+test_sigkill_with_an_image_leaves_nothing() {
+        local name leader base
+        command -v mkfs.ext4 >/dev/null && [ -e /dev/loop-control ] || skip "no mkfs.ext4 or loop devices"
+        name=$(machine)
+        make_tiny_tree "$T/tree"
+        truncate -s 48M "$T/img.raw"
+        mkfs.ext4 -q -F -d "$T/tree" "$T/img.raw"
+        "$BERTH" --console=pipe -M "$name" -U -x -i "$T/img.raw" /bin/sh -c 'touch /root/x; exec sleep 100' \
+                </dev/null >"$T/bg.out" 2>"$T/bg.err" &
+        BG_PID=$!
+        wait_for grep -q '^LEADER=' "/run/berth/machines/$name" || fail "did not start: $(cat "$T/bg.err")"
+        leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
+        base=$(awk '{ print $2 }' "/proc/$leader/uid_map")
+        in_window "$base" || fail "not in a picked range: $(cat "/proc/$leader/uid_map")"
+        losetup -a | grep -qF "$T/img.raw" || fail "no loop device while running"
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        wait_for no_processes_of "$name" || fail "the killed container's processes are still there"
+        wait_for sh -c "! losetup -a | grep -qF '$T/img.raw'" || fail "loop devices left: $(losetup -a | grep -F "$T/")"
+        wait_for flock_free "$LOCKS/$base" || fail "range $base still held after SIGKILL"
+        berth "${B[@]}" -M "$name" -U -i "$T/img.raw" /bin/sh -c 'cat /proc/self/uid_map; ls /root'
+        assert_eq 0 "$RC"
+        assert_eq "0 $base 65536" "$(map_of "$OUT")" "the same range again"
+        assert_not_contains "$OUT" x "-x wrote to the image"
+        wait_for sh -c "! losetup -a | grep -qF '$T/img.raw'" || fail "loop devices left after exit"
+        assert_no_leftovers "$name"
+}
+
 # no_processes_of NAME: nothing runs in a cgroup of machine NAME any more
 no_processes_of() {
         [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "berth-$1" 2>/dev/null)" ] && return 0
