@@ -31,8 +31,8 @@ fi
 
 packages=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libmount-dev libblkid-dev
           libseccomp-dev libnl-route-3-dev libcryptsetup-dev cryptsetup-bin libnftables-dev nftables debootstrap
-          systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
-          squashfs-tools erofs-utils dosfstools libcap2-bin)
+          libcurl4-openssl-dev libssl-dev systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
+          squashfs-tools erofs-utils dosfstools libcap2-bin xz-utils zstd gpgv gpg)
 missing=()
 for p in "${packages[@]}"; do
         [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include "berth-devices.h"
@@ -52,6 +54,16 @@ static const DeviceRule allowed_devices[] = {
         { 'c', 10, 200 }, /* /dev/net/tun */
         { 'c', 10, 229 }, /* /dev/fuse */
 };
+
+bool device_node_allowed(mode_t mode, dev_t rdev) {
+        char type = S_ISCHR(mode) ? 'c' : S_ISBLK(mode) ? 'b' : 0;
+
+        for (size_t i = 0; type && i < ELEMENTSOF(allowed_devices); i++)
+                if (allowed_devices[i].type == type && allowed_devices[i].major == major(rdev) &&
+                    (allowed_devices[i].minor < 0 || (unsigned) allowed_devices[i].minor == minor(rdev)))
+                        return true;
+        return false;
+}
 
 /* ---- v1 devices controller ---- */
 

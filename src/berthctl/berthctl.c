@@ -48,9 +48,13 @@ static const Verb verbs[] = {
         { "remove", 2, UINT32_MAX, verb_remove, "NAME...", "Remove images" },
         { "read-only", 2, 3, verb_read_only, "NAME [BOOL]", "Mark an image read-only or writable" },
         { "clean", 1, 1, verb_clean, "", "Remove hidden images (--all: every image not in use)" },
-        { "import-tar", 2, 3, verb_import_tar, "FILE [NAME]", "Import a tar archive as an image" },
+        { "import-tar", 2, 3, verb_import, "FILE [NAME]", "Import a tar archive as an image" },
+        { "import-raw", 2, 3, verb_import, "FILE [NAME]", "Import a raw disk image as an image" },
         { "export-tar", 3, 3, verb_export_tar, "NAME FILE", "Export an image as a tar archive" },
+        { "export-raw", 3, 3, verb_export_raw, "NAME FILE", "Export a raw image (compressed by FILE's suffix)" },
         { "import-fs", 2, 3, verb_import_fs, "DIRECTORY [NAME]", "Import a directory tree as an image" },
+        { "pull-tar", 2, 3, verb_pull, "URL [NAME]", "Download a tar archive and import it as an image" },
+        { "pull-raw", 2, 3, verb_pull, "URL [NAME]", "Download a raw disk image and import it as an image" },
 };
 
 static void help(void) {
@@ -78,9 +82,10 @@ static void help(void) {
                "     --until=STATE                  Wait until running, ready or stopped (wait)\n"
                "     --now                          Also start or power off the machines (enable, disable)\n"
                "     --timeout=TIME                 How long to wait (wait, start)\n"
-               "     --read-only                    Bind or import read-only\n"
+               "     --read-only                    Bind, import or pull read-only\n"
+               "     --verify=MODE                  What to check of a download: signature, checksum or no (pull-*)\n"
                "     --mkdir                        Create the destination (bind)\n"
-               "     --force                        Replace an existing image (import-*, clone) or copy destination\n"
+               "     --force                        Replace an existing image (import-*, pull-*, clone) or file\n"
                "     --uid=USER                     User to run the shell as (shell)\n"
                "  -E --setenv=VAR=VALUE              Environment for the command (shell, exec)\n"
                "  -t --tty                           Run the command on a pseudo-terminal (exec)\n"
@@ -102,6 +107,7 @@ enum {
         ARG_UID,
         ARG_VALUE,
         ARG_NOW,
+        ARG_VERIFY,
 };
 
 static int parse_argv(int argc, char *argv[], bool permute) {
@@ -128,6 +134,7 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 { "value", no_argument, NULL, ARG_VALUE },
                 { "full", no_argument, NULL, 'l' },
                 { "now", no_argument, NULL, ARG_NOW },
+                { "verify", required_argument, NULL, ARG_VERIFY },
                 {}
         };
         int c, r;
@@ -209,6 +216,13 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 case ARG_TIMEOUT:
                         if (parse_sec(optarg, &arg.timeout_usec) < 0 || arg.timeout_usec == 0)
                                 return log_error_errno(-EINVAL, "Invalid --timeout= value '%s': expected a time span such as 30s.", optarg);
+                        break;
+                case ARG_VERIFY:
+                        r = import_verify_from_string(optarg);
+                        if (r < 0)
+                                return log_error_errno(-EINVAL, "Invalid --verify= value '%s': expected signature, checksum "
+                                                                "or no.", optarg);
+                        arg.verify = r;
                         break;
                 case ARG_READ_ONLY:
                         arg.read_only = true;

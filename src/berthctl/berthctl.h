@@ -37,7 +37,18 @@ typedef struct Args {
         char **setenv;        /* -E/--setenv= (shell, exec) */
         bool tty;             /* -t/--tty (exec): force a pty */
         bool no_tty;          /* -T (exec): never a pty */
+        int verify;           /* --verify= (pull-*): an ImportVerify */
 } Args;
+
+/* --verify=: what pull-tar and pull-raw check before an image is put in place (machinectl's) */
+typedef enum ImportVerify {
+        IMPORT_VERIFY_SIGNATURE, /* the default: SHA256SUMS, and its signature SHA256SUMS.gpg */
+        IMPORT_VERIFY_CHECKSUM,  /* SHA256SUMS only */
+        IMPORT_VERIFY_NO,
+        _IMPORT_VERIFY_MAX,
+} ImportVerify;
+const char *import_verify_to_string(ImportVerify v);
+int import_verify_from_string(const char *s);
 
 extern Args arg;
 /* main()'s argument vector as it was given, before option parsing permuted it */
@@ -87,8 +98,12 @@ int verb_rename(int argc, char *argv[]);
 int verb_remove(int argc, char *argv[]);
 int verb_read_only(int argc, char *argv[]);
 int verb_clean(int argc, char *argv[]);
-int verb_import_tar(int argc, char *argv[]);
+int verb_import(int argc, char *argv[]);       /* import-tar and import-raw */
 int verb_export_tar(int argc, char *argv[]);
+int verb_export_raw(int argc, char *argv[]);
+
+/* berthctl-pull.c */
+int verb_pull(int argc, char *argv[]);         /* pull-tar and pull-raw */
 int verb_import_fs(int argc, char *argv[]);
 
 /* ---- output: a table is printed as columns, or as JSON with --json= ---- */
