@@ -278,6 +278,51 @@ test_busybox_init_boots_and_stops_on_sigterm() {
         grep -q shutdown "$T/out" || fail "shutdown actions did not run: $(cat "$T/out")"
 }
 
+# A host limit a booted guest would run into (root's inotify instances: a guest's systemd that
+# gets none exits 255 without a word) is named in one line, with the sysctl that raises it: while
+# the guest starts, and again when its init has failed. Limits are host-wide: the test build takes
+# an assumed value from $BERTH_TEST_HOST_LIMIT instead of lowering the real one under other tests.
+test_host_limit_warnings() {
+        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-/nonexistent}/config.h" 2>/dev/null ||
+                skip "not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
+        local name pid
+        name=$(unique_name limits)
+        make_tiny_tree "$ROOT"
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=5 \
+                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
+        pid=$!
+        wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
+        wait_for grep -q "may fail to boot" "$T/err" || fail "no warning: $(cat "$T/err")"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        assert_eq 1 "$(grep -c "^berth:" "$T/err")" "one line of berth's: $(cat "$T/err")"
+        assert_match "$(grep "^berth:" "$T/err")" "^berth: Machine '$name' may fail to boot: [0-9]+ of the host's 5 inotify instances are in use \\(fs.inotify.max_user_instances\\), and a booted systemd takes about [0-9]+\\. Raise it: sysctl -w fs.inotify.max_user_instances=[0-9]+\\.\$"
+        # room enough: nothing said
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=1000000 \
+                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
+        pid=$!
+        wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        assert_eq "" "$(grep "^berth:" "$T/err")"
+        # an init that fails at once: perhaps for want of the limit, which it cannot say
+        printf '#!/bin/sh\nexit 255\n' >"$ROOT/sbin/init.fail"
+        chmod +x "$ROOT/sbin/init.fail"
+        mv "$ROOT/sbin/init" "$ROOT/sbin/init.real"
+        mv "$ROOT/sbin/init.fail" "$ROOT/sbin/init"
+        RC=0
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=1 \
+                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" || RC=$?
+        assert_eq 255 "$RC"
+        assert_contains "$(cat "$T/err")" "Machine '$name' may have failed for want of inotify instances"
+        RC=0
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=1000000 \
+                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" || RC=$?
+        assert_eq 255 "$RC"
+        assert_not_contains "$(cat "$T/err")" "for want of"
+        mv "$ROOT/sbin/init.real" "$ROOT/sbin/init"
+}
+
 test_boot_arguments_reach_init() {
         debian
         install_probe poweroff

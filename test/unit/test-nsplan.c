@@ -44,6 +44,23 @@ static void test_private_network(void) {
         CHECK(p.ns[NAMESPACE_NET].source == NAMESPACE_NEW);
 }
 
+/* -U: a private network is made with the user namespace (owned by it) and entered for the clone;
+ * the PID namespace is still made at clone */
+static void test_userns_private_network(void) {
+        Settings s = { .private_network = true, .userns_mode = USERNS_PICK };
+        NamespacePlan p;
+
+        namespace_plan_make(&s, &p);
+        CHECK(p.ns[NAMESPACE_NET].source == NAMESPACE_USERNS);
+        CHECK(p.ns[NAMESPACE_NET].after == NAMESPACE_AT_CLONE);
+        CHECK(!(namespace_plan_clone_flags(&p) & CLONE_NEWNET));
+        CHECK(namespace_plan_clone_flags(&p) & CLONE_NEWPID);
+        /* -U on the host's network: the host's */
+        s.private_network = false;
+        namespace_plan_make(&s, &p);
+        CHECK(p.ns[NAMESPACE_NET].source == NAMESPACE_HOST);
+}
+
 static void test_network_namespace_path(void) {
         Settings s = { .network_namespace_path = (char *) "/nonexistent/berth-test-netns" };
         NamespacePlan p;
@@ -83,6 +100,7 @@ int main(void) {
                 { "kinds", test_kinds },
                 { "default plan", test_default_plan },
                 { "private network", test_private_network },
+                { "user namespace with a private network", test_userns_private_network },
                 { "network namespace path", test_network_namespace_path },
                 { "join by path", test_join },
         };
