@@ -1084,13 +1084,27 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         return r;
 }
 
+/* machinectl's shell and login without a machine (or with ".host") mean the host, through
+ * machined's PTY forwarding and a PAM login session. berthctl has neither (it works without
+ * systemd) and a shell of berthctl's own environment would not be the clean session the habit
+ * expects: refused, with the ways that do it. */
+static int refuse_host(const char *verb) {
+        return log_error_errno(-EOPNOTSUPP, "berthctl %s needs a machine: berthctl does not open sessions on the host "
+                                            "('.host', machinectl's meaning of no machine). Name a machine, or use "
+                                            "'machinectl %s' where systemd runs, or 'su -'.",
+                               verb, verb);
+}
+
+static bool is_host(const char *machine) {
+        return isempty(machine) || streq(machine, ".host");
+}
+
 int verb_shell(int argc, char *argv[]) {
         _cleanup_free_ char *user = NULL;
         const char *machine, *at;
 
         if (argc < 2)
-                return log_error_errno(-EINVAL, "'shell' needs a machine: berthctl shell [USER@]NAME [COMMAND...] "
-                                                "(berthctl does not open shells on the host).");
+                return refuse_host("shell");
         machine = argv[1];
         at = strchr(machine, '@');
         if (at) {
@@ -1103,12 +1117,16 @@ int verb_shell(int argc, char *argv[]) {
                         user = NULL;
                 }
         }
+        if (is_host(machine))
+                return refuse_host("shell");
         if (!user && arg.uid && !(user = strdup(arg.uid)))
                 return log_oom();
         return run_as_user(machine, user ?: "root", argv + 2, false);
 }
 
 int verb_login(int argc, char *argv[]) {
+        if (argc < 2 || is_host(argv[1]))
+                return refuse_host("login");
         if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
                 return log_error_errno(-ENOTTY, "Cannot log in to machine '%s': standard input and output must be a "
                                                 "terminal (use 'berthctl shell %s COMMAND' in scripts).",

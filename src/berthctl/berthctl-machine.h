@@ -54,6 +54,8 @@ const char *machine_unified_cgroup(const MachineInfo *m);
 int machine_open_leader(const MachineInfo *m, int *ret_pidfd);
 int machine_open_root(const MachineInfo *m, int *ret);
 bool same_namespace(pid_t pid, const char *ns);
+/* berthctl-journal.c: status's journal lines of machine M (nothing with LINES 0). */
+void machine_journal_print(const MachineInfo *m, unsigned lines, int output_mode);
 static inline void machine_info_freep(MachineInfo **m) {
         machine_info_free(*m);
 }

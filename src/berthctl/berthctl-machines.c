@@ -499,50 +499,6 @@ static void print_cgroup_tree(int dfd, const char *prefix, unsigned depth) {
         }
 }
 
-/* The last lines of the guest's persistent journal, if it keeps one. Quiet if none. */
-static void print_journal(const MachineInfo *m, unsigned lines) {
-        _cleanup_close_ int root = -EBADF, dfd = -EBADF;
-        sd_journal *j = NULL;
-        int r;
-
-        if (machine_open_root(m, &root) < 0)
-                return;
-        dfd = open_in_root(root, "var/log/journal", O_RDONLY | O_DIRECTORY);
-        if (dfd < 0)
-                return;
-        r = sd_journal_open_directory_fd(&j, dfd, 0);
-        if (r < 0)
-                return;
-        if (sd_journal_seek_tail(j) >= 0 && sd_journal_previous_skip(j, lines) > 0) {
-                bool first = true;
-                while (sd_journal_next(j) > 0) {
-                        const void *d;
-                        size_t l;
-                        uint64_t usec = 0;
-                        char ts[64] = "", ident[64] = "?", msg[512] = "";
-                        time_t t;
-                        struct tm tm;
-
-                        (void) sd_journal_get_realtime_usec(j, &usec);
-                        t = (time_t) (usec / USEC_PER_SEC);
-                        if (localtime_r(&t, &tm))
-                                strftime(ts, sizeof ts, "%b %d %H:%M:%S", &tm);
-                        if (sd_journal_get_data(j, "SYSLOG_IDENTIFIER", &d, &l) >= 0)
-                                snprintf(ident, sizeof ident, "%.*s", (int) MIN(l - 18, sizeof ident - 1), (const char *) d + 18);
-                        if (sd_journal_get_data(j, "MESSAGE", &d, &l) >= 0)
-                                snprintf(msg, sizeof msg, "%.*s", (int) MIN(l - 8, sizeof msg - 1), (const char *) d + 8);
-                        for (char *c = msg; *c; c++)
-                                if ((unsigned char) *c < 0x20)
-                                        *c = ' ';
-                        if (first)
-                                printf("\n");
-                        first = false;
-                        printf("%s %s: %s\n", ts, ident, msg);
-                }
-        }
-        sd_journal_close(j);
-}
-
 static int status_one(const char *name, unsigned *n_printed) {
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
         _cleanup_(fields_freep) Fields *f = NULL;
@@ -611,7 +567,7 @@ static int status_one(const char *name, unsigned *n_printed) {
                 if (dfd >= 0)
                         print_cgroup_tree(dfd, "           ", 0);
         }
-        print_journal(m, 10);
+        machine_journal_print(m, arg.lines, arg.output);
         return 0;
 }
 

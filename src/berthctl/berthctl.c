@@ -15,6 +15,7 @@
 
 Args arg = {
         .legend = true,
+        .lines = 10,
 };
 
 static const Verb verbs[] = {
@@ -22,7 +23,7 @@ static const Verb verbs[] = {
         { "status", 2, UINT32_MAX, verb_status, "NAME...", "Show the state of machines" },
         { "show", 1, UINT32_MAX, verb_show, "[NAME...]", "Show properties of machines (KEY=VALUE)" },
         { "start", 2, UINT32_MAX, verb_start, "NAME...", "Boot images as machines" },
-        { "login", 2, 2, verb_login, "NAME", "Log in on a machine" },
+        { "login", 1, 2, verb_login, "NAME", "Log in on a machine" },
         { "shell", 1, UINT32_MAX, verb_shell, "[[USER@]NAME [COMMAND...]]", "Open a shell, or run a command, in a machine" },
         { "exec", 3, UINT32_MAX, verb_exec, "NAME COMMAND...", "Run a command in a machine's namespaces, without D-Bus" },
         { "console", 2, 2, verb_console, "NAME", "Attach to a machine's console (Ctrl-] three times detaches)" },
@@ -71,11 +72,15 @@ static void help(void) {
                "     --json=MODE                    Output JSON (short, pretty, off)\n"
                "     --no-legend                    Do not print headers and footers\n"
                "     --no-pager                     Do not pipe output into a pager (berthctl never pages)\n"
+               "     --no-ask-password              Do not ask for passwords (berthctl never asks)\n"
                "  -q --quiet                         Print less\n"
                "  -p --property=NAME                 Show only this property (show, show-image)\n"
                "     --value                        Show only the values of properties (show, show-image)\n"
                "  -P NAME                            Same as --property=NAME --value\n"
                "  -l --full                          Do not shorten output (berthctl never does)\n"
+               "  -n --lines=INTEGER                 Journal lines to show (status; default 10)\n"
+               "  -o --output=MODE                   Format of the journal lines (status): short, short-iso,\n"
+               "                                     short-precise, short-unix, cat, verbose, json\n"
                "  -a --all                           Show all properties, or all images (clean)\n"
                "     --kill-whom=WHOM               Whom to signal: leader or all (kill)\n"
                "  -s --signal=SIGNAL                 Which signal to send (kill)\n"
@@ -108,6 +113,7 @@ enum {
         ARG_VALUE,
         ARG_NOW,
         ARG_VERIFY,
+        ARG_NO_ASK_PASSWORD,
 };
 
 static int parse_argv(int argc, char *argv[], bool permute) {
@@ -135,13 +141,16 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 { "full", no_argument, NULL, 'l' },
                 { "now", no_argument, NULL, ARG_NOW },
                 { "verify", required_argument, NULL, ARG_VERIFY },
+                { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "lines", required_argument, NULL, 'n' },
+                { "output", required_argument, NULL, 'o' },
                 {}
         };
         int c, r;
 
         opterr = 0;
         /* "+": options end at the verb's command (shell, exec) */
-        while ((c = getopt_long(argc, argv, permute ? "hqp:P:las:E:tT" : "+hqp:P:las:E:tT", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, permute ? "hqp:P:las:E:tTn:o:" : "+hqp:P:las:E:tTn:o:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -163,6 +172,24 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                         arg.legend = false;
                         break;
                 case ARG_NO_PAGER:
+                case ARG_NO_ASK_PASSWORD:
+                        break; /* berthctl never pages, and never asks: it runs as root, without polkit */
+                case 'n':
+                        if (safe_atou(optarg, &arg.lines) < 0)
+                                return log_error_errno(-EINVAL, "Invalid --lines= value '%s': expected a number of lines (0: none).",
+                                                       optarg);
+                        break;
+                case 'o':
+                        if (streq(optarg, "help")) {
+                                for (int i = 0; i < _OUTPUT_MODE_MAX; i++)
+                                        puts(output_mode_to_string((OutputMode) i));
+                                return 0;
+                        }
+                        arg.output = output_mode_from_string(optarg);
+                        if (arg.output < 0)
+                                return log_error_errno(-EINVAL, "Invalid --output= value '%s': expected short, short-iso, "
+                                                                "short-precise, short-unix, cat, verbose or json ('help' lists them).",
+                                                       optarg);
                         break;
                 case 'q':
                         arg.quiet = true;

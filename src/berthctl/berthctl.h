@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,22 @@ typedef enum JsonMode {
         JSON_SHORT,
         JSON_PRETTY,
 } JsonMode;
+
+/* -o/--output= of status's journal lines: journalctl's names */
+typedef enum OutputMode {
+        OUTPUT_SHORT,
+        OUTPUT_SHORT_ISO,
+        OUTPUT_SHORT_PRECISE,
+        OUTPUT_SHORT_UNIX,
+        OUTPUT_CAT,
+        OUTPUT_VERBOSE,
+        OUTPUT_JSON,
+        _OUTPUT_MODE_MAX,
+        _OUTPUT_MODE_INVALID = -EINVAL,
+} OutputMode;
+
+const char *output_mode_to_string(OutputMode m);
+OutputMode output_mode_from_string(const char *s);
 
 typedef struct Args {
         JsonMode json;
@@ -38,6 +55,8 @@ typedef struct Args {
         bool tty;             /* -t/--tty (exec): force a pty */
         bool no_tty;          /* -T (exec): never a pty */
         int verify;           /* --verify= (pull-*): an ImportVerify */
+        unsigned lines;       /* -n/--lines= (status): journal lines, 10 by default */
+        OutputMode output;    /* -o/--output= (status): their format */
 } Args;
 
 /* --verify=: what pull-tar and pull-raw check before an image is put in place (machinectl's) */

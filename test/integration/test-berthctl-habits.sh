@@ -4,7 +4,8 @@
 # machinectl habits that berthctl keeps, without systemd: cat and edit of settings files, stop and
 # restart as aliases of poweroff
 # and reboot, wait --until=stopped, show --value and -P, -l, a reboot of a machine that
-# 'berthctl start' started brings it back, remove takes the start log along.
+# 'berthctl start' started brings it back, remove takes the start log along, shell and login
+# without a machine (the host, to machinectl) refused.
 . "$(dirname "$0")/lib.sh"
 require_root
 
@@ -250,6 +251,21 @@ test_enable_now_needs_systemd() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "systemd"
+}
+
+# machinectl's shell/login without a machine (or ".host") mean the host: berthctl refuses in one
+# line that names what does it, and starts nothing
+test_shell_and_login_without_a_machine_are_refused() {
+        local args
+        for args in "shell" "shell .host" "shell root@.host" "shell @.host /bin/true" "login" "login .host"; do
+                # shellcheck disable=SC2086 # the words are the arguments
+                ctl $args
+                assert_eq 1 "$RC" "berthctl $args"
+                assert_one_line_error "berthctl $args"
+                assert_contains "$ERR" "does not open sessions on the host ('.host'" "berthctl $args"
+                assert_contains "$ERR" "machinectl ${args%% *}" "berthctl $args"
+                assert_eq "" "$OUT" "berthctl $args"
+        done
 }
 
 run_tests

@@ -47,6 +47,11 @@ foreign() {
                 fail "RegisterMachine $1 failed"
 }
 
+# status_shows NAME TEXT: berthctl status shows TEXT among the machine's journal lines
+status_shows() {
+        "$BERTHCTL" status -n 1000 -o cat "$1" 2>/dev/null | grep -qF "$2"
+}
+
 # ---- cases ----
 
 test_start_list_status_exec_kill_poweroff() {
@@ -65,6 +70,14 @@ test_start_list_status_exec_kill_poweroff() {
         ctl status bs1
         assert_eq 0 "$RC" "status: $ERR"
         assert_match "$OUT" 'Unit: berth@bs1\.service'
+        # its journal lines, as machinectl shows them: the host's entries about the machine
+        # (MACHINE=, as berth logs them under systemd) and the guest's own (the unit links its
+        # journal, --link-journal=try-guest)
+        printf 'MESSAGE=status probe %s\nMACHINE=bs1\n' "$$" | logger --journald
+        wait_for status_shows bs1 "status probe $$" || fail "status shows no MACHINE=bs1 line: $OUT"
+        wait_for status_shows bs1 "Startup finished" || fail "status shows none of the guest's lines"
+        ctl status -n 1 -o cat bs1
+        assert_eq 1 "$(printf '%s\n' "$OUT" | awk 'BEGIN { RS = "" } { p = $0 } END { print p }' | wc -l)" "-n 1: $OUT"
         ctl show bs1
         assert_contains "$OUT" "Registered=yes"
         assert_contains "$OUT" "Unit=berth@bs1.service"

@@ -167,6 +167,27 @@ State=running" "$OUT"
         assert_eq 1 "$RC"
         assert_contains "$OUT" "State: running"
         assert_contains "$ERR" "no-such-machine-$$"
+
+        # the tiny tree keeps no journal: one line says so (or that the host's has nothing of it)
+        ctl status "$n"
+        if [ -d /var/log/journal ] || [ -d /run/log/journal ]; then
+                assert_eq "-- No entries --" "$(journal_part "$OUT")"
+        else
+                assert_eq "No journal of machine '$n' to show: the host keeps none, and its tree has no persistent one (see berth's --link-journal=)." \
+                        "$(journal_part "$OUT")"
+        fi
+        ctl status -n 0 "$n"
+        assert_not_contains "$OUT" "No journal"
+        assert_not_contains "$OUT" "No entries"
+        # machinectl's options that change nothing here
+        ctl --no-pager --no-ask-password status "$n" --lines=0 -l
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "State: running"
+}
+
+# journal_part TEXT: status's last paragraph, the journal lines
+journal_part() {
+        printf '%s\n' "$1" | awk 'BEGIN { RS = "" } { p = $0 } END { print p }'
 }
 
 test_missing_machine_is_a_one_line_error() {
@@ -795,10 +816,27 @@ test_debian_guest() {
         assert_match "$OUT" "^ *Addresses: -$"
         assert_match "$OUT" "init.scope"
         assert_match "$OUT" "systemd-journald"
-        # the journal's last lines
+        # the journal's last lines, as machinectl shows them: -n lines, -o format
         wait_for "$BERTHCTL" exec "$n" journalctl -q -n1 || true
         ctl status "$n"
         assert_match "$OUT" "systemd(\[[0-9]+\])?: "
+        ctl status -n 3 -o short-unix "$n"
+        assert_eq 3 "$(journal_part "$OUT" | wc -l)" "-n 3: $OUT"
+        journal_part "$OUT" | grep -Evq '^[0-9]+\.[0-9]{6} [^ ]+ [^ ]+: ' && fail "-o short-unix: $OUT"
+        ctl status --lines=2 --output=cat "$n"
+        assert_eq 2 "$(journal_part "$OUT" | wc -l)" "--lines=2: $OUT"
+        journal_part "$OUT" | grep -Eq '^[A-Z][a-z]{2} [0-9]{2} ' && fail "-o cat has time stamps: $OUT"
+        ctl status -n 2 -o json "$n"
+        journal_part "$OUT" | python3 -c '
+import json, sys
+lines = sys.stdin.read().splitlines()
+assert len(lines) == 2, lines
+for l in lines:
+    d = json.loads(l)
+    assert "MESSAGE" in d and int(d["__REALTIME_TIMESTAMP"]) > 0, d' || fail "-o json: $OUT"
+        ctl status -n 1 -o verbose "$n"
+        assert_match "$OUT" "^    MESSAGE="
+        assert_match "$OUT" "^    _MACHINE_ID=[0-9a-f]{32}$"
         # commands join the leader's cgroup (init.scope: a leaf), not the guest's root cgroup
         ctl exec "$n" cat /proc/self/cgroup
         assert_eq 0 "$RC"
