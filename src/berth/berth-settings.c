@@ -63,8 +63,15 @@ int custom_mount_add(Settings *s, CustomMountType t, CustomMount **ret) {
 }
 
 static uint64_t capabilities_within(const Settings *s, uint64_t bounding) {
-        uint64_t caps = capability_default_set() | s->capability;
+        uint64_t def = capability_default_set(), caps;
 
+        /* With a user namespace on the host's network the container's root cannot bind the host's
+         * privileged ports (the network namespace belongs to the host's user namespace): the
+         * capability would only mislead programs that look for it before they pick a port. Left out
+         * of the default, as nspawn leaves it out; --capability= still gives it. */
+        if (s->userns_mode != USERNS_NO && !s->private_network)
+                def &= ~(UINT64_C(1) << CAP_NET_BIND_SERVICE);
+        caps = def | s->capability;
         if (s->capability_all)
                 caps = capability_all();
         /* a network of its own is the container's to manage, as with nspawn */

@@ -560,6 +560,24 @@ wrote" "$OUT" "--private-users=$mode"
         assert_eq 0:0 "$(stat -c %u:%g "/var/log/journal/$id")" "the host's directory is unchanged"
 }
 
+# The host's network namespace is not the container's: its root cannot bind privileged ports
+# there, and does not get the capability that says it could (as with nspawn)
+test_no_net_bind_service_on_the_hosts_network() {
+        local name
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        berth "${B[@]}" -M "$name" -D "$ROOT" /usr/bin/payload hascap CAP_NET_BIND_SERVICE
+        assert_eq 0 "$RC" "without -U: $OUT"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U /usr/bin/payload hascap CAP_NET_BIND_SERVICE
+        assert_eq "CapBnd=0 CapEff=0 CapPrm=0" "$OUT" "-U"
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=identity /usr/bin/payload hascap CAP_NET_BIND_SERVICE
+        assert_eq 1 "$RC" "--private-users=identity: $OUT"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --private-network /usr/bin/payload hascap CAP_NET_BIND_SERVICE
+        assert_eq 0 "$RC" "-U with a network of its own: $OUT"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --capability=CAP_NET_BIND_SERVICE /usr/bin/payload hascap CAP_NET_BIND_SERVICE
+        assert_eq 0 "$RC" "-U, asked for: $OUT"
+}
+
 test_hostile_actions_fail_in_userns() {
         local core
         make_tiny_tree "$ROOT"
@@ -584,8 +602,9 @@ test_hostile_actions_fail_in_userns() {
                 payload syscall init_module 2>/dev/null | grep -q "^ok" && echo MODULE
                 echo done'
         assert_eq 0 "$RC"
-        # root inside has its capabilities (in its namespace)...
-        assert_contains "$OUT" "CapEff:	00000000fdecafff"
+        # root inside has its capabilities (in its namespace; CAP_NET_BIND_SERVICE not on the
+        # host's network)...
+        assert_contains "$OUT" "CapEff:	00000000fdecabff"
         # ...and none of this worked
         assert_eq "done" "$(printf '%s\n' "$OUT" | tail -n +2)"
         assert_eq "$core" "$(cat /proc/sys/kernel/core_pattern)" "the host's core_pattern"
