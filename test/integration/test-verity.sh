@@ -235,11 +235,15 @@ test_userspace_check() {
         refused "has 20 bytes, and the hash tree uses sha256, whose hashes have 32" -i "$T/v.raw" \
                 --root-hash="${HASH:0:40}" --image-policy=root=unprotected
         # a changed byte in the data partition (the marker file's block, 1 MiB in)
+        # (in a new file, written through to the disk: nothing of what the earlier runs read of
+        # v.raw, in any cache, can stand in for the changed block)
         local off
         off=$(grep -abo verity-data "$T/v.raw" | head -1 | cut -d: -f1)
         [ -n "$off" ] || fail "the marker is not in the image"
-        printf 'V' | dd of="$T/v.raw" bs=1 seek="$off" conv=notrunc status=none
-        refused "does not match the root hash" -i "$T/v.raw" --root-hash="$HASH" --image-policy=root=unprotected
+        cp "$T/v.raw" "$T/changed.raw"
+        printf 'V' | dd of="$T/changed.raw" bs=1 seek="$off" conv=notrunc,fsync status=none
+        [ "$(sha256sum <"$T/changed.raw")" != "$before" ] || fail "the byte was not changed"
+        refused "does not match the root hash" -i "$T/changed.raw" --root-hash="$HASH" --image-policy=root=unprotected
 }
 
 # the side files and --verity-data= on one file system without a partition table
