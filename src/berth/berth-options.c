@@ -1261,9 +1261,14 @@ static int verify_network(Settings *s) {
         int t;
 
         if (s->network_namespace_path) {
-                if (s->private_network || settings_network_links(s))
+                if (settings_network_links(s))
                         return log_error_errno(-EINVAL, "--network-namespace-path= cannot be combined with "
-                                                        "--private-network or the other --network-* options.");
+                                                        "the other --network-* options: the links would go into "
+                                                        "a namespace that is not the container's own.");
+                /* --private-network says "not the host's network", which the named namespace already
+                 * is (nspawn accepts the pair). But that namespace is not the container's own: no
+                 * CAP_NET_ADMIN and no writable /proc/sys/net in it, as without --private-network. */
+                s->private_network = false;
                 fd = open(s->network_namespace_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
                 if (fd < 0)
                         return log_error_errno(negative_errno(), "Cannot open network namespace '%s' "

@@ -374,6 +374,14 @@ test_network_namespace_path() {
         assert_eq "$(stat -L -c %i "/run/netns/$ns")" "$OUT"
         # and the host's namespace is not the container's
         assert_eq 0 "$(nsenter -t $$ -n true; echo $?)"
+        # --private-network with it, as nspawn accepts: the same namespace, and still not the
+        # container's own (no CAP_NET_ADMIN, /proc/sys/net read-only)
+        berth -D "$ROOT" -M "$(mname join)" -q --pipe --private-network --network-namespace-path="/run/netns/$ns" \
+                /bin/sh -c 'stat -L -c %i /proc/self/ns/net; payload hascap CAP_NET_ADMIN;
+                            echo 1 >/proc/sys/net/ipv4/ip_forward 2>/dev/null && echo WROTE; true'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "$(stat -L -c %i "/run/netns/$ns")
+CapBnd=0 CapEff=0 CapPrm=0" "$OUT"
         ip netns delete "$ns"
         trap - EXIT
 }
@@ -422,7 +430,7 @@ test_bad_input() {
         berth -D "$ROOT" -M "$n" --network-zone=a --network-bridge=b /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
-        berth -D "$ROOT" -M "$n" --private-network --network-namespace-path=/proc/self/ns/net /bin/true
+        berth -D "$ROOT" -M "$n" --network-veth --network-namespace-path=/proc/self/ns/net /bin/true
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_net_unchanged
