@@ -865,7 +865,10 @@ static int assign(SettingsFile *file, const SettingsKey *k, const char *value, u
         return 0;
 }
 
-int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *ret) {
+/* ALLOWED (0: every key): the SETTING_MASK()s of the keys the file may set; any other key, known or
+ * not, and any unknown section are errors (the host configuration: a typo there must not go
+ * unnoticed on every start). */
+static int parse_file(FILE *f, const char *path, bool trusted, uint64_t allowed, SettingsFile *ret) {
         _cleanup_(settings_file_done) SettingsFile file = {
                 .trusted = trusted,
                 .settings = { .notify_ready = -1 },
@@ -927,6 +930,9 @@ int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *r
                         for (size_t i = 0; i < ELEMENTSOF(settings_sections); i++)
                                 if (streq(settings_sections[i], l + 1))
                                         section = settings_sections[i];
+                        if (!section && !ignore_section && allowed)
+                                return log_error_errno(-EINVAL, "%s:%u: Unknown section [%s]. Only [Exec] and "
+                                                       "[Files] are read here.", path, at, l + 1);
                         if (!section && !ignore_section) {
                                 /* a newer nspawn's section: warned about and skipped, as nspawn does */
                                 log_warning("%s:%u: Unknown section [%s], ignoring its keys.", path, at, l + 1);
@@ -953,6 +959,16 @@ int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *r
                                                key);
 
                 const SettingsKey *k = key_find(section, key);
+                if (allowed && !k)
+                        return log_error_errno(-EINVAL, "%s:%u: Unknown key '%s' in section [%s]: this file sets "
+                                                        "only [Exec] PrivateUsers= and [Files] PrivateUsersOwnership=.",
+                                               path, at, key, section);
+                if (allowed && !(SETTING_MASK(key_setting(k)) & allowed))
+                        return log_error_errno(-EINVAL, "%s:%u: Key '%s' in section [%s] cannot be set here: this "
+                                                        "file sets only [Exec] PrivateUsers= and [Files] "
+                                                        "PrivateUsersOwnership= for every machine. Set it in the "
+                                                        "machine's settings file.",
+                                               path, at, key, section);
                 if (!k) {
                         log_warning("%s:%u: Unknown key '%s' in section [%s], ignoring.", path, at, key, section);
                         goto next;
@@ -978,6 +994,10 @@ int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *r
         *ret = file;
         file = (SettingsFile) {};
         return 0;
+}
+
+int settings_file_parse(FILE *f, const char *path, bool trusted, SettingsFile *ret) {
+        return parse_file(f, path, trusted, 0, ret);
 }
 
 /* ---- finding it ---- */
@@ -1112,5 +1132,68 @@ int settings_file_load(Settings *s) {
         if (r < 0)
                 return log_oom();
         log_debug("Read settings file %s (%s).", path, trusted ? "trusted" : "untrusted");
+        return 1;
+}
+
+/* ---- the host's configuration ---- */
+
+static const char *const host_config_paths[] = {
+        "/etc/berth/berth.conf",
+        "/run/berth/berth.conf",
+        "/usr/lib/berth/berth.conf",
+};
+
+int host_config_find(char **ret_path) {
+        const char *e = getenv("BERTH_CONF");
+        char *p;
+
+        if (e) {
+                if (isempty(e))
+                        return 0;
+                p = strdup(e);
+        } else {
+                size_t i;
+
+                for (i = 0; i < ELEMENTSOF(host_config_paths); i++)
+                        if (faccessat(AT_FDCWD, host_config_paths[i], F_OK, AT_SYMLINK_NOFOLLOW) >= 0 || errno != ENOENT)
+                                break;
+                if (i == ELEMENTSOF(host_config_paths))
+                        return 0;
+                p = strdup(host_config_paths[i]);
+        }
+        if (!p)
+                return -ENOMEM;
+        *ret_path = p;
+        return 1;
+}
+
+int host_config_load(Settings *s) {
+        _cleanup_(settings_file_done) SettingsFile file = {};
+        _cleanup_free_ char *path = NULL;
+        _cleanup_fclose_ FILE *f = NULL;
+        int r;
+
+        r = host_config_find(&path);
+        if (r == -ENOMEM)
+                return log_oom();
+        if (r <= 0)
+                return 0;
+        f = fopen(path, "re");
+        if (!f && errno == ENOENT && getenv("BERTH_CONF"))
+                return log_error_errno(-ENOENT, "Configuration file '%s' ($BERTH_CONF) does not exist. Point "
+                                                "$BERTH_CONF at a file, or set it empty to read none.", path);
+        if (!f)
+                return log_error_errno(negative_errno(), "Failed to open configuration file '%s': %m", path);
+        /* the host's own file, written by its administrator: trusted */
+        r = parse_file(f, path, true,
+                       SETTING_MASK(SETTING_PRIVATE_USERS) | SETTING_MASK(SETTING_PRIVATE_USERS_OWNERSHIP), &file);
+        if (r < 0)
+                return r;
+        /* below the command line (which keeps what it set) and the machine's settings file
+         * (merged after this, over what is not the command line's) */
+        r = settings_merge(s, &file, false);
+        if (r < 0)
+                return log_oom();
+        log_debug("Read configuration file %s.", path);
         return 1;
 }

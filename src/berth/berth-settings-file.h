@@ -46,6 +46,17 @@ int settings_merge(Settings *s, SettingsFile *file, bool override);
  * s->settings_mode says. Logs. Returns 1 if a file was used, 0 if none, or negative errno. */
 int settings_file_load(Settings *s);
 
+/* The host's configuration, berth.conf: defaults for every machine, of which [Exec] PrivateUsers=
+ * and [Files] PrivateUsersOwnership= may be set (in the syntax and with the meaning of the settings
+ * files'). The first of /etc/berth/berth.conf, /run/berth/berth.conf and /usr/lib/berth/berth.conf
+ * that exists, as systemd picks between files of one name; $BERTH_CONF names another (empty:
+ * none). Returns 1 with *ret_path, 0 if there is none. Does not log. */
+int host_config_find(char **ret_path);
+/* Between parse_argv() and settings_file_load(): what berth.conf sets, S keeps what its command
+ * line set; the machine's settings file then overrides the rest as usual. Logs. Returns 1 if a
+ * file was read, 0 if none, or negative errno. */
+int host_config_load(Settings *s);
+
 /* The key table, for tests and docs: row I's key name (NULL past the end), its section, the
  * option that parses it (NULL for keys berth does not support) and whether it is privileged. */
 size_t settings_keys_count(void);

@@ -796,14 +796,18 @@ int userns_setup(const Settings *s, int tree_fd, UserNamespace *ret) {
                         userns_done(&u);
                         return log_error_errno(r, "The file system of image '%s' cannot be mounted idmapped: %m. "
                                                   "berth does not chown images: pass --private-users-ownership=off "
-                                                  "if its files are owned by the range already, or run it without -U.",
+                                                  "if its files are owned by the range already, or run it without -U "
+                                                  "(for a machine that /etc/berth/berth.conf gives one: "
+                                                  "PrivateUsers=no in its trusted settings file).",
                                                s->image);
                 }
                 if (r < 0) {
                         userns_done(&u);
                         return log_error_errno(r, "The file system of '%s' cannot be mounted idmapped: %m. berth does "
                                                   "not chown trees yet: shift the tree to the range yourself and pass "
-                                                  "--private-users-ownership=off, or run without -U.",
+                                                  "--private-users-ownership=off, or run without -U "
+                                                  "(for a machine that /etc/berth/berth.conf gives one: "
+                                                  "PrivateUsers=no in its trusted settings file).",
                                                s->directory);
                 }
                 u.idmap = true;

@@ -33,6 +33,10 @@ int main(int argc, char *argv[]) {
         r = settings_find_image(&s);
         if (r < 0)
                 goto finish;
+        /* berth.conf: the host's defaults (a user namespace for every machine), below the command line */
+        r = host_config_load(&s);
+        if (r < 0)
+                goto finish;
         /* NAME.berth/NAME.nspawn: merged into what the command line said, before anything checks it */
         r = settings_file_load(&s);
         if (r < 0)

@@ -56,6 +56,8 @@ fi
 : "${BERTH_TEST_CACHE:=/var/cache/berth-test}"
 : "${RUN_TIMEOUT:=120}"
 : "${WAIT_TIMEOUT:=60}"
+# berth.conf of the host (if it has one) would change every default: none unless a test names one
+export BERTH_CONF="${BERTH_CONF-}"
 export BERTH_SRC BERTH_TEST_CACHE
 [ -n "${BERTH:-}" ] && export BERTH
 [ -n "${BERTH_PAYLOAD:-}" ] && export BERTH_PAYLOAD

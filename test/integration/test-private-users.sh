@@ -757,6 +757,67 @@ test_boot_without_userns_warns() {
         done
 }
 
+# ---- the host's configuration: berth.conf ----
+
+# a user namespace for every machine from berth.conf ($BERTH_CONF stands for /etc/berth/berth.conf,
+# which other runs on this host would see); the command line and the settings file win over it
+test_host_config_gives_every_machine_a_user_namespace() {
+        make_tiny_tree "$ROOT"
+        mkdir -p "$T/etc"
+        printf '# the site says\n[Exec]\nPrivateUsers=pick\n' >"$T/berth.conf"
+        BERTH_CONF=$T/berth.conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c \
+                'cat /proc/self/uid_map; /usr/bin/payload stat /etc/passwd'
+        assert_eq 0 "$RC"
+        assert_match "$(map_of "$OUT")" "^0 [1-9][0-9]* 65536$"
+        # pick's ownership default, auto: the tree is idmapped
+        assert_contains "$OUT" "uid=0 gid=0"
+        # the command line wins
+        BERTH_CONF=$T/berth.conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" --private-users=no /bin/cat /proc/self/uid_map
+        assert_eq "0 0 4294967295" "$(map_of "$OUT")" "--private-users=no over berth.conf"
+        # a trusted settings file wins
+        printf '[Exec]\nPrivateUsers=no\n' >"$T/etc/$(machine trusted).berth"
+        BERTH_CONF=$T/berth.conf BERTH_SETTINGS_PATH=$T/etc berth "${B[@]}" -M "$(machine trusted)" -D "$ROOT" \
+                /bin/cat /proc/self/uid_map
+        assert_eq "0 0 4294967295" "$(map_of "$OUT")" "a trusted settings file's PrivateUsers=no"
+        # an untrusted one cannot take the user namespace away
+        printf '[Exec]\nPrivateUsers=no\n' >"$T/$(machine untrusted).nspawn"
+        mkdir -p "$T/$(machine untrusted)"
+        cp -a "$ROOT/." "$T/$(machine untrusted)/"
+        BERTH_CONF=$T/berth.conf BERTH_SETTINGS_PATH= berth "${B[@]}" -D "$T/$(machine untrusted)" /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC"
+        assert_match "$(map_of "$OUT")" "^0 [1-9][0-9]* 65536$"
+        assert_contains "$ERR" "Ignoring PrivateUsers="
+        # ownership off from the file: the tree as it is on disk
+        printf '[Exec]\nPrivateUsers=pick\n[Files]\nPrivateUsersOwnership=off\n' >"$T/berth.conf"
+        BERTH_CONF=$T/berth.conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" /usr/bin/payload stat /etc/passwd
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "uid=65534 gid=65534"
+        # none (set empty) and an empty file: nspawn's default
+        for conf in "" "$T/empty.conf"; do
+                : >"$T/empty.conf"
+                BERTH_CONF=$conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/cat /proc/self/uid_map
+                assert_eq "0 0 4294967295" "$(map_of "$OUT")" "BERTH_CONF='$conf'"
+        done
+}
+
+test_host_config_bad_input() {
+        local conf
+        make_tiny_tree "$ROOT"
+        for conf in '[Exec]\nPrivateUser=pick\n' '[Exec]\nBoot=yes\n' '[Network]\nPrivate=yes\n' \
+                '[Exec]\nPrivateUsers=sometimes\n' 'PrivateUsers=pick\n' '[Files]\nPrivateUsersOwnership=maybe\n'; do
+                printf "$conf" >"$T/berth.conf"
+                BERTH_CONF=$T/berth.conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/true
+                assert_eq 1 "$RC" "$conf"
+                assert_one_line_error
+                assert_contains "$ERR" "$T/berth.conf:"
+        done
+        BERTH_CONF=$T/missing.conf berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "does not exist"
+        assert_no_leftovers "$(machine)"
+}
+
 test_debian_boots_with_userns() {
         local tree name start
         tree=$(debian_tree) || exit $?

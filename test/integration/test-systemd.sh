@@ -345,6 +345,29 @@ test_unit_stop_powers_the_guest_off() {
         assert_not_contains "$OUT" "did not stop in time"
 }
 
+map_line() {
+        printf '%s\n' "$1" | head -n 1 | awk '{ print $1, $2, $3 }'
+}
+
+# berth.conf in the usual places (this host is a throw-away one: /etc and /usr/lib are ours): the
+# administrator's file over the vendor's, the command line over both
+test_host_config_files() {
+        local out
+        unset BERTH_CONF
+        mkdir -p /usr/lib/berth /etc/berth
+        printf '[Exec]\nPrivateUsers=pick\n' >/usr/lib/berth/berth.conf
+        out=$("$BERTH" -q --console=pipe -M hc1 -D "$DEB_TREE" --volatile=overlay /bin/cat /proc/self/uid_map) || fail "berth failed: $out"
+        assert_match "$(map_line "$out")" "^0 [1-9][0-9]* 65536$" "/usr/lib/berth/berth.conf"
+        printf '[Exec]\nPrivateUsers=no\n' >/etc/berth/berth.conf
+        out=$("$BERTH" -q --console=pipe -M hc1 -D "$DEB_TREE" --volatile=overlay /bin/cat /proc/self/uid_map) || fail "berth failed: $out"
+        assert_eq "0 0 4294967295" "$(map_line "$out")" "/etc/berth/berth.conf over /usr/lib"
+        out=$("$BERTH" -q --console=pipe -M hc1 -D "$DEB_TREE" --volatile=overlay -U /bin/cat /proc/self/uid_map) || fail "berth failed: $out"
+        assert_match "$(map_line "$out")" "^0 [1-9][0-9]* 65536$" "-U over berth.conf"
+        rm -f /usr/lib/berth/berth.conf /etc/berth/berth.conf
+        out=$("$BERTH" -q --console=pipe -M hc1 -D "$DEB_TREE" --volatile=overlay /bin/cat /proc/self/uid_map) || fail "berth failed: $out"
+        assert_eq "0 0 4294967295" "$(map_line "$out")" "no berth.conf: nspawn's default"
+}
+
 unit_restarted() {
         [ "$(prop berth@un3 NRestarts)" = 1 ] && [ "$(prop berth@un3 ActiveState)" = active ]
 }
