@@ -783,7 +783,7 @@ test_host_config_gives_every_machine_a_user_namespace() {
         printf '[Exec]\nPrivateUsers=no\n' >"$T/$(machine untrusted).nspawn"
         mkdir -p "$T/$(machine untrusted)"
         cp -a "$ROOT/." "$T/$(machine untrusted)/"
-        BERTH_CONF=$T/berth.conf BERTH_SETTINGS_PATH= berth "${B[@]}" -D "$T/$(machine untrusted)" /bin/cat /proc/self/uid_map
+        BERTH_CONF=$T/berth.conf BERTH_SETTINGS_PATH='' berth "${B[@]}" -D "$T/$(machine untrusted)" /bin/cat /proc/self/uid_map
         assert_eq 0 "$RC"
         assert_match "$(map_of "$OUT")" "^0 [1-9][0-9]* 65536$"
         assert_contains "$ERR" "Ignoring PrivateUsers="
