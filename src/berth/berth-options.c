@@ -394,11 +394,6 @@ static int p_userns_ownership(Settings *s, const char *arg, const char **detail)
         UserNamespaceOwnership o = userns_ownership_from_string(arg);
         if (o < 0)
                 return -EINVAL;
-        if (o == USERNS_OWNERSHIP_CHOWN) {
-                *detail = "berth does not shift a tree's ownership (chown) yet: use map or auto, which mount "
-                          "the tree idmapped and change nothing on disk";
-                return -EOPNOTSUPP;
-        }
         s->userns_ownership = o;
         s->userns_ownership_set = true;
         return 0;
@@ -855,8 +850,8 @@ const OptionDef option_table[] = {
         { "User namespaces", "private-users", 0, OPTION_ARG_OPTIONAL, "MODE", NULL,
           "Run in a user namespace: no, yes (the tree owner's range), pick (a free range), identity, "
           "or UID[:COUNT]", p_private_users, SETTING_PRIVATE_USERS },
-        { NULL, "private-users-ownership", 0, OPTION_ARG_REQUIRED, "MODE", "off map auto",
-          "How the tree's ownership meets the range: map mounts it idmapped, auto maps where possible",
+        { NULL, "private-users-ownership", 0, OPTION_ARG_REQUIRED, "MODE", "off chown map auto",
+          "How the tree's ownership meets the range: map mounts it idmapped, chown shifts it on disk, auto maps where possible",
           p_userns_ownership, SETTING_PRIVATE_USERS_OWNERSHIP },
         { NULL, "userns", 'U', OPTION_ARG_NONE, NULL, NULL,
           "Same as --private-users=pick --private-users-ownership=auto (berth's long name for nspawn's -U)",
@@ -947,8 +942,7 @@ typedef struct NspawnOption {
 #define NO_IMAGE "berth boots directory trees only so far: mount the image (or import it with 'berthctl import-fs') and pass -D"
 
 static const NspawnOption nspawn_options[] = {
-        { "private-users-chown", 0, "berth does not chown trees yet: -U mounts the tree idmapped "
-                                    "(--private-users-ownership=map), which changes nothing on disk" },
+        { "private-users-chown", 0, "it is --private-users-ownership=chown in berth, as in newer nspawn" },
         { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "bind-user-shell", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "image", 'i', NO_IMAGE },
@@ -1371,6 +1365,12 @@ int settings_verify(Settings *s) {
                                                 "and services need 65536 (nobody is 65534). Give COUNT 65536, or "
                                                 "use --private-users=pick.",
                                        s->uid_range.start, s->uid_range.count, s->uid_range.count);
+        if (s->userns_mode != USERNS_NO && s->userns_ownership == USERNS_OWNERSHIP_CHOWN &&
+            (s->image || s->ephemeral || s->volatile_mode != VOLATILE_NO))
+                return log_error_errno(-EINVAL, "--private-users-ownership=chown shifts a directory tree on disk, for "
+                                                "good: not %s. Use map (the default with -U), which changes nothing.",
+                                       s->image ? "an image" : s->ephemeral ? "the tree under --ephemeral's overlay"
+                                                                            : "the tree under --volatile=");
         if (s->ambient_capability && s->start_mode == START_BOOT)
                 return log_error_errno(-EINVAL, "--ambient-capability= cannot be combined with --boot: an init "
                                                 "gives its services their capabilities itself.");

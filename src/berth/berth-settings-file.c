@@ -281,7 +281,8 @@ static const SettingsKey settings_keys[] = {
         KEY_MOUNT("Overlay", "overlay", CUSTOM_MOUNT_OVERLAY),
         KEY_MOUNT("OverlayReadOnly", "overlay-ro", CUSTOM_MOUNT_OVERLAY),
         KEY_UNSUPPORTED("Files", "PrivateUsersChown", "no"),
-        KEY("Files", "PrivateUsersOwnership", key_option, "private-users-ownership", 0),
+        /* privileged for chown, which rewrites the tree on disk; the others count from anywhere */
+        KEY("Files", "PrivateUsersOwnership", key_option, "private-users-ownership", KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Files", "BindUser", NULL),
         KEY_UNSUPPORTED("Files", "BindUserShell", NULL),
 
@@ -854,6 +855,11 @@ static int assign(SettingsFile *file, const SettingsKey *k, const char *value, u
             (scratch.userns_mode == USERNS_PICK || scratch.userns_mode == USERNS_YES)) {
                 /* a user namespace only takes away: that counts from anywhere */
                 merge_private_users(&file->settings, &scratch, false);
+                dropped = false;
+        }
+        if (dropped && key_setting(k) == SETTING_PRIVATE_USERS_OWNERSHIP &&
+            scratch.userns_ownership != USERNS_OWNERSHIP_CHOWN) {
+                merge_private_users_ownership(&file->settings, &scratch, false);
                 dropped = false;
         }
         if (dropped) {

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth-chown.h"
 #include "berth-settings.h"
 #include "berth-userns.h"
 #include "log.h"
@@ -801,16 +802,37 @@ int userns_setup(const Settings *s, int tree_fd, UserNamespace *ret) {
                                                   "PrivateUsers=no in its trusted settings file).",
                                                s->image);
                 }
+                if (r < 0 && s->userns_ownership == USERNS_OWNERSHIP_AUTO) {
+                        /* as nspawn: where the file system cannot be mapped, auto shifts the tree */
+                        log_info("The file system of '%s' cannot be mounted idmapped (%s): shifting its ownership "
+                                 "instead.", s->directory, strerror(-r));
+                        goto shift;
+                }
                 if (r < 0) {
                         userns_done(&u);
-                        return log_error_errno(r, "The file system of '%s' cannot be mounted idmapped: %m. berth does "
-                                                  "not chown trees yet: shift the tree to the range yourself and pass "
-                                                  "--private-users-ownership=off, or run without -U "
-                                                  "(for a machine that /etc/berth/berth.conf gives one: "
-                                                  "PrivateUsers=no in its trusted settings file).",
+                        return log_error_errno(r, "The file system of '%s' cannot be mounted idmapped: %m. Pass "
+                                                  "--private-users-ownership=chown to shift the tree to the range "
+                                                  "on disk instead, or run without -U (for a machine that "
+                                                  "/etc/berth/berth.conf gives one: PrivateUsers=no in its trusted "
+                                                  "settings file).",
                                                s->directory);
                 }
                 u.idmap = true;
+                break;
+        case USERNS_OWNERSHIP_CHOWN:
+        shift:
+                if (u.range.range.start == 0 || st.st_uid == u.range.range.start)
+                        break; /* identity, or shifted to the range already */
+                if (!s->quiet)
+                        log_info("Shifting the ownership of '%s' to host ids %" PRIu32 "..%" PRIu32 " on disk "
+                                 "(--private-users-ownership=chown), once.", s->directory, u.range.range.start,
+                                 u.range.range.start + u.range.range.count - 1);
+                r = tree_shift_ownership(tree_fd, s->directory, st.st_uid - st.st_uid % USERNS_RANGE_SIZE,
+                                         u.range.range.start);
+                if (r < 0) {
+                        userns_done(&u);
+                        return r;
+                }
                 break;
         default:
                 userns_done(&u);

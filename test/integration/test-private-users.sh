@@ -308,6 +308,70 @@ test_map_mode_files_are_stored_as_without_userns() {
         assert_match "$OUT" "^-[rw-]+ +1 0 +0 .*/root/plain$"
 }
 
+# ---- ownership: chown ----
+
+# the file capability of FILE as "MAGIC ROOTID" (hex magic, decimal root id; v2 has root id 0)
+file_cap() {
+        python3 -c '
+import os, struct, sys
+d = os.getxattr(sys.argv[1], "security.capability", follow_symlinks=False)
+magic = struct.unpack_from("<I", d)[0]
+print("%08x %d" % (magic & 0xff000000, struct.unpack_from("<I", d, 20)[0] if len(d) == 24 else 0))
+' "$1"
+}
+
+# chown shifts the tree to the range on disk, once: owners, ACL ids, file capabilities (for the
+# range's root), set-user-ID bits kept; ids outside 0..65535 left; a symlink's target untouched.
+# A later start (of any name) finds the shifted tree and keeps its range; -U then needs no mapping.
+test_chown_mode_shifts_the_tree_once() {
+        local name base
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        echo canary >"$T/canary"
+        chown 4242:4242 "$T/canary"
+        ln -s "$T/canary" "$ROOT/root/to-host"
+        touch "$ROOT/root/suid" "$ROOT/root/far" "$ROOT/root/capfile"
+        chown 1000:1000 "$ROOT/root/suid"
+        chmod 4755 "$ROOT/root/suid"
+        chown 70000:70000 "$ROOT/root/far"
+        setcap cap_net_raw+ep "$ROOT/root/capfile"
+        setfacl -m u:1000:rw -m g:1001:r "$ROOT/root/suid"
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=pick --private-users-ownership=chown /bin/sh -c \
+                'cat /proc/self/uid_map; stat -c "%n %u:%g %A" /root/suid /root/capfile /; touch /root/new'
+        assert_eq 0 "$RC" "$ERR"
+        base=$(map_of "$OUT" | awk '{ print $2 }')
+        assert_contains "$OUT" "/root/suid 1000:1000 -rws"
+        assert_contains "$OUT" "/root/capfile 0:0"
+        assert_contains "$OUT" "/ 0:0"
+        # on disk: shifted
+        assert_eq "$base:$base" "$(stat -c %u:%g "$ROOT")" "the top"
+        assert_eq "$((base + 1000)):$((base + 1000))" "$(stat -c %u:%g "$ROOT/root/suid")" "suid's owner"
+        [[ $(stat -c %a "$ROOT/root/suid") == 4??? ]] || fail "the set-user-ID bit is gone: $(stat -c %a "$ROOT/root/suid")"
+        assert_eq "$base:$base" "$(stat -c %u:%g "$ROOT/root/new")" "what the guest made"
+        assert_eq "70000:70000" "$(stat -c %u:%g "$ROOT/root/far")" "ids outside the range"
+        assert_eq "$base:$base" "$(stat -c %u:%g "$ROOT/root/to-host")" "the symlink itself"
+        assert_eq "4242:4242" "$(stat -c %u:%g "$T/canary")" "the symlink's host target"
+        assert_eq "03000000 $base" "$(file_cap "$ROOT/root/capfile")" "the file capability, for the range's root"
+        assert_contains "$(getfacl -n "$ROOT/root/suid" 2>/dev/null)" "user:$((base + 1000)):rw-"
+        assert_contains "$(getfacl -n "$ROOT/root/suid" 2>/dev/null)" "group:$((base + 1001)):r--"
+        # again, as another machine: the tree keeps its range and is not shifted twice
+        berth --console=pipe -M "$(machine again)" -D "$ROOT" --private-users=pick \
+                --private-users-ownership=chown /bin/cat /proc/self/uid_map
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "0 $base 65536" "$(map_of "$OUT")"
+        assert_not_contains "$ERR" "Shifting"
+        assert_eq "$((base + 1000))" "$(stat -c %u "$ROOT/root/suid")"
+        # -U on the shifted tree: its range, no mapping
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U /bin/sh -c 'cat /proc/self/uid_map; stat -c "%u" /root/suid'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "0 $base 65536" "$(map_of "$OUT")"
+        assert_contains "$OUT" "1000"
+        # where chown would shift what must stay: refused
+        berth "${B[@]}" -M "$name" -D "$ROOT" -x --private-users=pick --private-users-ownership=chown /bin/true
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "shifts a directory tree on disk"
+}
+
 test_map_mode_leaves_tree_ownership_unchanged() {
         local before
         make_tiny_tree "$ROOT"
@@ -652,7 +716,7 @@ test_bad_input() {
         make_tiny_tree "$ROOT"
         before=$(owners "$ROOT")
         for v in --private-users= --private-users=maybe --private-users=0x80000 --private-users=5:0 \
-                --private-users=4294967295 --private-users=1:2:3 --private-users-ownership=chown \
+                --private-users=4294967295 --private-users=1:2:3 \
                 --private-users-ownership=sideways; do
                 berth "${B[@]}" -M "$name" -D "$ROOT" "$v" /bin/true
                 assert_eq 1 "$RC" "$v"

@@ -303,7 +303,6 @@ static void test_unsupported_keys(void) {
         CHECK(fails_with("[Network]\nPort=0\n", "Invalid value for Port=: '0' (ports are 1 to 65535)."));
         CHECK(fails_with("[Network]\nZone=averyveryverylongzone\n", "Invalid value for Zone="));
         CHECK(fails_with("[Network]\nInterface=eth0 a:b:c\n", "Invalid value for Interface="));
-        CHECK(fails_with("[Files]\nPrivateUsersOwnership=chown\n", "does not shift a tree's ownership (chown) yet"));
         CHECK(fails_with("[Exec]\nPrivateUsers=0x80000\n", "Invalid value for PrivateUsers=: '0x80000'"));
         /* these only give the guest less, or change no boundary: a warning */
         CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
@@ -571,6 +570,22 @@ static void test_untrusted_private_users(void) {
                 CHECK(!!(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)) == (cases[i].want != USERNS_NO));
                 CHECK(count(log, "Ignoring PrivateUsers=") == (cases[i].want == USERNS_NO));
         }
+        /* PrivateUsersOwnership=: chown rewrites the tree on disk, only from a trusted file */
+        static const struct {
+                const char *value;
+                bool counts;
+        } owners[] = { { "map", true }, { "auto", true }, { "off", true }, { "chown", false } };
+        for (size_t i = 0; i < ELEMENTSOF(owners); i++) {
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                _cleanup_free_ char *text = strjoin("[Files]\nPrivateUsersOwnership=", owners[i].value, "\n"),
+                                    *log = NULL;
+                CHECK(parse_text(text, false, &f, &log) == 0);
+                CHECK(!!(f.set & SETTING_MASK(SETTING_PRIVATE_USERS_OWNERSHIP)) == owners[i].counts);
+                CHECK(count(log, "Ignoring PrivateUsersOwnership=") == !owners[i].counts);
+        }
+        _cleanup_(settings_file_done) SettingsFile t = {};
+        CHECK(parse_text("[Files]\nPrivateUsersOwnership=chown\n", true, &t, NULL) == 0);
+        CHECK(t.settings.userns_ownership == USERNS_OWNERSHIP_CHOWN);
         /* a later no after a pick in the same file is ignored too */
         _cleanup_(settings_file_done) SettingsFile g = {};
         CHECK(parse_text("[Exec]\nPrivateUsers=pick\nPrivateUsers=no\n", false, &g, NULL) == 0);

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "berth-chown.h"
+#include "log.h"
+#include "util.h"
+
+#define RANGE 65536U
+#define MAX_DEPTH 512
+
+/* the posix_acl_xattr format: a version, then entries of tag, permissions and id */
+#define ACL_XATTR_VERSION 2
+#define ACL_TAG_USER 0x02
+#define ACL_TAG_GROUP 0x08
+
+/* the security.capability formats: v2 without, v3 with the root id it is valid for */
+#define CAP_REVISION_MASK 0xFF000000U
+#define CAP_REVISION_2 0x02000000U
+#define CAP_REVISION_3 0x03000000U
+#define CAP_V2_SIZE 20
+#define CAP_V3_SIZE 24
+
+typedef struct Shift {
+        uint32_t from, to;
+        unsigned long n;
+} Shift;
+
+static uint32_t shift_id(const Shift *s, uint32_t id) {
+        return id >= s->from && id - s->from < RANGE ? id - s->from + s->to : id;
+}
+
+static bool in_from(const Shift *s, uint32_t id) {
+        return id >= s->from && id - s->from < RANGE;
+}
+
+static int shift_acl(const char *path, const char *name, const Shift *s) {
+        uint8_t buf[4 + 8 * 1024];
+        bool changed = false;
+        ssize_t n;
+
+        n = getxattr(path, name, buf, sizeof buf);
+        if (n < 0)
+                return errno == ENODATA || errno == EOPNOTSUPP ? 0 : negative_errno();
+        if (n < 4 || (n - 4) % 8 != 0)
+                return -EBADMSG;
+        for (ssize_t off = 4; off < n; off += 8) {
+                uint16_t tag;
+                uint32_t id;
+
+                memcpy(&tag, buf + off, 2);
+                memcpy(&id, buf + off + 4, 4);
+                if ((tag == ACL_TAG_USER || tag == ACL_TAG_GROUP) && shift_id(s, id) != id) {
+                        id = shift_id(s, id);
+                        memcpy(buf + off + 4, &id, 4);
+                        changed = true;
+                }
+        }
+        return changed ? RET_NERRNO(setxattr(path, name, buf, (size_t) n, 0)) : 0;
+}
+
+/* One inode, open as FD (O_PATH, never followed). */
+static int shift_inode(int fd, const struct stat *st, Shift *s) {
+        uint8_t cap[CAP_V3_SIZE];
+        ssize_t cap_size = -1;
+        char path[64];
+        bool link = S_ISLNK(st->st_mode);
+
+        if (!in_from(s, st->st_uid) && !in_from(s, st->st_gid))
+                return 0; /* outside the range, or shifted already (a hard link met before) */
+
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        if (!link) {
+                /* a chown drops the capabilities: kept to be written again */
+                cap_size = getxattr(path, "security.capability", cap, sizeof cap);
+                if (cap_size < 0 && errno != ENODATA && errno != EOPNOTSUPP)
+                        return negative_errno();
+        }
+        if (fchownat(fd, "", shift_id(s, st->st_uid), shift_id(s, st->st_gid), AT_EMPTY_PATH) < 0)
+                return negative_errno();
+        s->n++;
+        if (link)
+                return 0;
+        /* and the set-user-ID and set-group-ID bits */
+        if ((st->st_mode & (S_ISUID | S_ISGID)) && chmod(path, st->st_mode & 07777) < 0)
+                return negative_errno();
+        if (cap_size == CAP_V2_SIZE || cap_size == CAP_V3_SIZE) {
+                uint32_t magic, rootid = 0;
+
+                memcpy(&magic, cap, 4);
+                if (cap_size == CAP_V3_SIZE)
+                        memcpy(&rootid, cap + 20, 4);
+                /* valid for the range's root now: a v3 capability with its root id */
+                rootid = shift_id(s, rootid);
+                magic = (magic & ~CAP_REVISION_MASK) | CAP_REVISION_3;
+                memcpy(cap, &magic, 4);
+                memcpy(cap + 20, &rootid, 4);
+                if (setxattr(path, "security.capability", cap, CAP_V3_SIZE, 0) < 0)
+                        return negative_errno();
+        }
+        if (!link) {
+                int r = shift_acl(path, "system.posix_acl_access", s);
+                if (r >= 0 && S_ISDIR(st->st_mode))
+                        r = shift_acl(path, "system.posix_acl_default", s);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* NAME in DIR_FD, without following a symlink or crossing into another mount */
+static int open_entry(int dir_fd, const char *name) {
+        struct open_how how = {
+                .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
+        };
+        return RET_NERRNO((int) syscall(SYS_openat2, dir_fd, name, &how, sizeof how));
+}
+
+static int shift_dir(int dir_fd, const struct stat *top, Shift *s, unsigned depth, const char *what) {
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int fd, r;
+
+        if (depth > MAX_DEPTH)
+                return log_error_errno(-ELOOP, "The tree '%s' is nested more than %u directories deep: not shifting it.",
+                                       what, MAX_DEPTH);
+        fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        d = fdopendir(fd);
+        if (!d) {
+                safe_close(fd);
+                return negative_errno();
+        }
+        while ((de = readdir(d))) {
+                _cleanup_close_ int e = -EBADF;
+                struct stat st;
+
+                if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+                        continue;
+                e = open_entry(dirfd(d), de->d_name);
+                if (e == -EXDEV)
+                        continue; /* a mount point: another file system's business */
+                if (e == -ENOENT)
+                        continue; /* gone meanwhile */
+                if (e < 0)
+                        return e;
+                if (fstat(e, &st) < 0)
+                        return negative_errno();
+                if (st.st_dev != top->st_dev)
+                        continue;
+                r = shift_inode(e, &st, s);
+                if (r < 0)
+                        return r;
+                if (S_ISDIR(st.st_mode)) {
+                        r = shift_dir(e, top, s, depth + 1, what);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
+int tree_shift_ownership(int dir_fd, const char *what, uint32_t from, uint32_t to) {
+        _cleanup_close_ int top = -EBADF;
+        Shift s = { .from = from, .to = to };
+        uint64_t start = now_usec(CLOCK_MONOTONIC);
+        struct stat st;
+        int r;
+
+        top = openat(dir_fd, ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (top < 0 || fstat(top, &st) < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", what);
+        /* the children first, the top last: a tree whose top is shifted is a tree that was */
+        r = shift_dir(top, &st, &s, 0, what);
+        if (r >= 0)
+                r = shift_inode(top, &st, &s);
+        if (r < 0)
+                return log_error_errno(r, "Failed to shift the ownership of '%s' (%lu files done; a start with the same "
+                                          "range finishes it): %m", what, s.n);
+        log_debug("Shifted %lu files of '%s' in %" PRIu64 " ms.", s.n, what,
+                  (now_usec(CLOCK_MONOTONIC) - start) / 1000);
+        return 0;
+}
