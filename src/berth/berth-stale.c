@@ -262,6 +262,7 @@ int stale_cleanup_all(const char *self) {
                 return 0;
         STRV_FOREACH(name, names) {
                 _cleanup_close_ int lock = -EBADF;
+                int max = log_get_max_level();
 
                 /* A live instance holds its lock: a quick probe tells, where
                  * registry_lock_machine() would wait a while for probers to go away. */
@@ -270,10 +271,15 @@ int stale_cleanup_all(const char *self) {
                 if (registry_lock_machine(*name, &lock) < 0)
                         continue;
                 /* not this start's business: said at debug level only, so that a start of one
-                 * machine does not report on others (a user's, another test's) */
+                 * machine does not report on others (a user's, another test's); and so are the
+                 * warnings of its cleaners (a record naming a loop device that is no longer
+                 * one, a cgroup that will not go), unless we log at debug level anyway */
+                if (max < LOG_DEBUG)
+                        log_set_max_level(LOG_ERR);
                 if (stale_cleanup(*name, LOG_DEBUG) > 0)
                         n++;
                 (void) registry_remove(*name);
+                log_set_max_level(max);
         }
         return n;
 }

@@ -593,6 +593,8 @@ test_sigkill_leaves_no_loop_device() {
 test_stale_cleanup_leaves_foreign_loops() {
         need_tools
         local name dev
+        # the planted record in a run dir of the case's own: no other run's berth may meet it
+        private_run_dir
         name=$(new_name)
         tiny_gpt "$T/tiny.raw"
         dev=$(losetup -f --show -r "$T/tiny.raw")

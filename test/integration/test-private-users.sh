@@ -17,7 +17,8 @@ machine() {
 
 # map_of TEXT: "INSIDE OUTSIDE COUNT" of the first uid_map line in TEXT, spaces squeezed
 map_of() {
-        printf '%s\n' "$1" | head -n 1 | awk '{ print $1, $2, $3 }'
+        # a here-string: under pipefail, head leaving early could SIGPIPE a printf still writing
+        awk 'NR == 1 { print $1, $2, $3 }' <<<"$1"
 }
 
 # in_window BASE: a picked range's base
@@ -269,7 +270,7 @@ test_sigkill_with_an_image_leaves_nothing() {
         leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
         base=$(awk '{ print $2 }' "/proc/$leader/uid_map")
         in_window "$base" || fail "not in a picked range: $(cat "/proc/$leader/uid_map")"
-        losetup -a | grep -qF "$T/img.raw" || fail "no loop device while running"
+        grep -qF "$T/img.raw" <<<"$(losetup -a)" || fail "no loop device while running"
         kill -KILL "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
         wait_for no_processes_of "$name" || fail "the killed container's processes are still there"
@@ -286,7 +287,7 @@ test_sigkill_with_an_image_leaves_nothing() {
 # no_processes_of NAME: nothing runs in a cgroup of machine NAME any more
 no_processes_of() {
         [ -z "$(find /sys/fs/cgroup/ -maxdepth 6 -type d -name "berth-$1" 2>/dev/null)" ] && return 0
-        ! find /sys/fs/cgroup/ -maxdepth 7 -path "*berth-$1*" -name cgroup.procs -exec cat {} + 2>/dev/null | grep -q .
+        [ -z "$(find /sys/fs/cgroup/ -maxdepth 7 -path "*berth-$1*" -name cgroup.procs -exec cat {} + 2>/dev/null)" ]
 }
 
 # ---- ownership: map ----
@@ -800,7 +801,7 @@ addr-set" "$OUT"
         berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c 'ip link set lo down && echo HOST-LO-DOWN; true'
         assert_eq 0 "$RC"
         assert_not_contains "$OUT" HOST-LO-DOWN
-        ip link show lo | grep -q "UP" || fail "the host's lo went down"
+        grep -q "UP" <<<"$(ip link show lo)" || fail "the host's lo went down"
 }
 
 # ---- boot ----
@@ -894,7 +895,7 @@ test_debian_boots_with_userns() {
         echo "# ready after $(echo "$EPOCHREALTIME - $start" | bc) s" >&2
         local leader state
         leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
-        awk '{ print $2 }' "/proc/$leader/uid_map" | grep -qv '^0$' || fail "PID 1 is not in a user namespace"
+        grep -qv '^0$' <<<"$(awk '{ print $2 }' "/proc/$leader/uid_map")" || fail "PID 1 is not in a user namespace"
         WAIT_TIMEOUT=60 wait_for sh -c "nsenter -t $leader -a systemctl is-system-running --wait 2>/dev/null | grep -qx running" || {
                 state=$(nsenter -t "$leader" -a systemctl is-system-running 2>&1 || true)
                 nsenter -t "$leader" -a systemctl --failed --no-legend >&2 || true
