@@ -64,6 +64,12 @@ verity_fs() {
         [ ${#HASH} = 64 ] || fail "veritysetup format printed no root hash"
 }
 
+# the root hash with its last digit changed (to 0, or to 1 where it is 0 already: a hash ending in
+# 0, one in sixteen, made "${HASH:0:63}0" the right one)
+wrong_hash() {
+        if [ "${HASH: -1}" = 0 ]; then echo "${HASH:0:63}1"; else echo "${HASH:0:63}0"; fi
+}
+
 # verity_gpt IMG: root and root-verity partitions
 verity_gpt() {
         verity_fs
@@ -178,7 +184,7 @@ test_dm_boot() {
         assert_match "$OUT" '^/dev/mapper/berth-[0-9]+-root-verity / ext4 ro,'
         assert_nothing_attached
         # a wrong hash: refused by the kernel
-        refused "rejects the root hash" -i "$T/v.raw" --root-hash="${HASH:0:63}0"
+        refused "rejects the root hash" -i "$T/v.raw" --root-hash="$(wrong_hash)"
 }
 
 # ---- what asks for verity, and what is missing ----
@@ -229,7 +235,7 @@ test_userspace_check() {
         assert_eq w "$OUT"
         assert_eq "$before" "$(sha256sum <"$T/v.raw")"
         # a wrong hash of the right length
-        refused "does not match the root hash from --root-hash=" -i "$T/v.raw" --root-hash="${HASH:0:63}0" \
+        refused "does not match the root hash from --root-hash=" -i "$T/v.raw" --root-hash="$(wrong_hash)" \
                 --image-policy=root=unprotected
         # a hash of another length than the tree's (sha256)
         refused "has 20 bytes, and the hash tree uses sha256, whose hashes have 32" -i "$T/v.raw" \
@@ -257,7 +263,7 @@ test_side_files_single_fs() {
         assert_eq 0 "$RC"
         assert_eq verity-data "$OUT"
         # the option wins over the side file: a wrong --root-hash= is refused
-        refused "does not match the root hash from --root-hash=" -i "$T/single.raw" --root-hash="${HASH:0:63}0" \
+        refused "does not match the root hash from --root-hash=" -i "$T/single.raw" --root-hash="$(wrong_hash)" \
                 --image-policy=root=unprotected
         # --verity-data= elsewhere, no side files
         rm "$T/single.roothash" "$T/single.verity"
@@ -267,7 +273,7 @@ test_side_files_single_fs() {
         assert_eq 0 "$RC"
         assert_eq verity-data "$OUT"
         # a wrong side-file hash
-        echo "${HASH:0:63}0" >"$T/single.roothash"
+        echo "$(wrong_hash)" >"$T/single.roothash"
         refused "single.roothash' (checked in userspace)" -i "$T/single.raw" --verity-data="$T/elsewhere.tree" \
                 --image-policy=root=unprotected
         assert_nothing_attached
