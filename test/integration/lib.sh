@@ -234,6 +234,12 @@ assert_not_contains() {
         fi
 }
 
+# first_line TEXT: TEXT's first line. Not printf | head: bash writes a line at a time, head leaves
+# after the first, and under pipefail the printf's SIGPIPE fails the pipeline (exit status 141).
+first_line() {
+        printf '%s\n' "${1%%$'\n'*}"
+}
+
 # assert_match HAYSTACK REGEX [MSG]: some line of HAYSTACK matches the extended REGEX (grep -E).
 assert_match() {
         # a here-string, not printf | grep -q: grep -q leaves at the first match, and under
@@ -253,7 +259,7 @@ _bt_show_last_run() {
         [ -n "${_BT_LAST_RUN:-}" ] || return 0
         echo "# last run: $_BT_LAST_RUN"
         echo "#   exit status $RC; stderr:"
-        printf '%s\n' "$ERR" | head -n 20 | sed 's/^/#   /'
+        sed -n '1,20s/^/#   /p' <<<"$ERR"
 }
 
 # assert_rc EXPECTED CMD...: runs CMD (see run) and checks its exit status.
@@ -594,7 +600,7 @@ _bt_cleanup_private_run_dir() {
         [ -d "$run/machines" ] || return 0
         for rec in "$run"/machines/*; do
                 [ -f "$rec" ] || continue
-                cg=$(sed -n 's/^CGROUP=//p' "$rec" | head -n 1)
+                cg=$(sed -n '/^CGROUP=/{s///p;q}' "$rec")
                 [ -n "$cg" ] || continue
                 while IFS= read -r path; do
                         # the machine's cgroup (CGROUP=, berth-NAME) in each hierarchy, deepest first
@@ -746,7 +752,7 @@ systemd_host_reexec() {
         require_root
         out=$(BERTH_HOST_TIMEOUT=${SYSTEMD_HOST_TIMEOUT:-600} \
                 "$BERTH_SRC/test/tools/systemd-host.sh" "$script" "$@") || rc=$?
-        if ! printf '%s\n' "$out" | grep -q '^1\.\.'; then
+        if ! grep -q '^1\.\.' <<<"$out"; then
                 [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
                 echo "1..1"
                 echo "not ok 1 - start the systemd test host (test/tools/systemd-host.sh exited with $rc)"

@@ -54,7 +54,7 @@ running_with_new_monitor() {
         local pid
         pid=$(monitor_of "$1")
         [ -n "$pid" ] && [ "$pid" != "$2" ] &&
-                "$BERTHCTL" show -P State "$1" 2>/dev/null | grep -qx -e running -e ready
+                grep -qx -e running -e ready <<<"$("$BERTHCTL" show -P State "$1" 2>/dev/null)"
 }
 
 test_stop_is_poweroff() {

@@ -42,7 +42,7 @@ tree_listing() {
 assert_same_tree() {
         local d
         if ! d=$(diff -u <(tree_listing "$1") <(tree_listing "$2")); then
-                printf '%s\n' "$d" | head -n 40 | sed 's/^/#   /' >&2
+                sed -n '1,40s/^/#   /p' <<<"$d" >&2
                 fail "trees '$1' and '$2' differ"
         fi
 }
@@ -133,7 +133,7 @@ test_image_status_and_show_image() {
 
         bctl image-status one
         assert_eq 0 "$RC"
-        assert_eq one "$(printf '%s\n' "$OUT" | head -n 1)"
+        assert_eq one "$(first_line "$OUT")"
         assert_match "$OUT" "^ *Path: $T/pool/one\$"
         assert_match "$OUT" '^ *Type: directory$'
         assert_match "$OUT" '^ *Read-only: no$'
@@ -242,7 +242,7 @@ test_clone() {
         assert_eq 0 "$RC"
         bctl show-image ro -p ReadOnly
         assert_eq "ReadOnly=yes" "$OUT"
-        lsattr -d "$T/pool/ro" | grep -q '^[^ ]*i' || fail "no immutable flag on the read-only clone"
+        grep -q '^[^ ]*i' <<<"$(lsattr -d "$T/pool/ro")" || fail "no immutable flag on the read-only clone"
 
         # from a read-only directory into the writable one; a raw image
         make_tiny_tree "$T/vendor/vend"

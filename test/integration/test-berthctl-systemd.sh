@@ -49,7 +49,7 @@ foreign() {
 
 # status_shows NAME TEXT: berthctl status shows TEXT among the machine's journal lines
 status_shows() {
-        "$BERTHCTL" status -n 1000 -o cat "$1" 2>/dev/null | grep -qF "$2"
+        grep -qF -- "$2" <<<"$("$BERTHCTL" status -n 1000 -o cat "$1" 2>/dev/null)"
 }
 
 # ---- cases ----
@@ -256,7 +256,7 @@ test_shell_login_console_copy_bind_reboot_on_a_unit_machine() {
         [ "$RC" != 0 ] || fail "touch in a read-only bind succeeded"
         assert_contains "$ERR" "Read-only file system"
         [ ! -e "$T/share/new" ] || fail "a read-only bind was writable"
-        findmnt -rn -o TARGET | grep -q /mnt/bv-share && fail "the bind mount appeared on the host"
+        grep -q /mnt/bv-share <<<"$(findmnt -rn -o TARGET)" && fail "the bind mount appeared on the host"
 
         # reboot: berth ends with 133, the unit restarts (RestartForceExitStatus=133), the
         # machine comes back with a new leader

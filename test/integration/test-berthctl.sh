@@ -372,7 +372,7 @@ test_exec_exit_status_and_separate_streams() {
         # fds berthctl was given stay on the host
         ctl exec "$n" payload fds 3<"$T"
         assert_eq 0 "$RC"
-        if printf '%s\n' "$OUT" | grep -q '^3 '; then
+        if grep -q '^3 ' <<<"$OUT"; then
                 fail "fd 3 of berthctl reached the command: $OUT"
         fi
         # no pty unless asked
@@ -455,7 +455,7 @@ pane() {
 }
 
 pane_has() {
-        pane | grep -qF -- "$1"
+        grep -qF -- "$1" <<<"$(pane)"
 }
 
 pane_has_twice() {
@@ -779,7 +779,7 @@ test_bind() {
         assert_contains "$OUT" "EROFS"
         [ ! -e "$T/share/new" ] || fail "a read-only bind was writable"
         # not on the host
-        findmnt -rn -o TARGET | grep -q "/mnt/share" && fail "the bind mount appeared on the host"
+        grep -q "/mnt/share" <<<"$(findmnt -rn -o TARGET)" && fail "the bind mount appeared on the host"
 
         # writable, a file, into an existing directory
         ctl bind "$n" "$T/share" /tmp
@@ -822,10 +822,10 @@ test_debian_guest() {
         assert_match "$OUT" "systemd(\[[0-9]+\])?: "
         ctl status -n 3 -o short-unix "$n"
         assert_eq 3 "$(journal_part "$OUT" | wc -l)" "-n 3: $OUT"
-        journal_part "$OUT" | grep -Evq '^[0-9]+\.[0-9]{6} [^ ]+ [^ ]+: ' && fail "-o short-unix: $OUT"
+        grep -Evq '^[0-9]+\.[0-9]{6} [^ ]+ [^ ]+: ' <<<"$(journal_part "$OUT")" && fail "-o short-unix: $OUT"
         ctl status --lines=2 --output=cat "$n"
         assert_eq 2 "$(journal_part "$OUT" | wc -l)" "--lines=2: $OUT"
-        journal_part "$OUT" | grep -Eq '^[A-Z][a-z]{2} [0-9]{2} ' && fail "-o cat has time stamps: $OUT"
+        grep -Eq '^[A-Z][a-z]{2} [0-9]{2} ' <<<"$(journal_part "$OUT")" && fail "-o cat has time stamps: $OUT"
         ctl status -n 2 -o json "$n"
         journal_part "$OUT" | python3 -c '
 import json, sys
@@ -844,7 +844,7 @@ for l in lines:
         # and only the command: no host process (it would show as PID 0) joins with it
         ctl exec "$n" cat /sys/fs/cgroup/init.scope/cgroup.procs
         assert_eq 0 "$RC"
-        if printf '%s\n' "$OUT" | grep -qx 0; then
+        if grep -qx 0 <<<"$OUT"; then
                 fail "a process of the host is in the guest's init.scope: $OUT"
         fi
         ctl shell "$n" /bin/sh -c 'systemctl is-system-running --wait; echo $HOME $SHELL; exit 9'

@@ -125,7 +125,7 @@ test_help_lists_options() {
 
 test_version() {
         local want
-        want=$(sed -nE "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'([^']+)'.*/\1/p" "$BERTH_SRC/meson.build" | head -n1)
+        want=$(sed -nE "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'([^']+)'.*/\1/p" "$BERTH_SRC/meson.build" | sed -n 1p)
         [ -n "$want" ] || fail "no version in meson.build"
         berth --version
         assert_eq 0 "$RC"
@@ -615,7 +615,7 @@ test_berthctl_help() {
         assert_eq "" "$dup" "duplicate long options in berthctl --help"
         dup=$(ctl_options | cut -f1 | grep -vx -- - | sort | uniq -d || true)
         assert_eq "" "$dup" "duplicate short options in berthctl --help"
-        want=$(sed -nE "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'([^']+)'.*/\1/p" "$BERTH_SRC/meson.build" | head -n1)
+        want=$(sed -nE "s/^[[:space:]]*version[[:space:]]*:[[:space:]]*'([^']+)'.*/\1/p" "$BERTH_SRC/meson.build" | sed -n 1p)
         run "$BERTHCTL" --version
         assert_eq 0 "$RC"
         assert_eq "berthctl $want" "$OUT"

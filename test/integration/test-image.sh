@@ -285,7 +285,7 @@ test_userns_on_ext4_image() {
                 'cat /proc/self/uid_map; /usr/bin/payload stat /etc/passwd; echo w >/root/w; mkdir /home/tester/d;
                  chown 1000:1000 /home/tester/d; /usr/bin/payload stat /home/tester'
         assert_eq 0 "$RC"
-        map=$(printf '%s\n' "$OUT" | head -n 1 | awk '{ print $1, $3 }')
+        map=$(first_line "$OUT" | awk '{ print $1, $3 }')
         assert_eq "0 65536" "$map" "uid_map inside"
         assert_not_contains "$OUT" " 0          0 4294967295"
         assert_contains "$OUT" "type=file mode=0644 uid=0 gid=0"
@@ -604,7 +604,7 @@ test_stale_cleanup_leaves_foreign_loops() {
         assert_eq 0 "$RC"
         assert_eq ran "$OUT"
         [ ! -e "$RUN_DIR/machines/$name" ] || fail "the stale record was not cleaned"
-        losetup "$dev" | grep -qF "$T/tiny.raw" || fail "stale cleanup detached $dev, which berth did not attach"
+        grep -qF "$T/tiny.raw" <<<"$(losetup "$dev")" || fail "stale cleanup detached $dev, which berth did not attach"
         losetup -d "$dev"
         assert_nothing_attached
 }

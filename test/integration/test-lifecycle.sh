@@ -41,7 +41,7 @@ record() {
 
 # record_get NAME KEY: the first value of KEY in the record.
 record_get() {
-        sed -n "s/^$2=//p" "$(record "$1")" 2>/dev/null | head -n 1
+        sed -n "/^$2=/{s///p;q}" "$(record "$1")" 2>/dev/null
 }
 
 # record_has_leader NAME PID: the record is that of the berth with PID (not one that a killed

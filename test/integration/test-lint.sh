@@ -49,6 +49,17 @@ test_no_fixed_tree_or_machine_names() {
         refuse 'the record of a fixed machine name: use unique_name' "$lines"
 }
 
+# A reader that leaves early (head, grep -q, grep -m) behind a pipe: the writer dies of SIGPIPE
+# if it is still writing, and under pipefail the whole check then fails or, negated, passes. Such
+# a check is right or wrong by timing. Match on a here-string or a file instead.
+test_no_early_leaving_reader_behind_a_pipe() {
+        local lines
+        lines=$(grep -nE '(^|[^|])\|[[:space:]]*(head([[:space:]]|$)|grep([[:space:]]+-[A-Za-z]+)*[[:space:]]+-[A-Za-z]*[qm])' \
+                "$DIR"/*.sh "$BERTH_SRC"/test/tools/*.sh "$BERTH_SRC"/test/bench/run "$BERTH_SRC"/.ci/run \
+                "$BERTH_SRC"/quickstart.sh | grep -v '^[^:]*:[0-9]*:[[:space:]]*#' | grep -v 'sigpipe: wanted' || true)
+        refuse 'head or grep -q/-m behind a pipe: the writer can die of SIGPIPE (use first_line or grep ... <<<"$(cmd)")' "$lines"
+}
+
 test_unique_names() {
         local a b
         a=$(unique_name x)

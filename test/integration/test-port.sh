@@ -123,12 +123,12 @@ table_gone() {
 # table_forwards_to NAME ADDRESS: the machine's table DNATs to ADDRESS.
 table_forwards_to() {
         # shellcheck disable=SC2086
-        ${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null | grep -qF "dnat ip to $2:"
+        grep -qF "dnat ip to $2:" <<<"$(${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null)"
 }
 
 table_forwards_to6() {
         # shellcheck disable=SC2086
-        ${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null | grep -qF "dnat ip6 to [$2]:"
+        grep -qF "dnat ip6 to [$2]:" <<<"$(${NETNS_RUN:-} nft list table inet "$(table_of "$1")" 2>/dev/null)"
 }
 
 # What this run has on the host: links, records, tables and namespaces that carry its tag.
@@ -180,7 +180,7 @@ test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
         wait_for table_forwards_to "$n" "$sub.2" || fail "the table does not forward to the guest's address"
         # localhost (the proxy), both families, and the host's own address on the link (DNAT)
         wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "127.0.0.1:$p does not reach the guest"
-        if ip -6 addr show dev lo 2>/dev/null | grep -q '::1'; then
+        if grep -q '::1' <<<"$(ip -6 addr show dev lo 2>/dev/null)"; then
                 tcp_says ::1 "$p" "hello from $n" || fail "[::1]:$p does not reach the guest"
         fi
         wait_for tcp_says "$sub.1" "$p" "hello from $n" || fail "$sub.1:$p (the host's address) does not reach the guest"

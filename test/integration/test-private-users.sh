@@ -274,13 +274,13 @@ test_sigkill_with_an_image_leaves_nothing() {
         kill -KILL "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
         wait_for no_processes_of "$name" || fail "the killed container's processes are still there"
-        wait_for sh -c "! losetup -a | grep -qF '$T/img.raw'" || fail "loop devices left: $(losetup -a | grep -F "$T/")"
+        wait_for sh -c "! losetup -a | grep -F '$T/img.raw' >/dev/null" || fail "loop devices left: $(losetup -a | grep -F "$T/")"
         wait_for flock_free "$LOCKS/$base" || fail "range $base still held after SIGKILL"
         berth "${B[@]}" -M "$name" -U -i "$T/img.raw" /bin/sh -c 'cat /proc/self/uid_map; ls /root'
         assert_eq 0 "$RC"
         assert_eq "0 $base 65536" "$(map_of "$OUT")" "the same range again"
         assert_not_contains "$OUT" x "-x wrote to the image"
-        wait_for sh -c "! losetup -a | grep -qF '$T/img.raw'" || fail "loop devices left after exit"
+        wait_for sh -c "! losetup -a | grep -F '$T/img.raw' >/dev/null" || fail "loop devices left after exit"
         assert_no_leftovers "$name"
 }
 
@@ -664,7 +664,7 @@ test_hostile_actions_fail_in_userns() {
                         echo /bin/evil > /run/c/release_agent 2>/dev/null && echo RELEASE-AGENT
                 echo 1 > /sys/fs/cgroup/release_agent 2>/dev/null && echo RELEASE-AGENT
                 echo c > /proc/sysrq-trigger 2>/dev/null && echo SYSRQ
-                payload syscall init_module 2>/dev/null | grep -q "^ok" && echo MODULE
+                grep -q "^ok" <<<"$(payload syscall init_module 2>/dev/null)" && echo MODULE
                 echo done'
         assert_eq 0 "$RC"
         # root inside has its capabilities (in its namespace; CAP_NET_BIND_SERVICE not on the
@@ -896,7 +896,7 @@ test_debian_boots_with_userns() {
         local leader state
         leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
         grep -qv '^0$' <<<"$(awk '{ print $2 }' "/proc/$leader/uid_map")" || fail "PID 1 is not in a user namespace"
-        WAIT_TIMEOUT=60 wait_for sh -c "nsenter -t $leader -a systemctl is-system-running --wait 2>/dev/null | grep -qx running" || {
+        WAIT_TIMEOUT=60 wait_for sh -c "[ \"\$(nsenter -t $leader -a systemctl is-system-running --wait 2>/dev/null)\" = running ]" || {
                 state=$(nsenter -t "$leader" -a systemctl is-system-running 2>&1 || true)
                 nsenter -t "$leader" -a systemctl --failed --no-legend >&2 || true
                 fail "system state: $state"

@@ -496,7 +496,7 @@ release_agents_changed() { # release_agents_changed BEFORE AFTER
                 [ -n "$line" ] || continue
                 h=${line%%$'\t'*}
                 grep -qxF -- "$line" <<<"$1" && continue
-                cut -f1 <<<"$1" | grep -qxF -- "$h" && echo "$line"
+                grep -qxF -- "$h" <<<"$(cut -f1 <<<"$1")" && echo "$line"
         done <<<"$2"
         return 0
 }
@@ -622,7 +622,7 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         trap 'touch "$T/h.done"; wait '"$holder"' || true' EXIT
         wait_for test -e "$T/h.ready" || fail "could not make a named cgroup hierarchy"
         grep -q ":name=$name:/\$" /proc/self/cgroup || fail "the new hierarchy is not in /proc/self/cgroup"
-        findmnt -rn -o FSROOT,OPTIONS | grep -q "name=$name" && fail "the hierarchy is mounted on the host"
+        grep -q "name=$name" <<<"$(findmnt -rn -o FSROOT,OPTIONS)" && fail "the hierarchy is mounted on the host"
 
         # (every berth on the host makes its cgroup in the hierarchy while it exists, those of other
         # test runs too: what this case checks is its own machines' cgroups)

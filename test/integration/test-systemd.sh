@@ -346,7 +346,7 @@ test_unit_stop_powers_the_guest_off() {
 }
 
 map_line() {
-        printf '%s\n' "$1" | head -n 1 | awk '{ print $1, $2, $3 }'
+        first_line "$1" | awk '{ print $1, $2, $3 }'
 }
 
 # berth.conf in the usual places (this host is a throw-away one: /etc and /usr/lib are ours): the
@@ -406,7 +406,7 @@ test_unit_enable_wants_it_from_machines_target() {
 }
 
 unit_journal_has() {
-        journalctl -u "$1" --no-pager -q -o cat | grep -qF -- "$2"
+        grep -qF -- "$2" <<<"$(journalctl -u "$1" --no-pager -q -o cat)"
 }
 
 test_unit_failure_is_in_the_journal() {
@@ -431,7 +431,7 @@ test_link_journal_guest() {
 }
 
 guest_journal_has() {
-        journalctl -m -q --no-pager -o cat "_MACHINE_ID=$1" 2>/dev/null | grep -q "$2"
+        grep -q -- "$2" <<<"$(journalctl -m -q --no-pager -o cat "_MACHINE_ID=$1" 2>/dev/null)"
 }
 
 test_link_journal_host() {

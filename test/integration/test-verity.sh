@@ -244,7 +244,7 @@ test_userspace_check() {
         # (in a new file, written through to the disk: nothing of what the earlier runs read of
         # v.raw, in any cache, can stand in for the changed block)
         local off
-        off=$(grep -abo verity-data "$T/v.raw" | head -1 | cut -d: -f1)
+        off=$(grep -m1 -abo verity-data "$T/v.raw" | cut -d: -f1)
         [ -n "$off" ] || fail "the marker is not in the image"
         cp "$T/v.raw" "$T/changed.raw"
         printf 'V' | dd of="$T/changed.raw" bs=1 seek="$off" conv=notrunc,fsync status=none
