@@ -651,7 +651,7 @@ int id128_randomize(uint8_t ret[16]) {
         return 0;
 }
 
-static int unhex(char c) {
+int unhex(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';
         if (c >= 'a' && c <= 'f')

@@ -98,6 +98,8 @@ uint64_t now_usec(int clock);
 int id128_randomize(uint8_t ret[16]);
 int id128_from_string(const char *s, uint8_t ret[16]);
 char *id128_to_string(const uint8_t id[16], char buf[static 33]);
+/* One hex digit, either case: its value, or -EINVAL. */
+int unhex(char c);
 /* Hex (an even number of digits, either case) and base64 (standard alphabet, padded, blanks
  * ignored) into a malloc'd buffer; -EINVAL for anything else, or nothing. */
 int unhexmem(const char *s, uint8_t **ret, size_t *ret_size);

@@ -93,16 +93,6 @@ static int split_id(const char *arg, char **ret_id, const char **ret_rest, const
         return 0;
 }
 
-static int unhex(char c) {
-        if (c >= '0' && c <= '9')
-                return c - '0';
-        if (c >= 'a' && c <= 'f')
-                return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F')
-                return c - 'A' + 10;
-        return -1;
-}
-
 /* C escapes, as systemd's SetCredential= takes them; may contain NUL bytes */
 static int unescape(const char *s, char **ret, size_t *ret_size, const char **detail) {
         static const char simple[] = "a\ab\bf\fn\nr\rt\tv\v\\\\\"\"''";
