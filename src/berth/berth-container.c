@@ -240,6 +240,9 @@ typedef struct LockedMountsHelper {
                       * container's, where the helper has no PID */
         int fd;    /* out: the new mount namespace */
         int error; /* out: positive errno */
+#if BERTH_TEST_HOOKS
+        bool die;  /* BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER: killed before it does anything */
+#endif
 } LockedMountsHelper;
 
 static int locked_mounts_helper(void *userdata) {
@@ -247,6 +250,11 @@ static int locked_mounts_helper(void *userdata) {
         char path[64];
         int fd;
 
+#if BERTH_TEST_HOOKS
+        /* not raise(): it signals the thread id in the TLS we share with the monitor */
+        if (h->die)
+                (void) kill((pid_t) syscall(SYS_getpid), SIGKILL);
+#endif
         snprintf(path, sizeof path, "%d/ns/mnt", (int) h->child);
         fd = openat(h->proc_fd, path, O_RDONLY | O_CLOEXEC);
         snprintf(path, sizeof path, "%d/ns/mnt", (int) getpid());
@@ -262,21 +270,35 @@ static int locked_mounts_helper(void *userdata) {
 /* Returns an fd of the new mount namespace. Logs. */
 static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) {
         _Alignas(16) char stack[16384];
-        _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF;
         LockedMountsHelper h = { .child = child, .userns_fd = userns_fd, .proc_fd = proc_fd, .fd = -EBADF };
+        char sig[16];
+        int status;
         pid_t pid;
 
         if (proc_fd < 0)
                 return log_error_errno(negative_errno(), "Failed to open /proc: %m");
+#if BERTH_TEST_HOOKS
+        h.die = getenv("BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER") != NULL;
+#endif
         pid = clone(locked_mounts_helper, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to start a helper for the locked mount namespace: %m");
-        (void) waitpid(pid, NULL, 0);
-        if (h.error > 0) {
-                safe_close(h.fd);
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return log_error_errno(negative_errno(), "Failed to wait for the helper of the locked mount namespace: %m");
+        /* shared fd table: whatever it opened is ours to close */
+        fd = h.fd;
+        /* killed (the OOM killer, an admin), it leaves neither an fd nor an error: say so here, where
+         * the cause is known, not let the child fail on a missing fd */
+        if (WIFSIGNALED(status))
+                return log_error_errno(-EPROTO, "Failed to make a locked mount namespace for the container: its helper was killed by %s.",
+                                       signal_to_string(WTERMSIG(status), sig));
+        if (h.error > 0)
                 return log_error_errno(-h.error, "Failed to make a locked mount namespace for the container: %m");
-        }
-        *ret_fd = h.fd;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || fd < 0)
+                return log_error_errno(-EPROTO, "Failed to make a locked mount namespace for the container: its helper ended without one.");
+        *ret_fd = TAKE_FD(fd);
         return 0;
 }
 

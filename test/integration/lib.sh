@@ -137,6 +137,13 @@ skip() {
         exit 77
 }
 
+# require_test_hooks: skips the case unless $BERTH_BUILD is a test build, whose binaries take the
+# BERTH_TEST_* fault injections.
+require_test_hooks() {
+        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-/nonexistent}/config.h" 2>/dev/null ||
+                skip "not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
+}
+
 # ---- running commands ----
 
 # run CMD...: runs CMD with stdin from /dev/null and a timeout ($RUN_TIMEOUT s), sets $OUT,

@@ -366,6 +366,20 @@ test_normal_exit_leaves_nothing() {
         assert_no_leftovers "$name"
 }
 
+# The monitor's helper for the locked mount namespace dies (the OOM killer, an admin): the start
+# fails and says why, and leaves nothing. It used to go on as if the helper had made one.
+test_locked_mounts_helper_killed() {
+        local name
+        require_test_hooks
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER=1 berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Failed to make a locked mount namespace for the container: its helper was killed by SIGKILL."
+        assert_no_leftovers "$name"
+}
+
 test_guest_sees_own_cgroup2_root() {
         local name
         require_unified
