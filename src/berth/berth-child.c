@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -904,6 +905,14 @@ _noreturn_ void child_main(const ChildParams *p) {
                 if (r >= 0)
                         u = &user;
                 log_timing("child", "user lookup");
+        }
+
+        /* --personality=: kept across exec, so the payload (and --as-pid2's stub init) has it */
+        if (personality_domain(s->personality) >= 0 &&
+            personality((unsigned long) personality_domain(s->personality)) < 0) {
+                r = log_error_errno(negative_errno(), "Failed to set the personality '%s' (--personality=): %m",
+                                    personality_to_string(s->personality));
+                goto fail;
         }
 
         /* The filter first: loading it without no_new_privs needs CAP_SYS_ADMIN, which

@@ -522,6 +522,17 @@ static int p_suppress_sync(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+static int p_personality(Settings *s, const char *arg, const char **detail) {
+        Personality p = personality_from_string(arg);
+        if (p < 0) {
+                *detail = PERSONALITY_VALUES ? "expected one of: " PERSONALITY_VALUES
+                                             : "berth knows no personality of this architecture";
+                return -EINVAL;
+        }
+        s->personality = p;
+        return 0;
+}
+
 static int p_system_call_filter(Settings *s, const char *arg, const char **detail) {
         static char buf[128];
         _cleanup_free_ char *bad = NULL;
@@ -811,6 +822,9 @@ const OptionDef option_table[] = {
           "How long a stop request may take before the container is killed (default: 90s)", p_stop_timeout },
         { NULL, "notify-ready", 0, OPTION_ARG_REQUIRED, "BOOL", "yes no",
           "Wait for the guest's READY=1 before reporting readiness", p_notify_ready, SETTING_NOTIFY_READY },
+        { NULL, "personality", 0, OPTION_ARG_REQUIRED, "ARCH", PERSONALITY_VALUES,
+          "Architecture that uname reports in the container, e.g. x86 for a 32-bit tree on x86-64",
+          p_personality, SETTING_PERSONALITY },
 
         { "Identity", "machine", 'M', OPTION_ARG_REQUIRED, "NAME", NULL,
           "Machine name (default: the image's name); without -D or -i, finds the image by this name", p_machine },
@@ -949,7 +963,6 @@ static const NspawnOption nspawn_options[] = {
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
-        { "personality", 0, "berth cannot set the personality yet; run 'setarch' inside the container" },
         { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
         { "background", 0, "berth has no console background colour; leave it out" },
 };

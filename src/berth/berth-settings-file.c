@@ -266,7 +266,7 @@ static const SettingsKey settings_keys[] = {
         KEY_FLAG("Exec", "Ephemeral", "ephemeral", ephemeral, KEY_PRIVILEGED),
         KEY_UNSUPPORTED("Exec", "PivotRoot", NULL),
         KEY("Exec", "AmbientCapability", key_option, "ambient-capability", KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Exec", "Personality", NULL),
+        KEY("Exec", "Personality", key_option, "personality", 0),
         /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
         KEY("Exec", "PrivateUsers", key_option, "private-users", KEY_PRIVILEGED),
         KEY("Exec", "LinkJournal", key_option, "link-journal", KEY_PRIVILEGED),
@@ -642,6 +642,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_CREDENTIALS] = CUSTOM(credentials, true),
         [SETTING_SUPPRESS_SYNC] = FIELD(FIELD_BOOL, suppress_sync),
         [SETTING_AMBIENT_CAPABILITY] = CUSTOM(ambient_capability, true),
+        [SETTING_PERSONALITY] = FIELD(FIELD_INT, personality),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {
@@ -782,8 +783,7 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
 
 /* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
  * would then not give: a network namespace (every [Network] key but Private= implies one). Returns what the container would run without, or NULL where ignoring only gives
- * the guest less (BindUser=) or changes no boundary (Personality=,
- * SuppressSync=, PivotRoot=). */
+ * the guest less (BindUser=) or changes no boundary (PivotRoot=). */
 static const char *unsupported_key_protection(const SettingsKey *k) {
         if (streq(k->section, "Network"))
                 return "on the host's network";

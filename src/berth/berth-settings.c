@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <linux/capability.h>
+#include <sys/personality.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -194,4 +195,21 @@ DEFINE_STRING_TABLE(bind_idmap, BindIdmap, _BIND_IDMAP_MAX,
 
 BindIdmap bind_idmap_from_string(const char *s) {
         return bind_idmap_from_string_internal(s);
+}
+
+static const char *const personality_table[_PERSONALITY_MAX] = { NULL, PERSONALITY_NAMES };
+
+const char *personality_to_string(Personality p) {
+        return p > PERSONALITY_INHERIT && p < _PERSONALITY_MAX ? personality_table[p] : NULL;
+}
+
+Personality personality_from_string(const char *s) {
+        for (int i = PERSONALITY_NATIVE; s && i < _PERSONALITY_MAX; i++)
+                if (personality_table[i] && streq(personality_table[i], s))
+                        return (Personality) i;
+        return _PERSONALITY_INVALID;
+}
+
+long personality_domain(Personality p) {
+        return p == PERSONALITY_NATIVE ? PER_LINUX : p == PERSONALITY_SECONDARY ? PER_LINUX32 : -1;
 }

@@ -150,6 +150,7 @@ typedef enum SettingKind {
         SETTING_CREDENTIALS,       /* SetCredential=, LoadCredential= */
         SETTING_SUPPRESS_SYNC,
         SETTING_AMBIENT_CAPABILITY,
+        SETTING_PERSONALITY,
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -186,6 +187,34 @@ typedef enum LinkJournal {
         _LINK_JOURNAL_MAX,
         _LINK_JOURNAL_INVALID = -EINVAL,
 } LinkJournal;
+
+/* --personality=: the execution domain of the payload (personality(2)), by the architecture name
+ * that uname -m should answer to. As nspawn, only the host's own architecture and the 32-bit one
+ * it also runs (x86 on x86-64) are known; INHERIT (0, the default) leaves berth's own. */
+typedef enum Personality {
+        PERSONALITY_INHERIT,
+        PERSONALITY_NATIVE,    /* PER_LINUX */
+        PERSONALITY_SECONDARY, /* PER_LINUX32 */
+        _PERSONALITY_MAX,
+        _PERSONALITY_INVALID = -EINVAL,
+} Personality;
+
+#if defined(__x86_64__)
+#  define PERSONALITY_NAMES "x86-64", "x86"
+#  define PERSONALITY_VALUES "x86-64 x86"
+#elif defined(__aarch64__)
+#  define PERSONALITY_NAMES "arm64", "arm"
+#  define PERSONALITY_VALUES "arm64 arm"
+#elif defined(__i386__)
+#  define PERSONALITY_NAMES "x86", NULL
+#  define PERSONALITY_VALUES "x86"
+#elif defined(__arm__)
+#  define PERSONALITY_NAMES "arm", NULL
+#  define PERSONALITY_VALUES "arm"
+#else
+#  define PERSONALITY_NAMES NULL, NULL
+#  define PERSONALITY_VALUES NULL
+#endif
 
 typedef struct CPUSet {
         cpu_set_t *set;
@@ -259,6 +288,7 @@ typedef struct Settings {
         bool suppress_sync;         /* the sync calls do nothing (seccomp), O_SYNC/O_DSYNC refused */
         char **syscall_allow;       /* --system-call-filter=NAME|@GROUP */
         char **syscall_deny;        /* --system-call-filter=~NAME|~@GROUP */
+        Personality personality;    /* --personality= */
         struct rlimit *rlimit[RLIMIT_NLIMITS];
         int oom_score_adjust;
         bool oom_score_adjust_set;
@@ -312,3 +342,7 @@ const char *custom_mount_type_to_string(CustomMountType t);
 CustomMountType custom_mount_type_from_string(const char *s);
 const char *bind_idmap_to_string(BindIdmap m);
 BindIdmap bind_idmap_from_string(const char *s);
+const char *personality_to_string(Personality p); /* NULL for INHERIT and what this host lacks */
+Personality personality_from_string(const char *s);
+/* The personality(2) value of P, or -1 for PERSONALITY_INHERIT (leave it). */
+long personality_domain(Personality p);

@@ -36,6 +36,14 @@ static void test_enum_round_trip(void) {
                 CHECK(custom_mount_type_from_string(custom_mount_type_to_string(i)) == (CustomMountType) i);
         for (int i = 0; i < _BIND_IDMAP_MAX; i++)
                 CHECK(bind_idmap_from_string(bind_idmap_to_string(i)) == (BindIdmap) i);
+        for (int i = PERSONALITY_NATIVE; i < _PERSONALITY_MAX; i++)
+                CHECK(!personality_to_string(i) || personality_from_string(personality_to_string(i)) == (Personality) i);
+        CHECK(personality_to_string(PERSONALITY_INHERIT) == NULL && personality_from_string("bogus") < 0);
+        CHECK(personality_from_string(NULL) < 0);
+#if defined(__x86_64__)
+        CHECK(personality_from_string("x86") == PERSONALITY_SECONDARY);
+        CHECK(personality_from_string("x86-64") == PERSONALITY_NATIVE);
+#endif
         CHECK(console_mode_from_string("bogus") < 0);
         CHECK(volatile_mode_from_string("true") == VOLATILE_YES);
         CHECK(volatile_mode_from_string("0") == VOLATILE_NO);
