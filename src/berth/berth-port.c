@@ -137,7 +137,7 @@ struct Ports {
         bool table_made;
         PortForward *forwards;
         size_t n_forwards;
-        PortProxy **proxies; /* per forward: NULL for udp, or where localhost is another program's */
+        PortProxy **proxies; /* per forward: NULL where localhost is another program's */
         char **record;       /* PORT= lines */
         Network *network;
         GuestAddresses guest; /* the target now: the proxies read it */
@@ -238,19 +238,19 @@ int ports_reserve(const Settings *s, unsigned long long netns, Ports **ret) {
         }
 
         for (size_t i = 0; i < p->n_forwards; i++) {
-                if (p->forwards[i].protocol != IPPROTO_TCP)
-                        continue;
-                r = port_proxy_new(p->forwards[i].host_port, &p->proxies[i]);
+                const char *proto = p->forwards[i].protocol == IPPROTO_UDP ? "udp" : "tcp";
+
+                r = port_proxy_new(p->forwards[i].protocol, p->forwards[i].host_port, &p->proxies[i]);
                 if (r == -EADDRINUSE) {
                         /* as with nspawn, whose DNAT never reaches localhost at all */
                         if (!s->quiet)
-                                log_warning("Port tcp:%u is in use on the host's localhost by another program: "
+                                log_warning("Port %s:%u is in use on the host's localhost by another program: "
                                             "127.0.0.1:%u reaches that program, not machine '%s'.",
-                                            p->forwards[i].host_port, p->forwards[i].host_port, s->machine);
+                                            proto, p->forwards[i].host_port, p->forwards[i].host_port, s->machine);
                         continue;
                 }
                 if (r < 0)
-                        return log_error_errno(r, "Failed to listen on localhost port tcp:%u: %m",
+                        return log_error_errno(r, "Failed to listen on localhost port %s:%u: %m", proto,
                                                p->forwards[i].host_port);
         }
         return 0;
@@ -417,7 +417,8 @@ int ports_start(Ports *p, sd_event *e, Network *n) {
                 if (p->proxies[i]) {
                         r = port_proxy_start(p->proxies[i], e, &p->guest, p->forwards[i].container_port);
                         if (r < 0)
-                                return log_error_errno(r, "Failed to serve localhost port tcp:%u: %m",
+                                return log_error_errno(r, "Failed to serve localhost port %s:%u: %m",
+                                                       p->forwards[i].protocol == IPPROTO_UDP ? "udp" : "tcp",
                                                        p->forwards[i].host_port);
                 }
         warn_no_forwarding(p);

@@ -8,7 +8,8 @@
  *    one table per machine (family inet, "berth-NAME");
  *  - from the host itself, to one of its own addresses: DNAT in OUTPUT, and masquerading of those
  *    connections so that the guest's answer comes back through its link whatever its routes;
- *  - from the host's localhost (127.0.0.1, ::1): a TCP proxy in the monitor. DNAT cannot reach
+ *  - from the host's localhost (127.0.0.1, ::1): a TCP proxy and a UDP relay in the monitor
+ *    (berth-port-proxy.h). DNAT cannot reach
  *    there without route_localnet, a host-wide setting with a known security history, and ::1 not
  *    at all.
  * The guest's address is the one it has on host0 now, provided the host routes it through the

@@ -185,6 +185,11 @@ test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
         fi
         wait_for tcp_says "$sub.1" "$p" "hello from $n" || fail "$sub.1:$p (the host's address) does not reach the guest"
         wait_for udp_says "$sub.1" "$u" || fail "udp $sub.1:$u does not reach the guest"
+        # UDP from localhost (the relay), both families
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp 127.0.0.1:$u does not reach the guest"
+        if grep -q '::1' <<<"$(ip -6 addr show dev lo 2>/dev/null)"; then
+                udp_says ::1 "$u" || fail "udp [::1]:$u does not reach the guest"
+        fi
 
         # the guest moves to another address: the forwards follow, the old one is gone
         in_netns "$n" ip addr del "$sub.2/29" dev host0
@@ -195,6 +200,7 @@ test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
         wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "localhost does not reach the guest at its new address"
         wait_for tcp_says "$sub.1" "$p" "hello from $n" || fail "the host's address does not reach the guest at its new address"
         wait_for udp_says "$sub.1" "$u" || fail "udp does not reach the guest at its new address"
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp from localhost does not reach the guest at its new address"
 
         # IPv6: a global (ULA) address on both sides
         local v6
@@ -362,6 +368,68 @@ test_proxy_out_of_fds_does_not_spin() {
         wait "$holder" 2>/dev/null || true
         [ $((t1 - t0)) -le 20 ] || fail "the monitor used $((t1 - t0)) ticks in 2 s with its fds used up: it spins"
         wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "127.0.0.1:$p does not serve again"
+        stop "$n"
+}
+
+fd_count() {
+        find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l
+}
+
+# A local user floods the UDP relay from more client addresses than it keeps, with the monitor
+# short of fds: the relay keeps a bounded number of sockets, does not spin, and a new client is
+# still answered (the one idle longest made room for it).
+test_udp_relay_flood_is_bounded() {
+        local n u sub="$NET" t0 t1
+        n=$(mname u)
+        u=$(unique_port 9)
+        NETNS_CMD="prlimit --nofile=128:128" start_bg "$n" -n -p "udp:$u:81"
+        guest_servers "$n"
+        ip addr add "$sub.33/29" dev "ve-$n"
+        in_netns "$n" ip addr add "$sub.34/29" dev host0
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp 127.0.0.1:$u does not reach the guest"
+        python3 - "$u" >"$T/flood.out" 2>&1 <<-'PY'
+	import socket, sys
+	# 1000 client addresses, each a socket of its own, more than the monitor has fds for
+	for _ in range(1000):
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    s.sendto(b"flood", ("127.0.0.1", int(sys.argv[1])))
+	    s.close()
+	print("sent", flush=True)
+	PY
+        grep -q sent "$T/flood.out" || fail "the flood was not sent: $(cat "$T/flood.out")"
+        # the guest still answers a new client: someone made room
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp 127.0.0.1:$u does not answer a new client after the flood"
+        t0=$(cpu_ticks "$BG_PID")
+        sleep 2 # a measurement, not a wait for a state: the CPU time the monitor uses meanwhile
+        t1=$(cpu_ticks "$BG_PID")
+        [ $((t1 - t0)) -le 20 ] || fail "the monitor used $((t1 - t0)) ticks in 2 s after the flood: it spins"
+        stop "$n"
+}
+
+# Without fd pressure the relay keeps at most 256 client addresses per port.
+test_udp_relay_keeps_a_bounded_number_of_clients() {
+        local n u sub="$NET" fds0 fds
+        n=$(mname v)
+        u=$(unique_port 10)
+        start_bg "$n" -n -p "udp:$u:81"
+        guest_servers "$n"
+        ip addr add "$sub.41/29" dev "ve-$n"
+        in_netns "$n" ip addr add "$sub.42/29" dev host0
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp 127.0.0.1:$u does not reach the guest"
+        fds0=$(fd_count "$BG_PID")
+        python3 - "$u" >"$T/many.out" 2>&1 <<-'PY'
+	import socket, sys
+	for _ in range(600):
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    s.sendto(b"many", ("127.0.0.1", int(sys.argv[1])))
+	    s.close()
+	print("sent", flush=True)
+	PY
+        grep -q sent "$T/many.out" || fail "the datagrams were not sent: $(cat "$T/many.out")"
+        wait_for udp_says 127.0.0.1 "$u" || fail "udp 127.0.0.1:$u does not answer a new client"
+        fds=$(fd_count "$BG_PID")
+        [ $((fds - fds0)) -le 256 ] || fail "the monitor holds $((fds - fds0)) more fds after 600 clients"
+        [ $((fds - fds0)) -ge 100 ] || fail "only $((fds - fds0)) associations after 600 clients: the relay is not what answered"
         stop "$n"
 }
 
