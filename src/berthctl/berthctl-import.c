@@ -235,6 +235,17 @@ int image_name_from_file(const char *file, bool raw, char **ret) {
         return 0;
 }
 
+/* The compression an export to FILE gets from its suffix (RAW: the suffixes of raw images); none
+ * for standard output ("-"). */
+static Compression compression_from_suffix(const char *file, bool raw) {
+        size_t k = raw ? ELEMENTSOF(raw_suffixes) : ELEMENTSOF(tar_suffixes);
+
+        for (size_t i = 0; !streq(file, "-") && i < k; i++)
+                if (endswith(file, raw ? raw_suffixes[i].suffix : tar_suffixes[i].suffix))
+                        return raw ? raw_suffixes[i].compression : tar_suffixes[i].compression;
+        return COMPRESSION_NONE;
+}
+
 /* Reads until N >= WANT bytes are in BUF (or the end). */
 static int read_head(int in, uint8_t *buf, size_t size, size_t want, size_t *ret_n) {
         size_t n = 0;
@@ -726,7 +737,7 @@ int verb_export_tar(int argc, char *argv[]) {
         _cleanup_(image_freep) Image *img = NULL;
         _cleanup_free_ char *dir_opt = NULL, *prefix = NULL, *what = NULL;
         const char *file = argv[2];
-        Compression comp = COMPRESSION_NONE;
+        Compression comp;
         uint64_t usage = 0, total = 0;
         char *tmp = NULL;
         int out, r;
@@ -738,11 +749,7 @@ int verb_export_tar(int argc, char *argv[]) {
         if (img->type != IMAGE_DIRECTORY)
                 return log_error_errno(-EMEDIUMTYPE, "Cannot export image '%s' as tar: it is a raw image, not a "
                                                      "directory (use 'berthctl export-raw %s').", img->name, img->name);
-        for (size_t i = 0; !streq(file, "-") && i < ELEMENTSOF(tar_suffixes); i++)
-                if (endswith(file, tar_suffixes[i].suffix)) {
-                        comp = tar_suffixes[i].compression;
-                        break;
-                }
+        comp = compression_from_suffix(file, false);
         dir_opt = strjoin("--directory=", img->path);
         prefix = strjoin("Exporting '", img->name, "'");
         what = strjoin("export image '", img->name, "'");
@@ -777,7 +784,7 @@ int verb_export_raw(int argc, char *argv[]) {
         _cleanup_free_ uint8_t *buf = NULL;
         _cleanup_close_ int in = -EBADF;
         const char *file = argv[2];
-        Compression comp = COMPRESSION_NONE;
+        Compression comp;
         const size_t bufsize = 256 * 1024;
         char *tmp = NULL;
         struct stat st, ost;
@@ -790,11 +797,7 @@ int verb_export_raw(int argc, char *argv[]) {
         if (img->type != IMAGE_RAW)
                 return log_error_errno(-EMEDIUMTYPE, "Cannot export image '%s' as a raw image: it is a directory "
                                                      "(use 'berthctl export-tar %s').", img->name, img->name);
-        for (size_t i = 0; !streq(file, "-") && i < ELEMENTSOF(raw_suffixes); i++)
-                if (endswith(file, raw_suffixes[i].suffix)) {
-                        comp = raw_suffixes[i].compression;
-                        break;
-                }
+        comp = compression_from_suffix(file, true);
         in = open(img->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (in < 0 || fstat(in, &st) < 0)
                 return log_error_errno(negative_errno(), "Failed to open image '%s': %m", img->path);
