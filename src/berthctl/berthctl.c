@@ -74,6 +74,7 @@ static void help(void) {
                "     --no-pager                     Do not pipe output into a pager (berthctl never pages)\n"
                "     --no-ask-password              Do not ask for passwords (berthctl never asks)\n"
                "  -q --quiet                         Print less\n"
+               "  -H --host=[USER@]HOST[:PORT]       Operate on a remote host, over SSH\n"
                "  -p --property=NAME                 Show only this property (show, show-image)\n"
                "     --value                        Show only the values of properties (show, show-image)\n"
                "  -P NAME                            Same as --property=NAME --value\n"
@@ -116,6 +117,69 @@ enum {
         ARG_NO_ASK_PASSWORD,
 };
 
+/* -H: where to run, and the tokens of main()'s argv that said so (not passed on to the remote) */
+static RemoteHost remote = {};
+static char *remote_spec = NULL;
+static bool *remote_drop = NULL;
+
+/* VALUE is -H's optarg: a pointer into one of main()'s arguments, either a whole one ("-H VALUE",
+ * "--host VALUE") or the tail of one ("-HVALUE", "--host=VALUE"). Marks them dropped. */
+static int host_option(const char *value) {
+        int n = (int) strv_length(berthctl_argv);
+
+        if (remote_spec)
+                return log_error_errno(-EINVAL, "-H/--host= given twice.");
+        if (!remote_drop) {
+                remote_drop = calloc((size_t) n + 1, sizeof(bool));
+                if (!remote_drop)
+                        return log_oom();
+        }
+        for (int i = 1;; i++) {
+                if (i >= n) /* not one of our arguments: never pass -H on, or the far side would go on */
+                        return log_error_errno(-EINVAL, "Cannot tell which argument gave -H.");
+                const char *a = berthctl_argv[i];
+                bool whole = a == value, tail = !whole && value > a && value <= a + strlen(a);
+
+                if (!whole && !tail)
+                        continue;
+                /* the option's own token: "-H", "--host", or the start of "-HVALUE", "--host=VALUE" */
+                if (whole && i > 1 && (streq(berthctl_argv[i - 1], "-H") || startswith(berthctl_argv[i - 1], "--")))
+                        remote_drop[i - 1] = remote_drop[i] = true;
+                else if (tail && (startswith(a, "-H") || startswith(a, "--")))
+                        remote_drop[i] = true;
+                else
+                        return log_error_errno(-EINVAL, "Give -H on its own, not combined with other short options.");
+                break;
+        }
+        remote_spec = strdup(value);
+        if (!remote_spec)
+                return log_oom();
+        return remote_host_parse(value, &remote);
+}
+
+/* The arguments the remote berthctl gets: ours without -H. */
+static int run_remote(void) {
+        _cleanup_strv_free_ char **args = NULL;
+        int n = (int) strv_length(berthctl_argv);
+        bool tty;
+
+        for (int i = 1; i < n; i++)
+                if (!remote_drop[i] && strv_extend(&args, berthctl_argv[i]) < 0)
+                        return log_oom();
+        /* a terminal on the far side for what is interactive, as ssh does for a login */
+        tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !arg.no_tty;
+        if (tty && !arg.tty) {
+                bool interactive = false;
+                STRV_FOREACH(a, args)
+                        if (streq(*a, "shell") || streq(*a, "login") || streq(*a, "console")) {
+                                interactive = true;
+                                break;
+                        }
+                tty = interactive;
+        }
+        return remote_run(&remote, remote_spec, args, tty);
+}
+
 static int parse_argv(int argc, char *argv[], bool permute) {
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -144,13 +208,14 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
                 { "lines", required_argument, NULL, 'n' },
                 { "output", required_argument, NULL, 'o' },
+                { "host", required_argument, NULL, 'H' },
                 {}
         };
         int c, r;
 
         opterr = 0;
         /* "+": options end at the verb's command (shell, exec) */
-        while ((c = getopt_long(argc, argv, permute ? "hqp:P:las:E:tTn:o:" : "+hqp:P:las:E:tTn:o:", options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, permute ? "hqp:P:las:E:tTn:o:H:" : "+hqp:P:las:E:tTn:o:H:", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help();
@@ -274,6 +339,11 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                         if (r < 0)
                                 return log_oom();
                         break;
+                case 'H':
+                        r = host_option(optarg);
+                        if (r < 0)
+                                return r;
+                        break;
                 case 't':
                         arg.tty = true;
                         break;
@@ -342,16 +412,19 @@ int main(int argc, char *argv[]) {
                 r = parse_argv(vargc, vargv, !cmd);
                 if (r > 0) {
                         vargv[optind - 1] = vargv[0]; /* the verb, in front of its arguments */
-                        r = dispatch(vargc - optind + 1, vargv + optind - 1);
+                        r = remote_spec ? run_remote() : dispatch(vargc - optind + 1, vargv + optind - 1);
                 }
         } else if (r > 0)
-                r = dispatch(0, argv + optind);
+                r = remote_spec ? run_remote() : dispatch(0, argv + optind);
 
         strv_free(arg.property);
         strv_free(arg.setenv);
         free(arg.kill_whom);
         free(arg.until);
         free(arg.uid);
+        remote_host_done(&remote);
+        free(remote_spec);
+        free(remote_drop);
         /* a verb may return a positive exit status of its own (shell, exec) */
         return r < 0 ? EXIT_FAILURE : r >= VERB_EXIT_STATUS(0) ? r & 0xff : EXIT_SUCCESS;
 }

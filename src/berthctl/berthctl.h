@@ -121,6 +121,16 @@ int verb_import(int argc, char *argv[]);       /* import-tar and import-raw */
 int verb_export_tar(int argc, char *argv[]);
 int verb_export_raw(int argc, char *argv[]);
 
+/* berthctl-remote.c: -H/--host= */
+typedef struct RemoteHost {
+        char *user, *host, *port;   /* user and port NULL: ssh's defaults */
+} RemoteHost;
+int remote_host_parse(const char *s, RemoteHost *ret);   /* logs */
+void remote_host_done(RemoteHost *h);
+/* Runs "berthctl ARGS" on the host over ssh (or machinectl -H SPEC ARGS where it has no berthctl);
+ * returns VERB_EXIT_STATUS(remote exit status) or a negative errno. */
+int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty);
+
 /* berthctl-pull.c */
 int verb_pull(int argc, char *argv[]);         /* pull-tar and pull-raw */
 int verb_import_fs(int argc, char *argv[]);

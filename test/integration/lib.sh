@@ -671,6 +671,15 @@ _bt_run_case() {
         ) </dev/null >>"$log" 2>&1 # append: what the case leaves running may still write
         rc=$?
 
+        # what the case started that the marker does not find (a daemon that rewrites its
+        # environment, as sshd does for its process title): the script's case_teardown stops it,
+        # also when the case failed half-way
+        if declare -F case_teardown >/dev/null; then
+                (
+                        export T ROOT ROOT_NAME
+                        case_teardown
+                ) </dev/null >>"$log" 2>&1
+        fi
         _bt_kill_case_processes "$marker" >>"$log" 2>&1
         _bt_cleanup_private_run_dir "$T" >>"$log" 2>&1
         _bt_cleanup_dir "$T" >>"$log" 2>&1
