@@ -1286,6 +1286,41 @@ static int ap_udp_ask(int argc, char **argv) {
         return 0;
 }
 
+/* tcp-peer PORT: answers each TCP connection on PORT (IPv4 and IPv6) with "peer:" and the address
+ * it came from, forever: shows whether a connection was NATed on its way. */
+static int ap_tcp_peer(int argc, char **argv) {
+        struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT };
+        long long port;
+        int fd, zero = 0, one = 1;
+
+        if (argc != 2 || parse_int(argv[1], &port) < 0 || port < 1 || port > 65535)
+                return usage("usage: tcp-peer PORT");
+        sa.sin6_port = htons((uint16_t) port);
+        fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return fail_step("socket", errno);
+        (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+        (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, (struct sockaddr *) &sa, sizeof sa) < 0 || listen(fd, 16) < 0)
+                return fail_step("bind", errno);
+        fprintf(stderr, "ready\n");
+        for (;;) {
+                struct sockaddr_in6 from;
+                socklen_t fromlen = sizeof from;
+                char addr[INET6_ADDRSTRLEN], out[INET6_ADDRSTRLEN + 8];
+                const char *a;
+                int c = accept4(fd, (struct sockaddr *) &from, &fromlen, SOCK_CLOEXEC);
+                if (c < 0)
+                        continue;
+                a = inet_ntop(AF_INET6, &from.sin6_addr, addr, sizeof addr);
+                if (a && strncmp(a, "::ffff:", 7) == 0 && strchr(a, '.'))
+                        a += 7; /* an IPv4 client, as IPv4 */
+                int n = snprintf(out, sizeof out, "peer:%s\n", a ?: "?");
+                (void) write(c, out, (size_t) n);
+                close(c);
+        }
+}
+
 static int ap_help(int argc, char **argv);
 
 static const struct applet applets[] = {
@@ -1330,6 +1365,7 @@ static const struct applet applets[] = {
         { "reopen", ap_reopen, "FD DATA" },
         { "udp-echo", ap_udp_echo, "PORT" },
         { "udp-ask", ap_udp_ask, "ADDRESS PORT TEXT" },
+        { "tcp-peer", ap_tcp_peer, "PORT" },
         { "help", ap_help, "" },
 };
 

@@ -1,0 +1,154 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# shellcheck disable=SC2317 # the cases are called by run_tests
+#
+# berth and systemd-networkd, as with nspawn: with networkd on the host and in a Debian guest, a
+# machine with --network-veth gets an IPv4 address by DHCP from the host's networkd (the stock
+# 80-container-ve.network matches ve-NAME, 80-container-host0.network the guest's host0) with no
+# configuration, reaches a server behind the host through networkd's NAT, and machinectl shows
+# its addresses. Runs inside the systemd test host (test/tools/systemd-host.sh), whose network
+# namespace is its own: networkd's forwarding and NAT there never touch the machine's.
+#
+# The "outside" is a network namespace of the test behind the test host, on a veth the test
+# makes: a TCP server there says which address each connection came from, so NAT shows (the
+# namespace has no route back to the guest's subnet: without NAT nothing connects at all).
+. "$(dirname "$0")/lib.sh"
+systemd_host_reexec "$@"
+require_root
+# shellcheck disable=SC2034 # read by lib.sh
+RUN_TIMEOUT=300
+# shellcheck disable=SC2034 # read by lib.sh
+WAIT_TIMEOUT=120
+# the job's stderr is the host's journal: berth would log there, not to stderr
+unset JOURNAL_STREAM
+
+DEB_TREE=$("$BERTH_SRC/test/tools/make-debian-tree.sh" "$BERTH_TEST_CACHE")
+
+for f in 80-container-ve.network 80-container-host0.network; do
+        if [ ! -e "/usr/lib/systemd/network/$f" ] && [ ! -e "/lib/systemd/network/$f" ]; then
+                echo "1..0 # SKIP the test host's systemd has no stock $f"
+                exit 0
+        fi
+done
+if [ ! -x /lib/systemd/systemd-networkd ] && [ ! -x /usr/lib/systemd/systemd-networkd ]; then
+        echo "1..0 # SKIP the Debian tree has no systemd-networkd"
+        exit 0
+fi
+
+_h=$(printf '%s' "$BT_PREFIX" | cksum | cut -d' ' -f1)
+# the outside network: one /24 per run, away from networkd's pool picks (it avoids addresses in use)
+OUTSIDE="172.$((_h % 8 + 20)).$(((_h / 8) % 250))"
+
+# ---- helpers ----
+
+# boot NAME [ARGS...]: boots /var/lib/machines/NAME (machine_tree) in the background; berth's
+# messages go to $T/NAME.log, its exit status to $T/NAME.rc. Returns when the guest is up.
+boot() {
+        local name=$1
+        shift
+        rm -f "$T/$name.rc" "$T/$name.pid"
+        (
+                rc=0
+                "$BERTH" -q -D "/var/lib/machines/$name" -M "$name" -b --console=pipe "$@" \
+                        </dev/null >"$T/$name.out" 2>"$T/$name.log" &
+                echo $! >"$T/$name.pid"
+                wait $! || rc=$?
+                echo "$rc" >"$T/$name.rc"
+        ) &
+        wait_for guest_is_up "$name" || fail "machine $name did not come up: $(cat "$T/$name.log")"
+}
+
+guest_is_up() {
+        local state
+        grep -qx STATE=ready "/run/berth/machines/$1" 2>/dev/null || return 1
+        state=$(systemctl -M "$1" is-system-running 2>/dev/null) || true
+        [ "$state" = running ] || [ "$state" = degraded ]
+}
+
+has_exited() {
+        [ -e "$T/$1.rc" ]
+}
+
+leader_of() {
+        sed -n 's/^LEADER=//p' "/run/berth/machines/$1"
+}
+
+# guest_ipv4 NAME: the global IPv4 address of the guest's host0 (not IPv4LL, which networkd in the
+# guest takes without any DHCP server), empty without one.
+guest_ipv4() {
+        nsenter -t "$(leader_of "$1")" -n ip -4 -o addr show dev host0 scope global 2>/dev/null |
+                awk '{ sub("/.*", "", $4); print $4; exit }'
+}
+
+has_ipv4() {
+        [ -n "$(guest_ipv4 "$1")" ]
+}
+
+# in_guest NAME CMD...: runs CMD of the guest's tree in all of its namespaces.
+in_guest() {
+        local name=$1
+        shift
+        nsenter -t "$(leader_of "$name")" -n -m -p -u -i -r -w -- "$@"
+}
+
+# peer_seen NAME ADDRESS PORT EXPECTED: a connection from the guest to ADDRESS:PORT is answered,
+# and the server saw it come from EXPECTED.
+peer_seen() {
+        local got
+        # shellcheck disable=SC2016 # expanded by the guest's bash
+        got=$(in_guest "$1" timeout 5 /bin/bash -c 'exec 3<>"/dev/tcp/$0/$1" && cat <&3' "$2" "$3" 2>/dev/null) ||
+                return 1
+        [ "$got" = "peer:$4" ]
+}
+
+machinectl_shows() {
+        grep -qF "$2" <<<"$(machinectl status "$1" 2>/dev/null)"
+}
+
+# ---- cases ----
+
+test_dhcp_and_nat_from_the_hosts_networkd() {
+        local name outside port addr
+        name=$(unique_short_name nd)
+        outside="berth-test-$BT_PREFIX-out"
+        port=$(unique_port 1)
+
+        systemctl start systemd-networkd.service || fail "systemd-networkd does not start in the test host"
+        machine_tree "$name"
+        # networkd in the guest too (Debian ships it disabled)
+        systemctl --root="/var/lib/machines/$name" enable systemd-networkd.service >/dev/null 2>&1 ||
+                fail "cannot enable systemd-networkd in the guest's tree"
+
+        # the outside: a namespace with a server, reached through the test host
+        ip netns add "$outside"
+        ip link add "o$BT_PREFIX" type veth peer name eth0 netns "$outside"
+        ip addr add "$OUTSIDE.1/24" dev "o$BT_PREFIX"
+        ip link set "o$BT_PREFIX" up
+        ip -n "$outside" addr add "$OUTSIDE.2/24" dev eth0
+        ip -n "$outside" link set eth0 up
+        ip -n "$outside" link set lo up
+        ip netns exec "$outside" "$BERTH_PAYLOAD" tcp-peer "$port" </dev/null >/dev/null 2>&1 &
+
+        boot "$name" --network-veth
+        wait_for has_ipv4 "$name" || fail "the guest got no IPv4 address by DHCP: $(
+                nsenter -t "$(leader_of "$name")" -n ip addr show dev host0 2>&1; networkctl status "ve-$name" 2>&1)"
+        addr=$(guest_ipv4 "$name")
+        echo "# the guest's address by DHCP: $addr"
+        # the host's side is networkd's, as for an nspawn machine
+        assert_contains "$(networkctl status "ve-$name" 2>&1)" "80-container-ve.network"
+        # out through the host's NAT: the server sees the host's address, not the guest's
+        wait_for peer_seen "$name" "$OUTSIDE.2" "$port" "$OUTSIDE.1" ||
+                fail "the guest ($addr) does not reach $OUTSIDE.2:$port through the host's NAT: $(
+                        in_guest "$name" ip route 2>&1; nft list ruleset 2>&1 | grep -A3 masq)"
+        wait_for machinectl_shows "$name" "$addr" || fail "machinectl status does not show $addr: $(machinectl status "$name" 2>&1)"
+        grep -F "$addr" <<<"$(machinectl status "$name" 2>&1)" | sed 's/^ */# machinectl status: /'
+
+        machinectl poweroff "$name"
+        wait_for has_exited "$name" || fail "berth for $name did not exit"
+        assert_eq 0 "$(cat "$T/$name.rc")"
+        ip link show "ve-$name" >/dev/null 2>&1 && fail "ve-$name is left"
+        ip link delete "o$BT_PREFIX"
+        ip netns delete "$outside"
+}
+
+run_tests
