@@ -651,6 +651,13 @@ int id128_randomize(uint8_t ret[16]) {
         return 0;
 }
 
+int string_table_lookup(const char *const *table, size_t n, const char *s) {
+        for (size_t i = 0; s && i < n; i++)
+                if (table[i] && streq(table[i], s))
+                        return (int) i;
+        return -EINVAL;
+}
+
 int unhex(char c) {
         if (c >= '0' && c <= '9')
                 return c - '0';

@@ -92,6 +92,9 @@ int recv_message_fd(int sock, void *data, size_t size, int *ret_fd);
 int close_all_fds(const int except[], size_t n_except);
 
 /* misc */
+/* Enum names: the index of S in TABLE of N names (NULL entries match nothing), or -EINVAL for
+ * anything else, NULL too. */
+int string_table_lookup(const char *const *table, size_t n, const char *s);
 /* "512B", "1.5G" (binary units); "-" for UINT64_MAX (unknown). */
 char *format_bytes(uint64_t bytes, char *buf, size_t n);
 uint64_t now_usec(int clock);

@@ -72,10 +72,7 @@ const char *cgroup_layout_to_string(CGroupLayout l) {
 }
 
 CGroupLayout cgroup_layout_from_string(const char *s) {
-        for (int i = 0; s && i < _CGROUP_LAYOUT_MAX; i++)
-                if (streq(s, layout_table[i]))
-                        return (CGroupLayout) i;
-        return _CGROUP_LAYOUT_INVALID;
+        return (CGroupLayout) string_table_lookup(layout_table, _CGROUP_LAYOUT_MAX, s);
 }
 
 static int fs_type(const char *path, long *ret) {

@@ -87,9 +87,9 @@ const char *register_mode_to_string(RegisterMode m) {
 RegisterMode register_mode_from_string(const char *s) {
         int b;
 
-        for (int i = 0; s && i < _REGISTER_MODE_MAX; i++)
-                if (streq(s, register_mode_table[i]))
-                        return (RegisterMode) i;
+        b = string_table_lookup(register_mode_table, _REGISTER_MODE_MAX, s);
+        if (b >= 0)
+                return (RegisterMode) b;
         b = parse_boolean(s);
         if (b < 0)
                 return _REGISTER_MODE_INVALID;
@@ -110,10 +110,7 @@ const char *link_journal_to_string(LinkJournal l) {
 }
 
 LinkJournal link_journal_from_string(const char *s) {
-        for (int i = 0; s && i < _LINK_JOURNAL_MAX; i++)
-                if (streq(s, link_journal_table[i]))
-                        return (LinkJournal) i;
-        return _LINK_JOURNAL_INVALID;
+        return (LinkJournal) string_table_lookup(link_journal_table, _LINK_JOURNAL_MAX, s);
 }
 
 /* ---- unit names ---- */

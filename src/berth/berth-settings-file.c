@@ -32,10 +32,7 @@ SettingsMode settings_mode_from_string(const char *s) {
         int b = parse_boolean(s);
         if (b >= 0)
                 return b ? SETTINGS_MODE_YES : SETTINGS_MODE_NO;
-        for (int i = 0; s && i < _SETTINGS_MODE_MAX; i++)
-                if (streq(settings_mode_table[i], s))
-                        return (SettingsMode) i;
-        return _SETTINGS_MODE_INVALID;
+        return (SettingsMode) string_table_lookup(settings_mode_table, _SETTINGS_MODE_MAX, s);
 }
 
 /* ---- the keys ----

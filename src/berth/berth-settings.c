@@ -103,12 +103,7 @@ uint64_t settings_container_capabilities(const Settings *s) {
                 return name##_table[v];                                             \
         }                                                                           \
         static type name##_from_string_internal(const char *s) {                    \
-                if (!s)                                                             \
-                        return (type) - EINVAL;                                     \
-                for (int i = 0; i < (int) (max); i++)                               \
-                        if (name##_table[i] && streq(name##_table[i], s))           \
-                                return (type) i;                                    \
-                return (type) - EINVAL;                                             \
+                return (type) string_table_lookup(name##_table, max, s);            \
         }
 
 DEFINE_STRING_TABLE(start_mode, StartMode, _START_MODE_MAX,
@@ -204,10 +199,8 @@ const char *personality_to_string(Personality p) {
 }
 
 Personality personality_from_string(const char *s) {
-        for (int i = PERSONALITY_NATIVE; s && i < _PERSONALITY_MAX; i++)
-                if (personality_table[i] && streq(personality_table[i], s))
-                        return (Personality) i;
-        return _PERSONALITY_INVALID;
+        /* PERSONALITY_INHERIT has no name */
+        return (Personality) string_table_lookup(personality_table, _PERSONALITY_MAX, s);
 }
 
 long personality_domain(Personality p) {

@@ -38,10 +38,7 @@ const char *output_mode_to_string(OutputMode m) {
 }
 
 OutputMode output_mode_from_string(const char *s) {
-        for (int i = 0; s && i < _OUTPUT_MODE_MAX; i++)
-                if (streq(s, output_mode_table[i]))
-                        return (OutputMode) i;
-        return _OUTPUT_MODE_INVALID;
+        return (OutputMode) string_table_lookup(output_mode_table, _OUTPUT_MODE_MAX, s);
 }
 
 typedef struct Entry {

@@ -44,10 +44,7 @@ const char *import_verify_to_string(ImportVerify v) {
 }
 
 int import_verify_from_string(const char *s) {
-        for (int i = 0; i < _IMPORT_VERIFY_MAX; i++)
-                if (s && streq(s, import_verify_table[i]))
-                        return i;
-        return -EINVAL;
+        return string_table_lookup(import_verify_table, _IMPORT_VERIFY_MAX, s);
 }
 
 /* Where the keys that sign SHA256SUMS are: berth's own keyring first, then systemd's (which

@@ -101,10 +101,7 @@ const char *partition_designator_to_string(PartitionDesignator d) {
 }
 
 PartitionDesignator partition_designator_from_string(const char *s) {
-        for (size_t i = 0; s && i < ELEMENTSOF(designator_table); i++)
-                if (streq(designator_table[i], s))
-                        return (PartitionDesignator) i;
-        return _PARTITION_DESIGNATOR_INVALID;
+        return (PartitionDesignator) string_table_lookup(designator_table, ELEMENTSOF(designator_table), s);
 }
 
 const char *partition_designator_mount_point(PartitionDesignator d) {

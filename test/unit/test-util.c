@@ -549,6 +549,17 @@ static void test_unhex_unbase64(void) {
         }
 }
 
+static void test_string_table_lookup(void) {
+        static const char *const t[] = { NULL, "one", "two" };
+
+        CHECK(string_table_lookup(t, ELEMENTSOF(t), "one") == 1);
+        CHECK(string_table_lookup(t, ELEMENTSOF(t), "two") == 2);
+        CHECK(string_table_lookup(t, ELEMENTSOF(t), "three") == -EINVAL);
+        CHECK(string_table_lookup(t, ELEMENTSOF(t), "") == -EINVAL);
+        CHECK(string_table_lookup(t, ELEMENTSOF(t), NULL) == -EINVAL);
+        CHECK(string_table_lookup(t, 2, "two") == -EINVAL);
+}
+
 static void test_now(void) {
         uint64_t a = now_usec(CLOCK_MONOTONIC), b = now_usec(CLOCK_MONOTONIC);
         CHECK(a > 0 && b >= a);
@@ -572,6 +583,7 @@ static const TapCase cases[] = {
         { "files", test_files },
         { "write_file_atomic_at", test_write_file_atomic_at },
         { "fds", test_fds },
+        { "string_table_lookup", test_string_table_lookup },
         { "now_usec", test_now },
 };
 
