@@ -261,10 +261,26 @@ test_machinectl_terminate() {
 # shuts down from that only sometimes (its PID 1 re-executes itself on SIGTERM while its services
 # die), nspawn's or berth's. SIGRTMIN+4 to all is what stopping the scope sends: berth takes it as
 # a stop request and the guest's init as a poweroff.
+#
+# "Could not kill machine: No such device" is systemd's, before 258: KillUnit walks the scope's
+# cgroups reading each one's cgroup.procs, and a cgroup that the guest's systemd removes between
+# the open and the read (its service just died of the signal) reads as ENODEV, which ends the walk
+# with that error (systemd PR #38134 ignores it). systemd signals the scope's own processes before
+# it descends, and berth runs there: by the time the walk fails, berth has its stop request. So
+# that one error is accepted where systemd is older, and the stop must still be a clean poweroff
+# (a second request would have been a SIGKILL: not 0).
 test_machinectl_kill() {
+        local v
         boot_scoped ma6
-        assert_ok machinectl kill --signal=SIGRTMIN+4 ma6
+        run machinectl kill --signal=SIGRTMIN+4 ma6
+        if [ "$RC" != 0 ]; then
+                v=$(systemctl --version | sed -n '1s/^systemd \([0-9]*\).*/\1/p')
+                [ "${v:-0}" -lt 258 ] && [ "$ERR" = "Could not kill machine: No such device" ] ||
+                        fail "machinectl kill failed ($RC): $ERR"
+                echo "# machinectl kill: systemd $v's ENODEV race; the stop request reached berth anyway" >&2
+        fi
         wait_exit ma6
+        assert_eq 0 "$RC" "the machine powered off (berth got one stop request)"
         wait_for not_registered ma6
 }
 
