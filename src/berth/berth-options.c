@@ -193,6 +193,34 @@ static int p_chdir(Settings *s, const char *arg, const char **detail) {
         return free_and_strdup(&s->working_directory, arg);
 }
 
+/* NEW[:OLD], both absolute paths in the tree; "" goes back to no pivot */
+static int p_pivot_root(Settings *s, const char *arg, const char **detail) {
+        _cleanup_strv_free_ char **l = NULL;
+        _cleanup_free_ char *new_root = NULL;
+        const char *colon = strchr(strempty(arg), ':');
+
+        if (isempty(arg)) {
+                strv_free(s->pivot_root);
+                s->pivot_root = NULL;
+                return 0;
+        }
+        new_root = strndup(arg, colon ? (size_t) (colon - arg) : strlen(arg));
+        if (!new_root || strv_extend(&l, new_root) < 0 || (colon && strv_extend(&l, colon + 1) < 0))
+                return -ENOMEM;
+        STRV_FOREACH(p, l)
+                if (!path_is_safe(*p)) {
+                        *detail = "expected NEWROOT[:OLDROOT], absolute paths in the tree without '..' or '.'";
+                        return -EINVAL;
+                }
+        if (streq(l[0], "/")) {
+                *detail = "the new root must be a directory below the tree's root";
+                return -EINVAL;
+        }
+        strv_free(s->pivot_root);
+        s->pivot_root = TAKE_PTR(l);
+        return 0;
+}
+
 static int p_user(Settings *s, const char *arg, const char **detail) {
         if (isempty(arg) || strpbrk(arg, ":/ \t\n") || strlen(arg) > 256) {
                 *detail = "expected a user name or numeric UID";
@@ -873,6 +901,9 @@ const OptionDef option_table[] = {
 
         { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
           "Mount the root directory read-only", p_read_only, SETTING_READ_ONLY },
+        { NULL, "pivot-root", 0, OPTION_ARG_REQUIRED, "NEWROOT[:OLDROOT]", NULL,
+          "Make this directory of the tree the root; the tree at OLDROOT in it, or gone (OSTree-style trees)",
+          p_pivot_root, SETTING_PIVOT_ROOT },
         { NULL, "bind", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
           "Bind-mount a host path into the container", p_bind, SETTING_CUSTOM_MOUNTS },
         { NULL, "bind-ro", 0, OPTION_ARG_REQUIRED, "SRC[:DST[:OPTS]]", NULL,
@@ -963,7 +994,6 @@ static const NspawnOption nspawn_options[] = {
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
-        { "pivot-root", 0, "berth always boots the tree's own init from its root; leave it out" },
         { "background", 0, "berth has no console background colour; leave it out" },
 };
 
@@ -1360,6 +1390,9 @@ int settings_verify(Settings *s) {
                 return log_error_errno(-EINVAL, "--ephemeral and --template cannot be combined.");
         if (s->ephemeral && s->volatile_mode != VOLATILE_NO)
                 return log_error_errno(-EINVAL, "--ephemeral and --volatile= cannot be combined.");
+        if (s->pivot_root && s->volatile_mode == VOLATILE_YES)
+                return log_error_errno(-EINVAL, "--pivot-root= and --volatile=yes cannot be combined: the root is "
+                                                "a fresh tmpfs with only the tree's /usr.");
         if (s->read_only && s->volatile_mode == VOLATILE_OVERLAY)
                 return log_error_errno(-EINVAL, "--read-only and --volatile=overlay cannot be combined.");
         if (s->start_mode == START_BOOT && s->user)

@@ -402,6 +402,56 @@ static int mount_volatile_state(const Settings *s, int tree_fd, const UserNamesp
         return 0;
 }
 
+/* --pivot-root=NEW[:OLD], as nspawn's (OSTree trees hold several deployments; the boot loader and
+ * initrd would pick one): the directory NEW of the tree, with the mounts below it, is stacked on
+ * the tree's mount point and becomes the container's root; the whole tree appears at OLD inside
+ * it, or nowhere. Both paths are the tree's (hostile) and resolved in it with RESOLVE_IN_ROOT, the
+ * mounts attached to the resolved fds: no symlink planted in the tree leads out of it. The clones
+ * keep an ID mapping the tree is mounted with. */
+static int pivot_inner_root(const Settings *s) {
+        _cleanup_close_ int top = -EBADF, inner = -EBADF, inner_tree = -EBADF, old_tree = -EBADF,
+                            new_top = -EBADF, old_dir = -EBADF;
+        const char *new_path = s->pivot_root[0], *old_path = s->pivot_root[1];
+        int r;
+
+        top = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (top < 0)
+                return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", s->directory);
+        inner = open_in_root(top, new_path, O_PATH | O_DIRECTORY);
+        if (inner < 0)
+                return log_error_errno(inner, "Cannot use '%s' of the tree as its root (--pivot-root=): %m", new_path);
+        inner_tree = open_tree(inner, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+        if (inner_tree < 0)
+                return log_error_errno(negative_errno(), "Failed to bind '%s' of the tree (--pivot-root=): %m", new_path);
+        if (old_path) {
+                old_tree = open_tree(top, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE | AT_EMPTY_PATH);
+                if (old_tree < 0)
+                        return log_error_errno(negative_errno(), "Failed to bind the tree '%s': %m", s->directory);
+                if (s->read_only) {
+                        r = mount_attr_set(old_tree, MOUNT_ATTR_RDONLY, 0, 0, true);
+                        if (r < 0)
+                                return log_error_errno(r, "Failed to make the old root read-only: %m");
+                }
+        }
+        r = mount_attach(inner_tree, AT_FDCWD, s->directory);
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount '%s' of the tree as its root (--pivot-root=): %m", new_path);
+        if (!old_path)
+                return 0;
+
+        new_top = open(s->directory, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (new_top < 0)
+                return log_error_errno(negative_errno(), "Failed to open the new root '%s': %m", new_path);
+        old_dir = open_in_root(new_top, old_path, O_PATH | O_DIRECTORY);
+        if (old_dir < 0)
+                return log_error_errno(old_dir, "Cannot put the old root on '%s' in '%s' (--pivot-root=): %m",
+                                       old_path, new_path);
+        r = mount_attach(old_tree, old_dir, "");
+        if (r < 0)
+                return log_error_errno(r, "Failed to mount the old root on '%s' (--pivot-root=): %m", old_path);
+        return 0;
+}
+
 int root_mount(const Settings *s, const RootSource *root_source, const UserNamespace *u, char **ret_root) {
         int idmap_fd = u && u->fd >= 0 && u->idmap ? u->fd : -EBADF;
         char *root;
@@ -436,6 +486,8 @@ int root_mount(const Settings *s, const RootSource *root_source, const UserNames
                 r = mount_volatile_state(s, root_source->mount_fd, u);
         else
                 r = bind_tree(s, root_source->mount_fd, s->read_only, idmap_fd);
+        if (r >= 0 && s->pivot_root)
+                r = pivot_inner_root(s);
         if (r < 0)
                 return r;
 

@@ -85,6 +85,25 @@ int root_source_check(const RootSource *rs, const Settings *s) {
         static const char *const inits[] = { "usr/lib/systemd/systemd", "lib/systemd/systemd", "sbin/init" };
         const char *fix = rs->type == ROOT_SOURCE_IMAGE ? "Point --image= at an image of an OS"
                                                          : "Point --directory= at the root of an OS tree";
+        _cleanup_close_ int pivot = -EBADF, old = -EBADF;
+        int root_fd = rs->mount_fd;
+
+        /* --pivot-root=: both directories must be there (resolved inside the tree, as the child will),
+         * and the OS is the one in the new root */
+        if (s->pivot_root) {
+                pivot = open_in_root(rs->mount_fd, s->pivot_root[0], O_PATH | O_DIRECTORY);
+                if (pivot < 0)
+                        return log_error_errno(pivot, "Cannot use '%s' of '%s' as the container's root "
+                                                      "(--pivot-root=): %m", s->pivot_root[0], rs->path);
+                if (s->pivot_root[1]) {
+                        old = open_in_root(pivot, s->pivot_root[1], O_PATH | O_DIRECTORY);
+                        if (old < 0)
+                                return log_error_errno(old, "Cannot put the old root on '%s' in '%s' of '%s' "
+                                                            "(--pivot-root=): %m. Create that directory in it.",
+                                                       s->pivot_root[1], s->pivot_root[0], rs->path);
+                }
+                root_fd = pivot;
+        }
 
         if (s->volatile_mode == VOLATILE_YES)
                 return 0; /* only /usr is used; os-release may live in /usr/lib */
@@ -95,15 +114,15 @@ int root_source_check(const RootSource *rs, const Settings *s) {
                           rs->path);
                 return 0;
         }
-        if (!tree_has_regular(rs->mount_fd, "etc/os-release", false) &&
-            !tree_has_regular(rs->mount_fd, "usr/lib/os-release", false))
+        if (!tree_has_regular(root_fd, "etc/os-release", false) &&
+            !tree_has_regular(root_fd, "usr/lib/os-release", false))
                 return log_error_errno(-ENOMEDIUM,
                                        "'%s' does not look like an OS tree: it has neither /etc/os-release nor "
                                        "/usr/lib/os-release. %s.",
                                        rs->path, fix);
         if (s->start_mode == START_BOOT) {
                 for (size_t i = 0; i < ELEMENTSOF(inits); i++)
-                        if (tree_has_regular(rs->mount_fd, inits[i], true))
+                        if (tree_has_regular(root_fd, inits[i], true))
                                 return 0;
                 return log_error_errno(-ENOEXEC,
                                        "Cannot boot '%s': no init in it (tried /usr/lib/systemd/systemd, "

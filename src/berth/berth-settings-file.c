@@ -261,7 +261,7 @@ static const SettingsKey settings_keys[] = {
         KEY("Exec", "ResolvConf", key_option, "resolv-conf", 0),
         KEY("Exec", "Timezone", key_option, "timezone", 0),
         KEY_FLAG("Exec", "Ephemeral", "ephemeral", ephemeral, KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Exec", "PivotRoot", NULL),
+        KEY("Exec", "PivotRoot", key_option, "pivot-root", 0),
         KEY("Exec", "AmbientCapability", key_option, "ambient-capability", KEY_PRIVILEGED),
         KEY("Exec", "Personality", key_option, "personality", 0),
         /* privileged for what it weakens (no, identity, a chosen range); pick and yes count from anywhere */
@@ -640,6 +640,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_SUPPRESS_SYNC] = FIELD(FIELD_BOOL, suppress_sync),
         [SETTING_AMBIENT_CAPABILITY] = CUSTOM(ambient_capability, true),
         [SETTING_PERSONALITY] = FIELD(FIELD_INT, personality),
+        [SETTING_PIVOT_ROOT] = FIELD(FIELD_STRV, pivot_root),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {
@@ -780,7 +781,7 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
 
 /* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
  * would then not give: a network namespace (every [Network] key but Private= implies one). Returns what the container would run without, or NULL where ignoring only gives
- * the guest less (BindUser=) or changes no boundary (PivotRoot=). */
+ * the guest less (BindUser=). */
 static const char *unsupported_key_protection(const SettingsKey *k) {
         if (streq(k->section, "Network"))
                 return "on the host's network";

@@ -18,6 +18,7 @@ void settings_free(Settings *s) {
         free(s->root_hash_sig);
         free(s->verity_data);
         strv_free(s->parameters);
+        strv_free(s->pivot_root);
         free(s->machine);
         free(s->hostname);
         strv_free(s->environment);

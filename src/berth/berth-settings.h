@@ -151,6 +151,7 @@ typedef enum SettingKind {
         SETTING_SUPPRESS_SYNC,
         SETTING_AMBIENT_CAPABILITY,
         SETTING_PERSONALITY,
+        SETTING_PIVOT_ROOT,
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -269,6 +270,7 @@ typedef struct Settings {
 
         /* file systems */
         bool read_only;
+        char **pivot_root;          /* --pivot-root=: { NEW } or { NEW, OLD }, absolute and normalized */
         VolatileMode volatile_mode;
         CustomMount *custom_mounts;
         size_t n_custom_mounts;

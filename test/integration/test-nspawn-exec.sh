@@ -52,4 +52,106 @@ test_personality() {
 x86" "$OUT"
 }
 
+# --pivot-root= / PivotRoot=: a directory of the tree (an OSTree deployment) becomes the root; the
+# old root is gone, or at the second path
+test_pivot_root() {
+        local name dep=/ostree/deploy/os/deploy/0
+        make_tiny_tree "$ROOT"
+        make_tiny_tree "$ROOT$dep"
+        mkdir -p "$ROOT$dep/sysroot"
+        echo outer >"$ROOT/etc/which"
+        echo inner >"$ROOT$dep/etc/which"
+        berth "${B[@]}" -D "$ROOT" /bin/cat /etc/which
+        assert_eq outer "$OUT" "without --pivot-root="
+        berth "${B[@]}" -D "$ROOT" --pivot-root="$dep" /bin/sh -c 'cat /etc/which; ls -d /ostree 2>/dev/null || echo gone'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "inner
+gone" "$OUT" "the deployment is the root, the old root is gone"
+        berth "${B[@]}" -D "$ROOT" --pivot-root="$dep:/sysroot" /bin/sh -c \
+                'cat /etc/which /sysroot/etc/which; ls /sysroot/ostree/deploy/os/deploy; ls /proc/1/ >/dev/null && echo proc'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "inner
+outer
+0
+proc" "$OUT" "the old root at /sysroot, the API file systems in the new root"
+        # --read-only: the old root too
+        berth "${B[@]}" -D "$ROOT" --read-only --pivot-root="$dep:/sysroot" /bin/sh -c \
+                'touch /x 2>/dev/null || echo new-ro; touch /sysroot/x 2>/dev/null || echo old-ro'
+        assert_eq "new-ro
+old-ro" "$OUT"
+        # --boot boots the deployment's init, and the check for an init looks there
+        printf '#!/bin/sh\necho "booted $(cat /etc/which)"\n' >"$ROOT$dep/sbin/init.sh"
+        chmod 0755 "$ROOT$dep/sbin/init.sh"
+        ln -sf init.sh "$ROOT$dep/sbin/init"
+        berth "${B[@]}" -D "$ROOT" -b --pivot-root="$dep:/sysroot"
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "booted inner" "$OUT"
+        rm "$ROOT$dep/sbin/init"
+        berth "${B[@]}" -D "$ROOT" -b --pivot-root="$dep"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Cannot boot"
+        # a symlink inside the tree that stays in it is followed, as in the tree
+        ln -s "$dep" "$ROOT/current"
+        berth "${B[@]}" -D "$ROOT" --pivot-root=/current /bin/cat /etc/which
+        assert_eq inner "$OUT" "through /current"
+        # from a settings file; the command line wins, and "" takes the file's away
+        name=$(unique_name pivot)
+        mkdir -p "$T/m"
+        mv "$ROOT" "$T/m/$name"
+        printf '[Exec]\nPivotRoot=%s:/sysroot\n' "$dep" >"$T/m/$name.nspawn"
+        berth "${B[@]}" -D "$T/m/$name" /bin/cat /etc/which /sysroot/etc/which
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "inner
+outer" "$OUT" "PivotRoot="
+        berth "${B[@]}" -D "$T/m/$name" --pivot-root= /bin/cat /etc/which
+        assert_eq outer "$OUT" "--pivot-root= empty: no pivot"
+}
+
+# Bad --pivot-root= values and a hostile tree: one line each, nothing runs, the host unchanged.
+# The guest plants symlinks to a host directory that is an OS tree of its own: followed on the
+# host, the container would run in it.
+test_pivot_root_refused() {
+        local v
+        make_tiny_tree "$ROOT"
+        make_tiny_tree "$T/hostos"
+        echo host >"$T/hostos/etc/which"
+        mkdir -p "$ROOT/inner"
+        berth "${B[@]}" -D "$ROOT" /bin/sh -c "ln -s '$T/hostos' /abs && ln -s ../../../../../../../..$T/hostos /rel"
+        assert_eq 0 "$RC" "$ERR"
+        host_snapshot
+        for v in /abs /rel /abs:/tmp; do
+                berth "${B[@]}" -D "$ROOT" --pivot-root="$v" /usr/bin/payload write /etc/which escaped
+                assert_eq 1 "$RC" "--pivot-root=$v"
+                assert_one_line_error
+                assert_contains "$ERR" "Cannot use '${v%%:*}' of '$ROOT' as the container's root (--pivot-root=): No such file or directory"
+        done
+        assert_eq host "$(cat "$T/hostos/etc/which")" "the host's directory"
+        berth "${B[@]}" -D "$ROOT" --pivot-root=/missing /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Cannot use '/missing'"
+        berth "${B[@]}" -D "$ROOT" --pivot-root=/inner:/missing /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "Cannot put the old root on '/missing' in '/inner'"
+        for v in inner /inner/../.. /inner:sysroot /inner:/../x /; do
+                berth "${B[@]}" -D "$ROOT" --pivot-root="$v" /bin/true
+                assert_eq 1 "$RC" "--pivot-root=$v"
+                assert_one_line_error
+                assert_contains "$ERR" "Invalid --pivot-root= value '$v'"
+        done
+        printf '[Exec]\nPivotRoot=../x\n' >"$T/$(basename "$ROOT").nspawn"
+        berth "${B[@]}" -D "$ROOT" /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "PivotRoot="
+        rm "$T/$(basename "$ROOT").nspawn"
+        berth "${B[@]}" -D "$ROOT" --volatile=yes --pivot-root=/inner /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "--volatile=yes cannot be combined"
+        assert_host_unchanged
+}
+
 run_tests

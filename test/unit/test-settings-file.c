@@ -158,6 +158,7 @@ static void test_every_key_parses(void) {
                 "SetCredential=one:a\\x20b\n"
                 "LoadCredential=two:/etc/os-release\n"
                 "SuppressSync=yes\n"
+                "PivotRoot=/ostree/deploy/0:/sysroot\n"
 #if defined(__x86_64__)
                 "Personality=x86\n"
 #else
@@ -233,6 +234,8 @@ static void test_every_key_parses(void) {
               s->credentials[1].size > 0);
         CHECK(s->suppress_sync);
         CHECK(s->personality != PERSONALITY_INHERIT);
+        CHECK(strv_length(s->pivot_root) == 2 && streq(s->pivot_root[0], "/ostree/deploy/0") &&
+              streq(s->pivot_root[1], "/sysroot"));
         CHECK(s->ambient_capability == UINT64_C(1) << CAP_NET_RAW);
         CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
@@ -313,7 +316,6 @@ static void test_unsupported_keys(void) {
         /* these only give the guest less, or change no boundary: a warning */
         CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
         CHECK(warns("[Files]\nPrivateUsersChown=yes\n", "Key 'PrivateUsersChown' in section [Files] is not supported by berth yet, ignoring."));
-        CHECK(warns("[Exec]\nPivotRoot=/a\n", "Key 'PivotRoot' in section [Exec] is not supported by berth yet, ignoring."));
 
         /* what berth does anyway, or nothing at all, is fine */
         _cleanup_(settings_file_done) SettingsFile f = {};
