@@ -664,7 +664,7 @@ test_hostile_actions_fail_in_userns() {
                         echo /bin/evil > /run/c/release_agent 2>/dev/null && echo RELEASE-AGENT
                 echo 1 > /sys/fs/cgroup/release_agent 2>/dev/null && echo RELEASE-AGENT
                 echo c > /proc/sysrq-trigger 2>/dev/null && echo SYSRQ
-                grep -q "^ok" <<<"$(payload syscall init_module 2>/dev/null)" && echo MODULE
+                case "$(payload syscall init_module 2>/dev/null)" in ok*) echo MODULE ;; esac
                 echo done'
         assert_eq 0 "$RC"
         # root inside has its capabilities (in its namespace; CAP_NET_BIND_SERVICE not on the
