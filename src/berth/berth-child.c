@@ -514,25 +514,39 @@ static TimezoneMode timezone_resolve(const Settings *s) {
         return TIMEZONE_OFF; /* don't touch a writable tree unasked */
 }
 
-/* Before pivot_root: what we will need from the host. Binds are done here too. */
-static int host_files_prepare(const char *root, const Settings *s, HostFile *resolv, HostFile *tz) {
+static bool resolv_conf_is_bind(ResolvConfMode rm) {
+        return rm == RESOLV_CONF_BIND_HOST || rm == RESOLV_CONF_BIND_STATIC || rm == RESOLV_CONF_BIND_UPLINK ||
+               rm == RESOLV_CONF_BIND_STUB;
+}
+
+/* Before pivot_root, in the setup mount namespace: the host's files bound into the tree. */
+static void host_files_bind(const char *root, const Settings *s) {
+        ResolvConfMode rm = resolv_conf_resolve(s);
+        const char *src = resolv_source(rm);
+        int r;
+
+        if (src && resolv_conf_is_bind(rm)) {
+                r = bind_host_file_in_tree(root, "/etc/resolv.conf", src, true);
+                if (r < 0)
+                        log_debug_errno(r, "Not binding %s to /etc/resolv.conf: %m", src);
+        }
+        if (timezone_resolve(s) == TIMEZONE_BIND) {
+                r = bind_host_file_in_tree(root, "/etc/localtime", "/etc/localtime", true);
+                if (r < 0)
+                        log_debug_errno(r, "Not binding /etc/localtime: %m");
+        }
+}
+
+/* While the host's files are in sight: what host_files_write() copies into the tree later. */
+static void host_files_read(const Settings *s, HostFile *resolv, HostFile *tz) {
         ResolvConfMode rm = resolv_conf_resolve(s);
         TimezoneMode tm = timezone_resolve(s);
         const char *src = resolv_source(rm);
 
-        if (src && (rm == RESOLV_CONF_BIND_HOST || rm == RESOLV_CONF_BIND_STATIC || rm == RESOLV_CONF_BIND_UPLINK ||
-                    rm == RESOLV_CONF_BIND_STUB)) {
-                int r = bind_host_file_in_tree(root, "/etc/resolv.conf", src, true);
-                if (r < 0)
-                        log_debug_errno(r, "Not binding %s to /etc/resolv.conf: %m", src);
-        } else if (src)
+        if (src && !resolv_conf_is_bind(rm))
                 (void) read_full_file(src, &resolv->data, &resolv->size);
 
-        if (tm == TIMEZONE_BIND) {
-                int r = bind_host_file_in_tree(root, "/etc/localtime", "/etc/localtime", true);
-                if (r < 0)
-                        log_debug_errno(r, "Not binding /etc/localtime: %m");
-        } else if (tm == TIMEZONE_COPY)
+        if (tm == TIMEZONE_COPY)
                 (void) read_full_file("/etc/localtime", &tz->data, &tz->size);
         else if (tm == TIMEZONE_SYMLINK) {
                 char t[PATH_MAX];
@@ -542,7 +556,6 @@ static int host_files_prepare(const char *root, const Settings *s, HostFile *res
                         tz->data = strdup(t);
                 }
         }
-        return 0;
 }
 
 /* After pivot_root: paths resolve inside the container only, but its /etc may hold a hard link to a
@@ -647,13 +660,10 @@ static int do_pivot_root(const char *root) {
  * cleared and covered mounts can't be revealed, by anyone, and a fresh proc
  * or sysfs can't be mounted while ours is masked. Our credentials stay the
  * host's: only the namespace's owner changes. */
-static int enter_locked_mounts(Startup *sp) {
+static int join_locked_mounts(Startup *sp) {
         SyncMessage m;
         int r, fd = -EBADF;
 
-        r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
-        if (r < 0)
-                return r;
         r = startup_recv(sp, STARTUP_LOCKED_MOUNTS, &m, &fd);
         if (r < 0)
                 return r;
@@ -669,29 +679,36 @@ static int enter_locked_mounts(Startup *sp) {
         return 0;
 }
 
-/* --private-users: the trust boundary. Up to here we were host root, setting up
- * the mounts in the host's user namespace (which locks them for the guest). Now
- * we move into the container's user namespace (made and mapped by the monitor,
- * the owner of the locked mount namespace we just entered): from here on our
- * capabilities count only there, and root is the range's first id on the host.
- * The namespaces the guest must manage itself are made anew, owned by it:
- * UTS (its host name), IPC (with a fresh /dev/mqueue) and cgroup (the same
- * root, the cgroup the monitor delegated to it). The PID namespace stays owned
- * by the host's user namespace: the guest cannot mount a procfs of its own, so
- * the masked /proc is the only one. So does the network namespace, which holds
- * the links the monitor moved in (or is one joined by path): the guest uses
- * them but cannot reconfigure them yet. */
-static int enter_user_namespace(const Settings *s, const UserNamespace *u) {
-        int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP;
+static int enter_locked_mounts(Startup *sp) {
+        int r;
 
-        if (!u || u->fd < 0)
-                return 0;
-        if (setns(u->fd, CLONE_NEWUSER) < 0)
-                return log_error_errno(negative_errno(), "Failed to enter the container's user namespace: %m");
-        if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
-                return log_error_errno(negative_errno(), "Failed to become root of the user namespace: %m");
+        r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
+        if (r < 0)
+                return r;
+        return join_locked_mounts(sp);
+}
+
+/* --private-users, in the container's PID 1 (child_init_main()): the trust
+ * boundary. The setup child built the tree as host root, in the host's user
+ * namespace (which locks the mounts for the guest); we have been root of the
+ * container's user namespace (made and mapped by the monitor, the owner of the
+ * locked mount namespace we just entered, and of our PID namespace) since the
+ * monitor's helper made us: our capabilities count only there, and root is the
+ * range's first id on the host. The namespaces the guest must manage itself
+ * are made anew, owned by it: UTS (its host name), IPC (with a fresh
+ * /dev/mqueue) and cgroup (the same root, the cgroup the monitor delegated to
+ * it). The masked /proc stays the only procfs: a fresh one is refused while
+ * ours has locked masks. The network namespace is the user namespace's with a
+ * private network; the host's, or one joined by path, otherwise. */
+static int enter_user_namespace(const Settings *s) {
+        int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP, r;
+
         if (unshare(flags) < 0)
                 return log_error_errno(negative_errno(), "Failed to create the namespaces of the user namespace: %m");
+        /* a copy of the monitor's (the host's) UTS namespace: the container's name goes in anew */
+        r = setup_hostname(s);
+        if (r < 0)
+                return r;
         /* /dev/mqueue showed the IPC namespace we just left */
         if (mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to mount /dev/mqueue: %m");
@@ -708,20 +725,47 @@ static int timed(int r, const char *what) {
         return r;
 }
 
+/* What the container runs: its init with --boot (and its stop and reboot signals), else the
+ * command. Logs. */
+static int choose_init(const Settings *s, const char **ret_init, int *ret_stop_signal, int *ret_reboot_signal) {
+        int r;
+
+        if (s->start_mode == START_BOOT) {
+                r = pick_init(ret_init);
+                if (r < 0)
+                        return log_error_errno(r, "No init found in the container: tried /usr/lib/systemd/systemd, "
+                                                  "/lib/systemd/systemd and /sbin/init. Install one, or run a command without --boot.");
+                int poweroff;
+                init_signals(*ret_init, &poweroff, ret_reboot_signal);
+                *ret_stop_signal = s->kill_signal ?: poweroff;
+        } else {
+                *ret_stop_signal = s->kill_signal ?: (s->start_mode == START_PID2 ? SIGTERM : SIGKILL);
+                *ret_reboot_signal = 0;
+        }
+        return 0;
+}
+
+/* The tree, built as host root. Without -U we are the container's PID 1 and go on to run the
+ * payload (returns 1 with RET_*); with -U we are the setup child, PID 2 of the PID namespace
+ * whose PID 1 waits to take over (child_init_main()): our part ends once the monitor has copied
+ * our mounts into the locked mount namespace (returns 0). */
 static int setup_container(const ChildParams *p, Startup *sp, const char **ret_init, int *ret_stop_signal,
                            int *ret_reboot_signal) {
         const Settings *s = p->settings;
         _cleanup_free_ char *root = NULL;
         HostFile resolv = {}, tz = {};
+        bool userns = p->userns->fd >= 0;
         uid_t cred_uid;
         gid_t cred_gid;
         SyncMessage m;
         int r, fd;
 
-        /* Namespaces: those the plan made at clone (mount, PID, UTS, IPC, and
-         * network with --private-network) are new, user is the host's; cgroup
-         * is still the host's until the monitor has moved us into the
-         * container's cgroup and said so. */
+        /* Namespaces: those the plan made at clone (mount, UTS, IPC, PID
+         * without -U, and network with --private-network) are new, user is the
+         * host's; with -U we were born into the PID namespace of the
+         * container's PID 1, owned by its user namespace; cgroup is still the
+         * host's until the monitor has moved us into the container's cgroup
+         * and said so. */
         r = timed(namespace_plan_join(&p->runtime->namespaces), "join-namespaces");
         if (r < 0)
                 return r;
@@ -787,13 +831,23 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = timed(setup_machine_id(root, s, p->runtime->uuid), "hostname, machine-id");
         if (r < 0)
                 return r;
-        (void) timed(host_files_prepare(root, s, &resolv, &tz), "host-files");
+        host_files_bind(root, s);
+        if (!userns)
+                host_files_read(s, &resolv, &tz);
+        log_timing("child", "host-files");
         r = timed(root_finalize(root, s), "root-finalize");
         if (r < 0)
                 return r;
         r = timed(do_pivot_root(root), "pivot-root");
         if (r < 0)
                 return r;
+        if (userns) {
+                /* the monitor copies our mounts, then releases us: the rest is PID 1's */
+                r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
+                if (r >= 0)
+                        r = startup_recv(sp, STARTUP_LOCKED_MOUNTS, &m, NULL);
+                return r < 0 ? r : 0;
+        }
         /* before the user namespace: raising limits needs the host's CAP_SYS_RESOURCE */
         r = timed(apply_resources(s), "resources");
         if (r < 0)
@@ -801,27 +855,12 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = enter_locked_mounts(sp);
         if (r < 0)
                 return r;
-        r = timed(enter_user_namespace(s, p->userns), "user-namespace");
-        if (r < 0)
-                return r;
         host_files_write(s, &resolv, &tz);
         log_timing("child", "host-files written");
         free(resolv.data);
         free(tz.data);
-
-        if (s->start_mode == START_BOOT) {
-                r = pick_init(ret_init);
-                if (r < 0)
-                        return log_error_errno(r, "No init found in the container: tried /usr/lib/systemd/systemd, "
-                                                  "/lib/systemd/systemd and /sbin/init. Install one, or run a command without --boot.");
-                int poweroff;
-                init_signals(*ret_init, &poweroff, ret_reboot_signal);
-                *ret_stop_signal = s->kill_signal ?: poweroff;
-        } else {
-                *ret_stop_signal = s->kill_signal ?: (s->start_mode == START_PID2 ? SIGTERM : SIGKILL);
-                *ret_reboot_signal = 0;
-        }
-        return 0;
+        r = choose_init(s, ret_init, ret_stop_signal, ret_reboot_signal);
+        return r < 0 ? r : 1;
 }
 
 /* Last steps in the process that becomes the payload: stdio, user, exec. */
@@ -863,32 +902,18 @@ static int exec_payload(const ChildParams *p, const char *init, UserRecord *u) {
         return log_error_errno(r, "Failed to execute '%s' in the container: %m", argv[0]);
 }
 
-_noreturn_ void child_main(const ChildParams *p) {
+/* The container's PID 1 from the finished tree on: the user, seccomp, capabilities, the exec
+ * step and (--as-pid2) the stub init, then the payload. Never returns. */
+_noreturn_ static void run_payload(const ChildParams *p, Startup *sp, ChildError *error, const char *init,
+                                   int stop_signal, int reboot_signal) {
         const Settings *s = p->settings;
         UserRecord user = {}, *u = NULL;
-        const char *init = NULL;
-        int r, stop_signal = SIGKILL, reboot_signal = 0;
-        int keep[] = { p->sync_fd, p->root->mount_fd, p->userns->fd };
-        ChildError error = {};
         sigset_t none, all;
         uint64_t caps;
-        Startup sp;
+        int r;
 
-        log_set_sink(LOG_ERR, child_error_sink, &error);
-
-        /* We die with the monitor: berth killed with SIGKILL takes the container down. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* The monitor blocks the signals it handles through sd-event; the payload must not inherit that. */
         sigemptyset(&none);
         sigfillset(&all);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) close_all_fds(keep, ELEMENTSOF(keep));
-
-        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
-        r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
-        if (r < 0)
-                goto fail;
-
         if (init == NULL) {
                 r = find_user(s->user ?: "0", &user);
                 if (r == -ESRCH && s->user) {
@@ -927,7 +952,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         if (r < 0)
                 goto fail;
 
-        r = startup_send(&sp, STARTUP_EXEC, stop_signal, reboot_signal, -EBADF);
+        r = startup_send(sp, STARTUP_EXEC, stop_signal, reboot_signal, -EBADF);
         if (r < 0)
                 goto fail;
 
@@ -967,6 +992,108 @@ _noreturn_ void child_main(const ChildParams *p) {
 
         r = exec_payload(p, init, u);
 fail:
+        (void) startup_send_error(sp, r, error->message);
+        _exit(EXIT_FAILURE);
+}
+
+_noreturn_ void child_main(const ChildParams *p) {
+        const Settings *s = p->settings;
+        const char *init = NULL;
+        int r, stop_signal = SIGKILL, reboot_signal = 0;
+        int keep[] = { p->sync_fd, p->root->mount_fd, p->userns->fd };
+        ChildError error = {};
+        sigset_t none;
+        Startup sp;
+
+        log_set_sink(LOG_ERR, child_error_sink, &error);
+
+        /* We die with the monitor: berth killed with SIGKILL takes the container down. */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The monitor blocks the signals it handles through sd-event; the payload must not inherit that. */
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) close_all_fds(keep, ELEMENTSOF(keep));
+
+        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
+        r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
+        if (r == 0)
+                _exit(EXIT_SUCCESS); /* -U: the container's PID 1 takes it from here */
+        if (r > 0)
+                run_payload(p, &sp, &error, init, stop_signal, reboot_signal);
         (void) startup_send_error(&sp, r, error.message);
         _exit(EXIT_FAILURE);
+}
+
+/* -U: the container's PID 1 (see child_init_spawn()). Namespaces: the container's user namespace
+ * (we are its root) and a new PID namespace owned by it, whose PID 1 we are; the monitor's
+ * network namespace at the clone (the container's); the host's mount, UTS, IPC and cgroup
+ * namespaces. We wait, running nothing, while the setup child (PID 2 here, host root) builds the
+ * tree; the monitor then reaps it and hands us the locked mount namespace. */
+_noreturn_ static void child_init_main(const ChildParams *p) {
+        const Settings *s = p->settings;
+        const char *init = NULL;
+        int r, stop_signal = SIGKILL, reboot_signal = 0;
+        int keep[] = { p->sync_fd };
+        HostFile resolv = {}, tz = {};
+        ChildError error = {};
+        sigset_t none;
+        Startup sp;
+
+        log_set_sink(LOG_ERR, child_error_sink, &error);
+        /* our parent is the monitor (CLONE_PARENT): we die with it */
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) close_all_fds(keep, ELEMENTSOF(keep));
+
+        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
+        startup_handover(&sp, p->sync_fd, STARTUP_LOCKED_MOUNTS);
+        /* still in the host's mount namespace: the host's files that go into the tree */
+        host_files_read(s, &resolv, &tz);
+        r = join_locked_mounts(&sp);
+        if (r >= 0)
+                r = timed(enter_user_namespace(s), "user-namespace");
+        if (r >= 0) {
+                host_files_write(s, &resolv, &tz);
+                log_timing("child", "host-files written");
+                r = choose_init(s, &init, &stop_signal, &reboot_signal);
+        }
+        free(resolv.data);
+        free(tz.data);
+        if (r >= 0)
+                run_payload(p, &sp, &error, init, stop_signal, reboot_signal);
+        (void) startup_send_error(&sp, r, error.message);
+        _exit(EXIT_FAILURE);
+}
+
+/* -U, in a helper the monitor forks (host root, the monitor's namespaces and the container's
+ * network namespace): makes the container's PID 1 in a PID namespace owned by the container's
+ * user namespace. Only a process inside a user namespace makes a PID namespace it owns, and the
+ * kernel gives no handle on a PID namespace before its first process; the tree, though, must be
+ * built as host root. So we apply what only host root may raise (resource limits), become root
+ * of the user namespace, unshare the PID namespace and clone its PID 1 as the monitor's child
+ * (CLONE_PARENT). The monitor then clones the setup child into that PID namespace (as PID 2,
+ * still host root). reboot(2) in the guest needs CAP_SYS_BOOT in the PID namespace's owner: the
+ * guest's root has it, and the kernel ends PID 1 with SIGHUP (restart) or SIGINT, as without -U.
+ * Returns PID 1's pid. Logs. */
+int child_init_spawn(const ChildParams *p, pid_t *ret) {
+        pid_t pid;
+        int r;
+
+        r = timed(apply_resources(p->settings), "resources");
+        if (r < 0)
+                return r;
+        if (setns(p->userns->fd, CLONE_NEWUSER) < 0)
+                return log_error_errno(negative_errno(), "Failed to enter the container's user namespace: %m");
+        if (setgroups(0, NULL) < 0 || setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to become root of the user namespace: %m");
+        if (unshare(CLONE_NEWPID) < 0)
+                return log_error_errno(negative_errno(), "Failed to create the container's PID namespace: %m");
+        pid = (pid_t) syscall(SYS_clone, CLONE_PARENT | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid < 0)
+                return log_error_errno(negative_errno(), "Failed to create the container's PID 1: %m");
+        if (pid == 0)
+                child_init_main(p);
+        *ret = pid;
+        return 0;
 }

@@ -18,8 +18,12 @@ typedef struct ChildParams {
         const UserNamespace *userns; /* the monitor's: fd -EBADF without --private-users */
 } ChildParams;
 
-/* Body of the container's first process; never returns. */
+/* Body of the container's first process (with -U: the setup child); never returns. */
 _noreturn_ void child_main(const ChildParams *p);
+/* -U: in a helper forked by the monitor, makes the container's PID 1 (the monitor's child) in a
+ * new PID namespace owned by the user namespace; it waits for the locked mount namespace on
+ * P->sync_fd. The helper is left in the user namespace: it must exit. Logs. */
+int child_init_spawn(const ChildParams *p, pid_t *ret);
 
 /* berth-stub-init.c: PID 1 for --as-pid2: reaps, forwards stop signals to
  * PID 2 and exits with its status. Never returns. */

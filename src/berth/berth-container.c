@@ -50,6 +50,9 @@ typedef struct Monitor {
         Runtime runtime;         /* what this run derived from the settings; the child gets it read-only */
         sd_event *event;
         pid_t pid;               /* the container's PID 1, in our PID namespace */
+        pid_t setup_pid;         /* the child that builds the tree: PID 1 itself, or with -U PID 2 until
+                                  * the locked mount namespace is made (0: reaped) */
+        int init_sync_fd;        /* -U: the monitor's end of the sync socket to PID 1 (not owned) */
         int stop_signal;
         unsigned n_stop_requests;
         sd_event_source *stop_timer;
@@ -308,6 +311,8 @@ static int step_cgroup_ready(Monitor *m, Startup *p, const SyncMessage *msg, int
         int r;
 
         r = cgroup_attach(m->cgroup, m->pid);
+        if (r >= 0 && m->setup_pid != m->pid)
+                r = cgroup_attach(m->cgroup, m->setup_pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
         return startup_send(p, STARTUP_CGROUP_READY, 0, 0, -EBADF);
@@ -386,13 +391,37 @@ static int step_notify(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         return 0;
 }
 
+/* -U: waits for the setup child's exit after its last step. Logs. */
+static int reap_setup_child(Monitor *m) {
+        int status;
+
+        if (waitpid(m->setup_pid, &status, 0) < 0)
+                return log_error_errno(negative_errno(), "Failed to wait for the container's setup: %m");
+        m->setup_pid = 0;
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                return log_error_errno(-EPROTO, "The container's setup ended with status 0x%x after its last step.",
+                                       (unsigned) status);
+        return 0;
+}
+
 static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         _cleanup_close_ int ns = -EBADF;
         int r;
 
-        r = make_locked_mount_namespace(m->pid, m->userns.fd, &ns);
+        r = make_locked_mount_namespace(m->setup_pid, m->userns.fd, &ns);
         if (r < 0)
                 return r;
+        if (m->setup_pid == m->pid)
+                return startup_send(p, STARTUP_LOCKED_MOUNTS, 0, 0, ns);
+        /* -U: the setup child's part is done. It goes (a host-root process never shares the PID
+         * namespace with anything of the guest's), then PID 1 takes the start-up over. */
+        r = startup_send(p, STARTUP_LOCKED_MOUNTS, 0, 0, -EBADF);
+        if (r < 0)
+                return r;
+        r = reap_setup_child(m);
+        if (r < 0)
+                return r;
+        startup_handover(p, m->init_sync_fd, STARTUP_LOCKED_MOUNTS);
         return startup_send(p, STARTUP_LOCKED_MOUNTS, 0, 0, ns);
 }
 
@@ -442,11 +471,59 @@ static int run_startup(Monitor *m, int sync_fd) {
         return startup_finish(&p);
 }
 
+/* -U: the container's PID 1, made in its own PID namespace by a helper (child_init_spawn()), and
+ * the PID namespace entered for the setup child's clone (RET_HOST_PIDNS: ours, to go back to).
+ * We are in the container's network namespace meanwhile: the helper and PID 1 are made in it. */
+static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns) {
+        _cleanup_close_ int pidns = -EBADF, host_pidns = -EBADF;
+        int pfd[2], res = 0, status;
+        char path[64];
+        pid_t helper, init = 0;
+        ssize_t n;
+
+        if (pipe2(pfd, O_CLOEXEC) < 0)
+                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+        helper = fork();
+        if (helper < 0) {
+                safe_close(pfd[0]);
+                safe_close(pfd[1]);
+                return log_error_errno(negative_errno(), "Failed to start a helper for the container's PID 1: %m");
+        }
+        if (helper == 0) {
+                /* a copy of us, host root: it leaves in the user namespace, so it only ever exits */
+                pfd[0] = safe_close(pfd[0]);
+                res = child_init_spawn(params, &init);
+                res = res < 0 ? res : init;
+                (void) !write(pfd[1], &res, sizeof res);
+                _exit(res < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
+        }
+        pfd[1] = safe_close(pfd[1]);
+        n = read(pfd[0], &res, sizeof res);
+        safe_close(pfd[0]);
+        (void) waitpid(helper, &status, 0);
+        if (n != sizeof res)
+                return log_error_errno(-EPROTO, "The helper for the container's PID 1 ended without a word.");
+        if (res < 0)
+                return res; /* it logged */
+        m->pid = (pid_t) res;
+
+        snprintf(path, sizeof path, "/proc/%d/ns/pid", (int) m->pid);
+        pidns = open(path, O_RDONLY | O_CLOEXEC);
+        host_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (pidns < 0 || host_pidns < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container's PID namespace: %m");
+        if (setns(pidns, CLONE_NEWPID) < 0)
+                return log_error_errno(negative_errno(), "Failed to enter the container's PID namespace: %m");
+        *ret_host_pidns = TAKE_FD(host_pidns);
+        return 0;
+}
+
 static int spawn(Monitor *m) {
         const Settings *s = m->settings;
-        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF };
+        _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF }, init_pair[2] = { -EBADF, -EBADF };
         const NamespaceEntry *net = &m->runtime.namespaces.ns[NAMESPACE_NET];
-        _cleanup_close_ int netns = -EBADF, host_netns = -EBADF;
+        bool own_pidns = m->runtime.namespaces.ns[NAMESPACE_PID].source == NAMESPACE_USERNS;
+        _cleanup_close_ int netns = -EBADF, host_netns = -EBADF, host_pidns = -EBADF;
         unsigned long flags = namespace_plan_clone_flags(&m->runtime.namespaces);
         const char *term = getenv("TERM");
         pid_t pid;
@@ -484,13 +561,34 @@ static int spawn(Monitor *m) {
                         return log_error_errno(negative_errno(), "Failed to enter the container's network namespace: %m");
         }
 
-        /* A raw clone() behaves like fork() here: we are single-threaded. */
-        pid = (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
-        if (pid != 0 && host_netns >= 0 && setns(host_netns, CLONE_NEWNET) < 0) {
-                /* we would go on in the container's network namespace: nothing below may run */
-                log_error_errno(negative_errno(), "Failed to return to the host's network namespace, aborting: %m");
-                abort();
+        /* -U: PID 1 first, in a PID namespace of the user namespace's; the setup child is born in it */
+        r = 0;
+        if (own_pidns) {
+                ChildParams init_params = params;
+
+                if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, init_pair) < 0)
+                        r = log_error_errno(negative_errno(), "Failed to create the sync socket: %m");
+                init_params.sync_fd = init_pair[1];
+                if (r >= 0)
+                        r = spawn_init(m, &init_params, &host_pidns);
+                m->init_sync_fd = init_pair[0];
         }
+
+        /* A raw clone() behaves like fork() here: we are single-threaded. */
+        pid = r < 0 ? 0 : (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+        if (pid != 0 || r < 0) {
+                /* we would go on in the container's namespaces: nothing below may run */
+                if (host_netns >= 0 && setns(host_netns, CLONE_NEWNET) < 0) {
+                        log_error_errno(negative_errno(), "Failed to return to the host's network namespace, aborting: %m");
+                        abort();
+                }
+                if (host_pidns >= 0 && setns(host_pidns, CLONE_NEWPID) < 0) {
+                        log_error_errno(negative_errno(), "Failed to return to our PID namespace, aborting: %m");
+                        abort();
+                }
+        }
+        if (r < 0)
+                return r;
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to create the container's namespaces: %m");
         if (pid > 0)
@@ -501,10 +599,13 @@ static int spawn(Monitor *m) {
                 host_netns = safe_close(host_netns);
                 child_main(&params);
         }
-        m->pid = pid;
+        m->setup_pid = pid;
+        if (!own_pidns)
+                m->pid = pid;
         pair[1] = safe_close(pair[1]);
+        init_pair[1] = safe_close(init_pair[1]);
 
-        r = sd_event_add_child(m->event, NULL, pid, WEXITED, on_child, m);
+        r = sd_event_add_child(m->event, NULL, m->pid, WEXITED, on_child, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the container: %m");
 
@@ -676,6 +777,12 @@ static int monitor_write_record(Monitor *m) {
 static void monitor_teardown(Monitor *m) {
         forwarder_free(m->forwarder); /* restores the terminal first: nothing below may leave it raw */
         m->forwarder = NULL;
+        if (m->setup_pid > 0 && m->setup_pid != m->pid) {
+                /* -U, a failed start: the setup child first. It is PID 2 of PID 1's namespace, and
+                 * PID 1 does not finish dying while a process of its namespace is left unreaped. */
+                (void) kill(m->setup_pid, SIGKILL);
+                (void) waitpid(m->setup_pid, NULL, 0);
+        }
         if (m->pid > 0 && !m->exited) {
                 /* failed setup or event loop: the container goes */
                 (void) kill(m->pid, SIGKILL);
@@ -744,6 +851,7 @@ int container_run(const Settings *s, int *ret_status) {
                 .root_lock = -EBADF,
                 .userns = USER_NAMESPACE_NULL,
                 .notify_fd = -EBADF,
+                .init_sync_fd = -EBADF,
                 .ports_lock = -EBADF,
                 .stop_signal = SIGKILL,
         };

@@ -45,7 +45,10 @@ void namespace_plan_make(const Settings *s, NamespacePlan *ret) {
                 .ns = {
                         /* the setup mount namespace; the final one is made by the monitor (see the header) */
                         [NAMESPACE_MOUNT] = at_clone,
-                        [NAMESPACE_PID] = at_clone,
+                        /* -U: owned by the container's user namespace, so that reboot(2) in it works
+                         * (CAP_SYS_BOOT in the PID namespace's owner) and ends its init with SIGHUP; made
+                         * by the monitor with the container's PID 1, the child is born in it (spawn()) */
+                        [NAMESPACE_PID] = s->userns_mode != USERNS_NO ? owned : at_clone,
                         [NAMESPACE_UTS] = at_clone,
                         [NAMESPACE_IPC] = at_clone,
                         /* --network-namespace-path=: the monitor enters it for the clone, the child is

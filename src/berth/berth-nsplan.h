@@ -14,14 +14,17 @@
  * the mounts (make_locked_mount_namespace() in berth-container.c: mounts
  * copied into a namespace owned by a less privileged user namespace are
  * locked). With -U the monitor makes the container's user namespace
- * (userns_setup()) and, owned by it, a private network namespace
- * (NAMESPACE_USERNS): container root may then configure its own links and
- * mount sysfs. The child, still host root, is born in it, sets up the tree,
- * enters the user namespace last and unshares UTS, IPC and cgroup there
- * (enter_user_namespace() in berth-child.c). The PID namespace stays the
- * host's user namespace's: the kernel gives no handle on a PID namespace
- * before its first process, and ours must be born host root; so container
- * root cannot mount a procfs of its own (berth mounts /proc for it). */
+ * (userns_setup()) and, owned by it, a private network namespace and the PID
+ * namespace (NAMESPACE_USERNS): container root may then configure its own
+ * links, mount sysfs and reboot(2) (which needs CAP_SYS_BOOT in the PID
+ * namespace's owner). A PID namespace is owned by the user namespace of the
+ * process that makes it, and has no handle before its first process, so the
+ * container's PID 1 is made first, inside the user namespace, by a helper of
+ * the monitor (child_init_spawn() in berth-child.c); the setup child, still
+ * host root, is born in that PID namespace as PID 2, sets up the tree and
+ * goes; PID 1 enters the locked mount namespace and unshares UTS, IPC and
+ * cgroup there (child_init_main()). A fresh procfs stays out of the guest's
+ * reach: berth's /proc has locked masks, so the kernel refuses another. */
 
 #include <stdbool.h>
 

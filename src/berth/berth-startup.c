@@ -120,6 +120,11 @@ void startup_init(Startup *p, int fd, StartupSide side, const Settings *s) {
         p->next = next_applicable(p, 0);
 }
 
+void startup_handover(Startup *p, int fd, StartupStep next) {
+        p->fd = fd;
+        p->next = next_applicable(p, next);
+}
+
 static const char *step_name(int type) {
         if (type == STARTUP_MSG_ERROR)
                 return "error";

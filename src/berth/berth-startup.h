@@ -16,7 +16,7 @@
  *     |                        it travels as fds over the sync socket.
  *     | clone(2) into the namespace plan's new namespaces (berth-nsplan.h):
  *     v mount, PID, UTS, IPC, (network); still the host's user namespace
- *   child (the container's PID 1 until exec)
+ *   child (the container's PID 1 until exec; with -U see below)
  *     |                        unshares its cgroup namespace once the monitor
  *     |                        has put it in its cgroup, builds the tree's
  *     |                        mounts (API file systems, custom mounts, masks,
@@ -28,6 +28,16 @@
  *     v
  *   stub init (PID 1)  ---  payload (PID 2); without --as-pid2 the child
  *                           itself becomes the payload (PID 1).
+ *
+ * With -U the PID namespace belongs to the container's user namespace: a
+ * helper of the monitor enters the user namespace, unshares the PID namespace
+ * and clones the container's PID 1 into it (the monitor's child), which waits.
+ * The child above is born into that PID namespace as PID 2, host root, does
+ * its steps up to STARTUP_PIVOTED and exits when STARTUP_LOCKED_MOUNTS
+ * releases it; the monitor reaps it, then sends STARTUP_LOCKED_MOUNTS again to
+ * PID 1 on PID 1's own sync socket (startup_handover()), and PID 1 does the
+ * rest: the locked mount namespace, its UTS, IPC and cgroup namespaces,
+ * seccomp, capabilities, STARTUP_EXEC and the exec.
  *
  * Trust boundary: the monitor trusts nothing that comes from the container.
  * The tree is hostile from the first mount on (paths in it are resolved with
@@ -94,6 +104,9 @@ typedef struct Startup {
 } Startup;
 
 void startup_init(Startup *p, int fd, StartupSide side, const Settings *s);
+/* The other end moves to another process (-U: the container's PID 1 takes over from the setup
+ * child after STARTUP_PIVOTED): FD is the end that talks to it from now on, NEXT the step due. */
+void startup_handover(Startup *p, int fd, StartupStep next);
 
 const char *startup_step_to_string(StartupStep s);
 StartupStep startup_step_from_string(const char *s);

@@ -883,6 +883,59 @@ test_host_config_bad_input() {
         assert_no_leftovers "$(machine)"
 }
 
+# ---- reboot ----
+
+# boots_at_least TREE N: the guest's init has booted N times (a uid_map line each, in TREE/boots)
+boots_at_least() {
+        [ "$(grep -c . "$1/boots" 2>/dev/null)" -ge "$2" ]
+}
+
+machine_gone() {
+        [ ! -e "/run/berth/machines/$1" ]
+}
+
+# A reboot inside a -U guest: reboot(2) needs CAP_SYS_BOOT in the user namespace that owns the
+# guest's PID namespace, which must be the guest's own (as with nspawn) for its root to have it.
+# The kernel then ends the guest's init with SIGHUP: berth exits with 133, and 'berthctl start'
+# (as berth@.service) runs the machine again. Before, the PID namespace was the host's user
+# namespace's: reboot(2) failed with EPERM and berth ended with 0, a reboot turned into a poweroff.
+test_reboot_inside_comes_back() {
+        local n dir
+        [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        n=$(machine)
+        dir=$T/images/$n
+        make_tiny_tree "$dir"
+        # the first boot reboots, the later ones stay up
+        cat >"$dir/etc/inittab" <<-'EOF'
+	::sysinit:/bin/sh -c 'cat /proc/self/uid_map >>/boots; [ -e /rebooted ] || { : >/rebooted; reboot; }'
+	::shutdown:/bin/echo shutdown
+	EOF
+        # berth itself: the reboot is its 133
+        berth "${B[@]}" -M "$n" -D "$dir" -U -b
+        assert_eq 133 "$RC" "berth's exit status after a reboot inside: $ERR"
+        boots_at_least "$dir" 1 || fail "the guest did not boot"
+        in_window "$(awk 'NR == 1 { print $2 }' "$dir/boots")" || fail "no user namespace: $(cat "$dir/boots")"
+        assert_no_leftovers "$n"
+
+        # berthctl start, as berth@.service: the machine comes back, then powers off for good
+        rm -f "$dir/boots" "$dir/rebooted"
+        printf '[Exec]\nPrivateUsers=pick\n' >"$T/images/$n.nspawn"
+        BERTH_IMAGE_PATH=$T/images run "$BERTHCTL" start "$n"
+        assert_eq 0 "$RC" "berthctl start: $ERR"
+        WAIT_TIMEOUT=60 wait_for boots_at_least "$dir" 2 ||
+                fail "no second boot after the reboot: $(cat "$dir/boots" 2>&1; cat "/run/berth/logs/$n.log")"
+        in_window "$(awk 'NR == 2 { print $2 }' "$dir/boots")" || fail "no user namespace after the reboot: $(cat "$dir/boots")"
+        assert_contains "$(cat "/run/berth/logs/$n.log")" "asked for a reboot"
+        run "$BERTHCTL" wait "$n" --timeout=60s
+        assert_eq 0 "$RC" "the machine is not running after the reboot: $ERR"
+        run "$BERTHCTL" poweroff "$n"
+        assert_eq 0 "$RC" "poweroff: $ERR"
+        WAIT_TIMEOUT=60 wait_for machine_gone "$n" || fail "the machine did not power off: $(cat "/run/berth/logs/$n.log")"
+        assert_eq 2 "$(grep -c . "$dir/boots")" "boots: the poweroff must not boot it again"
+        rm -f "/run/berth/logs/$n.log"
+        assert_no_leftovers "$n"
+}
+
 test_debian_boots_with_userns() {
         local tree name start
         tree=$(debian_tree) || exit $?

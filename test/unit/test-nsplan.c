@@ -45,7 +45,7 @@ static void test_private_network(void) {
 }
 
 /* -U: a private network is made with the user namespace (owned by it) and entered for the clone;
- * the PID namespace is still made at clone */
+ * so is the PID namespace, which the child is born in (not made at clone) */
 static void test_userns_private_network(void) {
         Settings s = { .private_network = true, .userns_mode = USERNS_PICK };
         NamespacePlan p;
@@ -54,11 +54,13 @@ static void test_userns_private_network(void) {
         CHECK(p.ns[NAMESPACE_NET].source == NAMESPACE_USERNS);
         CHECK(p.ns[NAMESPACE_NET].after == NAMESPACE_AT_CLONE);
         CHECK(!(namespace_plan_clone_flags(&p) & CLONE_NEWNET));
-        CHECK(namespace_plan_clone_flags(&p) & CLONE_NEWPID);
-        /* -U on the host's network: the host's */
+        CHECK(p.ns[NAMESPACE_PID].source == NAMESPACE_USERNS);
+        CHECK(!(namespace_plan_clone_flags(&p) & CLONE_NEWPID));
+        /* -U on the host's network: the host's; the PID namespace is still the user namespace's */
         s.private_network = false;
         namespace_plan_make(&s, &p);
         CHECK(p.ns[NAMESPACE_NET].source == NAMESPACE_HOST);
+        CHECK(p.ns[NAMESPACE_PID].source == NAMESPACE_USERNS);
 }
 
 static void test_network_namespace_path(void) {
