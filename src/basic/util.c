@@ -651,6 +651,21 @@ int id128_randomize(uint8_t ret[16]) {
         return 0;
 }
 
+int set_detail(char **ret_detail, const char *fmt, ...) {
+        va_list ap;
+        char *s = NULL;
+
+        if (!ret_detail)
+                return 0;
+        va_start(ap, fmt);
+        if (vasprintf(&s, fmt, ap) < 0)
+                s = NULL;
+        va_end(ap);
+        free(*ret_detail);
+        *ret_detail = s;
+        return 0;
+}
+
 int string_table_lookup(const char *const *table, size_t n, const char *s) {
         for (size_t i = 0; s && i < n; i++)
                 if (table[i] && streq(table[i], s))

@@ -92,6 +92,9 @@ int recv_message_fd(int sock, void *data, size_t size, int *ret_fd);
 int close_all_fds(const int except[], size_t n_except);
 
 /* misc */
+/* The message of a failure for a caller that words its own error (*RET_DETAIL replaced, freed
+ * first; NULL when out of memory); nothing when RET_DETAIL is NULL. Returns 0. */
+int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
 /* Enum names: the index of S in TABLE of N names (NULL entries match nothing), or -EINVAL for
  * anything else, NULL too. */
 int string_table_lookup(const char *const *table, size_t n, const char *s);

@@ -2,7 +2,6 @@
 #include <blkid.h>
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -173,22 +172,6 @@ void dissected_image_done(DissectedImage *m) {
 static void blkid_free_probep(blkid_probe *p) {
         if (*p)
                 blkid_free_probe(*p);
-}
-
-static int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
-static int set_detail(char **ret_detail, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        if (!ret_detail)
-                return 0;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_detail);
-        *ret_detail = s;
-        return 0;
 }
 
 #define FAIL(err, ...) ({ set_detail(ret_detail, __VA_ARGS__); (err); })

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,22 +249,6 @@ uint32_t image_policy_get(const ImagePolicy *p, PartitionDesignator d) {
                                                     (df & (_PARTITION_POLICY_READ_ONLY_MASK | _PARTITION_POLICY_GROWFS_MASK)));
         }
         return normalize(d, p->default_flags);
-}
-
-static int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
-static int set_detail(char **ret_detail, const char *fmt, ...) {
-        va_list ap;
-        char *s = NULL;
-
-        if (!ret_detail)
-                return 0;
-        va_start(ap, fmt);
-        if (vasprintf(&s, fmt, ap) < 0)
-                s = NULL;
-        va_end(ap);
-        free(*ret_detail);
-        *ret_detail = s;
-        return 0;
 }
 
 #define FAIL(err, ...) ({ set_detail(ret_detail, __VA_ARGS__); (err); })
