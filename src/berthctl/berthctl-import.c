@@ -3,22 +3,24 @@
  * Importing and exporting images: import-tar, export-tar, import-raw, export-raw, import-fs.
  *
  * Archives are read and written by the host's tar program in a child, not by
- * a tar parser of ours: GNU tar knows the formats, sparse files, xattrs and
- * ACLs. It extracts only into a fresh temporary directory (see TempImage),
- * refuses members with "..", strips a leading "/", and creates symlinks that
- * point outside (absolute or with "..") only at the end of the extraction, so
- * that no member is written through one. An archive is hostile input (pull-tar
- * fetches them from the network), so tar does not rely on that alone: it runs
- * in a mount namespace of its own where everything but the temporary
+ * an extractor of ours: GNU tar knows the formats, sparse files, xattrs and
+ * ACLs. An archive is hostile input (pull-tar fetches them from the network),
+ * so on import the tar stream passes a gate on its way to tar (tar-check.h):
+ * it reads the headers and refuses the whole archive at a member with an
+ * absolute name or "..", one below a symlink the archive made, a hard link out
+ * of the tree, a device node, a setuid file or a file capability (the last
+ * three unless asked), and when the stream grows beyond --max-size= or
+ * --max-files=. tar then extracts only into a fresh temporary directory (see
+ * TempImage), relative to it, and since no member lies below a symlink of the
+ * archive, no path it resolves leaves it. tar does not rely on that alone: it
+ * runs in a mount namespace of its own where everything but the temporary
  * directory is read-only, so a write that escapes the directory through a bug
- * of tar's meets EROFS. Device nodes that no container may use (a host disk)
- * are removed after the extraction, setuid bits and file capabilities are kept
- * (an OS tree needs them; berth bounds the container's capabilities anyway).
+ * of tar's meets EROFS.
  *
  * We feed tar the archive through a pipe, which gives the progress line, and
- * choose the decompressor from the magic bytes, since tar cannot detect
- * compression on a pipe. Raw images go through the xz, gzip, zstd or bzip2
- * programs in a pipe too, the ones tar runs for archives: no second
+ * decompress it ourselves in a child (the decompressor chosen from the magic
+ * bytes), so that the gate sees the tar stream. Raw images go through the
+ * xz, gzip, zstd or bzip2 programs in a pipe too: no second
  * implementation of the formats in berthctl, and a decompressor bug stays in
  * a child that can only write to a pipe.
  */
@@ -44,6 +46,7 @@
 #include "copy.h"
 #include "log.h"
 #include "machine-name.h"
+#include "tar-check.h"
 #include "util.h"
 
 /* In a child, before it runs a program that writes into the temporary DIR: a mount namespace
@@ -265,34 +268,6 @@ static int read_head(int in, uint8_t *buf, size_t size, size_t want, size_t *ret
         return 0;
 }
 
-static int import_pump(int in, int out, uint8_t *buf, size_t n, size_t size, ProgressBar *bar) {
-        uint64_t done = 0;
-
-        for (;;) {
-                for (size_t w = 0; w < n;) {
-                        ssize_t k = write(out, buf + w, n - w);
-                        if (k < 0) {
-                                if (errno == EINTR && !cancelled)
-                                        continue;
-                                /* EPIPE: the program gave up, program_wait() says why */
-                                return errno == EPIPE || cancelled ? 0 : negative_errno();
-                        }
-                        w += (size_t) k;
-                }
-                done += n;
-                progress_bar_update(bar, done);
-                ssize_t k = read(in, buf, size);
-                if (k < 0) {
-                        if (errno == EINTR && !cancelled)
-                                continue;
-                        return cancelled ? 0 : negative_errno();
-                }
-                if (k == 0)
-                        return 0;
-                n = (size_t) k;
-        }
-}
-
 #define SPARSE_BLOCK 4096
 
 static bool block_is_zero(const uint8_t *p, size_t n) {
@@ -388,17 +363,87 @@ static int scrub_device_nodes(int dir_fd, unsigned depth, unsigned *n_removed) {
         return errno > 0 ? -errno : 0;
 }
 
+static int feeder_spawn(int in, const uint8_t *buf, size_t n, int *ret_fd, pid_t *ret_pid);
+
+/* The tar stream from SRC, starting with the N bytes in BUF, through the gate CHECK into OUT
+ * (tar's input). Stops after the end-of-archive blocks. PROGRESS_FD: where the progress is the
+ * offset of the compressed input a decompressor reads (-EBADF: the bytes we pass). Returns
+ * -EPERM or -EBADMSG when the gate refuses (CHECK->error says why), -ECANCELED on Ctrl-C. */
+static int tar_pump(int src, int out, uint8_t *buf, size_t n, size_t size, TarCheck *check, int progress_fd,
+                    ProgressBar *bar) {
+        uint64_t done = 0;
+        int r;
+
+        for (;;) {
+                if (n > 0) {
+                        r = tar_check_feed(check, buf, n);
+                        if (r < 0)
+                                return r;
+                }
+                for (size_t w = 0; w < n;) {
+                        ssize_t k = write(out, buf + w, n - w);
+                        if (k < 0) {
+                                if (errno == EINTR && !cancelled)
+                                        continue;
+                                if (cancelled)
+                                        return -ECANCELED;
+                                /* EPIPE: tar gave up, program_wait() says why */
+                                return errno == EPIPE ? 0 : negative_errno();
+                        }
+                        w += (size_t) k;
+                }
+                done += n;
+                if (progress_fd >= 0) {
+                        off_t o = lseek(progress_fd, 0, SEEK_CUR);
+                        progress_bar_update(bar, o > 0 ? (uint64_t) o : 0);
+                } else
+                        progress_bar_update(bar, done);
+                if (check->done)
+                        return 0;
+                if (cancelled)
+                        return -ECANCELED;
+                ssize_t k = read(src, buf, size);
+                if (k < 0) {
+                        if (errno == EINTR && !cancelled)
+                                continue;
+                        return cancelled ? -ECANCELED : negative_errno();
+                }
+                if (k == 0)
+                        return 0;
+                n = (size_t) k;
+        }
+}
+
+static void child_stop(pid_t *pid) {
+        if (*pid <= 0)
+                return;
+        (void) kill(*pid, SIGTERM);
+        while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+        *pid = 0;
+}
+
 int import_tar_into(int in, const char *label, uint64_t size, TempImage *t) {
-        _cleanup_free_ char *dir_opt = NULL, *prefix = NULL, *what = NULL;
+        _cleanup_free_ char *dir_opt = NULL, *prefix = NULL, *what = NULL, *what_dec = NULL;
         _cleanup_free_ uint8_t *buf = NULL;
-        _cleanup_close_pair_ int p[2] = { -EBADF, -EBADF };
+        _cleanup_close_pair_ int p[2] = { -EBADF, -EBADF }, dec[2] = { -EBADF, -EBADF };
+        _cleanup_close_ int fed = -EBADF;
+        TarCheck check = {
+                .max_bytes = arg.max_size,
+                .max_entries = arg.max_files,
+                .keep_devices = arg.keep_devices,
+                .keep_setuid = arg.keep_setuid,
+                .keep_caps = arg.keep_caps,
+                .device_allowed = device_node_allowed,
+        };
         const size_t bufsize = 256 * 1024;
+        pid_t pid = 0, dpid = 0, feeder = 0;
+        int src = in, progress_fd = -EBADF;
         unsigned n_removed = 0;
         ProgressBar bar;
         Compression comp;
         size_t n;
-        pid_t pid;
-        int r;
+        int r, q;
 
         buf = malloc(bufsize);
         if (!buf)
@@ -415,42 +460,111 @@ int import_tar_into(int in, const char *label, uint64_t size, TempImage *t) {
         dir_opt = strjoin("--directory=", t->path);
         prefix = strjoin("Importing '", path_basename(label), "'");
         what = strjoin("extract '", label, "'");
-        if (!dir_opt || !prefix || !what)
+        what_dec = strjoin("decompress '", label, "'");
+        if (!dir_opt || !prefix || !what || !what_dec)
                 return log_oom();
+
+        /* We decompress in a child of our own rather than in tar, so that the gate sees the tar
+         * stream itself: its headers, and how far it expands. */
+        if (comp != COMPRESSION_NONE) {
+                char *argv_d[] = { (char *) compression_program[comp], (char *) "-dc", NULL };
+                int dsrc;
+
+                if (lseek(in, 0, SEEK_SET) == 0) {
+                        dsrc = in;
+                        progress_fd = in; /* the decompressor's reads move the offset we share */
+                } else {
+                        r = feeder_spawn(in, buf, n, &fed, &feeder);
+                        if (r < 0)
+                                return r;
+                        dsrc = fed;
+                        size = 0;
+                }
+                if (pipe2(dec, O_CLOEXEC) < 0) {
+                        r = log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+                        goto fail;
+                }
+                r = program_spawn(argv_d, dsrc, dec[1], -EBADF, NULL, 0, NULL, &dpid);
+                if (r < 0)
+                        goto fail;
+                dec[1] = safe_close(dec[1]);
+                fed = safe_close(fed);
+                src = dec[0];
+                n = 0;
+        }
+
         /* --numeric-owner: the archive's uids, not the host's names for them;
-         * --xattrs-include=*: file capabilities and ACLs, not only user.* */
+         * --xattrs-include=*: file capabilities and ACLs, not only user.* (but no capabilities
+         * unless asked: the gate refuses them, tar leaves them out should it see one we did not) */
         char *tar_argv[] = {
                 (char *) "tar", (char *) "--extract", (char *) "--file=-", dir_opt, (char *) "--numeric-owner",
                 (char *) "--same-owner", (char *) "--preserve-permissions", (char *) "--xattrs",
-                (char *) "--xattrs-include=*", (char *) "--acls", (char *) compression_option[comp], NULL,
+                (char *) "--xattrs-include=*",
+                (char *) (arg.keep_caps ? "--acls" : "--xattrs-exclude=security.capability"),
+                (char *) (arg.keep_caps ? NULL : "--acls"), NULL,
         };
-        if (pipe2(p, O_CLOEXEC) < 0)
-                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+        if (pipe2(p, O_CLOEXEC) < 0) {
+                r = log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+                goto fail;
+        }
         r = program_spawn(tar_argv, p[0], -EBADF, -EBADF, NULL, 0, t->path, &pid);
         if (r < 0)
-                return r;
+                goto fail;
         p[0] = safe_close(p[0]);
 
         progress_bar_init(&bar, stderr, prefix, size, progress_wanted());
-        r = import_pump(in, p[1], buf, n, bufsize, &bar);
-        p[1] = safe_close(p[1]);
+        r = tar_pump(src, p[1], buf, n, bufsize, &check, progress_fd, &bar);
         progress_bar_finish(&bar);
         if (r < 0) {
-                (void) kill(pid, SIGTERM);
-                (void) program_wait(pid, "tar", 0, "import", true);
-                return log_error_errno(r, "Failed to read archive '%s': %m", label);
+                if (r == -ECANCELED)
+                        r = log_error_errno(r, "Interrupted: nothing is left behind.");
+                else if ((r == -EPERM || r == -EBADMSG) && check.error)
+                        r = log_error_errno(r, "Refusing archive '%s': %s.", label, check.error);
+                else
+                        r = log_error_errno(r, "Failed to read archive '%s': %m", label);
+                goto fail;
         }
-        r = program_wait(pid, "tar", 0, what, false);
-        if (r < 0)
-                return r;
+        p[1] = safe_close(p[1]);
+        dec[0] = safe_close(dec[0]);
+        q = program_wait(pid, "tar", 0, what, false);
+        pid = 0;
+        if (q < 0) {
+                r = q;
+                goto fail;
+        }
+        if (dpid > 0 && !check.done) {
+                /* the stream ended without the end-of-archive blocks: the decompressor says why, if it knows */
+                q = program_wait(dpid, compression_program[comp], 0, what_dec, false);
+                dpid = 0;
+                if (q < 0) {
+                        r = q;
+                        goto fail;
+                }
+        }
+        child_stop(&dpid);
+        child_stop(&feeder);
 
-        r = scrub_device_nodes(t->fd, 0, &n_removed);
-        if (r < 0)
-                return log_error_errno(r, "Failed to look for device nodes in the tree of '%s': %m", label);
-        if (n_removed > 0)
-                log_warning("Removed %u device node%s of '%s' that a container may not use.", n_removed,
-                            n_removed == 1 ? "" : "s", label);
+        if (!arg.keep_devices) {
+                /* the gate let only these through; a second look, as tar could read more than it */
+                r = scrub_device_nodes(t->fd, 0, &n_removed);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to look for device nodes in the tree of '%s': %m", label);
+                if (n_removed > 0)
+                        log_warning("Removed %u device node%s of '%s' that a container may not use.", n_removed,
+                                    n_removed == 1 ? "" : "s", label);
+        }
+        tar_check_done(&check);
         return 0;
+
+fail:
+        /* tar first, while its input is open: a stream cut short would make it complain */
+        child_stop(&pid);
+        p[1] = safe_close(p[1]);
+        dec[0] = safe_close(dec[0]);
+        child_stop(&dpid);
+        child_stop(&feeder);
+        tar_check_done(&check);
+        return r;
 }
 
 /* A child that writes the N bytes we read already, then the rest of IN, into a pipe: the

@@ -16,6 +16,8 @@
 Args arg = {
         .legend = true,
         .lines = 10,
+        .max_size = IMPORT_MAX_SIZE_DEFAULT,
+        .max_files = IMPORT_MAX_FILES_DEFAULT,
 };
 
 static const Verb verbs[] = {
@@ -58,6 +60,32 @@ static const Verb verbs[] = {
         { "pull-raw", 2, 3, verb_pull, "URL [NAME]", "Download a raw disk image and import it as an image" },
 };
 
+/* "4096", "500K", "64G": bytes, the suffixes in powers of 1024 */
+static int parse_size(const char *s, uint64_t *ret) {
+        static const char suffixes[] = "KMGTPE";
+        _cleanup_free_ char *n = strdup(s);
+        uint64_t v;
+        unsigned shift = 0;
+        size_t l;
+        char *p;
+
+        if (!n)
+                return -ENOMEM;
+        l = strlen(n);
+        if (l > 1 && (n[l - 1] == 'B' || n[l - 1] == 'b'))
+                n[--l] = 0;
+        if (l > 1 && (n[l - 1] & ~0x20) != 0 && (p = strchr(suffixes, n[l - 1] & ~0x20))) {
+                shift = 10 * (unsigned) (p - suffixes + 1);
+                n[--l] = 0;
+        }
+        if (safe_atou64(n, &v) < 0)
+                return -EINVAL;
+        if (shift > 0 && v > (UINT64_MAX >> shift))
+                return -ERANGE;
+        *ret = v << shift;
+        return 0;
+}
+
 static void help(void) {
         printf("berthctl [OPTIONS...] COMMAND ...\n\n"
                "Manage berth's machines and images, with machinectl's verbs.\n\nCommands:\n");
@@ -90,6 +118,13 @@ static void help(void) {
                "     --timeout=TIME                 How long to wait (wait, start)\n"
                "     --read-only                    Bind, import or pull read-only\n"
                "     --verify=MODE                  What to check of a download: signature, checksum or no (pull-*)\n"
+               "     --keep-devices                 Keep every device node of the archive (import-tar, pull-tar)\n"
+               "     --keep-setuid                  Keep setuid and setgid files of the archive (import-tar, pull-tar)\n"
+               "     --keep-capabilities            Keep file capabilities of the archive (import-tar, pull-tar)\n"
+               "     --max-size=BYTES               Refuse an archive that expands beyond it (import-tar, pull-tar;\n"
+               "                                    default 64G)\n"
+               "     --max-files=NUMBER             Refuse an archive with more members (import-tar, pull-tar;\n"
+               "                                    default 4000000)\n"
                "     --mkdir                        Create the destination (bind)\n"
                "     --force                        Replace an existing image (import-*, pull-*, clone) or file\n"
                "     --uid=USER                     User to run the shell as (shell)\n"
@@ -115,6 +150,11 @@ enum {
         ARG_NOW,
         ARG_VERIFY,
         ARG_NO_ASK_PASSWORD,
+        ARG_KEEP_DEVICES,
+        ARG_KEEP_SETUID,
+        ARG_KEEP_CAPABILITIES,
+        ARG_MAX_SIZE,
+        ARG_MAX_FILES,
 };
 
 /* -H: where to run, and the tokens of main()'s argv that said so (not passed on to the remote) */
@@ -206,6 +246,11 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                 { "now", no_argument, NULL, ARG_NOW },
                 { "verify", required_argument, NULL, ARG_VERIFY },
                 { "no-ask-password", no_argument, NULL, ARG_NO_ASK_PASSWORD },
+                { "keep-devices", no_argument, NULL, ARG_KEEP_DEVICES },
+                { "keep-setuid", no_argument, NULL, ARG_KEEP_SETUID },
+                { "keep-capabilities", no_argument, NULL, ARG_KEEP_CAPABILITIES },
+                { "max-size", required_argument, NULL, ARG_MAX_SIZE },
+                { "max-files", required_argument, NULL, ARG_MAX_FILES },
                 { "lines", required_argument, NULL, 'n' },
                 { "output", required_argument, NULL, 'o' },
                 { "host", required_argument, NULL, 'H' },
@@ -318,6 +363,25 @@ static int parse_argv(int argc, char *argv[], bool permute) {
                         break;
                 case ARG_READ_ONLY:
                         arg.read_only = true;
+                        break;
+                case ARG_KEEP_DEVICES:
+                        arg.keep_devices = true;
+                        break;
+                case ARG_KEEP_SETUID:
+                        arg.keep_setuid = true;
+                        break;
+                case ARG_KEEP_CAPABILITIES:
+                        arg.keep_caps = true;
+                        break;
+                case ARG_MAX_SIZE:
+                        if (parse_size(optarg, &arg.max_size) < 0 || arg.max_size == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-size= value '%s': expected bytes such as "
+                                                                "500M or 64G.", optarg);
+                        break;
+                case ARG_MAX_FILES:
+                        if (safe_atou64(optarg, &arg.max_files) < 0 || arg.max_files == 0)
+                                return log_error_errno(-EINVAL, "Invalid --max-files= value '%s': expected a number.",
+                                                       optarg);
                         break;
                 case ARG_MKDIR:
                         arg.mkdir = true;

@@ -57,7 +57,15 @@ typedef struct Args {
         int verify;           /* --verify= (pull-*): an ImportVerify */
         unsigned lines;       /* -n/--lines= (status): journal lines, 10 by default */
         OutputMode output;    /* -o/--output= (status): their format */
+        bool keep_devices;    /* --keep-devices (import-tar, pull-tar): every device node of the archive */
+        bool keep_setuid;     /* --keep-setuid: setuid and setgid files */
+        bool keep_caps;       /* --keep-capabilities: security.capability xattrs */
+        uint64_t max_size;    /* --max-size= (import-tar, pull-tar): bytes the archive may expand to */
+        uint64_t max_files;   /* --max-files=: members it may have */
 } Args;
+
+#define IMPORT_MAX_SIZE_DEFAULT (UINT64_C(64) << 30)
+#define IMPORT_MAX_FILES_DEFAULT UINT64_C(4000000)
 
 /* --verify=: what pull-tar and pull-raw check before an image is put in place (machinectl's) */
 typedef enum ImportVerify {

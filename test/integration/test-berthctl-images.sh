@@ -499,7 +499,7 @@ test_tar_round_trip() {
                 bctl export-tar one "$T/one.$s"
                 assert_eq 0 "$RC" "export-tar to .$s"
                 assert_eq "" "$ERR"
-                bctl import-tar "$T/one.$s" "back-${s//./-}"
+                bctl import-tar --keep-setuid --keep-capabilities "$T/one.$s" "back-${s//./-}"
                 assert_eq 0 "$RC" "import-tar of .$s"
                 assert_same_tree "$T/src" "$T/pool/back-${s//./-}"
         done
@@ -510,12 +510,19 @@ test_tar_round_trip() {
                 assert_contains "$(getcap "$T/pool/back-tar-zst/capfile")" "cap_net_raw"
         fi
 
+        # a tree with a setuid file is imported only when asked
+        bctl import-tar "$T/one.tar" refused
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_match "$ERR" "--keep-(setuid|capabilities)"
+        [ ! -e "$T/pool/refused" ] || fail "a refused archive left an image"
+
         # NAME from the file name; standard input
         cp "$T/one.tar.xz" "$T/debian-12.tar.xz"
-        bctl import-tar "$T/debian-12.tar.xz"
+        bctl import-tar --keep-setuid --keep-capabilities "$T/debian-12.tar.xz"
         assert_eq 0 "$RC"
         [ -d "$T/pool/debian-12/bin" ] || fail "no image 'debian-12'"
-        run sh -c "'$BERTHCTL' import-tar - fromstdin <'$T/one.tar.gz'"
+        run sh -c "'$BERTHCTL' import-tar --keep-setuid --keep-capabilities - fromstdin <'$T/one.tar.gz'"
         assert_eq 0 "$RC"
         assert_same_tree "$T/src" "$T/pool/fromstdin"
         run sh -c "'$BERTHCTL' export-tar one - >'$T/stdout.tar'"

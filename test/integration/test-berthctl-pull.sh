@@ -298,7 +298,7 @@ test_interrupted_pull_leaves_nothing() {
 # archives with hostile members, made with python's tarfile (GNU tar will not write them)
 make_hostile() {
         python3 - "$T/www" "$T/outside" <<-'EOF'
-		import io, sys, tarfile
+		import io, struct, sys, tarfile
 		www, outside = sys.argv[1], sys.argv[2]
 		def add(t, name, data=b"x", **kw):
 		    ti = tarfile.TarInfo(name)
@@ -309,23 +309,58 @@ make_hostile() {
 		        t.addfile(ti, io.BytesIO(data))
 		    else:
 		        t.addfile(ti)
-		def make(name, *members):
-		    with tarfile.open(www + "/" + name, "w") as t:
+		def make(name, *members, fmt=tarfile.GNU_FORMAT):
+		    with tarfile.open(www + "/" + name, "w", format=fmt) as t:
 		        add(t, "bin", type=tarfile.DIRTYPE, mode=0o755)
 		        for m in members:
 		            add(t, *m[:1], **m[1])
+		up = "../" * 12
 		make("dotdot.tar", ("../../escaped-dotdot", {}))
 		make("absolute.tar", (outside + "/escaped-absolute", {}))
 		make("symlink.tar", ("l", {"type": tarfile.SYMTYPE, "linkname": outside}), ("l/escaped-symlink", {}))
-		make("symrel.tar", ("d/l", {"type": tarfile.SYMTYPE, "linkname": "../../../../../../../.." + outside}),
+		make("symrel.tar", ("d/l", {"type": tarfile.SYMTYPE, "linkname": up + outside}),
 		     ("d/l/escaped-symrel", {}))
+		make("symdir.tar", ("l", {"type": tarfile.SYMTYPE, "linkname": outside}),
+		     ("l/escaped-symdir", {"type": tarfile.DIRTYPE, "mode": 0o755}))
 		make("symfile.tar", ("f", {"type": tarfile.SYMTYPE, "linkname": outside + "/f"}), ("f", {"data": b"overwritten"}))
 		make("hardlink.tar", ("h", {"type": tarfile.LNKTYPE, "linkname": outside + "/f"}))
-		make("devices.tar", ("dev/sda", {"type": tarfile.BLKTYPE, "devmajor": 8, "devminor": 0}),
-		     ("dev/mem", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 1}),
-		     ("dev/null", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3, "mode": 0o666}),
-		     ("suid", {"mode": 0o4755, "uid": 0, "gid": 0}))
+		make("hardlink-dotdot.tar", ("h", {"type": tarfile.LNKTYPE, "linkname": up + outside + "/f"}))
+		make("hardlink-below.tar", ("l", {"type": tarfile.SYMTYPE, "linkname": outside}),
+		     ("h", {"type": tarfile.LNKTYPE, "linkname": "l/f"}))
+		make("hardlink-symlink.tar", ("l", {"type": tarfile.SYMTYPE, "linkname": outside}),
+		     ("h", {"type": tarfile.LNKTYPE, "linkname": "l"}), ("h/escaped-hardlink", {}))
+		make("device.tar", ("dev/sda", {"type": tarfile.BLKTYPE, "devmajor": 8, "devminor": 0}))
+		make("devmem.tar", ("dev/mem", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 1}))
+		make("devnull.tar", ("dev/null", {"type": tarfile.CHRTYPE, "devmajor": 1, "devminor": 3, "mode": 0o666}))
+		make("setuid.tar", ("suid", {"mode": 0o4755, "uid": 0, "gid": 0}))
+		make("setgid.tar", ("sgid", {"mode": 0o2755, "uid": 0, "gid": 0}),
+		     ("var/mail", {"type": tarfile.DIRTYPE, "mode": 0o2775}))
+		# cap_net_raw+ep, as the kernel stores it (VFS_CAP_REVISION_2)
+		cap = struct.pack("<IIIII", 0x02000001, 1 << 13, 0, 0, 0).decode("utf-8", "surrogateescape")
+		make("caps.tar", ("ping", {"pax_headers": {"SCHILY.xattr.security.capability": cap}, "mode": 0o755}),
+		     fmt=tarfile.PAX_FORMAT)
+		make("many.tar", *[("f%d" % i, {}) for i in range(20)])
 		EOF
+}
+
+# outside_unchanged: nothing was written next to the pool, in $T/outside or anywhere under $T
+outside_unchanged() {
+        assert_eq orig "$(cat "$T/outside/f")" "${1:-}: a file outside the tree changed"
+        assert_eq f "$(ls -A "$T/outside")" "${1:-}: something was written outside the tree"
+        [ -z "$(find "$T" -name 'escaped-*' ! -path "$T/www/*")" ] ||
+                fail "${1:-}: written outside the tree: $(find "$T" -name 'escaped-*' ! -path "$T/www/*")"
+}
+
+# refused ARCHIVE [OPTION...]: pull-tar refuses it with one line naming it, nothing is left
+refused() {
+        local a=$1
+        shift
+        bctl pull-tar --verify=checksum "$@" "$URL/$a" x
+        assert_eq 1 "$RC" "pull-tar $a"
+        assert_one_line_error "pull-tar $a"
+        assert_contains "$ERR" "Refusing archive '$a'"
+        assert_pool_empty "pull-tar $a"
+        outside_unchanged "pull-tar $a"
 }
 
 test_hostile_tars() {
@@ -335,32 +370,86 @@ test_hostile_tars() {
         sums "$T/www"
         serve
         local a
-        # refused: nothing imported
-        for a in dotdot symlink symrel hardlink; do
-                bctl pull-tar --verify=checksum "$URL/$a.tar" "$a"
-                assert_eq 1 "$RC" "pull-tar $a.tar"
-                assert_pool_empty "pull-tar $a.tar"
+        for a in dotdot absolute symlink symrel symdir hardlink hardlink-dotdot hardlink-below hardlink-symlink; do
+                refused "$a.tar"
         done
-        # neutralised: imported, everything inside the tree
-        bctl pull-tar --verify=checksum "$URL/absolute.tar" absolute
-        assert_eq 0 "$RC"
-        [ -f "$T/pool/absolute/$T/outside/escaped-absolute" ] || fail "the absolute member is not inside the tree"
+        # the "unless asked" ones
+        refused device.tar
+        assert_contains "$ERR" "--keep-devices"
+        refused devmem.tar
+        refused setuid.tar
+        assert_contains "$ERR" "--keep-setuid"
+        refused setgid.tar
+        refused caps.tar
+        assert_contains "$ERR" "--keep-capabilities"
+        # imported too, not only pulled
+        bctl import-tar "$T/www/setuid.tar" x
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_pool_empty "import-tar setuid.tar"
+
+        # a symlink replaced by a file: the file is new, nothing is written through the symlink
         bctl pull-tar --verify=checksum "$URL/symfile.tar" symfile
         [ "$RC" = 0 ] || [ ! -e "$T/pool/symfile" ] || fail "a failed pull left an image"
-        # device nodes: only those a container may use
-        bctl pull-tar --verify=checksum "$URL/devices.tar" devices
-        assert_eq 0 "$RC"
-        assert_contains "$ERR" "Removed 2 device nodes"
-        if [ -e "$T/pool/devices/dev/sda" ] || [ -e "$T/pool/devices/dev/mem" ]; then
-                fail "a host device node was kept"
-        fi
-        [ -c "$T/pool/devices/dev/null" ] || fail "/dev/null was not kept"
-        assert_eq 4755 "$(stat -c %a "$T/pool/devices/suid")" "setuid bits are kept"
+        outside_unchanged symfile.tar
 
-        assert_eq orig "$(cat "$T/outside/f")" "a file outside the tree changed"
-        assert_eq f "$(ls -A "$T/outside")" "something was written outside the tree"
-        [ -z "$(find "$T" -name 'escaped-*' ! -path "$T/pool/absolute/*" ! -path "$T/www/*")" ] ||
-                fail "written outside the tree: $(find "$T" -name 'escaped-*')"
+        # device nodes every container may use are imported; any with --keep-devices
+        bctl pull-tar --verify=checksum "$URL/devnull.tar" devnull
+        assert_eq 0 "$RC"
+        [ -c "$T/pool/devnull/dev/null" ] || fail "/dev/null was not kept"
+        bctl pull-tar --verify=checksum --keep-devices "$URL/device.tar" device
+        assert_eq 0 "$RC"
+        [ -b "$T/pool/device/dev/sda" ] || fail "--keep-devices did not keep the device node"
+        # setuid and setgid files with --keep-setuid; setgid directories always
+        bctl pull-tar --verify=checksum --keep-setuid "$URL/setuid.tar" setuid
+        assert_eq 0 "$RC"
+        assert_eq 4755 "$(stat -c %a "$T/pool/setuid/suid")" "--keep-setuid kept the bit"
+        bctl pull-tar --verify=checksum --keep-setuid "$URL/setgid.tar" setgid
+        assert_eq 0 "$RC"
+        assert_eq 2775 "$(stat -c %a "$T/pool/setgid/var/mail")" "a setgid directory"
+        # file capabilities with --keep-capabilities
+        bctl pull-tar --verify=checksum --keep-capabilities "$URL/caps.tar" caps
+        assert_eq 0 "$RC"
+        python3 -c 'import os, sys; os.getxattr(sys.argv[1], "security.capability")' "$T/pool/caps/ping" ||
+                fail "--keep-capabilities did not keep the capability"
+        outside_unchanged "the imports that were asked for"
+}
+
+# a small compressed archive that expands far: refused at the bound, with nothing left
+test_tar_bomb() {
+        mkdir -p "$T/bomb" "$T/outside"
+        echo orig >"$T/outside/f"
+        truncate -s 64M "$T/bomb/zeros"
+        local z=zstd
+        command -v zstd >/dev/null || z=gzip
+        tar -C "$T/bomb" -cf - zeros | "$z" -c >"$T/www/bomb.tar.z"
+        [ "$(stat -c %s "$T/www/bomb.tar.z")" -lt 1000000 ] || fail "the bomb is not small"
+        sums "$T/www"
+        serve
+        bctl import-tar --max-size=8M "$T/www/bomb.tar.z" bomb
+        assert_eq 1 "$RC"
+        assert_one_line_error "import-tar of the bomb"
+        assert_contains "$ERR" "expands beyond 8.0M"
+        assert_pool_empty "import-tar of the bomb"
+        refused bomb.tar.z --max-size=8M
+        # under the bound it is an archive like any other
+        bctl import-tar --max-size=100M "$T/www/bomb.tar.z" bomb
+        assert_eq 0 "$RC"
+        assert_eq 67108864 "$(stat -c %s "$T/pool/bomb/zeros")"
+        rm -rf "${T:?}/pool/bomb"
+        # members
+        make_hostile
+        sums "$T/www"
+        refused many.tar --max-files=10
+        assert_contains "$ERR" "more than 10 members"
+        bctl pull-tar --verify=checksum --max-files=21 "$URL/many.tar" many
+        assert_eq 0 "$RC"
+        rm -rf "${T:?}/pool/many"
+        # bad values
+        bctl import-tar --max-size=lots "$T/www/many.tar" x
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_pool_empty "a bad --max-size="
 }
 
 # the second wall: should tar ever write outside the new directory, the write meets a read-only
