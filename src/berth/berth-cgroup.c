@@ -484,9 +484,36 @@ static int walk_depth_first(const char *dir, int (*fn)(const char *dir, void *us
         return r < 0 ? r : q;
 }
 
+/* The distinct processes that one cgroup_destroy() found in the cgroups it killed: what "killed N
+ * processes" counts. A union over every hierarchy and every round, not the largest of the counts
+ * taken before the first kill: a listing read at one moment may miss a process that another
+ * hierarchy's (or the next round's) shows, and a count taken only when cgroup.events said
+ * "populated" counted nothing when it did not. */
+typedef struct PidSet {
+        pid_t *pids;
+        size_t n, allocated;
+} PidSet;
+
+static void pid_set_add(PidSet *s, pid_t pid) {
+        for (size_t i = 0; i < s->n; i++)
+                if (s->pids[i] == pid)
+                        return;
+        if (s->n == s->allocated) {
+                size_t a = s->allocated * 2 + 16;
+                pid_t *p = realloc(s->pids, a * sizeof(pid_t));
+
+                if (!p)
+                        return; /* only a count */
+                s->pids = p;
+                s->allocated = a;
+        }
+        s->pids[s->n++] = pid;
+}
+
 typedef struct KillContext {
         unsigned n_seen;   /* processes found (and signalled, if kill) */
         bool kill;
+        PidSet *seen;      /* if set, every process found goes here too */
 } KillContext;
 
 static int kill_one_cgroup(const char *dir, void *userdata) {
@@ -507,6 +534,8 @@ static int kill_one_cgroup(const char *dir, void *userdata) {
                 if (parse_pid(line, &pid) < 0 || pid == getpid())
                         continue;
                 k->n_seen++;
+                if (k->seen)
+                        pid_set_add(k->seen, pid);
                 if (k->kill)
                         (void) kill(pid, SIGKILL);
         }
@@ -528,12 +557,19 @@ static unsigned count_procs(const char *dir) {
 /* Kill everything below DIR in one hierarchy. cgroup2's cgroup.kill (5.14)
  * does it atomically, forks included, on any cgroup2 hierarchy, even the
  * controller-less one of a hybrid host; elsewhere we signal what cgroup.procs
- * lists and repeat until it stays empty (see remove_tree()). */
-static void kill_tree(const char *dir, bool v2) {
-        KillContext k = { .kill = true };
+ * lists and repeat until it stays empty (see remove_tree()). What is found
+ * goes into SEEN (if set): before cgroup.kill, which does not tell. */
+static void kill_tree(const char *dir, bool v2, PidSet *seen) {
+        KillContext k = { .kill = true, .seen = seen };
 
-        if (v2 && attr_exists(dir, "cgroup.kill") && write_attr(dir, "cgroup.kill", "1") >= 0)
-                return;
+        if (v2 && attr_exists(dir, "cgroup.kill")) {
+                if (seen) {
+                        KillContext c = { .kill = false, .seen = seen };
+                        (void) walk_depth_first(dir, kill_one_cgroup, &c);
+                }
+                if (write_attr(dir, "cgroup.kill", "1") >= 0)
+                        return;
+        }
         (void) walk_depth_first(dir, kill_one_cgroup, &k);
 }
 
@@ -542,7 +578,7 @@ static void kill_tree(const char *dir, bool v2) {
  * round): signal again and retry the removal until the tree is gone. The
  * guest's systemd creates its own sub-cgroups in the delegated tree, hence
  * depth first. */
-static int remove_tree(const char *dir, bool v2) {
+static int remove_tree(const char *dir, bool v2, PidSet *seen) {
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + KILL_TIMEOUT_USEC;
         useconds_t delay = 1000;
         int r;
@@ -551,7 +587,7 @@ static int remove_tree(const char *dir, bool v2) {
                 r = walk_depth_first(dir, rmdir_one_cgroup, NULL);
                 if (r >= 0 || r != -EBUSY || now_usec(CLOCK_MONOTONIC) > deadline)
                         return r;
-                kill_tree(dir, v2);
+                kill_tree(dir, v2, seen);
                 (void) usleep(delay);
                 delay = MIN(delay * 2, 50000u);
         }
@@ -1051,7 +1087,7 @@ static int destroy_detached(const char *path, const char *controllers, void *use
         if (!dir)
                 return log_oom();
         *killed = MAX(*killed, count_procs(dir));
-        r = remove_tree(dir, isempty(controllers));
+        r = remove_tree(dir, isempty(controllers), NULL);
         if (r < 0)
                 log_warning_errno(r, "Failed to remove cgroup '%s' of hierarchy '%s': %m", dir,
                                   isempty(controllers) ? "cgroup2" : controllers);
@@ -1060,6 +1096,7 @@ static int destroy_detached(const char *path, const char *controllers, void *use
 
 int cgroup_destroy(CGroup *cg) {
         _cleanup_strv_free_ char **all = NULL;
+        PidSet seen = {};
         unsigned killed = 0;
         int r = 0, q;
 
@@ -1069,8 +1106,8 @@ int cgroup_destroy(CGroup *cg) {
         if (!all)
                 return log_oom();
 
-        /* Count first (cgroup.kill does not tell), then kill in every
-         * hierarchy: on cgroup2 one write does it all. While berth itself sits
+        /* Note who is there first (cgroup.kill does not tell), then kill in
+         * every hierarchy: on cgroup2 one write does it all. While berth itself sits
          * in the machine dir (supervisor), only the payload is killed;
          * otherwise everything in the machine dir is a leftover. cgroup2 sees
          * every process of the machine: when it says nothing is left (the
@@ -1079,10 +1116,11 @@ int cgroup_destroy(CGroup *cg) {
         STRV_FOREACH(p, populated(cg) ? all : NULL) {
                 _cleanup_free_ char *target = cg->supervisor_path ? strdup(*p) : machine_dir_of(*p);
 
-                if (!target)
+                if (!target) {
+                        free(seen.pids);
                         return log_oom();
-                killed = MAX(killed, count_procs(target));
-                kill_tree(target, streq(*p, strempty(cg->unified_path)));
+                }
+                kill_tree(target, streq(*p, strempty(cg->unified_path)), &seen);
         }
 
         STRV_FOREACH(p, all) {
@@ -1091,9 +1129,11 @@ int cgroup_destroy(CGroup *cg) {
                  * payload, leave_supervisor() cannot take them back */
                 _cleanup_free_ char *container = policy_dir_of(*p);
 
-                if (!container)
+                if (!container) {
+                        free(seen.pids);
                         return log_oom();
-                q = remove_tree(container, v2);
+                }
+                q = remove_tree(container, v2, &seen);
                 if (q < 0) {
                         log_warning_errno(q, "Failed to remove cgroup '%s': %m", container);
                         if (r == 0)
@@ -1106,7 +1146,7 @@ int cgroup_destroy(CGroup *cg) {
                         continue; /* we are still in there */
                 _cleanup_free_ char *dir = machine_dir_of(*p);
                 if (dir && !streq(dir, *p)) {
-                        q = remove_tree(dir, v2);
+                        q = remove_tree(dir, v2, &seen);
                         if (q < 0) {
                                 log_warning_errno(q, "Failed to remove cgroup '%s': %m", dir);
                                 if (r == 0)
@@ -1115,6 +1155,8 @@ int cgroup_destroy(CGroup *cg) {
                 }
         }
         leave_supervisor(cg); /* if cgroup_create() failed before the payload existed */
+        killed = (unsigned) seen.n;
+        free(seen.pids);
         q = foreach_detached(cg, destroy_detached, &killed);
         if (q < 0 && r == 0)
                 r = q;
