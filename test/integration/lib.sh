@@ -42,6 +42,9 @@
 #     names become machine names; cgroups; units; links, zones, nftables tables, ports) with
 #     unique_name, unique_short_name or unique_port, never a fixed name that a second run or a
 #     user's own machine may hold at the same time: $ROOT is the case's usual tree;
+#   - kills only what it started, by the PID it got ($!, a record of its own berth): never by
+#     name or pattern (pkill, killall: another run's processes have the same names; test-lint
+#     refuses them); the runner's own cleanup checks every PID again just before the signal;
 #   - never expects to be alone: a start of any berth cleans after every dead instance, so a
 #     case that keeps a dead instance around on purpose uses a run dir of its own
 #     (BERTH_RUN_DIR, see private_run_dir); host_snapshot looks at this run's names only.
@@ -546,13 +549,32 @@ _bt_case_names() {
         done
 }
 
+# _bt_still_marked PID MARKER: PID is (still) a process that carries MARKER. Checked again just
+# before every signal: with pid_max at 32768 and another run beside us, a PID read a moment ago
+# may be someone else's process by now.
+_bt_still_marked() {
+        grep -qzx -- "$2" "/proc/$1/environ" 2>/dev/null
+}
+
+# _bt_same_process PID START: PID is (still) the process that started at START (field 22 of
+# /proc/PID/stat, in clock ticks since boot): a PID reused since is another start.
+_bt_same_process() {
+        local stat rest
+        local -a fields
+        read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+        rest=${stat##*) }
+        read -r -a fields <<<"$rest"
+        [ "${fields[19]}" = "$2" ]
+}
+
 # Kills what a case left running: processes carrying its marker and their descendants.
 # A berth still running is asked to stop first (SIGTERM twice), so that it tears down
-# what it set up; SIGKILL is for what is left after that.
+# what it set up; SIGKILL is for what is left after that. Every PID is checked again right
+# before it is signalled (_bt_still_marked, _bt_same_process): never a signal by a stale PID.
 _bt_kill_case_processes() {
         local marker=$1 p pid stat rest round grew comm
-        local -a fields monitors=()
-        local -A parent=() victims=()
+        local -a fields monitors=() live=()
+        local -A parent=() start=() victims=() marked=()
 
         for p in $(grep -lzx "$marker" /proc/[0-9]*/environ 2>/dev/null); do
                 p=${p%/environ}
@@ -560,28 +582,46 @@ _bt_kill_case_processes() {
                 [ "$comm" = berth ] && monitors+=("${p#/proc/}")
         done
         if [ ${#monitors[@]} -gt 0 ]; then
-                kill -TERM "${monitors[@]}" 2>/dev/null
+                for pid in "${monitors[@]}"; do
+                        _bt_still_marked "$pid" "$marker" && kill -TERM "$pid" 2>/dev/null
+                done
                 sleep 0.2
-                kill -TERM "${monitors[@]}" 2>/dev/null
+                for pid in "${monitors[@]}"; do
+                        _bt_still_marked "$pid" "$marker" && kill -TERM "$pid" 2>/dev/null
+                done
                 for round in $(seq 50); do
-                        kill -0 "${monitors[@]}" 2>/dev/null || break
+                        live=()
+                        for pid in "${monitors[@]}"; do
+                                _bt_still_marked "$pid" "$marker" && live+=("$pid")
+                        done
+                        [ ${#live[@]} -gt 0 ] || break
                         sleep 0.1
                 done
         fi
 
         for round in 1 2 3 4 5 6 7 8 9 10; do
                 victims=()
+                marked=()
                 for p in $(grep -lzx "$marker" /proc/[0-9]*/environ 2>/dev/null); do
                         p=${p%/environ}
                         [ "${p#/proc/}" = "$$" ] || victims[${p#/proc/}]=1
                 done
                 [ ${#victims[@]} -eq 0 ] && return 0
+                for pid in "${!victims[@]}"; do
+                        marked[$pid]=1
+                done
                 parent=()
+                start=()
                 for p in /proc/[0-9]*; do
                         read -r stat 2>/dev/null <"$p/stat" || continue
                         rest=${stat##*) }
                         read -r -a fields <<<"$rest"
                         parent[${p#/proc/}]=${fields[1]}
+                        start[${p#/proc/}]=${fields[19]}
+                done
+                # a marked PID that was reused before the snapshot has another's children
+                for pid in "${!victims[@]}"; do
+                        _bt_still_marked "$pid" "$marker" || unset "victims[$pid]" "marked[$pid]"
                 done
                 grew=1
                 while [ $grew = 1 ]; do
@@ -594,7 +634,16 @@ _bt_kill_case_processes() {
                         done
                 done
                 [ "$round" = 1 ] && echo "# killing processes left by the case: ${!victims[*]}"
-                kill -KILL "${!victims[@]}" 2>/dev/null
+                for pid in "${!victims[@]}"; do
+                        if [ -n "${marked[$pid]:-}" ]; then
+                                _bt_still_marked "$pid" "$marker" || continue
+                        else
+                                # a descendant (a container's processes carry no marker): the one
+                                # the snapshot saw, not a newcomer with its PID
+                                [ -n "${start[$pid]:-}" ] && _bt_same_process "$pid" "${start[$pid]}" || continue
+                        fi
+                        kill -KILL "$pid" 2>/dev/null
+                done
                 sleep 0.1
         done
         echo "# processes left by the case survived SIGKILL"
