@@ -60,6 +60,17 @@ test_no_early_leaving_reader_behind_a_pipe() {
         refuse 'head or grep -q/-m behind a pipe: the writer can die of SIGPIPE (use first_line or grep ... <<<"$(cmd)")' "$lines"
 }
 
+# pkill, killall and kill by pattern (pgrep | xargs kill) pick processes by name: another run's
+# berth, sleep or shell has the same name. A case kills what it started, by the PID it got
+# from $! (or through berth); lib.sh kills what a case left by its marker.
+test_no_kill_by_name() {
+        local lines
+        lines=$(grep -nE '(^|[^A-Za-z_-])(pkill|killall)([[:space:]]|$)|pgrep.*\|[[:space:]]*xargs[[:space:]]+kill' \
+                "$DIR"/*.sh "$BERTH_SRC"/test/tools/*.sh "$BERTH_SRC"/.ci/run |
+                grep -v '^[^:]*:[0-9]*:[[:space:]]*#' | grep -v "^$DIR/test-lint.sh:" || true)
+        refuse 'a kill by name or pattern: it can hit the processes of another run (kill the PID you started)' "$lines"
+}
+
 test_unique_names() {
         local a b
         a=$(unique_name x)
