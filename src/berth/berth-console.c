@@ -448,6 +448,13 @@ struct Forwarder {
         bool client_readable, client_writable;
         char cl_buf[FORWARD_BUFFER_SIZE]; /* master -> client */
         size_t cl_size;
+
+        /* --background=: the SGR parameters of our terminal's background while the container runs,
+         * set again after every SGR sequence of the guest that may reset it; NULL: none */
+        char *background;
+        unsigned sgr_state;     /* 0: text, 1: after ESC, 2: in a CSI sequence */
+        char sgr_params[32];    /* of the CSI sequence so far (truncated) */
+        size_t sgr_len;
 };
 
 static bool forwards_output(ConsoleMode m) {
@@ -601,17 +608,66 @@ static bool shovel_to_master(Forwarder *f) {
         return true;
 }
 
+/* True if the CSI sequence with these parameters and final byte may reset the background: an SGR
+ * ("m") with an empty or "0" field (ESC[m, ESC[0m, ESC[0;1m), or 49 (the default background). */
+static bool sgr_may_reset(const char *params, size_t n, char final) {
+        size_t i = 0;
+
+        if (final != 'm')
+                return false;
+        for (;;) {
+                size_t k = i;
+                while (k < n && params[k] != ';')
+                        k++;
+                if (k == i || (k - i == 1 && params[i] == '0') || (k - i == 2 && strncmp(params + i, "49", 2) == 0))
+                        return true;
+                if (k >= n)
+                        return false;
+                i = k + 1;
+        }
+}
+
+/* Copies N bytes of the guest's output to the output buffer (room: at least BACKGROUND_GROWTH * N),
+ * with our background set again after each SGR sequence that may have reset it. */
+#define BACKGROUND_GROWTH 16U
+static void copy_with_background(Forwarder *f, const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                char c = p[i];
+
+                f->out_buf[f->out_size++] = c;
+                if (f->sgr_state == 0) {
+                        if (c == '\033')
+                                f->sgr_state = 1;
+                } else if (f->sgr_state == 1) {
+                        f->sgr_state = c == '[' ? 2 : 0;
+                        f->sgr_len = 0;
+                } else if (c >= 0x40 && c <= 0x7e) {
+                        /* the final byte */
+                        if (sgr_may_reset(f->sgr_params, f->sgr_len, c))
+                                f->out_size += (size_t) sprintf(f->out_buf + f->out_size, "\033[%sm", f->background);
+                        f->sgr_state = 0;
+                } else if (f->sgr_len < sizeof f->sgr_params)
+                        f->sgr_params[f->sgr_len++] = c;
+                else
+                        f->sgr_params[0] = 'x'; /* too long to be a reset we know */
+        }
+}
+
 static bool shovel_from_master(Forwarder *f) {
+        char tinted[FORWARD_BUFFER_SIZE / BACKGROUND_GROWTH];
         ssize_t k;
 
         size_t room = sizeof f->out_buf - f->out_size;
+
+        if (f->background)
+                room /= BACKGROUND_GROWTH;
 
         if (f->client >= 0)
                 room = MIN(room, sizeof f->cl_buf - f->cl_size);
         if (!f->master_readable || room == 0)
                 return false;
 
-        k = read(f->master, f->out_buf + f->out_size, room);
+        k = read(f->master, f->background ? tinted : f->out_buf + f->out_size, MIN(room, f->background ? sizeof tinted : room));
         if (k < 0) {
                 if (errno == EINTR)
                         return true;
@@ -627,13 +683,16 @@ static bool shovel_from_master(Forwarder *f) {
         }
 
         if (f->client >= 0) {
-                memcpy(f->cl_buf + f->cl_size, f->out_buf + f->out_size, (size_t) k);
+                memcpy(f->cl_buf + f->cl_size, f->background ? tinted : f->out_buf + f->out_size, (size_t) k);
                 f->cl_size += (size_t) k;
         }
         /* Passive mode, or our stdout is gone: read anyway, so that the guest never blocks on a full console. */
         if (f->output.done)
                 return true;
-        f->out_size += (size_t) k;
+        if (f->background)
+                copy_with_background(f, tinted, (size_t) k);
+        else
+                f->out_size += (size_t) k;
         return true;
 }
 
@@ -835,6 +894,37 @@ static int make_raw(Forwarder *f) {
         if (tcsetattr(f->input.fd, TCSANOW, &raw) < 0)
                 return log_error_errno(errno, "Failed to put the terminal in raw mode: %m");
         return 0;
+}
+
+/* Written to our terminal directly (blocking for a moment is fine, it is a few bytes); errors are
+ * ignored: the terminal only looks different. */
+static void write_terminal(Forwarder *f, const char *s) {
+        size_t n = strlen(s);
+
+        while (n > 0) {
+                ssize_t k = write(f->output.fd, s, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                s += k;
+                n -= (size_t) k;
+        }
+}
+
+int forwarder_set_background(Forwarder *f, const char *color) {
+        char buf[64];
+
+        /* only where the console's output reaches a terminal, as nspawn */
+        if (!f || isempty(color) || f->output.done || !isatty(f->output.fd))
+                return 0;
+        f->background = strdup(color);
+        if (!f->background)
+                return log_oom();
+        /* the colour, and the rest of the line in it */
+        snprintf(buf, sizeof buf, "\033[%sm\033[K", color);
+        write_terminal(f, buf);
+        return 1;
 }
 
 static void restore_terminal(Forwarder *f) {
@@ -1108,6 +1198,12 @@ Forwarder *forwarder_free(Forwarder *f) {
                 (void) unlink(f->socket_path);
         free(f->socket_path);
 
+        if (f->background && !f->output.done) {
+                /* the terminal's own colours again, from here to the end of the line too */
+                (void) fd_set_nonblock(f->output.fd, false);
+                write_terminal(f, "\033[0m\033[K");
+        }
+        free(f->background);
         restore_terminal(f);
         stdio_end_close(&f->input);
         stdio_end_close(&f->output);

@@ -42,6 +42,9 @@ typedef void (*forwarder_escape_t)(void *userdata, ConsoleEscape what);
  * Takes ownership of MASTER on success only. QUIET is unused (the caller prints the banner). Logs. */
 int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret);
+/* --background=COLOR: our terminal's background in this SGR colour (such as 44, 48;5;N) while the
+ * container runs, reset at the end; only if the console's output goes to a terminal. 1 if set. */
+int forwarder_set_background(Forwarder *f, const char *color);
 /* PASSIVE and READ_ONLY: listen on the unix stream socket PATH (mode 0600, parents created, removed by
  * forwarder_free()) for `berthctl console`. One client at a time: it gets the byte 'A', then the
  * console's output (in read-only mode berth's stdout still gets it too) and its input goes to the

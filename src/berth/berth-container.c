@@ -365,6 +365,9 @@ static int step_console(Monitor *m, Startup *p, const SyncMessage *msg, int fd) 
                 safe_close(fd);
                 return log_error_errno(r, "Failed to set up the console: %m");
         }
+        r = forwarder_set_background(m->forwarder, s->background);
+        if (r < 0)
+                return r;
         /* a console no terminal is attached to gets a socket for `berthctl console`; in the
          * scratch dir, so that the record's removal and stale cleanup take it along */
         if (s->console_mode == CONSOLE_PASSIVE || s->console_mode == CONSOLE_READ_ONLY) {

@@ -221,6 +221,33 @@ static int p_pivot_root(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+/* An ANSI (X3.64) SGR background colour: 40..47, 100..107, 48;5;N or 48;2;R;G;B; "" for none */
+static int p_background(Settings *s, const char *arg, const char **detail) {
+        _cleanup_strv_free_ char **l = NULL;
+        size_t n;
+        int v[5];
+
+        if (isempty(arg)) {
+                free(s->background);
+                s->background = NULL;
+                return 0;
+        }
+        *detail = "expected an ANSI background colour: 40 to 47, 100 to 107, 48;5;N or 48;2;R;G;B";
+        if (strlen(arg) > 20 || strspn(arg, "0123456789;") != strlen(arg) || strv_split(arg, ";", &l) < 0)
+                return -EINVAL;
+        n = strv_length(l);
+        if (n > ELEMENTSOF(v))
+                return -EINVAL;
+        for (size_t i = 0; i < n; i++)
+                if (isempty(l[i]) || strlen(l[i]) > 3 || (v[i] = atoi(l[i])) > 255)
+                        return -EINVAL;
+        if (!((n == 1 && ((v[0] >= 40 && v[0] <= 47) || (v[0] >= 100 && v[0] <= 107))) ||
+              (n == 3 && v[0] == 48 && v[1] == 5) || (n == 5 && v[0] == 48 && v[1] == 2)))
+                return -EINVAL;
+        *detail = NULL;
+        return free_and_strdup(&s->background, arg);
+}
+
 static int p_user(Settings *s, const char *arg, const char **detail) {
         if (isempty(arg) || strpbrk(arg, ":/ \t\n") || strlen(arg) > 256) {
                 *detail = "expected a user name or numeric UID";
@@ -929,6 +956,9 @@ const OptionDef option_table[] = {
           "How the console is connected", p_console },
         { NULL, "pipe", 'P', OPTION_ARG_NONE, NULL, NULL, "Same as --console=pipe", p_pipe },
         { NULL, "quiet", 'q', OPTION_ARG_NONE, NULL, NULL, "Do not show status messages", p_quiet },
+        { NULL, "background", 0, OPTION_ARG_REQUIRED, "COLOR", NULL,
+          "Background colour of the terminal while the container runs, as ANSI SGR (44: blue, 48;5;N, 48;2;R;G;B)",
+          p_background },
 
         { "Security", "capability", 0, OPTION_ARG_REQUIRED, "CAPS", NULL,
           "Keep these capabilities in addition to the default set", p_capability, SETTING_CAPABILITY },
@@ -994,7 +1024,6 @@ static const NspawnOption nspawn_options[] = {
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
         { "selinux-apifs-context", 'L', "berth has no SELinux support; leave it out" },
-        { "background", 0, "berth has no console background colour; leave it out" },
 };
 
 /* The hint for the unknown option in ARG ("--name[=...]" or "-X..."), or NULL. */

@@ -19,6 +19,7 @@ void settings_free(Settings *s) {
         free(s->verity_data);
         strv_free(s->parameters);
         strv_free(s->pivot_root);
+        free(s->background);
         free(s->machine);
         free(s->hostname);
         strv_free(s->environment);

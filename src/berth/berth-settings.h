@@ -280,6 +280,7 @@ typedef struct Settings {
         /* console */
         ConsoleMode console_mode;
         bool quiet;
+        char *background;           /* --background=: SGR parameters, such as 44 or 48;5;17 */
 
         /* security */
         uint64_t capability;        /* added to the default set */

@@ -154,4 +154,39 @@ test_pivot_root_refused() {
         assert_host_unchanged
 }
 
+# $OUT of script(1) without the carriage returns of the pty and the echo (^@) of the end of input
+terminal_text() {
+        tr -d '\r' <<<"$OUT" | sed 's/\^@//g'
+}
+
+# --background=: the terminal's background in that colour while the container runs, set again after
+# each of the guest's SGR resets, and reset at the end; only where the console reaches a terminal
+test_background() {
+        local cmd v
+        command -v script >/dev/null || skip "script(1) is missing (apt-get install bsdutils)"
+        make_tiny_tree "$ROOT"
+        # shellcheck disable=SC2016 # for the container's shell
+        cmd=$(printf '%q ' "$BERTH" -q -D "$ROOT" --background=44 /bin/sh -c 'printf "a\033[0mb\033[1;31mc\033[mz\n"')
+        run script -qec "$cmd" /dev/null
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq "$(printf '\033[44m\033[Ka\033[0m\033[44mb\033[1;31mc\033[m\033[44mz\n\033[0m\033[K')" \
+                "$(terminal_text)" "on a terminal"
+        cmd=$(printf '%q ' "$BERTH" -q -D "$ROOT" --background=48\;2\;0\;0\;128 /bin/echo x)
+        run script -qec "$cmd" /dev/null
+        assert_eq "$(printf '\033[48;2;0;0;128m\033[Kx\n\033[0m\033[K')" "$(terminal_text)" "a 24-bit colour"
+        # no terminal: nothing added
+        berth -q -D "$ROOT" --console=read-only --background=44 /bin/echo x
+        assert_eq 0 "$RC"
+        assert_eq x "$(tr -d '\r' <<<"$OUT")"
+        berth "${B[@]}" -D "$ROOT" --background=44 /bin/echo x
+        assert_eq x "$OUT"
+        for v in 49 red 38\;5\;1 48\;5\;256 48\;2\;1\;2 "4 4"; do
+                berth "${B[@]}" -D "$ROOT" --background="$v" /usr/bin/payload write /tmp/ran x
+                assert_eq 1 "$RC" "--background=$v"
+                assert_one_line_error
+                assert_contains "$ERR" "Invalid --background= value '$v': expected an ANSI background colour"
+        done
+        [ ! -e "$ROOT/tmp/ran" ] || fail "a bad --background= ran the payload"
+}
+
 run_tests
