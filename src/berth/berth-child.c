@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "berth-caps.h"
+#include "berth-bind-user.h"
 #include "berth-child.h"
 #include "berth-console.h"
 #include "berth-mount.h"
@@ -793,6 +794,10 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         if (r < 0)
                 return r;
         r = timed(mount_api_filesystems(root, s, userns_owner(p->userns)), "api-filesystems");
+        if (r < 0)
+                return r;
+        /* in /run/host, before the custom mounts (which may bind below the homes) */
+        r = timed(bind_users_setup(root, p->userns), "bind-user");
         if (r < 0)
                 return r;
 

@@ -464,6 +464,34 @@ static int p_userns_pick(Settings *s, const char *arg, const char **detail) {
         return 0;
 }
 
+/* --bind-user=: a host user's name, as useradd makes them (it is also a file name in /run/host/userdb
+ * and a key in the guest's user database, so nothing more) */
+static int p_bind_user(Settings *s, const char *arg, const char **detail) {
+        size_t n = strlen(strempty(arg));
+
+        if (n == 0 || n > 255 || !(isalpha((unsigned char) arg[0]) || arg[0] == '_') ||
+            strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") != n) {
+                *detail = "expected the name of a user of the host";
+                return -EINVAL;
+        }
+        if (strv_contains(s->bind_users, arg))
+                return 0;
+        return strv_extend(&s->bind_users, arg);
+}
+
+/* --bind-user-shell=: no (the default: no shell in the record, the guest's default), yes (the host
+ * user's own), or an absolute path inside the container */
+static int p_bind_user_shell(Settings *s, const char *arg, const char **detail) {
+        int b = parse_boolean(arg);
+
+        if (b < 0 && !path_is_safe(strempty(arg))) {
+                *detail = "expected a boolean or an absolute, normalized path of a shell inside the container";
+                return -EINVAL;
+        }
+        s->bind_user_shell_copy = b > 0;
+        return free_and_strdup(&s->bind_user_shell, b < 0 ? arg : NULL);
+}
+
 static int p_read_only(Settings *s, const char *arg, const char **detail) {
         s->read_only = true;
         return 0;
@@ -925,6 +953,12 @@ const OptionDef option_table[] = {
         { NULL, "userns", 'U', OPTION_ARG_NONE, NULL, NULL,
           "Same as --private-users=pick --private-users-ownership=auto (berth's long name for nspawn's -U)",
           p_userns_pick, SETTING_PRIVATE_USERS },
+        { NULL, "bind-user", 0, OPTION_ARG_REQUIRED, "USER", NULL,
+          "Bind a host user into the container: home at /run/host/home/USER, a user record, an id of its own (needs -U)",
+          p_bind_user, SETTING_BIND_USER },
+        { NULL, "bind-user-shell", 0, OPTION_ARG_REQUIRED, "BOOL|PATH", NULL,
+          "Shell of the --bind-user= users inside: no (the guest's default), yes (their host shell), or a path",
+          p_bind_user_shell, SETTING_BIND_USER_SHELL },
 
         { "File systems", "read-only", 0, OPTION_ARG_NONE, NULL, NULL,
           "Mount the root directory read-only", p_read_only, SETTING_READ_ONLY },
@@ -1018,8 +1052,6 @@ typedef struct NspawnOption {
 
 static const NspawnOption nspawn_options[] = {
         { "private-users-chown", 0, "it is --private-users-ownership=chown in berth, as in newer nspawn" },
-        { "bind-user", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
-        { "bind-user-shell", 0, "berth cannot bind host users yet; --bind= the home directory instead" },
         { "image", 'i', NO_IMAGE },
         { "oci-bundle", 0, "berth runs no OCI bundles: pass the bundle's rootfs directory with -D" },
         { "selinux-context", 'Z', "berth has no SELinux support; leave it out" },
@@ -1428,6 +1460,9 @@ int settings_verify(Settings *s) {
                 return log_error_errno(-EINVAL, "--user= cannot be combined with --boot: the init runs as root.");
         if (s->start_mode == START_BOOT && s->working_directory)
                 return log_error_errno(-EINVAL, "--chdir= cannot be combined with --boot.");
+        if (!strv_isempty(s->bind_users) && s->userns_mode == USERNS_NO)
+                return log_error_errno(-EINVAL, "--bind-user= needs a user namespace, in which the user gets an id "
+                                                "of its own: add -U (or --private-users=pick).");
         r = verify_network(s);
         if (r < 0)
                 return r;

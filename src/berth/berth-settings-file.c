@@ -280,8 +280,9 @@ static const SettingsKey settings_keys[] = {
         KEY_UNSUPPORTED("Files", "PrivateUsersChown", "no"),
         /* privileged for chown, which rewrites the tree on disk; the others count from anywhere */
         KEY("Files", "PrivateUsersOwnership", key_option, "private-users-ownership", KEY_PRIVILEGED),
-        KEY_UNSUPPORTED("Files", "BindUser", NULL),
-        KEY_UNSUPPORTED("Files", "BindUserShell", NULL),
+        /* a host user's home directory, as a bind would be */
+        KEY("Files", "BindUser", key_words, "bind-user", KEY_PRIVILEGED),
+        KEY("Files", "BindUserShell", key_option, "bind-user-shell", 0),
 
         KEY_FLAG("Network", "Private", "private-network", private_network, KEY_PRIVILEGED),
         KEY_FLAG("Network", "VirtualEthernet", "network-veth", network_veth, KEY_PRIVILEGED),
@@ -472,6 +473,19 @@ static void reset_ambient_capability(Settings *s) {
         s->ambient_capability = 0;
 }
 
+static int merge_bind_user_shell(Settings *s, Settings *f, bool file_last) {
+        free(s->bind_user_shell);
+        s->bind_user_shell = TAKE_PTR(f->bind_user_shell);
+        s->bind_user_shell_copy = f->bind_user_shell_copy;
+        return 0;
+}
+
+static void reset_bind_user_shell(Settings *s) {
+        free(s->bind_user_shell);
+        s->bind_user_shell = NULL;
+        s->bind_user_shell_copy = false;
+}
+
 static int strv_prepend_all(char ***l, char **first) {
         size_t n = strv_length(first), m = strv_length(*l);
         char **r;
@@ -641,6 +655,9 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_AMBIENT_CAPABILITY] = CUSTOM(ambient_capability, true),
         [SETTING_PERSONALITY] = FIELD(FIELD_INT, personality),
         [SETTING_PIVOT_ROOT] = FIELD(FIELD_STRV, pivot_root),
+        /* the file's users replace the command line's (unless it set some), as nspawn's */
+        [SETTING_BIND_USER] = FIELD(FIELD_STRV, bind_users),
+        [SETTING_BIND_USER_SHELL] = CUSTOM(bind_user_shell, false),
 };
 
 static void field_reset(Settings *s, SettingKind kind) {
@@ -781,7 +798,7 @@ static bool unsupported_key_is_harmless(const SettingsKey *k, const char *value)
 
 /* An nspawn key berth lacks, ignored, would weaken the container when it asks for isolation berth
  * would then not give: a network namespace (every [Network] key but Private= implies one). Returns what the container would run without, or NULL where ignoring only gives
- * the guest less (BindUser=). */
+ * the guest less. */
 static const char *unsupported_key_protection(const SettingsKey *k) {
         if (streq(k->section, "Network"))
                 return "on the host's network";

@@ -27,6 +27,8 @@ void settings_free(Settings *s) {
         strv_free(s->import_credentials);
         free(s->working_directory);
         free(s->user);
+        strv_free(s->bind_users);
+        free(s->bind_user_shell);
         strv_free(s->network_veth_extra);
         free(s->network_bridge);
         free(s->network_zone);

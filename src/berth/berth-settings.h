@@ -152,6 +152,8 @@ typedef enum SettingKind {
         SETTING_AMBIENT_CAPABILITY,
         SETTING_PERSONALITY,
         SETTING_PIVOT_ROOT,
+        SETTING_BIND_USER,         /* BindUser= */
+        SETTING_BIND_USER_SHELL,   /* BindUserShell= */
         _SETTING_KIND_MAX,
 } SettingKind;
 
@@ -256,6 +258,9 @@ typedef struct Settings {
         UidRange uid_range;                       /* USERNS_FIXED only */
         UserNamespaceOwnership userns_ownership;  /* --private-users-ownership= */
         bool userns_ownership_set;                /* else: auto with pick, off otherwise (nspawn's rule) */
+        char **bind_users;                        /* --bind-user=: host users mapped in (berth-bind-user.c) */
+        char *bind_user_shell;                    /* --bind-user-shell=PATH: their shell inside */
+        bool bind_user_shell_copy;                /* --bind-user-shell=yes: their host shell */
 
         /* networking (berth-network.c): any of the links implies private_network (settings_verify()) */
         bool network_veth;            /* -n: ve-NAME on the host, host0 inside */

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth-bind-user.h"
 #include "berth-chown.h"
 #include "berth-settings.h"
 #include "berth-userns.h"
@@ -605,6 +606,34 @@ int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRang
         }
 }
 
+int uid_map_format(UidRange range, const uint32_t *inside, const uint32_t *outside, size_t n, char **ret) {
+        _cleanup_free_ char *m = NULL;
+        size_t size = 0;
+        uint32_t at = 0;
+        FILE *f;
+
+        f = open_memstream(&m, &size);
+        if (!f)
+                return -ENOMEM;
+        for (size_t i = 0; i <= n; i++) {
+                uint32_t end = i < n ? inside[i] : range.count;
+                if (end < at || end > range.count || (i < n && end == range.count)) {
+                        fclose(f);
+                        return -EINVAL;
+                }
+                if (end > at)
+                        fprintf(f, "%" PRIu32 " %" PRIu32 " %" PRIu32 "\n", at, range.start + at, end - at);
+                if (i < n) {
+                        fprintf(f, "%" PRIu32 " %" PRIu32 " 1\n", inside[i], outside[i]);
+                        at = inside[i] + 1;
+                }
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
 /* ---- the runtime ---- */
 
 int mount_make_idmapped(int mnt_fd, int userns_fd) {
@@ -666,9 +695,8 @@ static int open_ns_of(pid_t pid, const char *which, int *ret_fd) {
         return 0;
 }
 
-/* A user namespace with MAP as uid_map and gid_map; with RET_NETNS also a network namespace that it
- * owns. */
-static int userns_make_full(const char *map, int *ret_fd, int *ret_netns) {
+/* A user namespace with UID_MAP and GID_MAP; with RET_NETNS also a network namespace that it owns. */
+static int userns_make_full(const char *uid_map, const char *gid_map, int *ret_fd, int *ret_netns) {
         static _Alignas(16) char stack[4096];
         _cleanup_close_ int pidfd = -EBADF, fd = -EBADF, netns = -EBADF;
         char path[64];
@@ -682,11 +710,11 @@ static int userns_make_full(const char *map, int *ret_fd, int *ret_netns) {
         r = proc_pid_of(pidfd, &proc_pid);
         if (r >= 0) {
                 snprintf(path, sizeof path, "/proc/%d/uid_map", (int) proc_pid);
-                r = write_string_file(path, map, 0);
+                r = write_string_file(path, uid_map, 0);
         }
         if (r >= 0) {
                 snprintf(path, sizeof path, "/proc/%d/gid_map", (int) proc_pid);
-                r = write_string_file(path, map, 0);
+                r = write_string_file(path, gid_map, 0);
         }
         if (r >= 0)
                 r = open_ns_of(proc_pid, "user", &fd);
@@ -703,14 +731,31 @@ static int userns_make_full(const char *map, int *ret_fd, int *ret_netns) {
 }
 
 int userns_make_mapped(const char *map, int *ret_fd) {
-        return userns_make_full(map, ret_fd, NULL);
+        return userns_make_full(map, map, ret_fd, NULL);
 }
 
+/* The range, with the bound users' ids cut out of it and mapped to their host ids */
 static int userns_make(UidRange r, bool net, UserNamespace *u) {
-        char map[64];
+        _cleanup_free_ char *uid_map = NULL, *gid_map = NULL;
+        _cleanup_free_ uint32_t *inside = NULL, *host_uid = NULL, *host_gid = NULL;
+        int q;
 
-        snprintf(map, sizeof map, "0 %" PRIu32 " %" PRIu32 "\n", r.start, r.count);
-        return userns_make_full(map, &u->fd, net ? &u->netns_fd : NULL);
+        inside = calloc(u->n_bind_users + 1, sizeof(uint32_t));
+        host_uid = calloc(u->n_bind_users + 1, sizeof(uint32_t));
+        host_gid = calloc(u->n_bind_users + 1, sizeof(uint32_t));
+        if (!inside || !host_uid || !host_gid)
+                return -ENOMEM;
+        for (size_t i = 0; i < u->n_bind_users; i++) {
+                inside[i] = u->bind_users[i].uid;
+                host_uid[i] = u->bind_users[i].host_uid;
+                host_gid[i] = u->bind_users[i].host_gid;
+        }
+        q = uid_map_format(r, inside, host_uid, u->n_bind_users, &uid_map);
+        if (q >= 0)
+                q = uid_map_format(r, inside, host_gid, u->n_bind_users, &gid_map);
+        if (q < 0)
+                return q;
+        return userns_make_full(uid_map, gid_map, &u->fd, net ? &u->netns_fd : NULL);
 }
 
 /* Can the tree's file system be mounted idmapped? Tried on a throw-away clone of the detached
@@ -767,6 +812,13 @@ int userns_setup(const Settings *s, int tree_fd, UserNamespace *ret) {
                 return log_error_errno(r, "Failed to allocate a user namespace range: %m");
 
         log_timing("monitor", "user-namespace range");
+        r = bind_users_resolve(s, tree_fd, u.range.range.count, &u.bind_users, &u.n_bind_users);
+        if (r >= 0)
+                r = bind_users_check_range(u.bind_users, u.n_bind_users, u.range.range);
+        if (r < 0) {
+                userns_done(&u);
+                return r;
+        }
         r = userns_make(u.range.range, s->private_network && !s->network_namespace_path, &u);
         if (r < 0) {
                 userns_done(&u);
@@ -852,5 +904,6 @@ void userns_done(UserNamespace *u) {
         u->fd = safe_close(u->fd);
         u->netns_fd = safe_close(u->netns_fd);
         userns_range_release(&u->range);
+        bind_users_free(u->bind_users, u->n_bind_users);
         *u = USER_NAMESPACE_NULL;
 }

@@ -119,6 +119,10 @@ void userns_range_release(UserNamespaceRange *r);
 int userns_range_allocate(const UidSources *src, UserNamespaceMode mode, UidRange fixed, const char *machine,
                           uid_t tree_owner, UserNamespaceRange *ret, char **ret_detail);
 
+/* A uid_map or gid_map: RANGE from 0 inside, except the N single ids INSIDE[i] (ascending, below
+ * range.count), which map to OUTSIDE[i]; the range's ids of those are left out. */
+int uid_map_format(UidRange range, const uint32_t *inside, const uint32_t *outside, size_t n, char **ret);
+
 /* ---- the runtime: in the monitor, before the container's child exists ---- */
 
 struct Settings;
@@ -135,6 +139,9 @@ typedef struct UserNamespace {
          * before the container is cloned (the plan's NAMESPACE_USERNS), so that container root may
          * configure its links and mount sysfs. -EBADF: not made. */
         int netns_fd;
+        /* --bind-user=: host users with one id each inside, cut out of the range (berth-bind-user.h) */
+        struct BindUser *bind_users;
+        size_t n_bind_users;
 } UserNamespace;
 
 #define USER_NAMESPACE_NULL ((UserNamespace) { .fd = -EBADF, .netns_fd = -EBADF })

@@ -709,6 +709,158 @@ test_binfmt_misc_registers_nothing_on_the_host() {
         assert_not_contains "$host" berthtest
 }
 
+# ---- --bind-user= ----
+
+# host_user WORD: a user (and its private group) of the host for this case, made now, removed when
+# the case ends; prints its name
+host_user() {
+        local u
+        u=$(unique_short_name "$1")
+        useradd --create-home --user-group --shell=/bin/sh "$u" >/dev/null || skip "cannot add user $u (useradd)"
+        echo "$u"
+}
+
+# json_field TEXT FIELD: FIELD of the JSON object TEXT, or "<absent>"; fails on malformed JSON
+json_field() {
+        python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], "<absent>"))' "$1" "$2"
+}
+
+test_bind_user() {
+        local a b uid_a gid_a uid_b map
+        a=$(host_user bua)
+        b=$(host_user bub)
+        # shellcheck disable=SC2064 # the names now
+        trap "userdel -r -f $a >/dev/null 2>&1; userdel -r -f $b >/dev/null 2>&1; true" EXIT
+        uid_a=$(id -u "$a")
+        gid_a=$(id -g "$a")
+        uid_b=$(id -u "$b")
+        echo hello >"/home/$a/foo"
+        chown "$a:$a" "/home/$a/foo"
+        make_tiny_tree "$ROOT"
+        # the tree uses 60514 already: the first user gets the next free id
+        echo "taken:x:60514:60514::/:/bin/sh" >>"$ROOT/etc/passwd"
+
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --bind-user="$b" /bin/sh -c "
+                cat /proc/self/uid_map; echo ==; cat /proc/self/gid_map; echo ==
+                stat -c '%u:%g %s' /run/host/home/$a/foo; cat /run/host/home/$a/foo
+                stat -c '%u:%g' /run/host/home/$b
+                echo ==; cat /run/host/userdb/$a.user; echo ==; cat /run/host/userdb/$a.group
+                echo ==; for l in 60515.user 60515.group 60516.user; do readlink /run/host/userdb/\$l; done
+                echo ==; stat -c '%u:%g %a' /run/host/userdb/$a.user /run/host/home /run/host/userdb"
+        assert_eq 0 "$RC" "-U --bind-user= runs"
+        map=$(awk -v RS='==\n' 'NR == 1' <<<"$OUT" | awk '{ print $1, $2, $3 }')
+        # the range around the users' ids, each of them mapped to its host id
+        assert_contains "$map" "60515 $uid_a 1"
+        assert_contains "$map" "60516 $uid_b 1"
+        assert_eq 5 "$(wc -l <<<"$map")" "uid_map: range, user, user, range: $map"
+        assert_contains "$(awk -v RS='==\n' 'NR == 2' <<<"$OUT" | awk '{ print $1, $2, $3 }')" "60515 $gid_a 1"
+        local files user group
+        files=$(awk -v RS='==\n' 'NR == 3' <<<"$OUT")
+        assert_eq "60515:60515 6
+hello
+60516:60516" "$files" "the homes are the host's, the users' own inside"
+        user=$(awk -v RS='==\n' 'NR == 4' <<<"$OUT")
+        assert_eq "$a" "$(json_field "$user" userName)"
+        assert_eq 60515 "$(json_field "$user" uid)"
+        assert_eq 60515 "$(json_field "$user" gid)"
+        assert_eq "/run/host/home/$a" "$(json_field "$user" homeDirectory)"
+        assert_eq "<absent>" "$(json_field "$user" shell)" "no shell without --bind-user-shell"
+        group=$(awk -v RS='==\n' 'NR == 5' <<<"$OUT")
+        assert_eq "$a 60515" "$(json_field "$group" groupName) $(json_field "$group" gid)"
+        assert_eq "$a.user
+$a.group
+$b.user" "$(awk -v RS='==\n' 'NR == 6' <<<"$OUT" | sed '/^$/d')" "the records by id"
+        assert_eq "0:0 644
+0:0 755
+0:0 755" "$(awk -v RS='==\n' 'NR == 7' <<<"$OUT" | sed '/^$/d')" "the container's root owns them"
+
+        # what the user makes inside is its own on the host
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --user=60515 /bin/sh -c \
+                "id -u; echo made >/run/host/home/$a/inside"
+        assert_eq 0 "$RC"
+        assert_eq 60515 "$OUT"
+        assert_eq "$uid_a:$gid_a" "$(stat -c %u:%g "/home/$a/inside")" "a file of the user, on the host"
+
+        # --bind-user-shell=: the host's shell, or one given
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --bind-user-shell=yes \
+                /bin/cat "/run/host/userdb/$a.user"
+        assert_eq 0 "$RC"
+        assert_eq /bin/sh "$(json_field "$OUT" shell)"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --bind-user-shell=/bin/ash \
+                /bin/cat "/run/host/userdb/$a.user"
+        assert_eq /bin/ash "$(json_field "$OUT" shell)"
+        assert_no_leftovers "$(machine)"
+}
+
+# A trusted settings file binds users as the option does; one next to the tree does not.
+test_bind_user_settings_file() {
+        local a
+        a=$(host_user bus)
+        # shellcheck disable=SC2064
+        trap "userdel -r -f $a >/dev/null 2>&1; true" EXIT
+        make_tiny_tree "$ROOT"
+        mkdir -p /run/systemd/nspawn
+        printf '[Files]\nBindUser=%s\nBindUserShell=/bin/ash\n' "$a" >"/run/systemd/nspawn/$(machine).nspawn"
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/cat "/run/host/userdb/$a.user"
+        rm -f "/run/systemd/nspawn/$(machine).nspawn"
+        assert_eq 0 "$RC" "BindUser= in /run/systemd/nspawn"
+        assert_eq "$a /bin/ash" "$(json_field "$OUT" userName) $(json_field "$OUT" shell)"
+        printf '[Files]\nBindUser=%s\n' "$a" >"$T/$ROOT_NAME.nspawn"
+        berth "${B[@]}" -D "$ROOT" -U /bin/sh -c 'ls /run/host/userdb 2>&1; true'
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "No such file"
+        assert_contains "$ERR" "Ignoring BindUser= in untrusted"
+}
+
+test_bind_user_bad_input() {
+        local a name before
+        a=$(host_user bux)
+        # shellcheck disable=SC2064
+        trap "userdel -r -f $a >/dev/null 2>&1; true" EXIT
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        before=$(owners "$ROOT")
+        berth "${B[@]}" -M "$name" -D "$ROOT" --bind-user="$a" /bin/true
+        assert_eq 1 "$RC" "without -U"
+        assert_one_line_error "without -U"
+        assert_contains "$ERR" "add -U"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user="${a}nope" /bin/true
+        assert_eq 1 "$RC" "unknown user"
+        assert_one_line_error "unknown user"
+        assert_contains "$ERR" "no such user"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user=root /bin/true
+        assert_eq 1 "$RC" "root"
+        assert_one_line_error "root"
+        assert_contains "$ERR" "root cannot be mapped"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user=../etc /bin/true
+        assert_eq 1 "$RC" "a path"
+        assert_one_line_error "a path"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user="$a" --bind-user-shell=bad /bin/true
+        assert_eq 1 "$RC" "--bind-user-shell=bad"
+        assert_one_line_error "--bind-user-shell=bad"
+        # the host's uid inside the range (identity maps 0..65535 to themselves)
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=identity --bind-user="$a" /bin/true
+        assert_eq 1 "$RC" "identity"
+        assert_one_line_error "identity"
+        assert_contains "$ERR" "in the container's range"
+        # a user or group of that name in the tree
+        cp "$ROOT/etc/passwd" "$T/passwd"
+        echo "$a:x:1000:1000::/:/bin/sh" >>"$ROOT/etc/passwd"
+        before=$(owners "$ROOT")
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user="$a" /bin/true
+        assert_eq 1 "$RC" "name in the tree's passwd"
+        assert_one_line_error "name in the tree's passwd"
+        assert_contains "$ERR" "has a user of that name"
+        cp "$T/passwd" "$ROOT/etc/passwd"
+        echo "$a:x:1000:" >>"$ROOT/etc/group"
+        berth "${B[@]}" -M "$name" -D "$ROOT" -U --bind-user="$a" /bin/true
+        assert_eq 1 "$RC" "name in the tree's group"
+        assert_one_line_error "name in the tree's group"
+        assert_contains "$ERR" "has a group of that name"
+        assert_no_leftovers "$name"
+        assert_eq "$before" "$(owners "$ROOT")" "the tree is untouched"
+}
+
 # ---- bad input: one line, nothing left behind ----
 
 test_bad_input() {

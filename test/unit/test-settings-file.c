@@ -175,6 +175,8 @@ static void test_every_key_parses(void) {
                 "Inaccessible=/secret\n"
                 "Overlay=/a:/b:/c\n"
                 "OverlayReadOnly=/a:/b:/d\n"
+                "BindUser=alice 'bob'\n"
+                "BindUserShell=/bin/zsh\n"
                 "[Network]\n"
                 "Private=yes\n"
                 "VirtualEthernet=yes\n"
@@ -238,6 +240,8 @@ static void test_every_key_parses(void) {
               streq(s->pivot_root[1], "/sysroot"));
         CHECK(s->ambient_capability == UINT64_C(1) << CAP_NET_RAW);
         CHECK(s->userns_ownership == USERNS_OWNERSHIP_MAP && s->userns_ownership_set);
+        CHECK(strv_length(s->bind_users) == 2 && streq(s->bind_users[1], "bob"));
+        CHECK(streq_ptr_safe(s->bind_user_shell, "/bin/zsh") && !s->bind_user_shell_copy);
         for (SettingKind k = SETTING_START_MODE; k < _SETTING_KIND_MAX; k++)
                 CHECK(f.set & SETTING_MASK(k));
 }
@@ -314,7 +318,6 @@ static void test_unsupported_keys(void) {
         CHECK(fails_with("[Network]\nInterface=eth0 a:b:c\n", "Invalid value for Interface="));
         CHECK(fails_with("[Exec]\nPrivateUsers=0x80000\n", "Invalid value for PrivateUsers=: '0x80000'"));
         /* these only give the guest less, or change no boundary: a warning */
-        CHECK(warns("[Files]\nBindUser=me\n", "t.berth:2: Key 'BindUser' in section [Files] is not supported by berth yet, ignoring."));
         CHECK(warns("[Files]\nPrivateUsersChown=yes\n", "Key 'PrivateUsersChown' in section [Files] is not supported by berth yet, ignoring."));
 
         /* what berth does anyway, or nothing at all, is fine */
@@ -525,8 +528,14 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
                 "Private=yes\n"
                 "Port=8080:80\n"
                 "[Exec]\n"
-                "AmbientCapability=CAP_NET_RAW\n";
+                "AmbientCapability=CAP_NET_RAW\n"
+                "[Files]\n"
+                "BindUser=alice\n"
+                "BindUserShell=yes\n";
         CHECK(parse_text(text, false, &f, &log) == 0);
+        /* a host user's home is a host directory; its shell inside is not */
+        CHECK(strv_isempty(f.settings.bind_users) && count(log, "Ignoring BindUser= in untrusted t.berth (line 25)") == 1);
+        CHECK(f.settings.bind_user_shell_copy);
         CHECK(streq_ptr_safe(f.settings.hostname, "h"));
         CHECK(f.settings.capability == 0);
         CHECK(f.settings.ambient_capability == 0);
@@ -557,7 +566,7 @@ static void test_untrusted_privileged_keys_are_ignored(void) {
         CHECK(count(log, "Ignoring LinkJournal=") == 1);
         CHECK(count(log, "Ignoring PrivateUsers= in untrusted t.berth (line 13)") == 1);
         CHECK(f.settings.userns_mode == USERNS_NO && !(f.set & SETTING_MASK(SETTING_PRIVATE_USERS)));
-        CHECK(count(log, "Ignoring") == 14);
+        CHECK(count(log, "Ignoring") == 15);
         CHECK(count(log, "DropCapability") == 0 && count(log, "ReadOnly") == 0 && count(log, "Hostname") == 0);
 }
 

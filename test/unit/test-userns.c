@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "berth-bind-user.h"
 #include "berth-userns.h"
 #include "tap.h"
 #include "util.h"
@@ -151,6 +152,73 @@ static void test_map_lines(void) {
         CHECK(uid_map_line_parse("0 1000 1", &u) == 0 && u.start == 1000 && u.count == 1);
         CHECK(uid_map_line_parse("garbage", &u) == -EINVAL);
         CHECK(uid_map_line_parse("0 5 0", &u) == -EINVAL);
+}
+
+/* --bind-user=: the range with single ids cut out and mapped to host ids */
+static void test_map_format(void) {
+        const uint32_t inside[] = { 60514, 60515, 60600 }, outside[] = { 1001, 1002, 1003 };
+        UidRange r = { 524288, 65536 };
+        char *m = NULL;
+
+        CHECK(uid_map_format(r, NULL, NULL, 0, &m) == 0 && streq(m, "0 524288 65536\n"));
+        free(m);
+        CHECK(uid_map_format(r, inside, outside, 1, &m) == 0 &&
+              streq(m, "0 524288 60514\n60514 1001 1\n60515 584803 5021\n"));
+        free(m);
+        /* neighbours: no empty range between them */
+        CHECK(uid_map_format(r, inside, outside, 3, &m) == 0 &&
+              streq(m, "0 524288 60514\n60514 1001 1\n60515 1002 1\n60516 584804 84\n60600 1003 1\n"
+                       "60601 584889 4935\n"));
+        free(m);
+        /* the last id of the range, and ids out of order or outside the range */
+        const uint32_t last[] = { 65535 }, bad[] = { 60515, 60514 }, over[] = { 65536 };
+        CHECK(uid_map_format(r, last, outside, 1, &m) == 0 && streq(m, "0 524288 65535\n65535 1001 1\n"));
+        free(m);
+        CHECK(uid_map_format(r, bad, outside, 2, &m) == -EINVAL);
+        CHECK(uid_map_format(r, over, outside, 1, &m) == -EINVAL);
+}
+
+static void test_bind_user_ids(void) {
+        const uid_t used[] = { 0, 60514, 60516, 65534 };
+        uid_t next = BIND_USER_UID_MIN;
+        _cleanup_strv_free_ char **names = NULL;
+        _cleanup_free_ uid_t *ids = NULL;
+        size_t n = 0;
+        FILE *f;
+
+        CHECK(bind_user_pick_uid(used, ELEMENTSOF(used), 65536, &next) == 0 && next == 60515);
+        next = 60516;
+        CHECK(bind_user_pick_uid(used, ELEMENTSOF(used), 65536, &next) == 0 && next == 60517);
+        next = BIND_USER_UID_MAX + 1;
+        CHECK(bind_user_pick_uid(used, ELEMENTSOF(used), 65536, &next) == -EBUSY);
+        /* a range too small for the window */
+        next = BIND_USER_UID_MIN;
+        CHECK(bind_user_pick_uid(NULL, 0, 1000, &next) == -EBUSY);
+
+        const char db[] = "root:x:0:0:root:/root:/bin/sh\n# comment\n\nbroken\nalice:x:60514:60514::/home/a:\n"
+                          "grp:x:abc:\n";
+        f = fmemopen((void *) db, sizeof db - 1, "r");
+        CHECK(f && colon_file_collect(f, &names, &ids, &n) == 0);
+        if (f)
+                fclose(f);
+        CHECK(strv_length(names) == 3 && streq(names[0], "root") && streq(names[1], "alice") && streq(names[2], "grp"));
+        CHECK(n == 2 && ids[0] == 0 && ids[1] == 60514);
+}
+
+static void test_bind_user_records(void) {
+        BindUser u = { .name = (char *) "alice", .uid = 60514, .host_uid = 1001 };
+        char *j = NULL;
+
+        CHECK(bind_user_record(&u, &j) == 0 &&
+              streq(j, "{\"userName\":\"alice\",\"uid\":60514,\"gid\":60514,\"homeDirectory\":\"/run/host/home/alice\","
+                       "\"service\":\"io.systemd.NSpawn\"}\n"));
+        free(j);
+        u.shell = (char *) "/bin/\"odd\\sh\n";
+        CHECK(bind_user_record(&u, &j) == 0 && strstr(j, ",\"shell\":\"/bin/\\\"odd\\\\sh\\u000a\"}\n"));
+        free(j);
+        CHECK(bind_group_record(&u, &j) == 0 &&
+              streq(j, "{\"groupName\":\"alice\",\"gid\":60514,\"service\":\"io.systemd.NSpawn\"}\n"));
+        free(j);
 }
 
 static bool has(const UidRange *l, size_t n, uint32_t start, uint32_t count) {
@@ -310,6 +378,9 @@ int main(void) {
                 { "candidate", test_candidate },
                 { "pick_free", test_pick_free },
                 { "map_lines", test_map_lines },
+                { "map_format", test_map_format },
+                { "bind_user_ids", test_bind_user_ids },
+                { "bind_user_records", test_bind_user_records },
                 { "collect", test_collect },
                 { "locks", test_locks },
                 { "allocate", test_allocate },
