@@ -104,26 +104,59 @@ static int find_user_in(FILE *f, const char *user, UserRecord *ret) {
         return -ESRCH;
 }
 
-/* In the container, after pivot_root. */
-static int find_user(const char *user, UserRecord *ret) {
-        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+/* A --bind-user= user by name, as the guest's nss-systemd would find it in /run/host/userdb; NULL if
+ * USER is none of them. */
+static const BindUser *find_bound_user(const UserNamespace *un, const char *user) {
+        for (size_t i = 0; un && user && i < un->n_bind_users; i++)
+                if (streq(un->bind_users[i].name, user))
+                        return &un->bind_users[i];
+        return NULL;
+}
 
-        return find_user_in(f, user, ret);
+/* In the container, after pivot_root: the container's /etc/passwd, then the bound users. */
+static int find_user(const UserNamespace *un, const char *user, UserRecord *ret) {
+        _cleanup_fclose_ FILE *f = fopen("/etc/passwd", "re");
+        const BindUser *b;
+        int r;
+
+        r = find_user_in(f, user, ret);
+        if (r != -ESRCH || !(b = find_bound_user(un, user)))
+                return r;
+        *ret = (UserRecord) {
+                .uid = b->uid, .gid = b->uid,
+                .name = strdup(b->name), .home = path_join("/run/host/home", b->name),
+                .shell = strdup(b->shell ?: "/bin/sh"),
+        };
+        if (!ret->name || !ret->home || !ret->shell) {
+                user_record_done(ret);
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 /* Who reads the credentials: the payload's --user= (as nspawn gives them to it), else the
  * container's root; as host ids. Looked up in the tree under ROOT before pivot_root (the tree is
  * hostile: resolved inside it); a user that is not found leaves them to root, and the payload's
  * own lookup later says what is wrong. */
-static void credentials_reader(const char *root, const Settings *s, uid_t owner, uid_t *ret_uid, gid_t *ret_gid) {
+static void credentials_reader(const char *root, const Settings *s, const UserNamespace *un, uid_t *ret_uid,
+                               gid_t *ret_gid) {
         _cleanup_close_ int root_fd = -EBADF, fd = -EBADF;
         _cleanup_fclose_ FILE *f = NULL;
+        uid_t owner = userns_owner(un);
+        const BindUser *b;
         UserRecord u = {};
 
         *ret_uid = owner;
         *ret_gid = owner;
         if (!s->user || s->n_credentials == 0)
                 return;
+        /* a bound user (never in the tree's /etc/passwd: berth refuses that): its id inside is its host id */
+        b = find_bound_user(un, s->user);
+        if (b) {
+                *ret_uid = b->host_uid;
+                *ret_gid = b->host_gid;
+                return;
+        }
         root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 return;
@@ -823,7 +856,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         if (r < 0)
                 return r;
         /* after the custom mounts: the user is looked up in the /etc the payload will see */
-        credentials_reader(root, s, userns_owner(p->userns), &cred_uid, &cred_gid);
+        credentials_reader(root, s, p->userns, &cred_uid, &cred_gid);
         r = timed(credentials_mount(root, s->credentials, s->n_credentials, cred_uid, cred_gid), "credentials");
         if (r < 0)
                 return r;
@@ -920,7 +953,7 @@ _noreturn_ static void run_payload(const ChildParams *p, Startup *sp, ChildError
         sigemptyset(&none);
         sigfillset(&all);
         if (init == NULL) {
-                r = find_user(s->user ?: "0", &user);
+                r = find_user(p->userns, s->user ?: "0", &user);
                 if (r == -ESRCH && s->user) {
                         log_error_errno(r, "User '%s' does not exist in the container's /etc/passwd (--user=). "
                                            "Add it to the tree, or pass a user name or UID that exists there.",

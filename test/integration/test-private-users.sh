@@ -774,11 +774,14 @@ $b.user" "$(awk -v RS='==\n' 'NR == 6' <<<"$OUT" | sed '/^$/d')" "the records by
 0:0 755
 0:0 755" "$(awk -v RS='==\n' 'NR == 7' <<<"$OUT" | sed '/^$/d')" "the container's root owns them"
 
-        # what the user makes inside is its own on the host
-        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --user=60515 /bin/sh -c \
-                "id -u; echo made >/run/host/home/$a/inside"
+        # what the user makes inside is its own on the host; --user= finds it by name, as nspawn's
+        # does through the guest's nss-systemd
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U --bind-user="$a" --user="$a" /bin/sh -c \
+                'id -u; pwd; echo "$HOME"; echo made >inside'
         assert_eq 0 "$RC"
-        assert_eq 60515 "$OUT"
+        assert_eq "60515
+/run/host/home/$a
+/run/host/home/$a" "$OUT"
         assert_eq "$uid_a:$gid_a" "$(stat -c %u:%g "/home/$a/inside")" "a file of the user, on the host"
 
         # --bind-user-shell=: the host's shell, or one given
