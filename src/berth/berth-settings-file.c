@@ -639,7 +639,7 @@ static const SettingField setting_fields[_SETTING_KIND_MAX] = {
         [SETTING_KILL_SIGNAL] = FIELD(FIELD_INT, kill_signal),
         [SETTING_NOTIFY_READY] = FIELD(FIELD_INT, notify_ready),
         [SETTING_LINK_JOURNAL] = FIELD(FIELD_INT, link_journal),
-        /* each network setting of the command line replaces the file's, as nspawn's do */
+        /* the network settings go together: see settings_merge() */
         [SETTING_NETWORK_VETH] = FIELD(FIELD_BOOL, network_veth),
         [SETTING_NETWORK_VETH_EXTRA] = FIELD(FIELD_STRV, network_veth_extra),
         [SETTING_NETWORK_BRIDGE] = FIELD(FIELD_STRING, network_bridge),
@@ -711,13 +711,36 @@ static int field_take(Settings *s, Settings *f, SettingKind kind, bool file_last
         return 0;
 }
 
+/* The network namespace and its links are one setting, as in nspawn: a file that says anything
+ * about them (VirtualEthernet=no, Bridge=, Private=, ...) says all of it, so that with
+ * --settings=override its [Network] replaces the command line's --network-veth (berth@.service)
+ * rather than adding a bridge to it; without override a command line that names any of them
+ * keeps the file's out. */
+static bool setting_is_network(SettingKind k) {
+        return k == SETTING_PRIVATE_NETWORK || (k >= SETTING_NETWORK_VETH && k <= SETTING_NETWORK_IPVLAN);
+}
+
 int settings_merge(Settings *s, SettingsFile *file, bool override) {
+        uint64_t network = 0;
+        bool file_network;
         int r;
+
+        for (SettingKind k = SETTING_NONE + 1; k < _SETTING_KIND_MAX; k++)
+                if (setting_is_network(k))
+                        network |= SETTING_MASK(k);
+        file_network = (file->set & network) && (override || !(s->cli_set & network));
+        if (file_network)
+                for (SettingKind k = SETTING_NONE + 1; k < _SETTING_KIND_MAX; k++)
+                        if (setting_is_network(k))
+                                field_reset(s, k);
 
         for (SettingKind k = SETTING_NONE + 1; k < _SETTING_KIND_MAX; k++) {
                 if (!(file->set & SETTING_MASK(k)))
                         continue;
-                if (!setting_fields[k].list && (s->cli_set & SETTING_MASK(k)) && !override)
+                if (setting_is_network(k)) {
+                        if (!file_network)
+                                continue; /* the command line's network stands */
+                } else if (!setting_fields[k].list && (s->cli_set & SETTING_MASK(k)) && !override)
                         continue; /* the command line's value stands */
                 r = field_take(s, &file->settings, k, override);
                 if (r < 0)

@@ -1022,8 +1022,10 @@ static int supervise_berth(const char *berth_path, const char *path, bool raw, c
                 if (pid < 0)
                         return EXIT_FAILURE;
                 if (pid == 0) {
+                        /* as berth@.service starts it: a veth of its own unless its .nspawn file's
+                         * [Network] says otherwise */
                         execl(berth_path, berth_path, raw ? "--image" : "--directory", path, "-M", name, "-b",
-                              "--console=passive", "-q", (char *) NULL);
+                              "--console=passive", "-q", "--network-veth", "--settings=override", (char *) NULL);
                         dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
                         _exit(EXIT_FAILURE);
                 }

@@ -582,6 +582,8 @@ test_start_in_the_background() {
         ctl show -p State -p RootDirectory "$n"
         assert_eq "RootDirectory=$T/images/$n
 State=running" "$OUT"
+        # a veth of its own, as berth@.service and systemd-nspawn@.service give it
+        grep -q '^INTERFACE=ve-' "/run/berth/machines/$n" || fail "berthctl start gave no veth: $(cat "/run/berth/machines/$n")"
         # already running
         BERTH_IMAGE_PATH="$T/images" ctl start "$n"
         assert_eq 1 "$RC"
@@ -609,6 +611,24 @@ State=running" "$OUT"
         assert_contains "$ERR" "os-release"
         rm -f "/run/berth/logs/bad-$n.log"
         : "$pid"
+}
+
+# A trusted settings file's [Network] replaces the veth that berthctl start gives by default.
+test_start_settings_file_network_wins() {
+        local n
+        n=$(mname startnet)
+        make_tiny_tree "$T/images/$n"
+        mkdir -p "$T/etc"
+        printf '[Network]\nVirtualEthernet=no\n' >"$T/etc/$n.nspawn"
+        BERTH_SETTINGS_PATH="$T/etc" BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC" "$ERR"
+        grep -q '^INTERFACE=' "/run/berth/machines/$n" && fail "VirtualEthernet=no still gave a veth"
+        # the host's network: the guest sees the host's own links
+        assert_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$(sed -n 's/^LEADER=//p' "/run/berth/machines/$n")/ns/net")"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        wait_for is_gone "$n" || fail "the machine did not stop"
+        rm -f "/run/berth/logs/$n.log"
 }
 
 test_enable_needs_systemd() {

@@ -3,10 +3,11 @@
 # shellcheck disable=SC2317 # the cases are called by run_tests
 #
 # berth and systemd-networkd, as with nspawn: with networkd on the host and in a Debian guest, a
-# machine with --network-veth gets an IPv4 address by DHCP from the host's networkd (the stock
+# machine with --network-veth (berth -n, or berth@.service, which gives it by default) gets an IPv4 address by DHCP from the host's networkd (the stock
 # 80-container-ve.network matches ve-NAME, 80-container-host0.network the guest's host0) with no
 # configuration, reaches a server behind the host through networkd's NAT, and machinectl shows
-# its addresses. Runs inside the systemd test host (test/tools/systemd-host.sh), whose network
+# its addresses; a trusted settings file's VirtualEthernet=no keeps berth@NAME on the host's
+# network. Runs inside the systemd test host (test/tools/systemd-host.sh), whose network
 # namespace is its own: networkd's forwarding and NAT there never touch the machine's.
 #
 # The "outside" is a network namespace of the test behind the test host, on a veth the test
@@ -107,19 +108,27 @@ machinectl_shows() {
 
 # ---- cases ----
 
-test_dhcp_and_nat_from_the_hosts_networkd() {
-        local name outside port addr
-        name=$(unique_short_name nd)
-        outside="berth-test-$BT_PREFIX-out"
-        port=$(unique_port 1)
-
+# networkd_guest NAME: networkd running on the test host, and /var/lib/machines/NAME with networkd
+# enabled (Debian ships it disabled).
+networkd_guest() {
         systemctl start systemd-networkd.service || fail "systemd-networkd does not start in the test host"
-        machine_tree "$name"
-        # networkd in the guest too (Debian ships it disabled)
-        systemctl --root="/var/lib/machines/$name" enable systemd-networkd.service >/dev/null 2>&1 ||
+        machine_tree "$1"
+        systemctl --root="/var/lib/machines/$1" enable systemd-networkd.service >/dev/null 2>&1 ||
                 fail "cannot enable systemd-networkd in the guest's tree"
+}
 
-        # the outside: a namespace with a server, reached through the test host
+# make_outside PORT: a namespace behind the test host ($OUTSIDE.2, the host $OUTSIDE.1), made once
+# per run, with a tcp-peer server on PORT for this case (what a case leaves running dies with it).
+make_outside() {
+        local outside="berth-test-$BT_PREFIX-out"
+        if [ ! -e "/run/netns/$outside" ]; then
+                make_outside_namespace "$outside"
+        fi
+        ip netns exec "$outside" "$BERTH_PAYLOAD" tcp-peer "$1" </dev/null >/dev/null 2>&1 &
+}
+
+make_outside_namespace() {
+        local outside=$1
         ip netns add "$outside"
         ip link add "o$BT_PREFIX" type veth peer name eth0 netns "$outside"
         ip addr add "$OUTSIDE.1/24" dev "o$BT_PREFIX"
@@ -127,9 +136,12 @@ test_dhcp_and_nat_from_the_hosts_networkd() {
         ip -n "$outside" addr add "$OUTSIDE.2/24" dev eth0
         ip -n "$outside" link set eth0 up
         ip -n "$outside" link set lo up
-        ip netns exec "$outside" "$BERTH_PAYLOAD" tcp-peer "$port" </dev/null >/dev/null 2>&1 &
+}
 
-        boot "$name" --network-veth
+# dhcp_and_nat NAME PORT: the guest gets an address by DHCP from the host's networkd, reaches the
+# outside through its NAT, and machinectl shows the address.
+dhcp_and_nat() {
+        local name=$1 port=$2 addr
         wait_for has_ipv4 "$name" || fail "the guest got no IPv4 address by DHCP: $(
                 nsenter -t "$(leader_of "$name")" -n ip addr show dev host0 2>&1; networkctl status "ve-$name" 2>&1)"
         addr=$(guest_ipv4 "$name")
@@ -141,14 +153,52 @@ test_dhcp_and_nat_from_the_hosts_networkd() {
                 fail "the guest ($addr) does not reach $OUTSIDE.2:$port through the host's NAT: $(
                         in_guest "$name" ip route 2>&1; nft list ruleset 2>&1 | grep -A3 masq)"
         wait_for machinectl_shows "$name" "$addr" || fail "machinectl status does not show $addr: $(machinectl status "$name" 2>&1)"
-        grep -F "$addr" <<<"$(machinectl status "$name" 2>&1)" | sed 's/^ */# machinectl status: /'
+}
 
+test_dhcp_and_nat_from_the_hosts_networkd() {
+        local name port
+        name=$(unique_short_name nd)
+        port=$(unique_port 1)
+        networkd_guest "$name"
+        make_outside "$port"
+        boot "$name" --network-veth
+        dhcp_and_nat "$name" "$port"
         machinectl poweroff "$name"
         wait_for has_exited "$name" || fail "berth for $name did not exit"
         assert_eq 0 "$(cat "$T/$name.rc")"
         ip link show "ve-$name" >/dev/null 2>&1 && fail "ve-$name is left"
-        ip link delete "o$BT_PREFIX"
-        ip netns delete "$outside"
+        return 0
+}
+
+# berth@.service gives --network-veth, as systemd-nspawn@.service: the same with no options at all.
+test_unit_gets_a_veth_by_default() {
+        local name port
+        name=$(unique_short_name nu)
+        port=$(unique_port 2)
+        networkd_guest "$name"
+        make_outside "$port"
+        install_unit
+        assert_ok systemctl start "berth@$name"
+        ip link show "ve-$name" >/dev/null 2>&1 || fail "berth@$name has no ve-$name"
+        dhcp_and_nat "$name" "$port"
+        assert_ok systemctl stop "berth@$name"
+        ip link show "ve-$name" >/dev/null 2>&1 && fail "ve-$name is left"
+        return 0
+}
+
+# ... unless the machine's trusted settings file says VirtualEthernet=no: the host's network.
+test_unit_settings_file_keeps_the_hosts_network() {
+        local name
+        name=$(unique_short_name nn)
+        machine_tree "$name"
+        install_unit
+        mkdir -p /etc/systemd/nspawn
+        printf '[Network]\nVirtualEthernet=no\n' >"/etc/systemd/nspawn/$name.nspawn"
+        assert_ok systemctl start "berth@$name"
+        ip link show "ve-$name" >/dev/null 2>&1 && fail "VirtualEthernet=no still gave ve-$name"
+        assert_eq "$(readlink /proc/self/ns/net)" "$(readlink "/proc/$(leader_of "$name")/ns/net")"
+        assert_ok systemctl stop "berth@$name"
+        rm -f "/etc/systemd/nspawn/$name.nspawn"
 }
 
 run_tests

@@ -411,6 +411,51 @@ static void test_scalars_override(void) {
         CHECK(s.volatile_mode == VOLATILE_STATE); /* the file did not say */
 }
 
+/* The network settings go together, as in nspawn: berth@.service's --network-veth with
+ * --settings=override gives way to whatever the file's [Network] says. */
+static void test_network_is_one_setting(void) {
+        {
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                CHECK(parse_cli(&s, ARGV("--network-veth")) == 1);
+                load(&s, &f, "[Network]\nVirtualEthernet=no\n", true, true);
+                CHECK(!s.network_veth && !s.private_network);
+        }
+        {
+                /* a bridge replaces the command line's veth, not adds to it */
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                CHECK(parse_cli(&s, ARGV("--network-veth", "--network-veth-extra=a:b")) == 1);
+                load(&s, &f, "[Network]\nBridge=br0\n", true, true);
+                CHECK(!s.network_veth && streq_ptr_safe(s.network_bridge, "br0") && strv_isempty(s.network_veth_extra));
+        }
+        {
+                /* without override, a command line that names the network keeps the file's out */
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                CHECK(parse_cli(&s, ARGV("--network-veth")) == 1);
+                load(&s, &f, "[Network]\nZone=web\nInterface=eth1\n", true, false);
+                CHECK(s.network_veth && !s.network_zone && strv_isempty(s.network_interfaces));
+        }
+        {
+                /* a file without [Network] network keys leaves the command line's; Port= is not one */
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                CHECK(parse_cli(&s, ARGV("--network-veth")) == 1);
+                load(&s, &f, "[Exec]\nHostname=file\n[Network]\nPort=8080:80\n", true, true);
+                CHECK(s.network_veth && strv_length(s.ports) == 1);
+        }
+        {
+                /* untrusted: the network keys are ignored, the command line's veth stays */
+                _cleanup_(settings_free) Settings s = {};
+                _cleanup_(settings_file_done) SettingsFile f = {};
+                CHECK(parse_cli(&s, ARGV("--network-veth")) == 1);
+                CHECK(parse_text("[Network]\nVirtualEthernet=no\n", false, &f, NULL) == 0);
+                CHECK(settings_merge(&s, &f, true) == 0);
+                CHECK(s.network_veth);
+        }
+}
+
 static void test_lists_merge(void) {
         _cleanup_(settings_free) Settings s = {};
         _cleanup_(settings_file_done) SettingsFile f = {};
@@ -694,6 +739,7 @@ int main(void) {
                 { "comments, whitespace, continuations, repeats, resets", test_syntax },
                 { "scalars: the command line wins", test_scalars_command_line_wins },
                 { "scalars: --settings=override, the file wins", test_scalars_override },
+                { "the network settings go together", test_network_is_one_setting },
                 { "lists merge, file first; rlimits per resource", test_lists_merge },
                 { "lists merge with override, the file wins conflicts", test_lists_merge_override },
                 { "mount keys in a file, none on the command line, and the reverse", test_file_mounts_without_cli_mounts },
