@@ -55,7 +55,8 @@ test_typos_still_point_to_help() {
 
 test_help_as_a_value_lists_the_choices() {
         local o
-        for o in console volatile resolv-conf timezone settings register link-journal; do
+        for o in console volatile resolv-conf timezone settings register link-journal private-users-ownership \
+                personality notify-ready no-new-privileges suppress-sync; do
                 berth "--$o=help"
                 assert_eq 0 "$RC" "--$o=help"
                 assert_eq "" "$ERR" "--$o=help writes nothing to stderr"
