@@ -105,7 +105,7 @@ assert images["disk"]["type"] == "raw", images["disk"]
         assert_eq "[]" "$OUT"
 }
 
-test_usage_is_quick_and_like_du() {
+test_usage_is_like_du() {
         pools
         make_tiny_tree "$T/pool/one"
         ln "$T/pool/one/bin/busybox" "$T/pool/one/busybox-again" # counted once, as du does
@@ -121,8 +121,9 @@ test_usage_is_quick_and_like_du() {
         end=${EPOCHREALTIME/[.,]/}
         assert_eq 0 "$RC"
         assert_match "$OUT" '^debian +directory +no +[0-9.]+M '
+        # a figure for the log, not a pass mark: on a busy machine any bound is a guess (speed
+        # goals live in test/bench)
         echo "# list-images with the Debian tree: $(((end - start) / 1000)) ms"
-        [ $((end - start)) -lt 1000000 ] || fail "list-images took $(((end - start) / 1000)) ms"
 }
 
 test_image_status_and_show_image() {
