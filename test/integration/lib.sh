@@ -140,6 +140,19 @@ skip() {
         exit 77
 }
 
+# require_berthctl: skips the script unless $BERTHCTL (else $BERTH_BUILD/berthctl) is the berthctl
+# binary; exports BERTHCTL.
+require_berthctl() {
+        if [ -z "${BERTHCTL:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
+                BERTHCTL="$BERTH_BUILD/berthctl"
+        fi
+        if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
+                echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+                exit 0
+        fi
+        export BERTHCTL
+}
+
 # require_test_hooks: skips the case unless $BERTH_BUILD is a test build, whose binaries take the
 # BERTH_TEST_* fault injections.
 require_test_hooks() {

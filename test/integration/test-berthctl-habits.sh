@@ -8,41 +8,11 @@
 # without a machine (the host, to machinectl) refused.
 . "$(dirname "$0")/lib.sh"
 require_root
-
-if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
-        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
-        exit 0
-fi
-
-ctl() {
-        run "$BERTHCTL" "$@"
-}
+require_berthctl
+. "$(dirname "$0")/lib-machines.sh"
 
 mname() {
         echo "habit-${1}-$$-${RANDOM}"
-}
-
-# start_bg NAME DIR [BERTH ARGS...]: berth in the background with a passive console; waits until
-# it is running. $BG_PID is its PID.
-start_bg() {
-        local name=$1 dir=$2
-        shift 2
-        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
-        BG_PID=$!
-        if ! "$BERTHCTL" wait "$name" --timeout=120s; then
-                sed 's/^/# berth: /' "$T/$name.log"
-                fail "machine '$name' did not come up"
-        fi
-}
-
-bg_exit() {
-        BG_RC=0
-        timeout 120 tail --pid="$BG_PID" -f /dev/null || true
-        wait "$BG_PID" || BG_RC=$?
-}
-
-is_gone() {
-        [ ! -e "/run/berth/machines/$1" ]
 }
 
 monitor_of() {

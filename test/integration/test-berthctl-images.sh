@@ -8,15 +8,7 @@
 # shellcheck disable=SC2015 # "[ A ] && [ B ] || fail": fail runs when either check fails, as meant
 . "$(dirname "$0")/lib.sh"
 require_root
-
-if [ -z "${BERTHCTL:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
-        BERTHCTL="$BERTH_BUILD/berthctl"
-fi
-if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
-        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
-        exit 0
-fi
-export BERTHCTL
+require_berthctl
 
 bctl() {
         run "$BERTHCTL" "$@"

@@ -7,15 +7,7 @@
 # shellcheck disable=SC2317 # the test_* functions are called by run_tests
 . "$(dirname "$0")/lib.sh"
 require_root
-
-if [ -z "${BERTHCTL:-}" ] && [ -n "${BERTH_BUILD:-}" ]; then
-        BERTHCTL="$BERTH_BUILD/berthctl"
-fi
-if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
-        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
-        exit 0
-fi
-export BERTHCTL
+require_berthctl
 
 bctl() {
         run "$BERTHCTL" "$@"

@@ -8,49 +8,18 @@
 # starts them.
 . "$(dirname "$0")/lib.sh"
 require_root
-
-if [ -z "${BERTHCTL:-}" ] || [ ! -x "$BERTHCTL" ]; then
-        echo "1..0 # SKIP \$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
-        exit 0
-fi
+require_berthctl
+. "$(dirname "$0")/lib-machines.sh"
 
 # ---- helpers ----
-
-ctl() {
-        run "$BERTHCTL" "$@"
-}
 
 # A machine name of this case: other test runs on the host use other names.
 mname() {
         echo "bctl-${1}-$$-${RANDOM}"
 }
 
-# bg NAME DIR [BERTH ARGS...]: starts berth in the background (passive console unless ARGS say
-# otherwise), its output in $T/NAME.log, $BG_PID its PID; waits until it is running.
-start_bg() {
-        local name=$1 dir=$2
-        shift 2
-        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
-        BG_PID=$!
-        if ! "$BERTHCTL" wait "$name" --timeout=120s; then
-                sed 's/^/# berth: /' "$T/$name.log"
-                fail "machine '$name' did not come up"
-        fi
-}
-
-# bg_exit: waits (120 s at most) for the berth of start_bg, sets $BG_RC to its exit status.
-bg_exit() {
-        BG_RC=0
-        timeout 120 tail --pid="$BG_PID" -f /dev/null || true
-        wait "$BG_PID" || BG_RC=$?
-}
-
 leader_of() {
         sed -n 's/^LEADER=//p' "/run/berth/machines/$1"
-}
-
-is_gone() {
-        [ ! -e "/run/berth/machines/$1" ]
 }
 
 # ---- list ----
