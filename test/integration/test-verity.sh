@@ -8,6 +8,7 @@
 # check (--image-policy=root=unprotected) runs it after comparing the data with the root hash.
 . "$(dirname "$0")/lib.sh"
 require_root
+. "$(dirname "$0")/lib-image.sh"
 
 B=(--console=pipe -q)
 
@@ -33,25 +34,6 @@ new_name() {
         unique_name "$(echo "verity-${FUNCNAME[1]#test_}${1:+-$1}" | tr _ -)"
 }
 
-# gpt_image IMG TYPE:FILE...: one partition per argument, each FILE's size rounded up to MiB
-gpt_image() {
-        local img=$1 spec off=1 mb script="label: gpt"$'\n'
-        shift
-        for spec in "$@"; do
-                mb=$(( ($(stat -c %s "${spec#*:}") + 1048575) / 1048576 ))
-                script+="start=$((off * 2048)), size=$((mb * 2048)), type=${spec%%:*}"$'\n'
-                off=$((off + mb))
-        done
-        truncate -s $((off + 1))M "$img"
-        printf '%s' "$script" | sfdisk -q "$img" >/dev/null
-        off=1
-        for spec in "$@"; do
-                mb=$(( ($(stat -c %s "${spec#*:}") + 1048575) / 1048576 ))
-                dd if="${spec#*:}" of="$img" bs=1M seek="$off" conv=notrunc status=none
-                off=$((off + mb))
-        done
-}
-
 # verity_fs: the tiny tree as ext4 in $ROOT.fs (16 MiB), its hash tree in $T/tree.verity;
 # HASH is its root hash
 verity_fs() {
@@ -74,24 +56,6 @@ wrong_hash() {
 verity_gpt() {
         verity_fs
         gpt_image "$1" "$T_ROOT:$ROOT.fs" "$T_ROOT_VERITY:$T/tree.verity"
-}
-
-our_loops() {
-        losetup -a 2>/dev/null | grep -F "$T/" || true
-}
-
-no_loops() {
-        [ -z "$(our_loops)" ]
-}
-
-assert_nothing_attached() {
-        wait_for no_loops || fail "loop devices left: $(our_loops)"
-        ! findmnt -rn -o SOURCE,TARGET | grep -F "$T/" || fail "mounts left under $T"
-}
-
-berth_image() {
-        berth "$@"
-        ERR=$(printf '%s\n' "$ERR" | grep -v "Cleaned up after a dead instance" || true)
 }
 
 # refused WANT ARGS...: berth refuses with one line containing WANT, and attaches nothing
