@@ -193,7 +193,8 @@ test_vendor_file_with_newer_keys_still_starts() {
 		[Exec]
 		Environment=FOO=vendor
 		SomeFutureKey=yes
-		Personality=x86-64
+		[Files]
+		PrivateUsersChown=yes
 		[Future]
 		Anything=1
 		EOF
@@ -201,8 +202,8 @@ test_vendor_file_with_newer_keys_still_starts() {
         assert_eq 0 "$RC"
         assert_eq vendor "$OUT"
         assert_contains "$ERR" "$NEXT.nspawn:3: Unknown key 'SomeFutureKey' in section [Exec], ignoring."
-        assert_contains "$ERR" "$NEXT.nspawn:4: Key 'Personality' in section [Exec] is not supported by berth yet, ignoring."
-        assert_contains "$ERR" "$NEXT.nspawn:5: Unknown section [Future], ignoring its keys."
+        assert_contains "$ERR" "$NEXT.nspawn:5: Key 'PrivateUsersChown' in section [Files] is not supported by berth yet, ignoring."
+        assert_contains "$ERR" "$NEXT.nspawn:6: Unknown section [Future], ignoring its keys."
 }
 
 test_broken_file_fails_and_changes_nothing() {
