@@ -42,7 +42,7 @@ test_shell_in_a_tree() {
 test_boot_a_tree() {
         make_tiny_tree "$ROOT"
         # busybox's init powers off on SIGUSR2; berth's --kill-signal= picks it, as nspawn's does
-        timeout 120 "$BERTH" -bD "$ROOT" --kill-signal=SIGUSR2 -q </dev/null >"$T/boot.out" 2>&1 &
+        "$BERTH" -bD "$ROOT" --kill-signal=SIGUSR2 -q </dev/null >"$T/boot.out" 2>&1 &
         local pid=$!
         wait_for booted "$T/boot.out" || fail "no boot: $(cat "$T/boot.out")"
         kill -TERM "$pid"
@@ -169,7 +169,7 @@ test_nspawn_file_boot() {
 Boot=yes
 KillSignal=SIGUSR2
 EOF
-        env BERTH_SETTINGS_PATH="$T/etc" timeout 120 "$BERTH" -D "$ROOT" -q </dev/null >"$T/boot.out" 2>&1 &
+        env BERTH_SETTINGS_PATH="$T/etc" "$BERTH" -D "$ROOT" -q </dev/null >"$T/boot.out" 2>&1 &
         local pid=$!
         wait_for booted "$T/boot.out" || fail "no boot: $(cat "$T/boot.out")"
         kill -TERM "$pid"
