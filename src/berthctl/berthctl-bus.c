@@ -280,10 +280,10 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 0;
 }
 
-static void log_unit_result(sd_bus *bus, const char *verb, const char *unit, const char *job_result) {
+static void log_unit_result(sd_bus *bus, const char *verb, const char *unit, const char *job_result, uint64_t since) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_free_ char *result = NULL;
+        _cleanup_free_ char *result = NULL, *why = NULL;
         const char *path = NULL;
 
         if (sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", &error, &reply, "s", unit) >= 0 &&
@@ -291,8 +291,13 @@ static void log_unit_result(sd_bus *bus, const char *verb, const char *unit, con
                 (void) sd_bus_get_property_string(bus, SYSTEMD_DEST, path, "org.freedesktop.systemd1.Service", "Result",
                                                   &error, &result);
         sd_bus_error_free(&error);
-        log_error("Failed to %s %s: the job %s%s%s. See 'systemctl status %s' and 'journalctl -u %s'.", verb, unit,
-                  job_result, result ? ", the unit's result is " : "", strempty(result), unit, unit);
+        /* the unit's own reason (berth's one-line error), when the journal has it */
+        why = unit_last_error(unit, since, 1000 * 1000);
+        if (why)
+                log_error("Failed to %s %s: %s (see 'journalctl -u %s').", verb, unit, why, unit);
+        else
+                log_error("Failed to %s %s: the job %s%s%s. See 'systemctl status %s' and 'journalctl -u %s'.", verb,
+                          unit, job_result, result ? ", the unit's result is " : "", strempty(result), unit, unit);
 }
 
 /* systemctl start|stop UNIT: waits for the job. Logs. */
@@ -304,7 +309,7 @@ static int unit_job(const char *method, const char *verb, const char *unit, uint
         _cleanup_free_ char *job = NULL;
         JobWait w = {};
         const char *p;
-        uint64_t deadline;
+        uint64_t deadline, since;
         int r;
 
         if (!bus)
@@ -316,6 +321,7 @@ static int unit_job(const char *method, const char *verb, const char *unit, uint
         (void) sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "Subscribe", &error, NULL, NULL);
         sd_bus_error_free(&error);
 
+        since = now_usec(CLOCK_REALTIME);
         r = sd_bus_call_method(bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, method, &error, &reply, "ss", unit,
                                "replace");
         if (r < 0) {
@@ -345,7 +351,7 @@ static int unit_job(const char *method, const char *verb, const char *unit, uint
         }
         r = 0;
         if (!streq(w.result, "done")) {
-                log_unit_result(bus, verb, unit, w.result);
+                log_unit_result(bus, verb, unit, w.result, since);
                 r = -EIO;
         }
         free(w.result);

@@ -278,3 +278,40 @@ void machine_journal_print(const MachineInfo *m, unsigned lines, int output_mode
         }
         entries_done(&e);
 }
+
+/* The last message of priority err or worse that UNIT logged at or after SINCE (CLOCK_REALTIME
+ * usec), e.g. berth's one-line reason for failing; journald may store it a moment after the unit
+ * ended, so this waits up to WAIT usec for one. NULL if there is none. */
+char *unit_last_error(const char *unit, uint64_t since, uint64_t wait) {
+        _cleanup_free_ char *match = strjoin("_SYSTEMD_UNIT=", unit);
+        uint64_t deadline = now_usec(CLOCK_MONOTONIC) + wait;
+        sd_journal *j = NULL;
+        char *found = NULL;
+
+        if (!match || sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
+                return NULL;
+        for (;;) {
+                sd_journal_flush_matches(j);
+                if (sd_journal_add_match(j, match, 0) < 0 || sd_journal_seek_tail(j) < 0)
+                        break;
+                while (!found && sd_journal_previous(j) > 0) {
+                        uint64_t t;
+                        char prio[4], msg[512];
+
+                        if (sd_journal_get_realtime_usec(j, &t) < 0 || t < since)
+                                break;
+                        if (!get_field(j, "PRIORITY", prio, sizeof prio) || prio[0] > '3' ||
+                            !get_field(j, "MESSAGE", msg, sizeof msg))
+                                continue;
+                        sanitize(msg);
+                        found = strdup(msg);
+                }
+                if (found)
+                        break;
+                uint64_t now = now_usec(CLOCK_MONOTONIC);
+                if (now >= deadline || sd_journal_wait(j, deadline - now) < 0)
+                        break;
+        }
+        sd_journal_close(j);
+        return found;
+}

@@ -56,6 +56,8 @@ int machine_open_root(const MachineInfo *m, int *ret);
 bool same_namespace(pid_t pid, const char *ns);
 /* berthctl-journal.c: status's journal lines of machine M (nothing with LINES 0). */
 void machine_journal_print(const MachineInfo *m, unsigned lines, int output_mode);
+/* The last error UNIT logged since SINCE (CLOCK_REALTIME usec), waiting up to WAIT usec; NULL if none. */
+char *unit_last_error(const char *unit, uint64_t since, uint64_t wait);
 static inline void machine_info_freep(MachineInfo **m) {
         machine_info_free(*m);
 }

@@ -96,8 +96,10 @@ test_start_failure_says_why() {
         install_unit
         ctl start bs-missing
         assert_eq 1 "$RC"
-        assert_contains "$ERR" "berth@bs-missing.service"
-        assert_contains "$ERR" "result is exit-code"
+        # the unit's own reason, from its journal, in one line
+        assert_one_line_error
+        assert_contains "$ERR" "Failed to start berth@bs-missing.service: No image for machine 'bs-missing'"
+        assert_contains "$ERR" "journalctl -u berth@bs-missing.service"
 }
 
 test_terminate_a_unit_machine() {
