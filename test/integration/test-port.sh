@@ -4,7 +4,8 @@
 # Port forwarding (-p/--port=, Port=) on real machines with a veth: TCP and UDP reached from the
 # host's localhost (the proxy), from the host's own address on the link (nftables DNAT in OUTPUT)
 # and from another network namespace (DNAT in PREROUTING), before and after the guest's address
-# changes; a guest that names an address the host does not route to it gets no forward; the
+# changes, over IPv4 and IPv6 (an IPv6-only guest reached from another namespace and through the
+# proxy from ::1); a guest that names an address the host does not route to it gets no forward; the
 # nftables table is there while the machine runs and gone after it stops and after a SIGKILL and
 # the next start; bad input and a port another machine forwards are refused and leave nothing.
 #
@@ -279,6 +280,72 @@ test_port_from_another_namespace() {
         NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan.1" "$p" "hello from $n" ||
                 fail "another namespace does not reach the guest at its new address"
         # not in the host's namespace
+        table_exists "$n" && fail "the table went into the host's namespace"
+        stop "$n"
+        NETNS_RUN="ip netns exec $hostns" table_gone "$n" || fail "the table is left in the namespace"
+        ip netns delete "$hostns"
+        ip netns delete "$client"
+        trap - EXIT
+        assert_net_unchanged
+}
+
+# The same over IPv6, with a guest that has no IPv4 address at all: another machine on the
+# namespace-host's network reaches the guest through [lan6::1]:PORT (ip6 DNAT in PREROUTING), the
+# namespace's ::1 through the monitor's proxy (which then has only the guest's IPv6 address to go
+# to), before and after the guest's IPv6 address changes; the old target goes.
+test_port_over_ipv6_from_another_namespace() {
+        local n p u hostns="berth-test-$RUNID-p6h" client="berth-test-$RUNID-p6c" v6 lan6
+        v6="fd42:$(printf '%x' "0x${RUNID:0:4}"):2" # as nft prints it: no leading zeros
+        lan6="fd42:$(printf '%x' "0x${RUNID:0:4}"):3"
+        n=$(mname s)
+        p=$(unique_port 11)
+        u=$(unique_port 12)
+        net_snapshot
+        ip netns add "$hostns"
+        ip netns add "$client"
+        # shellcheck disable=SC2064
+        trap "ip netns delete '$hostns' 2>/dev/null; ip netns delete '$client' 2>/dev/null" EXIT
+        ip -n "$hostns" link set lo up
+        ip netns exec "$hostns" sysctl -qw net.ipv6.conf.all.forwarding=1
+        ip -n "$hostns" link add "p6l$RUNID" type veth peer name "p6c$RUNID" netns "$client"
+        ip -n "$hostns" -6 addr add "$lan6::1/64" dev "p6l$RUNID" nodad
+        ip -n "$hostns" link set "p6l$RUNID" up
+        ip -n "$client" -6 addr add "$lan6::2/64" dev "p6c$RUNID" nodad
+        ip -n "$client" link set "p6c$RUNID" up
+        ip -n "$client" link set lo up
+
+        NETNS_CMD="nsenter --net=/run/netns/$hostns" start_bg "$n" -n -p "$p:80" -p "udp:$u:81"
+        guest_servers "$n"
+        ip -n "$hostns" -6 addr add "$v6::1/64" dev "ve-$n" nodad
+        in_netns "$n" ip -6 addr add "$v6::2/64" dev host0 nodad
+        in_netns "$n" ip -6 route add default via "$v6::1"
+        NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to6 "$n" "$v6::2" ||
+                fail "the table in the namespace does not forward to the guest's IPv6 address"
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest through [$lan6::1]:$p"
+        NETNS_RUN="ip netns exec $client" wait_for udp_says "$lan6::1" "$u" ||
+                fail "udp from another namespace does not reach the guest through [$lan6::1]:$u"
+        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says ::1 "$p" "hello from $n" ||
+                fail "the namespace's ::1 does not reach the guest's IPv6 address"
+        NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
+                fail "udp from the namespace's ::1 does not reach the guest's IPv6 address"
+
+        # the guest moves to another IPv6 address: the forwards follow, the old target goes
+        in_netns "$n" ip -6 addr add "$v6::3/64" dev host0 nodad
+        in_netns "$n" ip -6 addr del "$v6::2/64" dev host0
+        in_netns "$n" ip -6 route replace default via "$v6::1"
+        NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to6 "$n" "$v6::3" ||
+                fail "the table did not follow the guest to $v6::3"
+        NETNS_RUN="ip netns exec $hostns" table_forwards_to6 "$n" "$v6::2" &&
+                fail "the table still forwards to the guest's old IPv6 address"
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest at its new IPv6 address"
+        NETNS_RUN="ip netns exec $client" wait_for udp_says "$lan6::1" "$u" ||
+                fail "udp from another namespace does not reach the guest at its new IPv6 address"
+        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says ::1 "$p" "hello from $n" ||
+                fail "the namespace's ::1 does not reach the guest at its new IPv6 address"
+        NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
+                fail "udp from the namespace's ::1 does not reach the guest at its new IPv6 address"
         table_exists "$n" && fail "the table went into the host's namespace"
         stop "$n"
         NETNS_RUN="ip netns exec $hostns" table_gone "$n" || fail "the table is left in the namespace"
