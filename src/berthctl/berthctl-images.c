@@ -39,9 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "berth-verity.h"
 #include "berthctl.h"
 #include "berthctl-images.h"
 #include "copy.h"
+#include "dissect.h"
 #include "log.h"
 #include "machine-name.h"
 #include "registry.h"
@@ -796,6 +798,102 @@ static void image_look_inside(const Image *img, ImageInside *ret) {
         }
 }
 
+/* What protects partition D with dm-verity, for image-status: the image's own verity and
+ * signature partitions and the side files next to it; NULL if nothing does. */
+static char *partition_verity(const DissectedImage *m, const VerityConfig *v, PartitionDesignator d) {
+        const char *what[5];
+        char *joined = NULL;
+        size_t n = 0;
+        PartitionDesignator vd = partition_verity_of(d), sd = partition_verity_sig_of(d);
+
+        if (partition_designator_is_verity(d)) {
+                PartitionDesignator data = partition_verity_to_data(d);
+                bool sig = d == PARTITION_ROOT_VERITY_SIG || d == PARTITION_USR_VERITY_SIG;
+                return strjoin(sig ? "signature of " : "hash tree of ", partition_designator_to_string(data));
+        }
+        if (vd >= 0 && m->partitions[vd].found)
+                what[n++] = partition_designator_to_string(vd);
+        if (sd >= 0 && m->partitions[sd].found)
+                what[n++] = partition_designator_to_string(sd);
+        if (v->designator == d) {
+                if (v->root_hash_from)
+                        what[n++] = v->root_hash_from;
+                if (v->sig_from)
+                        what[n++] = v->sig_from;
+                if (v->data_from)
+                        what[n++] = v->data_from;
+        }
+        for (size_t i = 0; i < n; i++) {
+                char *j = strjoin(joined ?: "", joined ? ", " : "", what[i]);
+                free(joined);
+                if (!j)
+                        return NULL;
+                joined = j;
+        }
+        return joined;
+}
+
+/* The partitions of a raw image, as dissect_image_fd() finds them (what berth --image= would
+ * use), in the order of their offsets. Reads the image, attaches nothing. On an image berth
+ * cannot use, *RET_ERROR says why. */
+static int image_partitions(const Image *img, Table **ret, char **ret_error) {
+        static const char *const headers[] = { "DESIGNATOR", "PARTNO", "FSTYPE", "SIZE", "OFFSET", "UUID",
+                                               "RO", "VERITY", NULL };
+        _cleanup_(dissected_image_done) DissectedImage m = {};
+        _cleanup_(verity_config_done) VerityConfig v = VERITY_CONFIG_NULL;
+        _cleanup_(table_freep) Table *t = NULL;
+        _cleanup_free_ char *detail = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        PartitionDesignator order[_PARTITION_DESIGNATOR_MAX];
+        size_t n = 0;
+        int level, r;
+
+        fd = open(img->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return negative_errno();
+        r = dissect_image_fd(fd, &m, &detail);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
+                *ret_error = strdup(detail ?: strerror(-r));
+                return *ret_error ? 0 : -ENOMEM;
+        }
+        /* the side files (.roothash, .verity, ...): a broken one is berth's to report at start */
+        level = log_get_max_level();
+        log_set_max_level(LOG_EMERG);
+        r = verity_config_load(img->path, &m, NULL, 0, NULL, 0, NULL, &v);
+        log_set_max_level(level);
+        if (r == -ENOMEM)
+                return r;
+
+        for (PartitionDesignator d = 0; d < _PARTITION_DESIGNATOR_MAX; d++)
+                if (m.partitions[d].found) {
+                        size_t i = n++;
+                        for (; i > 0 && m.partitions[order[i - 1]].offset > m.partitions[d].offset; i--)
+                                order[i] = order[i - 1];
+                        order[i] = d;
+                }
+        t = table_new(headers);
+        if (!t)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const DissectedPartition *p = &m.partitions[order[i]];
+                _cleanup_free_ char *verity = partition_verity(&m, &v, order[i]);
+
+                if (table_add(t, CELL_STRING, partition_designator_to_string(order[i])) < 0 ||
+                    table_add(t, CELL_UINT, (unsigned long long) p->partno) < 0 ||
+                    table_add(t, CELL_STRING, p->fstype) < 0 ||
+                    table_add(t, CELL_SIZE, (unsigned long long) p->size) < 0 ||
+                    table_add(t, CELL_SIZE, (unsigned long long) p->offset) < 0 ||
+                    table_add(t, CELL_STRING, p->uuid) < 0 ||
+                    table_add(t, CELL_BOOL, p->read_only) < 0 ||
+                    table_add(t, CELL_STRING, verity) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(t);
+        return 0;
+}
+
 static const char *image_read_only_reason(const Image *img) {
         if (img->vendor)
                 return "yes (read-only image directory)";
@@ -847,6 +945,25 @@ static int image_fields(Image *img, bool show_style, Fields **ret) {
                         r = r ?: fields_add(f, "Machine ID", CELL_STRING, in.machine_id);
                 if (machine)
                         r = r ?: fields_add(f, "Used by", CELL_STRING, machine);
+        }
+        if (r >= 0 && img->type == IMAGE_RAW) {
+                _cleanup_free_ char *error = NULL;
+                Table *t = NULL;
+
+                r = image_partitions(img, &t, &error);
+                if (r < 0 && r != -ENOMEM) {
+                        /* unreadable: say so, the rest of the status still stands */
+                        error = strdup(strerror(-r));
+                        r = error ? 0 : -ENOMEM;
+                }
+                if (r >= 0 && error && !json) {
+                        _cleanup_free_ char *s = strjoin("none berth can use: ", error);
+                        r = s ? fields_add(f, "Partitions", CELL_STRING, s) : -ENOMEM;
+                } else if (r >= 0) {
+                        r = fields_add(f, "Partitions", CELL_TABLE, t);
+                        if (r >= 0 && error)
+                                r = fields_add(f, "PartitionError", CELL_STRING, error);
+                }
         }
         if (r < 0) {
                 fields_free(f);

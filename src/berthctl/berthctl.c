@@ -44,7 +44,7 @@ static const Verb verbs[] = {
         { "cat", 2, UINT32_MAX, verb_cat, "NAME...", "Show the settings files of machines" },
         { "edit", 2, 2, verb_edit, "NAME", "Edit a machine's settings file (a trusted copy in /etc/berth)" },
         { "list-images", 1, 1, verb_list_images, "", "List images" },
-        { "image-status", 2, UINT32_MAX, verb_image_status, "NAME...", "Show the state of images" },
+        { "image-status", 2, UINT32_MAX, verb_image_status, "NAME...", "Show the state of images (partitions of raw ones)" },
         { "show-image", 1, UINT32_MAX, verb_image_status, "[NAME...]", "Show properties of images (KEY=VALUE)" },
         { "clone", 3, 3, verb_clone, "NAME NAME", "Copy an image (reflinks where the file system can)" },
         { "rename", 3, 3, verb_rename, "NAME NAME", "Rename an image" },
@@ -502,6 +502,7 @@ typedef struct Cell {
         long long i;
         unsigned long long u;
         bool b;
+        Table *table;
 } Cell;
 
 struct Table {
@@ -525,6 +526,7 @@ Table *table_new(const char *const *headers) {
 static void cell_done(Cell *c) {
         free(c->s);
         strv_free(c->strv);
+        table_free(c->table);
 }
 
 Table *table_free(Table *t) {
@@ -568,6 +570,9 @@ static int cell_from_va(Cell *c, CellType type, va_list ap) {
                         return -ENOMEM;
                 break;
         }
+        case CELL_TABLE:
+                c->table = va_arg(ap, Table *);
+                break;
         }
         return 0;
 }
@@ -653,6 +658,8 @@ void json_write_string(FILE *f, const char *s) {
         fputc('"', f);
 }
 
+static void table_print_json(const Table *t, FILE *f, bool pretty);
+
 static void cell_print_json(const Cell *c, FILE *f) {
         switch (c->type) {
         case CELL_STRING:
@@ -691,6 +698,12 @@ static void cell_print_json(const Cell *c, FILE *f) {
                 }
                 fputc(']', f);
                 break;
+        case CELL_TABLE:
+                if (c->table)
+                        table_print_json(c->table, f, false);
+                else
+                        fputs("null", f);
+                break;
         }
 }
 
@@ -728,6 +741,9 @@ static char *cell_to_text(const Cell *c) {
                         strcpy(r, "-");
                 return r;
         }
+        case CELL_TABLE:
+                snprintf(buf, sizeof buf, "%zu", c->table ? table_rows(c->table) : 0);
+                return strdup(buf);
         }
         return NULL;
 }
@@ -741,57 +757,80 @@ static void json_key(FILE *f, const char *header) {
         json_write_string(f, k);
 }
 
-static void print_column(FILE *f, const char *s, size_t width, bool last) {
-        if (last)
-                fprintf(f, "%s\n", s);
-        else
-                fprintf(f, "%-*s ", (int) width, s);
+static void table_print_json(const Table *t, FILE *f, bool pretty) {
+        size_t rows = table_rows(t);
+
+        fputc('[', f);
+        for (size_t r = 0; r < rows; r++) {
+                fputs(r ? (pretty ? ",\n  {" : ",{") : (pretty ? "\n  {" : "{"), f);
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        if (c)
+                                fputs(pretty ? ", " : ",", f);
+                        json_key(f, t->headers[c]);
+                        fputs(pretty ? ": " : ":", f);
+                        cell_print_json(&t->cells[r * t->n_columns + c], f);
+                }
+                fputc('}', f);
+        }
+        fputs(pretty && rows ? "\n]" : "]", f);
+}
+
+/* The rows of T as aligned columns, one string a line, the header first when HEADER. */
+static int table_format(const Table *t, bool header, char ***ret) {
+        size_t rows = table_rows(t);
+        _cleanup_strv_free_ char **text = calloc(t->n_cells + 1, sizeof(char *));
+        _cleanup_strv_free_ char **lines = NULL;
+        _cleanup_free_ size_t *width = calloc(t->n_columns, sizeof(size_t));
+
+        if (!text || !width)
+                return -ENOMEM;
+        for (size_t c = 0; c < t->n_columns; c++)
+                width[c] = header ? strlen(t->headers[c]) : 0;
+        for (size_t i = 0; i < t->n_cells; i++) {
+                text[i] = cell_to_text(&t->cells[i]);
+                if (!text[i])
+                        return -ENOMEM;
+                width[i % t->n_columns] = MAX(width[i % t->n_columns], strlen(text[i]));
+        }
+        for (size_t r = header ? 0 : 1; r <= rows; r++) {
+                char **cells = r == 0 ? t->headers : text + (r - 1) * t->n_columns;
+                char *line = NULL;
+                size_t n = 0;
+                FILE *f = open_memstream(&line, &n);
+
+                if (!f)
+                        return -ENOMEM;
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        if (c + 1 == t->n_columns)
+                                fputs(cells[c], f);
+                        else
+                                fprintf(f, "%-*s ", (int) width[c], cells[c]);
+                }
+                if (fclose(f) != 0 || !line) {
+                        free(line);
+                        return -ENOMEM;
+                }
+                if (strv_consume(&lines, line) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(lines);
+        return 0;
 }
 
 int table_print(Table *t, FILE *f) {
-        size_t rows = table_rows(t);
+        _cleanup_strv_free_ char **lines = NULL;
+        int r;
 
         if (arg.json != JSON_OFF) {
-                bool pretty = arg.json == JSON_PRETTY;
-                fputc('[', f);
-                for (size_t r = 0; r < rows; r++) {
-                        fputs(r ? (pretty ? ",\n  {" : ",{") : (pretty ? "\n  {" : "{"), f);
-                        for (size_t c = 0; c < t->n_columns; c++) {
-                                if (c)
-                                        fputs(pretty ? ", " : ",", f);
-                                json_key(f, t->headers[c]);
-                                fputs(pretty ? ": " : ":", f);
-                                cell_print_json(&t->cells[r * t->n_columns + c], f);
-                        }
-                        fputc('}', f);
-                }
-                fputs(pretty && rows ? "\n]\n" : "]\n", f);
+                table_print_json(t, f, arg.json == JSON_PRETTY);
+                fputc('\n', f);
                 return 0;
         }
-
-        _cleanup_strv_free_ char **text = calloc(t->n_cells + 1, sizeof(char *));
-        size_t *width = calloc(t->n_columns, sizeof(size_t));
-        if (!text || !width) {
-                free(width);
-                return -ENOMEM;
-        }
-        for (size_t c = 0; c < t->n_columns; c++)
-                width[c] = arg.legend ? strlen(t->headers[c]) : 0;
-        for (size_t i = 0; i < t->n_cells; i++) {
-                text[i] = cell_to_text(&t->cells[i]);
-                if (!text[i]) {
-                        free(width);
-                        return -ENOMEM;
-                }
-                width[i % t->n_columns] = MAX(width[i % t->n_columns], strlen(text[i]));
-        }
-        if (arg.legend && rows > 0)
-                for (size_t c = 0; c < t->n_columns; c++)
-                        print_column(f, t->headers[c], width[c], c + 1 == t->n_columns);
-        for (size_t r = 0; r < rows; r++)
-                for (size_t c = 0; c < t->n_columns; c++)
-                        print_column(f, text[r * t->n_columns + c], width[c], c + 1 == t->n_columns);
-        free(width);
+        r = table_format(t, arg.legend && table_rows(t) > 0, &lines);
+        if (r < 0)
+                return r;
+        STRV_FOREACH(l, lines)
+                fprintf(f, "%s\n", *l);
         return 0;
 }
 
@@ -843,6 +882,50 @@ int fields_add(Fields *f, const char *key, CellType type, ...) {
         return 0;
 }
 
+/* A nested table in a block of fields. Status style: its columns, the header on the key's
+ * line, the rows below aligned with it. Show style: a KEY= line per row, of the row's
+ * column=value pairs (sizes in bytes), or only the pairs with --value. */
+static int fields_print_table(const char *key, const Table *t, FILE *out, bool show_style, size_t width) {
+        _cleanup_strv_free_ char **lines = NULL;
+        size_t rows = t ? table_rows(t) : 0;
+        int r;
+
+        if (!show_style) {
+                if (rows == 0) {
+                        fprintf(out, "%*s: -\n", (int) width, key);
+                        return 0;
+                }
+                r = table_format(t, true, &lines);
+                if (r < 0)
+                        return r;
+                STRV_FOREACH(l, lines)
+                        fprintf(out, "%*s%s %s\n", (int) width, l == lines ? key : "", l == lines ? ":" : " ", *l);
+                return 0;
+        }
+        for (size_t row = 0; row < rows; row++) {
+                if (!arg.value)
+                        fprintf(out, "%s=", key);
+                for (size_t c = 0; c < t->n_columns; c++) {
+                        const Cell *cell = &t->cells[row * t->n_columns + c];
+                        _cleanup_free_ char *v = cell->type == CELL_SIZE || cell->type == CELL_UINT ? NULL
+                                                                                                   : cell_to_text(cell);
+                        if (c)
+                                fputc(' ', out);
+                        for (const char *h = t->headers[c]; *h; h++)
+                                fputc(*h == ' ' ? '-' : tolower((unsigned char) *h), out);
+                        fputc('=', out);
+                        if (cell->type == CELL_SIZE || cell->type == CELL_UINT)
+                                fprintf(out, "%llu", cell->u);
+                        else if (!v)
+                                return -ENOMEM;
+                        else
+                                fputs(v, out);
+                }
+                fputc('\n', out);
+        }
+        return 0;
+}
+
 int fields_print(Fields *fl, FILE *out, bool show_style) {
         size_t width = 0;
 
@@ -867,6 +950,12 @@ int fields_print(Fields *fl, FILE *out, bool show_style) {
                 _cleanup_free_ char *v = NULL;
                 if (show_style && arg.property && !strv_contains(arg.property, fl->f[i].key))
                         continue;
+                if (fl->f[i].value.type == CELL_TABLE) {
+                        int r = fields_print_table(fl->f[i].key, fl->f[i].value.table, out, show_style, width);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
                 v = cell_to_text(&fl->f[i].value);
                 if (!v)
                         return -ENOMEM;

@@ -153,6 +153,8 @@ typedef enum CellType {
         CELL_TIMESTAMP,/* usec since the epoch, CLOCK_REALTIME; 0: unset */
         CELL_SIZE,     /* bytes, UINT64_MAX: unknown */
         CELL_STRV,     /* char **, shown comma-separated, a JSON array */
+        CELL_TABLE,    /* Table *, owned by the cell from then on (fields only): a nested table,
+                        * a JSON array of objects */
 } CellType;
 
 typedef struct Table Table;

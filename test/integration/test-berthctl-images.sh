@@ -7,6 +7,7 @@
 # shellcheck disable=SC2317 # the test_* functions are called by run_tests
 # shellcheck disable=SC2015 # "[ A ] && [ B ] || fail": fail runs when either check fails, as meant
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-image.sh"
 require_root
 require_berthctl
 
@@ -197,6 +198,80 @@ test_image_status_never_follows_symlinks_out() {
         # the usage walk does not follow them either: the host's /etc is not counted
         bctl show-image abs -p Usage
         [ "${OUT#Usage=}" -lt $((8 * 1024 * 1024)) ] || fail "usage of 'abs' counts what its symlinks point at: $OUT"
+}
+
+# ---- raw images: partitions ----
+
+# x86-64 types of the Discoverable Partitions Specification
+T_ROOT=4f68bce3-e8cd-4db1-96e7-fbcaf984b709
+T_USR=8484680c-9521-48c6-9c11-b0720656f69e
+T_ROOT_VERITY=2c7357ed-ebd2-46d9-aec1-23d437ec2bf5
+
+need_image_tools() {
+        local t
+        [ "$(uname -m)" = x86_64 ] || skip "the images use x86-64 partition types"
+        for t in sfdisk mkfs.ext4 mksquashfs "$@"; do
+                command -v "$t" >/dev/null || skip "$t is missing (packages fdisk, e2fsprogs, squashfs-tools, cryptsetup-bin)"
+        done
+}
+
+# The rows of show-image's Partitions= lines, without the UUIDs (random), one a line.
+partition_rows() {
+        bctl show-image "$1" -p Partitions --value
+        assert_eq 0 "$RC"
+        sed 's/ uuid=[^ ]*//' <<<"$OUT"
+}
+
+test_image_status_partitions() {
+        need_image_tools veritysetup
+        pools
+        mkdir -p "$T/src/etc"
+        echo partitioned >"$T/src/etc/hostname"
+        mkfs.ext4 -q -d "$T/src" "$T/root.fs" 4M
+        mksquashfs "$T/src" "$T/usr.fs" -quiet -noappend >/dev/null
+        veritysetup format "$T/root.fs" "$T/root.verity" >/dev/null
+
+        # a GPT image: root (read-only by its GPT flag), /usr, the root's hash tree
+        gpt_image "$T/pool/disk.raw" "$T_ROOT:$T/root.fs" "$T_USR:$T/usr.fs" "$T_ROOT_VERITY:$T/root.verity"
+        sfdisk -q --part-attrs "$T/pool/disk.raw" 1 GUID:60
+        assert_eq "designator=root partno=1 fstype=ext4 size=4194304 offset=1048576 ro=yes verity=root-verity
+designator=usr partno=2 fstype=squashfs size=1048576 offset=5242880 ro=no verity=-
+designator=root-verity partno=3 fstype=- size=1048576 offset=6291456 ro=no verity=hash tree of root" \
+                "$(partition_rows disk)"
+        bctl show-image disk -p Partitions
+        assert_match "$OUT" "^Partitions=designator=root partno=1 fstype=ext4 size=4194304 offset=1048576 uuid=$(sfdisk --part-uuid "$T/pool/disk.raw" 1 | tr 'A-Z' 'a-z') ro=yes "
+        bctl image-status disk
+        assert_eq 0 "$RC"
+        assert_match "$OUT" "Partitions: DESIGNATOR +PARTNO +FSTYPE +SIZE +OFFSET +UUID +RO +VERITY"
+        assert_match "$OUT" "^ +root +1 +ext4 +4.0M +1.0M +[0-9a-f-]{36} +yes +root-verity$"
+        assert_match "$OUT" "^ +usr +2 +squashfs +1.0M +5.0M +[0-9a-f-]{36} +no +-$"
+        # a root hash next to the image counts too
+        echo 0123456789abcdef0123456789abcdef >"$T/pool/disk.roothash"
+        assert_contains "$(first_line "$(partition_rows disk)")" "verity=root-verity, '$T/pool/disk.roothash'"
+        bctl image-status disk --json=short
+        python3 -c 'import json, sys
+p = json.loads(sys.argv[1])["Partitions"]
+assert [x["designator"] for x in p] == ["root", "usr", "root-verity"], p
+assert p[0]["size"] == 4194304 and p[0]["offset"] == 1048576 and p[0]["ro"] is True, p[0]
+assert p[0]["fstype"] == "ext4" and len(p[0]["uuid"]) == 36 and p[0]["partno"] == 1, p[0]
+assert p[1]["verity"] is None and p[2]["fstype"] is None, p' "$OUT" || fail "wrong JSON: $OUT"
+
+        # a single file system: one entry, the whole file
+        cp "$T/root.fs" "$T/pool/single.raw"
+        assert_eq "designator=root partno=0 fstype=ext4 size=4194304 offset=0 ro=no verity=-" "$(partition_rows single)"
+        # nothing berth can use: said, and the rest of the status still shown
+        truncate -s 1M "$T/pool/empty.raw"
+        bctl image-status empty
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "Partitions: none berth can use: it has neither a partition table nor a file system"
+        assert_contains "$OUT" "Usage:"
+        bctl show-image empty --json=short
+        assert_contains "$OUT" '"Partitions":null,"PartitionError":"it has neither a partition table nor a file system"'
+        # a directory has no partitions
+        make_tiny_tree "$T/pool/tree"
+        bctl image-status tree
+        assert_not_contains "$OUT" "Partitions"
+        assert_nothing_attached
 }
 
 # ---- clone, rename, remove, read-only ----
