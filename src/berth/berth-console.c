@@ -49,7 +49,6 @@
  * a world-usable ptmx so that unprivileged users in the container can open ptys). */
 #define DEVPTS_PTMXMODE "0666"
 #define DEVPTS_MODE "0620"
-#define DEVPTS_GID "5"
 #define DEVPTS_GID_NUM 5
 
 static int open_dev_dir(const char *root, int *ret) {
@@ -79,10 +78,24 @@ static int open_dev_dir(const char *root, int *ret) {
         return 0;
 }
 
+/* A devpts instance is made by host root in the host's user namespace: its root directory and its
+ * ptmx belong to host root, which a user namespace shows as nobody. As a host has them (and nspawn
+ * gives its guests), they go to the guest's root; this changes only this instance's inodes. */
+static int chown_devpts(int fd, const char *path, const char *root, uid_t owner) {
+        if (owner == 0)
+                return 0;
+        if (fchownat(fd, path, owner, owner, AT_SYMLINK_NOFOLLOW | (path[0] ? 0 : AT_EMPTY_PATH)) < 0)
+                return log_error_errno(errno, "Failed to hand '%s/dev/pts%s%s' to the container's root: %m", root,
+                                       path[0] ? "/" : "", path);
+        return 0;
+}
+
 static int mount_devpts(int dev_fd, const char *root, uid_t owner) {
         _cleanup_close_ int fs_fd = -EBADF, mnt_fd = -EBADF;
         char gid[16];
-        /* with a user namespace, its tty group: the range's root + 5 */
+        int r;
+        /* with a user namespace, its tty group: the range's root + 5 (the gid is the host's: the
+         * instance is made in the host's user namespace) */
         const char *const opts[][2] = {
                 { "ptmxmode", DEVPTS_PTMXMODE },
                 { "mode", DEVPTS_MODE },
@@ -96,17 +109,25 @@ static int mount_devpts(int dev_fd, const char *root, uid_t owner) {
 
         fs_fd = fsopen("devpts", FSOPEN_CLOEXEC);
         if (fs_fd < 0) {
-                char target[64];
+                char target[64], options[128];
+                _cleanup_close_ int pts_fd = -EBADF;
 
                 if (errno != ENOSYS)
                         return log_error_errno(errno, "Failed to open a devpts file system context: %m");
 
                 /* Kernels before 5.2: the classic call, on the directory we already hold. */
                 (void) snprintf(target, sizeof target, "/proc/self/fd/%i/pts", dev_fd);
-                if (mount("devpts", target, "devpts", MS_NOSUID | MS_NOEXEC,
-                          "newinstance,ptmxmode=" DEVPTS_PTMXMODE ",mode=" DEVPTS_MODE ",gid=" DEVPTS_GID) < 0)
+                (void) snprintf(options, sizeof options, "newinstance,ptmxmode=%s,mode=%s,gid=%s", DEVPTS_PTMXMODE,
+                                DEVPTS_MODE, gid);
+                if (mount("devpts", target, "devpts", MS_NOSUID | MS_NOEXEC, options) < 0)
                         return log_error_errno(errno, "Failed to mount devpts on '%s/dev/pts': %m", root);
-                return 0;
+                pts_fd = openat(dev_fd, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (pts_fd < 0)
+                        return log_error_errno(errno, "Failed to open '%s/dev/pts': %m", root);
+                r = chown_devpts(pts_fd, "", root, owner);
+                if (r < 0)
+                        return r;
+                return chown_devpts(pts_fd, "ptmx", root, owner);
         }
 
         /* Every devpts mount is its own instance since Linux 4.7; "newinstance" says so for older ones. */
@@ -122,6 +143,13 @@ static int mount_devpts(int dev_fd, const char *root, uid_t owner) {
         mnt_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
         if (mnt_fd < 0)
                 return log_error_errno(errno, "Failed to make a devpts mount: %m");
+        /* on the detached mount: no path of the container's is looked up */
+        r = chown_devpts(mnt_fd, "", root, owner);
+        if (r < 0)
+                return r;
+        r = chown_devpts(mnt_fd, "ptmx", root, owner);
+        if (r < 0)
+                return r;
         if (move_mount(mnt_fd, "", dev_fd, "pts", MOVE_MOUNT_F_EMPTY_PATH) < 0)
                 return log_error_errno(errno, "Failed to mount devpts on '%s/dev/pts': %m", root);
         return 0;
@@ -129,11 +157,14 @@ static int mount_devpts(int dev_fd, const char *root, uid_t owner) {
 
 /* A world-writable /dev/ptmx that is the host's device node would allocate ptys in whatever instance
  * the kernel finds at ../pts; the symlink makes the choice explicit and matches what a host has. */
-static int link_ptmx(int dev_fd, const char *root) {
+static int link_ptmx(int dev_fd, const char *root, uid_t owner) {
         if (unlinkat(dev_fd, "ptmx", 0) < 0 && errno != ENOENT)
                 return log_error_errno(errno, "Failed to remove '%s/dev/ptmx': %m", root);
         if (symlinkat("pts/ptmx", dev_fd, "ptmx") < 0)
                 return log_error_errno(errno, "Failed to create '%s/dev/ptmx': %m", root);
+        /* the guest's root owns the link too, as /dev's other links */
+        if (owner != 0 && fchownat(dev_fd, "ptmx", owner, owner, AT_SYMLINK_NOFOLLOW) < 0)
+                return log_error_errno(errno, "Failed to hand '%s/dev/ptmx' to the container's root: %m", root);
         return 0;
 }
 
@@ -238,7 +269,7 @@ int console_setup_child(const char *root, ConsoleMode mode, uid_t owner, int *re
         r = mount_devpts(dev_fd, root, owner);
         if (r < 0)
                 return r;
-        r = link_ptmx(dev_fd, root);
+        r = link_ptmx(dev_fd, root, owner);
         if (r < 0)
                 return r;
 

@@ -39,7 +39,7 @@ typedef struct DeviceRule {
 } DeviceRule;
 
 /* The devices every container gets, read, write and mknod, as nspawn allows them: the basic
- * nodes of /dev, the terminal devices (the console is a pty from the host's devpts), and
+ * nodes of /dev, the terminal devices (the console is a pty of the container's own devpts), and
  * tun/fuse, which are namespaced or check permissions themselves. */
 static const DeviceRule allowed_devices[] = {
         { 'c', 1, 3 },    /* /dev/null */

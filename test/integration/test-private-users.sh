@@ -409,10 +409,34 @@ wrote" "$OUT"
                 assert_eq "/dev/net 0:0
 /dev/net/tun 0:0" "$OUT" "/dev/net/tun"
         fi
-        # the console (a pty of the host's devpts) too, with its tty group
+        # the console (a pty of the container's devpts) too, with its tty group
         berth -q --console=read-only -M "$(machine)" -D "$ROOT" -U /bin/stat -c "%u:%g" /dev/console
         assert_eq 0 "$RC"
         assert_contains "$OUT" "0:5"
+}
+
+# /dev/pts, its ptmx and the /dev/ptmx link are the guest root's, as on a host and with nspawn -U.
+# berth makes the devpts instance as host root in the host's user namespace, so these were host
+# root's, which the guest sees as nobody: ls showed 65534, and its root could not even chmod ptmx.
+# ptys opened inside (the console, berthctl's) belong to the guest's root and tty group already.
+test_devpts_belongs_to_container_root() {
+        local c expected="/dev/pts 0:0 755
+/dev/pts/ptmx 0:0 666
+/dev/ptmx 0:0 777
+chmod"
+        make_tiny_tree "$ROOT"
+        for c in pipe read-only; do
+                berth -q --console=$c -M "$(machine)" -D "$ROOT" -U /bin/sh -c \
+                        'stat -c "%n %u:%g %a" /dev/pts /dev/pts/ptmx /dev/ptmx; chmod 0666 /dev/pts/ptmx && echo chmod'
+                assert_eq 0 "$RC" "--console=$c: $ERR"
+                assert_eq "$expected" "$(tr -d '\r' <<<"$OUT")" "--console=$c"
+        done
+        # the instance is still the container's own, not the host's
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c 'ls /dev/pts | xargs'
+        assert_eq "ptmx" "$OUT" "a fresh instance"
+        # without a user namespace, as before
+        berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/stat -c "%n %u:%g %a" /dev/pts /dev/pts/ptmx /dev/ptmx
+        assert_eq "${expected%$'\n'chmod}" "$OUT" "without -U"
 }
 
 test_cgroup_is_delegated_to_container_root() {
