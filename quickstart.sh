@@ -32,7 +32,7 @@ fi
 packages=(meson ninja-build pkg-config gcc libc6-dev libsystemd-dev libmount-dev libblkid-dev
           libseccomp-dev libnl-route-3-dev libcryptsetup-dev cryptsetup-bin libnftables-dev nftables debootstrap
           libcurl4-openssl-dev libssl-dev systemd-container busybox-static iproute2 util-linux fdisk e2fsprogs
-          squashfs-tools erofs-utils dosfstools libcap2-bin xz-utils zstd gpgv gpg)
+          squashfs-tools erofs-utils btrfs-progs dosfstools libcap2-bin xz-utils zstd gpgv gpg)
 missing=()
 for p in "${packages[@]}"; do
         [ "$(dpkg-query -W -f '${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")

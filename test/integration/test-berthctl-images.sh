@@ -332,6 +332,50 @@ test_clone() {
         [ -z "$(find "$T/pool" -maxdepth 1 -name '.#*')" ] || fail "temporaries left in the pool"
 }
 
+# A raw image: its blocks shared by reflink where the file system can (btrfs here), else
+# copied with its holes kept.
+test_clone_raw_reflink_and_sparse() {
+        local t extents
+        for t in mkfs.btrfs filefrag losetup; do
+                command -v "$t" >/dev/null || skip "$t is missing (packages btrfs-progs, e2fsprogs, mount)"
+        done
+        grep -qw btrfs /proc/filesystems || modprobe btrfs 2>/dev/null || skip "the kernel has no btrfs"
+        pools
+
+        # no reflink on the pool's file system (ext4 or tmpfs): a copy, holes kept
+        truncate -s 64M "$T/pool/sparse.raw"
+        head -c 1048576 /dev/urandom | dd of="$T/pool/sparse.raw" bs=1M seek=8 conv=notrunc status=none
+        bctl clone sparse sparse2
+        assert_eq 0 "$RC"
+        cmp "$T/pool/sparse.raw" "$T/pool/sparse2.raw" || fail "the clone differs"
+        [ "$(du -k "$T/pool/sparse2.raw" | cut -f1)" -lt 4096 ] ||
+                fail "the clone of a 64 MiB image with 1 MiB of data lost its holes: $(du -k "$T/pool/sparse2.raw")"
+
+        # on btrfs: the clone shares the image's blocks
+        truncate -s 160M "$T/btrfs.img"
+        mkfs.btrfs -q "$T/btrfs.img" >/dev/null
+        mkdir "$T/btrfs"
+        mount -o loop "$T/btrfs.img" "$T/btrfs" # autoclear: the unmount frees the loop device
+        mkdir "$T/btrfs/pool"
+        export BERTH_IMAGE_PATH="$T/btrfs/pool"
+        head -c $((8 * 1048576)) /dev/urandom >"$T/btrfs/pool/disk.raw"
+        sync -f "$T/btrfs/pool/disk.raw"
+        bctl clone disk disk2
+        assert_eq 0 "$RC"
+        cmp "$T/btrfs/pool/disk.raw" "$T/btrfs/pool/disk2.raw" || fail "the reflinked clone differs"
+        sync -f "$T/btrfs/pool/disk2.raw"
+        extents=$(filefrag -v "$T/btrfs/pool/disk2.raw" | sed -n '/^ *[0-9][0-9]*:/p')
+        [ -n "$extents" ] || fail "filefrag shows no extents"
+        [ -z "$(grep -v shared <<<"$extents" || true)" ] ||
+                fail "extents of the clone not shared with the image: $(grep -v shared <<<"$extents")"
+        # and they are copies for writing: the image stays as it was
+        cp "$T/btrfs/pool/disk.raw" "$T/disk.copy"
+        echo changed | dd of="$T/btrfs/pool/disk2.raw" conv=notrunc status=none
+        cmp "$T/btrfs/pool/disk.raw" "$T/disk.copy" || fail "writing to the clone changed the image"
+        umount "$T/btrfs"
+        assert_nothing_attached
+}
+
 test_clone_debian_tree() {
         local tree start end
         tree=$(debian_tree)
