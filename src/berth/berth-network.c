@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/if_link.h>
 #include <netlink/cache.h>
 #include <netlink/errno.h>
@@ -617,6 +618,7 @@ static bool host_routes_to_guest(Network *n, struct nl_addr *addr) {
 int network_guest_addresses(Network *n, GuestAddresses *ret) {
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         GuestAddresses a = {};
+        int rank[2] = { INT_MAX, INT_MAX }; /* of what a holds, per family: lower is better */
         int r;
 
         if (!n || n->guest_ifindex <= 0 || !n->sk_inner)
@@ -629,14 +631,22 @@ int network_guest_addresses(Network *n, GuestAddresses *ret) {
                 struct nl_addr *local = rtnl_addr_get_local(ra);
                 int family = rtnl_addr_get_family(ra);
                 bool *has = family == AF_INET ? &a.has_ipv4 : &a.has_ipv6;
+                int *best = &rank[family == AF_INET ? 0 : 1], this;
+                unsigned flags = rtnl_addr_get_flags(ra);
                 _cleanup_(nl_addr_putp) struct nl_addr *host = NULL;
 
                 if (rtnl_addr_get_ifindex(ra) != n->guest_ifindex || !local ||
-                    (family != AF_INET && family != AF_INET6) || *has)
+                    (family != AF_INET && family != AF_INET6))
                         continue;
                 /* a global address, settled: not link-local, not one that may still go (DAD) */
-                if (rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE ||
-                    (rtnl_addr_get_flags(ra) & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+                if (rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE || (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+                        continue;
+                /* The kernel lists the newest first, but the newest is not the best target: a
+                 * stable address goes before a temporary (privacy) one, which the kernel replaces on
+                 * its own, and both before a deprecated one, on its way out and not for new
+                 * connections. The first of the best kind wins. */
+                this = (flags & IFA_F_DEPRECATED) ? 2 : (flags & IFA_F_TEMPORARY) ? 1 : 0;
+                if (this >= *best)
                         continue;
                 if (nl_addr_get_len(local) != (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
                         continue;
@@ -649,6 +659,7 @@ int network_guest_addresses(Network *n, GuestAddresses *ret) {
                 memcpy(family == AF_INET ? (void *) &a.ipv4 : (void *) &a.ipv6, nl_addr_get_binary_addr(local),
                        nl_addr_get_len(local));
                 *has = true;
+                *best = this;
         }
         *ret = a;
         return 0;

@@ -385,13 +385,24 @@ static void ports_refresh(void *userdata) {
 
 /* Forwarding between links is a host-wide setting: we say what is missing, never flip it. */
 static void warn_no_forwarding(const Ports *p) {
-        _cleanup_free_ char *v = NULL;
+        static const struct {
+                const char *family, *path, *key;
+        } fam[] = {
+                { "IPv4", "/proc/sys/net/ipv4/ip_forward", "net.ipv4.ip_forward" },
+                { "IPv6", "/proc/sys/net/ipv6/conf/all/forwarding", "net.ipv6.conf.all.forwarding" },
+        };
 
-        if (p->quiet || read_one_line_file("/proc/sys/net/ipv4/ip_forward", &v) < 0 || !streq(v, "0"))
+        if (p->quiet)
                 return;
-        log_warning("IPv4 forwarding is off on this host (net.ipv4.ip_forward=0): the ports of machine '%s' are "
-                    "reachable from the host itself only. Set it with 'sysctl -w net.ipv4.ip_forward=1' to reach "
-                    "them from other hosts.", p->machine);
+        for (size_t i = 0; i < ELEMENTSOF(fam); i++) {
+                _cleanup_free_ char *v = NULL;
+
+                if (read_one_line_file(fam[i].path, &v) < 0 || !streq(v, "0"))
+                        continue;
+                log_warning("%s forwarding is off on this host (%s=0): the ports of machine '%s' are reachable over "
+                            "%s from the host itself only. Set it with 'sysctl -w %s=1' to reach them from other hosts.",
+                            fam[i].family, fam[i].key, p->machine, fam[i].family, fam[i].key);
+        }
 }
 
 int ports_start(Ports *p, sd_event *e, Network *n) {

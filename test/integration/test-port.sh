@@ -289,6 +289,20 @@ test_port_from_another_namespace() {
         assert_net_unchanged
 }
 
+has_temporary_address() {
+        local a
+        a=$(in_netns "$1" ip -6 addr show dev host0)
+        awk '/temporary/ && !/tentative/ { found = 1 } END { exit !found }' <<<"$a"
+}
+
+# berth_in_ns NETNS ARGS...: berth in a namespace of the test; sets RC, ERR
+berth_in_ns() {
+        local ns=$1
+        shift
+        RC=0
+        ERR=$(ip netns exec "$ns" "$BERTH" "$@" 2>&1 >/dev/null </dev/null) || RC=$?
+}
+
 # The same over IPv6, with a guest that has no IPv4 address at all: another machine on the
 # namespace-host's network reaches the guest through [lan6::1]:PORT (ip6 DNAT in PREROUTING), the
 # namespace's ::1 through the monitor's proxy (which then has only the guest's IPv6 address to go
@@ -346,9 +360,44 @@ test_port_over_ipv6_from_another_namespace() {
                 fail "the namespace's ::1 does not reach the guest at its new IPv6 address"
         NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
                 fail "udp from the namespace's ::1 does not reach the guest at its new IPv6 address"
+
+        # Newer addresses that are worse targets, each followed by a change of the guest's IPv4
+        # address, which shows once the table has it that berth has looked at what came before:
+        # a deprecated address (not for new connections), then a temporary (privacy) one the
+        # kernel makes for a new stable address, and replaces on its own.
+        ip -n "$hostns" addr add "$NET.49/29" dev "ve-$n"
+        in_netns "$n" ip -6 addr add "$v6::4/64" dev host0 nodad preferred_lft 0
+        in_netns "$n" ip addr add "$NET.50/29" dev host0
+        NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to "$n" "$NET.50" ||
+                fail "the table does not forward to the guest's IPv4 address"
+        NETNS_RUN="ip netns exec $hostns" table_forwards_to6 "$n" "$v6::3" ||
+                fail "a deprecated address took the place of the guest's stable one"
+        in_netns "$n" sysctl -qw net.ipv6.conf.host0.accept_dad=0 net.ipv6.conf.host0.use_tempaddr=2
+        in_netns "$n" ip -6 addr add "$v6::5/64" dev host0 nodad mngtmpaddr
+        wait_for has_temporary_address "$n" || fail "the kernel made no temporary address"
+        in_netns "$n" ip addr del "$NET.50/29" dev host0
+        in_netns "$n" ip addr add "$NET.51/29" dev host0
+        NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to "$n" "$NET.51" ||
+                fail "the table did not follow the guest's IPv4 address"
+        NETNS_RUN="ip netns exec $hostns" table_forwards_to6 "$n" "$v6::5" ||
+                fail "the target is not the guest's newest stable address: $(grep -F 'dnat ip6' <<<"$(ip netns exec "$hostns" nft list table inet "$(table_of "$n")")" | sed -n 1p)"
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest at its stable address"
         table_exists "$n" && fail "the table went into the host's namespace"
         stop "$n"
         NETNS_RUN="ip netns exec $hostns" table_gone "$n" || fail "the table is left in the namespace"
+
+        # forwarding off for a family: berth says which setting, once per family, and sets none
+        make_tiny_tree "$ROOT"
+        berth_in_ns "$hostns" -D "$ROOT" -M "$n" -n -p "$p:80" /usr/bin/payload true
+        assert_eq 0 "$RC" "$ERR"
+        assert_contains "$ERR" "net.ipv4.ip_forward=0"
+        assert_not_contains "$ERR" "net.ipv6.conf.all.forwarding"
+        ip netns exec "$hostns" sysctl -qw net.ipv6.conf.all.forwarding=0
+        berth_in_ns "$hostns" -D "$ROOT" -M "$n" -n -p "$p:80" /usr/bin/payload true
+        assert_eq 0 "$RC" "$ERR"
+        assert_contains "$ERR" "IPv6 forwarding is off on this host (net.ipv6.conf.all.forwarding=0)"
+        assert_eq 0 "$(ip netns exec "$hostns" sysctl -n net.ipv6.conf.all.forwarding)"
         ip netns delete "$hostns"
         ip netns delete "$client"
         trap - EXIT
