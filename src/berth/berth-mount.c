@@ -22,12 +22,14 @@ typedef enum MountFlags {
         MOUNT_MKDIR = 1 << 1,          /* create the mount point (a directory) */
         MOUNT_BIND_SELF = 1 << 2,      /* bind the path onto itself (recursively) */
         MOUNT_READ_ONLY = 1 << 7,      /* with MOUNT_BIND_SELF: then make it read-only */
-        MOUNT_PRIVATE_NET = 1 << 3,    /* only with --private-network */
+        MOUNT_NET_RW = 1 << 3,         /* only where /proc/sys/net stays writable (net_writable()) */
         MOUNT_HOST_NET = 1 << 4,       /* only without --private-network */
         MOUNT_CGROUP = 1 << 5,         /* the cgroup2 mount of the container's cgroup namespace */
         MOUNT_OPTIONAL = 1 << 6,       /* skip quietly if the mount point is missing */
         MOUNT_OWNED = 1 << 8,          /* a tmpfs the container's root owns (user namespace) */
         MOUNT_TMP = 1 << 9,            /* /tmp: not with $SYSTEMD_NSPAWN_TMPFS_TMP=0 */
+        MOUNT_API_RO = 1 << 10,        /* keeps kernel knobs read-only: with $SYSTEMD_NSPAWN_API_VFS_WRITABLE=1
+                                        * a bind is left out, a file system mounted without MS_RDONLY */
 } MountFlags;
 
 typedef struct MountEntry {
@@ -47,9 +49,9 @@ static const MountEntry api_mounts[] = {
         { "proc", "/proc", "proc", NULL, NSDE, MOUNT_FATAL | MOUNT_MKDIR },
         /* kernel knobs read-only; with a network namespace of its own the
          * container may tune its network, as in nspawn */
-        { NULL, "/proc/sys/net", NULL, NULL, 0, MOUNT_FATAL | MOUNT_BIND_SELF | MOUNT_PRIVATE_NET },
-        { NULL, "/proc/sys", NULL, NULL, 0, MOUNT_FATAL | MOUNT_BIND_SELF | MOUNT_READ_ONLY },
-        { "sysfs", "/sys", "sysfs", NULL, NSDE | MS_RDONLY, MOUNT_FATAL | MOUNT_MKDIR },
+        { NULL, "/proc/sys/net", NULL, NULL, 0, MOUNT_FATAL | MOUNT_BIND_SELF | MOUNT_NET_RW | MOUNT_API_RO },
+        { NULL, "/proc/sys", NULL, NULL, 0, MOUNT_FATAL | MOUNT_BIND_SELF | MOUNT_READ_ONLY | MOUNT_API_RO },
+        { "sysfs", "/sys", "sysfs", NULL, NSDE | MS_RDONLY, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_API_RO },
         { NULL, "/sys/fs/cgroup", NULL, NULL, 0, MOUNT_FATAL | MOUNT_CGROUP },
         { "tmpfs", "/dev", "tmpfs", "mode=0755,size=4m,nr_inodes=64k", NS | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
         { "tmpfs", "/dev/shm", "tmpfs", "mode=1777,size=50%,nr_inodes=1m", NSD | MS_STRICTATIME, MOUNT_FATAL | MOUNT_MKDIR | MOUNT_OWNED },
@@ -296,8 +298,18 @@ static int write_run_host(int root_fd, const char *root) {
         return 0;
 }
 
+/* /proc/sys/net stays writable in a network namespace of the container's own, as in nspawn, and
+ * with $SYSTEMD_NSPAWN_API_VFS_WRITABLE=network whatever the network (settings_verify() allows that
+ * with a user namespace only in a network of its own; without one nspawn, asked so, lets root tune
+ * the host's network too). */
+static bool net_writable(const Settings *s) {
+        return s->private_network || s->api_vfs == API_VFS_NETWORK;
+}
+
 static bool entry_applies(const MountEntry *m, const Settings *s) {
-        if ((m->mflags & MOUNT_PRIVATE_NET) && !s->private_network)
+        if ((m->mflags & MOUNT_NET_RW) && !net_writable(s))
+                return false;
+        if ((m->mflags & MOUNT_API_RO) && (m->mflags & MOUNT_BIND_SELF) && s->api_vfs == API_VFS_WRITABLE)
                 return false;
         if ((m->mflags & MOUNT_HOST_NET) && s->private_network)
                 return false;
@@ -344,12 +356,15 @@ int mount_api_filesystems(const char *root, const Settings *s, uid_t owner) {
                                                                       : 0);
                 else {
                         const char *o = m->options;
+                        unsigned long flags = m->flags;
+                        if ((m->mflags & MOUNT_API_RO) && s->api_vfs == API_VFS_WRITABLE)
+                                flags &= ~MS_RDONLY;
                         if ((m->mflags & MOUNT_OWNED) && owner != 0) {
                                 snprintf(opts, sizeof opts, "%s,uid=%u,gid=%u", m->options, (unsigned) owner,
                                          (unsigned) owner);
                                 o = opts;
                         }
-                        r = mount_on_fd(m->what, fd, m->type, m->flags, o);
+                        r = mount_on_fd(m->what, fd, m->type, flags, o);
                 }
                 if (r < 0) {
                         if (!(m->mflags & MOUNT_FATAL)) {

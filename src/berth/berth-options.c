@@ -1417,6 +1417,48 @@ static const struct {
         { "SYSTEMD_NSPAWN_TMPFS_TMP", offsetof(Settings, no_tmpfs_tmp), "0 keeps the tree's own /tmp" },
 };
 
+/* $SYSTEMD_NSPAWN_API_VFS_WRITABLE: a boolean or "network", as nspawn reads it. What it may not be
+ * combined with is checked once the network and the user namespace are known (verify_api_vfs()). */
+static int load_api_vfs_environment(Settings *s) {
+        const char *e = getenv("SYSTEMD_NSPAWN_API_VFS_WRITABLE");
+        int b;
+
+        if (!e)
+                return 0;
+        if (streq(e, "network")) {
+                s->api_vfs = API_VFS_NETWORK;
+                return 0;
+        }
+        b = parse_boolean(e);
+        if (b < 0)
+                return log_error_errno(-EINVAL, "Invalid $SYSTEMD_NSPAWN_API_VFS_WRITABLE value '%s': expected a "
+                                                "boolean or 'network' (1 makes /proc/sys and /sys writable, "
+                                                "'network' only /proc/sys/net). Unset it, or set it to 0.",
+                                       e);
+        s->api_vfs = b ? API_VFS_WRITABLE : API_VFS_READ_ONLY;
+        return 0;
+}
+
+/* As nspawn: a container with a user namespace never gets writable kernel knobs, and a writable
+ * /proc/sys/net only in a network namespace of its own (the one its root owns, in which the kernel
+ * lets it mount sysfs and tune the network); nspawn refuses both, so does berth. */
+static int verify_api_vfs(const Settings *s) {
+        if (s->userns_mode == USERNS_NO)
+                return 0;
+        if (s->api_vfs == API_VFS_WRITABLE)
+                return log_error_errno(-EINVAL, "$SYSTEMD_NSPAWN_API_VFS_WRITABLE=%s cannot be combined with a user "
+                                                "namespace (-U, --private-users=): its /proc/sys and /sys stay "
+                                                "read-only, as with systemd-nspawn. Unset the variable, or set it "
+                                                "to 'network' and add --private-network.",
+                                       getenv("SYSTEMD_NSPAWN_API_VFS_WRITABLE") ?: "1");
+        if (s->api_vfs == API_VFS_NETWORK && !s->private_network)
+                return log_error_errno(-EINVAL, "$SYSTEMD_NSPAWN_API_VFS_WRITABLE=network with a user namespace (-U, "
+                                                "--private-users=) needs a network of its own: add "
+                                                "--private-network (or --network-veth...), as systemd-nspawn "
+                                                "requires.");
+        return 0;
+}
+
 int settings_load_environment(Settings *s) {
         for (size_t i = 0; i < ELEMENTSOF(env_knobs); i++) {
                 const char *e = getenv(env_knobs[i].name);
@@ -1431,7 +1473,7 @@ int settings_load_environment(Settings *s) {
                                                env_knobs[i].name, e, env_knobs[i].what);
                 *(bool *) ((uint8_t *) s + env_knobs[i].offset_if_false) = !b;
         }
-        return 0;
+        return load_api_vfs_environment(s);
 }
 
 int settings_verify(Settings *s) {
@@ -1464,6 +1506,9 @@ int settings_verify(Settings *s) {
                 return log_error_errno(-EINVAL, "--bind-user= needs a user namespace, in which the user gets an id "
                                                 "of its own: add -U (or --private-users=pick).");
         r = verify_network(s);
+        if (r < 0)
+                return r;
+        r = verify_api_vfs(s);
         if (r < 0)
                 return r;
         if (s->notify_ready < 0)

@@ -25,6 +25,14 @@ typedef enum StartMode {
         _START_MODE_INVALID = -EINVAL,
 } StartMode;
 
+/* $SYSTEMD_NSPAWN_API_VFS_WRITABLE: how much of the kernel's knobs (/proc/sys, /sys) the container
+ * may write, as nspawn has it. */
+typedef enum ApiVfsMode {
+        API_VFS_READ_ONLY, /* unset or false: read-only; /proc/sys/net writable with a network of its own */
+        API_VFS_NETWORK,   /* "network": /proc/sys/net writable whatever the network (-U: only its own) */
+        API_VFS_WRITABLE,  /* true: /proc/sys and /sys writable (never with a user namespace) */
+} ApiVfsMode;
+
 typedef enum ConsoleMode {
         CONSOLE_INTERACTIVE,
         CONSOLE_READ_ONLY,
@@ -322,6 +330,7 @@ typedef struct Settings {
         /* systemd-nspawn's environment knobs (settings_load_environment()), false by default */
         bool no_os_release_check;   /* $SYSTEMD_NSPAWN_CHECK_OS_RELEASE=0: no os-release or init check */
         bool no_tmpfs_tmp;          /* $SYSTEMD_NSPAWN_TMPFS_TMP=0: the tree's own /tmp */
+        ApiVfsMode api_vfs;         /* $SYSTEMD_NSPAWN_API_VFS_WRITABLE */
 } Settings;
 
 void settings_free(Settings *s);

@@ -176,4 +176,80 @@ test_tmpfs_tmp_knob() {
         assert_contains "$ERR" "SYSTEMD_NSPAWN_TMPFS_TMP"
 }
 
+# $SYSTEMD_NSPAWN_API_VFS_WRITABLE, as nspawn reads it: which kernel knobs the container may write,
+# with the host's network and one of its own, and which combinations with -U are refused (TEST-13's
+# api_vfs). A knob is "w" if it opens for writing (never written: "test -w" is no test, busybox
+# answers it from the mode bits for root), "ro" if the mount refuses.
+api_vfs_probe() {
+        local value=$1
+        shift
+        run env ${value:+SYSTEMD_NSPAWN_API_VFS_WRITABLE=$value} "$BERTH" -D "$ROOT" --console=pipe -q "$@" \
+                /bin/sh -c 'r=; for f in /proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward /sys/class/net/lo/mtu; do
+                        if (exec 3>>"$f") 2>/dev/null; then r="$r w"; else r="$r ro"; fi
+                done; echo $r'
+}
+
+test_api_vfs_writable_knob() {
+        local v
+        make_tiny_tree "$ROOT"
+        # unset and false: nothing writable but a network of the container's own
+        for v in "" 0; do
+                api_vfs_probe "$v"
+                assert_eq 0 "$RC" "'$v': $ERR"
+                assert_eq "ro ro ro" "$OUT" "'$v', the host's network"
+                api_vfs_probe "$v" --private-network
+                assert_eq "ro w ro" "$OUT" "'$v', a network of its own"
+        done
+        # network: /proc/sys/net writable whatever the network (without -U, as nspawn grants it)
+        api_vfs_probe network
+        assert_eq 0 "$RC" "network: $ERR"
+        assert_eq "ro w ro" "$OUT" "network, the host's network"
+        api_vfs_probe network --private-network
+        assert_eq "ro w ro" "$OUT" "network, a network of its own"
+        # true: /proc/sys and /sys writable; the masks stay
+        for v in 1 yes; do
+                api_vfs_probe "$v"
+                assert_eq 0 "$RC" "$v: $ERR"
+                assert_eq "w w w" "$OUT" "$v, the host's network"
+                api_vfs_probe "$v" --private-network
+                assert_eq "w w w" "$OUT" "$v, a network of its own"
+        done
+        run env SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 "$BERTH" -D "$ROOT" --console=pipe -q /bin/sh -c \
+                '(exec 3>>/proc/sysrq-trigger) 2>/dev/null && echo sysrq; ls /sys/kernel/security | wc -l'
+        assert_eq 0 "$OUT" "=1 keeps /proc/sysrq-trigger and /sys/kernel/security masked"
+        # with a user namespace: nothing but /proc/sys/net, and that only in its own network
+        api_vfs_probe network -U --private-network
+        assert_eq 0 "$RC" "network -U --private-network: $ERR"
+        assert_eq "ro w ro" "$OUT" "network, -U, a network of its own"
+        for v in 1 yes; do
+                api_vfs_probe "$v" -U --private-network
+                assert_eq 1 "$RC" "$v with -U: refused"
+                assert_one_line_error
+                assert_contains "$ERR" "SYSTEMD_NSPAWN_API_VFS_WRITABLE=$v cannot be combined with a user namespace"
+        done
+        api_vfs_probe network -U
+        assert_eq 1 "$RC" "network with -U on the host's network: refused"
+        assert_one_line_error
+        assert_contains "$ERR" "needs a network of its own"
+        api_vfs_probe sometimes
+        assert_eq 1 "$RC" "garbage: refused"
+        assert_one_line_error
+        assert_contains "$ERR" "Invalid \$SYSTEMD_NSPAWN_API_VFS_WRITABLE value 'sometimes'"
+}
+
+# hostile: asked for a writable /proc/sys/net only, the guest cannot widen it to the rest
+test_api_vfs_network_stays_narrow() {
+        make_tiny_tree "$ROOT"
+        run env SYSTEMD_NSPAWN_API_VFS_WRITABLE=network "$BERTH" -D "$ROOT" --console=pipe -q /bin/sh -c '
+                mount -o remount,rw /proc/sys 2>/dev/null && echo remounted-plain
+                mount -o remount,bind,rw /proc/sys 2>/dev/null && echo remounted-bind
+                mount -o remount,bind,rw /sys 2>/dev/null && echo remounted-sys
+                umount -l /proc/sys/net 2>/dev/null; umount -l /proc/sys 2>/dev/null && echo unmounted
+                (exec 3>>/proc/sys/kernel/domainname) 2>/dev/null && echo kernel-writable
+                (exec 3>>/sys/class/net/lo/mtu) 2>/dev/null && echo sys-writable
+                echo done'
+        assert_eq 0 "$RC"
+        assert_eq done "$OUT"
+}
+
 run_tests
