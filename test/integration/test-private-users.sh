@@ -439,6 +439,24 @@ chmod"
         assert_eq "${expected%$'\n'chmod}" "$OUT" "without -U"
 }
 
+# The pty berthctl opens for a command on a -U machine is one of the guest's devpts, owned by the
+# guest's root and tty group, and the guest's root can hand it on (as login does).
+test_berthctl_pty_with_userns() {
+        local name
+        [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        start_bg "$name" "$ROOT" -U /bin/sh -c ': >/root/up; exec sleep 100'
+        wait_for test -e "$ROOT/root/up" || fail "did not start: $(cat "$T/bg-$name.err")"
+        run "$BERTHCTL" exec -t "$name" /bin/sh -c \
+                't=$(tty); stat -c "%u:%g %a" "$t" /dev/pts/ptmx; chown 1:5 "$t" && stat -c %u:%g "$t"'
+        assert_eq 0 "$RC" "berthctl exec -t: $ERR"
+        assert_eq "0:5 620
+0:0 666
+1:5" "$(tr -d '\r' <<<"$OUT")"
+        stop_bg "$BG_PID"
+}
+
 test_cgroup_is_delegated_to_container_root() {
         make_tiny_tree "$ROOT"
         berth "${B[@]}" -M "$(machine)" -D "$ROOT" -U /bin/sh -c '
