@@ -221,14 +221,22 @@ test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
 
 # A hostile guest names addresses the host does not route to it: its own host's address on the
 # link (a local address of the host: the forward would reach the host's own services) and one of
-# a network elsewhere. Neither becomes a target; the one the host does route to it does.
+# a network elsewhere, IPv4 and IPv6. Neither becomes a target; the one the host does route to it
+# does.
 test_guest_cannot_point_its_forwards_elsewhere() {
-        local n p sub="$NET" far="10.$((_h % 30 + 220)).$((((_h / 30) + 7) % 250))"
+        local n p sub="$NET" far="10.$((_h % 30 + 220)).$((((_h / 30) + 7) % 250))" v6 far6
+        v6="fd42:$(printf '%x' "0x${RUNID:0:4}"):4" # as nft prints it: no leading zeros
+        far6="fd42:$(printf '%x' "0x${RUNID:0:4}"):5"
         n=$(mname h)
         p=$(unique_port 3)
         start_bg "$n" -n -p "$p:80"
         guest_servers "$n"
         ip addr add "$sub.9/29" dev "ve-$n"
+        ip -6 addr add "$v6::9/64" dev "ve-$n" nodad
+        # IPv6 first, the newest first in the guest's list: the routed one, then the others
+        in_netns "$n" ip -6 addr add "$v6::10/64" dev host0 nodad
+        in_netns "$n" ip -6 addr add "$v6::9/128" dev host0 nodad
+        in_netns "$n" ip -6 addr add "$far6::5/64" dev host0 nodad
         # first in the guest's list, so they would be picked if they were taken at all
         in_netns "$n" ip addr add "$sub.9/32" dev host0
         in_netns "$n" ip addr add "$far.5/24" dev host0
@@ -236,8 +244,13 @@ test_guest_cannot_point_its_forwards_elsewhere() {
         wait_for table_forwards_to "$n" "$sub.10" || fail "the guest's routed address is not the target"
         table_forwards_to "$n" "$sub.9" && fail "the host's own address became a target"
         table_forwards_to "$n" "$far.5" && fail "an address routed elsewhere became a target"
+        # the IPv4 address came last: the table has seen the IPv6 ones too
+        table_forwards_to6 "$n" "$v6::10" || fail "the guest's routed IPv6 address is not the target"
+        table_forwards_to6 "$n" "$v6::9" && fail "the host's own IPv6 address became a target"
+        table_forwards_to6 "$n" "$far6::5" && fail "an IPv6 address routed elsewhere became a target"
         # (the host's address in the guest would also swallow the answers to the host's connections)
         in_netns "$n" ip addr del "$sub.9/32" dev host0
+        in_netns "$n" ip -6 addr del "$v6::9/128" dev host0
         wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "localhost does not reach the guest"
         stop "$n"
         table_gone "$n" || fail "the table is left"
