@@ -127,7 +127,7 @@ static int open_entry(int dir_fd, const char *name) {
         return RET_NERRNO((int) syscall(SYS_openat2, dir_fd, name, &how, sizeof how));
 }
 
-static int shift_dir(int dir_fd, const struct stat *top, Shift *s, unsigned depth, const char *what) {
+static int shift_dir(int dir_fd, Shift *s, unsigned depth, const char *what) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
         int fd, r;
@@ -156,15 +156,17 @@ static int shift_dir(int dir_fd, const struct stat *top, Shift *s, unsigned dept
                         continue; /* gone meanwhile */
                 if (e < 0)
                         return e;
+                /* no st_dev test: RESOLVE_NO_XDEV keeps the walk on this mount, and overlayfs reports
+                 * a lower layer's device for the files it has not copied up, which a device test
+                 * would skip (it did: -U on an overlay whose layers sit on two file systems shifted
+                 * the directories only) */
                 if (fstat(e, &st) < 0)
                         return negative_errno();
-                if (st.st_dev != top->st_dev)
-                        continue;
                 r = shift_inode(e, &st, s);
                 if (r < 0)
                         return r;
                 if (S_ISDIR(st.st_mode)) {
-                        r = shift_dir(e, top, s, depth + 1, what);
+                        r = shift_dir(e, s, depth + 1, what);
                         if (r < 0)
                                 return r;
                 }
@@ -183,7 +185,7 @@ int tree_shift_ownership(int dir_fd, const char *what, uint32_t from, uint32_t t
         if (top < 0 || fstat(top, &st) < 0)
                 return log_error_errno(negative_errno(), "Failed to open the tree '%s': %m", what);
         /* the children first, the top last: a tree whose top is shifted is a tree that was */
-        r = shift_dir(top, &st, &s, 0, what);
+        r = shift_dir(top, &s, 0, what);
         if (r >= 0)
                 r = shift_inode(top, &st, &s);
         if (r < 0)

@@ -373,6 +373,33 @@ test_chown_mode_shifts_the_tree_once() {
         assert_contains "$ERR" "shifts a directory tree on disk"
 }
 
+# An overlay whose upper layer is on another file system than its lower (a tmpfs over a tree on
+# disk, as the systemd test host's machines): overlayfs cannot be idmapped, so -U shifts it, and
+# the files it has not copied up report the lower layer's device. Every file is shifted (the walk
+# once skipped those, and the guest saw its own /etc owned by nobody); the lower layer is untouched.
+test_auto_shifts_every_file_of_an_overlay_on_two_file_systems() {
+        local name base ov=$T/ov up=$T/up
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        touch "$ROOT/etc/deep-file"
+        mkdir "$ov" "$up"
+        mount -t tmpfs tmpfs "$up"
+        mkdir "$up/u" "$up/w"
+        mount -t overlay overlay -o "lowerdir=$ROOT,upperdir=$up/u,workdir=$up/w" "$ov"
+        [ "$(stat -c %d "$ov/etc/deep-file")" != "$(stat -c %d "$ov")" ] ||
+                fail "the overlay reports one device for its layers: this case needs two"
+        berth "${B[@]}" -M "$name" -D "$ov" -U /bin/sh -c \
+                'cat /proc/self/uid_map; stat -c "%n %u:%g" /etc/deep-file /bin/sh /etc'
+        assert_eq 0 "$RC" "$ERR"
+        base=$(map_of "$OUT" | awk '{ print $2 }')
+        [ "$base" -gt 0 ] || fail "no range: $OUT"
+        assert_contains "$OUT" "/etc/deep-file 0:0"
+        assert_contains "$OUT" "/bin/sh 0:0"
+        assert_contains "$OUT" "/etc 0:0"
+        assert_eq "$base:$base" "$(stat -c %u:%g "$up/u/etc/deep-file")" "the copied-up file"
+        assert_eq "0:0" "$(stat -c %u:%g "$ROOT/etc/deep-file")" "the lower layer"
+}
+
 test_map_mode_leaves_tree_ownership_unchanged() {
         local before
         make_tiny_tree "$ROOT"
