@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <systemd/sd-journal.h>
 
 #include "log.h"
@@ -46,13 +48,26 @@ void log_set_sink(int level, LogSink s, void *userdata) {
         sink_userdata = userdata;
 }
 
+/* Is our stderr the journal stream that systemd gave us? $JOURNAL_STREAM names that stream's
+ * device and inode; a child of a unit inherits the variable with its stderr sent elsewhere (a
+ * script's 2>file, a pipe), and then the messages must go where stderr goes. */
+static bool stderr_is_journal(void) {
+        unsigned long long dev, ino;
+        const char *e = getenv("JOURNAL_STREAM");
+        struct stat st;
+        int n = 0;
+
+        if (isempty(e) || sscanf(e, "%llu:%llu%n", &dev, &ino, &n) != 2 || e[n] != '\0')
+                return false;
+        if (fstat(STDERR_FILENO, &st) < 0)
+                return false;
+        return (unsigned long long) st.st_dev == dev && (unsigned long long) st.st_ino == ino;
+}
+
 void log_open(void) {
         const char *e;
 
-        /* Under systemd our stderr is connected to the journal: log there
-         * directly so that the messages carry structured fields. */
-        e = getenv("JOURNAL_STREAM");
-        use_journal = !isempty(e);
+        use_journal = stderr_is_journal();
 
         e = getenv("BERTH_LOG_LEVEL");
         if (e) {

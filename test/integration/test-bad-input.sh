@@ -71,6 +71,18 @@ test_missing_value_and_unknown_option() {
         assert_one_line_error
 }
 
+# A unit's child inherits $JOURNAL_STREAM with its stderr sent elsewhere (a script's 2>file): the
+# error must come out where stderr goes, not vanish into the journal (or nowhere, as here).
+test_errors_follow_stderr_not_an_inherited_journal_stream() {
+        JOURNAL_STREAM=1:2 berth --no-such-option
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "--no-such-option"
+        JOURNAL_STREAM=1:2 run "$BERTHCTL" no-such-verb
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "no-such-verb"
+}
+
 test_tree_errors() {
         host_snapshot
         berth --console=pipe -q -D "$T/missing" /bin/true
