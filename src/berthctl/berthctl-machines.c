@@ -1010,7 +1010,8 @@ static pid_t pid_parent(pid_t pid) {
         return (pid_t) ppid;
 }
 
-/* What berth@.service is without systemd: runs berth for image NAME and runs it again when the guest
+/* What berth@.service is without systemd: runs berth for image NAME (with a user namespace, as the
+ * unit) and runs it again when the guest
  * asks for a reboot (exit status 133, Restart= in the unit), so that 'berthctl reboot' brings a
  * machine back as it does under systemd. Stays in the host's namespaces, holds nothing of the
  * container's, and exits with berth's last exit status. */
@@ -1022,9 +1023,9 @@ static int supervise_berth(const char *berth_path, const char *path, bool raw, c
                 if (pid < 0)
                         return EXIT_FAILURE;
                 if (pid == 0) {
-                        /* as berth@.service starts it: a veth of its own unless its .nspawn file's
-                         * [Network] says otherwise */
-                        execl(berth_path, berth_path, raw ? "--image" : "--directory", path, "-M", name, "-b",
+                        /* as berth@.service starts it: a user namespace and a veth of its own, unless
+                         * its trusted .nspawn file says PrivateUsers=no or [Network] otherwise */
+                        execl(berth_path, berth_path, raw ? "--image" : "--directory", path, "-M", name, "-b", "-U",
                               "--console=passive", "-q", "--network-veth", "--settings=override", (char *) NULL);
                         dprintf(STDERR_FILENO, "Failed to execute '%s': %s\n", berth_path, strerror(errno));
                         _exit(EXIT_FAILURE);

@@ -4,8 +4,8 @@
 # machinectl habits that berthctl keeps, without systemd: cat and edit of settings files, stop and
 # restart as aliases of poweroff
 # and reboot, wait --until=stopped, show --value and -P, -l, a reboot of a machine that
-# 'berthctl start' started brings it back, remove takes the start log along, shell and login
-# without a machine (the host, to machinectl) refused.
+# 'berthctl start' started brings it back, 'berthctl start' gives a user namespace, remove takes the
+# start log along, shell and login without a machine (the host, to machinectl) refused.
 . "$(dirname "$0")/lib.sh"
 require_root
 require_berthctl
@@ -118,6 +118,39 @@ test_reboot_of_a_started_machine_comes_back() {
         sleep 0.5
         is_gone "$n" || fail "the machine came back after poweroff"
         assert_contains "$(cat "/run/berth/logs/$n.log")" "asked for a reboot"
+        rm -f "/run/berth/logs/$n.log"
+}
+
+# root_uid_of NAME: the host uid of the machine's root (its leader's uid_map), 0 without -U
+root_uid_of() {
+        local leader
+        leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$1" 2>/dev/null)
+        [ -n "$leader" ] && awk 'NR == 1 { print $2 }' "/proc/$leader/uid_map"
+}
+
+# 'berthctl start' boots with -U, as berth@.service and systemd-nspawn@.service do; a trusted
+# settings file's PrivateUsers=no still turns it off (--settings=override, as in the unit)
+test_start_gives_a_user_namespace() {
+        local n shift
+        n=$(mname uns)
+        make_tiny_tree "$T/images/$n"
+        BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC" "$ERR"
+        shift=$(root_uid_of "$n")
+        [ -n "$shift" ] && [ "$shift" != 0 ] || fail "no user namespace: the guest's root is host uid '$shift'"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        ctl wait --until=stopped --timeout=120s "$n"
+        assert_eq 0 "$RC"
+        mkdir -p "$T/trusted"
+        printf '[Exec]\nPrivateUsers=no\n' >"$T/trusted/$n.nspawn"
+        BERTH_SETTINGS_PATH=$T/trusted BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq 0 "$(root_uid_of "$n")" "the guest's root with PrivateUsers=no in a trusted settings file"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        ctl wait --until=stopped --timeout=120s "$n"
+        assert_eq 0 "$RC"
         rm -f "/run/berth/logs/$n.log"
 }
 
