@@ -319,7 +319,7 @@ static int write_record(int dir, const BindUser *u, const char *suffix, const ch
 }
 
 int bind_users_setup(const char *root, const UserNamespace *u) {
-        _cleanup_close_ int root_fd = -EBADF, host = -EBADF, db = -EBADF;
+        _cleanup_close_ int host = -EBADF, db = -EBADF;
         CustomMount *homes = NULL;
         uid_t owner = userns_owner(u);
         int r = 0;
@@ -327,13 +327,9 @@ int bind_users_setup(const char *root, const UserNamespace *u) {
         if (!u || u->n_bind_users == 0)
                 return 0;
 
-        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root_fd < 0)
-                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
-        /* /run is our fresh tmpfs, /run/host made by berth: nothing of the tree's */
-        host = open_in_root(root_fd, "run/host", O_PATH | O_DIRECTORY);
+        host = run_host_open(root);
         if (host < 0)
-                return log_error_errno(host, "Failed to open '%s/run/host': %m", root);
+                return host;
         for (const char *const *d = (const char *const[]) { "home", "userdb", NULL }; *d && r >= 0; d++) {
                 r = RET_NERRNO(mkdirat(host, *d, 0755));
                 if (r >= 0)

@@ -305,7 +305,7 @@ static int make_memory_fs(int *ret_fd) {
 }
 
 int credentials_mount(const char *root, const Credential *list, size_t n, uid_t uid, gid_t gid) {
-        _cleanup_close_ int mnt = -EBADF, dir = -EBADF, root_fd = -EBADF, host = -EBADF;
+        _cleanup_close_ int mnt = -EBADF, dir = -EBADF, host = -EBADF;
         int r;
 
         if (n == 0)
@@ -332,13 +332,9 @@ int credentials_mount(const char *root, const Credential *list, size_t n, uid_t 
         if (r < 0)
                 return log_error_errno(r, "Failed to make the credentials read-only: %m");
 
-        /* /run is our own fresh tmpfs here, /run/host made by berth: nothing of the tree's */
-        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (root_fd < 0)
-                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
-        host = open_in_root(root_fd, "run/host", O_PATH | O_DIRECTORY);
+        host = run_host_open(root);
         if (host < 0)
-                return log_error_errno(host, "Failed to open '%s/run/host': %m", root);
+                return host;
         if (mkdirat(host, "credentials", 0500) < 0 && errno != EEXIST)
                 return log_error_errno(negative_errno(), "Failed to create '%s" CREDENTIALS_DIR "': %m", root);
         r = mount_attach(mnt, host, "credentials");

@@ -306,6 +306,21 @@ static bool net_writable(const Settings *s) {
         return s->private_network || s->api_vfs == API_VFS_NETWORK;
 }
 
+/* The container's /run/host, as write_run_host made it in berth's fresh /run tmpfs (nothing of the
+ * tree's is followed on the way), for what later steps put there: an fd, or a logged error. */
+int run_host_open(const char *root) {
+        _cleanup_close_ int root_fd = -EBADF;
+        int host;
+
+        root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(negative_errno(), "Failed to open the container root '%s': %m", root);
+        host = open_in_root(root_fd, "run/host", O_PATH | O_DIRECTORY);
+        if (host < 0)
+                return log_error_errno(host, "Failed to open '%s/run/host': %m", root);
+        return host;
+}
+
 static bool entry_applies(const MountEntry *m, const Settings *s) {
         if ((m->mflags & MOUNT_NET_RW) && !net_writable(s))
                 return false;

@@ -32,6 +32,8 @@ int mount_api_filesystems(const char *root, const Settings *s, uid_t owner);
 /* After everything else is mounted: /proc/sys & co read-only, sensitive files masked.
  * Fails closed: a mask that cannot be applied is an error. */
 int mount_protect_kernel(const char *root);
+/* the container's /run/host (made by the API file systems' step): an fd, or a logged error */
+int run_host_open(const char *root);
 
 /* --- berth-root.c: the root tree --- */
 /* In the parent, before the container starts: --template copy. Logs. */
