@@ -11,10 +11,12 @@
 #include <poll.h>
 #include <pwd.h>
 #include <sched.h>
+#include <linux/securebits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <grp.h>
+#include <sys/fsuid.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -69,9 +71,23 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
 /* copy-from: a guest's setuid or setgid file must not become one on the host */
 static mode_t copy_mode_mask = 07777;
 
+/* A machine with a user namespace: its ids 0..range-1 are host ids shift..shift+range-1. copy-to gives
+ * what it copies the guest's ids for the source's (host root's file becomes the guest root's),
+ * copy-from the other way round; an id the other side has no name for becomes its nobody. */
+static uid_t copy_shift = 0, copy_range = 0;
+static bool copy_into_guest = false;
+
+static uid_t copy_id(uid_t id) {
+        if (copy_range == 0)
+                return id;
+        if (copy_into_guest)
+                return id < copy_range ? copy_shift + id : copy_shift + MIN((uid_t) 65534, copy_range - 1);
+        return id >= copy_shift && id - copy_shift < copy_range ? id - copy_shift : 65534;
+}
+
 static int copy_attrs(int fd, const struct stat *st) {
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
-        if (fchown(fd, st->st_uid, st->st_gid) < 0)
+        if (fchown(fd, copy_id(st->st_uid), copy_id(st->st_gid)) < 0)
                 log_debug_errno(negative_errno(), "Failed to change owner, ignoring: %m");
         if (fchmod(fd, st->st_mode & copy_mode_mask) < 0)
                 return negative_errno();
@@ -178,7 +194,7 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
                 target[k] = 0;
                 if (symlinkat(target, dst_dir, name) < 0)
                         return negative_errno();
-                (void) fchownat(dst_dir, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW);
+                (void) fchownat(dst_dir, name, copy_id(st->st_uid), copy_id(st->st_gid), AT_SYMLINK_NOFOLLOW);
                 return 0;
         }
         if (S_ISFIFO(st->st_mode)) {
@@ -262,6 +278,24 @@ int verb_copy(int argc, char *argv[]) {
                 return r;
         if (!to)
                 copy_mode_mask = 01777;
+        if (m->record && m->record->uid_range > 0 && m->record->uid_shift > 0) {
+                copy_shift = m->record->uid_shift;
+                copy_range = m->record->uid_range;
+                copy_into_guest = to;
+        }
+        if (to && copy_range > 0) {
+                /* What we create in the guest is created as its root: where its tree is mounted
+                 * idmapped, the host's root has no id on it (a create fails with EOVERFLOW), the
+                 * guest root's does. With SECBIT_NO_SETUID_FIXUP the change of file system ids keeps
+                 * our capabilities: reading the host's source and the chown to the guest's ids. */
+                if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP) < 0)
+                        return log_error_errno(negative_errno(), "Failed to keep capabilities across the change of ids: %m");
+                (void) setfsuid(copy_shift);
+                (void) setfsgid(copy_shift);
+                if ((uid_t) setfsuid((uid_t) -1) != copy_shift || (gid_t) setfsgid((gid_t) -1) != copy_shift)
+                        return log_error_errno(-EPERM, "Failed to write as the root of machine '%s' (host id %u).",
+                                               m->name, (unsigned) copy_shift);
+        }
         if (!path_is_absolute(guest))
                 return log_error_errno(-EINVAL, "The path in the machine must be absolute: '%s'.", guest);
         r = machine_open_root(m, &root);

@@ -687,6 +687,44 @@ a" "$OUT"
 
 # A copy never merges into an existing directory unless asked (--force replaces it whole), and a
 # device node or socket is an error that names the type; nothing is left half-copied.
+# On a -U machine the copies carry the guest's ids: host root's file becomes the guest root's (and
+# readable by it with mode 0600), a guest root's file comes out as host root's. In map mode (the
+# tree mounted idmapped: the host's root has no id there) and in chown mode (the tree shifted).
+test_copy_on_a_userns_machine_uses_the_guests_ids() {
+        local n mode
+        for mode in map chown; do
+                n=$(mname "ucopy-$mode")
+                rm -rf "$ROOT"
+                make_tiny_tree "$ROOT"
+                echo "guest $mode" >"$ROOT/root/g"
+                start_bg "$n" "$ROOT" -b -U --private-users-ownership="$mode"
+                echo "host $mode" >"$T/h"
+                chmod 0600 "$T/h"
+                chown 1000:1000 "$T/h"
+                mkdir -p "$T/hd"
+                echo in-dir >"$T/hd/f"
+                ctl copy-to "$n" "$T/h" /root/h
+                assert_eq 0 "$RC" "copy-to ($mode): $ERR"
+                ctl copy-to "$n" "$T/hd" /root/hd
+                assert_eq 0 "$RC" "copy-to a directory ($mode): $ERR"
+                ctl exec "$n" /bin/sh -c 'stat -c "%n %u:%g %a" /root/h /root/hd /root/hd/f; cat /root/hd/f'
+                assert_eq 0 "$RC" "$ERR"
+                assert_contains "$OUT" "/root/h 1000:1000 600"
+                assert_contains "$OUT" "/root/hd 0:0"
+                assert_contains "$OUT" "/root/hd/f 0:0"
+                assert_contains "$OUT" "in-dir"
+                ctl exec "$n" /bin/sh -c 'chown 0:0 /root/h && cat /root/h'
+                assert_eq "host $mode" "$OUT" "the guest's root reads what was copied in"
+                ctl copy-from "$n" /root/g "$T/g-$mode"
+                assert_eq 0 "$RC" "copy-from ($mode): $ERR"
+                assert_eq "0:0" "$(stat -c %u:%g "$T/g-$mode")" "copy-from gives the host's ids"
+                assert_eq "guest $mode" "$(cat "$T/g-$mode")"
+                ctl poweroff "$n"
+                bg_exit
+                assert_eq 0 "$BG_RC"
+        done
+}
+
 test_copy_never_merges_and_refuses_special_files() {
         local n same="$T/same"
         n=$(mname copyx)
