@@ -914,7 +914,10 @@ int container_run(const Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
         log_timing("monitor", "open-root");
-        r = runtime_prepare(s, &m.root, &m.runtime);
+        /* what berth creates in the tree belongs to the guest's root: host root on disk where the
+         * tree is mounted idmapped (or there is no user namespace), the range's root otherwise */
+        r = runtime_prepare(s, &m.root, m.userns.fd >= 0 && !m.userns.idmap ? userns_owner(&m.userns) : 0,
+                            &m.runtime);
         if (r < 0)
                 goto finish;
         log_timing("monitor", "runtime");

@@ -939,7 +939,7 @@ static int link_journal_host(const Settings *s, const char *id, bool try, Custom
         return 0;
 }
 
-static int link_journal_guest(const Settings *s, const RootSource *root, const char *id, bool try) {
+static int link_journal_guest(const Settings *s, const RootSource *root, uid_t owner, const char *id, bool try) {
         _cleanup_free_ char *link = NULL, *target = NULL, *old = NULL;
         _cleanup_close_ int jfd = -EBADF;
         const char *why = NULL;
@@ -960,7 +960,13 @@ static int link_journal_guest(const Settings *s, const RootSource *root, const c
                 jfd = open_in_root(root->mount_fd, "var/log/journal", O_RDONLY | O_DIRECTORY);
                 if (jfd < 0)
                         why = "the tree has no /var/log/journal";
-                else if (mkdirat(jfd, id, 02755) < 0 && errno != EEXIST) {
+                else if (mkdirat(jfd, id, 02755) >= 0) {
+                        /* a tree shifted to a user namespace's range: its journald is that root */
+                        if (owner != 0 && fchownat(jfd, id, owner, owner, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = negative_errno();
+                                why = "cannot give the guest's journal directory to the guest's root";
+                        }
+                } else if (errno != EEXIST) {
                         r = negative_errno();
                         why = "cannot create the guest's journal directory";
                 }
@@ -992,8 +998,8 @@ static int link_journal_guest(const Settings *s, const RootSource *root, const c
                                s->machine, link, why);
 }
 
-int link_journal_prepare(const Settings *s, const RootSource *root, const uint8_t uuid[16], CustomMount **mounts,
-                         size_t *n_mounts) {
+int link_journal_prepare(const Settings *s, const RootSource *root, uid_t owner, const uint8_t uuid[16],
+                         CustomMount **mounts, size_t *n_mounts) {
         LinkJournal l = s->link_journal;
         _cleanup_free_ char *host = NULL, *host_id = NULL;
         char id[33];
@@ -1033,5 +1039,5 @@ int link_journal_prepare(const Settings *s, const RootSource *root, const uint8_
         }
         if (l == LINK_JOURNAL_HOST || l == LINK_JOURNAL_TRY_HOST)
                 return link_journal_host(s, id, l == LINK_JOURNAL_TRY_HOST, mounts, n_mounts);
-        return link_journal_guest(s, root, id, l == LINK_JOURNAL_TRY_GUEST);
+        return link_journal_guest(s, root, owner, id, l == LINK_JOURNAL_TRY_GUEST);
 }

@@ -58,8 +58,8 @@ Registration *register_close(Registration *r);
  * $container_uuid) when the tree has none. "auto" links only where the host
  * already has /var/log/journal/ID. Call in the monitor, before
  * custom_mounts_prepare(). Logs. */
-int link_journal_prepare(const Settings *s, const RootSource *root, const uint8_t uuid[16], CustomMount **mounts,
-                         size_t *n_mounts);
+int link_journal_prepare(const Settings *s, const RootSource *root, uid_t owner, const uint8_t uuid[16],
+                         CustomMount **mounts, size_t *n_mounts);
 
 /* --property=NAME=VALUE: 0 if berth knows NAME and VALUE parses; -EINVAL with
  * a static detail otherwise. */

@@ -61,7 +61,7 @@ static int host_os_environment(char ***ret) {
         return 0;
 }
 
-int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret) {
+int runtime_prepare(const Settings *s, const RootSource *root, uid_t tree_owner, Runtime *ret) {
         Runtime rt = {
                 .capabilities = settings_container_capabilities(s),
         };
@@ -82,7 +82,7 @@ int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret) {
         rt.n_mounts = s->n_custom_mounts;
 
         /* may add a bind mount: before custom_mounts_prepare() sorts and checks them */
-        r = link_journal_prepare(s, root, rt.uuid, &rt.mounts, &rt.n_mounts);
+        r = link_journal_prepare(s, root, tree_owner, rt.uuid, &rt.mounts, &rt.n_mounts);
         if (r < 0)
                 goto fail;
         r = custom_mounts_prepare(rt.mounts, rt.n_mounts, s->machine);

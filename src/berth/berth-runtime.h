@@ -33,7 +33,7 @@ typedef struct Runtime {
 
 /* In the monitor, with the machine's lock held: UUID, --link-journal=, the custom mounts' work
  * directories, the seccomp programs. On failure, what was made is removed again. Logs. */
-int runtime_prepare(const Settings *s, const RootSource *root, Runtime *ret);
+int runtime_prepare(const Settings *s, const RootSource *root, uid_t tree_owner, Runtime *ret);
 /* Removes what runtime_prepare() made on the host and frees RT. Idempotent. Logs warnings. */
 void runtime_done(Runtime *rt);
 /* The host paths the record must list for stale cleanup (SCRATCH=). */

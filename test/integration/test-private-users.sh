@@ -694,6 +694,29 @@ wrote" "$OUT" "--private-users=$mode"
         assert_eq 0:0 "$(stat -c %u:%g "/var/log/journal/$id")" "the host's directory is unchanged"
 }
 
+# --link-journal=guest makes the guest's journal directory in its tree: with -U it must be the
+# guest root's inside (its journald writes there), in chown mode (the tree shifted) as in map mode.
+test_link_journal_guest_with_userns() {
+        local name id mode
+        name=$(machine)
+        for mode in chown map; do
+                id=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+                rm -rf "$ROOT"
+                make_tiny_tree "$ROOT"
+                mkdir -p "$ROOT/var/log/journal"
+                echo "$id" >"$ROOT/etc/machine-id"
+                # shellcheck disable=SC2064 # $id now: the host's link goes also when the case fails
+                trap "rm -f '/var/log/journal/$id'" EXIT
+                berth "${B[@]}" -M "$name" -D "$ROOT" -U --private-users-ownership="$mode" --link-journal=guest \
+                        /bin/sh -c "stat -c '%u:%g' /var/log/journal/$id; touch /var/log/journal/$id/guest && echo wrote"
+                assert_eq 0 "$RC" "$mode: $ERR"
+                assert_eq "0:0
+wrote" "$OUT" "$mode"
+                [ -L "/var/log/journal/$id" ] || fail "$mode: no link on the host"
+                rm -f "/var/log/journal/$id"
+        done
+}
+
 # The host's network namespace is not the container's: its root cannot bind privileged ports
 # there, and does not get the capability that says it could (as with nspawn)
 test_no_net_bind_service_on_the_hosts_network() {
