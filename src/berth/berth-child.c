@@ -1034,25 +1034,30 @@ fail:
         _exit(EXIT_FAILURE);
 }
 
+/* What both start-up children do first: errors go to the monitor (through ERROR, sent with the
+ * step that failed), we die with the monitor (berth killed with SIGKILL takes the container down;
+ * the -U PID 1's parent is the monitor too, by CLONE_PARENT), the signals the monitor blocks for
+ * sd-event are unblocked for the payload, every fd but KEEP is closed, and the start-up protocol
+ * begins on the sync socket. */
+static void child_prologue(const ChildParams *p, const int *keep, size_t n_keep, ChildError *error, Startup *sp) {
+        sigset_t none;
+
+        log_set_sink(LOG_ERR, child_error_sink, error);
+        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
+        sigemptyset(&none);
+        (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        (void) close_all_fds(keep, n_keep);
+        startup_init(sp, p->sync_fd, STARTUP_CHILD, p->settings);
+}
+
 _noreturn_ void child_main(const ChildParams *p) {
-        const Settings *s = p->settings;
         const char *init = NULL;
         int r, stop_signal = SIGKILL, reboot_signal = 0;
         int keep[] = { p->sync_fd, p->root->mount_fd, p->userns->fd };
         ChildError error = {};
-        sigset_t none;
         Startup sp;
 
-        log_set_sink(LOG_ERR, child_error_sink, &error);
-
-        /* We die with the monitor: berth killed with SIGKILL takes the container down. */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        /* The monitor blocks the signals it handles through sd-event; the payload must not inherit that. */
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) close_all_fds(keep, ELEMENTSOF(keep));
-
-        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
+        child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
         r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
         if (r == 0)
                 _exit(EXIT_SUCCESS); /* -U: the container's PID 1 takes it from here */
@@ -1074,17 +1079,9 @@ _noreturn_ static void child_init_main(const ChildParams *p) {
         int keep[] = { p->sync_fd };
         HostFile resolv = {}, tz = {};
         ChildError error = {};
-        sigset_t none;
         Startup sp;
 
-        log_set_sink(LOG_ERR, child_error_sink, &error);
-        /* our parent is the monitor (CLONE_PARENT): we die with it */
-        (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
-        sigemptyset(&none);
-        (void) sigprocmask(SIG_SETMASK, &none, NULL);
-        (void) close_all_fds(keep, ELEMENTSOF(keep));
-
-        startup_init(&sp, p->sync_fd, STARTUP_CHILD, s);
+        child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
         startup_handover(&sp, p->sync_fd, STARTUP_LOCKED_MOUNTS);
         /* still in the host's mount namespace: the host's files that go into the tree */
         host_files_read(s, &resolv, &tz);
