@@ -545,11 +545,14 @@ static int rm_rf_at(int dfd, dev_t dev) {
                 if (S_ISDIR(st.st_mode)) {
                         if (st.st_dev != dev)
                                 continue; /* a mount point: never descend */
-                        int sub = openat(dirfd(d), de->d_name,
-                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        /* nor into a bind mount of the same file system (a tree's owner may plant
+                         * one to have us delete what it could not): RESOLVE_NO_XDEV says EXDEV */
+                        int sub = openat_beneath(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY);
+                        if (sub == -EXDEV)
+                                continue;
                         if (sub < 0) {
                                 if (r == 0)
-                                        r = negative_errno();
+                                        r = sub;
                                 continue;
                         }
                         int q = rm_rf_at(sub, dev);
@@ -588,9 +591,16 @@ int rm_rf_at_name(int dir_fd, const char *name) {
                 return errno == ENOENT ? 0 : negative_errno();
         if (!S_ISDIR(st.st_mode))
                 return RET_NERRNO(unlinkat(dir_fd, name, 0));
-        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* the name may be in a hostile tree: a mount over it is never entered (EXDEV), and the
+         * directory opened must be the one looked at */
+        fd = openat_beneath(dir_fd, name, O_RDONLY | O_DIRECTORY);
         if (fd < 0)
-                return negative_errno();
+                return fd;
+        struct stat ost;
+        if (fstat(fd, &ost) < 0 || ost.st_dev != st.st_dev || ost.st_ino != st.st_ino) {
+                safe_close(fd);
+                return -ESTALE;
+        }
         r = rm_rf_at(fd, st.st_dev);
         if (unlinkat(dir_fd, name, AT_REMOVEDIR) < 0 && errno != ENOENT && r == 0)
                 r = negative_errno();
@@ -797,6 +807,15 @@ int open_in_root(int root_fd, const char *path, int flags) {
         while (*path == '/')
                 path++;
         fd = (int) syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof how);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+int openat_beneath(int dir_fd, const char *name, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),
+                .resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int) syscall(SYS_openat2, dir_fd, name, &how, sizeof how);
         return fd < 0 ? negative_errno() : fd;
 }
 

@@ -74,7 +74,10 @@ int rm_rf_at_name(int dir_fd, const char *name);
 char *overlay_option_escape(const char *p);
 /* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."
  * stop at the tree's root, /proc magic links are refused (openat2 RESOLVE_IN_ROOT). */
-int open_in_root(int root_fd, const char *path, int flags);   /* stays on one file system, never follows symlinks */
+int open_in_root(int root_fd, const char *path, int flags);
+/* NAME directly below DIR_FD: never through a symlink, never across a mount (-EXDEV), O_NOFOLLOW
+ * (with O_PATH a symlink itself is opened) */
+int openat_beneath(int dir_fd, const char *name, int flags);   /* stays on one file system, never follows symlinks */
 /* Writes DATA as the file NAME in the directory DIR_FD (which may be in a hostile tree): a new inode
  * made under a temporary name with O_EXCL, then renamed over NAME. Whatever NAME was (a symlink, a hard
  * link to a file elsewhere) is replaced, never written through; a directory there is an error. On
