@@ -71,23 +71,18 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
 /* copy-from: a guest's setuid or setgid file must not become one on the host */
 static mode_t copy_mode_mask = 07777;
 
-/* A machine with a user namespace: its ids 0..range-1 are host ids shift..shift+range-1. copy-to gives
- * what it copies the guest's ids for the source's (host root's file becomes the guest root's),
- * copy-from the other way round; an id the other side has no name for becomes its nobody. */
-static uid_t copy_shift = 0, copy_range = 0;
-static bool copy_into_guest = false;
+/* Owners: kept as they are, except on a machine with a user namespace, where, as with machinectl,
+ * everything copied belongs to the receiving side's root: to the guest's root (we create as it, see
+ * verb_copy()), or to the host's root. A guest must not choose which host user owns what it hands
+ * out, and no chown by name can be turned by the guest onto something else. */
+static bool copy_keep_owners = true;
 
-static uid_t copy_id(uid_t id) {
-        if (copy_range == 0)
-                return id;
-        if (copy_into_guest)
-                return id < copy_range ? copy_shift + id : copy_shift + MIN((uid_t) 65534, copy_range - 1);
-        return id >= copy_shift && id - copy_shift < copy_range ? id - copy_shift : 65534;
-}
+/* copy-from: the guest's tree is walked; a mount it planted over an entry is not entered */
+static bool copy_source_is_guest = false;
 
 static int copy_attrs(int fd, const struct stat *st) {
         struct timespec ts[2] = { st->st_atim, st->st_mtim };
-        if (fchown(fd, copy_id(st->st_uid), copy_id(st->st_gid)) < 0)
+        if (copy_keep_owners && fchown(fd, st->st_uid, st->st_gid) < 0)
                 log_debug_errno(negative_errno(), "Failed to change owner, ignoring: %m");
         if (fchmod(fd, st->st_mode & copy_mode_mask) < 0)
                 return negative_errno();
@@ -141,9 +136,10 @@ static int copy_directory(int src, const struct stat *st, int dst_dir, const cha
         /* always a new directory: a copy never merges into one that is there (see copy_into_place()) */
         if (mkdirat(dst_dir, name, 0700) < 0)
                 return negative_errno();
-        out = openat(dst_dir, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        /* the guest may have put a mount (of a host directory) over the new name since: not entered */
+        out = openat_beneath(dst_dir, name, O_RDONLY | O_DIRECTORY);
         if (out < 0)
-                return negative_errno();
+                return out;
         in = reopen_fd(src, O_RDONLY | O_DIRECTORY);
         if (in < 0)
                 return in;
@@ -159,10 +155,13 @@ static int copy_directory(int src, const struct stat *st, int dst_dir, const cha
 
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                fd = openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-                if (fd < 0 || fstat(fd, &cst) < 0) {
+                fd = copy_source_is_guest ? openat_beneath(dirfd(d), de->d_name, O_PATH)
+                                          : RET_NERRNO(openat(dirfd(d), de->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC));
+                if (fd < 0)
+                        q = fd;
+                else if (fstat(fd, &cst) < 0)
                         q = negative_errno();
-                } else
+                else
                         q = copy_fd(fd, &cst, out, de->d_name, depth + 1);
                 if (q == -EMEDIUMTYPE && special_file_type(cst.st_mode))
                         log_error("Failed to copy '%s': it is a %s; only files, directories, symbolic links and "
@@ -194,7 +193,13 @@ static int copy_fd(int src, const struct stat *st, int dst_dir, const char *name
                 target[k] = 0;
                 if (symlinkat(target, dst_dir, name) < 0)
                         return negative_errno();
-                (void) fchownat(dst_dir, name, copy_id(st->st_uid), copy_id(st->st_gid), AT_SYMLINK_NOFOLLOW);
+                if (copy_keep_owners) {
+                        /* through an fd of the link itself: the name may have been swapped meanwhile */
+                        _cleanup_close_ int l = openat_beneath(dst_dir, name, O_PATH);
+                        struct stat lst;
+                        if (l >= 0 && fstat(l, &lst) >= 0 && S_ISLNK(lst.st_mode))
+                                (void) fchownat(l, "", st->st_uid, st->st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
+                }
                 return 0;
         }
         if (S_ISFIFO(st->st_mode)) {
@@ -262,6 +267,33 @@ static int split_path(const char *path, char **ret_dir, char **ret_base) {
         return 0;
 }
 
+/* What a copy into a -U machine creates is created as the guest's root: where its tree is mounted
+ * idmapped the host's root has no id there (a create fails with EOVERFLOW), the guest root's does,
+ * and on a shifted tree it is the owner wanted. Only the file system ids change; with
+ * SECBIT_NO_SETUID_FIXUP (added to the bits we had, put back after) our capabilities stay. */
+static int fs_ids_become(uid_t id, int *ret_saved_bits) {
+        int bits = prctl(PR_GET_SECUREBITS);
+
+        if (bits < 0 || prctl(PR_SET_SECUREBITS, bits | SECBIT_NO_SETUID_FIXUP) < 0)
+                return negative_errno();
+        (void) setfsuid(id);
+        (void) setfsgid(id);
+        if ((uid_t) setfsuid((uid_t) -1) != id || (gid_t) setfsgid((gid_t) -1) != id) {
+                (void) setfsuid(0);
+                (void) setfsgid(0);
+                (void) prctl(PR_SET_SECUREBITS, bits);
+                return -EPERM;
+        }
+        *ret_saved_bits = bits;
+        return 0;
+}
+
+static void fs_ids_restore(int saved_bits) {
+        (void) setfsuid(0);
+        (void) setfsgid(0);
+        (void) prctl(PR_SET_SECUREBITS, saved_bits);
+}
+
 int verb_copy(int argc, char *argv[]) {
         bool to = streq(argv[0], "copy-to");
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
@@ -270,6 +302,8 @@ int verb_copy(int argc, char *argv[]) {
         const char *from = argv[2], *dest = argc > 3 ? argv[3] : argv[2];
         const char *guest = to ? dest : from;
         bool into = false;
+        uid_t guest_root = 0;
+        int saved_bits = 0;
         struct stat st;
         int r;
 
@@ -279,23 +313,10 @@ int verb_copy(int argc, char *argv[]) {
         if (!to)
                 copy_mode_mask = 01777;
         if (m->record && m->record->uid_range > 0 && m->record->uid_shift > 0) {
-                copy_shift = m->record->uid_shift;
-                copy_range = m->record->uid_range;
-                copy_into_guest = to;
+                guest_root = m->record->uid_shift;
+                copy_keep_owners = false;
         }
-        if (to && copy_range > 0) {
-                /* What we create in the guest is created as its root: where its tree is mounted
-                 * idmapped, the host's root has no id on it (a create fails with EOVERFLOW), the
-                 * guest root's does. With SECBIT_NO_SETUID_FIXUP the change of file system ids keeps
-                 * our capabilities: reading the host's source and the chown to the guest's ids. */
-                if (prctl(PR_SET_SECUREBITS, SECBIT_NO_SETUID_FIXUP) < 0)
-                        return log_error_errno(negative_errno(), "Failed to keep capabilities across the change of ids: %m");
-                (void) setfsuid(copy_shift);
-                (void) setfsgid(copy_shift);
-                if ((uid_t) setfsuid((uid_t) -1) != copy_shift || (gid_t) setfsgid((gid_t) -1) != copy_shift)
-                        return log_error_errno(-EPERM, "Failed to write as the root of machine '%s' (host id %u).",
-                                               m->name, (unsigned) copy_shift);
-        }
+        copy_source_is_guest = !to;
         if (!path_is_absolute(guest))
                 return log_error_errno(-EINVAL, "The path in the machine must be absolute: '%s'.", guest);
         r = machine_open_root(m, &root);
@@ -337,7 +358,15 @@ int verb_copy(int argc, char *argv[]) {
                         return log_error_errno(to ? dst_dir : negative_errno(), "Failed to open directory '%s'%s%s: %m", dir,
                                                to ? " in machine " : "", to ? m->name : "");
         }
+        if (to && guest_root > 0) {
+                r = fs_ids_become(guest_root, &saved_bits);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to write as the root of machine '%s' (host id %u): %m",
+                                               m->name, (unsigned) guest_root);
+        }
         r = copy_into_place(src, &st, dst_dir, base);
+        if (to && guest_root > 0)
+                fs_ids_restore(saved_bits);
         if (r == -EEXIST) {
                 _cleanup_free_ char *target = into ? path_join(dest, base) : NULL;
                 return log_error_errno(r, "Failed to copy '%s' to '%s': it exists%s (--force replaces it).", from,

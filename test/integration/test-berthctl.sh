@@ -687,10 +687,11 @@ a" "$OUT"
 
 # A copy never merges into an existing directory unless asked (--force replaces it whole), and a
 # device node or socket is an error that names the type; nothing is left half-copied.
-# On a -U machine the copies carry the guest's ids: host root's file becomes the guest root's (and
-# readable by it with mode 0600), a guest root's file comes out as host root's. In map mode (the
+# On a -U machine, as with machinectl, what is copied belongs to the receiving side's root: host
+# files of any owner become the guest root's (readable by it with mode 0600), the guest's come out
+# as host root's (a guest never chooses which host user owns what it hands out). In map mode (the
 # tree mounted idmapped: the host's root has no id there) and in chown mode (the tree shifted).
-test_copy_on_a_userns_machine_uses_the_guests_ids() {
+test_copy_on_a_userns_machine_gives_it_to_the_receiving_root() {
         local n mode
         for mode in map chown; do
                 n=$(mname "ucopy-$mode")
@@ -709,12 +710,13 @@ test_copy_on_a_userns_machine_uses_the_guests_ids() {
                 assert_eq 0 "$RC" "copy-to a directory ($mode): $ERR"
                 ctl exec "$n" /bin/sh -c 'stat -c "%n %u:%g %a" /root/h /root/hd /root/hd/f; cat /root/hd/f'
                 assert_eq 0 "$RC" "$ERR"
-                assert_contains "$OUT" "/root/h 1000:1000 600"
+                assert_contains "$OUT" "/root/h 0:0 600"
                 assert_contains "$OUT" "/root/hd 0:0"
                 assert_contains "$OUT" "/root/hd/f 0:0"
                 assert_contains "$OUT" "in-dir"
-                ctl exec "$n" /bin/sh -c 'chown 0:0 /root/h && cat /root/h'
+                ctl exec "$n" /bin/cat /root/h
                 assert_eq "host $mode" "$OUT" "the guest's root reads what was copied in"
+                ctl exec "$n" /bin/chown 1000:1000 /root/g
                 ctl copy-from "$n" /root/g "$T/g-$mode"
                 assert_eq 0 "$RC" "copy-from ($mode): $ERR"
                 assert_eq "0:0" "$(stat -c %u:%g "$T/g-$mode")" "copy-from gives the host's ids"
@@ -723,6 +725,28 @@ test_copy_on_a_userns_machine_uses_the_guests_ids() {
                 bg_exit
                 assert_eq 0 "$BG_RC"
         done
+}
+
+# Hostile: a -U guest cannot delete files of a host directory bound into it (their owner has no id
+# in its range). It mounts that directory below a path the user then replaces with copy-to --force:
+# the removal of the old copy must not go through the guest's mount.
+test_copy_force_never_deletes_through_a_planted_mount() {
+        local n
+        n=$(mname plant)
+        make_tiny_tree "$ROOT"
+        mkdir -p "$T/victim" "$T/src"
+        echo precious >"$T/victim/keep"
+        echo new >"$T/src/f"
+        start_bg "$n" "$ROOT" -b -U --bind="$T/victim:/victim:noidmap"
+        # (copy-to of src into the directory /dest replaces /dest/src)
+        ctl exec "$n" /bin/sh -c 'rm -f /victim/keep 2>/dev/null; mkdir -p /dest/src/sub && mount --bind /victim /dest/src/sub && cat /dest/src/sub/keep'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq precious "$OUT"
+        [ -e "$T/victim/keep" ] || fail "the guest deleted the host's file itself: the case shows nothing"
+        ctl copy-to --force "$n" "$T/src" /dest
+        assert_eq "precious" "$(cat "$T/victim/keep" 2>&1)" "the host's file behind the guest's mount"
+        ctl poweroff "$n"
+        bg_exit
 }
 
 test_copy_never_merges_and_refuses_special_files() {
