@@ -960,15 +960,19 @@ static int link_journal_guest(const Settings *s, const RootSource *root, uid_t o
                 jfd = open_in_root(root->mount_fd, "var/log/journal", O_RDONLY | O_DIRECTORY);
                 if (jfd < 0)
                         why = "the tree has no /var/log/journal";
-                else if (mkdirat(jfd, id, 02755) >= 0) {
-                        /* a tree shifted to a user namespace's range: its journald is that root */
-                        if (owner != 0 && fchownat(jfd, id, owner, owner, AT_SYMLINK_NOFOLLOW) < 0) {
-                                r = negative_errno();
-                                why = "cannot give the guest's journal directory to the guest's root";
-                        }
-                } else if (errno != EEXIST) {
+                else if (mkdirat(jfd, id, 02755) < 0 && errno != EEXIST) {
                         r = negative_errno();
                         why = "cannot create the guest's journal directory";
+                } else if (owner != 0) {
+                        /* a tree shifted to a user namespace's range: its journald is that root (also
+                         * for a directory an earlier start without -U made as host root) */
+                        _cleanup_close_ int d = openat_beneath(jfd, id, O_RDONLY | O_DIRECTORY);
+                        struct stat dst;
+                        r = d < 0 ? d : fstat(d, &dst) < 0 ? negative_errno() : 0;
+                        if (r >= 0 && dst.st_uid == 0 && fchown(d, owner, owner) < 0)
+                                r = negative_errno();
+                        if (r < 0)
+                                why = "cannot give the guest's journal directory to the guest's root";
                 }
         }
         if (!why) {

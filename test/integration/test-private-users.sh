@@ -714,6 +714,15 @@ test_link_journal_guest_with_userns() {
 wrote" "$OUT" "$mode"
                 [ -L "/var/log/journal/$id" ] || fail "$mode: no link on the host"
                 rm -f "/var/log/journal/$id"
+                [ "$mode" = chown ] || continue
+                # a shifted tree whose journal directory a start without -U made as host root
+                rm -rf "$ROOT/var/log/journal/$id"
+                mkdir -m 02755 "$ROOT/var/log/journal/$id"
+                berth "${B[@]}" -M "$name" -D "$ROOT" -U --link-journal=guest \
+                        /bin/sh -c "touch /var/log/journal/$id/guest2 && echo wrote"
+                assert_eq 0 "$RC" "a root-owned journal directory: $ERR"
+                assert_eq wrote "$OUT"
+                rm -f "/var/log/journal/$id"
         done
 }
 
