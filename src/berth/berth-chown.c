@@ -127,15 +127,6 @@ static int shift_inode(int fd, const struct stat *st, Shift *s) {
         return 0;
 }
 
-/* NAME in DIR_FD, without following a symlink or crossing into another mount */
-static int open_entry(int dir_fd, const char *name) {
-        struct open_how how = {
-                .flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
-                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV,
-        };
-        return RET_NERRNO((int) syscall(SYS_openat2, dir_fd, name, &how, sizeof how));
-}
-
 static int shift_dir(int dir_fd, Shift *s, unsigned depth, const char *what) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;
@@ -158,7 +149,7 @@ static int shift_dir(int dir_fd, Shift *s, unsigned depth, const char *what) {
 
                 if (streq(de->d_name, ".") || streq(de->d_name, ".."))
                         continue;
-                e = open_entry(dirfd(d), de->d_name);
+                e = openat_beneath(dirfd(d), de->d_name, O_PATH); /* -EXDEV: a mount point */
                 if (e == -EXDEV)
                         continue; /* a mount point: another file system's business */
                 if (e == -ENOENT)
