@@ -316,6 +316,20 @@ berth_in_ns() {
         ERR=$(ip netns exec "$ns" "$BERTH" "$@" 2>&1 >/dev/null </dev/null) || RC=$?
 }
 
+# reached_over_ipv6 WHERE: the guest of test_port_over_ipv6_from_another_namespace (its n, p, u,
+# client, hostns and lan6) is reached, TCP and UDP, from the client namespace through
+# [lan6::1] and from the host namespace's ::1; WHERE says which address of the guest, for the failure.
+reached_over_ipv6() {
+        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
+                fail "another namespace does not reach the guest through [$lan6::1]:$p $1"
+        NETNS_RUN="ip netns exec $client" wait_for udp_says "$lan6::1" "$u" ||
+                fail "udp from another namespace does not reach the guest through [$lan6::1]:$u $1"
+        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says ::1 "$p" "hello from $n" ||
+                fail "the namespace's ::1 does not reach the guest $1"
+        NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
+                fail "udp from the namespace's ::1 does not reach the guest $1"
+}
+
 # The same over IPv6, with a guest that has no IPv4 address at all: another machine on the
 # namespace-host's network reaches the guest through [lan6::1]:PORT (ip6 DNAT in PREROUTING), the
 # namespace's ::1 through the monitor's proxy (which then has only the guest's IPv6 address to go
@@ -348,14 +362,7 @@ test_port_over_ipv6_from_another_namespace() {
         in_netns "$n" ip -6 route add default via "$v6::1"
         NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to6 "$n" "$v6::2" ||
                 fail "the table in the namespace does not forward to the guest's IPv6 address"
-        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
-                fail "another namespace does not reach the guest through [$lan6::1]:$p"
-        NETNS_RUN="ip netns exec $client" wait_for udp_says "$lan6::1" "$u" ||
-                fail "udp from another namespace does not reach the guest through [$lan6::1]:$u"
-        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says ::1 "$p" "hello from $n" ||
-                fail "the namespace's ::1 does not reach the guest's IPv6 address"
-        NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
-                fail "udp from the namespace's ::1 does not reach the guest's IPv6 address"
+        reached_over_ipv6 "at its IPv6 address"
 
         # the guest moves to another IPv6 address: the forwards follow, the old target goes
         in_netns "$n" ip -6 addr add "$v6::3/64" dev host0 nodad
@@ -365,14 +372,7 @@ test_port_over_ipv6_from_another_namespace() {
                 fail "the table did not follow the guest to $v6::3"
         NETNS_RUN="ip netns exec $hostns" table_forwards_to6 "$n" "$v6::2" &&
                 fail "the table still forwards to the guest's old IPv6 address"
-        NETNS_RUN="ip netns exec $client" wait_for tcp_says "$lan6::1" "$p" "hello from $n" ||
-                fail "another namespace does not reach the guest at its new IPv6 address"
-        NETNS_RUN="ip netns exec $client" wait_for udp_says "$lan6::1" "$u" ||
-                fail "udp from another namespace does not reach the guest at its new IPv6 address"
-        NETNS_RUN="ip netns exec $hostns" wait_for tcp_says ::1 "$p" "hello from $n" ||
-                fail "the namespace's ::1 does not reach the guest at its new IPv6 address"
-        NETNS_RUN="ip netns exec $hostns" wait_for udp_says ::1 "$u" ||
-                fail "udp from the namespace's ::1 does not reach the guest at its new IPv6 address"
+        reached_over_ipv6 "at its new IPv6 address"
 
         # Newer addresses that are worse targets, each followed by a change of the guest's IPv4
         # address, which shows once the table has it that berth has looked at what came before:
