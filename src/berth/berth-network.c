@@ -20,6 +20,7 @@
 #include <sys/file.h>
 
 #include "berth-network.h"
+#include "dl-load.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -94,6 +95,39 @@ bool settings_network_links(const Settings *s) {
 
 /* ---- libnl ---- */
 
+#define LIBNL_SYMBOLS(X)                                                                                \
+        X(nl_addr_build) X(nl_addr_get_binary_addr) X(nl_addr_get_len) X(nl_addr_put)                   \
+        X(nl_cache_free) X(nl_cache_get_first) X(nl_cache_get_next) X(nl_connect)                       \
+        X(nl_socket_add_memberships) X(nl_socket_alloc) X(nl_socket_disable_seq_check)                  \
+        X(nl_socket_free) X(nl_socket_get_fd) X(nl_socket_set_nonblocking) X(rtnl_addr_alloc_cache)     \
+        X(rtnl_addr_get_family) X(rtnl_addr_get_flags) X(rtnl_addr_get_ifindex)                         \
+        X(rtnl_addr_get_local) X(rtnl_addr_get_scope) X(rtnl_link_add) X(rtnl_link_alloc)               \
+        X(rtnl_link_alloc_cache) X(rtnl_link_bridge_alloc) X(rtnl_link_change) X(rtnl_link_delete)      \
+        X(rtnl_link_get_flags) X(rtnl_link_get_ifindex) X(rtnl_link_get_kernel)                         \
+        X(rtnl_link_get_master) X(rtnl_link_get_name) X(rtnl_link_get_type)                             \
+        X(rtnl_link_ipvlan_alloc) X(rtnl_link_ipvlan_set_mode) X(rtnl_link_macvlan_alloc)               \
+        X(rtnl_link_macvlan_set_mode) X(rtnl_link_put) X(rtnl_link_set_flags) X(rtnl_link_set_link)     \
+        X(rtnl_link_set_master) X(rtnl_link_set_name) X(rtnl_link_set_ns_fd) X(rtnl_link_veth_alloc)    \
+        X(rtnl_link_veth_get_peer) X(rtnl_link_veth_release) X(rtnl_route_get_nnexthops)                \
+        X(rtnl_route_get_type) X(rtnl_route_lookup) X(rtnl_route_nexthop_n)                             \
+        X(rtnl_route_nh_get_ifindex) X(rtnl_route_put)
+LIBNL_SYMBOLS(DL_DECLARE)
+
+/* libnl-route-3 and its libnl-3, loaded for the first machine with links of its own (dl-load.h).
+ * Logs. */
+static int libnl_load(void) {
+        static const DlSymbol symbols[] = { LIBNL_SYMBOLS(DL_ENTRY) };
+        static void *handle;
+        const char *e;
+        int r;
+
+        r = dl_load(&handle, "libnl-route-3.so.200", symbols, ELEMENTSOF(symbols), &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load libnl-route-3, which the network options need: %s. "
+                                          "Install libnl-route-3-200.", e);
+        return 0;
+}
+
 /* libnl reports its own codes; the kernel's errno behind them, for messages and callers */
 static int nl_to_errno(int r) {
         static const int map[NLE_MAX + 1] = {
@@ -114,25 +148,28 @@ static int nl_to_errno(int r) {
 
 static void nl_socket_freep(struct nl_sock **sk) {
         if (*sk)
-                nl_socket_free(*sk);
+                sym_nl_socket_free(*sk);
 }
 static void rtnl_link_putp(struct rtnl_link **l) {
         if (*l)
-                rtnl_link_put(*l);
+                sym_rtnl_link_put(*l);
 }
 static void nl_cache_freep(struct nl_cache **c) {
         if (*c)
-                nl_cache_free(*c);
+                sym_nl_cache_free(*c);
 }
 
 /* A route netlink socket in the current network namespace. Doesn't log. */
 static int nl_open(struct nl_sock **ret) {
-        _cleanup_(nl_socket_freep) struct nl_sock *sk = nl_socket_alloc();
+        _cleanup_(nl_socket_freep) struct nl_sock *sk = NULL;
         int r;
 
+        if (!sym_nl_socket_alloc) /* libnl_load() comes first */
+                return -EOPNOTSUPP;
+        sk = sym_nl_socket_alloc();
         if (!sk)
                 return -ENOMEM;
-        r = nl_connect(sk, NETLINK_ROUTE);
+        r = sym_nl_connect(sk, NETLINK_ROUTE);
         if (r < 0)
                 return nl_to_errno(r);
         *ret = TAKE_PTR(sk);
@@ -157,7 +194,7 @@ static int nl_open_in(int netns, int host, struct nl_sock **ret) {
 
 /* -ENODEV: no such link. Doesn't log. */
 static int link_get(struct nl_sock *sk, int ifindex, const char *name, struct rtnl_link **ret) {
-        return nl_to_errno(rtnl_link_get_kernel(sk, ifindex, name, ret));
+        return nl_to_errno(sym_rtnl_link_get_kernel(sk, ifindex, name, ret));
 }
 
 static int link_set_up(struct nl_sock *sk, const char *name) {
@@ -167,17 +204,17 @@ static int link_set_up(struct nl_sock *sk, const char *name) {
         r = link_get(sk, 0, name, &l);
         if (r < 0)
                 return r;
-        change = rtnl_link_alloc();
+        change = sym_rtnl_link_alloc();
         if (!change)
                 return -ENOMEM;
-        rtnl_link_set_flags(change, IFF_UP);
-        return nl_to_errno(rtnl_link_change(sk, l, change, 0));
+        sym_rtnl_link_set_flags(change, IFF_UP);
+        return nl_to_errno(sym_rtnl_link_change(sk, l, change, 0));
 }
 
 static int link_ifindex(struct nl_sock *sk, const char *name) {
         _cleanup_(rtnl_link_putp) struct rtnl_link *l = NULL;
         int r = link_get(sk, 0, name, &l);
-        return r < 0 ? r : rtnl_link_get_ifindex(l);
+        return r < 0 ? r : sym_rtnl_link_get_ifindex(l);
 }
 
 /* Deletes the link IFINDEX if it still has NAME (indexes only grow, so that is the one we made).
@@ -191,9 +228,9 @@ static int link_delete(struct nl_sock *sk, const char *name, int ifindex) {
                 return 0;
         if (r < 0)
                 return r;
-        if (!streq(strempty(rtnl_link_get_name(l)), name))
+        if (!streq(strempty(sym_rtnl_link_get_name(l)), name))
                 return 0;
-        r = nl_to_errno(rtnl_link_delete(sk, l));
+        r = nl_to_errno(sym_rtnl_link_delete(sk, l));
         return r == -ENODEV ? 0 : r < 0 ? r : 1;
 }
 
@@ -202,11 +239,11 @@ static int bridge_ports(struct nl_sock *sk, int ifindex) {
         _cleanup_(nl_cache_freep) struct nl_cache *cache = NULL;
         int r, n = 0;
 
-        r = nl_to_errno(rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache));
+        r = nl_to_errno(sym_rtnl_link_alloc_cache(sk, AF_UNSPEC, &cache));
         if (r < 0)
                 return r;
-        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o))
-                if (rtnl_link_get_master((struct rtnl_link *) o) == ifindex)
+        for (struct nl_object *o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o))
+                if (sym_rtnl_link_get_master((struct rtnl_link *) o) == ifindex)
                         n++;
         return n;
 }
@@ -241,12 +278,12 @@ static int zone_remove_if_unused(struct nl_sock *sk, const char *bridge) {
                 return 0;
         if (r < 0)
                 return r;
-        if (!streq(strempty(rtnl_link_get_type(l)), "bridge"))
+        if (!streq(strempty(sym_rtnl_link_get_type(l)), "bridge"))
                 return 0; /* not a zone of ours */
-        r = bridge_ports(sk, rtnl_link_get_ifindex(l));
+        r = bridge_ports(sk, sym_rtnl_link_get_ifindex(l));
         if (r != 0)
                 return r < 0 ? r : 0;
-        r = nl_to_errno(rtnl_link_delete(sk, l));
+        r = nl_to_errno(sym_rtnl_link_delete(sk, l));
         return r == -ENODEV ? 0 : r < 0 ? r : 1;
 }
 
@@ -328,20 +365,20 @@ static int remember_host_link(Network *n, const char *name, int ifindex, bool ma
 
 /* A veth pair: HOST on the host (a port of MASTER if > 0), INNER in the container, both up. */
 static int add_veth(Network *n, const char *host, const char *inner, int master) {
-        struct rtnl_link *l = rtnl_link_veth_alloc(), *peer;
+        struct rtnl_link *l = sym_rtnl_link_veth_alloc(), *peer;
         int r, ifindex;
 
         if (!l)
                 return log_oom();
-        rtnl_link_set_name(l, host);
+        sym_rtnl_link_set_name(l, host);
         if (master > 0)
-                rtnl_link_set_master(l, master);
-        peer = rtnl_link_veth_get_peer(l);
-        rtnl_link_set_name(peer, inner);
-        rtnl_link_set_ns_fd(peer, n->netns);
-        rtnl_link_put(peer);
-        r = nl_to_errno(rtnl_link_add(n->sk, l, NLM_F_CREATE | NLM_F_EXCL));
-        rtnl_link_veth_release(l);
+                sym_rtnl_link_set_master(l, master);
+        peer = sym_rtnl_link_veth_get_peer(l);
+        sym_rtnl_link_set_name(peer, inner);
+        sym_rtnl_link_set_ns_fd(peer, n->netns);
+        sym_rtnl_link_put(peer);
+        r = nl_to_errno(sym_rtnl_link_add(n->sk, l, NLM_F_CREATE | NLM_F_EXCL));
+        sym_rtnl_link_veth_release(l);
         if (r == -EEXIST)
                 return log_error_errno(r, "Failed to create veth '%s': an interface of that name exists on the host. "
                                           "Remove it, or pick another name.", host);
@@ -372,10 +409,10 @@ static int bridge_find(struct nl_sock *sk, const char *name) {
                                           "an existing one.", name);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up bridge '%s': %m", name);
-        if (!streq(strempty(rtnl_link_get_type(l)), "bridge"))
+        if (!streq(strempty(sym_rtnl_link_get_type(l)), "bridge"))
                 return log_error_errno(-ENOTSUP, "Interface '%s' is not a bridge (--network-bridge=): name a bridge.",
                                        name);
-        return rtnl_link_get_ifindex(l);
+        return sym_rtnl_link_get_ifindex(l);
 }
 
 /* The zone's bridge, made (up, no address) if it is missing. Call with the zone lock. */
@@ -385,18 +422,18 @@ static int zone_bridge(struct nl_sock *sk, const char *bridge) {
 
         r = link_get(sk, 0, bridge, &l);
         if (r >= 0) {
-                if (!streq(strempty(rtnl_link_get_type(l)), "bridge"))
+                if (!streq(strempty(sym_rtnl_link_get_type(l)), "bridge"))
                         return log_error_errno(-EEXIST, "Cannot use zone bridge '%s': an interface of that name "
                                                         "exists and is not a bridge.", bridge);
-                return rtnl_link_get_ifindex(l);
+                return sym_rtnl_link_get_ifindex(l);
         }
         if (r != -ENODEV)
                 return log_error_errno(r, "Failed to look up zone bridge '%s': %m", bridge);
-        l = rtnl_link_bridge_alloc();
+        l = sym_rtnl_link_bridge_alloc();
         if (!l)
                 return log_oom();
-        rtnl_link_set_name(l, bridge);
-        r = nl_to_errno(rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL));
+        sym_rtnl_link_set_name(l, bridge);
+        r = nl_to_errno(sym_rtnl_link_add(sk, l, NLM_F_CREATE | NLM_F_EXCL));
         if (r < 0)
                 return log_error_errno(r, "Failed to create zone bridge '%s': %m", bridge);
         r = link_set_up(sk, bridge);
@@ -472,15 +509,15 @@ static int setup_interface(Network *n, const char *spec) {
                 return log_error_errno(r, "Interface '%s' does not exist on the host (--network-interface=).", host);
         if (r < 0)
                 return log_error_errno(r, "Failed to look up interface '%s': %m", host);
-        if (rtnl_link_get_flags(l) & IFF_LOOPBACK)
+        if (sym_rtnl_link_get_flags(l) & IFF_LOOPBACK)
                 return log_error_errno(-EINVAL, "Cannot move the loopback interface '%s' into a container.", host);
-        change = rtnl_link_alloc();
+        change = sym_rtnl_link_alloc();
         if (!change)
                 return log_oom();
-        rtnl_link_set_ns_fd(change, n->netns);
+        sym_rtnl_link_set_ns_fd(change, n->netns);
         if (inner)
-                rtnl_link_set_name(change, inner);
-        r = nl_to_errno(rtnl_link_change(n->sk, l, change, 0));
+                sym_rtnl_link_set_name(change, inner);
+        r = nl_to_errno(sym_rtnl_link_change(n->sk, l, change, 0));
         if (r < 0)
                 return log_error_errno(r, "Failed to move interface '%s' into the container: %m", host);
         /* from here it is ours to give back */
@@ -493,7 +530,7 @@ static int setup_interface(Network *n, const char *spec) {
         n->n_moved++;
         if (ifindex < 0)
                 return log_error_errno(ifindex, "Failed to find interface '%s' in the container: %m", inner ?: spec);
-        r = remember_host_link(n, m[n->n_moved - 1].host_name, rtnl_link_get_ifindex(l), false);
+        r = remember_host_link(n, m[n->n_moved - 1].host_name, sym_rtnl_link_get_ifindex(l), false);
         if (r < 0)
                 return log_oom();
         r = link_set_up(n->sk_inner, inner ?: m[n->n_moved - 1].host_name);
@@ -523,19 +560,19 @@ static int setup_vlan(Network *n, const char *spec, bool ipvlan) {
         else
                 network_ifname_make(ipvlan ? NETWORK_IPVLAN_PREFIX : NETWORK_MACVLAN_PREFIX, parent, name);
 
-        l = ipvlan ? rtnl_link_ipvlan_alloc() : rtnl_link_macvlan_alloc();
+        l = ipvlan ? sym_rtnl_link_ipvlan_alloc() : sym_rtnl_link_macvlan_alloc();
         if (!l)
                 return log_oom();
         if (ipvlan)
-                r = rtnl_link_ipvlan_set_mode(l, IPVLAN_MODE_L2);
+                r = sym_rtnl_link_ipvlan_set_mode(l, IPVLAN_MODE_L2);
         else
-                r = rtnl_link_macvlan_set_mode(l, MACVLAN_MODE_BRIDGE);
+                r = sym_rtnl_link_macvlan_set_mode(l, MACVLAN_MODE_BRIDGE);
         if (r < 0)
                 return log_error_errno(nl_to_errno(r), "Failed to set up a %s link: %m", kind);
-        rtnl_link_set_link(l, p);
-        rtnl_link_set_name(l, name);
-        rtnl_link_set_ns_fd(l, n->netns);
-        r = nl_to_errno(rtnl_link_add(n->sk, l, NLM_F_CREATE | NLM_F_EXCL));
+        sym_rtnl_link_set_link(l, p);
+        sym_rtnl_link_set_name(l, name);
+        sym_rtnl_link_set_ns_fd(l, n->netns);
+        r = nl_to_errno(sym_rtnl_link_add(n->sk, l, NLM_F_CREATE | NLM_F_EXCL));
         if (r == -EOPNOTSUPP && ipvlan)
                 return log_error_errno(r, "Failed to create ipvlan interface '%s' on '%s': this kernel has no ipvlan "
                                           "support (CONFIG_IPVLAN). Use --network-macvlan= instead.", name, parent);
@@ -556,6 +593,9 @@ int network_setup(Network *n, const Settings *s, pid_t leader) {
 
         if (!settings_network_links(s))
                 return 0;
+        r = libnl_load();
+        if (r < 0)
+                return r;
         snprintf(path, sizeof path, "/proc/%d/ns/net", (int) leader);
         n->netns = open(path, O_RDONLY | O_CLOEXEC);
         if (n->netns < 0)
@@ -593,11 +633,11 @@ int network_setup(Network *n, const Settings *s, pid_t leader) {
 
 static void rtnl_route_putp(struct rtnl_route **r) {
         if (*r)
-                rtnl_route_put(*r);
+                sym_rtnl_route_put(*r);
 }
 static void nl_addr_putp(struct nl_addr **a) {
         if (*a)
-                nl_addr_put(*a);
+                sym_nl_addr_put(*a);
 }
 
 /* Does the host send ADDR out through the machine's own link, as a unicast route (not to an
@@ -607,12 +647,12 @@ static bool host_routes_to_guest(Network *n, struct nl_addr *addr) {
         _cleanup_(rtnl_route_putp) struct rtnl_route *route = NULL;
         struct rtnl_nexthop *nh;
 
-        if (rtnl_route_lookup(n->sk, addr, &route) < 0 || !route)
+        if (sym_rtnl_route_lookup(n->sk, addr, &route) < 0 || !route)
                 return false;
-        if (rtnl_route_get_type(route) != RTN_UNICAST || rtnl_route_get_nnexthops(route) != 1)
+        if (sym_rtnl_route_get_type(route) != RTN_UNICAST || sym_rtnl_route_get_nnexthops(route) != 1)
                 return false;
-        nh = rtnl_route_nexthop_n(route, 0);
-        return nh && rtnl_route_nh_get_ifindex(nh) == n->route_ifindex;
+        nh = sym_rtnl_route_nexthop_n(route, 0);
+        return nh && sym_rtnl_route_nh_get_ifindex(nh) == n->route_ifindex;
 }
 
 int network_guest_addresses(Network *n, GuestAddresses *ret) {
@@ -623,23 +663,23 @@ int network_guest_addresses(Network *n, GuestAddresses *ret) {
 
         if (!n || n->guest_ifindex <= 0 || !n->sk_inner)
                 return -ENODEV;
-        r = nl_to_errno(rtnl_addr_alloc_cache(n->sk_inner, &cache));
+        r = nl_to_errno(sym_rtnl_addr_alloc_cache(n->sk_inner, &cache));
         if (r < 0)
                 return r;
-        for (struct nl_object *o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+        for (struct nl_object *o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o)) {
                 struct rtnl_addr *ra = (struct rtnl_addr *) o;
-                struct nl_addr *local = rtnl_addr_get_local(ra);
-                int family = rtnl_addr_get_family(ra);
+                struct nl_addr *local = sym_rtnl_addr_get_local(ra);
+                int family = sym_rtnl_addr_get_family(ra);
                 bool *has = family == AF_INET ? &a.has_ipv4 : &a.has_ipv6;
                 int *best = &rank[family == AF_INET ? 0 : 1], this;
-                unsigned flags = rtnl_addr_get_flags(ra);
+                unsigned flags = sym_rtnl_addr_get_flags(ra);
                 _cleanup_(nl_addr_putp) struct nl_addr *host = NULL;
 
-                if (rtnl_addr_get_ifindex(ra) != n->guest_ifindex || !local ||
+                if (sym_rtnl_addr_get_ifindex(ra) != n->guest_ifindex || !local ||
                     (family != AF_INET && family != AF_INET6))
                         continue;
                 /* a global address, settled: not link-local, not one that may still go (DAD) */
-                if (rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE || (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
+                if (sym_rtnl_addr_get_scope(ra) != RT_SCOPE_UNIVERSE || (flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
                         continue;
                 /* The kernel lists the newest first, but the newest is not the best target: a
                  * stable address goes before a temporary (privacy) one, which the kernel replaces on
@@ -648,16 +688,16 @@ int network_guest_addresses(Network *n, GuestAddresses *ret) {
                 this = (flags & IFA_F_DEPRECATED) ? 2 : (flags & IFA_F_TEMPORARY) ? 1 : 0;
                 if (this >= *best)
                         continue;
-                if (nl_addr_get_len(local) != (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
+                if (sym_nl_addr_get_len(local) != (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
                         continue;
                 /* the address alone, as a host route asks for it */
-                host = nl_addr_build(family, nl_addr_get_binary_addr(local), nl_addr_get_len(local));
+                host = sym_nl_addr_build(family, sym_nl_addr_get_binary_addr(local), sym_nl_addr_get_len(local));
                 if (!host)
                         return -ENOMEM;
                 if (!host_routes_to_guest(n, host))
                         continue;
-                memcpy(family == AF_INET ? (void *) &a.ipv4 : (void *) &a.ipv6, nl_addr_get_binary_addr(local),
-                       nl_addr_get_len(local));
+                memcpy(family == AF_INET ? (void *) &a.ipv4 : (void *) &a.ipv6, sym_nl_addr_get_binary_addr(local),
+                       sym_nl_addr_get_len(local));
                 *has = true;
                 *best = this;
         }
@@ -697,12 +737,12 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
 static int watch_socket(struct nl_sock *sk, bool routes) {
         int r;
 
-        nl_socket_disable_seq_check(sk);
-        r = nl_socket_add_memberships(sk, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, 0);
+        sym_nl_socket_disable_seq_check(sk);
+        r = sym_nl_socket_add_memberships(sk, RTNLGRP_IPV4_IFADDR, RTNLGRP_IPV6_IFADDR, 0);
         if (r >= 0 && routes)
-                r = nl_socket_add_memberships(sk, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, 0);
+                r = sym_nl_socket_add_memberships(sk, RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE, RTNLGRP_LINK, 0);
         if (r >= 0)
-                r = nl_socket_set_nonblocking(sk);
+                r = sym_nl_socket_set_nonblocking(sk);
         return nl_to_errno(r);
 }
 
@@ -727,9 +767,9 @@ int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *use
         if (r >= 0)
                 r = sd_event_source_set_enabled(n->watch_timer, SD_EVENT_OFF);
         if (r >= 0)
-                r = sd_event_add_io(e, &n->watch_inner_src, nl_socket_get_fd(n->watch_inner), EPOLLIN, on_watch, n);
+                r = sd_event_add_io(e, &n->watch_inner_src, sym_nl_socket_get_fd(n->watch_inner), EPOLLIN, on_watch, n);
         if (r >= 0)
-                r = sd_event_add_io(e, &n->watch_host_src, nl_socket_get_fd(n->watch_host), EPOLLIN, on_watch, n);
+                r = sd_event_add_io(e, &n->watch_host_src, sym_nl_socket_get_fd(n->watch_host), EPOLLIN, on_watch, n);
         return r;
 }
 
@@ -792,12 +832,12 @@ Network *network_teardown(Network *n) {
                 if (n->moved[i].inner_ifindex <= 0 || !n->sk_inner)
                         continue;
                 r = link_get(n->sk_inner, n->moved[i].inner_ifindex, NULL, &l);
-                if (r >= 0 && !(change = rtnl_link_alloc()))
+                if (r >= 0 && !(change = sym_rtnl_link_alloc()))
                         r = -ENOMEM;
                 if (r >= 0) {
-                        rtnl_link_set_ns_fd(change, n->host_netns);
-                        rtnl_link_set_name(change, n->moved[i].host_name);
-                        r = nl_to_errno(rtnl_link_change(n->sk_inner, l, change, 0));
+                        sym_rtnl_link_set_ns_fd(change, n->host_netns);
+                        sym_rtnl_link_set_name(change, n->moved[i].host_name);
+                        r = nl_to_errno(sym_rtnl_link_change(n->sk_inner, l, change, 0));
                 }
                 if (r < 0)
                         log_warning_errno(r, "Failed to move interface '%s' back to the host, ignoring: %m",
@@ -814,16 +854,16 @@ Network *network_teardown(Network *n) {
         free(n->zone);
         free(n->ifindexes);
         if (n->sk)
-                nl_socket_free(n->sk);
+                sym_nl_socket_free(n->sk);
         if (n->sk_inner)
-                nl_socket_free(n->sk_inner);
+                sym_nl_socket_free(n->sk_inner);
         sd_event_source_disable_unref(n->watch_host_src);
         sd_event_source_disable_unref(n->watch_inner_src);
         sd_event_source_disable_unref(n->watch_timer);
         if (n->watch_host)
-                nl_socket_free(n->watch_host);
+                sym_nl_socket_free(n->watch_host);
         if (n->watch_inner)
-                nl_socket_free(n->watch_inner);
+                sym_nl_socket_free(n->watch_inner);
         safe_close(n->netns);
         safe_close(n->host_netns);
         free(n);
@@ -836,6 +876,9 @@ int network_stale_cleanup(char **links, const char *zone) {
 
         if (strv_isempty(links) && !zone)
                 return 0;
+        r = libnl_load();
+        if (r < 0)
+                return r;
         r = nl_open(&sk);
         if (r < 0)
                 return log_warning_errno(r, "Failed to open a netlink socket, not removing a dead instance's links: %m");

@@ -12,6 +12,7 @@
 
 #include "berth-port-proxy.h"
 #include "berth-port.h"
+#include "dl-load.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -90,25 +91,48 @@ unsigned long long netns_self(void) {
 
 /* ---- libnftables ---- */
 
+#define NFT_SYMBOLS(X)                                                                                  \
+        X(nft_ctx_new) X(nft_ctx_free) X(nft_ctx_buffer_output) X(nft_ctx_buffer_error)                \
+        X(nft_ctx_get_error_buffer) X(nft_run_cmd_from_buffer)
+NFT_SYMBOLS(DL_DECLARE)
+
+/* libnftables, loaded at the first forward (dl-load.h): *ret_error says why it could not be */
+static int nft_load(char **ret_error) {
+        static const DlSymbol symbols[] = { NFT_SYMBOLS(DL_ENTRY) };
+        static void *handle;
+        const char *e;
+        int r;
+
+        r = dl_load(&handle, "libnftables.so.1", symbols, ELEMENTSOF(symbols), &e);
+        if (r < 0 && ret_error)
+                *ret_error = strjoin("port forwarding needs libnftables (install libnftables1): ", e);
+        return r;
+}
+
 static void nft_ctx_freep(struct nft_ctx **c) {
         if (*c)
-                nft_ctx_free(*c);
+                sym_nft_ctx_free(*c);
 }
 
 /* Runs CMDS as one transaction: all of it or nothing. On failure *ret_error (if given) is the
  * first line nft said. Doesn't log. */
 static int nft_run(const char *cmds, char **ret_error) {
-        _cleanup_(nft_ctx_freep) struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+        _cleanup_(nft_ctx_freep) struct nft_ctx *ctx = NULL;
         const char *e;
+        int r;
 
+        r = nft_load(ret_error);
+        if (r < 0)
+                return r;
+        ctx = sym_nft_ctx_new(NFT_CTX_DEFAULT);
         if (!ctx)
                 return -ENOMEM;
         /* nothing on our stdout or stderr: what nft says goes into our messages */
-        if (nft_ctx_buffer_output(ctx) < 0 || nft_ctx_buffer_error(ctx) < 0)
+        if (sym_nft_ctx_buffer_output(ctx) < 0 || sym_nft_ctx_buffer_error(ctx) < 0)
                 return -ENOMEM;
-        if (nft_run_cmd_from_buffer(ctx, cmds) == 0)
+        if (sym_nft_run_cmd_from_buffer(ctx, cmds) == 0)
                 return 0;
-        e = nft_ctx_get_error_buffer(ctx);
+        e = sym_nft_ctx_get_error_buffer(ctx);
         if (ret_error) {
                 const char *start = e && startswith(e, "Error: ") ? e + 7 : strempty(e);
                 *ret_error = strndup(start, strcspn(start, "\n"));

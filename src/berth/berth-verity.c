@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "berth-verity.h"
+#include "dl-load.h"
 #include "log.h"
 #include "util.h"
 
@@ -235,9 +236,30 @@ static void log_cb(int level, const char *msg, void *userdata) {
         log_debug("libcryptsetup: %s", last_error);
 }
 
+#define CRYPTSETUP_SYMBOLS(X)                                                                           \
+        X(crypt_activate_by_signed_key) X(crypt_activate_by_volume_key) X(crypt_deactivate_by_name)    \
+        X(crypt_free) X(crypt_get_verity_info) X(crypt_get_volume_key_size) X(crypt_init_by_name)      \
+        X(crypt_init_data_device) X(crypt_load) X(crypt_set_log_callback)
+CRYPTSETUP_SYMBOLS(DL_DECLARE)
+
+/* libcryptsetup (and the OpenSSL, device-mapper and argon2 it brings), loaded only for an image
+ * with verity (dl-load.h). Logs, when WHAT (the image) is given. */
+static int cryptsetup_load(const char *what) {
+        static const DlSymbol symbols[] = { CRYPTSETUP_SYMBOLS(DL_ENTRY) };
+        static void *handle;
+        const char *e;
+        int r;
+
+        r = dl_load(&handle, "libcryptsetup.so.12", symbols, ELEMENTSOF(symbols), &e);
+        if (r < 0 && what)
+                return log_error_errno(r, "Failed to load libcryptsetup, which %s needs for verity: %s. Install "
+                                          "libcryptsetup12.", what, e);
+        return r;
+}
+
 static void crypt_freep(struct crypt_device **cd) {
         if (*cd)
-                crypt_free(*cd);
+                sym_crypt_free(*cd);
 }
 
 /* Opens the tree in HASH (superblock at 0) for DATA and checks the hash's size against it. */
@@ -247,22 +269,25 @@ static int open_verity(const char *what, const char *data, const char *hash, con
         struct crypt_params_verity params = { .flags = flags };
         int r, k;
 
-        crypt_set_log_callback(NULL, log_cb, NULL);
+        r = cryptsetup_load(what);
+        if (r < 0)
+                return r;
+        sym_crypt_set_log_callback(NULL, log_cb, NULL);
         last_error[0] = 0;
-        r = crypt_init_data_device(&cd, hash, data);
+        r = sym_crypt_init_data_device(&cd, hash, data);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the hash tree of %s: %m", what);
-        crypt_set_log_callback(cd, log_cb, NULL);
-        r = crypt_load(cd, CRYPT_VERITY, &params);
+        sym_crypt_set_log_callback(cd, log_cb, NULL);
+        r = sym_crypt_load(cd, CRYPT_VERITY, &params);
         if (r < 0)
                 return log_error_errno(r, "Refusing %s: its hash tree (%s) has no valid verity superblock%s%s: %m",
                                        what, v->data_from ?: "the verity partition", last_error[0] ? ": " : "",
                                        last_error);
-        k = crypt_get_volume_key_size(cd);
+        k = sym_crypt_get_volume_key_size(cd);
         if (k > 0 && (size_t) k != v->root_hash_size) {
                 struct crypt_params_verity info = {};
 
-                (void) crypt_get_verity_info(cd, &info);
+                (void) sym_crypt_get_verity_info(cd, &info);
                 return log_error_errno(-EINVAL, "Refusing %s: the root hash from %s has %zu bytes, and the hash tree "
                                                 "uses %s, whose hashes have %i: pass the root hash that veritysetup "
                                                 "format printed.",
@@ -280,7 +305,7 @@ int verity_check_userspace(const char *what, const char *data, const char *hash,
         if (r < 0)
                 return r;
         /* no name: nothing is activated, the tree is walked in userspace */
-        r = crypt_activate_by_volume_key(cd, NULL, (const char *) v->root_hash, v->root_hash_size, 0);
+        r = sym_crypt_activate_by_volume_key(cd, NULL, (const char *) v->root_hash, v->root_hash_size, 0);
         /* libcryptsetup: -EPERM a data or hash block that does not match, -EFAULT the root hash */
         if (r == -EPERM || r == -EFAULT)
                 return log_error_errno(-EPERM, "Refusing %s: its data does not match the root hash from %s (checked in "
@@ -305,10 +330,10 @@ int verity_activate(const char *what, const char *name, const char *data, const 
         if (!path)
                 return log_oom();
         if (signed_)
-                r = crypt_activate_by_signed_key(cd, name, (const char *) v->root_hash, v->root_hash_size,
+                r = sym_crypt_activate_by_signed_key(cd, name, (const char *) v->root_hash, v->root_hash_size,
                                                  (const char *) v->sig, v->sig_size, CRYPT_ACTIVATE_READONLY);
         else
-                r = crypt_activate_by_volume_key(cd, name, (const char *) v->root_hash, v->root_hash_size,
+                r = sym_crypt_activate_by_volume_key(cd, name, (const char *) v->root_hash, v->root_hash_size,
                                                  CRYPT_ACTIVATE_READONLY);
         if (r == -EPERM)
                 return log_error_errno(r, "Refusing %s: the kernel rejects the root hash from %s%s: it is not the "
@@ -326,8 +351,11 @@ int verity_deactivate_deferred(const char *name) {
         _cleanup_(crypt_freep) struct crypt_device *cd = NULL;
         int r;
 
-        r = crypt_init_by_name(&cd, name);
+        r = cryptsetup_load(NULL);
         if (r < 0)
                 return r;
-        return crypt_deactivate_by_name(cd, name, CRYPT_DEACTIVATE_DEFERRED);
+        r = sym_crypt_init_by_name(&cd, name);
+        if (r < 0)
+                return r;
+        return sym_crypt_deactivate_by_name(cd, name, CRYPT_DEACTIVATE_DEFERRED);
 }

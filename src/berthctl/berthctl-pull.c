@@ -30,6 +30,7 @@
 #include "berthctl-images.h"
 #include "berthctl-import.h"
 #include "copy.h"
+#include "dl-load.h"
 #include "log.h"
 #include "util.h"
 
@@ -38,6 +39,35 @@ static const char *const import_verify_table[_IMPORT_VERIFY_MAX] = {
         [IMPORT_VERIFY_CHECKSUM] = "checksum",
         [IMPORT_VERIFY_NO] = "no",
 };
+
+#define CURL_SYMBOLS(X)                                                                                 \
+        X(curl_easy_cleanup) X(curl_easy_getinfo) X(curl_easy_init) X(curl_easy_perform)                \
+        X(curl_easy_setopt) X(curl_easy_strerror) X(curl_free) X(curl_global_init) X(curl_url)          \
+        X(curl_url_cleanup) X(curl_url_get) X(curl_url_set) X(curl_url_strerror)
+#define LIBCRYPTO_SYMBOLS(X)                                                                            \
+        X(EVP_DigestFinal_ex) X(EVP_DigestInit_ex) X(EVP_DigestUpdate) X(EVP_MD_CTX_free)               \
+        X(EVP_MD_CTX_new) X(EVP_sha256)
+CURL_SYMBOLS(DL_DECLARE)
+LIBCRYPTO_SYMBOLS(DL_DECLARE)
+
+/* libcurl and OpenSSL's libcrypto, loaded by the pull verbs only (dl-load.h): the other verbs
+ * start without them and the dozen libraries they bring. Logs. */
+static int pull_libraries_load(void) {
+        static const DlSymbol curl_symbols[] = { CURL_SYMBOLS(DL_ENTRY) };
+        static const DlSymbol crypto_symbols[] = { LIBCRYPTO_SYMBOLS(DL_ENTRY) };
+        static void *curl_handle, *crypto_handle;
+        const char *e;
+        int r;
+
+        r = dl_load(&curl_handle, "libcurl.so.4", curl_symbols, ELEMENTSOF(curl_symbols), &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load libcurl, which downloads need: %s. Install libcurl4.", e);
+        r = dl_load(&crypto_handle, "libcrypto.so.3", crypto_symbols, ELEMENTSOF(crypto_symbols), &e);
+        if (r < 0)
+                return log_error_errno(r, "Failed to load OpenSSL's libcrypto, which checksums need: %s. Install "
+                                          "libssl3.", e);
+        return 0;
+}
 
 const char *import_verify_to_string(ImportVerify v) {
         return v >= 0 && v < _IMPORT_VERIFY_MAX ? import_verify_table[v] : NULL;
@@ -85,19 +115,19 @@ typedef struct PullUrl {
 } PullUrl;
 
 static void pull_url_done(PullUrl *u) {
-        curl_free(u->url);
+        sym_curl_free(u->url);
         free(u->file);
-        curl_free(u->sums_url);
-        curl_free(u->sig_url);
+        sym_curl_free(u->sums_url);
+        sym_curl_free(u->sig_url);
 }
 
 static void curl_url_cleanupp(CURLU **h) {
         if (*h)
-                curl_url_cleanup(*h);
+                sym_curl_url_cleanup(*h);
 }
 
 static void curl_freep(char **p) {
-        curl_free(*p);
+        sym_curl_free(*p);
 }
 
 /* The URL of NAME next to the file (no query, no fragment). */
@@ -106,14 +136,14 @@ static int sibling_url(CURLU *h, const char *dir, const char *name, char **ret) 
 
         if (!path)
                 return -ENOMEM;
-        if (curl_url_set(h, CURLUPART_PATH, path, 0) != CURLUE_OK || curl_url_set(h, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
-            curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK || curl_url_get(h, CURLUPART_URL, ret, 0) != CURLUE_OK)
+        if (sym_curl_url_set(h, CURLUPART_PATH, path, 0) != CURLUE_OK || sym_curl_url_set(h, CURLUPART_QUERY, NULL, 0) != CURLUE_OK ||
+            sym_curl_url_set(h, CURLUPART_FRAGMENT, NULL, 0) != CURLUE_OK || sym_curl_url_get(h, CURLUPART_URL, ret, 0) != CURLUE_OK)
                 return -EINVAL;
         return 0;
 }
 
 static int pull_url_parse(const char *s, PullUrl *ret) {
-        _cleanup_(curl_url_cleanupp) CURLU *h = curl_url();
+        _cleanup_(curl_url_cleanupp) CURLU *h = sym_curl_url();
         _cleanup_(curl_freep) char *scheme = NULL, *path = NULL, *decoded = NULL;
         _cleanup_free_ char *dir = NULL;
         PullUrl u = {};
@@ -124,16 +154,16 @@ static int pull_url_parse(const char *s, PullUrl *ret) {
                 return log_oom();
         if (isempty(s))
                 return log_error_errno(-EINVAL, "Invalid URL: empty; expected http://, https:// or file://.");
-        uc = curl_url_set(h, CURLUPART_URL, s, 0);
+        uc = sym_curl_url_set(h, CURLUPART_URL, s, 0);
         if (uc != CURLUE_OK)
                 return log_error_errno(-EINVAL, "Invalid URL '%s': %s; expected http://, https:// or file://.", s,
-                                       curl_url_strerror(uc));
-        if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+                                       sym_curl_url_strerror(uc));
+        if (sym_curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
             (!streq(scheme, "http") && !streq(scheme, "https") && !streq(scheme, "file")))
                 return log_error_errno(-EPROTONOSUPPORT, "Invalid URL '%s': only http://, https:// and file:// are "
                                                          "supported.", s);
-        if (curl_url_get(h, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
-            curl_url_get(h, CURLUPART_PATH, &decoded, CURLU_URLDECODE) != CURLUE_OK)
+        if (sym_curl_url_get(h, CURLUPART_PATH, &path, 0) != CURLUE_OK ||
+            sym_curl_url_get(h, CURLUPART_PATH, &decoded, CURLU_URLDECODE) != CURLUE_OK)
                 return log_error_errno(-EINVAL, "Invalid URL '%s': it has no path.", s);
         slash = strrchr(decoded, '/');
         if (isempty(slash ? slash + 1 : decoded))
@@ -147,7 +177,7 @@ static int pull_url_parse(const char *s, PullUrl *ret) {
                 slash[1] = 0;
         else
                 dir[0] = 0;
-        if (curl_url_get(h, CURLUPART_URL, &u.url, 0) != CURLUE_OK ||
+        if (sym_curl_url_get(h, CURLUPART_URL, &u.url, 0) != CURLUE_OK ||
             sibling_url(h, dir, "SHA256SUMS", &u.sums_url) < 0 || sibling_url(h, dir, "SHA256SUMS.gpg", &u.sig_url) < 0) {
                 pull_url_done(&u);
                 return log_error_errno(-EINVAL, "Invalid URL '%s'.", s);
@@ -198,7 +228,7 @@ static size_t download_write(char *p, size_t size, size_t nmemb, void *userdata)
                 d->size += l;
                 d->mem[d->size] = 0;
         }
-        if (d->sha && EVP_DigestUpdate(d->sha, p, l) != 1) {
+        if (d->sha && sym_EVP_DigestUpdate(d->sha, p, l) != 1) {
                 d->error = -EIO;
                 return 0;
         }
@@ -222,40 +252,40 @@ static int download_progress(void *userdata, curl_off_t dltotal, curl_off_t dlno
 
 static void curl_easy_cleanupp(CURL **c) {
         if (*c)
-                curl_easy_cleanup(*c);
+                sym_curl_easy_cleanup(*c);
 }
 
 /* HINT: appended to the message when the server has no such file. */
 static int download(Download *d, const char *hint) {
-        _cleanup_(curl_easy_cleanupp) CURL *c = curl_easy_init();
+        _cleanup_(curl_easy_cleanupp) CURL *c = sym_curl_easy_init();
         char err[CURL_ERROR_SIZE] = "";
         long code = 0;
         CURLcode cc;
 
         if (!c)
                 return log_oom();
-        if (curl_easy_setopt(c, CURLOPT_URL, d->url) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file") != CURLE_OK ||
+        if (sym_curl_easy_setopt(c, CURLOPT_URL, d->url) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https,file") != CURLE_OK ||
             /* never from the network to a local file */
-            curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_MAXREDIRS, 16L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_USERAGENT, "berthctl/" BERTH_VERSION) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_REDIR_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_MAXREDIRS, 16L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "berthctl/" BERTH_VERSION) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_ERRORBUFFER, err) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 60L) != CURLE_OK ||
             /* a server that stalls for a minute is gone */
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, download_write) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_WRITEDATA, d) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, download_progress) != CURLE_OK ||
-            curl_easy_setopt(c, CURLOPT_XFERINFODATA, d) != CURLE_OK)
+            sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, download_write) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, d) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, download_progress) != CURLE_OK ||
+            sym_curl_easy_setopt(c, CURLOPT_XFERINFODATA, d) != CURLE_OK)
                 return log_error_errno(-EIO, "Failed to set up the download of '%s'.", d->url);
 
-        cc = curl_easy_perform(c);
+        cc = sym_curl_easy_perform(c);
         if (cancelled)
                 return log_error_errno(-ECANCELED, "Interrupted: nothing is left behind.");
         if (d->error == -EFBIG)
@@ -264,7 +294,7 @@ static int download(Download *d, const char *hint) {
         if (d->error < 0)
                 return log_error_errno(d->error, "Failed to save the download of '%s': %m", d->url);
         if (cc == CURLE_HTTP_RETURNED_ERROR) {
-                (void) curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+                (void) sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
                 return log_error_errno(code == 404 ? -ENOENT : -EIO, "Failed to download '%s': the server answered "
                                        "%ld%s%s.", d->url, code, code == 404 ? " (not found)" : "",
                                        code == 404 ? strempty(hint) : "");
@@ -272,7 +302,7 @@ static int download(Download *d, const char *hint) {
         if (cc == CURLE_FILE_COULDNT_READ_FILE)
                 return log_error_errno(-ENOENT, "Failed to download '%s': no such file%s.", d->url, strempty(hint));
         if (cc != CURLE_OK)
-                return log_error_errno(-EIO, "Failed to download '%s': %s.", d->url, *err ? err : curl_easy_strerror(cc));
+                return log_error_errno(-EIO, "Failed to download '%s': %s.", d->url, *err ? err : sym_curl_easy_strerror(cc));
         return 0;
 }
 
@@ -390,7 +420,7 @@ static int verify_signature(const char *keyring, const Download *sums, const Dow
 }
 
 static void evp_md_ctx_freep(EVP_MD_CTX **c) {
-        EVP_MD_CTX_free(*c);
+        sym_EVP_MD_CTX_free(*c);
 }
 
 /* Fetches SHA256SUMS (and checks its signature, as --verify= says), *ret: FILE's checksum. */
@@ -456,6 +486,9 @@ int verb_pull(int argc, char *argv[]) {
         Download d;
         int r;
 
+        r = pull_libraries_load();
+        if (r < 0)
+                return r;
         r = pull_url_parse(argv[1], &u);
         if (r < 0)
                 return r;
@@ -472,7 +505,7 @@ int verb_pull(int argc, char *argv[]) {
         if (arg.verify == IMPORT_VERIFY_SIGNATURE && (r = find_keyring(&keyring)) < 0)
                 return r;
 
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        if (sym_curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
                 return log_error_errno(-EIO, "Failed to initialize libcurl.");
         cancel_signals_install();
         if (arg.verify != IMPORT_VERIFY_NO && (r = fetch_checksum(&u, keyring, want)) < 0)
@@ -484,11 +517,11 @@ int verb_pull(int argc, char *argv[]) {
         r = temp_image_make(pool, name, false, &dl);
         if (r < 0)
                 return r;
-        sha = EVP_MD_CTX_new();
+        sha = sym_EVP_MD_CTX_new();
         prefix = strjoin("Downloading '", u.file, "'");
         if (!sha || !prefix)
                 return log_oom();
-        if (EVP_DigestInit_ex(sha, EVP_sha256(), NULL) != 1)
+        if (sym_EVP_DigestInit_ex(sha, sym_EVP_sha256(), NULL) != 1)
                 return log_error_errno(-EIO, "Failed to set up SHA-256.");
         progress_bar_init(&bar, stderr, prefix, 0, progress_wanted());
         d = (Download) { .url = u.url, .fd = dl.fd, .sha = sha, .bar = &bar };
@@ -496,7 +529,7 @@ int verb_pull(int argc, char *argv[]) {
         progress_bar_finish(&bar);
         if (r < 0)
                 return r;
-        if (EVP_DigestFinal_ex(sha, digest, &dlen) != 1 || dlen != sizeof digest)
+        if (sym_EVP_DigestFinal_ex(sha, digest, &dlen) != 1 || dlen != sizeof digest)
                 return log_error_errno(-EIO, "Failed to compute the SHA-256 of '%s'.", u.url);
         if (arg.verify != IMPORT_VERIFY_NO && memcmp(digest, want, sizeof want) != 0)
                 return log_error_errno(-EBADMSG, "Checksum of '%s' does not match the one in '%s': the download is "
