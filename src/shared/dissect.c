@@ -10,6 +10,7 @@
 #include <linux/fs.h>
 
 #include "dissect.h"
+#include "dl-load.h"
 #include "util.h"
 
 static const char *const designator_table[_PARTITION_DESIGNATOR_MAX] = {
@@ -169,9 +170,27 @@ void dissected_image_done(DissectedImage *m) {
         *m = (DissectedImage) {};
 }
 
+#define BLKID_SYMBOLS(X)                                                                                \
+        X(blkid_do_safeprobe) X(blkid_free_probe) X(blkid_new_probe) X(blkid_partition_get_flags)       \
+        X(blkid_partition_get_name) X(blkid_partition_get_partno) X(blkid_partition_get_size)           \
+        X(blkid_partition_get_start) X(blkid_partition_get_type_string) X(blkid_partition_get_uuid)     \
+        X(blkid_partlist_get_partition) X(blkid_partlist_numof_partitions)                              \
+        X(blkid_probe_enable_partitions) X(blkid_probe_enable_superblocks)                              \
+        X(blkid_probe_get_partitions) X(blkid_probe_lookup_value) X(blkid_probe_set_device)             \
+        X(blkid_probe_set_partitions_flags) X(blkid_probe_set_superblocks_flags)
+BLKID_SYMBOLS(DL_DECLARE)
+
+/* libblkid, loaded for the first image (dl-load.h): a machine from a directory starts without it */
+static int blkid_load(const char **ret_error) {
+        static const DlSymbol symbols[] = { BLKID_SYMBOLS(DL_ENTRY) };
+        static void *handle;
+
+        return dl_load(&handle, "libblkid.so.1", symbols, ELEMENTSOF(symbols), ret_error);
+}
+
 static void blkid_free_probep(blkid_probe *p) {
         if (*p)
-                blkid_free_probe(*p);
+                sym_blkid_free_probe(*p);
 }
 
 #define FAIL(err, ...) ({ set_detail(ret_detail, __VA_ARGS__); (err); })
@@ -183,21 +202,21 @@ static int probe_fstype(int fd, uint64_t offset, uint64_t size, char **ret) {
         int r;
 
         errno = 0;
-        pr = blkid_new_probe();
+        pr = sym_blkid_new_probe();
         if (!pr)
                 return errno > 0 ? -errno : -ENOMEM;
-        if (blkid_probe_set_device(pr, fd, (blkid_loff_t) offset, (blkid_loff_t) size) < 0)
+        if (sym_blkid_probe_set_device(pr, fd, (blkid_loff_t) offset, (blkid_loff_t) size) < 0)
                 return errno > 0 ? -errno : -EIO;
-        blkid_probe_enable_partitions(pr, 0);
-        blkid_probe_enable_superblocks(pr, 1);
-        blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+        sym_blkid_probe_enable_partitions(pr, 0);
+        sym_blkid_probe_enable_superblocks(pr, 1);
+        sym_blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
         errno = 0;
-        r = blkid_do_safeprobe(pr);
+        r = sym_blkid_do_safeprobe(pr);
         if (r == -2)
                 return -ENOTUNIQ; /* two signatures: which one the kernel takes is a guess */
         if (r < 0)
                 return errno > 0 ? -errno : -EIO;
-        if (r == 1 || blkid_probe_lookup_value(pr, "TYPE", &v, NULL) < 0 || !v)
+        if (r == 1 || sym_blkid_probe_lookup_value(pr, "TYPE", &v, NULL) < 0 || !v)
                 return 0;
         *ret = strdup(v);
         return *ret ? 1 : -ENOMEM;
@@ -222,12 +241,12 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
         int n, r;
 
         errno = 0;
-        pl = blkid_probe_get_partitions(pr);
+        pl = sym_blkid_probe_get_partitions(pr);
         if (!pl)
                 return FAIL(errno > 0 ? -errno : -EIO, "its partition table cannot be read");
-        n = blkid_partlist_numof_partitions(pl);
+        n = sym_blkid_partlist_numof_partitions(pl);
         for (int i = 0; i < n; i++) {
-                blkid_partition pp = blkid_partlist_get_partition(pl, i);
+                blkid_partition pp = sym_blkid_partlist_get_partition(pl, i);
                 PartitionDesignator d;
                 DissectedPartition *p;
                 uint64_t start, size, flags;
@@ -235,28 +254,28 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
 
                 if (!pp)
                         continue;
-                d = partition_designator_from_type_uuid(blkid_partition_get_type_string(pp));
+                d = partition_designator_from_type_uuid(sym_blkid_partition_get_type_string(pp));
                 if (d < 0)
                         continue; /* swap, other architectures, plain Linux data: not ours to mount */
-                flags = blkid_partition_get_flags(pp);
+                flags = sym_blkid_partition_get_flags(pp);
                 if ((flags & GPT_FLAG_NO_AUTO) && d != PARTITION_ROOT)
                         continue; /* the image asks not to be mounted automatically there */
-                if (blkid_partition_get_start(pp) < 0 || blkid_partition_get_size(pp) <= 0)
-                        return FAIL(-ERANGE, "partition %i has an invalid extent", blkid_partition_get_partno(pp));
-                start = (uint64_t) blkid_partition_get_start(pp) * 512;
-                size = (uint64_t) blkid_partition_get_size(pp) * 512;
+                if (sym_blkid_partition_get_start(pp) < 0 || sym_blkid_partition_get_size(pp) <= 0)
+                        return FAIL(-ERANGE, "partition %i has an invalid extent", sym_blkid_partition_get_partno(pp));
+                start = (uint64_t) sym_blkid_partition_get_start(pp) * 512;
+                size = (uint64_t) sym_blkid_partition_get_size(pp) * 512;
                 if (start > m->image_size || size > m->image_size - start)
                         return FAIL(-ERANGE, "partition %i (%s) ends beyond the end of the image: the image is "
                                              "truncated",
-                                    blkid_partition_get_partno(pp), partition_designator_to_string(d));
+                                    sym_blkid_partition_get_partno(pp), partition_designator_to_string(d));
                 p = &m->partitions[d];
                 if (p->found)
                         return FAIL(-ENOTUNIQ, "it has two %s partitions (%u and %i): berth cannot tell which one to use",
-                                    partition_designator_to_string(d), p->partno, blkid_partition_get_partno(pp));
-                name = blkid_partition_get_name(pp);
+                                    partition_designator_to_string(d), p->partno, sym_blkid_partition_get_partno(pp));
+                name = sym_blkid_partition_get_name(pp);
                 *p = (DissectedPartition) {
                         .found = true,
-                        .partno = (unsigned) blkid_partition_get_partno(pp),
+                        .partno = (unsigned) sym_blkid_partition_get_partno(pp),
                         .offset = start,
                         .size = size,
                         .read_only = flags & GPT_FLAG_READ_ONLY,
@@ -264,7 +283,7 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
                 };
                 if (!isempty(name) && !(p->label = strdup(name)))
                         return -ENOMEM;
-                puuid = blkid_partition_get_uuid(pp);
+                puuid = sym_blkid_partition_get_uuid(pp);
                 if (!isempty(puuid)) {
                         if (!(p->uuid = strdup(puuid)))
                                 return -ENOMEM;
@@ -289,7 +308,7 @@ static int dissect_gpt(int fd, blkid_probe pr, DissectedImage *m, char **ret_det
 int dissect_image_fd(int fd, DissectedImage *ret, char **ret_detail) {
         _cleanup_(blkid_free_probep) blkid_probe pr = NULL;
         _cleanup_(dissected_image_done) DissectedImage m = {};
-        const char *pttype = NULL;
+        const char *pttype = NULL, *e;
         int r;
 
         r = image_size(fd, &m.image_size);
@@ -299,24 +318,26 @@ int dissect_image_fd(int fd, DissectedImage *ret, char **ret_detail) {
                 return r;
         if (m.image_size == 0)
                 return FAIL(-ENOMEDIUM, "it is empty");
+        if (blkid_load(&e) < 0)
+                return FAIL(-EOPNOTSUPP, "libblkid, which reads images, cannot be loaded (%s): install libblkid1", e);
 
         errno = 0;
-        pr = blkid_new_probe();
+        pr = sym_blkid_new_probe();
         if (!pr)
                 return errno > 0 ? -errno : -ENOMEM;
-        if (blkid_probe_set_device(pr, fd, 0, 0) < 0)
+        if (sym_blkid_probe_set_device(pr, fd, 0, 0) < 0)
                 return errno > 0 ? -errno : -EIO;
-        blkid_probe_enable_superblocks(pr, 0);
-        blkid_probe_enable_partitions(pr, 1);
-        blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
+        sym_blkid_probe_enable_superblocks(pr, 0);
+        sym_blkid_probe_enable_partitions(pr, 1);
+        sym_blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
         errno = 0;
-        r = blkid_do_safeprobe(pr);
+        r = sym_blkid_do_safeprobe(pr);
         if (r == -2)
                 return FAIL(-ENOTUNIQ, "it carries more than one partition table signature");
         if (r < 0)
                 return FAIL(errno > 0 ? -errno : -EIO, "its partition table cannot be read");
         if (r == 0)
-                (void) blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
+                (void) sym_blkid_probe_lookup_value(pr, "PTTYPE", &pttype, NULL);
 
         if (pttype && streq(pttype, "gpt")) {
                 m.has_table = true;

@@ -58,7 +58,7 @@ test_debug_log_times_each_startup_step() {
 # plain machine's monitor maps none of them, one with a veth maps libnl and still not the others.
 # Mapping all of them cost every start ~10 ms of CPU and each monitor ~360 kB of private memory.
 monitor_maps() {
-        { grep -oE "lib(nl-route-3|nftables|cryptsetup|crypto)\.so[.0-9]*" "/proc/$1/maps" || true; } | sort -u | tr '\n' ' '
+        { grep -oE "lib(nl-route-3|nftables|cryptsetup|crypto|blkid)\.so[.0-9]*" "/proc/$1/maps" || true; } | sort -u | tr '\n' ' '
 }
 
 test_monitor_loads_only_the_libraries_its_machine_uses() {
