@@ -16,7 +16,8 @@
  *
  * Trust: a library is loaded by the dynamic loader's search path of the process that asks, so
  * only the monitor (and berthctl) ask, in the host's mount namespace, before or beside the
- * container, never a process whose root is the container's tree. */
+ * container, never a process whose root is the container's tree; dl_load() refuses (-EPERM) when
+ * the root directory is not the one the program started with. */
 
 #include <stddef.h>
 
@@ -30,5 +31,7 @@ typedef struct DlSymbol {
 
 /* Loads SONAME once (*HANDLE remembers it: a second call returns 0 at once) and resolves each of
  * SYMBOLS. All or nothing: on failure the library is closed again, no pointer is left set, and
- * *RET_ERROR (static, until the next call) says why in the dynamic loader's words. Doesn't log. */
+ * *RET_ERROR (static, until the next call) says why in the dynamic loader's words. -EPERM: our
+ * root directory changed since the start (see above), -EOPNOTSUPP: no such library or symbol.
+ * Doesn't log. */
 int dl_load(void **handle, const char *soname, const DlSymbol *symbols, size_t n, const char **ret_error);
