@@ -835,7 +835,7 @@ static char *partition_verity(const DissectedImage *m, const VerityConfig *v, Pa
 
 /* The partitions of a raw image, as dissect_image_fd() finds them (what berth --image= would
  * use), in the order of their offsets. Reads the image, attaches nothing. On an image berth
- * cannot use, *RET_ERROR says why. */
+ * cannot use, *RET_ERROR says why; -EBADFD (logged) if it is no longer a regular file. */
 static int image_partitions(const Image *img, Table **ret, char **ret_error) {
         static const char *const headers[] = { "DESIGNATOR", "PARTNO", "FSTYPE", "SIZE", "OFFSET", "UUID",
                                                "RO", "VERITY", NULL };
@@ -845,12 +845,28 @@ static int image_partitions(const Image *img, Table **ret, char **ret_error) {
         _cleanup_free_ char *detail = NULL;
         _cleanup_close_ int fd = -EBADF;
         PartitionDesignator order[_PARTITION_DESIGNATOR_MAX];
+        struct stat st;
         size_t n = 0;
         int level, r;
 
-        fd = open(img->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+#if BERTH_TEST_HOOKS
+        /* Test builds only (meson -Dtest-hooks=true): stop between finding the image and opening
+         * it, so that a test can put something else under its name. */
+        if (getenv("BERTH_TEST_PARK_IMAGE_OPEN"))
+                (void) raise(SIGSTOP);
+#endif
+        /* The image was a regular file when it was listed, but anyone who can write the image
+         * directory can swap in a FIFO (an open that waits for a writer forever) or a device (an
+         * open with side effects) since: open without waiting and look at what we got. */
+        fd = open(img->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return log_error_errno(-EBADFD,
+                                       "Refusing to read image '%s': '%s' is no longer a regular file.", img->name,
+                                       img->path);
         r = dissect_image_fd(fd, &m, &detail);
         if (r == -ENOMEM)
                 return r;
@@ -951,7 +967,8 @@ static int image_fields(Image *img, bool show_style, Fields **ret) {
                 Table *t = NULL;
 
                 r = image_partitions(img, &t, &error);
-                if (r < 0 && r != -ENOMEM) {
+                /* -EBADFD: not the image it was a moment ago, said; no status of something else */
+                if (r < 0 && r != -ENOMEM && r != -EBADFD) {
                         /* unreadable: say so, the rest of the status still stands */
                         error = strdup(strerror(-r));
                         r = error ? 0 : -ENOMEM;
@@ -1016,8 +1033,12 @@ int verb_image_status(int argc, char *argv[]) {
                         continue;
                 }
                 r = image_fields(img, show, &f);
-                if (r < 0)
+                if (r == -ENOMEM)
                         return log_oom();
+                if (r < 0) {
+                        ret = r;
+                        continue;
+                }
                 if (arg.json != JSON_OFF) {
                         if (many && !first)
                                 fputs(",", stdout);

@@ -274,6 +274,50 @@ assert p[1]["verity"] is None and p[2]["fstype"] is None, p' "$OUT" || fail "wro
         assert_nothing_attached
 }
 
+need_test_hooks() {
+        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-}/config.h" 2>/dev/null ||
+                skip "berthctl is not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
+}
+
+child_of() {
+        local c
+        c=$(<"/proc/$1/task/$1/children")
+        echo "${c%% *}"
+}
+
+# parked PID: PID's child (berthctl under timeout) stopped itself
+parked() {
+        local c
+        c=$(child_of "$1")
+        [ -n "$c" ] && [[ $(<"/proc/$c/stat") == *") T "* ]]
+}
+
+# A .raw that is a FIFO by the time image-status opens it (put there after the lookup, which
+# takes only regular files: a test build parks berthctl in between) is refused at once, not
+# waited on for a writer that never comes.
+test_image_status_refuses_a_fifo() {
+        need_test_hooks
+        local pid rc=0
+        pools
+        truncate -s 1M "$T/pool/swapped.raw"
+        BERTH_TEST_PARK_IMAGE_OPEN=1 timeout 10 "$BERTHCTL" image-status swapped </dev/null >"$T/out" 2>"$T/err" &
+        pid=$!
+        wait_for parked "$pid" || fail "berthctl did not park before opening the image: $(<"$T/err")"
+        rm -f "$T/pool/swapped.raw"
+        mkfifo "$T/pool/swapped.raw"
+        kill -CONT "$(child_of "$pid")"
+        wait "$pid" || rc=$?
+        [ "$rc" != 124 ] || fail "image-status waited on the FIFO until timeout killed it"
+        assert_eq 1 "$rc" "exit status of image-status"
+        assert_eq "berthctl: Refusing to read image 'swapped': '$T/pool/swapped.raw' is no longer a regular file." \
+                "$(<"$T/err")"
+        [ ! -s "$T/out" ] || fail "a status of what is not the image: $(<"$T/out")"
+        # a FIFO there from the start is no image at all
+        bctl image-status swapped
+        assert_eq 1 "$RC"
+        assert_contains "$ERR" "No image 'swapped'"
+}
+
 # ---- clone, rename, remove, read-only ----
 
 test_clone() {
