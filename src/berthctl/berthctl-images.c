@@ -963,8 +963,8 @@ static int image_fields(Image *img, bool show_style, Fields **ret) {
                         r = r ?: fields_add(f, "Used by", CELL_STRING, machine);
         }
         if (r >= 0 && img->type == IMAGE_RAW) {
+                _cleanup_(table_freep) Table *t = NULL;
                 _cleanup_free_ char *error = NULL;
-                Table *t = NULL;
 
                 r = image_partitions(img, &t, &error);
                 /* -EBADFD: not the image it was a moment ago, said; no status of something else */
@@ -977,7 +977,8 @@ static int image_fields(Image *img, bool show_style, Fields **ret) {
                         _cleanup_free_ char *s = strjoin("none berth can use: ", error);
                         r = s ? fields_add(f, "Partitions", CELL_STRING, s) : -ENOMEM;
                 } else if (r >= 0) {
-                        r = fields_add(f, "Partitions", CELL_TABLE, t);
+                        /* the table is the block's now, also when this fails */
+                        r = fields_add(f, "Partitions", CELL_TABLE, TAKE_PTR(t));
                         if (r >= 0 && error)
                                 r = fields_add(f, "PartitionError", CELL_STRING, error);
                 }

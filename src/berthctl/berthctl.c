@@ -579,19 +579,22 @@ static int cell_from_va(Cell *c, CellType type, va_list ap) {
 
 int table_add(Table *t, CellType type, ...) {
         va_list ap;
-        Cell *n;
+        Cell c, *n;
         int r;
 
-        n = realloc(t->cells, sizeof(Cell) * (t->n_cells + 1));
-        if (!n)
-                return -ENOMEM;
-        t->cells = n;
+        /* as fields_add(): the cell owns what it was given, also when we fail */
         va_start(ap, type);
-        r = cell_from_va(&t->cells[t->n_cells], type, ap);
+        r = cell_from_va(&c, type, ap);
         va_end(ap);
         if (r < 0)
                 return r;
-        t->n_cells++;
+        n = realloc(t->cells, sizeof(Cell) * (t->n_cells + 1));
+        if (!n) {
+                cell_done(&c);
+                return -ENOMEM;
+        }
+        t->cells = n;
+        t->cells[t->n_cells++] = c;
         return 0;
 }
 
@@ -861,23 +864,30 @@ Fields *fields_free(Fields *f) {
 }
 
 int fields_add(Fields *f, const char *key, CellType type, ...) {
-        Field *n = realloc(f->f, sizeof(Field) * (f->n + 1));
+        Field *n;
         va_list ap;
+        Cell c;
         int r;
 
-        if (!n)
+        /* the cell first: from here on it owns what it was given (a CELL_TABLE's table), and
+         * every failure below frees that, so that a caller never has to know how far we got */
+        va_start(ap, type);
+        r = cell_from_va(&c, type, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        n = realloc(f->f, sizeof(Field) * (f->n + 1));
+        if (!n) {
+                cell_done(&c);
                 return -ENOMEM;
+        }
         f->f = n;
         n[f->n].key = strdup(key);
-        if (!n[f->n].key)
+        if (!n[f->n].key) {
+                cell_done(&c);
                 return -ENOMEM;
-        va_start(ap, type);
-        r = cell_from_va(&n[f->n].value, type, ap);
-        va_end(ap);
-        if (r < 0) {
-                free(n[f->n].key);
-                return r;
         }
+        n[f->n].value = c;
         f->n++;
         return 0;
 }

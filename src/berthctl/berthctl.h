@@ -154,7 +154,7 @@ typedef enum CellType {
         CELL_SIZE,     /* bytes, UINT64_MAX: unknown */
         CELL_STRV,     /* char **, shown comma-separated, a JSON array */
         CELL_TABLE,    /* Table *, owned by the cell from then on (fields only): a nested table,
-                        * a JSON array of objects */
+                        * a JSON array of objects. Taken also when the add fails: freed then */
 } CellType;
 
 typedef struct Table Table;
@@ -178,6 +178,8 @@ Fields *fields_free(Fields *f);
 static inline void fields_freep(Fields **f) {
         fields_free(*f);
 }
+/* Adds one "key: value" pair. A CELL_TABLE value is the block's from the call on, whatever it
+ * returns: on failure (-ENOMEM) it is freed, so a caller must not free it or use it again. */
 int fields_add(Fields *f, const char *key, CellType type, ...);
 /* show style: KEY=value lines (only the keys in arg.property when set);
  * status style: right-aligned "Key: value" lines. */
