@@ -3,9 +3,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <linux/fs.h>
 #include <linux/openat2.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/xattr.h>
@@ -35,6 +39,8 @@ typedef struct Shift {
         uint32_t from, to;
         unsigned long n;
         unsigned long devices_left; /* device nodes the device policy kept us from shifting */
+        char *blocked;              /* the inode whose attributes refused the chown (its path) ... */
+        unsigned blocked_flags;     /* ... and which: FS_IMMUTABLE_FL, FS_APPEND_FL */
 } Shift;
 
 static uint32_t shift_id(const Shift *s, uint32_t id) {
@@ -70,6 +76,24 @@ static int shift_acl(const char *path, const char *name, const Shift *s) {
         return changed ? RET_NERRNO(setxattr(path, name, buf, (size_t) n, 0)) : 0;
 }
 
+/* The attributes (chattr +i, +a) of the inode behind FD (O_PATH) that forbid every change of its
+ * owner, 0 when none or not known. Only of regular files and directories: the ioctl needs the
+ * inode opened, and opening a device node or a FIFO of a hostile tree could act on it. Reopened
+ * through FD, so it is the inode the chown failed on, not whatever has that name now. */
+static unsigned chown_blocking_flags(int fd, const struct stat *st) {
+        _cleanup_close_ int rfd = -EBADF;
+        char path[64];
+        int flags = 0;
+
+        if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+                return 0;
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        rfd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (rfd < 0 || ioctl(rfd, FS_IOC_GETFLAGS, &flags) < 0)
+                return 0;
+        return (unsigned) flags & (FS_IMMUTABLE_FL | FS_APPEND_FL);
+}
+
 /* One inode, open as FD (O_PATH, never followed). */
 static int shift_inode(int fd, const struct stat *st, Shift *s) {
         uint8_t cap[CAP_V3_SIZE];
@@ -91,11 +115,24 @@ static int shift_inode(int fd, const struct stat *st, Shift *s) {
                 /* on an overlay a chown copies the node up, a mknod that a device policy (as
                  * berth@.service's DevicePolicy=closed) refuses: the node stays as it is, and the
                  * guest (its own /dev, its own device policy) could not open it anyway */
-                if (errno == EPERM && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))) {
+                int r = negative_errno();
+
+                if (r == -EPERM && (S_ISCHR(st->st_mode) || S_ISBLK(st->st_mode))) {
                         s->devices_left++;
                         return 0;
                 }
-                return negative_errno();
+                /* an immutable or append-only file refuses too: never skipped, the guest would
+                 * find it owned by nobody; the user is told which one and how to let it go */
+                if (r == -EPERM && (s->blocked_flags = chown_blocking_flags(fd, st)) != 0) {
+                        char buf[PATH_MAX];
+                        ssize_t k = readlink(path, buf, sizeof buf - 1);
+
+                        if (k > 0) {
+                                buf[k] = 0;
+                                s->blocked = strdup(buf);
+                        }
+                }
+                return r;
         }
         s->n++;
         if (link)
@@ -174,6 +211,25 @@ static int shift_dir(int dir_fd, Shift *s, unsigned depth, const char *what) {
         return 0;
 }
 
+/* PATH, which the kernel gave for an inode below TOP, as the user knows it: below WHAT. The tree
+ * may be a detached or private mount, so the kernel's path can start at the tree's top ("/") or
+ * anywhere above it. */
+static char *tree_path(int top, const char *what, const char *path) {
+        char fd_path[64], buf[PATH_MAX];
+        size_t n;
+        ssize_t k;
+
+        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", top);
+        k = readlink(fd_path, buf, sizeof buf - 1);
+        if (k <= 0)
+                return strdup(path);
+        buf[k] = 0;
+        n = streq(buf, "/") ? 0 : (size_t) k;
+        if (strncmp(path, buf, n) != 0 || path[n] != '/')
+                return strdup(path);
+        return strjoin(what, path + n);
+}
+
 int tree_shift_ownership(int dir_fd, const char *what, uint32_t from, uint32_t to) {
         _cleanup_close_ int top = -EBADF;
         Shift s = { .from = from, .to = to };
@@ -188,6 +244,18 @@ int tree_shift_ownership(int dir_fd, const char *what, uint32_t from, uint32_t t
         r = shift_dir(top, &s, 0, what);
         if (r >= 0)
                 r = shift_inode(top, &st, &s);
+        if (r < 0 && s.blocked_flags != 0) {
+                char flag = s.blocked_flags & FS_IMMUTABLE_FL ? 'i' : 'a';
+                _cleanup_free_ char *path = s.blocked ? tree_path(top, what, s.blocked) : NULL;
+
+                r = log_error_errno(r, "Failed to shift the ownership of '%s': '%s' is %s (chattr +%c), its owner "
+                                       "cannot change. Run 'chattr -%c' on it and start again with the same range to "
+                                       "finish the shift (%lu files done).",
+                                    what, path ?: "a file of the tree",
+                                    flag == 'i' ? "immutable" : "append-only", flag, flag, s.n);
+                free(s.blocked);
+                return r;
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to shift the ownership of '%s' (%lu files done; a start with the same "
                                           "range finishes it): %m", what, s.n);

@@ -373,6 +373,34 @@ test_chown_mode_shifts_the_tree_once() {
         assert_contains "$ERR" "shifts a directory tree on disk"
 }
 
+# An immutable file cannot change its owner: the shift stops and names it with the fix, where it
+# once failed with a bare "Operation not permitted" (and a skip, as for device nodes, would leave
+# it owned by nobody in the guest). Once the attribute is gone, a start finishes the shift. The
+# attribute is cleared on the way out also when the case fails (and lib.sh's cleanup would too).
+test_chown_mode_names_an_immutable_file() {
+        local name base locked=$ROOT/root/locked
+        name=$(machine)
+        make_tiny_tree "$ROOT"
+        touch "$locked"
+        chattr +i "$locked" 2>/dev/null || skip "the file system of $T has no chattr +i"
+        # shellcheck disable=SC2064 # $locked now: the case's variables are gone at exit
+        trap "chattr -i '$locked' 2>/dev/null || true" EXIT
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=pick --private-users-ownership=chown /bin/true
+        assert_eq 1 "$RC" "a tree with an immutable file is refused"
+        assert_one_line_error
+        assert_contains "$ERR" "'$locked' is immutable (chattr +i)"
+        assert_contains "$ERR" "Run 'chattr -i' on it"
+        assert_eq "0:0" "$(stat -c %u:%g "$locked")" "the immutable file"
+        chattr -i "$locked"
+        berth "${B[@]}" -M "$name" -D "$ROOT" --private-users=pick --private-users-ownership=chown \
+                /bin/sh -c 'cat /proc/self/uid_map; stat -c %u:%g /root/locked'
+        assert_eq 0 "$RC" "$ERR"
+        base=$(map_of "$OUT" | awk '{ print $2 }')
+        assert_contains "$OUT" "0:0"
+        assert_eq "$base:$base" "$(stat -c %u:%g "$locked")" "shifted once let go"
+        assert_eq "$base:$base" "$(stat -c %u:%g "$ROOT")" "the top: the shift finished"
+}
+
 # An overlay whose upper layer is on another file system than its lower (a tmpfs over a tree on
 # disk, as the systemd test host's machines): overlayfs cannot be idmapped, so -U shifts it, and
 # the files it has not copied up report the lower layer's device. Every file is shifted (the walk
