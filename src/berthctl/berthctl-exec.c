@@ -96,6 +96,7 @@ typedef struct ExecRequest {
         size_t n_groups;
         const char *home;   /* working directory, NULL: / */
         bool pty;
+        gid_t tty_gid;      /* the guest's tty group, for the pty; (gid_t) -1: as devpts made it */
 } ExecRequest;
 
 static volatile pid_t forward_to = 0;
@@ -307,9 +308,11 @@ static int move_stdio(const int stdio[3]) {
 }
 
 /* The guest's pty: the master goes to berthctl, the slave becomes our stdio and controlling
- * terminal. In the inner child, confined: the guest's /dev/pts is the guest's, and whatever it put
- * there is opened as a guest process would open it. Logs. */
-static int inner_pty(const char *machine, int sock) {
+ * terminal, owned by the user the command runs as. In the inner child, confined: the guest's
+ * /dev/pts is the guest's, and whatever it put there is opened as a guest process would open it.
+ * Logs. */
+static int inner_pty(const ExecRequest *req, int sock) {
+        const char *machine = req->m->name;
         _cleanup_close_ int master = -EBADF, slave = -EBADF;
         struct statfs sfs;
         int unlock = 0;
@@ -323,6 +326,14 @@ static int inner_pty(const char *machine, int sock) {
         if (fd_set_nonblock(master, false) < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
             (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC)) < 0 || ioctl(slave, TIOCSCTTY, 0) < 0)
                 return log_error_errno(negative_errno(), "Failed to set up a pty in machine '%s': %m", machine);
+        /* The session's user owns its terminal, group tty, 0620, as login and machinectl leave it:
+         * write(1) and mesg need it, and so does whatever reopens ttyname() (script, ssh's and
+         * gpg's passphrase prompts), which fails on a pty of root's. On the fd: the name in the
+         * guest's /dev/pts is the guest's to play with. In the guest's user namespace, so the ids
+         * are the guest's. Not fatal: the guest's root may have dropped CAP_CHOWN. */
+        if (fchmod(slave, 0620) < 0 || fchown(slave, req->uid, req->tty_gid) < 0)
+                log_warning_errno(negative_errno(), "Failed to give the pty in machine '%s' to UID %u, ignoring: %m",
+                                  machine, (unsigned) req->uid);
         for (int i = 0; i < 3; i++)
                 if (dup2(slave, i) < 0)
                         return log_error_errno(negative_errno(), "Failed to make the pty our stdio: %m");
@@ -391,7 +402,7 @@ _noreturn_ static void exec_inner_child(const ExecRequest *req, int sock, int go
                 goto fail;
         }
         if (req->pty) {
-                r = inner_pty(req->m->name, sock);
+                r = inner_pty(req, sock);
                 if (r < 0)
                         goto fail;
         }
@@ -921,6 +932,7 @@ int verb_exec(int argc, char *argv[]) {
                 return r;
         req.m = m;
         req.argv = argv + 2;
+        req.tty_gid = (gid_t) -1;
         req.pty = want_pty();
         if (build_env(&env, req.pty, NULL) < 0)
                 return log_oom();
@@ -1024,6 +1036,28 @@ static void guest_groups(const MachineInfo *m, const GuestUser *u, ExecRequest *
         }
 }
 
+/* The tty group of the guest's /etc/group, (gid_t) -1 when it has none: the group of the pty a
+ * user gets (devpts gives every pty the group of its gid= option, berth's 5, which need not be the
+ * guest's). */
+static gid_t guest_tty_group(const MachineInfo *m) {
+        _cleanup_free_ char *data = NULL;
+        char *save = NULL;
+
+        if (read_guest_file(m, "etc/group", &data) < 0)
+                return (gid_t) -1;
+        for (char *l = strtok_r(data, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char *f[3] = {};
+                size_t n = 0;
+                unsigned gid;
+
+                for (char *p = l, *c; n < 3 && (c = strsep(&p, ":"));)
+                        f[n++] = c;
+                if (n == 3 && streq(f[0], "tty") && safe_atou(f[2], &gid) >= 0)
+                        return (gid_t) gid;
+        }
+        return (gid_t) -1;
+}
+
 /* shell and login: a login shell (or COMMAND) as a user of the guest. */
 static int run_as_user(const char *machine, const char *user, char **command, bool login) {
         _cleanup_(machine_info_freep) MachineInfo *m = NULL;
@@ -1050,6 +1084,7 @@ static int run_as_user(const char *machine, const char *user, char **command, bo
         req.uid = u.uid;
         req.gid = u.gid;
         req.home = u.home;
+        req.tty_gid = guest_tty_group(m);
         if (login) {
                 req.pty = true;
                 req.argv = login_argv;

@@ -392,6 +392,11 @@ test_shell() {
 /home/tester" "$OUT"
         ctl shell --uid=tester "$n" id -u
         assert_eq 1000 "$OUT"
+        # on a pty, the user's own, as login leaves it (it stayed root's, and whatever reopens
+        # ttyname() as the user failed)
+        ctl shell -t "tester@$n" /bin/stat -L -c '%U:%G %a' /proc/self/fd/0
+        assert_eq 0 "$RC" "shell -t: $ERR"
+        assert_eq "tester:tty 620" "$(tr -d '\r' <<<"$OUT")" "the owner of the user's pty"
         ctl shell "nosuchuser@$n" id
         assert_eq 1 "$RC"
         assert_one_line_error

@@ -495,7 +495,8 @@ chmod"
 }
 
 # The pty berthctl opens for a command on a -U machine is one of the guest's devpts, owned by the
-# guest's root and tty group, and the guest's root can hand it on (as login does).
+# guest's root and tty group, and the guest's root can hand it on (as login does). A user's shell
+# gets it as the user the guest knows (not the range's host id, which the guest sees as nobody).
 test_berthctl_pty_with_userns() {
         local name
         [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
@@ -509,6 +510,9 @@ test_berthctl_pty_with_userns() {
         assert_eq "0:5 620
 0:0 666
 1:5" "$(tr -d '\r' <<<"$OUT")"
+        run "$BERTHCTL" shell -t "tester@$name" /bin/stat -L -c "%u:%g %a" /proc/self/fd/0
+        assert_eq 0 "$RC" "berthctl shell -t: $ERR"
+        assert_eq "1000:5 620" "$(tr -d '\r' <<<"$OUT")" "the pty of tester's shell"
         stop_bg "$BG_PID"
 }
 
