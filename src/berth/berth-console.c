@@ -212,9 +212,10 @@ static int bind_console(int dev_fd, int slave, const char *root) {
         if (fd < 0)
                 return log_error_errno(errno, "Failed to create '%s/dev/console': %m", root);
 
-        /* Like a real console: root only. The slave is 0620 root:tty from the devpts options. */
-        if (fchmod(slave, 0600) < 0)
-                return log_error_errno(errno, "Failed to change the console pty's mode: %m");
+        /* The slave stays as the devpts options make every pty, 0620 root:tty, as nspawn leaves its
+         * console (its /dev/console links to that pty): a host's console is root's alone, but here
+         * it is one more pty of the container's own instance, and writing to it reaches berth's
+         * forwarder as bytes, as any other pty does its reader. */
 
         tree_fd = open_tree(slave, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
         if (tree_fd >= 0) {

@@ -345,7 +345,8 @@ test_devpts_is_a_private_instance() {
         assert_contains "$OUT" "0 ptmx"
         assert_contains "$OUT" "pts/ptmx"
         assert_match "$OUT" " /dev/pts .*nosuid.*noexec.* - devpts .*gid=5,mode=620,ptmxmode=666"
-        assert_contains "$OUT" "type=char mode=0600"
+        # nspawn's console mode and group (root:tty 0620): it was 0600
+        assert_contains "$OUT" "type=char mode=0620 uid=0 gid=5"
 }
 
 test_pipe_mode_has_no_dev_console() {
