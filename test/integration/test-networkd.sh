@@ -6,8 +6,9 @@
 # machine with --network-veth (berth -n, or berth@.service, which gives it by default) gets an IPv4 address by DHCP from the host's networkd (the stock
 # 80-container-ve.network matches ve-NAME, 80-container-host0.network the guest's host0) with no
 # configuration, reaches a server behind the host through networkd's NAT, and machinectl shows
-# its addresses; a trusted settings file's VirtualEthernet=no keeps berth@NAME on the host's
-# network. Runs inside the systemd test host (test/tools/systemd-host.sh), whose network
+# its addresses; a trusted settings file's Port= forwards a port of the host to it, reached from
+# the outside network and the host's localhost; VirtualEthernet=no there keeps berth@NAME on the
+# host's network. Runs inside the systemd test host (test/tools/systemd-host.sh), whose network
 # namespace is its own: networkd's forwarding and NAT there never touch the machine's.
 #
 # The "outside" is a network namespace of the test behind the test host, on a veth the test
@@ -34,6 +35,13 @@ done
 if [ ! -x /lib/systemd/systemd-networkd ] && [ ! -x /usr/lib/systemd/systemd-networkd ]; then
         echo "1..0 # SKIP the Debian tree has no systemd-networkd"
         exit 0
+fi
+
+# the test host's tree has libnftables (berth links it), not the nft command
+if ! command -v nft >/dev/null; then
+        nft() {
+                "$BERTH_BUILD/test/berth-test-nft" "$@"
+        }
 fi
 
 _h=$(printf '%s' "$BT_PREFIX" | cksum | cut -d' ' -f1)
@@ -182,6 +190,60 @@ test_unit_gets_a_veth_by_default() {
         ip link show "ve-$name" >/dev/null 2>&1 || fail "berth@$name has no ve-$name"
         dhcp_and_nat "$name" "$port"
         assert_ok systemctl stop "berth@$name"
+        ip link show "ve-$name" >/dev/null 2>&1 && fail "ve-$name is left"
+        return 0
+}
+
+# said NETNS_CMD ADDRESS PORT: what a TCP server at ADDRESS:PORT says, from the test host's
+# bash, in the namespace NETNS_CMD enters ("" for the test host's own).
+said() {
+        # shellcheck disable=SC2016,SC2086 # expanded by that bash; NETNS_CMD is words
+        ${1:-} timeout 5 /bin/bash -c 'exec 3<>"/dev/tcp/$0/$1" && cat <&3' "$2" "$3" 2>/dev/null
+}
+
+# forwarded NETNS_CMD ADDRESS PORT EXPECTED: a connection to ADDRESS:PORT reaches the guest's
+# tcp-peer server, which saw it come from EXPECTED ("" for any address).
+forwarded() {
+        local got
+        got=$(said "$1" "$2" "$3") || return 1
+        if [ -n "$4" ]; then
+                [ "$got" = "peer:$4" ]
+        else
+                [[ $got == peer:?* ]]
+        fi
+}
+
+# Port= in the trusted settings file of berth@NAME: the guest, addressed by the host's networkd,
+# is reached through the forward from the outside network (DNAT of the test host's address there)
+# and from the test host's localhost (the monitor's proxy); nothing of the forward is left after
+# the unit stops.
+test_unit_port_forward_reaches_the_guest() {
+        local name port hport gport outside="berth-test-$BT_PREFIX-out" server ruleset
+        name=$(unique_short_name np)
+        port=$(unique_port 3)
+        hport=$(unique_port 4)
+        gport=$(unique_port 5)
+        networkd_guest "$name"
+        make_outside "$port"
+        install_unit
+        mkdir -p /etc/systemd/nspawn
+        printf '[Network]\nPort=tcp:%s:%s\n' "$hport" "$gport" >"/etc/systemd/nspawn/$name.nspawn"
+        assert_ok systemctl start "berth@$name"
+        dhcp_and_nat "$name" "$port"
+        # the server in the guest's network namespace: the guest's tree has none that says who came
+        nsenter -t "$(leader_of "$name")" -n "$BERTH_PAYLOAD" tcp-peer "$gport" </dev/null >/dev/null 2>&1 &
+        server=$!
+        assert_contains "$(nft list tables 2>&1)" "table inet berth-$name"
+        wait_for forwarded "ip netns exec $outside" "$OUTSIDE.1" "$hport" "$OUTSIDE.2" ||
+                fail "the outside does not reach the guest through $OUTSIDE.1:$hport: $(
+                        said "ip netns exec $outside" "$OUTSIDE.1" "$hport"; nft list table inet "berth-$name" 2>&1)"
+        wait_for forwarded "" 127.0.0.1 "$hport" "" || fail "the test host's 127.0.0.1:$hport does not reach the guest"
+        kill "$server" 2>/dev/null || true
+        assert_ok systemctl stop "berth@$name"
+        rm -f "/etc/systemd/nspawn/$name.nspawn"
+        ruleset=$(nft list ruleset 2>&1) || fail "cannot list the ruleset: $ruleset"
+        assert_not_contains "$ruleset" "berth-$name"
+        assert_not_contains "$ruleset" "dport $hport"
         ip link show "ve-$name" >/dev/null 2>&1 && fail "ve-$name is left"
         return 0
 }
