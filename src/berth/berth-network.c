@@ -310,6 +310,7 @@ struct Network {
          * and the host link that must route to it (the veth's host side, or its bridge) */
         int guest_ifindex;
         int route_ifindex;
+        int port_ifindex; /* the veth's host side where it is a bridge's port, else 0 */
         /* network_watch(): address and route changes, on both sides, rate-limited */
         struct nl_sock *watch_host, *watch_inner;
         sd_event_source *watch_host_src, *watch_inner_src, *watch_timer;
@@ -335,6 +336,10 @@ const char *network_record_zone(const Network *n) {
 
 char **network_interfaces(const Network *n) {
         return n ? n->interfaces : NULL;
+}
+
+int network_bridge_port(const Network *n) {
+        return n ? n->port_ifindex : 0;
 }
 
 size_t network_ifindexes(const Network *n, int **ret) {
@@ -477,9 +482,12 @@ static int setup_veth(Network *n, const Settings *s) {
         /* by index: the guest may rename its side, and an index is never reused for another link */
         n->guest_ifindex = link_ifindex(n->sk_inner, NETWORK_GUEST_VETH);
         n->route_ifindex = master > 0 ? master : link_ifindex(n->sk, host);
-        if (n->guest_ifindex < 0 || n->route_ifindex < 0)
-                return log_error_errno(n->guest_ifindex < 0 ? n->guest_ifindex : n->route_ifindex,
-                                       "Failed to find the veth '%s' again: %m", host);
+        n->port_ifindex = master > 0 ? link_ifindex(n->sk, host) : 0;
+        r = n->guest_ifindex < 0   ? n->guest_ifindex
+            : n->route_ifindex < 0 ? n->route_ifindex
+                                   : n->port_ifindex;
+        if (r < 0)
+                return log_error_errno(r, "Failed to find the veth '%s' again: %m", host);
         return 0;
 }
 
@@ -642,7 +650,10 @@ static void nl_addr_putp(struct nl_addr **a) {
 
 /* Does the host send ADDR out through the machine's own link, as a unicast route (not to an
  * address of its own)? The guest chooses its address: without this it could name the host's
- * address or another machine's, and have the host forward its ports there. */
+ * address or another machine's, and have the host forward its ports there. On a bridge this says
+ * only which bridge: another member may claim the same address, and which member a frame reaches
+ * is settled per frame, by ARP/ND and the bridge's forwarding database, both of which the members
+ * can sway. berth-port.c keeps a forward's frames on the machine's own port for that. */
 static bool host_routes_to_guest(Network *n, struct nl_addr *addr) {
         _cleanup_(rtnl_route_putp) struct rtnl_route *route = NULL;
         struct rtnl_nexthop *nh;

@@ -53,6 +53,9 @@ int network_setup(Network *n, const Settings *s, pid_t leader);
 char **network_record_links(const Network *n);
 const char *network_record_zone(const Network *n);
 char **network_interfaces(const Network *n);
+/* The ifindex of the machine's veth on the host where it is a port of a bridge (--network-bridge=,
+ * --network-zone=), else 0. */
+int network_bridge_port(const Network *n);
 /* Host ifindexes of the machine's host-side links, for machined's RegisterMachineWithNetwork. */
 size_t network_ifindexes(const Network *n, int **ret);
 

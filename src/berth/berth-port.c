@@ -22,7 +22,8 @@
  * at any point leaves nothing that the next start does not remove (berth-stale.c). Ports go into
  * the record (PORT=) under the ports lock, which is how a second machine learns that a port is
  * taken. What the guest controls is its address: see network_guest_addresses() for why only an
- * address the host routes through the machine's own link is ever a target. */
+ * address the host routes through the machine's own link is ever a target. On a bridge that link
+ * is shared: see bridge_guard_text() for what keeps a forward's frames on the machine's own port. */
 
 /* ---- parsing ---- */
 
@@ -147,8 +148,9 @@ static bool table_name_ok(const char *t) {
                strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") == n;
 }
 
-static int table_delete(const char *table, char **ret_error) {
-        _cleanup_free_ char *cmd = strjoin("delete table inet ", table, "\n");
+/* FAMILY: "inet" (the forwards) or "bridge" (their guard on a bridge). */
+static int table_delete(const char *family, const char *table, char **ret_error) {
+        _cleanup_free_ char *cmd = strjoin("delete table ", family, " ", table, "\n");
         return cmd ? nft_run(cmd, ret_error) : -ENOMEM;
 }
 
@@ -164,8 +166,10 @@ struct Ports {
         PortProxy **proxies; /* per forward: NULL where localhost is another program's */
         char **record;       /* PORT= lines */
         Network *network;
-        GuestAddresses guest; /* the target now: the proxies read it */
-        bool rules_made;      /* the table has rules for GUEST */
+        int bridge_port;        /* the machine's port on its bridge (ifindex), 0: not on one */
+        bool bridge_table_made; /* the bridge family's table of the same name */
+        GuestAddresses guest;   /* the target now: the proxies read it */
+        bool rules_made;        /* the table has rules for GUEST */
 };
 
 int ports_lock(int *ret_fd) {
@@ -288,6 +292,38 @@ const char *ports_record_table(const Ports *p) {
         return p ? p->table : NULL;
 }
 
+/* On a bridge (--network-bridge=, --network-zone=) the route check of network_guest_addresses()
+ * cannot tell the machine from another member of the bridge: a second machine can put the first
+ * one's address on its host0, and have its own host port forwarded to the first (exposing a port
+ * the first never forwarded), or answer ARP/ND for it and take the first one's forwards. Which
+ * member a frame reaches is only settled when the bridge sends it, so that is where the rule goes:
+ * a frame from the host to the target's address and port leaves through the machine's own port
+ * or not at all. This covers the DNAT paths and the localhost proxy alike, whatever the neighbour
+ * cache and the bridge's forwarding database say, also while they change. A machine that claims
+ * another's address makes its own forwards fail and, for the ports it forwards to, the host's
+ * traffic to the other one: no more than it can do on a shared bridge anyway (by answering ARP for
+ * it), and nothing of the other's reaches it through the host. No reject here: the bridge family
+ * rejects in its input paths only. */
+static void bridge_guard_text(FILE *f, const Ports *p, const GuestAddresses *a) {
+        char addr[INET6_ADDRSTRLEN];
+
+        fprintf(f,
+                "table bridge %1$s\ndelete table bridge %1$s\ntable bridge %1$s {\n"
+                "  chain output {\n    type filter hook output priority filter; policy accept;\n",
+                p->table);
+        for (int v6 = 0; v6 < 2; v6++) {
+                if (!(v6 ? a->has_ipv6 : a->has_ipv4))
+                        continue;
+                inet_ntop(v6 ? AF_INET6 : AF_INET, v6 ? (const void *) &a->ipv6 : (const void *) &a->ipv4,
+                          addr, sizeof addr);
+                for (size_t i = 0; i < p->n_forwards; i++)
+                        fprintf(f, "    %s daddr %s %s dport %u oif != %d drop\n", v6 ? "ip6" : "ip", addr,
+                                p->forwards[i].protocol == IPPROTO_UDP ? "udp" : "tcp",
+                                p->forwards[i].container_port, p->bridge_port);
+        }
+        fputs("  }\n}\n", f);
+}
+
 /* The table's text for the guest's addresses A: a DNAT rule per port and family where A has an
  * address, in PREROUTING (from elsewhere) and OUTPUT (from the host itself, to its own addresses
  * but not to loopback, which the proxy serves), and masquerading of the host's own connections, so
@@ -346,6 +382,9 @@ static int rules_text(const Ports *p, const GuestAddresses *a, char **ret) {
                 fputs("  }\n", f);
         }
         fputs("}\n", f);
+        /* in the same transaction: the guard is never behind the forwards */
+        if (p->bridge_port > 0)
+                bridge_guard_text(f, p, a);
         if (fclose(f) != 0)
                 return -ENOMEM;
         *ret = TAKE_PTR(buf);
@@ -363,6 +402,7 @@ static int rules_apply(Ports *p, const GuestAddresses *a, char **ret_error) {
         if (r < 0)
                 return r;
         p->table_made = true;
+        p->bridge_table_made = p->bridge_port > 0;
         return 0;
 }
 
@@ -436,6 +476,7 @@ int ports_start(Ports *p, sd_event *e, Network *n) {
         if (!p)
                 return 0;
         p->network = n;
+        p->bridge_port = network_bridge_port(n);
         /* the table from the start, empty until the guest has an address: it is there to be seen,
          * and a failure to make it (no nf_tables in the kernel) is one the user hears now */
         r = rules_apply(p, &p->guest, &error);
@@ -466,12 +507,17 @@ Ports *ports_free(Ports *p) {
                 return NULL;
         for (size_t i = 0; i < p->n_forwards; i++)
                 port_proxy_free(p->proxies[i]);
-        if (p->table_made) {
+        for (int b = 0; b < 2; b++) {
+                const char *family = b ? "bridge" : "inet";
                 _cleanup_free_ char *error = NULL;
-                int r = table_delete(p->table, &error);
+                int r;
+
+                if (!(b ? p->bridge_table_made : p->table_made))
+                        continue;
+                r = table_delete(family, p->table, &error);
                 if (r < 0 && r != -ENOENT)
-                        log_warning("Failed to remove nftables table '%s', ignoring: %s", p->table,
-                                    error ?: "out of memory");
+                        log_warning("Failed to remove nftables table %s '%s', ignoring: %s", family,
+                                    p->table, error ?: "out of memory");
         }
         free(p->proxies);
         free(p->forwards);
@@ -481,8 +527,7 @@ Ports *ports_free(Ports *p) {
 }
 
 int ports_stale_cleanup(const char *table) {
-        _cleanup_free_ char *error = NULL;
-        int r;
+        int removed = 0;
 
         if (!table)
                 return 0;
@@ -490,11 +535,26 @@ int ports_stale_cleanup(const char *table) {
                 log_warning("Not removing nftables table '%s' named by a record: not one of berth's.", table);
                 return 0;
         }
-        r = table_delete(table, &error);
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return log_warning_errno(r, "Failed to remove nftables table '%s', ignoring: %s", table,
-                                         error ?: "out of memory");
-        return 1;
+        /* the record names one table; a machine on a bridge had a guard of that name too */
+        for (int b = 0; b < 2; b++) {
+                const char *family = b ? "bridge" : "inet";
+                _cleanup_free_ char *error = NULL;
+                int r;
+
+                r = table_delete(family, table, &error);
+                if (r == -ENOENT)
+                        continue;
+                if (r < 0 && b) {
+                        /* most machines never had one, and a kernel without the bridge family
+                         * says so in other words: nothing to warn about at every start */
+                        log_debug("Failed to remove nftables table bridge '%s', ignoring: %s", table,
+                                  error ?: "out of memory");
+                        continue;
+                }
+                if (r < 0)
+                        return log_warning_errno(r, "Failed to remove nftables table %s '%s', ignoring: %s",
+                                                 family, table, error ?: "out of memory");
+                removed = 1;
+        }
+        return removed;
 }

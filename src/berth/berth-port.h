@@ -13,7 +13,9 @@
  *    there without route_localnet, a host-wide setting with a known security history, and ::1 not
  *    at all.
  * The guest's address is the one it has on host0 now, provided the host routes it through the
- * machine's own link (berth-network.c); the table is rewritten when it changes. */
+ * machine's own link (berth-network.c); the table is rewritten when it changes. A machine on a
+ * bridge gets a second table of the same name, family bridge: the forwards' frames leave through
+ * the machine's own port of the bridge only, whichever member claims the address. */
 
 #include <stdint.h>
 #include <systemd/sd-event.h>
@@ -60,10 +62,11 @@ int ports_start(Ports *p, sd_event *e, Network *n);
 char **ports_record(const Ports *p);
 const char *ports_record_table(const Ports *p);
 
-/* Removes the table, closes the proxy and its connections. Logs warnings. Returns NULL. */
+/* Removes the tables, closes the proxy and its connections. Logs warnings. Returns NULL. */
 Ports *ports_free(Ports *p);
 
-/* After a dead instance: deletes its table TABLE if it exists. 1: removed. Logs. */
+/* After a dead instance: deletes its tables named TABLE (inet, and bridge) that exist. 1: removed.
+ * Logs. */
 int ports_stale_cleanup(const char *table);
 
 /* The inode of our network namespace, for the record's NETNS=; 0 if unknown. */

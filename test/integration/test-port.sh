@@ -5,7 +5,8 @@
 # host's localhost (the proxy), from the host's own address on the link (nftables DNAT in OUTPUT)
 # and from another network namespace (DNAT in PREROUTING), before and after the guest's address
 # changes, over IPv4 and IPv6 (an IPv6-only guest reached from another namespace and through the
-# proxy from ::1); a guest that names an address the host does not route to it gets no forward; the
+# proxy from ::1); a guest that names an address the host does not route to it gets no forward, and
+# a member of a zone that takes another's address neither gets nor gives a forward to it; the
 # nftables table is there while the machine runs and gone after it stops and after a SIGKILL and
 # the next start; bad input and a port another machine forwards are refused and leave nothing.
 #
@@ -119,6 +120,10 @@ table_exists() {
 
 table_gone() {
         ! table_exists "$1"
+}
+
+bridge_table_exists() {
+        nft list table bridge "$(table_of "$1")" >/dev/null 2>&1
 }
 
 # table_forwards_to NAME ADDRESS: the machine's table DNATs to ADDRESS.
@@ -254,6 +259,75 @@ test_guest_cannot_point_its_forwards_elsewhere() {
         wait_for tcp_says 127.0.0.1 "$p" "hello from $n" || fail "localhost does not reach the guest"
         stop "$n"
         table_gone "$n" || fail "the table is left"
+}
+
+# guest_mac NAME: the MAC address of the guest's host0.
+guest_mac() {
+        in_netns "$1" ip -o link show dev host0 | sed -n 's|.*link/ether \([0-9a-f:]*\).*|\1|p'
+}
+
+# neigh_is NAME ADDRESS BRIDGE: the host's neighbour entry for ADDRESS on BRIDGE has the MAC of
+# guest NAME's host0.
+neigh_is() {
+        grep -qi "lladdr $(guest_mac "$1") " <<<"$(ip neigh show "$2" dev "$3") "
+}
+
+# claimed NAME ADDRESS BRIDGE HOSTADDRESS: guest NAME asks HOSTADDRESS something from ADDRESS (an
+# ARP request first, whose sender the host learns), and the host's entry has its MAC now.
+claimed() {
+        in_netns "$1" ip neigh flush dev host0
+        in_netns "$1" busybox ping -c 1 -W 1 "$4" >/dev/null 2>&1 || true
+        neigh_is "$1" "$2" "$3"
+}
+
+# Two machines of one zone, whose bridge the host routes both over: the second puts the first
+# one's address on its host0 in place of its own. Its forward must not deliver to the first (which
+# would expose a port the first never forwarded), from the host's address or localhost; and once
+# the host's neighbour entry for the address is the second's, the first one's forward must not
+# deliver to the second. Meanwhile the first one's forward to that same port may fail too: the
+# second can do that on a shared bridge anyway.
+test_zone_member_cannot_take_or_get_another_ones_forward() {
+        local a b pa pb zone=fz$RUNID sub="$NET"
+        a=$(mname za)
+        b=$(mname zb)
+        pa=$(unique_port 13)
+        pb=$(unique_port 14)
+        net_snapshot
+        start_bg "$a" --network-zone="$zone" -p "$pa:80"
+        start_bg "$b" --network-zone="$zone" -p "$pb:80"
+        guest_servers "$a"
+        guest_servers "$b"
+        ip addr add "$sub.57/29" dev "vz-$zone"
+        in_netns "$a" ip addr add "$sub.58/29" dev host0
+        in_netns "$b" ip addr add "$sub.59/29" dev host0
+        wait_for tcp_says "$sub.57" "$pa" "hello from $a" || fail "the forward of $a does not reach it over the zone"
+        wait_for tcp_says "$sub.57" "$pb" "hello from $b" || fail "the forward of $b does not reach it over the zone"
+        wait_for tcp_says 127.0.0.1 "$pb" "hello from $b" || fail "localhost does not reach $b over the zone"
+        neigh_is "$a" "$sub.58" "vz-$zone" || fail "the host's neighbour entry for $sub.58 is not $a's"
+
+        # b takes a's address; the host's neighbour entry for it is still a's
+        in_netns "$b" ip addr del "$sub.59/29" dev host0
+        in_netns "$b" ip addr add "$sub.58/29" dev host0
+        wait_for table_forwards_to "$b" "$sub.58" || fail "the table of $b did not follow it to $sub.58"
+        tcp_says "$sub.57" "$pb" "hello from $a" && fail "the forward of $b delivers to $a, whose address it took"
+        tcp_says 127.0.0.1 "$pb" "hello from $a" && fail "localhost's forward of $b delivers to $a"
+        neigh_is "$a" "$sub.58" "vz-$zone" || fail "the host's neighbour entry for $sub.58 went to $b: the case showed nothing"
+
+        # b makes the host send it what is for a's address
+        wait_for claimed "$b" "$sub.58" "vz-$zone" "$sub.57" || fail "$b did not get the host's neighbour entry for $sub.58"
+        tcp_says "$sub.57" "$pa" "hello from $b" && fail "the forward of $a delivers to $b, which took its address"
+        tcp_says 127.0.0.1 "$pa" "hello from $b" && fail "localhost's forward of $a delivers to $b"
+        neigh_is "$b" "$sub.58" "vz-$zone" || fail "the host's neighbour entry for $sub.58 went back to $a: the case showed nothing"
+
+        # b gives it back: each forward reaches its own machine again
+        in_netns "$b" ip addr del "$sub.58/29" dev host0
+        in_netns "$b" ip addr add "$sub.59/29" dev host0
+        wait_for claimed "$a" "$sub.58" "vz-$zone" "$sub.57" || fail "$a did not get its neighbour entry back"
+        wait_for tcp_says "$sub.57" "$pa" "hello from $a" || fail "the forward of $a does not reach it again"
+        wait_for tcp_says 127.0.0.1 "$pb" "hello from $b" || fail "the forward of $b does not reach it again"
+        stop "$a"
+        stop "$b"
+        assert_net_unchanged
 }
 
 # Forwarding from elsewhere: a namespace of the test plays the host (forwarding on there only), a
@@ -443,15 +517,17 @@ test_port_of_a_running_machine_is_refused() {
         table_gone "$b" || fail "the table of '$b' is left"
 }
 
-# A killed berth leaves its table; the next start of any berth removes it. In a run dir of the
+# A killed berth leaves its tables; the next start of any berth removes them. In a run dir of the
 # case's own, so that no other berth cleans it first and the "left" state can be seen.
 test_sigkill_leaves_no_table_after_the_next_start() {
         local n p
         n=$(mname k)
         p=$(unique_port 6)
         private_run_dir
-        start_bg "$n" -n -p "$p:80"
+        # in a zone: the bridge family's table of a machine on a bridge goes too
+        start_bg "$n" --network-zone="kz$RUNID" -p "$p:80"
         table_exists "$n" || fail "no table while the machine runs"
+        bridge_table_exists "$n" || fail "no bridge table while the machine runs in a zone"
         kill -KILL "$BG_PID"
         timeout 20 tail --pid="$BG_PID" -f /dev/null || fail "berth did not die"
         table_exists "$n" || fail "the killed berth's table is gone already (this case shows its removal)"
@@ -459,6 +535,8 @@ test_sigkill_leaves_no_table_after_the_next_start() {
         berth -D "$ROOT" -M "$(mname k2)" -q /usr/bin/payload true
         assert_eq 0 "$RC" "$ERR"
         table_gone "$n" || fail "the next start did not remove the dead instance's table"
+        bridge_table_exists "$n" && fail "the next start did not remove the dead instance's bridge table"
+        link_gone "vz-kz$RUNID" || fail "the next start did not remove the dead instance's zone"
         [ ! -e "$RUN_DIR/machines/$n" ] || fail "the dead instance's record is left"
 }
 
@@ -575,7 +653,7 @@ test_settings_file_port() {
         stop "$n"
         table_gone "$n" || fail "the table is left"
         # untrusted (next to the tree): ignored, and said so
-        rm -r "$T/etc"
+        rm -r "${T:?}/etc"
         make_tiny_tree "$T/$n"
         printf '[Network]\nPort=%s\n' "$p" >"$T/$n.nspawn"
         berth -D "$T/$n" -M "$n" -n /usr/bin/payload true
