@@ -6,7 +6,10 @@ set -euo pipefail
 
 # libcryptsetup12, which berth links (dm-verity), comes with systemd here: bookworm's systemd depends on it
 # libnftables1: berth links it (port forwarding)
-PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container,libnl-3-200,libnl-route-3-200,libnftables1"
+# openssh-server (and its openssh-client): tests of berthctl -H start an sshd of their own in the
+# systemd test host, and machinectl's transport runs ssh there; the package, not the machine's
+# binaries bound in, because sshd also needs its user, /run/sshd and libraries that minbase lacks
+PACKAGES="systemd,systemd-sysv,dbus,iproute2,procps,systemd-container,libnl-3-200,libnl-route-3-200,libnftables1,openssh-server"
 SUITE=bookworm
 MIRROR=${BERTH_TEST_MIRROR:-http://deb.debian.org/debian}
 CACHE=${1:-${BERTH_TEST_CACHE:-/var/cache/berth-test}}
@@ -34,6 +37,11 @@ chroot "$tree.tmp" passwd -d root >/dev/null
 # dbus's postinst made an id of its own, which systemd prefers to $container_uuid when
 # /etc/machine-id is empty: every guest (and the systemd test host) would share it
 ln -sf /etc/machine-id "$tree.tmp/var/lib/dbus/machine-id"
+# The tree is every test host's and every booted guest's root: no sshd on port 22 at boot in any of
+# them (a test starts its own, on a port of its own), and no host key that all of them would share
+# (the package's postinst made one; a test makes its own)
+chroot "$tree.tmp" systemctl mask --quiet ssh.service ssh.socket
+rm -f "$tree.tmp"/etc/ssh/ssh_host_*
 rm -rf "$tree.tmp/var/cache/apt/archives/"*.deb
 rm -rf "$tree"
 mv "$tree.tmp" "$tree"
