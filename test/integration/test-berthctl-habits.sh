@@ -10,6 +10,7 @@
 require_root
 require_berthctl
 . "$(dirname "$0")/lib-machines.sh"
+. "$(dirname "$0")/lib-ssh.sh"
 
 mname() {
         echo "habit-${1}-$$-${RANDOM}"
@@ -271,63 +272,9 @@ test_shell_and_login_without_a_machine_are_refused() {
         done
 }
 
-# An sshd of the case's own on the loopback address, with a key made for it; root may log in with
-# that key only. The far side's PATH starts with the build directory: "berthctl" there is ours,
-# or, with SSH_NO_BERTHCTL=1, there is none. $BERTH_SSH is an ssh that uses this key and
-# config. The sshd carries the case's marker, so the case's cleanup stops it.
-start_sshd() {
-        local d=$T/ssh port path=$BERTH_BUILD:/usr/sbin:/usr/bin:/sbin:/bin
-        [ -x /usr/sbin/sshd ] || skip "no sshd (openssh-server)"
-        [ "${SSH_NO_BERTHCTL:-0}" = 1 ] && path=/usr/sbin:/usr/bin:/sbin:/bin
-        port=$(unique_port 50)
-        mkdir -p "$d"
-        ssh-keygen -q -t ed25519 -N '' -f "$d/host" -C host >/dev/null
-        ssh-keygen -q -t ed25519 -N '' -f "$d/id" -C client >/dev/null
-        cp "$d/id.pub" "$d/authorized_keys"
-        cat >"$d/sshd_config" <<CONF
-ListenAddress 127.0.0.1:$port
-HostKey $d/host
-PidFile $d/sshd.pid
-AuthorizedKeysFile $d/authorized_keys
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-SetEnv PATH=$path BERTH=$BERTH BERTH_CONF=
-CONF
-        cat >"$d/ssh_config" <<CONF
-Host *
-        IdentityFile $d/id
-        IdentitiesOnly yes
-        UserKnownHostsFile $d/known_hosts
-        StrictHostKeyChecking accept-new
-        BatchMode yes
-        LogLevel ERROR
-CONF
-        printf '#!/bin/sh\nexec ssh -F %s "$@"\n' "$d/ssh_config" >"$d/ssh"
-        chmod +x "$d/ssh"
-        # sshd wants its privilege separation directory, which the openssh-server package makes at
-        # boot: made here if missing, and left (an sshd of another run may be using it)
-        mkdir -p -m 0755 /run/sshd
-        /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log"
-        SSH_PORT=$port
-        export BERTH_SSH=$d/ssh
-        wait_for ssh_answers || fail "sshd did not come up: $(cat "$d/sshd.log")"
-}
-
-ssh_answers() {
-        "$BERTH_SSH" -p "$SSH_PORT" root@127.0.0.1 true 2>/dev/null
-}
-
 # run after every case (see lib.sh), also one that failed half-way
 case_teardown() {
-        local d=$T/ssh pid
-        if [ -f "$d/sshd.pid" ]; then
-                pid=$(<"$d/sshd.pid")
-                kill "$pid" 2>/dev/null || true
-                wait_for sh -c "! kill -0 $pid 2>/dev/null" || kill -KILL "$pid" 2>/dev/null || true
-        fi
+        stop_sshd
 }
 
 # -H runs berthctl on the other host over ssh, with the same verb, options and arguments (quoted
@@ -370,7 +317,7 @@ test_host_over_ssh() {
 # Without berthctl there, machinectl's verbs go to machinectl -H (systemd-machined over ssh);
 # berthctl-only ones say why not
 test_host_without_berthctl() {
-        start_sshd_without_berthctl
+        start_sshd /usr/sbin:/usr/bin:/sbin:/bin
         ctl -H "root@127.0.0.1:$SSH_PORT" exec x /bin/true
         assert_eq 254 "$RC"
         assert_contains "$ERR" "no berthctl on"
@@ -384,10 +331,6 @@ test_host_without_berthctl() {
                 assert_one_line_error
                 assert_contains "$ERR" "machinectl"
         fi
-}
-
-start_sshd_without_berthctl() {
-        SSH_NO_BERTHCTL=1 start_sshd
 }
 
 test_bad_host() {
