@@ -8,12 +8,15 @@
  * to machinectl -H, whose transport (ssh to systemd-stdio-bridge) reaches systemd-machined there:
  * the remote command exits with REMOTE_NO_BERTHCTL then, without a word, and we hand over.
  *
- * $BERTH_SSH names the ssh binary (as $SYSTEMD_SSH does for machinectl); ssh's own configuration
- * (~/.ssh/config, keys, known hosts) applies as it would to a plain ssh call.
+ * $BERTH_SSH names the ssh binary, for machinectl's transport too (as $SYSTEMD_SSH, and as the
+ * "ssh" on its PATH, see ssh_shim_make()); ssh's own configuration (~/.ssh/config, keys, known
+ * hosts) applies as it would to a plain ssh call.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,9 +26,10 @@
 
 #define REMOTE_NO_BERTHCTL 254
 
-/* The verbs machinectl has with the same meaning: these may fall back to machinectl -H. */
+/* The verbs machinectl has with the same meaning: these may fall back to machinectl -H. Not shell
+ * and login: machinectl does them on local machines only. */
 static const char *const machinectl_verbs[] = {
-        "list", "status", "show", "start", "login", "shell", "poweroff", "stop", "reboot", "restart",
+        "list", "status", "show", "start", "poweroff", "stop", "reboot", "restart",
         "terminate", "kill", "enable", "disable", "copy-to", "copy-from", "bind", "list-images",
         "image-status", "show-image", "clone", "rename", "remove", "read-only", "clean", "import-tar",
         "import-raw", "export-tar", "export-raw", "import-fs", "pull-tar", "pull-raw", NULL,
@@ -146,10 +150,86 @@ static int run_wait(char **argv) {
         return 128 + WTERMSIG(status);
 }
 
-int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty) {
-        _cleanup_strv_free_ char **ssh = NULL, **mctl = NULL;
-        _cleanup_free_ char *cmd = NULL;
-        const char *verb = args && args[0] ? args[0] : "list";
+/* machinectl -H's arguments: ours, with -P NAME, which machinectl 252 lacks, as what it means there
+ * (--property=NAME --value). Only for show and show-image, whose arguments are all options and names
+ * (elsewhere a "-P" may be a command's). */
+static int machinectl_args(const char *spec, const char *verb, char **args, char ***ret) {
+        _cleanup_strv_free_ char **m = NULL;
+        bool show = streq(verb, "show") || streq(verb, "show-image"), options = true;
+
+        if (strv_extend(&m, "machinectl") < 0 || strv_extend(&m, "-H") < 0 || strv_extend(&m, spec) < 0)
+                return -ENOMEM;
+        STRV_FOREACH(a, args) {
+                const char *p = NULL;
+
+                if (streq(*a, "--"))
+                        options = false;
+                if (show && options && streq(*a, "-P") && a[1])
+                        p = *++a;
+                else if (show && options && startswith(*a, "-P") && (*a)[2])
+                        p = *a + 2;
+                if (p) {
+                        _cleanup_free_ char *o = strjoin("--property=", p);
+                        if (!o || strv_extend(&m, o) < 0 || strv_extend(&m, "--value") < 0)
+                                return -ENOMEM;
+                } else if (strv_extend(&m, *a) < 0)
+                        return -ENOMEM;
+        }
+        *ret = TAKE_PTR(m);
+        return 0;
+}
+
+/* Runs CMD in the remote shell over ssh; returns its exit status (ssh's own failures: 255). TTY: a
+ * terminal there. */
+static int run_ssh(const RemoteHost *h, const char *cmd, bool tty) {
+        _cleanup_strv_free_ char **ssh = NULL;
+
+        if (strv_extend(&ssh, getenv("BERTH_SSH") ?: "ssh") < 0 || strv_extend(&ssh, "-x") < 0 ||
+            strv_extend(&ssh, tty ? "-t" : "-T") < 0 ||
+            (h->port && (strv_extend(&ssh, "-p") < 0 || strv_extend(&ssh, h->port) < 0)) ||
+            (h->user && (strv_extend(&ssh, "-l") < 0 || strv_extend(&ssh, h->user) < 0)) ||
+            strv_extend(&ssh, "--") < 0 || strv_extend(&ssh, h->host) < 0 || strv_extend(&ssh, cmd) < 0)
+                return log_oom();
+        log_debug("Running on %s: %s", h->host, cmd);
+        return run_wait(ssh);
+}
+
+/* machinectl of systemd before 254 (Debian 12's) knows no $SYSTEMD_SSH: it runs "ssh" from $PATH.
+ * So that $BERTH_SSH holds for it too, a directory of our own goes in front of PATH, with an "ssh"
+ * there that runs $BERTH_SSH with the PATH we had (a $BERTH_SSH that wraps "ssh" must find the real
+ * one, not this again). Returns the directory, for the caller to remove. */
+static int ssh_shim_make(char **ret_dir) {
+        _cleanup_free_ char *dir = strdup("/tmp/berthctl-ssh-XXXXXX"), *p = NULL, *q = NULL, *script = NULL,
+                            *path = NULL;
+        const char *old = getenv("PATH") ?: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        int r;
+
+        if (!dir)
+                return -ENOMEM;
+        if (!mkdtemp(dir))
+                return -errno;
+        p = strjoin(dir, "/ssh");
+        q = shell_quote(old);
+        script = q ? strjoin("#!/bin/sh\nPATH=", q, "\nexec \"$BERTH_SSH\" \"$@\"\n") : NULL;
+        path = strjoin(dir, ":", old);
+        r = p && script && path ? write_string_file(p, script, O_CREAT | O_EXCL) : -ENOMEM;
+        if (r >= 0 && chmod(p, 0755) < 0)
+                r = -errno;
+        if (r >= 0 && setenv("PATH", path, 1) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) rm_rf(dir);
+                return r;
+        }
+        *ret_dir = TAKE_PTR(dir);
+        return 0;
+}
+
+#define HAS_BERTHCTL "command -v berthctl >/dev/null 2>&1"
+
+int remote_run(const RemoteHost *h, const char *spec, const char *verb, char **args, bool tty) {
+        _cleanup_strv_free_ char **mctl = NULL;
+        _cleanup_free_ char *cmd = NULL, *shim = NULL;
         bool fallback = false;
         int r;
 
@@ -157,10 +237,22 @@ int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty) {
                 if (streq(*v, verb))
                         fallback = true;
 
-        /* the remote shell's command: berthctl with our arguments, each quoted */
-        cmd = strdup(fallback ? "command -v berthctl >/dev/null 2>&1 || exit 254; exec berthctl"
-                              : "command -v berthctl >/dev/null 2>&1 || { echo \"berthctl: no berthctl on $(hostname); "
-                                "'exec' has no machinectl equivalent.\" >&2; exit 254; }; exec berthctl");
+        /* The remote shell's command: berthctl with our arguments, each quoted. Without berthctl
+         * there, a verb that machinectl has ends it with REMOTE_NO_BERTHCTL (254), silently:
+         * machinectl takes over. Any other verb fails there, with our message, as a failure of
+         * berthctl would: its status may be a command's (exec, shell), so no status of its own
+         * could tell us that berthctl is missing. */
+        if (fallback)
+                cmd = strdup(HAS_BERTHCTL " || exit 254; exec berthctl");
+        else {
+                _cleanup_free_ char *msg = NULL, *q = NULL;
+
+                msg = strjoin("berthctl: berthctl is not installed on ", h->host, ", and machinectl -H cannot do '", verb,
+                              "' instead: install berth there.");
+                q = msg ? shell_quote(msg) : NULL;
+                if (q)
+                        cmd = strjoin(HAS_BERTHCTL " || { printf '%s\\n' ", q, " >&2; exit 1; }; exec berthctl");
+        }
         if (!cmd)
                 return log_oom();
         STRV_FOREACH(a, args) {
@@ -175,15 +267,7 @@ int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty) {
                 cmd = n;
         }
 
-        if (strv_extend(&ssh, getenv("BERTH_SSH") ?: "ssh") < 0 || strv_extend(&ssh, "-x") < 0 ||
-            strv_extend(&ssh, tty ? "-t" : "-T") < 0 ||
-            (h->port && (strv_extend(&ssh, "-p") < 0 || strv_extend(&ssh, h->port) < 0)) ||
-            (h->user && (strv_extend(&ssh, "-l") < 0 || strv_extend(&ssh, h->user) < 0)) ||
-            strv_extend(&ssh, "--") < 0 || strv_extend(&ssh, h->host) < 0 || strv_extend(&ssh, cmd) < 0)
-                return log_oom();
-
-        log_debug("Running on %s: %s", h->host, cmd);
-        r = run_wait(ssh);
+        r = run_ssh(h, cmd, tty);
         if (r < 0)
                 return r;
         if (r != REMOTE_NO_BERTHCTL || !fallback)
@@ -195,13 +279,17 @@ int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty) {
                                                 "there) is not installed here: install berth there, or systemd-container here.",
                                        h->host);
         log_debug("No berthctl on %s: handing over to machinectl -H.", h->host);
-        if (strv_extend(&mctl, "machinectl") < 0 || strv_extend(&mctl, "-H") < 0 || strv_extend(&mctl, spec) < 0)
+        if (machinectl_args(spec, verb, args, &mctl) < 0)
                 return log_oom();
-        STRV_FOREACH(a, args)
-                if (strv_extend(&mctl, *a) < 0)
+        if (getenv("BERTH_SSH") && !streq(getenv("BERTH_SSH"), "ssh")) {
+                if (setenv("SYSTEMD_SSH", getenv("BERTH_SSH"), 1) < 0)
                         return log_oom();
-        if (getenv("BERTH_SSH") && setenv("SYSTEMD_SSH", getenv("BERTH_SSH"), 1) < 0)
-                return log_oom();
+                r = ssh_shim_make(&shim);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to make $BERTH_SSH the ssh of machinectl: %m");
+        }
         r = run_wait(mctl);
+        if (shim)
+                (void) rm_rf(shim);
         return r < 0 ? r : VERB_EXIT_STATUS(r);
 }

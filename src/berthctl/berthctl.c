@@ -197,8 +197,8 @@ static int host_option(const char *value) {
         return remote_host_parse(value, &remote);
 }
 
-/* The arguments the remote berthctl gets: ours without -H. */
-static int run_remote(void) {
+/* The arguments the remote berthctl gets: ours without -H. VERB: NULL for none (list). */
+static int run_remote(const char *verb) {
         _cleanup_strv_free_ char **args = NULL;
         int n = (int) strv_length(berthctl_argv);
         bool tty;
@@ -208,16 +208,9 @@ static int run_remote(void) {
                         return log_oom();
         /* a terminal on the far side for what is interactive, as ssh does for a login */
         tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO) && !arg.no_tty;
-        if (tty && !arg.tty) {
-                bool interactive = false;
-                STRV_FOREACH(a, args)
-                        if (streq(*a, "shell") || streq(*a, "login") || streq(*a, "console")) {
-                                interactive = true;
-                                break;
-                        }
-                tty = interactive;
-        }
-        return remote_run(&remote, remote_spec, args, tty);
+        if (tty && !arg.tty)
+                tty = verb && (streq(verb, "shell") || streq(verb, "login") || streq(verb, "console"));
+        return remote_run(&remote, remote_spec, verb ?: "list", args, tty);
 }
 
 static int parse_argv(int argc, char *argv[], bool permute) {
@@ -476,10 +469,10 @@ int main(int argc, char *argv[]) {
                 r = parse_argv(vargc, vargv, !cmd);
                 if (r > 0) {
                         vargv[optind - 1] = vargv[0]; /* the verb, in front of its arguments */
-                        r = remote_spec ? run_remote() : dispatch(vargc - optind + 1, vargv + optind - 1);
+                        r = remote_spec ? run_remote(vargv[0]) : dispatch(vargc - optind + 1, vargv + optind - 1);
                 }
         } else if (r > 0)
-                r = remote_spec ? run_remote() : dispatch(0, argv + optind);
+                r = remote_spec ? run_remote(NULL) : dispatch(0, argv + optind);
 
         strv_free(arg.property);
         strv_free(arg.setenv);

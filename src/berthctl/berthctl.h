@@ -135,9 +135,10 @@ typedef struct RemoteHost {
 } RemoteHost;
 int remote_host_parse(const char *s, RemoteHost *ret);   /* logs */
 void remote_host_done(RemoteHost *h);
-/* Runs "berthctl ARGS" on the host over ssh (or machinectl -H SPEC ARGS where it has no berthctl);
- * returns VERB_EXIT_STATUS(remote exit status) or a negative errno. */
-int remote_run(const RemoteHost *h, const char *spec, char **args, bool tty);
+/* Runs "berthctl ARGS" on the host over ssh (or machinectl -H SPEC ARGS where it has no berthctl and
+ * VERB, the verb among ARGS as our option parser found it, is one of machinectl's); returns
+ * VERB_EXIT_STATUS(remote exit status) or a negative errno. */
+int remote_run(const RemoteHost *h, const char *spec, const char *verb, char **args, bool tty);
 
 /* berthctl-pull.c */
 int verb_pull(int argc, char *argv[]);         /* pull-tar and pull-raw */

@@ -314,13 +314,36 @@ test_host_over_ssh() {
         bg_exit
 }
 
+# shell's status is its command's, 254 too: that is not taken for "no berthctl there" (which handed
+# the shell over to machinectl -H after the command had run)
+test_host_shell_status_254() {
+        local n
+        n=$(mname sshsh)
+        start_sshd
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT" -b
+        ctl -H "root@127.0.0.1:$SSH_PORT" shell "$n" /bin/sh -c 'echo ran >>/ran; exit 254'
+        assert_eq 254 "$RC" "shell over ssh: $ERR"
+        ctl exec "$n" /bin/cat /ran
+        assert_eq ran "$OUT" "the command ran once"
+        ctl terminate "$n"
+        assert_eq 0 "$RC"
+        bg_exit
+}
+
 # Without berthctl there, machinectl's verbs go to machinectl -H (systemd-machined over ssh);
 # berthctl-only ones say why not
 test_host_without_berthctl() {
         start_sshd /usr/sbin:/usr/bin:/sbin:/bin
         ctl -H "root@127.0.0.1:$SSH_PORT" exec x /bin/true
-        assert_eq 254 "$RC"
-        assert_contains "$ERR" "no berthctl on"
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "berthctl is not installed on 127.0.0.1, and machinectl -H cannot do 'exec' instead"
+        # the verb, not the first argument, whatever options come before it
+        ctl -H "root@127.0.0.1:$SSH_PORT" -q --timeout=1s wait x
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "machinectl -H cannot do 'wait'"
         ctl -H "root@127.0.0.1:$SSH_PORT" list
         if command -v machinectl >/dev/null; then
                 # machinectl ran (its own words): it could not reach a machined there (no systemd here)
