@@ -8,6 +8,7 @@
 . "$(dirname "$0")/lib.sh"
 systemd_host_reexec "$@"
 require_root
+. "$(dirname "$0")/lib-ssh.sh"
 # shellcheck disable=SC2034 # read by lib.sh
 RUN_TIMEOUT=300
 # shellcheck disable=SC2034 # read by lib.sh
@@ -50,6 +51,11 @@ foreign() {
 # status_shows NAME TEXT: berthctl status shows TEXT among the machine's journal lines
 status_shows() {
         grep -qF -- "$2" <<<"$("$BERTHCTL" status -n 1000 -o cat "$1" 2>/dev/null)"
+}
+
+# run after every case (see lib.sh), also one that failed half-way
+case_teardown() {
+        stop_sshd
 }
 
 # ---- cases ----
@@ -193,6 +199,51 @@ test_another_managers_machine_poweroff_terminate() {
         unit_inactive foreign-fm3 || fail "foreign-fm3 still active"
 }
 
+# ---- -H to a host with systemd-machined and without berthctl ----
+
+# machinectl's verbs go to machinectl -H there (ssh to systemd-stdio-bridge, to machined); the
+# others fail in a line that says so. The far side is this host, over ssh on the loopback address,
+# with a PATH that has no berthctl.
+test_host_without_berthctl_goes_to_machined() {
+        local h
+        install_unit
+        machine_tree bh1
+        assert_ok "$BERTHCTL" start bh1
+        assert_ok "$BERTHCTL" wait --until=ready bh1
+        start_sshd /usr/sbin:/usr/bin:/sbin:/bin
+        h=root@127.0.0.1:$SSH_PORT
+        "$BERTH_SSH" -p "$SSH_PORT" root@127.0.0.1 'command -v berthctl' && fail "berthctl is on the far side's PATH"
+        # options before the verb as after it
+        ctl -H "$h" --no-legend list
+        assert_eq 0 "$RC" "list: $ERR"
+        assert_match "$OUT" '^bh1 +container +berth '
+        grep -q systemd-stdio-bridge "$T/ssh/calls" || fail "not machinectl's transport: $(cat "$T/ssh/calls")"
+        ctl -H "$h" status bh1
+        assert_eq 0 "$RC" "status: $ERR"
+        assert_match "$OUT" 'Unit: berth@bh1\.service'
+        ctl -H "$h" show -P Service bh1
+        assert_eq 0 "$RC" "show -P: $ERR"
+        assert_eq berth "$OUT"
+        ctl -H "$h" status bh-none
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "bh-none"
+        ctl -H "$h" exec bh1 /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "berthctl is not installed on 127.0.0.1, and machinectl -H cannot do 'exec' instead"
+        # machinectl has shell, on local machines only
+        ctl -H "$h" shell bh1 /bin/true
+        assert_eq 1 "$RC"
+        assert_one_line_error
+        assert_contains "$ERR" "machinectl -H cannot do 'shell'"
+        # machined's poweroff: the guest's systemd shuts down, the unit ends well
+        ctl -H "$h" poweroff bh1
+        assert_eq 0 "$RC" "poweroff: $ERR"
+        wait_for unit_inactive berth@bh1 || fail "poweroff over -H did not stop berth@bh1"
+        assert_eq success "$(prop berth@bh1 Result)"
+        wait_for not_registered bh1 || fail "bh1 still registered"
+}
 
 # ---- shell, login, console, copy, bind, reboot on a berth@.service machine ----
 
