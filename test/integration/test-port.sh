@@ -284,10 +284,11 @@ claimed() {
 # one's address on its host0 in place of its own. Its forward must not deliver to the first (which
 # would expose a port the first never forwarded), from the host's address or localhost; and once
 # the host's neighbour entry for the address is the second's, the first one's forward must not
-# deliver to the second. Meanwhile the first one's forward to that same port may fail too: the
-# second can do that on a shared bridge anyway.
+# deliver to the second; over IPv6 the first as well. Meanwhile the first one's forward to that
+# same port may fail too: the second can do that on a shared bridge anyway.
 test_zone_member_cannot_take_or_get_another_ones_forward() {
-        local a b pa pb zone=fz$RUNID sub="$NET"
+        local a b pa pb zone=fz$RUNID sub="$NET" v6
+        v6="fd42:$(printf '%x' "0x${RUNID:0:4}"):6" # as nft prints it: no leading zeros
         a=$(mname za)
         b=$(mname zb)
         pa=$(unique_port 13)
@@ -304,6 +305,15 @@ test_zone_member_cannot_take_or_get_another_ones_forward() {
         wait_for tcp_says "$sub.57" "$pb" "hello from $b" || fail "the forward of $b does not reach it over the zone"
         wait_for tcp_says 127.0.0.1 "$pb" "hello from $b" || fail "localhost does not reach $b over the zone"
         neigh_is "$a" "$sub.58" "vz-$zone" || fail "the host's neighbour entry for $sub.58 is not $a's"
+
+        # over IPv6: b puts a's address on its host0 too (no DAD, which would have refused it)
+        ip -6 addr add "$v6::1/64" dev "vz-$zone" nodad
+        in_netns "$a" ip -6 addr add "$v6::2/64" dev host0 nodad
+        wait_for tcp_says "$v6::1" "$pa" "hello from $a" || fail "the forward of $a does not reach it over IPv6"
+        in_netns "$b" ip -6 addr add "$v6::2/64" dev host0 nodad
+        wait_for table_forwards_to6 "$b" "$v6::2" || fail "the table of $b did not follow it to $v6::2"
+        tcp_says "$v6::1" "$pb" "hello from $a" && fail "over IPv6, the forward of $b delivers to $a, whose address it took"
+        in_netns "$b" ip -6 addr del "$v6::2/64" dev host0
 
         # b takes a's address; the host's neighbour entry for it is still a's
         in_netns "$b" ip addr del "$sub.59/29" dev host0
