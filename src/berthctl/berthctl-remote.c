@@ -27,12 +27,12 @@
 #define REMOTE_NO_BERTHCTL 254
 
 /* The verbs machinectl has with the same meaning: these may fall back to machinectl -H. Not shell
- * and login: machinectl does them on local machines only. */
+ * and login: machinectl does them on local machines only. Not import-* and export-*: they hand a
+ * file descriptor to machined, which a bus over ssh cannot carry ("Operation not supported"). */
 static const char *const machinectl_verbs[] = {
-        "list", "status", "show", "start", "poweroff", "stop", "reboot", "restart",
-        "terminate", "kill", "enable", "disable", "copy-to", "copy-from", "bind", "list-images",
-        "image-status", "show-image", "clone", "rename", "remove", "read-only", "clean", "import-tar",
-        "import-raw", "export-tar", "export-raw", "import-fs", "pull-tar", "pull-raw", NULL,
+        "list", "status", "show", "start", "poweroff", "stop", "reboot", "restart", "terminate",
+        "kill", "enable", "disable", "copy-to", "copy-from", "bind", "list-images", "image-status",
+        "show-image", "clone", "rename", "remove", "read-only", "clean", "pull-tar", "pull-raw", NULL,
 };
 
 static bool host_char_ok(char c) {

@@ -205,7 +205,7 @@ test_another_managers_machine_poweroff_terminate() {
 # others fail in a line that says so. The far side is this host, over ssh on the loopback address,
 # with a PATH that has no berthctl.
 test_host_without_berthctl_goes_to_machined() {
-        local h
+        local h args
         install_unit
         machine_tree bh1
         assert_ok "$BERTHCTL" start bh1
@@ -232,11 +232,15 @@ test_host_without_berthctl_goes_to_machined() {
         assert_eq 1 "$RC"
         assert_one_line_error
         assert_contains "$ERR" "berthctl is not installed on 127.0.0.1, and machinectl -H cannot do 'exec' instead"
-        # machinectl has shell, on local machines only
-        ctl -H "$h" shell bh1 /bin/true
-        assert_eq 1 "$RC"
-        assert_one_line_error
-        assert_contains "$ERR" "machinectl -H cannot do 'shell'"
+        # machinectl has shell, on local machines only; export-tar hands machined a file descriptor,
+        # which the bus over ssh cannot carry
+        for args in "shell bh1 /bin/true" "export-tar bh1 $T/bh1.tar"; do
+                # shellcheck disable=SC2086 # the words are the arguments
+                ctl -H "$h" $args
+                assert_eq 1 "$RC" "$args"
+                assert_one_line_error "$args"
+                assert_contains "$ERR" "machinectl -H cannot do '${args%% *}'" "$args"
+        done
         # machined's poweroff: the guest's systemd shuts down, the unit ends well
         ctl -H "$h" poweroff bh1
         assert_eq 0 "$RC" "poweroff: $ERR"
