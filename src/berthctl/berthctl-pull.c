@@ -114,11 +114,18 @@ typedef struct PullUrl {
         char *sig_url;   /* SHA256SUMS.gpg */
 } PullUrl;
 
+/* The cleanups run on every return of verb_pull(), also the one where libcurl or libcrypto could
+ * not be loaded and the sym_ pointers are NULL: they call into a library only for what it made. */
+static void curl_free_nonnull(char *p) {
+        if (p)
+                sym_curl_free(p);
+}
+
 static void pull_url_done(PullUrl *u) {
-        sym_curl_free(u->url);
+        curl_free_nonnull(u->url);
         free(u->file);
-        sym_curl_free(u->sums_url);
-        sym_curl_free(u->sig_url);
+        curl_free_nonnull(u->sums_url);
+        curl_free_nonnull(u->sig_url);
 }
 
 static void curl_url_cleanupp(CURLU **h) {
@@ -127,7 +134,7 @@ static void curl_url_cleanupp(CURLU **h) {
 }
 
 static void curl_freep(char **p) {
-        sym_curl_free(*p);
+        curl_free_nonnull(*p);
 }
 
 /* The URL of NAME next to the file (no query, no fragment). */
@@ -420,7 +427,8 @@ static int verify_signature(const char *keyring, const Download *sums, const Dow
 }
 
 static void evp_md_ctx_freep(EVP_MD_CTX **c) {
-        sym_EVP_MD_CTX_free(*c);
+        if (*c)
+                sym_EVP_MD_CTX_free(*c);
 }
 
 /* Fetches SHA256SUMS (and checks its signature, as --verify= says), *ret: FILE's checksum. */

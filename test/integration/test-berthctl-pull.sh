@@ -249,6 +249,22 @@ test_bad_urls_and_names() {
         [ -d "$T/pool/fromfile/bin" ] || fail "no image from file://"
 }
 
+# libcurl is loaded at the first pull (dl-load.h): a host without it (here: a libcurl.so.4 first
+# in the library path that is not libcurl) gets one line that says what to install, not a
+# crash in the cleanup of what was never made
+test_missing_library_fails_cleanly() {
+        local libc
+        libc=$(ldd "$BERTHCTL" | awk '$1 == "libc.so.6" { print $3 }')
+        [ -e "$libc" ] || fail "no libc.so.6 in: $(ldd "$BERTHCTL")"
+        mkdir "$T/lib"
+        ln -s "$libc" "$T/lib/libcurl.so.4"
+        run env LD_LIBRARY_PATH="$T/lib" "$BERTHCTL" pull-tar --verify=no "http://127.0.0.1:1/a.tar" x
+        assert_eq 1 "$RC" "pull-tar without libcurl"
+        assert_one_line_error
+        assert_contains "$ERR" "Install libcurl4"
+        assert_pool_empty
+}
+
 test_server_failures_leave_nothing() {
         make_raw "$T/www/d.raw"
         make_tiny_tree "$T/tree"
