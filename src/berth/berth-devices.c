@@ -39,8 +39,10 @@ typedef struct DeviceRule {
 } DeviceRule;
 
 /* The devices every container gets, read, write and mknod, as nspawn allows them: the basic
- * nodes of /dev, the terminal devices (the console is a pty of the container's own devpts), and
- * tun/fuse, which are namespaced or check permissions themselves. */
+ * nodes of /dev, the terminal devices, and tun/fuse, which are namespaced or check permissions
+ * themselves. Not 5:1: whatever node it is opened through, the kernel gives the host's system
+ * console (a serial port, tty1), to read what is typed there and write to it; the container's
+ * /dev/console is a pty of its own devpts (136:N, berth-console.c). */
 static const DeviceRule allowed_devices[] = {
         { 'c', 1, 3 },    /* /dev/null */
         { 'c', 1, 5 },    /* /dev/zero */
@@ -48,7 +50,6 @@ static const DeviceRule allowed_devices[] = {
         { 'c', 1, 8 },    /* /dev/random */
         { 'c', 1, 9 },    /* /dev/urandom */
         { 'c', 5, 0 },    /* /dev/tty */
-        { 'c', 5, 1 },    /* /dev/console */
         { 'c', 5, 2 },    /* /dev/ptmx */
         { 'c', 136, -1 }, /* /dev/pts/N */
         { 'c', 10, 200 }, /* /dev/net/tun */

@@ -446,6 +446,20 @@ test_mknod_disk_refused() {
         [ ! -e "$ROOT/root/sda" ] || fail "device node created in the tree"
 }
 
+# 5:1 is not a console of the container's: the kernel opens the host's system console (a
+# serial port, tty1) through it, whoever made the node. The container's /dev/console is a pty
+# of its own devpts (136:N), so the policy has no rule for 5:1 and the guest's root can neither
+# make the node nor open one (nspawn's closed policy has none either).
+test_host_console_refused() {
+        make_tiny_tree "$ROOT"
+        payload -- mknod /dev/hostconsole c 5 1
+        assert_eq 1 "$RC" "mknod and open of the host's console (5:1)"
+        assert_contains "$OUT" errno=EPERM
+        # its own console still works: a pty of its devpts
+        payload -q --console=read-only -- open /dev/console rw
+        assert_eq 0 "$RC" "open of the container's /dev/console"
+}
+
 test_mknod_allowed_devices() {
         make_tiny_tree "$ROOT"
         payload -- mknod /dev/null2 c 1 3
