@@ -843,8 +843,9 @@ static int image_partitions(const Image *img, Table **ret, char **ret_error) {
         _cleanup_(verity_config_done) VerityConfig v = VERITY_CONFIG_NULL;
         _cleanup_(table_freep) Table *t = NULL;
         _cleanup_free_ char *detail = NULL;
-        _cleanup_close_ int fd = -EBADF;
+        _cleanup_close_ int path_fd = -EBADF, fd = -EBADF;
         PartitionDesignator order[_PARTITION_DESIGNATOR_MAX];
+        char fd_path[64];
         struct stat st;
         size_t n = 0;
         int level, r;
@@ -857,16 +858,21 @@ static int image_partitions(const Image *img, Table **ret, char **ret_error) {
 #endif
         /* The image was a regular file when it was listed, but anyone who can write the image
          * directory can swap in a FIFO (an open that waits for a writer forever) or a device (an
-         * open with side effects) since: open without waiting and look at what we got. */
-        fd = open(img->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-        if (fd < 0)
+         * open acts on it, O_NONBLOCK or not) since: look at what is there through O_PATH, which
+         * opens nothing, and open that inode only if it is a regular file. */
+        path_fd = open(img->path, O_PATH | O_CLOEXEC);
+        if (path_fd < 0)
                 return negative_errno();
-        if (fstat(fd, &st) < 0)
+        if (fstat(path_fd, &st) < 0)
                 return negative_errno();
         if (!S_ISREG(st.st_mode))
                 return log_error_errno(-EBADFD,
                                        "Refusing to read image '%s': '%s' is no longer a regular file.", img->name,
                                        img->path);
+        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", path_fd);
+        fd = open(fd_path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
         r = dissect_image_fd(fd, &m, &detail);
         if (r == -ENOMEM)
                 return r;

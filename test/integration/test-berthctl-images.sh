@@ -318,6 +318,40 @@ test_image_status_refuses_a_fifo() {
         assert_contains "$ERR" "No image 'swapped'"
 }
 
+# ... and a device node there is not opened at all: an open of a device acts on it (a tape
+# rewinds, a watchdog starts) with or without O_NONBLOCK. inotify sees every open but O_PATH's.
+test_image_status_opens_no_device() {
+        need_test_hooks
+        local pid rc=0
+        pools
+        truncate -s 1M "$T/pool/swapped.raw"
+        BERTH_TEST_PARK_IMAGE_OPEN=1 timeout 10 "$BERTHCTL" image-status swapped </dev/null >"$T/out" 2>"$T/err" &
+        pid=$!
+        wait_for parked "$pid" || fail "berthctl did not park before opening the image: $(<"$T/err")"
+        rm -f "$T/pool/swapped.raw"
+        mknod "$T/pool/swapped.raw" c 1 3
+        # watch the node for opens, let berthctl go on, count what it opened once it is done
+        python3 - "$T/pool/swapped.raw" "$(child_of "$pid")" >"$T/opens" <<-'EOF'
+		import ctypes, os, signal, sys, time
+		libc = ctypes.CDLL(None, use_errno=True)
+		fd = libc.inotify_init1(os.O_NONBLOCK)
+		if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:  # IN_OPEN
+		    sys.exit("inotify: " + os.strerror(ctypes.get_errno()))
+		pid = int(sys.argv[2])
+		os.kill(pid, signal.SIGCONT)
+		while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z":
+		    time.sleep(0.05)
+		try:
+		    print(len(os.read(fd, 4096)) // 16)
+		except BlockingIOError:
+		    print(0)
+		EOF
+        wait "$pid" || rc=$?
+        assert_eq 1 "$rc" "exit status of image-status"
+        assert_contains "$(<"$T/err")" "is no longer a regular file"
+        assert_eq 0 "$(<"$T/opens")" "opens of the device node that replaced the image"
+}
+
 # ---- clone, rename, remove, read-only ----
 
 test_clone() {
