@@ -810,6 +810,29 @@ int open_in_root(int root_fd, const char *path, int flags) {
         return fd < 0 ? negative_errno() : fd;
 }
 
+int open_regular_in_root(int root_fd, const char *path, struct stat *ret_st) {
+        _cleanup_close_ int path_fd = -EBADF;
+        char fd_path[64];
+        struct stat st;
+        int fd;
+
+        path_fd = open_in_root(root_fd, path, O_PATH);
+        if (path_fd < 0)
+                return path_fd;
+        if (fstat(path_fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
+        /* the same inode, whatever has its name by now */
+        snprintf(fd_path, sizeof fd_path, "/proc/self/fd/%d", path_fd);
+        fd = open(fd_path, O_RDONLY | O_NOCTTY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (ret_st)
+                *ret_st = st;
+        return fd;
+}
+
 int openat_beneath(int dir_fd, const char *name, int flags) {
         struct open_how how = {
                 .flags = (uint64_t) (flags | O_NOFOLLOW | O_CLOEXEC),

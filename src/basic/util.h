@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "cleanup.h"
@@ -75,6 +76,12 @@ char *overlay_option_escape(const char *p);
 /* Opens PATH inside the tree at ROOT_FD as if ROOT_FD were "/": absolute symlinks and ".."
  * stop at the tree's root, /proc magic links are refused (openat2 RESOLVE_IN_ROOT). */
 int open_in_root(int root_fd, const char *path, int flags);
+/* PATH inside the tree at ROOT_FD (as open_in_root()) opened for reading, if it is a regular file:
+ * looked at through O_PATH first, so that a FIFO (an open that waits for a writer) or a device
+ * node (an open acts on the device: a watchdog starts, a tape rewinds) that a hostile tree put
+ * there is never opened, by host root outside the container's device policy. -EBADFD: not a
+ * regular file. *RET_ST (if given): its stat. */
+int open_regular_in_root(int root_fd, const char *path, struct stat *ret_st);
 /* NAME directly below DIR_FD: never through a symlink, never across a mount (-EXDEV), O_NOFOLLOW
  * (with O_PATH a symlink itself is opened) */
 int openat_beneath(int dir_fd, const char *name, int flags);   /* stays on one file system, never follows symlinks */

@@ -143,7 +143,7 @@ static int tree_db(int tree_fd, const char *path, char ***ret_names, uid_t **ret
         _cleanup_fclose_ FILE *f = NULL;
         int fd;
 
-        fd = open_in_root(tree_fd, path, O_RDONLY | O_NOCTTY);
+        fd = open_regular_in_root(tree_fd, path, NULL);
         if (fd == -ENOENT) {
                 *ret_names = NULL;
                 *ret_ids = NULL;

@@ -160,7 +160,7 @@ static void credentials_reader(const char *root, const Settings *s, const UserNa
         root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 return;
-        fd = open_in_root(root_fd, "etc/passwd", O_RDONLY);
+        fd = open_regular_in_root(root_fd, "etc/passwd", NULL);
         if (fd < 0 || !(f = fdopen(fd, "re")))
                 return;
         TAKE_FD(fd);

@@ -885,7 +885,7 @@ static bool read_id_in_tree(int dfd, const char *path, char ret[static 33]) {
         char buf[64];
         ssize_t n;
 
-        fd = open_in_root(dfd, path, O_RDONLY);
+        fd = open_regular_in_root(dfd, path, NULL);
         if (fd < 0 || (n = read(fd, buf, sizeof buf - 1)) < 32)
                 return false;
         buf[n] = 0;

@@ -962,12 +962,10 @@ static int read_guest_file(const MachineInfo *m, const char *path, char **ret) {
         r = machine_open_root(m, &root);
         if (r < 0)
                 return r;
-        fd = open_in_root(root, path, O_RDONLY | O_NOCTTY | O_NONBLOCK);
+        fd = open_regular_in_root(root, path, &st);
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode) || st.st_size > 16 * 1024 * 1024)
+        if (st.st_size > 16 * 1024 * 1024)
                 return -EBADF;
         snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
         return read_full_file(buf, ret, NULL);

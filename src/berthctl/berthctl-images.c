@@ -692,13 +692,9 @@ static int image_read_file(int root_fd, const char *path, char **ret) {
         struct stat st;
         size_t n = 0;
 
-        fd = open_in_root(root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+        fd = open_regular_in_root(root_fd, path, &st);
         if (fd < 0)
                 return fd;
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
-        if (!S_ISREG(st.st_mode))
-                return -EBADFD;
         buf = malloc(64 * 1024 + 1);
         if (!buf)
                 return -ENOMEM;

@@ -200,7 +200,7 @@ static int entry_cmp(const void *a, const void *b) {
 
 /* The guest's machine ID, from its running tree. */
 static bool guest_machine_id(int root, char ret[static 33]) {
-        _cleanup_close_ int fd = open_in_root(root, "etc/machine-id", O_RDONLY);
+        _cleanup_close_ int fd = open_regular_in_root(root, "etc/machine-id", NULL);
         char buf[64];
         ssize_t n;
 

@@ -274,12 +274,12 @@ static void machine_read_os_release(MachineInfo *m) {
         if (machine_open_root(m, &root) < 0)
                 return;
         for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
-                _cleanup_close_ int fd = open_in_root(root, paths[i], O_RDONLY | O_NOCTTY | O_NONBLOCK);
+                struct stat st;
+                _cleanup_close_ int fd = open_regular_in_root(root, paths[i], &st);
                 _cleanup_free_ char *data = NULL;
                 char buf[64];
-                struct stat st;
 
-                if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > 64 * 1024)
+                if (fd < 0 || st.st_size > 64 * 1024)
                         continue;
                 snprintf(buf, sizeof buf, "/proc/self/fd/%d", fd);
                 if (read_full_file(buf, &data, NULL) < 0)

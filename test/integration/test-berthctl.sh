@@ -454,6 +454,43 @@ show_pane() {
         pane | sed 's/^/#   /'
 }
 
+# opens FILE CMD...: runs CMD, prints how often FILE was opened meanwhile (inotify IN_OPEN: every
+# open but O_PATH's), then CMD's exit status
+opens() {
+        python3 - "$@" <<-'EOF'
+		import ctypes, os, subprocess, sys
+		libc = ctypes.CDLL(None, use_errno=True)
+		fd = libc.inotify_init1(os.O_NONBLOCK)
+		if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:  # IN_OPEN
+		    sys.exit("inotify: " + os.strerror(ctypes.get_errno()))
+		rc = subprocess.run(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL).returncode
+		try:
+		    n = len(os.read(fd, 65536)) // 16
+		except BlockingIOError:
+		    n = 0
+		print(n, rc)
+		EOF
+}
+
+# The guest's root puts a device node (one its policy allows it) where its /etc/group and
+# os-release were: berthctl, host root outside that policy, reads those files for a user's
+# groups, the pty's tty group and the machine's status, and must open no device there (a
+# watchdog's open starts it, a tape's rewinds it), nor wait on a FIFO.
+test_shell_opens_no_device_of_the_guest() {
+        local n
+        n=$(mname nodev)
+        make_tiny_tree "$ROOT"
+        start_bg "$n" "$ROOT"
+        ctl shell "$n" /bin/sh -c 'mv /etc/group /etc/group.orig && mknod /etc/group c 1 3 &&
+                mv /etc/os-release /etc/os-release.orig && mkfifo /etc/os-release'
+        assert_eq 0 "$RC" "planting the nodes: $ERR"
+        [ -c "$ROOT/etc/group" ] && [ -p "$ROOT/etc/os-release" ] || fail "no nodes in the tree"
+        run opens "$ROOT/etc/group" "$BERTHCTL" shell -t "tester@$n" /bin/true
+        assert_eq "0 0" "$OUT" "opens of the guest's device node by berthctl shell, and its exit status"
+        run opens "$ROOT/etc/os-release" "$BERTHCTL" status "$n"
+        assert_eq "0 0" "$OUT" "opens of the guest's FIFO by berthctl status, and its exit status"
+}
+
 test_shell_on_a_terminal() {
         local n
         n=$(mname tshell)
