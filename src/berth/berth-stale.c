@@ -265,10 +265,12 @@ int stale_cleanup_all(const char *self) {
                 int max = log_get_max_level();
 
                 /* A live instance holds its lock: a quick probe tells, where
-                 * registry_lock_machine() would wait a while for probers to go away. */
+                 * registry_lock_machine() would wait a while for probers to go away; and
+                 * whoever else holds it now (a start of that machine, another cleaner) is left
+                 * to it: registry_try_lock_machine() does not wait. */
                 if ((self && streq(*name, self)) || registry_is_live(*name) != 0 || other_netns(*name))
                         continue;
-                if (registry_lock_machine(*name, &lock) < 0)
+                if (registry_try_lock_machine(*name, &lock) < 0)
                         continue;
                 /* not this start's business: said at debug level only, so that a start of one
                  * machine does not report on others (a user's, another test's); and so are the

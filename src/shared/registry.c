@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,13 +80,55 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         return NULL;
 }
 
+/* The PID that holds the flock() on FD's inode exclusively, from /proc/locks (by device and
+ * inode; lines with "->" are waiters, not holders): > 0 that PID, 0 nobody exclusively (shared
+ * holders only, probers, or none any more; a holder our PID namespace cannot see also reads 0, and
+ * is waited for like a prober, up to the deadline), negative errno: cannot tell. */
+static pid_t flock_exclusive_holder(int fd) {
+        _cleanup_fclose_ FILE *f = NULL;
+        char line[256];
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        f = fopen("/proc/locks", "re");
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof line, f)) {
+                unsigned maj, min;
+                unsigned long long ino;
+                int pid;
+
+                if (strstr(line, "->") ||
+                    sscanf(line, "%*d: FLOCK ADVISORY WRITE %d %x:%x:%llu", &pid, &maj, &min, &ino) != 4)
+                        continue;
+                if (maj == major(st.st_dev) && min == minor(st.st_dev) && ino == (unsigned long long) st.st_ino)
+                        return pid;
+        }
+        return 0;
+}
+
+/* Whether PID, the exclusive holder of NAME's lock, is NAME's running instance: its record names
+ * it. Otherwise it is another start's stale cleanup (stale_cleanup_all() locks a dead instance's
+ * name while it removes what that left), or an instance so new that it has not written its record
+ * yet: both are over soon. */
+static bool holder_is_owner(const char *name, pid_t pid) {
+        _cleanup_(machine_record_freep) MachineRecord *rec = NULL;
+
+        return registry_read(name, &rec) >= 0 && rec->pid == pid;
+}
+
 /* flock() and unlink() race: A unlinks the lock file at exit, B had opened it
  * just before and gets the lock after A closes, C meanwhile creates a fresh
  * file and locks that one too: two owners. So after taking the lock we check
  * that the path still names the inode we locked, and start over if not. With
  * that check, removing lock files at exit is safe, and /run does not fill up
  * with one lock file per machine ever started. */
-static int lock_file(const char *path, int *ret_fd) {
+/* NAME: whose lock PATH is, to tell its owner from those that hold it for a moment; NULL: do not
+ * wait for anyone. */
+static int lock_file(const char *path, const char *name, int *ret_fd) {
+        unsigned waited_ms = 0;
+
         for (unsigned attempt = 0;; attempt++) {
                 _cleanup_close_ int fd = -EBADF;
                 struct stat a, b;
@@ -94,13 +137,28 @@ static int lock_file(const char *path, int *ret_fd) {
                 if (fd < 0)
                         return negative_errno();
                 if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                        unsigned ms;
+                        pid_t holder;
+
                         if (errno != EWOULDBLOCK)
                                 return negative_errno();
-                        /* registry_is_live() probes with a short-lived shared lock:
-                         * give such a prober a moment before calling the machine taken. */
-                        if (attempt >= 5)
+                        if (!name)
                                 return -EBUSY;
-                        (void) usleep(2000 << attempt);
+                        /* The machine is taken only if its running instance holds the lock. Others
+                         * hold it for a moment: probers (registry_is_live(), shared: every start's
+                         * stale cleanup probes every record, berthctl does too) and another start
+                         * cleaning up after a dead instance of this name (exclusive). Under load
+                         * the scheduler stretches that moment: in a fleet of 120 started at once,
+                         * one start was called "already running" after the 62 ms we used to wait.
+                         * Wait for those as long as they take, up to 10 s; where /proc/locks
+                         * cannot tell, 62 ms as before. */
+                        holder = flock_exclusive_holder(fd);
+                        if ((holder > 0 && holder_is_owner(name, holder)) || (holder < 0 && attempt >= 5) ||
+                            waited_ms >= 10000)
+                                return -EBUSY;
+                        ms = MIN(2u << MIN(attempt, 5u), 50u);
+                        (void) usleep(ms * 1000);
+                        waited_ms += ms;
                         continue;
                 }
                 if (fstat(fd, &a) < 0)
@@ -117,7 +175,7 @@ static int lock_file(const char *path, int *ret_fd) {
         }
 }
 
-int registry_lock_machine(const char *name, int *ret_fd) {
+static int lock_machine(const char *name, bool wait, int *ret_fd) {
         _cleanup_free_ char *path = NULL;
         int r;
 
@@ -127,7 +185,15 @@ int registry_lock_machine(const char *name, int *ret_fd) {
         r = mkdir_parents(path, 0755);
         if (r < 0)
                 return r;
-        return lock_file(path, ret_fd);
+        return lock_file(path, wait ? name : NULL, ret_fd);
+}
+
+int registry_lock_machine(const char *name, int *ret_fd) {
+        return lock_machine(name, true, ret_fd);
+}
+
+int registry_try_lock_machine(const char *name, int *ret_fd) {
+        return lock_machine(name, false, ret_fd);
 }
 
 int registry_lock_root(const char *directory, bool shared, int *ret_fd) {

@@ -75,9 +75,13 @@ const char *registry_run_dir(void);
 /* RUN/scratch/NAME: not created here. */
 int registry_scratch_dir(const char *name, char **ret);
 
-/* Take the machine's lock (non-blocking). -EBUSY: another live instance has it.
- * The fd is O_CLOEXEC; keep it open for the instance's lifetime. */
+/* Take the machine's lock. -EBUSY: another live instance has it (its record names the holder).
+ * Waits, up to 10 s, while others hold it for a moment (probers, another start's cleanup after a
+ * dead instance). The fd is O_CLOEXEC; keep it open for the instance's lifetime. */
 int registry_lock_machine(const char *name, int *ret_fd);
+/* The same without waiting for anyone: -EBUSY at once if anybody holds it (stale cleanup of other
+ * machines' leftovers, which must not hold up a start). */
+int registry_try_lock_machine(const char *name, int *ret_fd);
 /* Lock a tree or image: shared for read-only uses (ephemeral), exclusive otherwise. -EBUSY if taken. */
 int registry_lock_root(const char *directory, bool shared, int *ret_fd);
 /* The same on the tree's root directory FD (opened O_RDONLY), which it takes over, also on failure. */

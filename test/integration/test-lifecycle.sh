@@ -138,6 +138,31 @@ test_same_name_refused() {
         assert_no_leftovers "$name"
 }
 
+# Others hold a machine's lock for a moment: every start's stale cleanup probes every record
+# (shared), and a start that cleans up after a dead instance of the name holds it (exclusive). A
+# start waits for them, however long the scheduler lets them take, rather than calling the machine
+# "already running" (one of a fleet of 120 started at once was, after the 62 ms berth waited). Its
+# own running instance, which the record names, is refused at once (test_same_name_refused).
+lock_is_held() {
+        ! flock -n -x "$1" true
+}
+
+test_same_name_waits_for_a_prober_and_a_cleaner() {
+        local name mode holder
+        name=$(new_name)
+        make_tiny_tree "$T/a"
+        mkdir -p "$RUN_DIR/locks"
+        for mode in --shared --exclusive; do
+                flock "$mode" "$RUN_DIR/locks/$name.lock" sleep 1 &
+                holder=$!
+                wait_for lock_is_held "$RUN_DIR/locks/$name.lock" || fail "flock $mode did not take the lock"
+                berth -M "$name" -D "$T/a" /usr/bin/payload true
+                assert_eq 0 "$RC" "with a $mode lock held for a second: $ERR"
+                wait "$holder"
+        done
+        assert_no_leftovers "$name"
+}
+
 test_same_tree_refused() {
         local a b
         a=$(new_name a)
