@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "cleanup.h"
 #include "dl-load.h"
+#include "util.h"
 
 /* The root directory the program started with, before main(): the dynamic loader searches the
  * library path of the process's root, so a process that has entered a container's mount namespace
@@ -27,7 +31,9 @@ static bool root_is_ours(void) {
 
 int dl_load(void **handle, const char *soname, const DlSymbol *symbols, size_t n, const char **ret_error) {
         static char error[512];
+        _cleanup_close_ int cwd = -EBADF;
         void *h;
+        int k;
 
         if (*handle)
                 return 0;
@@ -37,9 +43,26 @@ int dl_load(void **handle, const char *soname, const DlSymbol *symbols, size_t n
                 *ret_error = error;
                 return -EPERM;
         }
-        /* RTLD_NOW: a library without a symbol we need fails here, not at a call half way
-         * through setting up a machine */
+        /* From /: an empty or relative element of $LD_LIBRARY_PATH is searched relative to the
+         * working directory, which may be a container's tree (berth -D . runs in it), and the
+         * guest may be running and writing there by now. RTLD_NOW: a library without a symbol we
+         * need fails here, not at a call half way through setting up a machine. */
+        cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (cwd < 0 || chdir("/") < 0) {
+                k = negative_errno();
+                snprintf(error, sizeof error, "cannot leave the working directory to load %s", soname);
+                *ret_error = error;
+                return k;
+        }
         h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+        k = fchdir(cwd) < 0 ? negative_errno() : 0;
+        if (k < 0) {
+                if (h)
+                        (void) dlclose(h);
+                snprintf(error, sizeof error, "cannot return to the working directory after loading %s", soname);
+                *ret_error = error;
+                return k;
+        }
         if (!h) {
                 const char *e = dlerror();
                 snprintf(error, sizeof error, "%s", e ?: soname);
