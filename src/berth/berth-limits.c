@@ -6,12 +6,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "berth-limits.h"
 #include "log.h"
+#include "registry.h"
 #include "util.h"
 
 /* The effective uid of process PID as the host sees it ("Uid:" of its status: real, effective,
@@ -128,7 +131,7 @@ static int tasks_in_use(unsigned *ret) {
 
 static const HostLimit host_limits[] = {
         { "fs.inotify.max_user_instances", "fs/inotify/max_user_instances", "inotify instances", 10, 1024,
-          inotify_instances_of_root },
+          inotify_instances_of_root, .costly = true },
         { "kernel.pid_max", "kernel/pid_max", "process IDs", 64, 4194304, tasks_in_use },
 };
 
@@ -152,6 +155,64 @@ static int limit_value(const HostLimit *l, unsigned *ret) {
         return safe_atou(s, ret);
 }
 
+/* A costly count (inotify instances: a walk of every fd of every process) is made at most once in
+ * COUNT_FRESH_USEC host-wide. A fleet started at once would otherwise walk its N guests' processes
+ * N times, a cost that grows with the square of the fleet and lands on the same busy CPUs the
+ * guests boot on. The last count is kept in RUN/host-limits/SYSCTL ("USEC COUNT STARTS", under
+ * its flock); a start within that time takes it, plus what a guest takes for each start since
+ * (this one too), as its estimate, and counts again only when that estimate comes near the limit,
+ * where the warning matters. An estimate only ever errs high. */
+#define COUNT_FRESH_USEC (5 * USEC_PER_SEC)
+
+static int in_use_estimated(const HostLimit *l, unsigned max, unsigned *ret) {
+        _cleanup_free_ char *path = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        unsigned long long at;
+        unsigned count, starts, used;
+        uint64_t now = now_usec(CLOCK_BOOTTIME), fresh = COUNT_FRESH_USEC;
+        char buf[96];
+        ssize_t n;
+        int r;
+
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_COUNT_FRESH_SEC=N: how long a count stays fresh, for a test on a busy machine */
+        unsigned t;
+        if (safe_atou(getenv("BERTH_TEST_COUNT_FRESH_SEC"), &t) >= 0)
+                fresh = t * USEC_PER_SEC;
+#endif
+
+        path = strjoin(registry_run_dir(), "/host-limits/", l->sysctl);
+        if (!path)
+                return -ENOMEM;
+        r = mkdir_parents(path, 0755);
+        if (r >= 0)
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
+        if (fd < 0 || flock(fd, LOCK_EX) < 0)
+                return l->in_use(ret); /* no shared count: count */
+
+        n = pread(fd, buf, sizeof buf - 1, 0);
+        buf[MAX(n, 0)] = 0;
+        if (n > 0 && sscanf(buf, "%llu %u %u", &at, &count, &starts) == 3 && at <= now &&
+            now - at < fresh) {
+                used = count + l->per_guest * (starts + 1);
+                if (used + l->per_guest <= max) {
+                        snprintf(buf, sizeof buf, "%llu %u %u\n", at, count, starts + 1);
+                        if (pwrite(fd, buf, strlen(buf), 0) >= 0)
+                                (void) ftruncate(fd, (off_t) strlen(buf));
+                        *ret = used;
+                        return 0;
+                }
+        }
+        r = l->in_use(&used);
+        if (r < 0)
+                return r;
+        snprintf(buf, sizeof buf, "%llu %u 0\n", (unsigned long long) now, used);
+        if (pwrite(fd, buf, strlen(buf), 0) >= 0)
+                (void) ftruncate(fd, (off_t) strlen(buf));
+        *ret = used;
+        return 0;
+}
+
 int host_limits_check(const char *machine, bool after_failure) {
         int n = 0;
 
@@ -159,7 +220,8 @@ int host_limits_check(const char *machine, bool after_failure) {
                 const HostLimit *l = &host_limits[i];
                 unsigned max, used;
 
-                if (limit_value(l, &max) < 0 || l->in_use(&used) < 0)
+                if (limit_value(l, &max) < 0 ||
+                    (l->costly && !after_failure ? in_use_estimated(l, max, &used) : l->in_use(&used)) < 0)
                         continue; /* nothing known: nothing to say */
                 if (used + (after_failure ? 0 : l->per_guest) <= max && !(after_failure && used + 2 > max))
                         continue;

@@ -17,6 +17,7 @@ typedef struct HostLimit {
         unsigned per_guest;     /* what a booted systemd guest takes, about */
         unsigned suggest;       /* a value to raise it to */
         int (*in_use)(unsigned *ret);
+        bool costly;            /* in_use() walks every process: at most once in a while, see below */
 } HostLimit;
 
 /* How many inotify instances are charged to host root: held by processes that run as root in the

@@ -323,6 +323,44 @@ test_host_limit_warnings() {
         mv "$ROOT/sbin/init.real" "$ROOT/sbin/init"
 }
 
+# Counting root's inotify instances walks every fd of every process: a fleet started at once would
+# walk its guests' processes once per guest. A count is reused host-wide for a while
+# (RUN/host-limits/SYSCTL: "USEC COUNT STARTS"), each start adding what a guest takes, and made
+# again only when that estimate comes near the limit.
+boottime_usec() {
+        awk '{ printf "%.0f\n", $1 * 1000000 }' /proc/uptime
+}
+
+test_host_limit_count_is_reused_for_a_while() {
+        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-/nonexistent}/config.h" 2>/dev/null ||
+                skip "not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
+        local name pid f at
+        name=$(unique_name count)
+        private_run_dir
+        make_tiny_tree "$ROOT"
+        f=$RUN_DIR/host-limits/fs.inotify.max_user_instances
+        mkdir -p "$RUN_DIR/host-limits"
+        boot_once() {
+                BERTH_TEST_COUNT_FRESH_SEC=600 BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=$1 \
+                        "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
+                pid=$!
+                wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
+                wait_for grep -q " $2\$" "$f" || fail "the count is '$(cat "$f")', expected its starts at $2"
+                kill -TERM "$pid"
+                wait "$pid" || true
+        }
+        # a count of 7 made just now, 3 starts since: the next start takes it (7 + 4 * 10 = 47, room
+        # enough under 1000000) without walking anything
+        at=$(boottime_usec)
+        echo "$at 7 3" >"$f"
+        boot_once 1000000 4
+        assert_eq "$at 7 4" "$(cat "$f")"
+        assert_eq "" "$(grep "^berth:" "$T/err")"
+        # near the limit (7 + 5 * 10 + 10 > 60): counted again, and the starts begin anew
+        boot_once 60 0
+        [ "$(cut -d' ' -f1 "$f")" -gt "$at" ] || fail "not counted again: $(cat "$f")"
+}
+
 test_boot_arguments_reach_init() {
         debian
         install_probe poweroff
