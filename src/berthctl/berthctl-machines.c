@@ -1050,7 +1050,9 @@ static int start_one(const char *name, const char *berth_path) {
 
         if (!machine_name_is_valid(name))
                 return log_error_errno(-EINVAL, "Invalid machine name '%s'.", name);
-        if (registry_is_live(name) > 0)
+        /* not registry_is_live(): another start's stale cleanup of a dead instance of this name
+         * holds its lock for a moment, and the berth we start waits for it */
+        if (registry_is_running(name) > 0)
                 return log_error_errno(-EEXIST, "Machine '%s' is already running.", name);
         r = find_image(name, &dir, &raw);
         if (r < 0)

@@ -84,13 +84,10 @@ MachineRecord *machine_record_free(MachineRecord *r) {
  * inode; lines with "->" are waiters, not holders): > 0 that PID, 0 nobody exclusively (shared
  * holders only, probers, or none any more; a holder our PID namespace cannot see also reads 0, and
  * is waited for like a prober, up to the deadline), negative errno: cannot tell. */
-static pid_t flock_exclusive_holder(int fd) {
+static pid_t flock_exclusive_holder_of(const struct stat *st) {
         _cleanup_fclose_ FILE *f = NULL;
         char line[256];
-        struct stat st;
 
-        if (fstat(fd, &st) < 0)
-                return negative_errno();
         f = fopen("/proc/locks", "re");
         if (!f)
                 return negative_errno();
@@ -102,10 +99,18 @@ static pid_t flock_exclusive_holder(int fd) {
                 if (strstr(line, "->") ||
                     sscanf(line, "%*d: FLOCK ADVISORY WRITE %d %x:%x:%llu", &pid, &maj, &min, &ino) != 4)
                         continue;
-                if (maj == major(st.st_dev) && min == minor(st.st_dev) && ino == (unsigned long long) st.st_ino)
+                if (maj == major(st->st_dev) && min == minor(st->st_dev) && ino == (unsigned long long) st->st_ino)
                         return pid;
         }
         return 0;
+}
+
+static pid_t flock_exclusive_holder(int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        return flock_exclusive_holder_of(&st);
 }
 
 /* Whether PID, the exclusive holder of NAME's lock, is NAME's running instance: its record names
@@ -234,6 +239,28 @@ int registry_is_live(const char *name) {
         if (flock(fd, LOCK_SH | LOCK_NB) < 0)
                 return errno == EWOULDBLOCK ? 1 : negative_errno();
         return 0;
+}
+
+int registry_is_running(const char *name) {
+        _cleanup_free_ char *path = NULL;
+        struct stat st;
+        pid_t holder;
+        int r;
+
+        r = registry_is_live(name);
+        if (r <= 0)
+                return r;
+        r = registry_path("locks", name, ".lock", &path);
+        if (r < 0)
+                return r;
+        if (lstat(path, &st) < 0)
+                return errno == ENOENT ? 0 : negative_errno();
+        holder = flock_exclusive_holder_of(&st);
+        if (holder < 0)
+                return 1; /* cannot tell: held is running, as registry_is_live() says */
+        if (holder == 0)
+                return registry_is_live(name); /* let go since, or a holder we cannot see */
+        return holder_is_owner(name, holder);
 }
 
 static int fput_escaped(FILE *f, const char *key, const char *value) {

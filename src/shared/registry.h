@@ -94,5 +94,10 @@ int registry_read(const char *name, MachineRecord **ret);
 int registry_remove(const char *name);
 /* Is the record's owner alive (its lock held)? 1 yes, 0 no. */
 int registry_is_live(const char *name);
+/* Does the machine's running instance hold its lock (its record names the holder)? 1 yes, 0 no:
+ * free, or held for a moment by another start's stale cleanup of a dead instance or by a start
+ * that has not written its record yet, which a start of the machine waits for
+ * (registry_lock_machine()). Where /proc/locks cannot tell, as registry_is_live(). */
+int registry_is_running(const char *name);
 /* Names of all records. */
 int registry_list(char ***ret);

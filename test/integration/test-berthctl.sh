@@ -624,6 +624,31 @@ State=running" "$OUT"
         : "$pid"
 }
 
+lock_is_held() {
+        ! flock -n -x "$1" true
+}
+
+# Another start's stale cleanup holds the lock of a dead instance's name for a moment (exclusive,
+# and not by the PID that a record names): berthctl start of that name is not "already running"
+# then, as the berth it starts waits for the cleaner. It used to ask only whether the lock was held.
+test_start_while_a_cleaner_holds_the_lock() {
+        local n holder lock
+        n=$(mname startcl)
+        make_tiny_tree "$T/images/$n"
+        lock=/run/berth/locks/$n.lock
+        mkdir -p /run/berth/locks
+        flock --exclusive "$lock" sleep 3 &
+        holder=$!
+        wait_for lock_is_held "$lock" || fail "flock did not take the lock"
+        BERTH_IMAGE_PATH="$T/images" ctl start "$n"
+        assert_eq 0 "$RC" "berthctl start while a cleaner held the lock: $ERR"
+        wait "$holder"
+        ctl poweroff "$n"
+        assert_eq 0 "$RC"
+        wait_for is_gone "$n" || fail "the machine did not stop"
+        rm -f "/run/berth/logs/$n.log"
+}
+
 # A trusted settings file's [Network] replaces the veth that berthctl start gives by default.
 test_start_settings_file_network_wins() {
         local n
