@@ -138,7 +138,10 @@ static int lock_file(const char *path, const char *name, int *ret_fd) {
                 _cleanup_close_ int fd = -EBADF;
                 struct stat a, b;
 
-                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0644);
+                /* root's alone: whoever may open a lock file may flock() it, and a user who held a
+                 * dead instance's lock (its file stays behind) would keep that machine from ever
+                 * starting again. Users see who runs through /proc/locks (registry_is_live()). */
+                fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW, 0600);
                 if (fd < 0)
                         return negative_errno();
                 if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -232,6 +235,17 @@ int registry_is_live(const char *name) {
         if (r < 0)
                 return r;
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0 && errno == EACCES) {
+                /* a user's berthctl: the lock file is root's (see lock_file()), the kernel's table
+                 * of locks says whether someone holds it exclusively */
+                struct stat st;
+                pid_t holder;
+
+                if (lstat(path, &st) < 0)
+                        return errno == ENOENT ? 0 : negative_errno();
+                holder = flock_exclusive_holder_of(&st);
+                return holder < 0 ? -EACCES : holder > 0;
+        }
         if (fd < 0)
                 return errno == ENOENT ? 0 : negative_errno();
         /* A shared probe: it conflicts with the owner's exclusive lock but not

@@ -163,6 +163,40 @@ test_same_name_waits_for_a_prober_and_a_cleaner() {
         assert_no_leftovers "$name"
 }
 
+# held_or_given_up LOCK PID: LOCK is held, or the process PID that was to take it is gone
+held_or_given_up() {
+        lock_is_held "$1" || pids_gone "$2"
+}
+
+# A user of the host opens what the file's mode lets them, and whoever opens a lock file may
+# flock() it: a user who held a machine's lock after its berth was killed (the file stays behind)
+# kept that machine from starting ever again, every start waited 10 s for them and said "already
+# running". The lock file is root's; a user's berthctl still sees the machine run (/proc/locks).
+test_a_user_cannot_hold_the_lock() {
+        local name lock holder leader
+        command -v setpriv >/dev/null || skip "setpriv is missing (util-linux)"
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        chmod 0755 "$T" "$RUN_DIR"
+        start_bg "$name" "$T/tree" /usr/bin/payload sleep 100
+        lock=$RUN_DIR/locks/$name.lock
+        run setpriv --reuid=65534 --regid=65534 --clear-groups "$BERTHCTL" list --no-legend
+        assert_contains "$OUT" "$name" "a user's berthctl list"
+        leader=$(record_get "$name" LEADER)
+        kill -KILL "$BG_PID"
+        wait "$BG_PID" 2>/dev/null || true
+        wait_for pids_gone "$leader" || fail "the container survived berth's SIGKILL"
+        [ -e "$lock" ] || fail "the killed berth left no lock file"
+        # longer than a start waits for a holder that is not the machine's (10 s)
+        setpriv --reuid=65534 --regid=65534 --clear-groups flock --shared "$lock" sleep 15 2>/dev/null &
+        holder=$!
+        wait_for held_or_given_up "$lock" "$holder" || fail "the user's flock neither took the lock nor gave up"
+        berth -M "$name" -D "$T/tree" /usr/bin/payload true
+        assert_eq 0 "$RC" "a start with a user holding the lock of its dead instance: $ERR"
+        wait "$holder" 2>/dev/null || true
+        assert_no_leftovers "$name"
+}
+
 test_same_tree_refused() {
         local a b
         a=$(new_name a)
