@@ -89,6 +89,16 @@ static unsigned inotify_fds_of(int proc_fd, const char *pid) {
         return n;
 }
 
+unsigned inotify_instances_of_pid(pid_t pid) {
+        _cleanup_close_ int proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char name[32];
+
+        if (proc_fd < 0)
+                return 0;
+        snprintf(name, sizeof name, "%i", (int) pid);
+        return inotify_fds_of(proc_fd, name);
+}
+
 int inotify_instances_of_root(unsigned *ret) {
         _cleanup_closedir_ DIR *d = NULL;
         struct dirent *de;

@@ -9,6 +9,7 @@
  * limit and how to raise it. It never changes a limit itself. */
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 typedef struct HostLimit {
         const char *sysctl;     /* its name, as for sysctl(8) */
@@ -23,6 +24,9 @@ typedef struct HostLimit {
 /* How many inotify instances are charged to host root: held by processes that run as root in the
  * host's user namespace, or in a user namespace that root made. */
 int inotify_instances_of_root(unsigned *ret);
+/* The inotify instances process PID holds (0 if it cannot be looked at): what the count above
+ * adds up for each process. */
+unsigned inotify_instances_of_pid(pid_t pid);
 
 /* For every limit that a booted guest would push past its value: one warning line naming the
  * limit, what is in use, and the sysctl that raises it. MACHINE for the message; AFTER_FAILURE:
