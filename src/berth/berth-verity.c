@@ -10,6 +10,7 @@
  */
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libcryptsetup.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,9 +217,19 @@ void verity_config_offer(const VerityConfig *v, const DissectedImage *m, VerityO
 
 bool verity_dm_available(void) {
         _cleanup_free_ char *misc = NULL;
+        _cleanup_close_ int fd = -EBADF;
 
-        /* the control node, or the driver without one (no udev, no devtmpfs node yet) */
-        if (access("/dev/mapper/control", F_OK) >= 0)
+        /* A control node that opens: the driver is there (opening it loads a dm-mod module). A node
+         * alone proves nothing: libdevmapper makes /dev/mapper/control where the kernel has no
+         * device-mapper, and opening that one fails (ENODEV). Without a node that opens, the
+         * driver may still be there with no node yet (no udev, no devtmpfs): /proc/misc says. */
+        const char *control = "/dev/mapper/control";
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_DM_CONTROL=PATH: look at a control node the test made instead */
+        control = getenv("BERTH_TEST_DM_CONTROL") ?: control;
+#endif
+        fd = open(control, O_RDWR | O_CLOEXEC | O_NOCTTY);
+        if (fd >= 0)
                 return true;
         if (read_full_file("/proc/misc", &misc, NULL) < 0)
                 return false;
