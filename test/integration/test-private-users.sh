@@ -34,6 +34,8 @@ owners() {
 start_bg() { # start_bg NAME DIR ARGS...: berth in the background, $BG_PID
         local name=$1 dir=$2
         shift 2
+        # not an earlier start's output: a wait for a line in it must see this start's
+        rm -f "$T/bg-$name.out" "$T/bg-$name.err"
         "$BERTH" --console=pipe -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
         BG_PID=$!
 }
