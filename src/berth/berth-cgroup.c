@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
@@ -180,20 +181,52 @@ static char *v1_mount(const char *controllers) {
         return NULL;
 }
 
+/* The ID /proc/self/cgroup lists for the hierarchy of CONTROLLERS ("cpu,cpuacct", "name=foo",
+ * "" for cgroup2), -ENOENT if it lists none. */
+static int hierarchy_id(const char *controllers) {
+        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
+        char line[4096];
+
+        if (!f)
+                return negative_errno();
+        while (fgets(line, sizeof(line), f)) {
+                char *c = strchr(line, ':'), *end;
+                unsigned id;
+
+                if (!c || !(end = strchr(c + 1, ':')))
+                        continue;
+                *c = *end = 0;
+                if (streq(c + 1, controllers) && safe_atou(line, &id) >= 0 && id <= INT_MAX)
+                        return (int) id;
+        }
+        return -ENOENT;
+}
+
 /* A hierarchy the host has but does not mount where we look (a named one that
  * some tool made, a v1 hierarchy of a half-migrated host, cgroup2 on a legacy
  * host) still needs the container's cgroup: otherwise the container's cgroup
  * namespace root there is the hierarchy's root, with its release_agent. We
  * mount it detached (fsmount(): no mount namespace sees it, nothing on the
- * host changes) and reach it through /proc/self/fd/FD. Mounting an existing
- * hierarchy takes exactly its controllers and name; it is never a new one,
- * since the controllers are bound to it. */
-static int open_detached(const char *controllers) {
+ * host changes) and reach it through /proc/self/fd/FD.
+ *
+ * A v1 mount joins the hierarchy that has exactly its controllers and name, and
+ * creates one if there is none: a named hierarchy without controllers that went
+ * away since /proc/self/cgroup listed it (its last cgroup and mount gone) would be
+ * made anew by us, and live on as long as berths keep making cgroups in it. So
+ * the mount must land in the hierarchy with ID (the one listed; < 0: listed now):
+ * /proc/self/cgroup, read again while we hold the mount, says which one it is.
+ * Another one (IDs are not reused) is closed again, which destroys it if we made
+ * it: -ESTALE. cgroup2 is always there. */
+static int open_detached(const char *controllers, int id) {
         _cleanup_strv_free_ char **l = NULL;
-        _cleanup_close_ int fs = -EBADF;
+        _cleanup_close_ int fs = -EBADF, fd = -EBADF;
         bool v2 = isempty(controllers), any = false;
-        int fd;
 
+        if (!v2 && id < 0) {
+                id = hierarchy_id(controllers);
+                if (id < 0)
+                        return id;
+        }
         fs = fsopen(v2 ? "cgroup2" : "cgroup", FSOPEN_CLOEXEC);
         if (fs < 0)
                 return negative_errno();
@@ -212,38 +245,23 @@ static int open_detached(const char *controllers) {
         if (fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
                 return negative_errno();
         fd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
-        return fd < 0 ? negative_errno() : fd;
-}
-
-/* Whether /proc/self/cgroup still lists the hierarchy of CONTROLLERS. */
-static bool hierarchy_listed(const char *controllers) {
-        _cleanup_fclose_ FILE *f = fopen("/proc/self/cgroup", "re");
-        char line[4096];
-
-        if (!f)
-                return true;
-        while (fgets(line, sizeof(line), f)) {
-                char *c = strchr(line, ':'), *end;
-
-                if (!c || !(end = strchr(++c, ':')))
-                        continue;
-                *end = 0;
-                if (streq(c, controllers))
-                        return true;
-        }
-        return false;
+        if (fd < 0)
+                return negative_errno();
+        if (!v2 && hierarchy_id(controllers) != id)
+                return -ESTALE; /* fd closed: a hierarchy we made has no cgroup and no mount, it goes */
+        return TAKE_FD(fd);
 }
 
 /* open_detached(), for a hierarchy that may go away meanwhile: a named one that a tool (or
  * another test run) made and destroys again fails to mount (EBUSY) while it goes. Gone, it is
  * no concern of the container's: -ENOENT. Still there, it is tried again for a while. */
-static int open_detached_or_gone(const char *controllers) {
+static int open_detached_or_gone(const char *controllers, int id) {
         for (int attempt = 0;; attempt++) {
-                int fd = open_detached(controllers);
+                int fd = open_detached(controllers, id);
 
                 if (fd >= 0 || fd == -EPERM || fd == -EACCES || fd == -ENOSYS)
                         return fd;
-                if (!hierarchy_listed(controllers))
+                if (fd == -ESTALE || hierarchy_id(controllers) != id)
                         return -ENOENT;
                 if (attempt >= 100)
                         return fd == -ENOENT ? -EIO : fd;
@@ -266,22 +284,35 @@ static char *fd_path(int fd) {
  * With DETACHED, hierarchies that are not mounted where we look are mounted
  * detached (see open_detached()); without, they are left out. */
 static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, size_t *ret_n) {
-        _cleanup_fclose_ FILE *f = NULL;
+        _cleanup_free_ char *listing = NULL;
         Hierarchy *h = NULL;
         size_t n = 0;
-        char line[4096];
-        int r = 0;
+        char *line, *saveptr = NULL;
+        int r;
 
-        f = fopen("/proc/self/cgroup", "re");
-        if (!f)
-                return negative_errno();
-        while (fgets(line, sizeof(line), f)) {
+        r = read_full_file("/proc/self/cgroup", &listing, NULL);
+        if (r < 0)
+                return r;
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_CGROUP_GONE=NAME: a named hierarchy that went away right after we read the
+         * list (one that does not exist at all): listed, with an ID no hierarchy has */
+        const char *gone = getenv("BERTH_TEST_CGROUP_GONE");
+        if (!isempty(gone)) {
+                char *more = strjoin(listing, "999999:name=", gone, ":/\n");
+                if (!more)
+                        return -ENOMEM;
+                free(listing);
+                listing = more;
+        }
+#endif
+        r = 0;
+        for (line = strtok_r(listing, "\n", &saveptr); line; line = strtok_r(NULL, "\n", &saveptr)) {
                 _cleanup_free_ char *mount = NULL;
                 _cleanup_close_ int fd = -EBADF;
                 char *ctrl, *path;
+                unsigned id;
                 bool v2;
 
-                line[strcspn(line, "\n")] = 0;
                 ctrl = strchr(line, ':');
                 if (!ctrl)
                         continue;
@@ -290,7 +321,9 @@ static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, 
                 if (!path)
                         continue;
                 *path++ = 0;
-                v2 = streq(line, "0") && isempty(ctrl);
+                if (safe_atou(line, &id) < 0 || id > INT_MAX)
+                        continue;
+                v2 = id == 0 && isempty(ctrl);
                 if (!v2 && isempty(ctrl))
                         continue;
                 if (v2 && layout != CGROUP_LAYOUT_LEGACY)
@@ -301,7 +334,7 @@ static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, 
                         /* (or out of memory: then the detached mount is a detour that works too) */
                         if (!detached)
                                 continue;
-                        fd = v2 ? open_detached(ctrl) : open_detached_or_gone(ctrl);
+                        fd = v2 ? open_detached(ctrl, 0) : open_detached_or_gone(ctrl, (int) id);
                         if (fd == -EPERM || fd == -EACCES || fd == -ENOSYS) {
                                 /* Nor can the container, which has no more rights than we. */
                                 log_debug_errno(fd, "Cannot mount the cgroup hierarchy '%s', nor can the "
@@ -957,7 +990,8 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
 }
 
 /* Calls FN with a usable path of each container cgroup in a hierarchy that is
- * not mounted (see open_detached()). Stops at the first error. */
+ * not mounted (see open_detached()). Stops at the first error. A hierarchy that
+ * is gone (its cgroups with it) is skipped, never made anew. */
 static int foreach_detached(const CGroup *cg, int (*fn)(const char *path, const char *controllers, void *userdata),
                             void *userdata) {
         int r = 0;
@@ -966,7 +1000,11 @@ static int foreach_detached(const CGroup *cg, int (*fn)(const char *path, const 
                 _cleanup_close_ int fd = -EBADF;
                 _cleanup_free_ char *base = NULL, *path = NULL;
 
-                fd = open_detached(d[0]);
+                fd = open_detached(d[0], -1);
+                if (fd == -ENOENT || fd == -ESTALE) {
+                        log_debug("The cgroup hierarchy '%s' is gone, and the machine's cgroup in it.", d[0]);
+                        continue;
+                }
                 if (fd < 0)
                         return log_error_errno(fd, "Failed to mount the cgroup hierarchy '%s' detached: %m",
                                                isempty(d[0]) ? "cgroup2" : d[0]);

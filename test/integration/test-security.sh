@@ -673,6 +673,22 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         assert_eq "" "$(grep -E "/berth-($m1|$m)(/|\$)" "$T/h.left")" "cgroups left in the hierarchy after the container"
 }
 
+# A named hierarchy that went away after berth listed it must not be made anew by berth's detached
+# mount (the kernel makes a new hierarchy of that name for a mount that finds none), nor get the
+# container's cgroups: it would live on with every berth that starts meanwhile. The test hook
+# lists one that does not exist at all.
+test_cgroup_gone_hierarchy_is_not_made_anew() {
+        require_test_hooks
+        make_tiny_tree "$ROOT"
+        local name
+        name=$(unique_name "gone-$RANDOM")
+        BERTH_TEST_CGROUP_GONE=$name berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c "cat /proc/self/cgroup"
+        assert_eq 0 "$RC"
+        assert_contains "$OUT" "0::/"
+        assert_not_contains "$OUT" "name=$name"
+        assert_not_contains "$(cat /proc/self/cgroup)" "name=$name"
+}
+
 # ---- resources (applied by the child; checked here) ----
 
 test_rlimit_nofile() {
