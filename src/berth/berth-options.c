@@ -617,7 +617,7 @@ static int p_personality(Settings *s, const char *arg, const char **detail) {
 }
 
 static int p_system_call_filter(Settings *s, const char *arg, const char **detail) {
-        static char buf[128];
+        static char buf[512];
         _cleanup_free_ char *bad = NULL;
         int r = seccomp_parse_filter(s, strempty(arg), &bad);
         if (r == -EINVAL && bad) {
@@ -625,6 +625,11 @@ static int p_system_call_filter(Settings *s, const char *arg, const char **detai
                 *detail = buf;
         } else if (r == -EINVAL)
                 *detail = "expected a space-separated list of system calls and @groups, optionally prefixed by '~'";
+        else if (r == -ELIBACC) {
+                snprintf(buf, sizeof buf, "libseccomp is needed to check system call names: %s",
+                         seccomp_library_error());
+                *detail = buf;
+        }
         return r;
 }
 

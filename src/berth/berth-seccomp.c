@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -21,6 +22,7 @@
 #include <time.h>
 
 #include "berth-seccomp.h"
+#include "dl-load.h"
 #include "log.h"
 #include "registry.h"
 #include "util.h"
@@ -43,6 +45,29 @@
  *
  * Both are built from tables with libseccomp in the child; see seccomp_filter_build() for what
  * that costs. */
+
+/* libseccomp is loaded only when a program has to be built or a syscall name resolved (dl-load.h):
+ * a start whose programs are in the cache (below) never maps it. */
+#define SECCOMP_SYMBOLS(X)                                                                              \
+        X(seccomp_attr_set) X(seccomp_export_bpf) X(seccomp_init) X(seccomp_release)                     \
+        X(seccomp_rule_add_exact) X(seccomp_syscall_resolve_name) X(seccomp_syscall_resolve_name_arch)
+SECCOMP_SYMBOLS(DL_DECLARE)
+
+static void *seccomp_handle;
+static const char *seccomp_load_error;
+
+/* -ELIBACC when it can't be loaded, the loader's words in seccomp_load_error. Doesn't log. */
+static int libseccomp_load(void) {
+        static const DlSymbol symbols[] = { SECCOMP_SYMBOLS(DL_ENTRY) };
+        int r;
+
+        r = dl_load(&seccomp_handle, "libseccomp.so.2", symbols, ELEMENTSOF(symbols), &seccomp_load_error);
+        return r < 0 ? -ELIBACC : 0;
+}
+
+const char *seccomp_library_error(void) {
+        return seccomp_load_error ?: "libseccomp.so.2 is not loaded";
+}
 
 /* ---- syscall groups, named and cut as in systemd.exec(5) ---- */
 
@@ -395,8 +420,10 @@ int seccomp_syscall_resolve(const char *name) {
 
         if (isempty(name) || name[0] == '@')
                 return -EINVAL;
+        if (libseccomp_load() < 0)
+                return -ELIBACC;
 
-        nr = seccomp_syscall_resolve_name(name);
+        nr = sym_seccomp_syscall_resolve_name(name);
         if (nr >= 0)
                 return nr;
 
@@ -409,7 +436,7 @@ int seccomp_syscall_resolve(const char *name) {
         if (nr != __NR_SCMP_ERROR || name_in_groups(name))
                 return -EOPNOTSUPP;
         for (size_t i = 0; i < ELEMENTSOF(other_arches); i++)
-                if (seccomp_syscall_resolve_name_arch(other_arches[i], name) != __NR_SCMP_ERROR)
+                if (sym_seccomp_syscall_resolve_name_arch(other_arches[i], name) != __NR_SCMP_ERROR)
                         return -EOPNOTSUPP;
         for (size_t i = 0; i < ELEMENTSOF(syscall_fallback); i++)
                 if (streq(syscall_fallback[i].name, name))
@@ -446,10 +473,14 @@ static int mark(uint64_t *m, const char *name, bool b, unsigned depth) {
         return 0;
 }
 
-static bool word_is_valid(const char *w) {
+/* 1 if W is a syscall or group name, 0 if not, -ELIBACC without libseccomp. */
+static int word_is_valid(const char *w) {
+        int nr;
+
         if (w[0] == '@')
-                return seccomp_group_find(w);
-        return seccomp_syscall_resolve(w) != -EINVAL;
+                return !!seccomp_group_find(w);
+        nr = seccomp_syscall_resolve(w);
+        return nr == -ELIBACC ? nr : nr != -EINVAL;
 }
 
 int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad) {
@@ -473,7 +504,10 @@ int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad) {
                 if (isempty(*w))
                         continue;
                 any = true;
-                if (!word_is_valid(*w)) {
+                r = word_is_valid(*w);
+                if (r < 0)
+                        return r;
+                if (r == 0) {
                         if (ret_bad)
                                 *ret_bad = strdup(*w);
                         return -EINVAL;
@@ -543,13 +577,13 @@ static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         scmp_filter_ctx ctx;
         int r;
 
-        ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
+        ctx = sym_seccomp_init(SCMP_ACT_ERRNO(EPERM));
         if (!ctx)
                 return -ENOMEM;
         *ret = ctx;
 
         /* Other ABIs (i386 via int 0x80, x32) never reach the policy: see the top of the file. */
-        r = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = sym_seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
         if (r < 0)
                 return r;
 
@@ -566,7 +600,7 @@ static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
                 else
                         continue;
 
-                r = seccomp_rule_add_exact(ctx, action, nr, 0);
+                r = sym_seccomp_rule_add_exact(ctx, action, nr, 0);
                 if (r < 0)
                         return r;
         }
@@ -583,29 +617,29 @@ static int add_suppress_sync(scmp_filter_ctx ctx) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(no_ops); i++) {
-                int nr = seccomp_syscall_resolve_name(no_ops[i]);
+                int nr = sym_seccomp_syscall_resolve_name(no_ops[i]);
                 if (nr == __NR_SCMP_ERROR || nr < 0)
                         continue; /* not on this architecture */
-                r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(0), nr, 0);
+                r = sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(0), nr, 0);
                 if (r < 0)
                         return r;
         }
-        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(open), 1,
+        r = sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(open), 1,
                                    SCMP_A1(SCMP_CMP_MASKED_EQ, O_DSYNC, O_DSYNC));
         if (r < 0)
                 return r;
-        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(openat), 1,
+        r = sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EINVAL), SCMP_SYS(openat), 1,
                                    SCMP_A2(SCMP_CMP_MASKED_EQ, O_DSYNC, O_DSYNC));
         if (r < 0)
                 return r;
-        return seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0);
+        return sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(openat2), 0);
 }
 
 static int build_args_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         scmp_filter_ctx ctx;
         int r;
 
-        ctx = seccomp_init(SCMP_ACT_ALLOW);
+        ctx = sym_seccomp_init(SCMP_ACT_ALLOW);
         if (!ctx)
                 return -ENOMEM;
         *ret = ctx;
@@ -617,7 +651,7 @@ static int build_args_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
          * those: a request with high bits set is the classic way around a plain comparison. */
         static const unsigned long refused_ioctls[] = { TIOCSTI, TIOCLINUX };
         for (size_t i = 0; i < ELEMENTSOF(refused_ioctls); i++) {
-                r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
+                r = sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ioctl), 1,
                                            SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, refused_ioctls[i]));
                 if (r < 0)
                         return r;
@@ -633,7 +667,7 @@ static int build_args_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         /* The audit subsystem isn't namespaced: with CAP_AUDIT_WRITE (nspawn's default set)
          * the guest's login, sudo and sshd would write into the host's audit log. EAFNOSUPPORT
          * is what they see on a kernel without audit, and they carry on. */
-        r = seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
+        r = sym_seccomp_rule_add_exact(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 2,
                                    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
                                    SCMP_A2(SCMP_CMP_MASKED_EQ, 0xffffffffu, NETLINK_AUDIT));
         if (r < 0)
@@ -649,7 +683,7 @@ static int build_args_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
 
 static void seccomp_releasep(scmp_filter_ctx *ctx) {
         if (*ctx)
-                seccomp_release(*ctx);
+                sym_seccomp_release(*ctx);
 }
 
 /* libseccomp 2.5 can only export into an fd; 2.6's seccomp_export_bpf_mem() isn't in Debian 12. */
@@ -662,7 +696,7 @@ static int export_program(scmp_filter_ctx ctx, Program *ret) {
         fd = memfd_create("berth-seccomp", MFD_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        r = seccomp_export_bpf(ctx, fd);
+        r = sym_seccomp_export_bpf(ctx, fd);
         if (r < 0)
                 return r;
         size = lseek(fd, 0, SEEK_END);
@@ -683,6 +717,9 @@ static int generate_programs(SeccompFilter *f) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx list = NULL, args = NULL;
         int r;
 
+        r = libseccomp_load();
+        if (r < 0)
+                return r;
         r = build_list_filter(f, &list);
         if (r < 0)
                 return r;
@@ -702,8 +739,18 @@ static int generate_programs(SeccompFilter *f) {
  * dir: $BERTH_RUN_DIR or registry_set_run_dir(), which the tests use), named by a hash of
  * everything that goes into them. /run is a tmpfs: the cache is gone at reboot, when a new
  * libseccomp or kernel may be in use. Trust: the directory must be root's and not writable by
- * anyone else; whoever can write it is root and could replace berth itself. */
-#define CACHE_MAGIC UINT64_C(0x3263636573687462) /* "bthsecc2" */
+ * anyone else; whoever can write it is root and could replace berth itself.
+ *
+ * A hit must not load libseccomp (that is most of what the cache saves), so the key can't ask the
+ * library for its version: each program names the file of the libseccomp that built it instead,
+ * with that file's identity, and a program whose library file has changed since (a package update
+ * replaces the file) is built again. */
+#define CACHE_MAGIC UINT64_C(0x3363636573687462) /* "bthsecc3" */
+
+typedef struct LibraryId {
+        char path[256];
+        uint64_t id[4]; /* st_dev, st_ino, st_size, st_mtim in ns */
+} LibraryId;
 
 typedef struct CacheHeader {
         uint64_t magic;
@@ -712,7 +759,37 @@ typedef struct CacheHeader {
         uint32_t args_len;
         uint64_t allow[NR_MAX / 64];
         uint64_t enosys[NR_MAX / 64];
+        LibraryId library;
 } CacheHeader;
+
+static int library_id_of(const char *path, LibraryId *ret) {
+        struct stat st;
+
+        if (!path || path[0] != '/' || strlen(path) >= sizeof ret->path || stat(path, &st) < 0)
+                return -ENOENT;
+        *ret = (LibraryId) { .id = { st.st_dev, st.st_ino, (uint64_t) st.st_size,
+                                     (uint64_t) st.st_mtim.tv_sec * UINT64_C(1000000000) + (uint64_t) st.st_mtim.tv_nsec } };
+        strcpy(ret->path, path);
+        return 0;
+}
+
+/* The file of the libseccomp this process loaded. */
+static int loaded_library_id(LibraryId *ret) {
+        struct link_map *lm = NULL;
+
+        if (!seccomp_handle || dlinfo(seccomp_handle, RTLD_DI_LINKMAP, &lm) < 0 || !lm)
+                return -ENOENT;
+        return library_id_of(lm->l_name, ret);
+}
+
+/* Is the library file that built a cached program still the same? */
+static bool library_unchanged(const LibraryId *recorded) {
+        LibraryId now;
+
+        if (memchr(recorded->path, 0, sizeof recorded->path) == NULL || library_id_of(recorded->path, &now) < 0)
+                return false;
+        return memcmp(now.id, recorded->id, sizeof now.id) == 0;
+}
 
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n) {
         const uint8_t *b = p;
@@ -765,9 +842,7 @@ static int build_id_cb(struct dl_phdr_info *info, size_t size, void *userdata) {
 /* The key of a cached program: everything the policy is computed from, so that a cache hit
  * needs no name resolution at all. */
 static uint64_t policy_hash(const Settings *s, uint64_t caps) {
-        const struct scmp_version *v = seccomp_version();
         uint64_t h = UINT64_C(0xcbf29ce484222325);
-        uint32_t arch = seccomp_arch_native();
         struct stat st;
         BuildId b = {};
 
@@ -779,9 +854,8 @@ static uint64_t policy_hash(const Settings *s, uint64_t caps) {
                 uint64_t id[4] = { st.st_dev, st.st_ino, (uint64_t) st.st_size, (uint64_t) st.st_mtim.tv_sec };
                 h = fnv1a(h, id, sizeof id);
         }
-        if (v)
-                h = fnv1a(h, v, sizeof *v);
-        h = fnv1a(h, &arch, sizeof arch);
+        /* The build ID also names the architecture: no need for libseccomp's word on it. The
+         * library's version is checked through its file, see above. */
         h = fnv1a(h, &caps, sizeof caps);
         if (s && s->suppress_sync)
                 h = fnv1a(h, "suppress-sync", 14);
@@ -842,6 +916,8 @@ static int cache_read(SeccompFilter *f) {
         need = sizeof hdr + ((size_t) hdr.list_len + hdr.args_len) * sizeof(struct sock_filter);
         if (size != need)
                 return -EBADMSG;
+        if (!library_unchanged(&hdr.library))
+                return -ESTALE;
 
         f->list.insns = malloc(hdr.list_len * sizeof(struct sock_filter));
         f->args.insns = malloc(hdr.args_len * sizeof(struct sock_filter));
@@ -873,6 +949,9 @@ static int cache_write(const SeccompFilter *f) {
 
         if (geteuid() != 0)
                 return -EPERM;
+        r = loaded_library_id(&hdr.library);
+        if (r < 0)
+                return r;
         r = cache_dir_trusted(true);
         if (r < 0)
                 return r;
@@ -988,6 +1067,9 @@ int seccomp_prepare(const Settings *s, uint64_t caps, SeccompFilter **ret) {
         int r;
 
         r = seccomp_filter_build_cached(s, caps, true, &f);
+        if (r == -ELIBACC)
+                return log_error_errno(r, "Failed to build the system call filter: %s. Install libseccomp2.",
+                                       seccomp_library_error());
         if (r < 0)
                 return log_error_errno(r, "Failed to build the system call filter: %m");
         log_debug("Seccomp programs (%zu+%zu instructions) %s in %" PRIu64 " us.", f->list.len, f->args.len,
@@ -1011,8 +1093,12 @@ int seccomp_apply(const Settings *s, uint64_t caps, SeccompFilter *prepared) {
                 f = prepared;
         else {
                 /* Not prepared in the monitor: build it here, without the cache (we are in the
-                 * container's mount namespace, where the host's /run isn't). */
+                 * container's mount namespace, where the host's /run isn't). That needs libseccomp
+                 * loaded already: dl_load() refuses to load it from the container's tree. */
                 r = seccomp_filter_build_cached(s, caps, false, &built);
+                if (r == -ELIBACC)
+                        return log_error_errno(r, "Failed to build the system call filter in the container: %s",
+                                               seccomp_library_error());
                 if (r < 0)
                         return log_error_errno(r, "Failed to build the system call filter: %m");
                 f = built;

@@ -7,7 +7,8 @@
 
 #include "berth-settings.h"
 
-/* Validate one --system-call-filter= word list at parse time (names and @groups). -EINVAL with the bad word in *ret_bad. */
+/* Validate one --system-call-filter= word list at parse time (names and @groups). -EINVAL with the bad word in *ret_bad,
+ * -ELIBACC when libseccomp can't be loaded (seccomp_library_error() says why). */
 int seccomp_parse_filter(Settings *s, const char *arg, char **ret_bad);
 /* In the child, last thing before exec: load the allow-list (minus what the
  * capabilities in CAPS don't cover, plus/minus --system-call-filter=), and
@@ -48,5 +49,8 @@ const SyscallGroup *seccomp_groups(size_t *ret_n);
 const SyscallGroup *seccomp_group_find(const char *name);
 /* Number of a syscall on the native architecture: >= 0; -EOPNOTSUPP if the
  * name is a syscall that does not exist here (or that the libseccomp in use
- * does not know); -EINVAL if it is no syscall name at all. */
+ * does not know); -EINVAL if it is no syscall name at all; -ELIBACC without libseccomp. */
 int seccomp_syscall_resolve(const char *name);
+/* Why libseccomp, which the functions above load when they first need it (-ELIBACC), could not
+ * be loaded: the dynamic loader's words. */
+const char *seccomp_library_error(void);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The syscall groups and policy tables, --system-call-filter= parsing, and the filter loaded in a
  * forked child. Also prints how long building and loading the filter takes. TAP. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
@@ -326,6 +327,36 @@ static void test_load(void) {
         strv_free(s.syscall_deny);
 }
 
+/* Makes each cached program name another libseccomp file than the one it records (a library
+ * updated since: its file is another), as a hit never loads the library to ask. Returns how many. */
+static int cache_name_other_library(void) {
+        _cleanup_free_ char *dir = strjoin(registry_run_dir(), "/cache");
+        struct dirent *de;
+        DIR *d;
+        int n = 0;
+
+        d = dir ? opendir(dir) : NULL;
+        if (!d)
+                return -errno;
+        while ((de = readdir(d))) {
+                _cleanup_free_ char *path = NULL, *data = NULL;
+                char *lib;
+                size_t size;
+
+                if (!endswith(de->d_name, ".bpf") || !(path = strjoin(dir, "/", de->d_name)) ||
+                    read_full_file(path, &data, &size) < 0)
+                        continue;
+                lib = memmem(data, size, "/libseccomp.so", 14);
+                if (!lib)
+                        continue;
+                lib[1] = 'L'; /* /Libseccomp.so.2: no such file */
+                if (write_file_atomic_at(dirfd(d), de->d_name, data, size, 0600, NULL) >= 0)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
 static void test_cache(void) {
         _cleanup_(seccomp_filter_freep) SeccompFilter *fresh = NULL, *first = NULL, *second = NULL,
                                                       *other = NULL;
@@ -352,6 +383,14 @@ static void test_cache(void) {
                 struct stat st;
                 check(dir && stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700,
                       "the cache is in the run dir, root's alone");
+        }
+        {
+                _cleanup_(seccomp_filter_freep) SeccompFilter *third = NULL, *fourth = NULL;
+                check(cache_name_other_library() > 0 && seccomp_filter_build_cached(&s, caps, true, &third) == 0 &&
+                              !seccomp_filter_from_cache(third) && seccomp_filter_equal(fresh, third) &&
+                              seccomp_filter_build_cached(&s, caps, true, &fourth) == 0 &&
+                              seccomp_filter_from_cache(fourth),
+                      "a program that another libseccomp file built is built again, and cached");
         }
         strv_free(s.syscall_deny);
 }
