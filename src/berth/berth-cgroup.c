@@ -727,7 +727,36 @@ int cgroup_find(const char *machine, CGroup **ret) {
         return 0;
 }
 
-int cgroup_from_paths(char * const *paths, CGroup **ret) {
+/* A CGROUP_DETACHED= entry, "CONTROLLERS:PATH", checked: controllers as the kernel spells them,
+ * and a container cgroup path of our shape (.../berth-NAME/policy/payload), so that a bad line
+ * never has us kill or remove anything else. Its machine's cgroup name goes to RET_NAME. */
+static int parse_detached(const char *entry, char **ret_controllers, char **ret_rel, char **ret_name) {
+        _cleanup_free_ char *ctrl = NULL, *rel = NULL, *dir = NULL;
+        const char *colon = strchr(entry, ':');
+
+        if (!colon)
+                return -EINVAL;
+        ctrl = strndup(entry, (size_t) (colon - entry));
+        rel = strdup(colon + 1);
+        if (!ctrl || !rel)
+                return -ENOMEM;
+        if (ctrl[strspn(ctrl, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,=-")] != 0 ||
+            rel[0] != '/' || !path_is_safe(rel) || !endswith(rel, "/policy/payload"))
+                return -EINVAL;
+        dir = machine_dir_of(rel);
+        if (!dir)
+                return -ENOMEM;
+        if (streq(dir, rel))
+                return -EINVAL;
+        *ret_name = strdup(path_basename(dir));
+        if (!*ret_name)
+                return -ENOMEM;
+        *ret_controllers = TAKE_PTR(ctrl);
+        *ret_rel = TAKE_PTR(rel);
+        return 0;
+}
+
+int cgroup_from_paths(char * const *paths, char * const *detached, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL;
         CGroupLayout layout;
         int r;
@@ -765,10 +794,45 @@ int cgroup_from_paths(char * const *paths, CGroup **ret) {
                                 return r;
                 }
         }
-        if (!cg->unified_path && !cg->v1_paths)
+        /* The hierarchies mounted nowhere: their cgroups are found through the record too, also
+         * by a berth in another cgroup there than the dead one's (cgroup_find() looks only
+         * below our own). */
+        STRV_FOREACH(d, detached) {
+                _cleanup_free_ char *ctrl = NULL, *rel = NULL, *name = NULL;
+
+                r = parse_detached(*d, &ctrl, &rel, &name);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 || (cg->name && !streq(cg->name, name)))
+                        continue;
+                if (!cg->name)
+                        cg->name = TAKE_PTR(name);
+                r = strv_extend(&cg->detached, ctrl);
+                if (r >= 0)
+                        r = strv_extend(&cg->detached, rel);
+                if (r < 0)
+                        return r;
+        }
+        if (!cg->unified_path && !cg->v1_paths && !cg->detached)
                 return -ENOENT;
         *ret = TAKE_PTR(cg);
         return 0;
+}
+
+char **cgroup_detached(const CGroup *cg) {
+        char **l = NULL;
+
+        for (char **d = cg->detached; d && d[0] && d[1]; d += 2) {
+                char *e = strjoin(d[0], ":", d[1]);
+
+                if (!e || strv_consume(&l, e) < 0) {
+                        strv_free(l);
+                        return NULL;
+                }
+        }
+        if (!l)
+                l = calloc(1, sizeof(char *));
+        return l;
 }
 
 char **cgroup_paths(const CGroup *cg) {

@@ -35,7 +35,7 @@ typedef struct CGroup {
         char **v1_paths;     /* absolute fs paths of the container cgroup in mounted v1 hierarchies */
         char **detached;     /* hierarchies mounted nowhere we look, pairs of controllers ("" for
                               * cgroup2) and the container cgroup's path below our cgroup
-                              * namespace's root there; not in the record */
+                              * namespace's root there; in the record as CGROUP_DETACHED= */
         bool unified_is_root;/* /sys/fs/cgroup itself is cgroup2 (pure unified host) */
 
         /* Set when berth moved itself into .../berth-foo/supervisor to enable
@@ -69,12 +69,16 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
 /* Find (without creating) the cgroup a previous instance for MACHINE used
  * below our own cgroup. -ENOENT if there is none. */
 int cgroup_find(const char *machine, CGroup **ret);
-/* Rebuild a CGroup from the paths a record lists (CGROUP_PATH=). Paths that
- * are not on a cgroup file system are dropped. -ENOENT if none is left. */
-int cgroup_from_paths(char * const *paths, CGroup **ret);
+/* Rebuild a CGroup from the paths a record lists (CGROUP_PATH=, and CGROUP_DETACHED= for the
+ * hierarchies mounted nowhere). Paths that are not on a cgroup file system, and detached entries
+ * not of our shape, are dropped. -ENOENT if none is left. */
+int cgroup_from_paths(char * const *paths, char * const *detached, CGroup **ret);
 /* Every container cgroup path (unified first), for the record; not those of
  * hierarchies mounted nowhere. NULL on OOM. */
 char **cgroup_paths(const CGroup *cg);
+/* The container cgroups in hierarchies mounted nowhere, "CONTROLLERS:PATH" (PATH below the root
+ * of our cgroup namespace there), for the record's CGROUP_DETACHED=. NULL on OOM. */
+char **cgroup_detached(const CGroup *cg);
 /* The container cgroup in the v1 hierarchy that has CONTROLLER ("devices",
  * "pids", "name=systemd"), or NULL. */
 const char *cgroup_v1_path(const CGroup *cg, const char *controller);

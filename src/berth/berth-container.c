@@ -67,7 +67,7 @@ typedef struct Monitor {
         int ports_lock;             /* held from ports_reserve() until the record lists the ports */
         UserNamespace userns;       /* the container's user namespace and its range, or none */
         MachineRecord record;
-        char **cgroup_paths, **scratch, **loops; /* the record's lists */
+        char **cgroup_paths, **cgroup_detached, **scratch, **loops; /* the record's lists */
         char uuid[37];                           /* the record's UUID= */
         int root_lock;                           /* the tree's or image's lock */
         bool ready;
@@ -742,7 +742,8 @@ static int monitor_write_record(Monitor *m) {
         int r;
 
         m->cgroup_paths = cgroup_paths(m->cgroup);
-        if (!m->cgroup_paths || runtime_scratch(&m->runtime, &m->scratch) < 0 ||
+        m->cgroup_detached = cgroup_detached(m->cgroup);
+        if (!m->cgroup_paths || !m->cgroup_detached || runtime_scratch(&m->runtime, &m->scratch) < 0 ||
             (m->image && !(m->loops = image_loop_paths(m->image))))
                 return log_oom();
         m->record = (MachineRecord) {
@@ -752,6 +753,7 @@ static int monitor_write_record(Monitor *m) {
                 .state = (char *) "starting",
                 .cgroup = m->cgroup->name,
                 .cgroup_paths = m->cgroup_paths,
+                .cgroup_detached = m->cgroup_detached,
                 .scratch = m->scratch,
                 .loop_devices = m->loops,
                 .uuid = id128_to_uuid_string(m->runtime.uuid, m->uuid),
@@ -819,6 +821,7 @@ static void monitor_teardown(Monitor *m) {
         (void) registry_remove(m->settings->machine);
         cgroup_free(m->cgroup);
         strv_free(m->cgroup_paths);
+        strv_free(m->cgroup_detached);
         strv_free(m->scratch);
         strv_free(m->loops);
         sd_event_source_unref(m->stop_timer);

@@ -60,17 +60,17 @@ typedef struct StaleContext {
         unsigned killed;            /* processes killed */
 } StaleContext;
 
-/* The cgroups the record names (the dead instance may have run in another cgroup
- * than ours), and the ones at the place we would use (a record that was never
- * written, or one from before the cgroup existed). Killing goes through the
+/* The cgroups the record names, in mounted hierarchies and in those mounted nowhere (the dead
+ * instance may have run in another cgroup than ours), and the ones at the place we would use (a
+ * record that was never written, or one from before the cgroup existed). Killing goes through the
  * cgroup: the PIDs in the record may have been reused. */
 static int clean_cgroups(StaleContext *c) {
         int n = 0;
 
-        if (c->rec && c->rec->cgroup_paths) {
+        if (c->rec && (c->rec->cgroup_paths || c->rec->cgroup_detached)) {
                 _cleanup_(cgroup_freep) CGroup *cg = NULL;
 
-                if (cgroup_from_paths(c->rec->cgroup_paths, &cg) >= 0) {
+                if (cgroup_from_paths(c->rec->cgroup_paths, c->rec->cgroup_detached, &cg) >= 0) {
                         int r = cgroup_destroy(cg);
                         if (r > 0)
                                 c->killed += (unsigned) r;

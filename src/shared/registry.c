@@ -63,6 +63,7 @@ MachineRecord *machine_record_free(MachineRecord *r) {
         free(r->state);
         free(r->cgroup);
         strv_free(r->cgroup_paths);
+        strv_free(r->cgroup_detached);
         strv_free(r->scratch);
         strv_free(r->loop_devices);
         free(r->uuid);
@@ -356,6 +357,8 @@ int registry_write(const MachineRecord *r) {
         fput_escaped(f, "CGROUP", r->cgroup);
         STRV_FOREACH(p, r->cgroup_paths)
                 fput_escaped(f, "CGROUP_PATH", *p);
+        STRV_FOREACH(p, r->cgroup_detached)
+                fput_escaped(f, "CGROUP_DETACHED", *p);
         STRV_FOREACH(p, r->scratch)
                 fput_escaped(f, "SCRATCH", *p);
         STRV_FOREACH(p, r->loop_devices)
@@ -424,6 +427,8 @@ static int set_field(MachineRecord *m, const char *key, const char *value) {
                         return free_and_strdup((char **) ((char *) m + strings[i].offset), value);
         if (streq(key, "CGROUP_PATH"))
                 return strv_extend(&m->cgroup_paths, value);
+        if (streq(key, "CGROUP_DETACHED"))
+                return strv_extend(&m->cgroup_detached, value);
         if (streq(key, "SCRATCH"))
                 return strv_extend(&m->scratch, value);
         if (streq(key, "LOOP"))

@@ -19,7 +19,8 @@
  * Record keys: NAME, PID, LEADER, ROOT, UNIT, STATE, CGROUP, UUID, CLASS,
  * SERVICE, CONSOLE, TIMESTAMP, POWEROFF_SIGNAL, REBOOT_SIGNAL, CAPABILITIES (hex),
  * NO_NEW_PRIVILEGES, NETWORK_ZONE, NETNS (the inode of berth's network namespace), NFT_TABLE,
- * UID_SHIFT and UID_RANGE (a user namespace), and repeated CGROUP_PATH=, SCRATCH=, LOOP=,
+ * UID_SHIFT and UID_RANGE (a user namespace), and repeated CGROUP_PATH=, CGROUP_DETACHED=
+ * ("CONTROLLERS:PATH", a hierarchy mounted nowhere, see berth-cgroup.h), SCRATCH=, LOOP=,
  * SYSCALL_ALLOW=, SYSCALL_DENY=, NETWORK_LINK= ("NAME IFINDEX"), INTERFACE= and PORT=
  * ("tcp:HOSTPORT:CONTAINERPORT") lines.
  * In values a backslash is written as two backslashes and a newline as
@@ -37,6 +38,7 @@ typedef struct MachineRecord {
         char *state;        /* "starting", "running", "stopping" */
         char *cgroup;       /* relative cgroup name, see berth-cgroup.h */
         char **cgroup_paths;/* absolute paths of the container cgroup in every hierarchy (cgroup_paths()) */
+        char **cgroup_detached; /* "CONTROLLERS:PATH" of hierarchies mounted nowhere (cgroup_detached()) */
         char **scratch;     /* host paths stale cleanup removes (overlay work dirs, ephemeral copies) */
         char **loop_devices;/* "/dev/loopN" attached to the image ROOT names (--image=) */
         char *uuid;

@@ -667,6 +667,14 @@ _bt_kill_case_processes() {
 _bt_cleanup_private_run_dir() {
         local run=$1/run rec path cg top
         [ -d "$run/machines" ] || return 0
+        # berth's own cleanup first: it finds the cgroups in hierarchies mounted nowhere too
+        # (CGROUP_DETACHED=), which the loop below cannot reach
+        if [ -n "${BERTH:-}" ] && [ -x "$BERTH" ]; then
+                for rec in "$run"/machines/*; do
+                        [ -f "$rec" ] || continue
+                        BERTH_RUN_DIR=$run timeout 30 "$BERTH" -q --cleanup -M "${rec##*/}" </dev/null || true
+                done
+        fi
         for rec in "$run"/machines/*; do
                 [ -f "$rec" ] || continue
                 cg=$(sed -n '/^CGROUP=/{s///p;q}' "$rec")

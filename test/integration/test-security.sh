@@ -667,26 +667,55 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m")" ] ||
                 fail "cgroups left in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
 
+        # and what one that ran in another cgroup there than ours leaves goes with its record (berth
+        # --cleanup): a berth looks for a dead instance's cgroups below its own cgroup otherwise
+        local m2
+        m2=$(machine)
+        nsenter -t "$holder" -m mkdir "$T/h/sub" || fail "could not make a cgroup in the hierarchy"
+        (
+                nsenter -t "$holder" -m sh -c 'echo "$1" >"$2/cgroup.procs"' sh "$BASHPID" "$T/h/sub" || exit 1
+                exec "$BERTH" "${B[@]}" -M "$m2" -D "$ROOT" /usr/bin/payload sleep 100 </dev/null >/dev/null 2>&1
+        ) &
+        bg=$!
+        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m2" || fail "the machine did not start"
+        nsenter -t "$holder" -m test -d "$T/h/sub/berth-$m2/policy/payload" ||
+                fail "no cgroup sub/berth-$m2/policy/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
+        kill -KILL "$bg"
+        wait "$bg" || true
+        berth --cleanup -M "$m2"
+        assert_eq 0 "$RC"
+        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m2")" ] ||
+                fail "cgroups left in the hierarchy after --cleanup: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
+
         touch "$T/h.done"
         wait "$holder" || true
         trap - EXIT
-        assert_eq "" "$(grep -E "/berth-($m1|$m)(/|\$)" "$T/h.left")" "cgroups left in the hierarchy after the container"
+        assert_eq "" "$(grep -E "/berth-($m1|$m|$m2)(/|\$)" "$T/h.left")" "cgroups left in the hierarchy after the container"
 }
 
 # A named hierarchy that went away after berth listed it must not be made anew by berth's detached
 # mount (the kernel makes a new hierarchy of that name for a mount that finds none), nor get the
 # container's cgroups: it would live on with every berth that starts meanwhile. The test hook
-# lists one that does not exist at all.
+# lists one that does not exist at all. (Looked at from the host: where the container's process
+# is in each hierarchy; a berth of another run may revive the name for a moment, but never puts
+# this container into a cgroup there.)
 test_cgroup_gone_hierarchy_is_not_made_anew() {
         require_test_hooks
         make_tiny_tree "$ROOT"
-        local name
+        private_run_dir
+        local name m bg leader cg
         name=$(unique_name "gone-$RANDOM")
-        BERTH_TEST_CGROUP_GONE=$name berth "${B[@]}" -M "$(machine)" -D "$ROOT" /bin/sh -c "cat /proc/self/cgroup"
-        assert_eq 0 "$RC"
-        assert_contains "$OUT" "0::/"
-        assert_not_contains "$OUT" "name=$name"
-        assert_not_contains "$(cat /proc/self/cgroup)" "name=$name"
+        m=$(machine)
+        BERTH_TEST_CGROUP_GONE=$name "$BERTH" "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload sleep 100 \
+                </dev/null >/dev/null 2>"$T/err" &
+        bg=$!
+        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m" || fail "the machine did not start: $(cat "$T/err")"
+        leader=$(sed -n 's/^LEADER=//p' "$RUN_DIR/machines/$m")
+        cg=$(cat "/proc/$leader/cgroup")
+        kill -TERM "$bg"
+        wait "$bg" || true
+        assert_contains "$cg" ":devices:"
+        assert_not_contains "$cg" ":name=$name:/berth-"
 }
 
 # ---- resources (applied by the child; checked here) ----

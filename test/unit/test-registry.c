@@ -45,6 +45,7 @@ static void test_round_trip(void) {
         _cleanup_(machine_record_freep) MachineRecord *back = NULL;
         char *paths[] = { (char *) "/sys/fs/cgroup/unified/berth-foo/payload",
                           (char *) "/sys/fs/cgroup/pids/berth-foo/payload", NULL };
+        char *detached[] = { (char *) "name=foo:/berth-foo/policy/payload", NULL };
         char *scratch[] = { (char *) "/var/tmp/work dir", NULL };
         char *loops[] = { (char *) "/dev/loop3", (char *) "/dev/loop12", NULL };
         char *ports[] = { (char *) "tcp:8080:80", (char *) "udp:53:53", NULL };
@@ -56,6 +57,7 @@ static void test_round_trip(void) {
                 .state = (char *) "running",
                 .cgroup = (char *) "berth-foo",
                 .cgroup_paths = paths,
+                .cgroup_detached = detached,
                 .scratch = scratch,
                 .loop_devices = loops,
                 .uuid = (char *) "0123456789abcdef0123456789abcdef",
@@ -79,6 +81,7 @@ static void test_round_trip(void) {
                    streq(strempty(back->service), "berth") && !back->unit && !back->console,
            "round trip: strings, unset ones stay NULL");
         ok(back && strv_length(back->cgroup_paths) == 2 && streq(back->cgroup_paths[1], paths[1]) &&
+                   strv_length(back->cgroup_detached) == 1 && streq(back->cgroup_detached[0], detached[0]) &&
                    strv_length(back->scratch) == 1 && streq(back->scratch[0], scratch[0]) &&
                    strv_length(back->loop_devices) == 2 && streq(back->loop_devices[1], loops[1]),
            "round trip: repeated keys");
