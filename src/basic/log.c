@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <systemd/sd-journal.h>
 
 #include "log.h"
+#include "systemd-proto.h"
 
 static int max_level = LOG_INFO;
 static const char *prefix = NULL;
@@ -97,6 +98,27 @@ void log_timing(const char *side, const char *what) {
         timing_last = monotonic_usec();
 }
 
+/* With structured fields, so that `journalctl MACHINE=NAME` finds a machine's messages. A message
+ * that can't go there (journald is restarting) goes to stderr, the unit's journal stream. */
+static int log_to_journal(int level, int error, const char *file, int line, const char *func, const char *message) {
+        char pb[16], lb[16], eb[16];
+        const JournalField fields[] = {
+                { "MESSAGE", message },
+                { "PRIORITY", pb },
+                { "CODE_FILE", file },
+                { "CODE_LINE", lb },
+                { "CODE_FUNC", func },
+                { "MACHINE", machine ?: "" },
+                { "SYSLOG_IDENTIFIER", prefix ?: "berth" },
+                { "ERRNO", error > 0 ? eb : NULL },
+        };
+
+        (void) snprintf(pb, sizeof pb, "%i", level);
+        (void) snprintf(lb, sizeof lb, "%i", line);
+        (void) snprintf(eb, sizeof eb, "%i", error);
+        return journal_send_to(JOURNAL_SOCKET, fields, ELEMENTSOF(fields));
+}
+
 int log_internal(int level, int error, const char *file, int line, const char *func, const char *format, ...) {
         char buf[2048];
         va_list ap;
@@ -113,19 +135,7 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 
         if (sink && level <= sink_level)
                 sink(level, error, buf, sink_userdata);
-        else if (use_journal) {
-                char lb[32];
-                (void) snprintf(lb, sizeof lb, "%i", line);
-                (void) sd_journal_send("MESSAGE=%s", buf,
-                                       "PRIORITY=%i", level,
-                                       "CODE_FILE=%s", file,
-                                       "CODE_LINE=%s", lb,
-                                       "CODE_FUNC=%s", func,
-                                       "MACHINE=%s", machine ?: "",
-                                       "SYSLOG_IDENTIFIER=%s", prefix ?: "berth",
-                                       error > 0 ? "ERRNO=%i" : NULL, error,
-                                       NULL);
-        } else {
+        else if (!use_journal || log_to_journal(level, error, file, line, func, buf) < 0) {
                 if (prefix)
                         fprintf(stderr, "%s: %s\n", prefix, buf);
                 else

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <systemd/sd-event.h>
 #include <unistd.h>
 
@@ -34,6 +33,7 @@
 #include "berth-userns.h"
 #include "berth-startup.h"
 #include "log.h"
+#include "systemd-proto.h"
 #include "registry.h"
 #include "util.h"
 
@@ -216,7 +216,7 @@ static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userd
         }
         out[k] = 0;
         if (k > 0)
-                (void) sd_notify(false, out);
+                (void) notify_send(out);
         return 0;
 }
 
@@ -964,7 +964,7 @@ int container_run(const Settings *s, int *ret_status) {
         m.record.leader = m.pid;
         record_set_state(&m, m.ready ? "ready" : "running");
         if (!s->notify_ready)
-                (void) sd_notify(false, "READY=1");
+                (void) notify_send("READY=1");
         /* A limit the guest's init would run into makes it exit without a word: say so. Looked at
          * (a scan of /proc, ~10 ms) while the init starts, not before: the start-up does not wait. */
         if (s->start_mode == START_BOOT) {

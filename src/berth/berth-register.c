@@ -9,12 +9,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <systemd/sd-bus.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "berth-mount.h"
 #include "berth-register.h"
 #include "log.h"
+#include "systemd-proto.h"
 #include "util.h"
 
 /* Who owns what, and how a crash is survived.
@@ -385,7 +385,7 @@ int register_open(const Settings *s, Registration **ret) {
         *ret = NULL;
         if (s->register_mode == REGISTER_NO)
                 return 0;
-        if (sd_booted() <= 0) {
+        if (!systemd_booted()) {
                 if (s->register_mode == REGISTER_YES)
                         return log_error_errno(-EOPNOTSUPP, "Cannot register machine '%s' (--register=yes): systemd "
                                                "is not the init system of this host.", s->machine);

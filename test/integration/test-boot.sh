@@ -204,13 +204,14 @@ test_sigterm_powers_guest_off_cleanly() {
         assert_eq stopped "$(cat "$DEB/var/log/shutdown-marker" 2>/dev/null)"
 }
 
-# Listens on a datagram socket like systemd's NOTIFY_SOCKET and writes what arrives to a file.
+# Listens on a datagram socket like systemd's NOTIFY_SOCKET and writes what arrives to a file (made
+# once it listens). The socket: a path, or "@name" for an abstract one.
 notify_listener() {
         # stdout must not be the caller's: $(notify_listener ...) would wait for it to close
         python3 - "$1" "$2" >/dev/null 2>&1 <<-'PY' &
 	import socket, sys, time
 	s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-	s.bind(sys.argv[1])
+	s.bind("\0" + sys.argv[1][1:] if sys.argv[1].startswith("@") else sys.argv[1])
 	s.settimeout(300)
 	with open(sys.argv[2], "w") as out:
 	    try:
@@ -249,6 +250,21 @@ test_notify_ready_no_reports_at_start() {
         lpid=$(notify_listener "$T/notify.sock" "$T/notify.out")
         wait_for test -S "$T/notify.sock" || fail "listener did not start"
         NOTIFY_SOCKET="$T/notify.sock" "$BERTH" --console=pipe -q -D "$ROOT" /usr/bin/payload sleep 100 &
+        local pid=$!
+        wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1"
+        kill -TERM "$pid"
+        wait "$pid" || true
+        wait "$lpid" 2>/dev/null || true
+}
+
+# systemd gives some services an abstract socket (NOTIFY_SOCKET=@name)
+test_notify_ready_to_an_abstract_socket() {
+        command -v python3 >/dev/null || skip "python3 missing"
+        make_tiny_tree "$ROOT"
+        local lpid sock="@berth-test-notify-$ROOT_NAME"
+        lpid=$(notify_listener "$sock" "$T/notify.out")
+        wait_for test -e "$T/notify.out" || fail "listener did not start"
+        NOTIFY_SOCKET=$sock "$BERTH" --console=pipe -q -D "$ROOT" /usr/bin/payload sleep 100 &
         local pid=$!
         wait_for grep -q READY=1 "$T/notify.out" || fail "no READY=1"
         kill -TERM "$pid"

@@ -431,6 +431,11 @@ test_unit_failure_is_in_the_journal() {
         # journald stores what the unit logged when it gets to it, not before start returns
         wait_for unit_journal_has berth@un-missing "No image for machine 'un-missing'" ||
                 fail "not in the journal: $(journalctl -u berth@un-missing --no-pager -q -o cat)"
+        # through the journal's native socket with berth's fields, not as a line on the unit's stream
+        OUT=$(journalctl -u berth@un-missing --no-pager -q -o verbose SYSLOG_IDENTIFIER=berth PRIORITY=3)
+        assert_contains "$OUT" "No image for machine 'un-missing'"
+        assert_contains "$OUT" "CODE_FUNC="
+        assert_contains "$OUT" "CODE_FILE="
 }
 
 test_link_journal_guest() {
