@@ -10,7 +10,7 @@
  *    /dev/console as its controlling tty and stdio.
  *
  *  - In the parent (the "forwarder"): bytes are copied between berth's stdin/stdout and the pty master
- *    on the sd-event loop.
+ *    on the event loop (src/shared/event-loop.h).
  *
  * Trust boundary: everything on the slave side is the container's. The host terminal is never handed
  * to the payload in the non-pipe modes: the payload's stdio is replaced by /dev/console before exec and
@@ -36,6 +36,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <termios.h>
+#include <time.h>
 
 #include "berth-console.h"
 #include "log.h"
@@ -437,17 +438,17 @@ typedef struct StdioEnd {
         int fd;           /* our reopened fd (owned) or the standard fd itself; -EBADF: none */
         bool owned;
         int saved_flags;  /* file status flags to put back on a shared description; -1: untouched */
-        sd_event_source *source;
+        EventSource *source;
         bool ready;       /* no EAGAIN since the last event (always true for fds epoll cannot watch) */
         bool done;        /* EOF, error, or not used in this mode */
 } StdioEnd;
 
 struct Forwarder {
-        sd_event *event;
+        Event *event;
         ConsoleMode mode;
 
         int master;
-        sd_event_source *master_source;
+        EventSource *master_source;
         bool master_readable, master_writable;
 
         StdioEnd input, output;
@@ -456,7 +457,7 @@ struct Forwarder {
         struct termios saved_termios;
         bool termios_saved;
 
-        sd_event_source *winch_source, *retry_source, *defer_source;
+        EventSource *winch_source, *retry_source, *defer_source;
 
         char in_buf[FORWARD_BUFFER_SIZE];  /* stdin -> master */
         size_t in_size;
@@ -474,9 +475,9 @@ struct Forwarder {
          * time gets the console's output and its input goes to the console. */
         int listen_fd;
         char *socket_path;
-        sd_event_source *listen_source;
+        EventSource *listen_source;
         int client;
-        sd_event_source *client_source;
+        EventSource *client_source;
         bool client_readable, client_writable;
         char cl_buf[FORWARD_BUFFER_SIZE]; /* master -> client */
         size_t cl_size;
@@ -534,7 +535,7 @@ static int stdio_end_open(StdioEnd *end, int fd, int open_flags) {
 }
 
 static void stdio_end_close(StdioEnd *end) {
-        end->source = sd_event_source_disable_unref(end->source);
+        end->source = event_source_disable_unref(end->source);
         if (end->owned)
                 end->fd = safe_close(end->fd);
         else if (end->fd >= 0 && end->saved_flags >= 0)
@@ -547,7 +548,7 @@ static void stdio_end_close(StdioEnd *end) {
 
 static void stdio_end_finish(StdioEnd *end) {
         end->done = true;
-        (void) sd_event_source_set_enabled(end->source, SD_EVENT_OFF);
+        (void) event_source_set_enabled(end->source, EVENT_OFF);
 }
 
 /* Ctrl-] three times in a row, or twice and then p or r, the first and the last key within a second.
@@ -626,8 +627,8 @@ static bool shovel_to_master(Forwarder *f) {
                         return false;
                 if (errno == EIO) {
                         /* No one has the console open right now; keep the input for when someone does. */
-                        (void) sd_event_source_set_time_relative(f->retry_source, MASTER_RETRY_USEC);
-                        (void) sd_event_source_set_enabled(f->retry_source, SD_EVENT_ONESHOT);
+                        (void) event_source_set_time_relative(f->retry_source, MASTER_RETRY_USEC);
+                        (void) event_source_set_enabled(f->retry_source, EVENT_ONESHOT);
                         return false;
                 }
                 log_debug_errno(errno, "Failed to write to the console, dropping input: %m");
@@ -760,7 +761,7 @@ static bool shovel_output(Forwarder *f) {
 }
 
 static void client_detach(Forwarder *f) {
-        f->client_source = sd_event_source_disable_unref(f->client_source);
+        f->client_source = event_source_disable_unref(f->client_source);
         f->client = safe_close(f->client);
         f->cl_size = 0;
         f->in_size = 0; /* what that client typed and the console did not take yet */
@@ -825,7 +826,7 @@ static void forwarder_shovel(Forwarder *f) {
                 if (round + 1 >= FORWARD_ROUNDS_MAX) {
                         /* A chatty guest: let the rest of the loop run, then continue where we are. With
                          * edge-triggered sources no new event would come for data already there. */
-                        (void) sd_event_source_set_enabled(f->defer_source, SD_EVENT_ONESHOT);
+                        (void) event_source_set_enabled(f->defer_source, EVENT_ONESHOT);
                         break;
                 }
         }
@@ -836,7 +837,7 @@ static void forwarder_shovel(Forwarder *f) {
         }
 }
 
-static int on_master(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_master(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -847,7 +848,7 @@ static int on_master(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_input(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
 
         f->input.ready = true;
@@ -855,7 +856,7 @@ static int on_input(sd_event_source *s, int fd, uint32_t revents, void *userdata
         return 0;
 }
 
-static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_output(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
 
         f->output.ready = true;
@@ -863,7 +864,7 @@ static int on_output(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
+static int on_retry(EventSource *s, uint64_t usec, void *userdata) {
         Forwarder *f = userdata;
 
         f->master_writable = true;
@@ -871,7 +872,7 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static int on_defer(sd_event_source *s, void *userdata) {
+static int on_defer(EventSource *s, void *userdata) {
         forwarder_shovel(userdata);
         return 0;
 }
@@ -887,18 +888,18 @@ void forwarder_window_changed(Forwarder *f) {
         (void) ioctl(f->master, TIOCSWINSZ, &ws);
 }
 
-static int on_sigwinch(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int on_sigwinch(EventSource *s, const struct signalfd_siginfo *si, void *userdata) {
         forwarder_window_changed(userdata);
         return 0;
 }
 
-static int watch_stdio_end(Forwarder *f, StdioEnd *end, uint32_t events, sd_event_io_handler_t cb,
+static int watch_stdio_end(Forwarder *f, StdioEnd *end, uint32_t events, event_io_handler_t cb,
                            const char *what) {
         int r;
 
         if (end->done)
                 return 0;
-        r = sd_event_add_io(f->event, &end->source, end->fd, events | EPOLLET, cb, f);
+        r = event_add_io(f->event, &end->source, end->fd, events | EPOLLET, cb, f);
         if (r == -EPERM) {
                 /* a regular file or /dev/null: epoll refuses them, and they never block */
                 end->ready = true;
@@ -982,7 +983,7 @@ static int forwarder_setup(Forwarder *f) {
         r = fd_set_nonblock(f->master, true);
         if (r < 0)
                 return log_error_errno(r, "Failed to make the console master non-blocking: %m");
-        r = sd_event_add_io(f->event, &f->master_source, f->master, EPOLLIN | EPOLLOUT | EPOLLET, on_master, f);
+        r = event_add_io(f->event, &f->master_source, f->master, EPOLLIN | EPOLLOUT | EPOLLET, on_master, f);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the console master: %m");
         f->master_readable = f->master_writable = true;
@@ -1008,17 +1009,16 @@ static int forwarder_setup(Forwarder *f) {
         if (r < 0)
                 return r;
 
-        r = sd_event_add_time_relative(f->event, &f->retry_source, CLOCK_MONOTONIC, MASTER_RETRY_USEC, 0,
-                                       on_retry, f);
+        r = event_add_time_relative(f->event, &f->retry_source, MASTER_RETRY_USEC, on_retry, f);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the console retry timer: %m");
-        (void) sd_event_source_set_enabled(f->retry_source, SD_EVENT_OFF);
+        (void) event_source_set_enabled(f->retry_source, EVENT_OFF);
 
         /* Also runs the first round, whatever epoll reports at first. */
-        r = sd_event_add_defer(f->event, &f->defer_source, on_defer, f);
+        r = event_add_defer(f->event, &f->defer_source, on_defer, f);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the console defer source: %m");
-        (void) sd_event_source_set_enabled(f->defer_source, SD_EVENT_ONESHOT);
+        (void) event_source_set_enabled(f->defer_source, EVENT_ONESHOT);
 
         if (forwards_output(f->mode)) {
                 if (isatty(STDOUT_FILENO))
@@ -1027,11 +1027,11 @@ static int forwarder_setup(Forwarder *f) {
                         f->winsize_fd = STDIN_FILENO;
         }
         if (f->winsize_fd >= 0) {
-                /* sd-event wants the signal blocked; it is ignored by default, so nothing changes for us */
+                /* the event loop wants the signal blocked; it is ignored by default, so nothing changes for us */
                 sigemptyset(&ss);
                 sigaddset(&ss, SIGWINCH);
                 (void) sigprocmask(SIG_BLOCK, &ss, NULL);
-                r = sd_event_add_signal(f->event, &f->winch_source, SIGWINCH, on_sigwinch, f);
+                r = event_add_signal(f->event, &f->winch_source, SIGWINCH, on_sigwinch, f);
                 if (r < 0)
                         /* someone else on this loop owns SIGWINCH: they call forwarder_window_changed() */
                         log_debug_errno(r, "Failed to watch SIGWINCH, ignoring: %m");
@@ -1043,7 +1043,7 @@ static int forwarder_setup(Forwarder *f) {
         return 0;
 }
 
-static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_client(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
 
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR))
@@ -1054,7 +1054,7 @@ static int on_client(sd_event_source *s, int fd, uint32_t revents, void *userdat
         return 0;
 }
 
-static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
+static int on_listen(EventSource *s, int fd, uint32_t revents, void *userdata) {
         Forwarder *f = userdata;
         int c, r;
 
@@ -1071,7 +1071,7 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
                 safe_close(c);
                 return 0;
         }
-        r = sd_event_add_io(f->event, &f->client_source, c, EPOLLIN | EPOLLOUT | EPOLLET, on_client, f);
+        r = event_add_io(f->event, &f->client_source, c, EPOLLIN | EPOLLOUT | EPOLLET, on_client, f);
         if (r < 0) {
                 log_debug_errno(r, "Failed to watch the console client, ignoring: %m");
                 safe_close(c);
@@ -1080,7 +1080,7 @@ static int on_listen(sd_event_source *s, int fd, uint32_t revents, void *userdat
         f->client = c;
         f->client_readable = f->client_writable = true;
         f->master_writable = f->master_readable = true;
-        (void) sd_event_source_set_enabled(f->defer_source, SD_EVENT_ONESHOT);
+        (void) event_source_set_enabled(f->defer_source, EVENT_ONESHOT);
         return 0;
 }
 
@@ -1113,7 +1113,7 @@ int forwarder_listen(Forwarder *f, const char *path) {
                 r = log_error_errno(errno, "Failed to listen on the console socket '%s': %m", path);
                 goto fail;
         }
-        r = sd_event_add_io(f->event, &f->listen_source, fd, EPOLLIN, on_listen, f);
+        r = event_add_io(f->event, &f->listen_source, fd, EPOLLIN, on_listen, f);
         if (r < 0) {
                 log_error_errno(r, "Failed to watch the console socket: %m");
                 goto fail;
@@ -1131,7 +1131,7 @@ const char *forwarder_socket_path(const Forwarder *f) {
         return f && f->listen_fd >= 0 ? f->socket_path : NULL;
 }
 
-int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
+int forwarder_new(Event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret) {
         Forwarder *f;
         int r;
@@ -1149,7 +1149,7 @@ int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forward
         if (!f)
                 return log_oom();
         *f = (Forwarder) {
-                .event = sd_event_ref(e),
+                .event = event_ref(e),
                 .mode = mode,
                 .master = master,
                 .input = { .fd = -EBADF, .saved_flags = -1, .done = true },
@@ -1219,12 +1219,12 @@ Forwarder *forwarder_free(Forwarder *f) {
 
         forwarder_drain(f);
 
-        f->master_source = sd_event_source_disable_unref(f->master_source);
-        f->winch_source = sd_event_source_disable_unref(f->winch_source);
-        f->retry_source = sd_event_source_disable_unref(f->retry_source);
-        f->defer_source = sd_event_source_disable_unref(f->defer_source);
+        f->master_source = event_source_disable_unref(f->master_source);
+        f->winch_source = event_source_disable_unref(f->winch_source);
+        f->retry_source = event_source_disable_unref(f->retry_source);
+        f->defer_source = event_source_disable_unref(f->defer_source);
         client_detach(f);
-        f->listen_source = sd_event_source_disable_unref(f->listen_source);
+        f->listen_source = event_source_disable_unref(f->listen_source);
         f->listen_fd = safe_close(f->listen_fd);
         if (f->socket_path)
                 (void) unlink(f->socket_path);
@@ -1240,7 +1240,7 @@ Forwarder *forwarder_free(Forwarder *f) {
         stdio_end_close(&f->input);
         stdio_end_close(&f->output);
         f->master = safe_close(f->master);
-        sd_event_unref(f->event);
+        event_unref(f->event);
         free(f);
         return NULL;
 }

@@ -2,7 +2,7 @@
 #pragma once
 
 #include <stdbool.h>
-#include <systemd/sd-event.h>
+#include "event-loop.h"
 
 #include "berth-settings.h"
 
@@ -34,13 +34,13 @@ typedef void (*forwarder_escape_t)(void *userdata, ConsoleEscape what);
 /* INTERACTIVE: stdin -> master -> stdout, the host terminal (stdin, if a tty) in raw mode until
  * forwarder_free(); ESCAPE(USERDATA, WHAT) is called for a hot key (see ConsoleEscape); after KILL
  * no more input is forwarded
- * (it may call sd_event_exit(), it must not free the forwarder). READ_ONLY: master -> stdout only.
+ * (it may call event_exit(), it must not free the forwarder). READ_ONLY: master -> stdout only.
  * PASSIVE: the master is read and the output dropped, so that the guest never blocks on its console.
- * PIPE: nothing to do, *RET = NULL and MASTER untouched. Follows SIGWINCH with an sd-event signal source
+ * PIPE: nothing to do, *RET = NULL and MASTER untouched. Follows SIGWINCH with a signal source of the event loop
  * (blocks SIGWINCH in the calling thread); the console gets the host terminal's size at once. Blocks
  * SIGPIPE (a reader of our stdout that goes away is an EPIPE, not the monitor's death).
  * Takes ownership of MASTER on success only. QUIET is unused (the caller prints the banner). Logs. */
-int forwarder_new(sd_event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
+int forwarder_new(Event *e, int master, ConsoleMode mode, bool quiet, forwarder_escape_t escape,
                   void *userdata, Forwarder **ret);
 /* --background=COLOR: our terminal's background in this SGR colour (such as 44, 48;5;N) while the
  * container runs, reset at the end; only if the console's output goes to a terminal. 1 if set. */

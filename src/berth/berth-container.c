@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <systemd/sd-event.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "berth-cgroup.h"
@@ -32,6 +32,7 @@
 #include "berth-stale.h"
 #include "berth-userns.h"
 #include "berth-startup.h"
+#include "event-loop.h"
 #include "log.h"
 #include "systemd-proto.h"
 #include "registry.h"
@@ -49,14 +50,14 @@ typedef struct Monitor {
         const Settings *settings;
         RootSource root;         /* the tree, resolved once into a detached mount */
         Runtime runtime;         /* what this run derived from the settings; the child gets it read-only */
-        sd_event *event;
+        Event *event;
         pid_t pid;               /* the container's PID 1, in our PID namespace */
         pid_t setup_pid;         /* the child that builds the tree: PID 1 itself, or with -U PID 2 until
                                   * the locked mount namespace is made (0: reaped) */
         int init_sync_fd;        /* -U: the monitor's end of the sync socket to PID 1 (not owned) */
         int stop_signal;
         unsigned n_stop_requests;
-        sd_event_source *stop_timer;
+        EventSource *stop_timer;
         int notify_fd;
         Forwarder *forwarder;
         CGroup *cgroup;
@@ -86,7 +87,7 @@ static void monitor_kill(Monitor *m, int sig) {
                 log_warning_errno(negative_errno(), "Failed to signal the container, ignoring: %m");
 }
 
-static int on_stop_timeout(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_stop_timeout(EventSource *src, uint64_t usec, void *userdata) {
         Monitor *m = userdata;
         log_warning("Machine '%s' did not stop in time, killing it.", m->settings->machine);
         monitor_kill(m, SIGKILL);
@@ -98,7 +99,7 @@ static void record_set_state(Monitor *m, const char *state) {
         (void) registry_write(&m->record);
 }
 
-static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *si, void *userdata) {
+static int on_stop_signal(EventSource *src, const struct signalfd_siginfo *si, void *userdata) {
         Monitor *m = userdata;
         uint64_t timeout = m->settings->stop_timeout_usec ?: DEFAULT_STOP_TIMEOUT_USEC;
         int r;
@@ -112,15 +113,14 @@ static int on_stop_signal(sd_event_source *src, const struct signalfd_siginfo *s
         record_set_state(m, "stopping");
         monitor_kill(m, m->stop_signal);
         if (timeout != UINT64_MAX) {
-                r = sd_event_add_time_relative(m->event, &m->stop_timer, CLOCK_MONOTONIC, timeout, 0,
-                                               on_stop_timeout, m);
+                r = event_add_time_relative(m->event, &m->stop_timer, timeout, on_stop_timeout, m);
                 if (r < 0)
                         log_warning_errno(r, "Failed to arm the stop timeout, ignoring: %m");
         }
         return 0;
 }
 
-static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
+static int on_child(EventSource *src, const siginfo_t *si, void *userdata) {
         Monitor *m = userdata;
 
         m->exited = true;
@@ -142,7 +142,7 @@ static int on_child(sd_event_source *src, const siginfo_t *si, void *userdata) {
         default:
                 m->exit_status = EXIT_FAILURE;
         }
-        return sd_event_exit(m->event, 0);
+        return event_exit(m->event, 0);
 }
 
 /* The console's hot keys. The terminal is raw here: a line ends in "\r" so that the next one starts
@@ -187,7 +187,7 @@ static void on_escape(void *userdata, ConsoleEscape what) {
  * own supervisor (systemd, with Type=notify). Only our container can reach
  * this socket (it lives in its /run), but its words are still untrusted:
  * nothing but those two keys goes on, and only printable characters. */
-static int on_notify(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_notify(EventSource *src, int fd, uint32_t revents, void *userdata) {
         Monitor *m = userdata;
         char buf[4096], out[sizeof buf + 16];
         size_t k = 0;
@@ -389,7 +389,7 @@ static int step_notify(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         if (fd < 0)
                 return log_error_errno(-EBADMSG, "The container's setup sent no notify socket.");
         m->notify_fd = fd;
-        r = sd_event_add_io(m->event, NULL, fd, EPOLLIN, on_notify, m);
+        r = event_add_io(m->event, NULL, fd, EPOLLIN, on_notify, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the notify socket: %m");
         return 0;
@@ -609,7 +609,7 @@ static int spawn(Monitor *m) {
         pair[1] = safe_close(pair[1]);
         init_pair[1] = safe_close(init_pair[1]);
 
-        r = sd_event_add_child(m->event, NULL, m->pid, WEXITED, on_child, m);
+        r = event_add_child(m->event, NULL, m->pid, WEXITED, on_child, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the container: %m");
 
@@ -621,7 +621,7 @@ static int setup_event(Monitor *m) {
         sigset_t ss;
         int r;
 
-        r = sd_event_new(&m->event);
+        r = event_new(&m->event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create the event loop: %m");
         sigemptyset(&ss);
@@ -638,11 +638,11 @@ static int setup_event(Monitor *m) {
         if (sigprocmask(SIG_BLOCK, &ss, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to block signals: %m");
         for (size_t i = 0; i < ELEMENTSOF(stop_signals); i++) {
-                r = sd_event_add_signal(m->event, NULL, stop_signals[i], on_stop_signal, m);
+                r = event_add_signal(m->event, NULL, stop_signals[i], on_stop_signal, m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to watch signal %i: %m", stop_signals[i]);
         }
-        r = sd_event_add_signal(m->event, NULL, SIGRTMIN + 4, on_stop_signal, m);
+        r = event_add_signal(m->event, NULL, SIGRTMIN + 4, on_stop_signal, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to watch SIGRTMIN+4: %m");
         return 0;
@@ -824,9 +824,9 @@ static void monitor_teardown(Monitor *m) {
         strv_free(m->cgroup_detached);
         strv_free(m->scratch);
         strv_free(m->loops);
-        sd_event_source_unref(m->stop_timer);
+        event_source_unref(m->stop_timer);
         safe_close(m->notify_fd);
-        sd_event_unref(m->event);
+        event_unref(m->event);
         log_timing("monitor", "teardown: the rest");
 }
 
@@ -977,7 +977,7 @@ int container_run(const Settings *s, int *ret_status) {
          * waiting needs (issue #15: berth's own memory per machine in a fleet). */
         (void) malloc_trim(0);
 
-        r = sd_event_loop(m.event);
+        r = event_loop(m.event);
         if (r < 0)
                 log_error_errno(r, "Event loop failed: %m");
         else

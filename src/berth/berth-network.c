@@ -313,7 +313,7 @@ struct Network {
         int port_ifindex; /* the veth's host side where it is a bridge's port, else 0 */
         /* network_watch(): address and route changes, on both sides, rate-limited */
         struct nl_sock *watch_host, *watch_inner;
-        sd_event_source *watch_host_src, *watch_inner_src, *watch_timer;
+        EventSource *watch_host_src, *watch_inner_src, *watch_timer;
         void (*watch_cb)(void *userdata);
         void *watch_userdata;
 };
@@ -719,13 +719,13 @@ int network_guest_addresses(Network *n, GuestAddresses *ret) {
 /* Rate limit: a guest that changes its addresses in a loop costs us one look every 100ms. */
 #define WATCH_DELAY_USEC (100 * 1000)
 
-static int on_watch_timer(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_watch_timer(EventSource *src, uint64_t usec, void *userdata) {
         Network *n = userdata;
         n->watch_cb(n->watch_userdata);
         return 0;
 }
 
-static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_watch(EventSource *src, int fd, uint32_t revents, void *userdata) {
         Network *n = userdata;
         char buf[8192];
         int r;
@@ -737,11 +737,11 @@ static int on_watch(sd_event_source *src, int fd, uint32_t revents, void *userda
                 if (k < 0 && errno != ENOBUFS && errno != EINTR)
                         break;
         }
-        r = sd_event_source_get_enabled(n->watch_timer, NULL);
+        r = event_source_get_enabled(n->watch_timer, NULL);
         if (r > 0)
                 return 0; /* a look is due already */
-        (void) sd_event_source_set_time_relative(n->watch_timer, WATCH_DELAY_USEC);
-        (void) sd_event_source_set_enabled(n->watch_timer, SD_EVENT_ONESHOT);
+        (void) event_source_set_time_relative(n->watch_timer, WATCH_DELAY_USEC);
+        (void) event_source_set_enabled(n->watch_timer, EVENT_ONESHOT);
         return 0;
 }
 
@@ -757,7 +757,7 @@ static int watch_socket(struct nl_sock *sk, bool routes) {
         return nl_to_errno(r);
 }
 
-int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *userdata) {
+int network_watch(Network *n, Event *e, void (*cb)(void *userdata), void *userdata) {
         int r;
 
         if (!n || n->guest_ifindex <= 0)
@@ -774,13 +774,13 @@ int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *use
                 r = watch_socket(n->watch_host, true);
         if (r < 0)
                 return r;
-        r = sd_event_add_time_relative(e, &n->watch_timer, CLOCK_MONOTONIC, WATCH_DELAY_USEC, 0, on_watch_timer, n);
+        r = event_add_time_relative(e, &n->watch_timer, WATCH_DELAY_USEC, on_watch_timer, n);
         if (r >= 0)
-                r = sd_event_source_set_enabled(n->watch_timer, SD_EVENT_OFF);
+                r = event_source_set_enabled(n->watch_timer, EVENT_OFF);
         if (r >= 0)
-                r = sd_event_add_io(e, &n->watch_inner_src, sym_nl_socket_get_fd(n->watch_inner), EPOLLIN, on_watch, n);
+                r = event_add_io(e, &n->watch_inner_src, sym_nl_socket_get_fd(n->watch_inner), EPOLLIN, on_watch, n);
         if (r >= 0)
-                r = sd_event_add_io(e, &n->watch_host_src, sym_nl_socket_get_fd(n->watch_host), EPOLLIN, on_watch, n);
+                r = event_add_io(e, &n->watch_host_src, sym_nl_socket_get_fd(n->watch_host), EPOLLIN, on_watch, n);
         return r;
 }
 
@@ -868,9 +868,9 @@ Network *network_teardown(Network *n) {
                 sym_nl_socket_free(n->sk);
         if (n->sk_inner)
                 sym_nl_socket_free(n->sk_inner);
-        sd_event_source_disable_unref(n->watch_host_src);
-        sd_event_source_disable_unref(n->watch_inner_src);
-        sd_event_source_disable_unref(n->watch_timer);
+        event_source_disable_unref(n->watch_host_src);
+        event_source_disable_unref(n->watch_inner_src);
+        event_source_disable_unref(n->watch_timer);
         if (n->watch_host)
                 sym_nl_socket_free(n->watch_host);
         if (n->watch_inner)

@@ -10,7 +10,7 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/types.h>
-#include <systemd/sd-event.h>
+#include "event-loop.h"
 
 #include "berth-settings.h"
 
@@ -72,7 +72,7 @@ int network_guest_addresses(Network *n, GuestAddresses *ret);
 
 /* Calls CB (soon after, at most every 100ms) when the guest's addresses or the host's addresses,
  * routes or links change, from the event loop E. Sources go with network_teardown(). Doesn't log. */
-int network_watch(Network *n, sd_event *e, void (*cb)(void *userdata), void *userdata);
+int network_watch(Network *n, Event *e, void (*cb)(void *userdata), void *userdata);
 
 /* Moves interfaces back to the host, deletes what berth made, removes the zone's bridge when its
  * last machine left. Logs failures as warnings. Frees n; returns NULL. */

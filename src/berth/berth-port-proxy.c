@@ -47,7 +47,7 @@ struct Connection {
         PortProxy *proxy;
         Connection *prev, *next;
         int fd[2];                 /* 0: the local client, 1: the guest */
-        sd_event_source *src[2];
+        EventSource *src[2];
         Pipe pipe[2];              /* pipe[i]: read from fd[i], written to fd[1 - i] */
         bool connecting;           /* fd[1] not connected yet */
 };
@@ -64,16 +64,16 @@ struct Association {
         SockAddr target;      /* the guest's address when it was made */
         socklen_t target_len;
         int fd;               /* connected to TARGET */
-        sd_event_source *src;
+        EventSource *src;
         uint64_t last_usec;   /* CLOCK_MONOTONIC of the last datagram either way */
 };
 
 struct PortProxy {
         int protocol;     /* IPPROTO_TCP or IPPROTO_UDP */
         int listen_fd[2]; /* 127.0.0.1, ::1 */
-        sd_event_source *listen_src[2];
-        sd_event_source *retry_src; /* wakes the listeners that pause_accepting() stopped */
-        sd_event *event;
+        EventSource *listen_src[2];
+        EventSource *retry_src; /* wakes the listeners that pause_accepting() stopped */
+        Event *event;
         const GuestAddresses *guest;
         uint16_t container_port;
         Connection *connections;
@@ -81,7 +81,7 @@ struct PortProxy {
         /* UDP */
         Association *associations, *oldest;
         unsigned n_associations;
-        sd_event_source *idle_src; /* ends the associations that fell idle */
+        EventSource *idle_src; /* ends the associations that fell idle */
         char *datagram;            /* RELAY_BUFFER, for one datagram at a time */
 };
 
@@ -89,7 +89,7 @@ static Connection *connection_free(Connection *c) {
         if (!c)
                 return NULL;
         for (int i = 0; i < 2; i++) {
-                sd_event_source_disable_unref(c->src[i]);
+                event_source_disable_unref(c->src[i]);
                 safe_close(c->fd[i]);
                 free(c->pipe[i].buf);
         }
@@ -121,9 +121,9 @@ static int connection_update(Connection *c) {
                         if (out->len > 0)
                                 events |= EPOLLOUT;
                 }
-                r = sd_event_source_set_io_events(c->src[i], events);
+                r = event_source_set_io_events(c->src[i], events);
                 if (r >= 0)
-                        r = sd_event_source_set_enabled(c->src[i], events ? SD_EVENT_ON : SD_EVENT_OFF);
+                        r = event_source_set_enabled(c->src[i], events ? EVENT_ON : EVENT_OFF);
                 if (r < 0)
                         return r;
         }
@@ -166,7 +166,7 @@ static int pipe_pump(Connection *c, int i) {
         return 0;
 }
 
-static int on_connection_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_connection_io(EventSource *src, int fd, uint32_t revents, void *userdata) {
         Connection *c = userdata;
         int r = 0;
 
@@ -242,9 +242,9 @@ static int connection_new(PortProxy *p, int client) {
                         connection_free(c);
                         return -ENOMEM;
                 }
-        r = sd_event_add_io(p->event, &c->src[0], c->fd[0], 0, on_connection_io, c);
+        r = event_add_io(p->event, &c->src[0], c->fd[0], 0, on_connection_io, c);
         if (r >= 0)
-                r = sd_event_add_io(p->event, &c->src[1], c->fd[1], EPOLLOUT, on_connection_io, c);
+                r = event_add_io(p->event, &c->src[1], c->fd[1], EPOLLOUT, on_connection_io, c);
         if (r >= 0)
                 r = connection_update(c);
         if (r < 0) {
@@ -254,12 +254,12 @@ static int connection_new(PortProxy *p, int client) {
         return 0;
 }
 
-static int on_retry(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_retry(EventSource *src, uint64_t usec, void *userdata) {
         PortProxy *p = userdata;
 
         for (int i = 0; i < 2; i++)
                 if (p->listen_src[i])
-                        (void) sd_event_source_set_enabled(p->listen_src[i], SD_EVENT_ON);
+                        (void) event_source_set_enabled(p->listen_src[i], EVENT_ON);
         return 0;
 }
 
@@ -271,20 +271,19 @@ static void pause_accepting(PortProxy *p) {
         int r;
 
         if (p->retry_src) {
-                r = sd_event_source_set_time_relative(p->retry_src, PROXY_RETRY_USEC);
+                r = event_source_set_time_relative(p->retry_src, PROXY_RETRY_USEC);
                 if (r >= 0)
-                        r = sd_event_source_set_enabled(p->retry_src, SD_EVENT_ONESHOT);
+                        r = event_source_set_enabled(p->retry_src, EVENT_ONESHOT);
         } else
-                r = sd_event_add_time_relative(p->event, &p->retry_src, CLOCK_MONOTONIC, PROXY_RETRY_USEC, 0,
-                                               on_retry, p);
+                r = event_add_time_relative(p->event, &p->retry_src, PROXY_RETRY_USEC, on_retry, p);
         if (r < 0)
                 return;
         for (int i = 0; i < 2; i++)
                 if (p->listen_src[i])
-                        (void) sd_event_source_set_enabled(p->listen_src[i], SD_EVENT_OFF);
+                        (void) event_source_set_enabled(p->listen_src[i], EVENT_OFF);
 }
 
-static int on_accept(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_accept(EventSource *src, int fd, uint32_t revents, void *userdata) {
         PortProxy *p = userdata;
 
         for (;;) {
@@ -334,7 +333,7 @@ static Association *association_free(Association *a) {
                 return NULL;
         association_unlink(a);
         a->proxy->n_associations--;
-        sd_event_source_disable_unref(a->src);
+        event_source_disable_unref(a->src);
         safe_close(a->fd);
         free(a);
         return NULL;
@@ -342,7 +341,7 @@ static Association *association_free(Association *a) {
 
 static uint64_t relay_now(PortProxy *p) {
         uint64_t t = 0;
-        (void) sd_event_now(p->event, CLOCK_MONOTONIC, &t);
+        (void) event_now(p->event, &t);
         return t;
 }
 
@@ -351,11 +350,11 @@ static void idle_timer_update(PortProxy *p) {
         if (!p->idle_src)
                 return;
         if (!p->oldest) {
-                (void) sd_event_source_set_enabled(p->idle_src, SD_EVENT_OFF);
+                (void) event_source_set_enabled(p->idle_src, EVENT_OFF);
                 return;
         }
-        if (sd_event_source_set_time(p->idle_src, p->oldest->last_usec + RELAY_IDLE_USEC) >= 0)
-                (void) sd_event_source_set_enabled(p->idle_src, SD_EVENT_ONESHOT);
+        if (event_source_set_time(p->idle_src, p->oldest->last_usec + RELAY_IDLE_USEC) >= 0)
+                (void) event_source_set_enabled(p->idle_src, EVENT_ONESHOT);
 }
 
 static void association_touch(Association *a) {
@@ -366,7 +365,7 @@ static void association_touch(Association *a) {
         }
 }
 
-static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
+static int on_idle(EventSource *src, uint64_t usec, void *userdata) {
         PortProxy *p = userdata;
         uint64_t now = relay_now(p);
 
@@ -377,7 +376,7 @@ static int on_idle(sd_event_source *src, uint64_t usec, void *userdata) {
 }
 
 /* The guest answers on an association's socket: to its client, from the port it wrote to. */
-static int on_association_io(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_association_io(EventSource *src, int fd, uint32_t revents, void *userdata) {
         Association *a = userdata;
         PortProxy *p = a->proxy;
 
@@ -428,7 +427,7 @@ static int association_new(PortProxy *p, int listen_index, const SockAddr *clien
         a->last_usec = relay_now(p);
         association_push_front(a);
         p->n_associations++;
-        r = sd_event_add_io(p->event, &a->src, a->fd, EPOLLIN, on_association_io, a);
+        r = event_add_io(p->event, &a->src, a->fd, EPOLLIN, on_association_io, a);
         if (r < 0) {
                 association_free(a);
                 return r;
@@ -446,7 +445,7 @@ static Association *association_find(PortProxy *p, int listen_index, const SockA
 
 /* A datagram from a local client: to the guest, through the client's association. Each one is
  * read whatever becomes of it, so the socket never stays readable for want of fds. */
-static int on_datagram(sd_event_source *src, int fd, uint32_t revents, void *userdata) {
+static int on_datagram(EventSource *src, int fd, uint32_t revents, void *userdata) {
         PortProxy *p = userdata;
         int index = fd == p->listen_fd[0] ? 0 : 1;
 
@@ -535,22 +534,22 @@ int port_proxy_new(int protocol, uint16_t host_port, PortProxy **ret) {
         return 0;
 }
 
-int port_proxy_start(PortProxy *p, sd_event *e, const GuestAddresses *guest, uint16_t container_port) {
+int port_proxy_start(PortProxy *p, Event *e, const GuestAddresses *guest, uint16_t container_port) {
         int r;
 
         p->event = e;
         p->guest = guest;
         p->container_port = container_port;
         if (p->protocol == IPPROTO_UDP) {
-                r = sd_event_add_time(e, &p->idle_src, CLOCK_MONOTONIC, 0, 0, on_idle, p);
+                r = event_add_time(e, &p->idle_src, 0, on_idle, p);
                 if (r < 0)
                         return r;
-                (void) sd_event_source_set_enabled(p->idle_src, SD_EVENT_OFF);
+                (void) event_source_set_enabled(p->idle_src, EVENT_OFF);
         }
         for (int i = 0; i < 2; i++) {
                 if (p->listen_fd[i] < 0)
                         continue;
-                r = sd_event_add_io(e, &p->listen_src[i], p->listen_fd[i], EPOLLIN,
+                r = event_add_io(e, &p->listen_src[i], p->listen_fd[i], EPOLLIN,
                                     p->protocol == IPPROTO_UDP ? on_datagram : on_accept, p);
                 if (r < 0)
                         return r;
@@ -565,10 +564,10 @@ PortProxy *port_proxy_free(PortProxy *p) {
                 connection_free(p->connections);
         while (p->associations)
                 association_free(p->associations);
-        sd_event_source_disable_unref(p->idle_src);
-        sd_event_source_disable_unref(p->retry_src);
+        event_source_disable_unref(p->idle_src);
+        event_source_disable_unref(p->retry_src);
         for (int i = 0; i < 2; i++) {
-                sd_event_source_disable_unref(p->listen_src[i]);
+                event_source_disable_unref(p->listen_src[i]);
                 safe_close(p->listen_fd[i]);
         }
         free(p->datagram);

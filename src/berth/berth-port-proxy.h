@@ -10,7 +10,7 @@
  * buffers and a bounded number of connections and associations. */
 
 #include <stdint.h>
-#include <systemd/sd-event.h>
+#include "event-loop.h"
 
 #include "berth-network.h"
 
@@ -23,7 +23,7 @@ int port_proxy_new(int protocol, uint16_t host_port, PortProxy **ret);
 
 /* Serves connections (datagrams) from E, to CONTAINER_PORT at the address in *GUEST (IPv4 first), which the
  * caller keeps current; without one a connection is closed at once. Doesn't log. */
-int port_proxy_start(PortProxy *p, sd_event *e, const GuestAddresses *guest, uint16_t container_port);
+int port_proxy_start(PortProxy *p, Event *e, const GuestAddresses *guest, uint16_t container_port);
 
 /* Closes the listeners and every connection. Returns NULL. */
 PortProxy *port_proxy_free(PortProxy *p);

@@ -469,7 +469,7 @@ static void warn_no_forwarding(const Ports *p) {
         }
 }
 
-int ports_start(Ports *p, sd_event *e, Network *n) {
+int ports_start(Ports *p, Event *e, Network *n) {
         _cleanup_free_ char *error = NULL;
         int r;
 

@@ -18,7 +18,7 @@
  * the machine's own port of the bridge only, whichever member claims the address. */
 
 #include <stdint.h>
-#include <systemd/sd-event.h>
+#include "event-loop.h"
 
 #include "berth-network.h"
 #include "berth-settings.h"
@@ -57,7 +57,7 @@ int ports_lock(int *ret_fd);
 
 /* After the links exist: the nftables table (empty until the guest has an address), the guest's
  * addresses watched, the localhost proxy served from the event loop. Logs. */
-int ports_start(Ports *p, sd_event *e, Network *n);
+int ports_start(Ports *p, Event *e, Network *n);
 /* The record's PORT= lines and NFT_TABLE= (NULL before ports_start() made a table). */
 char **ports_record(const Ports *p);
 const char *ports_record_table(const Ports *p);

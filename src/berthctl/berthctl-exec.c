@@ -27,7 +27,7 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <systemd/sd-event.h>
+#include "event-loop.h"
 #include <systemd/sd-journal.h>
 #include <termios.h>
 #include <time.h>
@@ -731,18 +731,18 @@ finish:
 }
 
 typedef struct PtyLoop {
-        sd_event *event;
+        Event *event;
         pid_t child;
         int status;
 } PtyLoop;
 
-static int on_exec_child(sd_event_source *s, const siginfo_t *si, void *userdata) {
+static int on_exec_child(EventSource *s, const siginfo_t *si, void *userdata) {
         PtyLoop *l = userdata;
         l->status = si->si_code == CLD_EXITED ? si->si_status : 128 + si->si_status;
-        return sd_event_exit(l->event, 0);
+        return event_exit(l->event, 0);
 }
 
-static int on_exec_signal(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata) {
+static int on_exec_signal(EventSource *s, const struct signalfd_siginfo *si, void *userdata) {
         PtyLoop *l = userdata;
         (void) kill(l->child, (int) si->ssi_signo);
         return 0;
@@ -754,23 +754,23 @@ static int pty_loop(pid_t child, int master) {
         PtyLoop l = { .child = child, .status = EXIT_FAILURE };
         int r;
 
-        r = sd_event_new(&l.event);
+        r = event_new(&l.event);
         if (r < 0)
                 return log_error_errno(r, "Failed to create an event loop: %m");
-        r = sd_event_add_child(l.event, NULL, child, WEXITED, on_exec_child, &l);
+        r = event_add_child(l.event, NULL, child, WEXITED, on_exec_child, &l);
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(forwarded_signals); i++)
-                r = sd_event_add_signal(l.event, NULL, forwarded_signals[i], on_exec_signal, &l);
+                r = event_add_signal(l.event, NULL, forwarded_signals[i], on_exec_signal, &l);
         if (r >= 0)
                 r = forwarder_new(l.event, master, CONSOLE_INTERACTIVE, true, NULL, NULL, &f);
         if (r < 0) {
                 (void) kill(child, SIGKILL);
                 (void) waitpid(child, NULL, 0);
-                sd_event_unref(l.event);
+                event_unref(l.event);
                 return log_error_errno(r, "Failed to forward the pty: %m");
         }
-        r = sd_event_loop(l.event);
+        r = event_loop(l.event);
         f = forwarder_free(f); /* prints what is left, restores the terminal */
-        sd_event_unref(l.event);
+        event_unref(l.event);
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return l.status;
@@ -865,7 +865,7 @@ static int exec_run(const ExecRequest *req) {
                 out[0] = safe_close(out[0]);
                 if (fd_set_nonblock(err[0], true) >= 0)
                         (void) pump_run(&(Pump) { .from = TAKE_FD(err[0]), .to = STDERR_FILENO, .own_from = true }, true);
-                /* pty_loop() takes the signals through sd-event: blocked again */
+                /* pty_loop() takes the signals through the event loop: blocked again */
                 (void) sigprocmask(SIG_BLOCK, &ss, NULL);
                 status = pty_loop(pid, TAKE_FD(master));
         } else
