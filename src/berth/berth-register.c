@@ -13,6 +13,7 @@
 
 #include "berth-mount.h"
 #include "berth-register.h"
+#include "dl-load.h"
 #include "log.h"
 #include "systemd-proto.h"
 #include "util.h"
@@ -58,6 +59,49 @@
 #define MACHINED_MANAGER "org.freedesktop.machine1.Manager"
 #define DEFAULT_SLICE "machine.slice"
 #define JOB_TIMEOUT_USEC (30 * USEC_PER_SEC)
+
+/* sd-bus, from libsystemd loaded when berth first talks to the bus (dl-load.h): only on a host
+ * booted with systemd, and only for a machine that registers. Linking libsystemd (and with it
+ * libgcrypt, lzma, zstd, lz4) cost every start ~2 ms and every monitor ~80 kB. sd-bus.h's own
+ * cleanup helpers (sd_bus_unrefp and friends) call the library by name: ours below go through
+ * the pointers. */
+#define SD_BUS_SYMBOLS(X)                                                                                \
+        X(sd_bus_call) X(sd_bus_call_method) X(sd_bus_error_free) X(sd_bus_error_get_errno)               \
+        X(sd_bus_error_has_name) X(sd_bus_flush_close_unref) X(sd_bus_get_property_string)                \
+        X(sd_bus_get_property_trivial) X(sd_bus_match_signal) X(sd_bus_message_append)                    \
+        X(sd_bus_message_append_array) X(sd_bus_message_close_container) X(sd_bus_message_new_method_call) \
+        X(sd_bus_message_open_container) X(sd_bus_message_read) X(sd_bus_message_unref)                   \
+        X(sd_bus_open_system) X(sd_bus_process) X(sd_bus_slot_unref) X(sd_bus_wait)
+SD_BUS_SYMBOLS(DL_DECLARE)
+
+/* -ELIBACC when libsystemd can't be loaded, with the loader's words in *RET_ERROR. Doesn't log. */
+static int sd_bus_load(const char **ret_error) {
+        static const DlSymbol symbols[] = { SD_BUS_SYMBOLS(DL_ENTRY) };
+        static void *handle;
+
+        return dl_load(&handle, "libsystemd.so.0", symbols, ELEMENTSOF(symbols), ret_error) < 0 ? -ELIBACC : 0;
+}
+
+static void bus_flush_close_unrefp(sd_bus **b) {
+        if (*b)
+                sym_sd_bus_flush_close_unref(*b);
+}
+
+static void bus_message_unrefp(sd_bus_message **m) {
+        if (*m)
+                sym_sd_bus_message_unref(*m);
+}
+
+static void bus_slot_unrefp(sd_bus_slot **s) {
+        if (*s)
+                sym_sd_bus_slot_unref(*s);
+}
+
+/* Every error is SD_BUS_ERROR_NULL until a call of the library (then loaded) fills it in. */
+static void bus_error_free(sd_bus_error *e) {
+        if (sym_sd_bus_error_free)
+                sym_sd_bus_error_free(e);
+}
 
 struct Registration {
         sd_bus *bus;
@@ -277,7 +321,7 @@ static int property_append(sd_bus_message *m, const char *assignment, const char
                         *ret_detail = "expected a size in bytes, with an optional K, M, G, T, P or E suffix, or 'infinity'";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
         case PROP_TASKS:
                 if (streq(value, "infinity"))
                         u = UINT64_MAX;
@@ -285,38 +329,38 @@ static int property_append(sd_bus_message *m, const char *assignment, const char
                         *ret_detail = "expected a positive number of tasks or 'infinity'";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
         case PROP_WEIGHT:
                 if (safe_atou64(value, &u) < 0 || u < 1 || u > 10000) {
                         *ret_detail = "expected a weight from 1 to 10000";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
         case PROP_UINT64:
                 if (safe_atou64(value, &u) < 0) {
                         *ret_detail = "expected a number";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
         case PROP_BOOL:
                 b = parse_boolean(value);
                 if (b < 0) {
                         *ret_detail = "expected a boolean (yes or no)";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "b", b) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "b", b) : 0;
         case PROP_STRING:
                 if (isempty(value) || (def->values && !word_in_list(value, def->values))) {
                         *ret_detail = def->values ? "not one of the values systemd takes for it" : "empty value";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "s", value) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "s", value) : 0;
         case PROP_USEC:
                 if (parse_sec(value, &u) < 0) {
                         *ret_detail = "expected a time span such as 90s, 500ms or 2min, or 'infinity'";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u) : 0;
         case PROP_CPU_QUOTA: {
                 size_t n = strlen(value);
                 _cleanup_free_ char *num = NULL;
@@ -325,7 +369,7 @@ static int property_append(sd_bus_message *m, const char *assignment, const char
                         *ret_detail = "expected a percentage of one CPU such as 50% or 200%";
                         return -EINVAL;
                 }
-                return m ? sd_bus_message_append(m, "(sv)", bus_name, "t", u * 10000) : 0;
+                return m ? sym_sd_bus_message_append(m, "(sv)", bus_name, "t", u * 10000) : 0;
         }
         case PROP_DEVICE_ALLOW: {
                 _cleanup_free_ char *path = NULL;
@@ -340,11 +384,11 @@ static int property_append(sd_bus_message *m, const char *assignment, const char
                 }
                 if (!m)
                         return 0;
-                r = sd_bus_message_open_container(m, 'r', "sv");
+                r = sym_sd_bus_message_open_container(m, 'r', "sv");
                 if (r >= 0)
-                        r = sd_bus_message_append(m, "sv", bus_name, "a(ss)", 1, path, access);
+                        r = sym_sd_bus_message_append(m, "sv", bus_name, "a(ss)", 1, path, access);
                 if (r >= 0)
-                        r = sd_bus_message_close_container(m);
+                        r = sym_sd_bus_message_close_container(m);
                 return r;
         }
         }
@@ -367,19 +411,20 @@ static int append_properties(sd_bus_message *m, char **properties) {
 /* ---- connecting ---- */
 
 static bool error_is_missing_service(const sd_bus_error *e) {
-        return sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
-               sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
-               sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit");
+        return sym_sd_bus_error_has_name(e, SD_BUS_ERROR_SERVICE_UNKNOWN) ||
+               sym_sd_bus_error_has_name(e, SD_BUS_ERROR_NAME_HAS_NO_OWNER) ||
+               sym_sd_bus_error_has_name(e, "org.freedesktop.systemd1.NoSuchUnit");
 }
 
 static int bus_errno(const sd_bus_error *e, int r) {
-        int k = sd_bus_error_get_errno(e);
+        int k = sym_sd_bus_error_get_errno(e);
         return k > 0 ? -k : r < 0 ? r : -EIO;
 }
 
 int register_open(const Settings *s, Registration **ret) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(bus_flush_close_unrefp) sd_bus *bus = NULL;
         Registration *reg;
+        const char *e;
         int r;
 
         *ret = NULL;
@@ -392,7 +437,16 @@ int register_open(const Settings *s, Registration **ret) {
                 log_debug("Not registering machine '%s': systemd is not the init system of this host.", s->machine);
                 return 0;
         }
-        r = sd_bus_open_system(&bus);
+        r = sd_bus_load(&e);
+        if (r < 0) {
+                if (s->register_mode == REGISTER_YES)
+                        return log_error_errno(r, "Cannot register machine '%s' (--register=yes): %s. Install "
+                                               "libsystemd0.", s->machine, e);
+                log_warning("Not registering machine '%s' with systemd-machined: %s. Install libsystemd0.",
+                            s->machine, e);
+                return 0;
+        }
+        r = sym_sd_bus_open_system(&bus);
         if (r < 0) {
                 if (s->register_mode == REGISTER_YES)
                         return log_error_errno(r, "Cannot register machine '%s' (--register=yes): failed to connect "
@@ -427,7 +481,7 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
         const char *path, *unit, *result;
         uint32_t id;
 
-        if (sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
+        if (sym_sd_bus_message_read(m, "uoss", &id, &path, &unit, &result) < 0)
                 return 0;
         if (w->path && streq(path, w->path) && !w->result)
                 w->result = strdup(result) ?: strdup("oom");
@@ -439,32 +493,32 @@ static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_e
  * call, so the signal cannot be missed; a signal that arrives during the call
  * waits in the queue until we know the job's path. */
 static int call_and_wait_for_job(sd_bus *bus, sd_bus_message *call, sd_bus_error *error, char **ret_result) {
-        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_slot_unrefp) sd_bus_slot *slot = NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
         JobWait w = {};
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT_USEC;
         int r;
 
-        r = sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
+        r = sym_sd_bus_match_signal(bus, &slot, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "JobRemoved",
                                 on_job_removed, &w);
         if (r < 0)
                 return r;
-        r = sd_bus_call(bus, call, 0, error, &reply);
+        r = sym_sd_bus_call(bus, call, 0, error, &reply);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(reply, "o", &w.path);
+        r = sym_sd_bus_message_read(reply, "o", &w.path);
         if (r < 0)
                 return r;
         while (!w.result) {
                 uint64_t now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
-                r = sd_bus_process(bus, NULL);
+                r = sym_sd_bus_process(bus, NULL);
                 if (r < 0)
                         return r;
                 if (r > 0)
                         continue;
-                r = sd_bus_wait(bus, deadline - now);
+                r = sym_sd_bus_wait(bus, deadline - now);
                 if (r < 0)
                         return r;
         }
@@ -477,12 +531,12 @@ static int call_and_wait_for_job(sd_bus *bus, sd_bus_message *call, sd_bus_error
 #define GONE_POLL_USEC (20 * USEC_PER_MSEC)
 
 static bool machine_known(Registration *reg, const char *name) {
-        return sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", NULL, NULL,
+        return sym_sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", NULL, NULL,
                                   "s", name) >= 0;
 }
 
 static bool unit_loaded(Registration *reg, const char *unit) {
-        return sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", NULL, NULL, "s",
+        return sym_sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "GetUnit", NULL, NULL, "s",
                                   unit) >= 0;
 }
 
@@ -499,25 +553,25 @@ static int wait_gone(Registration *reg, bool (*still)(Registration *, const char
 }
 
 static int stop_unit(Registration *reg, const char *unit, bool say) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         _cleanup_free_ char *result = NULL;
         int r;
 
         /* a failed transient unit stays loaded until its failure is reset */
-        (void) sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
+        (void) sym_sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
                                   "s", unit);
-        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit");
+        r = sym_sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "StopUnit");
         if (r >= 0)
-                r = sd_bus_message_append(m, "ss", unit, "replace");
+                r = sym_sd_bus_message_append(m, "ss", unit, "replace");
         if (r >= 0)
                 r = call_and_wait_for_job(reg->bus, m, &e, &result);
-        if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
+        if (r < 0 && sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.NoSuchUnit"))
                 return 0;
         if (r < 0)
                 return log_error_errno(bus_errno(&e, r), "Failed to stop the stale unit '%s' of machine '%s': %s",
                                        unit, reg->machine, e.message ?: strerror(-r));
-        (void) sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
+        (void) sym_sd_bus_call_method(reg->bus, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER, "ResetFailedUnit", NULL, NULL,
                                   "s", unit);
         if (say)
                 log_info("Stopped the stale unit '%s' of a dead instance of machine '%s'.", unit, reg->machine);
@@ -533,26 +587,26 @@ static bool pid_is_alive(pid_t pid) {
 /* A registration of our name: dropped if it is a dead instance's, refused if
  * it is a live machine of another manager. 0: nothing (left) in the way. */
 static int drop_stale_registration(Registration *reg) {
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_free_ char *service = NULL, *unit = NULL, *path = NULL;
         const char *p;
         uint32_t leader = 0;
         bool alive;
         int r;
 
-        r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", &e, &reply, "s",
+        r = sym_sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "GetMachine", &e, &reply, "s",
                                reg->machine);
         if (r < 0)
                 return 0; /* no such machine, or no machined: nothing in the way */
-        r = sd_bus_message_read(reply, "o", &p);
+        r = sym_sd_bus_message_read(reply, "o", &p);
         if (r < 0 || !(path = strdup(p)))
                 return r < 0 ? r : -ENOMEM;
-        (void) sd_bus_get_property_trivial(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Leader",
+        (void) sym_sd_bus_get_property_trivial(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Leader",
                                            NULL, 'u', &leader);
-        (void) sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Service",
+        (void) sym_sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Service",
                                           NULL, &service);
-        (void) sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Unit",
+        (void) sym_sd_bus_get_property_string(reg->bus, MACHINED_DEST, path, "org.freedesktop.machine1.Machine", "Unit",
                                           NULL, &unit);
         alive = pid_is_alive((pid_t) leader);
         if (alive && !streq_ptr(service, "berth"))
@@ -560,17 +614,17 @@ static int drop_stale_registration(Registration *reg) {
                                        "). Pick another name with --machine=, or stop that one first.",
                                        reg->machine, strempty(service), leader);
 
-        sd_bus_error_free(&e);
+        sym_sd_bus_error_free(&e);
         /* Our own unit must live on (a restart of berth@NAME.service): only forget the name.
          * Another unit is the dead instance's, and so is a scope of the name we are about to
          * create: terminating the machine stops it too. */
         if (!unit || (reg->keep_unit && streq_ptr(unit, reg->unit)) ||
-            sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "TerminateMachine", &e, NULL,
+            sym_sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "TerminateMachine", &e, NULL,
                                "s", reg->machine) < 0) {
-                sd_bus_error_free(&e);
-                r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "UnregisterMachine",
+                sym_sd_bus_error_free(&e);
+                r = sym_sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER, "UnregisterMachine",
                                        &e, NULL, "s", reg->machine);
-                if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
+                if (r < 0 && !sym_sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
                         return log_error_errno(bus_errno(&e, r),
                                                "Failed to drop the stale registration of machine '%s': %s",
                                                reg->machine, e.message ?: strerror(-r));
@@ -632,25 +686,25 @@ static int own_unit(char **ret) {
 }
 
 static int set_unit_properties(Registration *reg, const Settings *s) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-        _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
         int r;
 
         if (strv_isempty(s->properties))
                 return 0;
-        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+        r = sym_sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                            "SetUnitProperties");
         if (r >= 0)
-                r = sd_bus_message_append(m, "sb", reg->unit, 1);
+                r = sym_sd_bus_message_append(m, "sb", reg->unit, 1);
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(sv)");
+                r = sym_sd_bus_message_open_container(m, 'a', "(sv)");
         if (r >= 0)
                 r = append_properties(m, s->properties);
         if (r >= 0)
-                r = sd_bus_message_close_container(m);
+                r = sym_sd_bus_message_close_container(m);
         if (r < 0)
                 return log_error_errno(r, "Failed to build the unit properties: %m");
-        r = sd_bus_call(reg->bus, m, 0, &e, NULL);
+        r = sym_sd_bus_call(reg->bus, m, 0, &e, NULL);
         if (r < 0)
                 return log_error_errno(bus_errno(&e, r), "Failed to set --property= on unit '%s': %s", reg->unit,
                                        e.message ?: strerror(-r));
@@ -669,22 +723,22 @@ static const char *const scope_device_allow[][2] = {
 };
 
 static int build_scope_call(Registration *reg, const Settings *s, sd_bus_message **ret) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = NULL;
         char desc[128];
         int r;
 
         snprintf(desc, sizeof desc, "Container %s", s->machine);
-        r = sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
+        r = sym_sd_bus_message_new_method_call(reg->bus, &m, SYSTEMD_DEST, SYSTEMD_PATH, SYSTEMD_MANAGER,
                                            "StartTransientUnit");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "ss", reg->unit, "fail");
+        r = sym_sd_bus_message_append(m, "ss", reg->unit, "fail");
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(m, 'a', "(sv)");
+        r = sym_sd_bus_message_open_container(m, 'a', "(sv)");
         if (r < 0)
                 return r;
-        r = sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s", desc, "Slice", "s",
+        r = sym_sd_bus_message_append(m, "(sv)(sv)(sv)(sv)(sv)(sv)(sv)", "Description", "s", desc, "Slice", "s",
                                   s->slice ?: DEFAULT_SLICE, "PIDs", "au", 1, (uint32_t) getpid(), "Delegate", "b", 1,
                                   "TasksMax", "t", (uint64_t) 16384, "DevicePolicy", "s", "closed", "CollectMode", "s",
                                   "inactive-or-failed");
@@ -694,34 +748,34 @@ static int build_scope_call(Registration *reg, const Settings *s, sd_bus_message
          * in it. SIGTERM would make the guest's systemd re-execute itself and its services die
          * under it, and the guest then hangs in its shutdown; SIGRTMIN+4 is a poweroff request
          * to a systemd guest, and to berth (which passes the init's own poweroff signal on). */
-        r = sd_bus_message_append(m, "(sv)", "KillSignal", "i", (int32_t) (SIGRTMIN + 4));
+        r = sym_sd_bus_message_append(m, "(sv)", "KillSignal", "i", (int32_t) (SIGRTMIN + 4));
         if (r < 0)
                 return r;
-        r = sd_bus_message_open_container(m, 'r', "sv");
+        r = sym_sd_bus_message_open_container(m, 'r', "sv");
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", "DeviceAllow");
+                r = sym_sd_bus_message_append(m, "s", "DeviceAllow");
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'v', "a(ss)");
+                r = sym_sd_bus_message_open_container(m, 'v', "a(ss)");
         if (r >= 0)
-                r = sd_bus_message_open_container(m, 'a', "(ss)");
+                r = sym_sd_bus_message_open_container(m, 'a', "(ss)");
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(scope_device_allow); i++) {
                 struct stat st;
                 /* systemd warns about nodes that are not there (no tun or fuse module loaded) */
                 if (startswith(scope_device_allow[i][0], "/dev/") && stat(scope_device_allow[i][0], &st) < 0)
                         continue;
-                r = sd_bus_message_append(m, "(ss)", scope_device_allow[i][0], scope_device_allow[i][1]);
+                r = sym_sd_bus_message_append(m, "(ss)", scope_device_allow[i][0], scope_device_allow[i][1]);
         }
         for (int k = 0; r >= 0 && k < 3; k++)
-                r = sd_bus_message_close_container(m);
+                r = sym_sd_bus_message_close_container(m);
         if (r < 0)
                 return r;
         /* the user's last: a later assignment wins in systemd */
         r = append_properties(m, s->properties);
         if (r < 0)
                 return r;
-        r = sd_bus_message_close_container(m);
+        r = sym_sd_bus_message_close_container(m);
         if (r >= 0)
-                r = sd_bus_message_append(m, "a(sa(sv))", 0);
+                r = sym_sd_bus_message_append(m, "a(sa(sv))", 0);
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(m);
@@ -757,15 +811,15 @@ int register_unit(Registration *reg, const Settings *s) {
 
         uint64_t deadline = now_usec(CLOCK_MONOTONIC) + JOB_TIMEOUT_USEC;
         for (int attempt = 0;; attempt++) {
-                _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                _cleanup_(bus_message_unrefp) sd_bus_message *m = NULL;
+                _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
                 _cleanup_free_ char *result = NULL;
 
                 r = build_scope_call(reg, s, &m);
                 if (r < 0)
                         return log_error_errno(r, "Failed to build the request for scope '%s': %m", reg->unit);
                 r = call_and_wait_for_job(reg->bus, m, &e, &result);
-                if (r < 0 && sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists") &&
+                if (r < 0 && sym_sd_bus_error_has_name(&e, "org.freedesktop.systemd1.UnitExists") &&
                     now_usec(CLOCK_MONOTONIC) < deadline) {
                         /* we hold the machine's lock: a scope of its name is a dead instance's,
                          * one that appeared after we looked (or is not collected yet) */
@@ -793,22 +847,22 @@ int register_unit(Registration *reg, const Settings *s) {
 
 static int call_register(Registration *reg, const Settings *s, const uint8_t uuid[16], pid_t leader, bool with_network, const int *ifindexes,
                          size_t n_ifindexes, sd_bus_error *e) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        _cleanup_(bus_message_unrefp) sd_bus_message *m = NULL;
         int r;
 
-        r = sd_bus_message_new_method_call(reg->bus, &m, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
+        r = sym_sd_bus_message_new_method_call(reg->bus, &m, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
                                            with_network ? "RegisterMachineWithNetwork" : "RegisterMachine");
         if (r >= 0)
-                r = sd_bus_message_append(m, "s", s->machine);
+                r = sym_sd_bus_message_append(m, "s", s->machine);
         if (r >= 0)
-                r = sd_bus_message_append_array(m, 'y', uuid, 16);
+                r = sym_sd_bus_message_append_array(m, 'y', uuid, 16);
         if (r >= 0)
-                r = sd_bus_message_append(m, "ssus", "berth", "container", (uint32_t) leader, s->directory);
+                r = sym_sd_bus_message_append(m, "ssus", "berth", "container", (uint32_t) leader, s->directory);
         if (r >= 0 && with_network)
-                r = sd_bus_message_append_array(m, 'i', ifindexes, n_ifindexes * sizeof(int));
+                r = sym_sd_bus_message_append_array(m, 'i', ifindexes, n_ifindexes * sizeof(int));
         if (r < 0)
                 return r;
-        return sd_bus_call(reg->bus, m, 0, e, NULL);
+        return sym_sd_bus_call(reg->bus, m, 0, e, NULL);
 }
 
 int register_machine(Registration *reg, const Settings *s, const uint8_t uuid[16], pid_t leader, const int *ifindexes, size_t n_ifindexes) {
@@ -817,12 +871,12 @@ int register_machine(Registration *reg, const Settings *s, const uint8_t uuid[16
         if (!reg)
                 return 0;
         for (int attempt = 0;; attempt++) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
 
                 r = call_register(reg, s, uuid, leader, true, ifindexes, n_ifindexes, &e);
-                if (r < 0 && sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
+                if (r < 0 && sym_sd_bus_error_has_name(&e, SD_BUS_ERROR_UNKNOWN_METHOD)) {
                         /* machined from before RegisterMachineWithNetwork */
-                        sd_bus_error_free(&e);
+                        sym_sd_bus_error_free(&e);
                         r = call_register(reg, s, uuid, leader, false, NULL, 0, &e);
                 }
                 if (r >= 0)
@@ -836,7 +890,7 @@ int register_machine(Registration *reg, const Settings *s, const uint8_t uuid[16
                                    "runs unregistered.", s->machine);
                         return 0;
                 }
-                if (attempt == 0 && sd_bus_error_has_name(&e, "org.freedesktop.machine1.MachineExists")) {
+                if (attempt == 0 && sym_sd_bus_error_has_name(&e, "org.freedesktop.machine1.MachineExists")) {
                         /* registered after register_unit() made sure the name was free. Under
                          * --keep-unit a stale one can be dropped as there. Otherwise its unit is,
                          * by name, our scope now: dropping it would have machined stop that; a
@@ -859,15 +913,15 @@ Registration *register_close(Registration *reg) {
         if (!reg)
                 return NULL;
         if (reg->registered) {
-                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
-                int r = sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
+                _cleanup_(bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+                int r = sym_sd_bus_call_method(reg->bus, MACHINED_DEST, MACHINED_PATH, MACHINED_MANAGER,
                                            "UnregisterMachine", &e, NULL, "s", reg->machine);
                 /* machined drops a machine whose unit went away by itself */
-                if (r < 0 && !sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
+                if (r < 0 && !sym_sd_bus_error_has_name(&e, "org.freedesktop.machine1.NoSuchMachine"))
                         log_warning_errno(bus_errno(&e, r), "Failed to unregister machine '%s', ignoring: %s",
                                           reg->machine, e.message ?: strerror(-r));
         }
-        sd_bus_flush_close_unref(reg->bus);
+        sym_sd_bus_flush_close_unref(reg->bus);
         free(reg->machine);
         free(reg->unit);
         free(reg);
