@@ -467,7 +467,7 @@ static void cpuset_init(const char *dir) {
         _cleanup_free_ char *parent = strdup(dir);
         char *slash;
 
-        if (!parent || !attr_exists(dir, "cpuset.cpus"))
+        if (!parent)
                 return;
         slash = strrchr(parent, '/');
         if (!slash)
@@ -484,10 +484,12 @@ static void cpuset_init(const char *dir) {
         }
 }
 
-static int mkdir_cgroup(const char *dir, bool v1) {
+/* CPUSET: DIR is in the v1 hierarchy with the cpuset controller (only there is there anything to
+ * fill in: a look for cpuset.cpus in every other one cost a syscall per cgroup). */
+static int mkdir_cgroup(const char *dir, bool cpuset) {
         if (mkdir(dir, 0755) < 0 && errno != EEXIST)
                 return negative_errno();
-        if (v1)
+        if (cpuset)
                 cpuset_init(dir);
         return 0;
 }
@@ -616,6 +618,9 @@ static int remove_tree(const char *dir, bool v2, PidSet *seen) {
         useconds_t delay = 1000;
         int r;
 
+        /* the usual case: nothing left in it, no child cgroup (the caller removed ours) */
+        if (rmdir(dir) >= 0 || errno == ENOENT)
+                return 0;
         for (;;) {
                 r = walk_depth_first(dir, rmdir_one_cgroup, NULL);
                 if (r >= 0 || r != -EBUSY || now_usec(CLOCK_MONOTONIC) > deadline)
@@ -987,7 +992,7 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
          * in CG before anything is made in it, so that cgroup_destroy() cleans
          * up after a failure half way. */
         for (size_t i = 0; i < n && r >= 0; i++) {
-                bool v2 = isempty(h[i].controllers);
+                bool v2 = isempty(h[i].controllers), cpuset = controllers_have(h[i].controllers, "cpuset");
                 _cleanup_free_ char *dir = NULL, *payload = NULL, *rel = NULL;
 
                 r = machine_cgroups(cg, h + i, &dir, &policies[i], &payload, &rel);
@@ -1005,13 +1010,13 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                         log_oom();
                         break;
                 }
-                r = mkdir_cgroup(dir, !v2);
+                r = mkdir_cgroup(dir, cpuset);
                 if (r >= 0 && v2) {
                         maybe_move_to_supervisor(cg, h[i].own, dir);
                         enable_all(dir);
                 }
                 if (r >= 0)
-                        r = mkdir_cgroup(policies[i], !v2);
+                        r = mkdir_cgroup(policies[i], cpuset);
                 if (r >= 0 && v2)
                         enable_all(policies[i]);
                 if (r < 0)
@@ -1034,7 +1039,7 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                 if (!payload)
                         r = log_oom();
                 else {
-                        r = mkdir_cgroup(payload, !isempty(h[i].controllers));
+                        r = mkdir_cgroup(payload, controllers_have(h[i].controllers, "cpuset"));
                         if (r < 0)
                                 log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
                 }
@@ -1235,6 +1240,8 @@ int cgroup_destroy(CGroup *cg) {
                         free(seen.pids);
                         return log_oom();
                 }
+                if (!streq(container, *p))
+                        (void) rmdir(*p); /* empty, as a rule: then the policy cgroup goes with one rmdir too */
                 q = remove_tree(container, v2, &seen);
                 if (q < 0) {
                         log_warning_errno(q, "Failed to remove cgroup '%s': %m", container);
