@@ -522,6 +522,8 @@ static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns
         return 0;
 }
 
+static int monitor_cgroup_and_record(Monitor *m);
+
 static int spawn(Monitor *m) {
         const Settings *s = m->settings;
         _cleanup_close_pair_ int pair[2] = { -EBADF, -EBADF }, init_pair[2] = { -EBADF, -EBADF };
@@ -613,6 +615,14 @@ static int spawn(Monitor *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the container: %m");
 
+        r = monitor_cgroup_and_record(m);
+        if (r < 0) {
+                /* before the child hears the sync socket close and says so: the error above is the one */
+                if (m->setup_pid != m->pid)
+                        (void) kill(m->setup_pid, SIGKILL);
+                (void) kill(m->pid, SIGKILL);
+                return r;
+        }
         return run_startup(m, pair[0]);
 }
 
@@ -779,6 +789,34 @@ static int monitor_write_record(Monitor *m) {
         return 0;
 }
 
+/* The container's cgroups, and the record that names them (and what else stale cleanup needs). Made
+ * right after the clone, while the child joins its namespaces: nothing of the container runs in
+ * the meantime, it waits for STARTUP_CGROUP_READY (step_cgroup_ready(), which moves it in) before
+ * its cgroup namespace, its tree or anything of the guest. Until then it is where we are, as it
+ * was between the clone and that step before; a failure here kills it (monitor_teardown()). The
+ * cgroup of a SIGKILLed monitor is found as before: no record yet is a lock file without one
+ * (cgroup_find()). Logs. */
+static int monitor_cgroup_and_record(Monitor *m) {
+        const Settings *s = m->settings;
+        int r;
+
+        r = cgroup_create(s->machine, devices_apply_policy, &m->cgroup);
+        if (r < 0)
+                return r;
+        log_timing("monitor", "cgroup");
+        if (m->userns.fd >= 0) {
+                /* the guest's cgroup belongs to its root, so that its init can manage it */
+                r = cgroup_delegate(m->cgroup, userns_owner(&m->userns));
+                if (r < 0)
+                        return r;
+        }
+        r = monitor_write_record(m);
+        if (r < 0)
+                return r;
+        log_timing("monitor", "record");
+        return 0;
+}
+
 /* Every exit path: the container goes, then the host state it had, in reverse order of making. */
 static void monitor_teardown(Monitor *m) {
         forwarder_free(m->forwarder); /* restores the terminal first: nothing below may leave it raw */
@@ -934,20 +972,6 @@ int container_run(const Settings *s, int *ret_status) {
         if (r < 0)
                 goto finish;
         log_timing("monitor", "register-unit");
-        r = cgroup_create(s->machine, devices_apply_policy, &m.cgroup);
-        if (r < 0)
-                goto finish;
-        log_timing("monitor", "cgroup");
-        if (m.userns.fd >= 0) {
-                /* the guest's cgroup belongs to its root, so that its init can manage it */
-                r = cgroup_delegate(m.cgroup, userns_owner(&m.userns));
-                if (r < 0)
-                        goto finish;
-        }
-        r = monitor_write_record(&m);
-        if (r < 0)
-                goto finish;
-        log_timing("monitor", "record");
         r = setup_event(&m);
         if (r < 0)
                 goto finish;
