@@ -156,42 +156,55 @@ static int bind_fd_on_fd(int src_fd, int dst_fd, bool recursive, uint64_t attr) 
 }
 
 /* Splits WHERE ("/dev/shm") into the directory it is in, opened inside the tree at ROOT_FD, and its
- * last component. */
+ * last component. A top-level WHERE ("/proc") is in ROOT_FD itself: no fd then (-EBADF). */
 static int open_parent_in_root(int root_fd, const char *where, int *ret_parent, const char **ret_name) {
         const char *slash = strrchr(where, '/');
         char parent[PATH_MAX];
-        int fd;
+        int fd = -EBADF;
 
         if (!slash || isempty(slash + 1) || (size_t) (slash - where) >= sizeof parent)
                 return -EINVAL;
-        snprintf(parent, sizeof parent, "%.*s", (int) (slash - where), where);
-        fd = open_in_root(root_fd, parent, O_PATH | O_DIRECTORY);
-        if (fd < 0)
-                return fd;
+        if (slash > where) {
+                snprintf(parent, sizeof parent, "%.*s", (int) (slash - where), where);
+                fd = open_in_root(root_fd, parent, O_PATH | O_DIRECTORY);
+                if (fd < 0)
+                        return fd;
+        }
         *ret_parent = fd;
         *ret_name = slash + 1;
         return 0;
 }
 
-/* Opens the directory WHERE of the tree as a mount point, made if missing. Whatever non-directory
- * the tree has there (a symlink planted at /proc or /dev, say) is removed, never followed. */
+/* Opens the directory WHERE of the tree as a mount point, made if missing (CREATE). Whatever
+ * non-directory the tree has there (a symlink planted at /proc or /dev, say) is removed, never
+ * followed; without CREATE it is refused. The common case, a directory that is there, takes one
+ * call: a start opens a dozen of these. */
 static int open_mount_point(int root_fd, const char *where, bool create, int *ret) {
         _cleanup_close_ int parent = -EBADF;
         const char *name;
-        struct stat st;
-        int r, fd;
+        int dir, r, fd;
 
+        if (!create) {
+                fd = open_in_root(root_fd, where, O_PATH | O_DIRECTORY | O_NOFOLLOW);
+                if (fd < 0)
+                        return fd;
+                *ret = fd;
+                return 0;
+        }
         r = open_parent_in_root(root_fd, where, &parent, &name);
         if (r < 0)
                 return r;
-        if (create) {
-                if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) >= 0 && !S_ISDIR(st.st_mode) &&
-                    unlinkat(parent, name, 0) < 0)
+        dir = parent >= 0 ? parent : root_fd;
+        /* O_NOFOLLOW | O_DIRECTORY: ENOTDIR for a symlink (dangling or not) and any other
+         * non-directory, ENOENT for nothing */
+        fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+                if (errno == ENOTDIR && unlinkat(dir, name, 0) < 0)
                         return negative_errno();
-                if (mkdirat(parent, name, 0755) < 0 && errno != EEXIST)
+                if (mkdirat(dir, name, 0755) < 0 && errno != EEXIST)
                         return negative_errno();
+                fd = openat(dir, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         }
-        fd = openat(parent, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
         *ret = fd;
@@ -206,9 +219,9 @@ static void dev_chown(int dev_fd, const char *name, uid_t owner) {
                 (void) fchownat(dev_fd, name, owner, owner, AT_SYMLINK_NOFOLLOW);
 }
 
-/* DEV_FD: the container's fresh /dev tmpfs. */
-static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
-        mode_t old;
+/* DEV_FD: the container's fresh /dev tmpfs. Runs with a umask of 0 (the nodes get their modes
+ * exactly); UMASK_SAVED, the one it replaced, applies to what else it creates, as it would have. */
+static int make_dev_nodes_unmasked(int dev_fd, const char *root, uid_t owner, mode_t umask_saved) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(basic_devices); i++) {
@@ -216,10 +229,8 @@ static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
                 _cleanup_close_ int fd = -EBADF, host = -EBADF;
                 char h[64];
 
-                old = umask(0);
                 r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | 0666,
                                        makedev(basic_devices[i].major, basic_devices[i].minor)));
-                (void) umask(old);
                 if (r >= 0) {
                         dev_chown(dev_fd, n, owner);
                         continue;
@@ -227,7 +238,7 @@ static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
                 if (r != -EPERM)
                         return log_error_errno(r, "Failed to create device node '%s/dev/%s': %m", root, n);
                 snprintf(h, sizeof h, "/dev/%s", n);
-                fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+                fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666 & ~umask_saved);
                 host = open(h, O_PATH | O_CLOEXEC);
                 r = fd < 0 || host < 0 ? negative_errno() : bind_fd_on_fd(host, fd, false, 0);
                 if (r < 0)
@@ -239,7 +250,7 @@ static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
                 else if (errno != EEXIST)
                         return log_error_errno(negative_errno(), "Failed to create '%s/dev/%s': %m", root,
                                                dev_symlinks[i].name);
-        if (mkdirat(dev_fd, "net", 0755) >= 0)
+        if (mkdirat(dev_fd, "net", 0755 & ~umask_saved) >= 0)
                 dev_chown(dev_fd, "net", owner);
         for (size_t i = 0; i < ELEMENTSOF(optional_devices); i++) {
                 const char *n = optional_devices[i].name;
@@ -252,19 +263,28 @@ static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
                 host = open(h, O_PATH | O_CLOEXEC);
                 if (host < 0 || fstat(host, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != dev)
                         continue; /* the host has none: neither has the container */
-                old = umask(0);
                 r = RET_NERRNO(mknodat(dev_fd, n, S_IFCHR | (st.st_mode & 0666), dev));
-                (void) umask(old);
                 if (r >= 0)
                         dev_chown(dev_fd, n, owner);
                 if (r == -EPERM) {
-                        fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                        fd = openat(dev_fd, n, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                    0600 & ~umask_saved);
                         r = fd < 0 ? negative_errno() : bind_fd_on_fd(host, fd, false, 0);
                 }
                 if (r < 0)
                         log_warning_errno(r, "Failed to provide /dev/%s in the container, ignoring: %m", n);
         }
         return 0;
+}
+
+/* One umask(0) for all the nodes, not two umask() calls around each. */
+static int make_dev_nodes(int dev_fd, const char *root, uid_t owner) {
+        mode_t old = umask(0);
+        int r;
+
+        r = make_dev_nodes_unmasked(dev_fd, root, owner, old);
+        (void) umask(old);
+        return r;
 }
 
 /* /run/host: what the container learns about its host, in our fresh /run tmpfs, written as new files
