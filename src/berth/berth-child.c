@@ -713,15 +713,6 @@ static int join_locked_mounts(Startup *sp) {
         return 0;
 }
 
-static int enter_locked_mounts(Startup *sp) {
-        int r;
-
-        r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
-        if (r < 0)
-                return r;
-        return join_locked_mounts(sp);
-}
-
 /* --private-users, in the container's PID 1 (child_init_main()): the trust
  * boundary. The setup child built the tree as host root, in the host's user
  * namespace (which locks the mounts for the guest); we have been root of the
@@ -886,11 +877,15 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
                         r = startup_recv(sp, STARTUP_LOCKED_MOUNTS, &m, NULL);
                 return r < 0 ? r : 0;
         }
-        /* before the user namespace: raising limits needs the host's CAP_SYS_RESOURCE */
-        r = timed(apply_resources(s), "resources");
+        /* Every mask and read-only mount exists: the monitor may copy our mounts now. What does not
+         * depend on the copy is done while it makes it, not after: the limits, the host's files
+         * (written into the tree's file systems, which the copy shares: no mount is made) and the
+         * choice of init. */
+        r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
         if (r < 0)
                 return r;
-        r = enter_locked_mounts(sp);
+        /* before the user namespace: raising limits needs the host's CAP_SYS_RESOURCE */
+        r = timed(apply_resources(s), "resources");
         if (r < 0)
                 return r;
         host_files_write(s, &resolv, &tz);
@@ -898,6 +893,9 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         free(resolv.data);
         free(tz.data);
         r = choose_init(s, ret_init, ret_stop_signal, ret_reboot_signal);
+        if (r < 0)
+                return r;
+        r = join_locked_mounts(sp);
         return r < 0 ? r : 1;
 }
 

@@ -226,7 +226,7 @@ static int on_notify(EventSource *src, int fd, uint32_t revents, void *userdata)
  * user namespace less privileged than the host's: the container's own
  * (USERNS_FD, --private-users), or a new, empty one. Its new mount namespace,
  * owned by that user namespace, is a copy whose mounts the kernel locks (see
- * enter_locked_mounts() in berth-child.c). It runs in the host's PID namespace
+ * join_locked_mounts() in berth-child.c). It runs in the host's PID namespace
  * so it takes no PID in the container.
  *
  * The helper shares our memory and fd table and we sleep until it has exited
