@@ -464,27 +464,32 @@ int read_one_line_file(const char *path, char **ret) {
         return 0;
 }
 
+/* Both try the deepest directory first: where it exists (/run/berth/locks, every start) that is one
+ * mkdir() and not one per component, and a missing one is made with its parents as before. */
 int mkdir_parents(const char *path, mode_t mode) {
         _cleanup_free_ char *p = NULL;
+        char *slash;
 
         if (isempty(path))
                 return -EINVAL;
         p = strdup(path);
         if (!p)
                 return -ENOMEM;
-        for (char *s = p + 1; *s; s++) {
-                if (*s != '/')
-                        continue;
-                *s = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return negative_errno();
-                *s = '/';
-        }
-        return 0;
+        slash = strrchr(p, '/');
+        if (!slash || slash == p)
+                return 0; /* in the working directory, or in / */
+        *slash = 0;
+        return mkdir_p(p, mode);
 }
 
 int mkdir_p(const char *path, mode_t mode) {
-        int r = mkdir_parents(path, mode);
+        int r;
+
+        if (mkdir(path, mode) >= 0 || errno == EEXIST)
+                return 0;
+        if (errno != ENOENT)
+                return negative_errno();
+        r = mkdir_parents(path, mode);
         if (r < 0)
                 return r;
         if (mkdir(path, mode) < 0 && errno != EEXIST)
