@@ -421,9 +421,67 @@ int mount_api_filesystems(const char *root, const Settings *s, uid_t owner) {
         return write_run_host(root_fd, root);
 }
 
+/* The masks: the first file mask is a clone of our /dev/null, the first directory mask a fresh empty
+ * read-only tmpfs; every further one is a clone of the first of its kind, taken through the fd it was
+ * attached with (a mount in our namespace now, which open_tree() may clone on any kernel). A clone
+ * has the first one's flags and shows as it does in mountinfo; it costs less than a new tmpfs or a
+ * clone plus mount_setattr(): about 20 masks a start. The directory masks share one superblock:
+ * empty, read-only and of size 0, whoever asks (the mounts are locked, see join_locked_mounts()). */
+typedef struct Masks {
+        int null_fd;  /* our /dev/null */
+        int file_fd;  /* the first file mask, attached; -EBADF before it */
+        int dir_fd;   /* the first directory mask, attached; -EBADF before it */
+} Masks;
+
+static void masks_done(Masks *m) {
+        m->file_fd = safe_close(m->file_fd);
+        m->dir_fd = safe_close(m->dir_fd);
+}
+
+/* An empty read-only tmpfs, detached: as mount("tmpfs", ..., MS_RDONLY|MS_NOSUID|MS_NODEV|MS_NOEXEC,
+ * "mode=0555,size=0") would make it. */
+static int empty_tmpfs(void) {
+        _cleanup_close_ int fs = fsopen("tmpfs", FSOPEN_CLOEXEC);
+        int fd;
+
+        if (fs < 0 || fsconfig(fs, FSCONFIG_SET_STRING, "source", "tmpfs", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_FLAG, "ro", NULL, 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "mode", "0555", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_SET_STRING, "size", "0", 0) < 0 ||
+            fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0)
+                return negative_errno();
+        fd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        return fd < 0 ? negative_errno() : fd;
+}
+
+/* Attaches the first mask of a kind, TREE (a detached mount, taken), on DST_FD and keeps it in
+ * *KEEP for the clones. */
+static int attach_first_mask(int tree, int dst_fd, int *keep) {
+        _cleanup_close_ int t = tree;
+
+        if (t < 0)
+                return t;
+        if (move_mount(t, "", dst_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+                return negative_errno();
+        *keep = TAKE_FD(t);
+        return 0;
+}
+
+/* A clone of the mount at SRC_FD, taking flags set on it, or -errno. */
+static int clone_with_attr(int src_fd, uint64_t attr) {
+        _cleanup_close_ int tree = -EBADF;
+
+        tree = open_tree(src_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH);
+        if (tree < 0)
+                return negative_errno();
+        if (mount_attr_set(tree, attr, 0, 0, false) < 0)
+                return negative_errno();
+        return TAKE_FD(tree);
+}
+
 /* After the custom mounts: PATH is looked up inside the tree (a custom mount on /proc or /sys may hold
  * anything) and must be a file or directory, never a symlink; the mask goes onto the fd. */
-static int mask_path(int root_fd, int null_fd, const char *root, const char *path) {
+static int mask_path(int root_fd, Masks *m, const char *root, const char *path) {
         _cleanup_close_ int fd = -EBADF;
         struct stat st;
         int r;
@@ -436,12 +494,17 @@ static int mask_path(int root_fd, int null_fd, const char *root, const char *pat
         if (fstat(fd, &st) < 0)
                 return log_error_errno(negative_errno(), "Failed to check '%s%s' before masking it: %m", root, path);
         if (S_ISDIR(st.st_mode))
-                r = mount_on_fd("tmpfs", fd, "tmpfs", MS_RDONLY | NSDE, "mode=0555,size=0");
+                r = m->dir_fd >= 0 ? bind_fd_on_fd(m->dir_fd, fd, false, 0)
+                                   : attach_first_mask(empty_tmpfs(), fd, &m->dir_fd);
         else if (S_ISLNK(st.st_mode))
                 r = -ELOOP;
         else
                 /* not nodev: the mask is a device node (null) */
-                r = bind_fd_on_fd(null_fd, fd, false, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC);
+                r = m->file_fd >= 0 ? bind_fd_on_fd(m->file_fd, fd, false, 0)
+                                    : attach_first_mask(clone_with_attr(m->null_fd, MOUNT_ATTR_RDONLY |
+                                                                                          MOUNT_ATTR_NOSUID |
+                                                                                          MOUNT_ATTR_NOEXEC),
+                                                        fd, &m->file_fd);
         if (r < 0)
                 return log_error_errno(r, "Failed to mask '%s': %m", path);
         return 0;
@@ -449,8 +512,9 @@ static int mask_path(int root_fd, int null_fd, const char *root, const char *pat
 
 int mount_protect_kernel(const char *root) {
         _cleanup_close_ int root_fd = -EBADF, dev = -EBADF, null_fd = -EBADF;
+        Masks m = { .file_fd = -EBADF, .dir_fd = -EBADF };
         struct stat st;
-        int r;
+        int r = 0;
 
         root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
@@ -464,10 +528,9 @@ int mount_protect_kernel(const char *root) {
         if (fstat(null_fd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3))
                 return log_error_errno(-EMEDIUMTYPE, "Refusing to mask with '%s/dev/null': it is not the null device "
                                                      "(a custom mount on /dev?).", root);
-        for (size_t i = 0; i < ELEMENTSOF(masked_paths); i++) {
-                r = mask_path(root_fd, null_fd, root, masked_paths[i]);
-                if (r < 0)
-                        return r;
-        }
-        return 0;
+        m.null_fd = null_fd;
+        for (size_t i = 0; i < ELEMENTSOF(masked_paths) && r >= 0; i++)
+                r = mask_path(root_fd, &m, root, masked_paths[i]);
+        masks_done(&m);
+        return r;
 }
