@@ -817,7 +817,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         (void) close(p->root->mount_fd);
         if (r < 0)
                 return r;
-        r = timed(mount_api_filesystems(root, s, userns_owner(p->userns)), "api-filesystems");
+        r = timed(mount_api_filesystems(root, s, userns_owner(p->userns), &p->runtime->host_os_release), "api-filesystems");
         if (r < 0)
                 return r;
         /* in /run/host, before the custom mounts (which may bind below the homes) */

@@ -25,10 +25,20 @@ int mount_attach(int fd, int dfd, const char *path);
 int mount_tmpfs_new(const char *options, uint64_t attr, uid_t owner, char *err, size_t err_size, int *ret_fd);
 
 /* --- berth-mount.c: API file systems, in the child, under ROOT before pivot_root --- */
+/* The host's os-release as the monitor read it (runtime_prepare()), for /run/host/os-release:
+ * TEXT of SIZE bytes, or ERROR (a negative errno; -ENOENT: the host has none). */
+typedef struct HostOsRelease {
+        char *text;
+        size_t size;
+        int error;
+} HostOsRelease;
+/* /etc/os-release, else /usr/lib/os-release. Does not log. */
+void host_os_release_read(HostOsRelease *ret);
+void host_os_release_done(HostOsRelease *h);
 /* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp,
  * /sys/fs/cgroup (cgroup2 of the container's cgroup namespace), /run/host. */
 /* OWNER: uid and gid of the tmpfs roots (the root of the user namespace, 0 without one). */
-int mount_api_filesystems(const char *root, const Settings *s, uid_t owner);
+int mount_api_filesystems(const char *root, const Settings *s, uid_t owner, const HostOsRelease *os);
 /* After everything else is mounted: /proc/sys & co read-only, sensitive files masked.
  * Fails closed: a mask that cannot be applied is an error. */
 int mount_protect_kernel(const char *root);

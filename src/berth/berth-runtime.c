@@ -13,24 +13,19 @@
 
 /* The host's identity for the payload, as nspawn passes it: container_host_id= for ID= and so on,
  * for the fields the host's os-release has. */
-static int host_os_environment(char ***ret) {
+static int host_os_environment(const HostOsRelease *os, char ***ret) {
         static const char *const fields[] = { "ID", "VERSION_ID", "BUILD_ID", "VARIANT_ID", "IMAGE_ID",
                                               "IMAGE_VERSION" };
         _cleanup_strv_free_ char **env = NULL, **lines = NULL;
-        _cleanup_free_ char *text = NULL;
-        size_t n;
         int r;
 
-        r = read_full_file("/etc/os-release", &text, &n);
-        if (r == -ENOENT)
-                r = read_full_file("/usr/lib/os-release", &text, &n);
-        if (r == -ENOMEM)
-                return r;
-        if (r < 0) {
+        if (os->error == -ENOMEM)
+                return os->error;
+        if (os->error < 0) {
                 *ret = NULL;
                 return 0; /* no os-release: nothing to say */
         }
-        r = strv_split(text, "\n", &lines);
+        r = strv_split(os->text, "\n", &lines);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < ELEMENTSOF(fields); i++)
@@ -64,6 +59,7 @@ static int host_os_environment(char ***ret) {
 int runtime_prepare(const Settings *s, const RootSource *root, uid_t tree_owner, Runtime *ret) {
         Runtime rt = {
                 .capabilities = settings_container_capabilities(s),
+                .host_os_release.error = -ENOENT,
         };
         int r;
 
@@ -89,7 +85,9 @@ int runtime_prepare(const Settings *s, const RootSource *root, uid_t tree_owner,
         if (r < 0)
                 goto fail;
 
-        r = host_os_environment(&rt.host_os_env);
+        /* read once, here: for the payload's environment and for the child's /run/host */
+        host_os_release_read(&rt.host_os_release);
+        r = host_os_environment(&rt.host_os_release, &rt.host_os_env);
         if (r < 0) {
                 log_oom();
                 goto fail;
@@ -113,6 +111,7 @@ void runtime_done(Runtime *rt) {
         custom_mount_free_all(rt->mounts, rt->n_mounts);
         seccomp_filter_free(rt->seccomp);
         strv_free(rt->host_os_env);
+        host_os_release_done(&rt->host_os_release);
         *rt = (Runtime) {};
 }
 

@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "berth-mount.h"
 #include "berth-nsplan.h"
 #include "berth-rootsrc.h"
 #include "berth-seccomp.h"
@@ -29,6 +30,7 @@ typedef struct Runtime {
         size_t n_mounts;
         SeccompFilter *seccomp; /* built (or read from /run/berth/cache) here, loaded by the child */
         char **host_os_env;     /* container_host_id=... from the host's os-release, for the payload */
+        HostOsRelease host_os_release; /* the host's os-release, for /run/host/os-release */
 } Runtime;
 
 /* In the monitor, with the machine's lock held: UUID, --link-journal=, the custom mounts' work
