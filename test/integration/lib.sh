@@ -451,6 +451,81 @@ copy_debian_tree() {
         rm -f "$1/.complete"
 }
 
+# ---- berth in the background ----
+
+# start_bg [--no-wait] [--loud] [--tiny] NAME DIR [BERTH ARGS...]: starts berth -D DIR -M NAME
+# --console=passive -q ARGS in the background (a --console= in ARGS comes later and counts), stdin
+# /dev/null, stdout and stderr in $T/NAME.log; $BG_PID is its PID, ${BG_PIDS[NAME]} too. Then
+# wait_bg NAME.
+#   --no-wait: returns at once; the caller waits with wait_bg or for a sign of its own (a line in
+#       the log, a file the guest writes), e.g. to start machines at the same time.
+#   --loud: without -q, so that berth's status messages and warnings are in the log.
+#   --tiny: DIR is made a tiny tree first unless it is there.
+#   $BG_WRAP, if set, is words before berth that exec it in the same process (nsenter --net=...,
+#       prlimit ...).
+# The log of an earlier start under NAME goes first: a wait for a line in it must see this
+# start's. A case that did not do that once read the first start's "booted" before the second
+# start had truncated the file, signalled a shell that had not yet become berth (the signal was
+# lost at exec) and waited for ever.
+declare -gA BG_PIDS=()
+start_bg() {
+        local wait=1 quiet=-q tiny=0 name dir log
+        while :; do
+                case ${1-} in
+                --no-wait) wait=0 ;;
+                --loud) quiet= ;;
+                --tiny) tiny=1 ;;
+                *) break ;;
+                esac
+                shift
+        done
+        name=$1 dir=$2
+        shift 2
+        log=$T/$name.log
+        [ "$tiny" = 0 ] || [ -d "$dir" ] || make_tiny_tree "$dir"
+        rm -f "$log"
+        # shellcheck disable=SC2086 # BG_WRAP is words
+        ${BG_WRAP:-} "$BERTH" -D "$dir" -M "$name" --console=passive ${quiet:+"$quiet"} "$@" </dev/null >"$log" 2>&1 &
+        BG_PID=$!
+        BG_PIDS[$name]=$BG_PID
+        [ "$wait" = 0 ] || wait_bg "$name"
+}
+
+# wait_bg NAME: waits until the machine's record is that of the berth that start_bg started last
+# as NAME and says it runs (120 s at most); when that berth exits first or the time is up, shows
+# its log and fails the case.
+wait_bg() {
+        local name=$1 pid=${BG_PIDS[$1]}
+        if ! WAIT_TIMEOUT=120 wait_for _bt_bg_settled "$name" "$pid" || ! _bt_bg_running "$name" "$pid"; then
+                sed 's/^/# berth: /' "$T/$name.log" >&2
+                fail "machine '$name' did not come up (berth $pid)"
+        fi
+}
+
+# stop_bg PID: SIGTERM to a berth of start_bg, waits until it has exited.
+stop_bg() {
+        kill -TERM "$1" 2>/dev/null || true
+        wait "$1" 2>/dev/null || true
+}
+
+# _bt_bg_running NAME PID: the record of machine NAME is that of the berth with PID (not one that
+# an earlier, killed instance left) and says the machine runs
+_bt_bg_running() {
+        local r
+        r=$(cat "${BERTH_RUN_DIR:-/run/berth}/machines/$1" 2>/dev/null) || return 1
+        grep -qx "PID=$2" <<<"$r" && grep -Eqx 'STATE=(running|ready)' <<<"$r"
+}
+
+# _bt_bg_settled NAME PID: the berth with PID runs machine NAME or has exited (a zombie not yet
+# waited for counts as exited)
+_bt_bg_settled() {
+        local s
+        _bt_bg_running "$1" "$2" && return 0
+        s=$(cat "/proc/$2/stat" 2>/dev/null) || return 0
+        s=${s##*) }
+        [ "${s%% *}" = Z ]
+}
+
 # ---- host state ----
 
 # What host_snapshot compares: what this run could have changed, not what other runs or the

@@ -26,17 +26,6 @@ mname() {
         echo "bexs-${1}-$$-${RANDOM}"
 }
 
-# start_bg NAME DIR [BERTH ARGS...]: berth in the background with a passive console, until running.
-start_bg() {
-        local name=$1 dir=$2
-        shift 2
-        "$BERTH" -D "$dir" -M "$name" --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
-        if ! "$BERTHCTL" wait "$name" --timeout=20s; then
-                sed 's/^/# berth: /' "$T/$name.log"
-                fail "machine '$name' did not come up"
-        fi
-}
-
 record() {
         sed -n "s/^$2=//p" "/run/berth/machines/$1"
 }

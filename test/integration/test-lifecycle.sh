@@ -44,33 +44,8 @@ record_get() {
         sed -n "/^$2=/{s///p;q}" "$(record "$1")" 2>/dev/null
 }
 
-# record_has_leader NAME PID: the record is that of the berth with PID (not one that a killed
-# instance left) and names the container's leader
-record_has_leader() {
-        [ "$(record_get "$1" PID)" = "$2" ] && [ -n "$(record_get "$1" LEADER)" ]
-}
-
 record_state_is() {
         grep -qx "STATE=$2" "$(record "$1")" 2>/dev/null
-}
-
-# start_bg NAME DIR CMD...: starts berth in the background, waits until it recorded its
-# container's leader (in a record of its own: a killed instance's may still be there); sets
-# BG_PID.
-start_bg() {
-        local name=$1 dir=$2
-        shift 2
-        "$BERTH" -q -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
-        BG_PID=$!
-        if ! wait_for record_has_leader "$name" "$BG_PID"; then
-                cat "$T/bg-$name.err" >&2
-                fail "berth for '$name' did not record a leader"
-        fi
-}
-
-stop_bg() {
-        kill -TERM "$1" 2>/dev/null || true
-        wait "$1" 2>/dev/null || true
 }
 
 # All cgroup directories named after the machine, in every hierarchy.

@@ -71,6 +71,16 @@ test_no_kill_by_name() {
         refuse 'a kill by name or pattern: it can hit the processes of another run (kill the PID you started)' "$lines"
 }
 
+# One start_bg, lib.sh's: it removes the log of an earlier start under the same name, and waits for
+# the record of the berth it started. Copies of it in the scripts had drifted apart, and one that
+# reused a log read an earlier start's "booted" in it.
+test_one_start_bg() {
+        local lines
+        lines=$(grep -nE '^[[:space:]]*(function[[:space:]]+)?(start_bg|wait_bg|stop_bg)[[:space:]]*\(\)' \
+                "$DIR"/*.sh | grep -v "^$DIR/lib.sh:" || true)
+        refuse 'a start_bg, wait_bg or stop_bg of its own: use the one of lib.sh (with its options)' "$lines"
+}
+
 test_unique_names() {
         local a b
         a=$(unique_name x)

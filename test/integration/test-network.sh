@@ -35,26 +35,10 @@ leader_of() {
         sed -n 's/^LEADER=//p' "/run/berth/machines/$1"
 }
 
-# start_bg NAME [BERTH ARGS...]: boots a tiny tree of its own as machine NAME in the background;
-# waits until it is running. $BG_PID: its berth.
-start_bg() {
-        local name=$1
-        shift
-        [ -d "$T/$name" ] || make_tiny_tree "$T/$name"
-        "$BERTH" -D "$T/$name" -M "$name" -b --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
-        BG_PID=$!
-        eval "PID_${name//[^a-zA-Z0-9]/_}=$BG_PID"
-        if ! "$BERTHCTL" wait "$name" --timeout=20s >/dev/null 2>&1; then
-                sed 's/^/# berth: /' "$T/$name.log"
-                fail "machine '$name' did not come up"
-        fi
-}
-
-# stop NAME: powers the machine off and waits for its berth.
+# stop NAME: powers the machine off and waits for its berth (of start_bg).
 stop() {
-        local v="PID_${1//[^a-zA-Z0-9]/_}"
         "$BERTHCTL" poweroff "$1" >/dev/null 2>&1 || true
-        timeout 20 tail --pid="${!v}" -f /dev/null || fail "machine '$1' did not stop"
+        timeout 20 tail --pid="${BG_PIDS[$1]}" -f /dev/null || fail "machine '$1' did not stop"
 }
 
 # in_ns NAME CMD...: runs a host command in machine NAME's network namespace.
@@ -120,7 +104,7 @@ test_veth_host_and_guest_talk() {
         n=$(mname veth)
         ve="ve-$n"
         net_snapshot
-        start_bg "$n" -n
+        start_bg --tiny "$n" "$T/$n" -b -n
         link_exists "$ve" || fail "no $ve on the host"
         assert_match "$(ip -o link show dev "$ve")" "state (UP|LOWERLAYERDOWN|UNKNOWN)|,UP"
         assert_contains "$(ip -d -o link show dev "$ve")" "veth"
@@ -150,7 +134,7 @@ test_veth_settings_file() {
         n=$(mname file)
         mkdir -p "$T/etc"
         printf '[Network]\nVirtualEthernet=yes\n' >"$T/etc/$n.nspawn"
-        BERTH_SETTINGS_PATH="$T/etc" start_bg "$n"
+        BERTH_SETTINGS_PATH="$T/etc" start_bg --tiny "$n" "$T/$n" -b
         link_exists "ve-$n" || fail "VirtualEthernet=yes made no ve-$n"
         stop "$n"
         link_gone "ve-$n" || fail "ve-$n is left"
@@ -164,11 +148,11 @@ test_zone_machines_reach_each_other_not_others() {
         b=$(mname zb)
         c=$(mname zc)
         net_snapshot
-        start_bg "$a" --network-zone="$zone"
+        start_bg --tiny "$a" "$T/$a" -b --network-zone="$zone"
         link_exists "vz-$zone" || fail "no zone bridge vz-$zone"
         assert_contains "$(ip -d -o link show dev "vz-$zone")" "bridge"
-        start_bg "$b" --network-zone="$zone"
-        start_bg "$c" --network-zone="${zone}x"
+        start_bg --tiny "$b" "$T/$b" -b --network-zone="$zone"
+        start_bg --tiny "$c" "$T/$c" -b --network-zone="${zone}x"
         assert_contains "$(ip -o link show dev "vb-$a")" "master vz-$zone"
         assert_contains "$(ip -o link show dev "vb-$b")" "master vz-$zone"
         assert_contains "$(ip -o link show dev "vb-$c")" "master vz-${zone}x"
@@ -196,21 +180,14 @@ test_zone_machines_reach_each_other_not_others() {
 # Machines joining and leaving one zone at the same time: the bridge is made once, never deleted
 # under a machine that joins, and gone after the last one leaves.
 test_zone_joins_and_leaves_at_once() {
-        local zone=p$RUNID i round pids
+        local zone=p$RUNID i round
         net_snapshot
         for round in 1 2; do
-                pids=()
                 for i in 1 2 3; do
-                        make_tiny_tree "$T/p$i$RUNID" 2>/dev/null || true
-                        "$BERTH" -D "$T/p$i$RUNID" -M "p$i$RUNID" -b --console=passive -q --network-zone="$zone" \
-                                </dev/null >"$T/p$i.log" 2>&1 &
-                        pids+=($!)
+                        start_bg --no-wait --tiny "p$i$RUNID" "$T/p$i$RUNID" -b --network-zone="$zone"
                 done
                 for i in 1 2 3; do
-                        if ! "$BERTHCTL" wait "p$i$RUNID" --timeout=30s >/dev/null 2>&1; then
-                                sed 's/^/# berth: /' "$T/p$i.log"
-                                fail "round $round: machine p$i$RUNID did not come up"
-                        fi
+                        wait_bg "p$i$RUNID"
                 done
                 for i in 1 2 3; do
                         assert_contains "$(ip -o link show dev "vb-p$i$RUNID")" "master vz-$zone"
@@ -218,8 +195,8 @@ test_zone_joins_and_leaves_at_once() {
                 for i in 1 2 3; do
                         "$BERTHCTL" poweroff "p$i$RUNID" >/dev/null 2>&1 &
                 done
-                for i in 0 1 2; do
-                        timeout 30 tail --pid="${pids[$i]}" -f /dev/null || fail "round $round: a machine did not stop"
+                for i in 1 2 3; do
+                        timeout 30 tail --pid="${BG_PIDS[p$i$RUNID]}" -f /dev/null || fail "round $round: a machine did not stop"
                 done
                 wait
                 link_gone "vz-$zone" || fail "round $round: the zone's bridge is left after all machines left"
@@ -231,7 +208,7 @@ test_sigkill_then_next_start_cleans() {
         local n zone=k$RUNID
         n=$(mname kill)
         net_snapshot
-        start_bg "$n" --network-zone="$zone" --network-veth-extra="xk$RUNID:ext0"
+        start_bg --tiny "$n" "$T/$n" -b --network-zone="$zone" --network-veth-extra="xk$RUNID:ext0"
         assert_contains "$(cat "/run/berth/machines/$n")" "NETWORK_ZONE=vz-$zone"
         kill -9 "$BG_PID"
         wait "$BG_PID" 2>/dev/null || true
@@ -268,7 +245,7 @@ test_bridge_onto_test_bridge() {
         ip link set "$far" up
         ip -n "$TEST_NETNS" link set far0 up
         ip -n "$TEST_NETNS" addr add "$NET.129/25" dev far0
-        start_bg "$n" --network-bridge="$br"
+        start_bg --tiny "$n" "$T/$n" -b --network-bridge="$br"
         assert_contains "$(ip -o link show dev "vb-$n")" "master $br"
         in_ns "$n" ip addr add "$NET.130/25" dev host0
         wait_for in_ns "$n" busybox ping -c 1 -W 2 "$NET.129" || fail "no traffic over the bridge"
@@ -283,7 +260,7 @@ test_bridge_onto_test_bridge() {
 test_veth_extra() {
         local n x=xe$RUNID
         n=$(mname extra)
-        start_bg "$n" --network-veth-extra="$x:inner7" --network-veth-extra="y$x"
+        start_bg --tiny "$n" "$T/$n" -b --network-veth-extra="$x:inner7" --network-veth-extra="y$x"
         link_exists "$x" || fail "no $x on the host"
         run in_ns "$n" ip -o link show
         assert_contains "$OUT" "inner7"
@@ -307,7 +284,7 @@ test_macvlan_over_veth() {
         ip link set "$p" up
         ip -n "$TEST_NETNS" link set far0 up
         ip -n "$TEST_NETNS" addr add "$NET.161/28" dev far0
-        start_bg "$n" --network-macvlan="$p"
+        start_bg --tiny "$n" "$T/$n" -b --network-macvlan="$p"
         run in_ns "$n" ip -d -o link show dev "mv-$p"
         assert_eq 0 "$RC" "no mv-$p in the container"
         assert_contains "$OUT" "macvlan"
@@ -347,7 +324,7 @@ test_interface_moved_in_and_back() {
         ip -n "$TEST_NETNS" link set far0 up
         ip -n "$TEST_NETNS" addr add "$NET.177/28" dev far0
         net_snapshot
-        start_bg "$n" --network-interface="$p:eth7"
+        start_bg --tiny "$n" "$T/$n" -b --network-interface="$p:eth7"
         link_gone "$p" || fail "$p is still on the host"
         run in_ns "$n" ip -o link show dev eth7
         assert_eq 0 "$RC" "no eth7 in the container"
@@ -392,8 +369,8 @@ test_long_names_are_distinct_and_stable() {
         local a b ia ib again
         a="netlongprefix-$RUNID-aaaa"
         b="netlongprefix-$RUNID-bbbb"
-        start_bg "$a" -n
-        start_bg "$b" -n
+        start_bg --tiny "$a" "$T/$a" -b -n
+        start_bg --tiny "$b" "$T/$b" -b -n
         ia=$(sed -n 's/^INTERFACE=//p' "/run/berth/machines/$a")
         ib=$(sed -n 's/^INTERFACE=//p' "/run/berth/machines/$b")
         [ "${#ia}" = 15 ] && [ "${#ib}" = 15 ] || fail "expected 15-character names: '$ia' '$ib'"
@@ -401,7 +378,7 @@ test_long_names_are_distinct_and_stable() {
         [[ $ia == ve-netl* ]] || fail "the short name lost its prefix: $ia"
         link_exists "$ia" && link_exists "$ib" || fail "the interfaces are not there"
         stop "$a"
-        start_bg "$a" -n
+        start_bg --tiny "$a" "$T/$a" -b -n
         again=$(sed -n 's/^INTERFACE=//p' "/run/berth/machines/$a")
         assert_eq "$ia" "$again" "the short name is not stable"
         stop "$a"

@@ -43,28 +43,10 @@ leader_of() {
         sed -n 's/^LEADER=//p' "${BERTH_RUN_DIR:-/run/berth}/machines/$1"
 }
 
-# start_bg NAME [BERTH ARGS...]: boots a tiny tree of its own as machine NAME in the background
-# ($NETNS_CMD before berth, if set: e.g. nsenter into a namespace of the test); waits until it
-# runs. $BG_PID: its berth.
-start_bg() {
-        local name=$1
-        shift
-        [ -d "$T/$name" ] || make_tiny_tree "$T/$name"
-        # shellcheck disable=SC2086 # NETNS_CMD is words
-        ${NETNS_CMD:-} "$BERTH" -D "$T/$name" -M "$name" -b --console=passive -q "$@" </dev/null >"$T/$name.log" 2>&1 &
-        BG_PID=$!
-        eval "PID_${name//[^a-zA-Z0-9]/_}=$BG_PID"
-        if ! "$BERTHCTL" wait "$name" --timeout=20s >/dev/null 2>&1; then
-                sed 's/^/# berth: /' "$T/$name.log"
-                fail "machine '$name' did not come up"
-        fi
-}
-
-# stop NAME: powers the machine off and waits for its berth.
+# stop NAME: powers the machine off and waits for its berth (of start_bg).
 stop() {
-        local v="PID_${1//[^a-zA-Z0-9]/_}"
         "$BERTHCTL" poweroff "$1" >/dev/null 2>&1 || true
-        timeout 20 tail --pid="${!v}" -f /dev/null || fail "machine '$1' did not stop"
+        timeout 20 tail --pid="${BG_PIDS[$1]}" -f /dev/null || fail "machine '$1' did not stop"
 }
 
 # in_guest NAME CMD...: runs CMD of the guest's tree in all of its namespaces; what it leaves
@@ -176,7 +158,7 @@ test_port_from_localhost_and_the_hosts_address_follows_the_guest() {
         p=$(unique_port 1)
         u=$(unique_port 2)
         net_snapshot
-        start_bg "$n" -n -p "$p:80" --port="udp:$u:81"
+        start_bg --tiny "$n" "$T/$n" -b -n -p "$p:80" --port="udp:$u:81"
         # the table is there from the start, with no target yet
         table_exists "$n" || fail "no nftables table $(table_of "$n") while the machine runs"
         assert_contains "$(cat "/run/berth/machines/$n")" "PORT=tcp:$p:80"
@@ -234,7 +216,7 @@ test_guest_cannot_point_its_forwards_elsewhere() {
         far6="fd42:$(printf '%x' "0x${RUNID:0:4}"):5"
         n=$(mname h)
         p=$(unique_port 3)
-        start_bg "$n" -n -p "$p:80"
+        start_bg --tiny "$n" "$T/$n" -b -n -p "$p:80"
         guest_servers "$n"
         ip addr add "$sub.9/29" dev "ve-$n"
         ip -6 addr add "$v6::9/64" dev "ve-$n" nodad
@@ -294,8 +276,8 @@ test_zone_member_cannot_take_or_get_another_ones_forward() {
         pa=$(unique_port 13)
         pb=$(unique_port 14)
         net_snapshot
-        start_bg "$a" --network-zone="$zone" -p "$pa:80"
-        start_bg "$b" --network-zone="$zone" -p "$pb:80"
+        start_bg --tiny "$a" "$T/$a" -b --network-zone="$zone" -p "$pa:80"
+        start_bg --tiny "$b" "$T/$b" -b --network-zone="$zone" -p "$pb:80"
         guest_servers "$a"
         guest_servers "$b"
         ip addr add "$sub.57/29" dev "vz-$zone"
@@ -361,7 +343,7 @@ test_port_from_another_namespace() {
         ip -n "$client" link set "pc$RUNID" up
         ip -n "$client" link set lo up
 
-        NETNS_CMD="nsenter --net=/run/netns/$hostns" start_bg "$n" -n -p "$p:80"
+        BG_WRAP="nsenter --net=/run/netns/$hostns" start_bg --tiny "$n" "$T/$n" -b -n -p "$p:80"
         guest_servers "$n"
         NETNS_NAME=$hostns addresses "$n" "$sub" 2
         NETNS_RUN="ip netns exec $hostns" wait_for table_forwards_to "$n" "$sub.2" ||
@@ -439,7 +421,7 @@ test_port_over_ipv6_from_another_namespace() {
         ip -n "$client" link set "p6c$RUNID" up
         ip -n "$client" link set lo up
 
-        NETNS_CMD="nsenter --net=/run/netns/$hostns" start_bg "$n" -n -p "$p:80" -p "udp:$u:81"
+        BG_WRAP="nsenter --net=/run/netns/$hostns" start_bg --tiny "$n" "$T/$n" -b -n -p "$p:80" -p "udp:$u:81"
         guest_servers "$n"
         ip -n "$hostns" -6 addr add "$v6::1/64" dev "ve-$n" nodad
         in_netns "$n" ip -6 addr add "$v6::2/64" dev host0 nodad
@@ -506,7 +488,7 @@ test_port_of_a_running_machine_is_refused() {
         a=$(mname da)
         b=$(mname db)
         p=$(unique_port 5)
-        start_bg "$a" -n -p "udp:$p" -p "$p:80"
+        start_bg --tiny "$a" "$T/$a" -b -n -p "udp:$p" -p "$p:80"
         make_tiny_tree "$T/$b"
         net_snapshot
         berth -D "$T/$b" -M "$b" -n -q -p "$((p + 50)):80" -p "$p:80" /bin/true
@@ -535,7 +517,7 @@ test_sigkill_leaves_no_table_after_the_next_start() {
         p=$(unique_port 6)
         private_run_dir
         # in a zone: the bridge family's table of a machine on a bridge goes too
-        start_bg "$n" --network-zone="kz$RUNID" -p "$p:80"
+        start_bg --tiny "$n" "$T/$n" -b --network-zone="kz$RUNID" -p "$p:80"
         table_exists "$n" || fail "no table while the machine runs"
         bridge_table_exists "$n" || fail "no bridge table while the machine runs in a zone"
         kill -KILL "$BG_PID"
@@ -562,7 +544,7 @@ test_proxy_out_of_fds_does_not_spin() {
         local n p sub="$NET" holder t0 t1
         n=$(mname f)
         p=$(unique_port 7)
-        NETNS_CMD="prlimit --nofile=64:64" start_bg "$n" -n -p "$p:80"
+        BG_WRAP="prlimit --nofile=64:64" start_bg --tiny "$n" "$T/$n" -b -n -p "$p:80"
         guest_servers "$n"
         ip addr add "$sub.25/29" dev "ve-$n"
         in_netns "$n" ip addr add "$sub.26/29" dev host0
@@ -599,7 +581,7 @@ test_udp_relay_flood_is_bounded() {
         local n u sub="$NET" t0 t1
         n=$(mname u)
         u=$(unique_port 9)
-        NETNS_CMD="prlimit --nofile=128:128" start_bg "$n" -n -p "udp:$u:81"
+        BG_WRAP="prlimit --nofile=128:128" start_bg --tiny "$n" "$T/$n" -b -n -p "udp:$u:81"
         guest_servers "$n"
         ip addr add "$sub.33/29" dev "ve-$n"
         in_netns "$n" ip addr add "$sub.34/29" dev host0
@@ -628,7 +610,7 @@ test_udp_relay_keeps_a_bounded_number_of_clients() {
         local n u sub="$NET" fds0 fds
         n=$(mname v)
         u=$(unique_port 10)
-        start_bg "$n" -n -p "udp:$u:81"
+        start_bg --tiny "$n" "$T/$n" -b -n -p "udp:$u:81"
         guest_servers "$n"
         ip addr add "$sub.41/29" dev "ve-$n"
         in_netns "$n" ip addr add "$sub.42/29" dev host0
@@ -657,7 +639,7 @@ test_settings_file_port() {
         # trusted (BERTH_SETTINGS_PATH): the key counts
         mkdir -p "$T/etc"
         printf '[Network]\nVirtualEthernet=yes\nPort=tcp:%s:80\n' "$p" >"$T/etc/$n.nspawn"
-        BERTH_SETTINGS_PATH="$T/etc" start_bg "$n"
+        BERTH_SETTINGS_PATH="$T/etc" start_bg --tiny "$n" "$T/$n" -b
         assert_contains "$(cat "/run/berth/machines/$n")" "PORT=tcp:$p:80"
         table_exists "$n" || fail "Port= made no table"
         stop "$n"

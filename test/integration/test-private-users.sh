@@ -31,20 +31,6 @@ owners() {
         (cd "$1" && find . -xdev -printf '%U:%G %p\n' | sort -k2)
 }
 
-start_bg() { # start_bg NAME DIR ARGS...: berth in the background, $BG_PID
-        local name=$1 dir=$2
-        shift 2
-        # not an earlier start's output: a wait for a line in it must see this start's
-        rm -f "$T/bg-$name.out" "$T/bg-$name.err"
-        "$BERTH" --console=pipe -M "$name" -D "$dir" "$@" </dev/null >"$T/bg-$name.out" 2>"$T/bg-$name.err" &
-        BG_PID=$!
-}
-
-stop_bg() {
-        kill -TERM "$1" 2>/dev/null || true
-        wait "$1" 2>/dev/null || true
-}
-
 held_locks() { # the ranges of $LOCKS that a live process holds
         local f
         for f in "$LOCKS"/[0-9]*; do
@@ -136,12 +122,12 @@ test_two_machines_get_disjoint_ranges() {
         b=$(machine b)
         make_tiny_tree "$T/a"
         make_tiny_tree "$T/b"
-        start_bg "$a" "$T/a" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        start_bg --no-wait --loud "$a" "$T/a" --console=pipe -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
         pa=$BG_PID
-        start_bg "$b" "$T/b" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        start_bg --no-wait --loud "$b" "$T/b" --console=pipe -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
         pb=$BG_PID
-        wait_for test -s "$T/a/root/map" || fail "machine a did not start: $(cat "$T/bg-$a.err")"
-        wait_for test -s "$T/b/root/map" || fail "machine b did not start: $(cat "$T/bg-$b.err")"
+        wait_for test -s "$T/a/root/map" || fail "machine a did not start: $(cat "$T/$a.log")"
+        wait_for test -s "$T/b/root/map" || fail "machine b did not start: $(cat "$T/$b.log")"
         ma=$(awk '{ print $2 }' "$T/a/root/map")
         mb=$(awk '{ print $2 }' "$T/b/root/map")
         [ "$ma" != "$mb" ] || fail "both machines got $ma"
@@ -163,8 +149,8 @@ test_berthctl_shows_the_range() {
         [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
         name=$(machine)
         make_tiny_tree "$ROOT"
-        start_bg "$name" "$ROOT" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
-        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
+        start_bg --loud "$name" "$ROOT" --console=pipe -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/$name.log")"
         base=$(awk '{ print $2 }' "$ROOT/root/map")
         run "$BERTHCTL" show "$name" --property=UIDShift --property=UIDRange
         assert_eq 0 "$RC"
@@ -214,8 +200,8 @@ test_sigkill_releases_the_range() {
         local name base
         name=$(machine)
         make_tiny_tree "$ROOT"
-        start_bg "$name" "$ROOT" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
-        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/bg-$name.err")"
+        start_bg --loud "$name" "$ROOT" --console=pipe -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$ROOT/root/map" || fail "did not start: $(cat "$T/$name.log")"
         base=$(awk '{ print $2 }' "$ROOT/root/map")
         grep -qx "$base" <<<"$(held_locks)" || fail "range $base not locked"
         kill -KILL "$BG_PID"
@@ -240,9 +226,10 @@ test_sigkill_with_ephemeral_and_overlays_leaves_nothing() {
         name=$(machine)
         make_tiny_tree "$ROOT"
         mkdir "$T/tmp" "$T/lo" "$T/up"
-        TMPDIR=$T/tmp start_bg "$name" "$ROOT" -U -x --overlay="$T/lo::/a" --overlay="$T/lo:$T/up:/b" --bind=:/c \
+        TMPDIR=$T/tmp start_bg --loud "$name" "$ROOT" --console=pipe -U -x \
+                --overlay="$T/lo::/a" --overlay="$T/lo:$T/up:/b" --bind=:/c \
                 /bin/sh -c 'touch /a/x /b/x /c/x /root/x && touch /run/ready; exec sleep 100'
-        wait_for test -e "$T/up/x" || fail "did not start: $(cat "$T/bg-$name.err")"
+        wait_for test -e "$T/up/x" || fail "did not start: $(cat "$T/$name.log")"
         [ -n "$(ls "$T/tmp")" ] && [ -n "$(find "$T" -maxdepth 1 -name '.#up.berth-work*')" ] ||
                 fail "no temporary and work directories: $(ls -a "$T" "$T/tmp")"
         kill -KILL "$BG_PID"
@@ -504,8 +491,8 @@ test_berthctl_pty_with_userns() {
         [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary (run through 'meson test')"
         name=$(machine)
         make_tiny_tree "$ROOT"
-        start_bg "$name" "$ROOT" -U /bin/sh -c ': >/root/up; exec sleep 100'
-        wait_for test -e "$ROOT/root/up" || fail "did not start: $(cat "$T/bg-$name.err")"
+        start_bg --loud "$name" "$ROOT" --console=pipe -U /bin/sh -c ': >/root/up; exec sleep 100'
+        wait_for test -e "$ROOT/root/up" || fail "did not start: $(cat "$T/$name.log")"
         run "$BERTHCTL" exec -t "$name" /bin/sh -c \
                 't=$(tty); stat -c "%u:%g %a" "$t" /dev/pts/ptmx; chown 1:5 "$t" && stat -c %u:%g "$t"'
         assert_eq 0 "$RC" "berthctl exec -t: $ERR"
@@ -1041,8 +1028,8 @@ test_range_of_a_running_machine_is_refused() {
         a=$(machine a)
         make_tiny_tree "$T/a"
         make_tiny_tree "$T/b"
-        start_bg "$a" "$T/a" -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
-        wait_for test -s "$T/a/root/map" || fail "did not start: $(cat "$T/bg-$a.err")"
+        start_bg --loud "$a" "$T/a" --console=pipe -U /bin/sh -c 'cat /proc/self/uid_map > /root/map; exec sleep 100'
+        wait_for test -s "$T/a/root/map" || fail "did not start: $(cat "$T/$a.log")"
         base=$(awk '{ print $2 }' "$T/a/root/map")
         local before
         before=$(owners "$T/b")
@@ -1102,12 +1089,12 @@ test_boot_without_userns_warns() {
         name=$(machine)
         make_tiny_tree "$ROOT"
         for opts in "" "-q" "-U" "--private-users=no"; do
-                start_bg "$name" "$ROOT" ${opts:+"$opts"} -b
-                wait_for grep -q booted "$T/bg-$name.out" || fail "busybox init did not run ($opts): $(cat "$T/bg-$name.err")"
+                start_bg --loud "$name" "$ROOT" --console=pipe ${opts:+"$opts"} -b
+                wait_for grep -q booted "$T/$name.log" || fail "busybox init did not run ($opts): $(cat "$T/$name.log")"
                 stop_bg "$BG_PID"
                 want=0
                 [ -n "$opts" ] || want=1
-                assert_eq "$want" "$(grep -c "boots without a user namespace: its root is the host's root. Pass -U" "$T/bg-$name.err" || true)" \
+                assert_eq "$want" "$(grep -c "boots without a user namespace: its root is the host's root. Pass -U" "$T/$name.log" || true)" \
                         "the warning with '$opts'"
         done
 }
@@ -1232,9 +1219,9 @@ test_debian_boots_with_userns() {
         copy_debian_tree "$T/deb"
         name=$(machine)
         start=$EPOCHREALTIME
-        start_bg "$name" "$T/deb" -U -b
+        start_bg --loud "$name" "$T/deb" --console=pipe -U -b
         WAIT_TIMEOUT=120 wait_for grep -q "^STATE=ready" "/run/berth/machines/$name" ||
-                fail "no READY=1 from systemd: $(tail -n 20 "$T/bg-$name.err")"
+                fail "no READY=1 from systemd: $(tail -n 20 "$T/$name.log")"
         echo "# ready after $(echo "$EPOCHREALTIME - $start" | bc) s" >&2
         local leader state
         leader=$(sed -n 's/^LEADER=//p' "/run/berth/machines/$name")
