@@ -63,32 +63,26 @@ monitor_maps() {
                 sort -u | tr '\n' ' '
 }
 
-test_monitor_loads_only_the_libraries_its_machine_uses() {
-        local pid maps rc=0
-        make_tiny_tree "$ROOT"
-        # the first start after a reboot (or a new berth) builds the filter and caches it
-        berth "${B[@]}" -D "$ROOT" /usr/bin/payload true
-        assert_eq 0 "$RC"
-        "$BERTH" "${B[@]}" -D "$ROOT" /usr/bin/payload sleep 30 >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for grep -qx STATE=running "/run/berth/machines/$ROOT_NAME" || fail "did not start: $(cat "$T/err")"
-        maps=$(monitor_maps "$pid")
-        kill -TERM "$pid"
-        wait "$pid" || rc=$?
-        assert_eq 137 "$rc"
-        assert_eq "" "$maps"
+# maps_of_a_monitor [BERTH ARGS...]: sets MAPS to what monitor_maps finds in the monitor of $ROOT
+# started with ARGS, while it runs. A start before it builds the system call filter and caches
+# it, as the first start after a reboot (or of a new berth) does.
+maps_of_a_monitor() {
+        local rc=0
+        berth "${B[@]}" -D "$ROOT" "$@" /usr/bin/payload true
+        assert_eq 0 "$RC" "the start that caches the filter ($*)"
+        start_bg "$ROOT_NAME" "$ROOT" "${B[@]}" "$@" /usr/bin/payload sleep 30
+        MAPS=$(monitor_maps "$BG_PID")
+        kill -TERM "$BG_PID"
+        wait "$BG_PID" || rc=$?
+        assert_eq 137 "$rc" "berth's exit status after SIGTERM ($*)"
+}
 
-        rc=0
-        berth "${B[@]}" -D "$ROOT" -M "$ROOT_NAME" --network-veth /usr/bin/payload true
-        assert_eq 0 "$RC"
-        "$BERTH" "${B[@]}" -D "$ROOT" -M "$ROOT_NAME" --network-veth /usr/bin/payload sleep 30 >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for grep -qx STATE=running "/run/berth/machines/$ROOT_NAME" || fail "did not start with -n: $(cat "$T/err")"
-        maps=$(monitor_maps "$pid")
-        kill -TERM "$pid"
-        wait "$pid" || rc=$?
-        assert_eq 137 "$rc"
-        assert_match "$maps" "^libnl-route-3\.so[.0-9]* $"
+test_monitor_loads_only_the_libraries_its_machine_uses() {
+        make_tiny_tree "$ROOT"
+        maps_of_a_monitor
+        assert_eq "" "$MAPS"
+        maps_of_a_monitor --network-veth
+        assert_match "$MAPS" "^libnl-route-3\.so[.0-9]* $"
 }
 
 test_command_is_pid1() {
