@@ -292,21 +292,32 @@ parked() {
         [ -n "$c" ] && [[ $(<"/proc/$c/stat") == *") T "* ]]
 }
 
-# A .raw that is a FIFO by the time image-status opens it (put there after the lookup, which
-# takes only regular files: a test build parks berthctl in between) is refused at once, not
-# waited on for a writer that never comes.
-test_image_status_refuses_a_fifo() {
+# swap_while_parked fifo|device: image-status of the pool's image 'swapped' in the background
+# ($PARKED: its timeout; its output in $T/out and $T/err), parked by a test build between the
+# lookup, which takes only regular files, and the open; meanwhile the image becomes a FIFO or a
+# device node (/dev/null's). The caller lets berthctl go on: kill -CONT "$(child_of "$PARKED")".
+swap_while_parked() {
         need_test_hooks
-        local pid rc=0
         pools
         truncate -s 1M "$T/pool/swapped.raw"
         BERTH_TEST_PARK_IMAGE_OPEN=1 timeout 10 "$BERTHCTL" image-status swapped </dev/null >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for parked "$pid" || fail "berthctl did not park before opening the image: $(<"$T/err")"
+        PARKED=$!
+        wait_for parked "$PARKED" || fail "berthctl did not park before opening the image: $(<"$T/err")"
         rm -f "$T/pool/swapped.raw"
-        mkfifo "$T/pool/swapped.raw"
-        kill -CONT "$(child_of "$pid")"
-        wait "$pid" || rc=$?
+        case $1 in
+        fifo) mkfifo "$T/pool/swapped.raw" ;;
+        device) mknod "$T/pool/swapped.raw" c 1 3 ;;
+        *) fail "swap_while_parked: no kind '$1'" ;;
+        esac
+}
+
+# A .raw that is a FIFO by the time image-status opens it is refused at once, not waited on for a
+# writer that never comes.
+test_image_status_refuses_a_fifo() {
+        local rc=0
+        swap_while_parked fifo
+        kill -CONT "$(child_of "$PARKED")"
+        wait "$PARKED" || rc=$?
         [ "$rc" != 124 ] || fail "image-status waited on the FIFO until timeout killed it"
         assert_eq 1 "$rc" "exit status of image-status"
         assert_eq "berthctl: Refusing to read image 'swapped': '$T/pool/swapped.raw' is no longer a regular file." \
@@ -321,17 +332,10 @@ test_image_status_refuses_a_fifo() {
 # ... and a device node there is not opened at all: an open of a device acts on it (a tape
 # rewinds, a watchdog starts) with or without O_NONBLOCK. inotify sees every open but O_PATH's.
 test_image_status_opens_no_device() {
-        need_test_hooks
-        local pid rc=0
-        pools
-        truncate -s 1M "$T/pool/swapped.raw"
-        BERTH_TEST_PARK_IMAGE_OPEN=1 timeout 10 "$BERTHCTL" image-status swapped </dev/null >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for parked "$pid" || fail "berthctl did not park before opening the image: $(<"$T/err")"
-        rm -f "$T/pool/swapped.raw"
-        mknod "$T/pool/swapped.raw" c 1 3
+        local rc=0
+        swap_while_parked device
         # watch the node for opens, let berthctl go on, count what it opened once it is done
-        python3 - "$T/pool/swapped.raw" "$(child_of "$pid")" >"$T/opens" <<-'EOF'
+        python3 - "$T/pool/swapped.raw" "$(child_of "$PARKED")" >"$T/opens" <<-'EOF'
 		import ctypes, os, signal, sys, time
 		libc = ctypes.CDLL(None, use_errno=True)
 		fd = libc.inotify_init1(os.O_NONBLOCK)
@@ -346,7 +350,7 @@ test_image_status_opens_no_device() {
 		except BlockingIOError:
 		    print(0)
 		EOF
-        wait "$pid" || rc=$?
+        wait "$PARKED" || rc=$?
         assert_eq 1 "$rc" "exit status of image-status"
         assert_contains "$(<"$T/err")" "is no longer a regular file"
         assert_eq 0 "$(<"$T/opens")" "opens of the device node that replaced the image"
