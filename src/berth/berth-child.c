@@ -1035,7 +1035,7 @@ fail:
 /* What both start-up children do first: errors go to the monitor (through ERROR, sent with the
  * step that failed), we die with the monitor (berth killed with SIGKILL takes the container down;
  * the -U PID 1's parent is the monitor too, by CLONE_PARENT), the signals the monitor blocks for
- * sd-event are unblocked for the payload, every fd but KEEP is closed, and the start-up protocol
+ * its event loop are unblocked for the payload, every fd but KEEP is closed, and the start-up protocol
  * begins on the sync socket. */
 static void child_prologue(const ChildParams *p, const int *keep, size_t n_keep, ChildError *error, Startup *sp) {
         sigset_t none;
