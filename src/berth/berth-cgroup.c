@@ -953,6 +953,17 @@ static void enable_all(const char *dir) {
         }
 }
 
+/* Whether the machine's cgroup is there already in one of the hierarchies H (true when we can't tell). */
+static bool has_leftovers(const CGroup *cg, const Hierarchy *h, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *dir = path_join(h[i].own, cg->name);
+
+                if (!dir || access(dir, F_OK) >= 0 || errno != ENOENT)
+                        return true;
+        }
+        return false;
+}
+
 int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL, *old = NULL;
         const char *v1_devices_policy = NULL, *unified_policy = NULL;
@@ -961,13 +972,6 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
         size_t n = 0;
         CGroupLayout layout;
         int r;
-
-        r = cgroup_find(machine, &old);
-        if (r >= 0) {
-                /* We hold the machine's lock, so whoever made these is dead. */
-                log_info("Removing leftover cgroup '%s' of a dead instance.", old->name);
-                (void) cgroup_destroy(old);
-        }
 
         r = cgroup_new(machine, &cg);
         if (r < 0)
@@ -979,6 +983,12 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
         r = own_hierarchies(layout, true, &h, &n);
         if (r < 0)
                 return r;
+        /* One look per hierarchy; the search (cgroup_find()) only when there is something. We hold
+         * the machine's lock, so whoever made these is dead. */
+        if (has_leftovers(cg, h, n) && cgroup_find(machine, &old) >= 0) {
+                log_info("Removing leftover cgroup '%s' of a dead instance.", old->name);
+                (void) cgroup_destroy(old);
+        }
         policies = calloc(n + 1, sizeof(char *));
         if (!policies) {
                 hierarchies_free(h, n);
