@@ -301,29 +301,23 @@ test_busybox_init_boots_and_stops_on_sigterm() {
 test_host_limit_warnings() {
         grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-/nonexistent}/config.h" 2>/dev/null ||
                 skip "not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
-        local name pid
+        local name log
         name=$(unique_name limits)
+        log=$T/$name.log
         make_tiny_tree "$ROOT"
-        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=5 \
-                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
-        wait_for grep -q "may fail to boot" "$T/err" || fail "no warning: $(cat "$T/err")"
-        kill -TERM "$pid"
-        wait "$pid" || true
-        assert_eq 1 "$(grep -c "^berth:" "$T/err")" "one line of berth's: $(cat "$T/err")"
-        assert_match "$(grep "^berth:" "$T/err")" "^berth: Machine '$name' may fail to boot: [0-9]+ of the host's 5 inotify instances are in use \\(fs.inotify.max_user_instances\\), and a booted systemd takes about [0-9]+\\. Raise it: sysctl -w fs.inotify.max_user_instances=[0-9]+\\.\$"
-        # room enough: nothing said. The first start's output goes first: its "booted" read before
-        # the new start truncated the file sent SIGTERM to a shell not yet turned into berth, which
-        # lost it, and the case waited for ever (once, in a CI pair)
-        rm -f "$T/out" "$T/err"
-        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=1000000 \
-                "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
-        pid=$!
-        wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
-        kill -TERM "$pid"
-        wait "$pid" || true
-        assert_eq "" "$(grep "^berth:" "$T/err")"
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=5 start_bg "$name" "$ROOT" --console=pipe --private-users=no -b
+        wait_for grep -q booted "$log" || fail "busybox init did not run: $(cat "$log")"
+        wait_for grep -q "may fail to boot" "$log" || fail "no warning: $(cat "$log")"
+        stop_bg "$BG_PID"
+        assert_eq 1 "$(grep -c "^berth:" "$log")" "one line of berth's: $(cat "$log")"
+        assert_match "$(grep "^berth:" "$log")" "^berth: Machine '$name' may fail to boot: [0-9]+ of the host's 5 inotify instances are in use \\(fs.inotify.max_user_instances\\), and a booted systemd takes about [0-9]+\\. Raise it: sysctl -w fs.inotify.max_user_instances=[0-9]+\\.\$"
+        # room enough: nothing said (start_bg removes the first start's log: its "booted", read
+        # before the new start truncated the file, once sent SIGTERM to a shell not yet turned into
+        # berth, which lost it, and the case waited for ever)
+        BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=1000000 start_bg "$name" "$ROOT" --console=pipe --private-users=no -b
+        wait_for grep -q booted "$log" || fail "busybox init did not run: $(cat "$log")"
+        stop_bg "$BG_PID"
+        assert_eq "" "$(grep "^berth:" "$log")"
         # an init that fails at once: perhaps for want of the limit, which it cannot say
         printf '#!/bin/sh\nexit 255\n' >"$ROOT/sbin/init.fail"
         chmod +x "$ROOT/sbin/init.fail"
@@ -353,21 +347,18 @@ boottime_usec() {
 test_host_limit_count_is_reused_for_a_while() {
         grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-/nonexistent}/config.h" 2>/dev/null ||
                 skip "not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
-        local name pid f at
+        local name f at
         name=$(unique_name count)
         private_run_dir
         make_tiny_tree "$ROOT"
         f=$RUN_DIR/host-limits/fs.inotify.max_user_instances
         mkdir -p "$RUN_DIR/host-limits"
         boot_once() {
-                rm -f "$T/out" "$T/err" # no "booted" of the start before (test_host_limit_warnings)
                 BERTH_TEST_COUNT_FRESH_SEC=600 BERTH_TEST_HOST_LIMIT=fs.inotify.max_user_instances=$1 \
-                        "$BERTH" --console=pipe -q -D "$ROOT" -M "$name" --private-users=no -b >"$T/out" 2>"$T/err" &
-                pid=$!
-                wait_for grep -q booted "$T/out" || fail "busybox init did not run: $(cat "$T/err")"
+                        start_bg "$name" "$ROOT" --console=pipe --private-users=no -b
+                wait_for grep -q booted "$T/$name.log" || fail "busybox init did not run: $(cat "$T/$name.log")"
                 wait_for grep -q " $2\$" "$f" || fail "the count is '$(cat "$f")', expected its starts at $2"
-                kill -TERM "$pid"
-                wait "$pid" || true
+                stop_bg "$BG_PID"
         }
         # a count of 7 made just now, 3 starts since: the next start takes it (7 + 4 * 10 = 47, room
         # enough under 1000000) without walking anything
@@ -375,7 +366,7 @@ test_host_limit_count_is_reused_for_a_while() {
         echo "$at 7 3" >"$f"
         boot_once 1000000 4
         assert_eq "$at 7 4" "$(cat "$f")"
-        assert_eq "" "$(grep "^berth:" "$T/err")"
+        assert_eq "" "$(grep "^berth:" "$T/$name.log")"
         # near the limit (7 + 5 * 10 + 10 > 60): counted again, and the starts begin anew
         boot_once 60 0
         [ "$(cut -d' ' -f1 "$f")" -gt "$at" ] || fail "not counted again: $(cat "$f")"
