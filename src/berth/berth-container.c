@@ -55,6 +55,11 @@ typedef struct Monitor {
         pid_t setup_pid;         /* the child that builds the tree: PID 1 itself, or with -U PID 2 until
                                   * the locked mount namespace is made (0: reaped) */
         int init_sync_fd;        /* -U: the monitor's end of the sync socket to PID 1 (not owned) */
+        int setup_mntns;         /* the setup child's mount namespace, held from the locked copy until the
+                                  * payload runs: the last process to leave a mount namespace tears it down
+                                  * (umounts and an RCU grace period, 0.1-3 ms here), and that should not be
+                                  * the child on its way to the payload, nor, with -U, the setup child we
+                                  * wait for; we drop it in parallel with the payload */
         int stop_signal;
         unsigned n_stop_requests;
         EventSource *stop_timer;
@@ -243,6 +248,7 @@ typedef struct LockedMountsHelper {
         int proc_fd; /* the host's /proc: once in the container's mount namespace, /proc is the
                       * container's, where the helper has no PID */
         int fd;    /* out: the new mount namespace */
+        int setup_fd; /* out: the child's own (the setup) mount namespace, kept for the monitor */
         int error; /* out: positive errno */
 #if BERTH_TEST_HOOKS
         bool die;  /* BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER: killed before it does anything */
@@ -260,22 +266,22 @@ static int locked_mounts_helper(void *userdata) {
                 (void) kill((pid_t) syscall(SYS_getpid), SIGKILL);
 #endif
         snprintf(path, sizeof path, "%d/ns/mnt", (int) h->child);
-        fd = openat(h->proc_fd, path, O_RDONLY | O_CLOEXEC);
+        fd = h->setup_fd = openat(h->proc_fd, path, O_RDONLY | O_CLOEXEC);
         snprintf(path, sizeof path, "%d/ns/mnt", (int) getpid());
         if (fd < 0 || setns(fd, CLONE_NEWNS) < 0 ||
             (h->userns_fd >= 0 ? setns(h->userns_fd, CLONE_NEWUSER) : unshare(CLONE_NEWUSER)) < 0 ||
             unshare(CLONE_NEWNS) < 0 || (h->fd = openat(h->proc_fd, path, O_RDONLY | O_CLOEXEC)) < 0)
                 h->error = errno > 0 ? errno : EIO;
-        if (fd >= 0)
-                (void) close(fd);
         return 0;
 }
 
-/* Returns an fd of the new mount namespace. Logs. */
-static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) {
+/* Returns an fd of the new mount namespace, and one of the child's own (the setup) mount namespace
+ * in RET_SETUP_FD. Logs. */
+static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, int *ret_setup_fd) {
         _Alignas(16) char stack[16384];
-        _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF;
-        LockedMountsHelper h = { .child = child, .userns_fd = userns_fd, .proc_fd = proc_fd, .fd = -EBADF };
+        _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF, setup_fd = -EBADF;
+        LockedMountsHelper h = { .child = child, .userns_fd = userns_fd, .proc_fd = proc_fd, .fd = -EBADF,
+                                 .setup_fd = -EBADF };
         char sig[16];
         int status;
         pid_t pid;
@@ -293,6 +299,7 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) 
                         return log_error_errno(negative_errno(), "Failed to wait for the helper of the locked mount namespace: %m");
         /* shared fd table: whatever it opened is ours to close */
         fd = h.fd;
+        setup_fd = h.setup_fd;
         /* killed (the OOM killer, an admin), it leaves neither an fd nor an error: say so here, where
          * the cause is known, not let the child fail on a missing fd */
         if (WIFSIGNALED(status))
@@ -303,6 +310,7 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd) 
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || fd < 0)
                 return log_error_errno(-EPROTO, "Failed to make a locked mount namespace for the container: its helper ended without one.");
         *ret_fd = TAKE_FD(fd);
+        *ret_setup_fd = TAKE_FD(setup_fd);
         return 0;
 }
 
@@ -412,7 +420,7 @@ static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, in
         _cleanup_close_ int ns = -EBADF;
         int r;
 
-        r = make_locked_mount_namespace(m->setup_pid, m->userns.fd, &ns);
+        r = make_locked_mount_namespace(m->setup_pid, m->userns.fd, &ns, &m->setup_mntns);
         if (r < 0)
                 return r;
         if (m->setup_pid == m->pid)
@@ -623,7 +631,9 @@ static int spawn(Monitor *m) {
                 (void) kill(m->pid, SIGKILL);
                 return r;
         }
-        return run_startup(m, pair[0]);
+        r = run_startup(m, pair[0]);
+        m->setup_mntns = safe_close(m->setup_mntns);
+        return r;
 }
 
 static int setup_event(Monitor *m) {
@@ -821,6 +831,7 @@ static int monitor_cgroup_and_record(Monitor *m) {
 static void monitor_teardown(Monitor *m) {
         forwarder_free(m->forwarder); /* restores the terminal first: nothing below may leave it raw */
         m->forwarder = NULL;
+        m->setup_mntns = safe_close(m->setup_mntns);
         if (m->setup_pid > 0 && m->setup_pid != m->pid) {
                 /* -U, a failed start: the setup child first. It is PID 2 of PID 1's namespace, and
                  * PID 1 does not finish dying while a process of its namespace is left unreaped. */
@@ -897,6 +908,7 @@ int container_run(const Settings *s, int *ret_status) {
                 .userns = USER_NAMESPACE_NULL,
                 .notify_fd = -EBADF,
                 .init_sync_fd = -EBADF,
+                .setup_mntns = -EBADF,
                 .ports_lock = -EBADF,
                 .stop_signal = SIGKILL,
         };
