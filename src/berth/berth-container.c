@@ -814,6 +814,11 @@ static int monitor_cgroup_and_record(Monitor *m) {
         if (r < 0)
                 return r;
         log_timing("monitor", "cgroup");
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_DIE_BEFORE_RECORD: killed with the cgroups made and no record yet */
+        if (getenv("BERTH_TEST_DIE_BEFORE_RECORD"))
+                (void) kill(getpid(), SIGKILL);
+#endif
         if (m->userns.fd >= 0) {
                 /* the guest's cgroup belongs to its root, so that its init can manage it */
                 r = cgroup_delegate(m->cgroup, userns_owner(&m->userns));

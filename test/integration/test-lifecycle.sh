@@ -264,6 +264,23 @@ test_restart_after_sigkill_cleans() {
         assert_no_leftovers "$name"
 }
 
+# The cgroups are made while the child starts (after the clone), the record that names them right
+# after: a berth killed in between leaves cgroups and a lock file but no record, and --cleanup (or
+# the next start) still finds and removes the cgroups; the child, waiting for its cgroup, goes too.
+test_sigkill_before_record_cleans() {
+        require_test_hooks
+        local name
+        name=$(new_name)
+        make_tiny_tree "$T/tree"
+        BERTH_TEST_DIE_BEFORE_RECORD=1 berth -M "$name" -D "$T/tree" /usr/bin/payload sleep 100
+        assert_eq 137 "$RC" "killed by the hook"
+        [ ! -e "$(record "$name")" ] || fail "a record was written before the hook"
+        [ -n "$(machine_cgroups "$name")" ] || fail "no cgroups made before the hook"
+        berth --cleanup -M "$name"
+        assert_eq 0 "$RC"
+        assert_no_leftovers "$name"
+}
+
 # --cleanup, as nspawn's: cleans after a dead instance of the machine without starting anything,
 # says so in one line; with nothing to clean, says that; refused while the machine runs
 test_cleanup_option() {
