@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sched.h>
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -65,6 +66,11 @@ int write_string_file(const char *path, const char *s, int flags);  /* flags: O_
 int write_string_fd(int fd, const char *s);
 int loop_write(int fd, const void *buf, size_t n);
 int mkdir_p(const char *path, mode_t mode);
+/* Pins the calling thread to the CPU it runs on, its mask saved in *SAVED: true if it did. Around
+ * the clone of a helper the caller sleeps until it is done with (CLONE_VFORK), so that the helper
+ * runs on our CPU as soon as we sleep; cpu_unpin() puts the mask back. */
+bool cpu_pin_here(cpu_set_t *saved);
+void cpu_unpin(const cpu_set_t *saved);
 int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);

@@ -282,7 +282,9 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
         _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF, setup_fd = -EBADF;
         LockedMountsHelper h = { .child = child, .userns_fd = userns_fd, .proc_fd = proc_fd, .fd = -EBADF,
                                  .setup_fd = -EBADF };
+        cpu_set_t cpus;
         char sig[16];
+        bool pinned;
         int status;
         pid_t pid;
 
@@ -291,7 +293,11 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
 #if BERTH_TEST_HOOKS
         h.die = getenv("BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER") != NULL;
 #endif
+        /* on our CPU, which is idle while we wait for it (see cpu_pin_here()) */
+        pinned = cpu_pin_here(&cpus);
         pid = clone(locked_mounts_helper, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
+        if (pinned)
+                cpu_unpin(&cpus);
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to start a helper for the locked mount namespace: %m");
         while (waitpid(pid, &status, 0) < 0)
