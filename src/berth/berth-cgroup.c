@@ -247,8 +247,15 @@ static int open_detached(const char *controllers, int id) {
         fd = fsmount(fs, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
         if (fd < 0)
                 return negative_errno();
-        if (!v2 && hierarchy_id(controllers) != id)
-                return -ESTALE; /* fd closed: a hierarchy we made has no cgroup and no mount, it goes */
+        if (!v2) {
+                int now = hierarchy_id(controllers);
+
+                /* (a listing we could not read says nothing: an error, never "gone") */
+                if (now < 0 && now != -ENOENT)
+                        return now;
+                if (now != id)
+                        return -ESTALE; /* fd closed: a hierarchy we made has no cgroup and no mount, it goes */
+        }
         return TAKE_FD(fd);
 }
 
@@ -261,7 +268,10 @@ static int open_detached_or_gone(const char *controllers, int id) {
 
                 if (fd >= 0 || fd == -EPERM || fd == -EACCES || fd == -ENOSYS)
                         return fd;
-                if (fd == -ESTALE || hierarchy_id(controllers) != id)
+                if (fd == -ESTALE)
+                        return -ENOENT;
+                int now = hierarchy_id(controllers);
+                if (now == -ENOENT || (now >= 0 && now != id))
                         return -ENOENT;
                 if (attempt >= 100)
                         return fd == -ENOENT ? -EIO : fd;
