@@ -129,14 +129,13 @@ uint64_t capability_all(void) {
         return last >= 63 ? UINT64_MAX : (UINT64_C(1) << (last + 1)) - 1;
 }
 
-uint64_t capability_bounding_set(void) {
+/* Asked of the kernel each time. */
+static uint64_t bounding_set_read(void) {
         uint64_t mask = 0;
         int r;
 
         /* The kernel knows the capabilities 0..CAP_LAST_CAP and answers EINVAL for every number past
-         * them (cap_valid()): the first EINVAL ends the set. Up to 64 prctl() calls for an
-         * answer of ~41 add up where a system call costs a microsecond, and a start asks
-         * several times. */
+         * them (cap_valid()): the first EINVAL ends the set. */
         for (int c = 0; c < 64; c++) {
                 r = prctl(PR_CAPBSET_READ, (unsigned long) c, 0, 0, 0);
                 if (r < 0 && errno == EINVAL)
@@ -145,6 +144,31 @@ uint64_t capability_bounding_set(void) {
                         mask |= CAP_MASK(c);
         }
         return mask;
+}
+
+static struct {
+        pid_t pid; /* whose set it is; 0: none */
+        uint64_t mask;
+} bounding_cache;
+
+void capability_forget(void) {
+        bounding_cache.pid = 0;
+}
+
+uint64_t capability_bounding_set(void) {
+        pid_t pid = getpid();
+
+        /* The monitor asks three times before the clone (settings, the warning, the runtime), 42
+         * prctl() calls each where a system call costs a microsecond: the answer is remembered
+         * for the process that asked. A process's set changes through capability_apply() (which
+         * forgets the answer) and by entering a user namespace: the container's processes forget
+         * what the monitor knew as they start (capability_forget() in child_prologue()), and a
+         * pid of another process is a miss anyway. */
+        if (bounding_cache.pid != pid) {
+                bounding_cache.mask = bounding_set_read();
+                bounding_cache.pid = pid;
+        }
+        return bounding_cache.mask;
 }
 
 int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all) {
@@ -271,8 +295,9 @@ int capability_apply(uint64_t keep) {
                                                strna(capability_to_name(c)));
                 }
         }
-        /* and check: whatever went wrong above, nothing runs with more than KEEP */
-        if (capability_bounding_set() & ~keep)
+        /* and check, asking the kernel: whatever went wrong above, nothing runs with more than KEEP */
+        capability_forget();
+        if (bounding_set_read() & ~keep)
                 return log_error_errno(-EPERM, "The bounding set still holds capabilities it must not: refusing to go on.");
 
         if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)

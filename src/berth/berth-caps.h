@@ -10,8 +10,11 @@ int capability_from_name(const char *name);      /* "CAP_SYS_ADMIN" or "sys_admi
 const char *capability_to_name(int cap);
 int capability_last_cap(void);
 uint64_t capability_all(void);
-/* The calling thread's bounding set: what any process we start can have at most. */
+/* The calling thread's bounding set: what any process we start can have at most. Remembered for
+ * the process that asked; capability_forget() forgets it (a process whose set may differ from its
+ * parent's: one that entered a user namespace). */
 uint64_t capability_bounding_set(void);
+void capability_forget(void);
 /* "CAP_A,CAP_B" or "all" -> mask; -EINVAL naming nothing */
 int capability_parse_list(const char *s, uint64_t *ret, bool *ret_all);
 

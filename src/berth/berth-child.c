@@ -1041,6 +1041,8 @@ static void child_prologue(const ChildParams *p, const int *keep, size_t n_keep,
         sigset_t none;
 
         log_set_sink(LOG_ERR, child_error_sink, error);
+        /* the monitor's bounding set is not ours to assume: -U's PID 1 has its user namespace's */
+        capability_forget();
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
