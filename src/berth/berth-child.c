@@ -879,8 +879,8 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         }
         /* Every mask and read-only mount exists: the monitor may copy our mounts now. What does not
          * depend on the copy is done while it makes it, not after: the limits, the host's files
-         * (written into the tree's file systems, which the copy shares: no mount is made) and the
-         * choice of init. */
+         * (written into the tree's file systems, which the copy shares: no mount is made), the
+         * choice of init and our bounding set (remembered, for the system call filter's step). */
         r = startup_send(sp, STARTUP_PIVOTED, 0, 0, -EBADF);
         if (r < 0)
                 return r;
@@ -895,6 +895,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = choose_init(s, ret_init, ret_stop_signal, ret_reboot_signal);
         if (r < 0)
                 return r;
+        (void) capability_bounding_set();
         r = join_locked_mounts(sp);
         return r < 0 ? r : 1;
 }
