@@ -495,13 +495,20 @@ static int run_startup(Monitor *m, int sync_fd) {
 static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns) {
         _cleanup_close_ int pidns = -EBADF, host_pidns = -EBADF;
         int pfd[2], res = 0, status;
+        cpu_set_t cpus;
         char path[64];
+        bool pinned;
         pid_t helper, init = 0;
         ssize_t n;
 
         if (pipe2(pfd, O_CLOEXEC) < 0)
                 return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
+        /* we wait for it: on our CPU (see cpu_pin_here()); it takes the whole mask back at once, PID 1
+         * and the guest must not inherit one CPU */
+        pinned = cpu_pin_here(&cpus);
         helper = fork();
+        if (pinned)
+                cpu_unpin(&cpus);
         if (helper < 0) {
                 safe_close(pfd[0]);
                 safe_close(pfd[1]);
