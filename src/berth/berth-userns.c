@@ -271,11 +271,20 @@ typedef struct SeenNamespaces {
 /* The inode of the user namespace of process PID, 0 if there is no ns link to tell (a test's
  * fake /proc, a process gone meanwhile) */
 static ino_t user_namespace_of(const char *proc, const char *pid) {
-        char path[PATH_MAX];
-        struct stat st;
+        char path[PATH_MAX], link[64];
+        unsigned long long ino;
+        ssize_t n;
 
         snprintf(path, sizeof path, "%s/%s/ns/user", proc, pid);
-        return stat(path, &st) < 0 ? 0 : st.st_ino;
+        /* readlink(), not stat(): the link's text, "user:[INODE]", names the namespace, where
+         * stat() follows it into nsfs, about twice the cost, for every process on the host */
+        n = readlink(path, link, sizeof link - 1);
+        if (n <= 0)
+                return 0;
+        link[n] = 0;
+        if (sscanf(link, "user:[%llu]", &ino) != 1)
+                return 0;
+        return (ino_t) ino;
 }
 
 static bool namespace_seen(const SeenNamespaces *seen, ino_t ino) {
