@@ -472,8 +472,22 @@ static char *policy_dir_of(const char *payload) {
         return streq(expect, payload) ? TAKE_PTR(policy) : strdup(payload);
 }
 
-/* v1 cpuset refuses tasks until cpus and mems are set; fill in the parent's. */
-static void cpuset_init(const char *dir) {
+/* v1 cpuset refuses tasks until cpus and mems are set: a new cgroup gets its parent's. CpusetValues
+ * carries them down the chain of cgroups we make (machine, policy, payload): each got the values
+ * of the one above, so only the first is read from its parent, and a cgroup we just made is known
+ * to be empty. Each look is an open, two reads and a close, in a hierarchy where every start pays
+ * the kernel's first cpuset mkdir already. */
+typedef struct CpusetValues {
+        char *cpus, *mems;
+} CpusetValues;
+
+static void cpuset_values_done(CpusetValues *v) {
+        free(v->cpus);
+        free(v->mems);
+        *v = (CpusetValues) {};
+}
+
+static void cpuset_init(const char *dir, bool fresh, CpusetValues *v) {
         _cleanup_free_ char *parent = strdup(dir);
         char *slash;
 
@@ -483,24 +497,42 @@ static void cpuset_init(const char *dir) {
         if (!slash)
                 return;
         *slash = 0;
-        for (const char *const *a = (const char *const[]) { "cpuset.cpus", "cpuset.mems", NULL }; *a; a++) {
-                _cleanup_free_ char *mine = NULL, *theirs = NULL;
+        for (unsigned i = 0; i < 2; i++) {
+                const char *attr = i == 0 ? "cpuset.cpus" : "cpuset.mems";
+                char **known = i == 0 ? &v->cpus : &v->mems;
+                _cleanup_free_ char *mine = NULL;
 
-                if (read_attr(dir, *a, &mine) >= 0 && !isempty(mine))
+                /* one that was there already (a leftover we could not remove) may have its own */
+                if (!fresh && read_attr(dir, attr, &mine) >= 0 && !isempty(mine))
                         continue;
-                if (read_attr(parent, *a, &theirs) < 0 || isempty(theirs))
+                if (!*known && read_attr(parent, attr, known) < 0)
                         continue;
-                (void) write_attr(dir, *a, theirs);
+                if (isempty(*known))
+                        continue;
+                (void) write_attr(dir, attr, *known);
         }
 }
 
 /* CPUSET: DIR is in the v1 hierarchy with the cpuset controller (only there is there anything to
- * fill in: a look for cpuset.cpus in every other one cost a syscall per cgroup). */
-static int mkdir_cgroup(const char *dir, bool cpuset) {
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                return negative_errno();
-        if (cpuset)
-                cpuset_init(dir);
+ * fill in: a look for cpuset.cpus in every other one cost a syscall per cgroup), and holds what
+ * its parent has, if known (NULL: read them). */
+static int mkdir_cgroup(const char *dir, CpusetValues *cpuset) {
+        bool fresh = true;
+
+        if (mkdir(dir, 0755) < 0) {
+                if (errno != EEXIST)
+                        return negative_errno();
+                fresh = false;
+        }
+        if (cpuset) {
+                if (!fresh)
+                        /* its parent's values may differ from what we carry */
+                        cpuset_values_done(cpuset);
+                cpuset_init(dir, fresh, cpuset);
+                if (!fresh)
+                        /* and its children's parent is this one: read its own next time */
+                        cpuset_values_done(cpuset);
+        }
         return 0;
 }
 
@@ -910,7 +942,7 @@ static void maybe_move_to_supervisor(CGroup *cg, const char *own, const char *ma
         }
 
         supervisor = path_join(machine_dir, "supervisor");
-        if (!supervisor || mkdir_cgroup(supervisor, false) < 0)
+        if (!supervisor || mkdir_cgroup(supervisor, NULL) < 0)
                 return;
         snprintf(buf, sizeof(buf), "%d", (int) getpid());
         r = write_attr(supervisor, "cgroup.procs", buf);
@@ -977,6 +1009,7 @@ static bool has_leftovers(const CGroup *cg, const Hierarchy *h, size_t n) {
 int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL, *old = NULL;
         const char *v1_devices_policy = NULL, *unified_policy = NULL;
+        _cleanup_(cpuset_values_done) CpusetValues cpuset_values = {}; /* one hierarchy has cpuset */
         char **policies = NULL;
         Hierarchy *h = NULL;
         size_t n = 0;
@@ -1012,7 +1045,8 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
          * in CG before anything is made in it, so that cgroup_destroy() cleans
          * up after a failure half way. */
         for (size_t i = 0; i < n && r >= 0; i++) {
-                bool v2 = isempty(h[i].controllers), cpuset = controllers_have(h[i].controllers, "cpuset");
+                bool v2 = isempty(h[i].controllers);
+                CpusetValues *cpuset = controllers_have(h[i].controllers, "cpuset") ? &cpuset_values : NULL;
                 _cleanup_free_ char *dir = NULL, *payload = NULL, *rel = NULL;
 
                 r = machine_cgroups(cg, h + i, &dir, &policies[i], &payload, &rel);
@@ -1059,7 +1093,8 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                 if (!payload)
                         r = log_oom();
                 else {
-                        r = mkdir_cgroup(payload, controllers_have(h[i].controllers, "cpuset"));
+                        r = mkdir_cgroup(payload, controllers_have(h[i].controllers, "cpuset") ? &cpuset_values
+                                                                                               : NULL);
                         if (r < 0)
                                 log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
                 }
