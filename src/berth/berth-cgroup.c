@@ -103,19 +103,33 @@ static bool is_cgroup_fs(const char *path, bool *ret_v2) {
         return false;
 }
 
+/* What the host mounts where is looked at once per process: a start asks for it in stale cleanup and
+ * again in cgroup_create(), and each look is a statfs() per hierarchy (on a hybrid host ~12). The
+ * host does not remount /sys/fs/cgroup under a starting machine; our own cgroup, which may change
+ * meanwhile (register_unit() moves us into a scope), is read anew every time. */
+static CGroupLayout cached_layout = _CGROUP_LAYOUT_INVALID;
+static char **cached_v1_mounts; /* "CONTROLLERS MOUNT", MOUNT empty where there is none */
+/* The machine cgroups cgroup_find() last found none of, in the order of own_hierarchies() */
+static char **known_absent;
+
 int cgroup_detect_layout(CGroupLayout *ret) {
         long t;
         int r;
 
+        if (cached_layout >= 0) {
+                *ret = cached_layout;
+                return 0;
+        }
         r = fs_type(CGROUP_ROOT, &t);
         if (r < 0)
                 return r;
         if (t == CGROUP2_SUPER_MAGIC)
-                *ret = CGROUP_LAYOUT_UNIFIED;
+                cached_layout = CGROUP_LAYOUT_UNIFIED;
         else if (fs_type(CGROUP_ROOT "/unified", &t) >= 0 && t == CGROUP2_SUPER_MAGIC)
-                *ret = CGROUP_LAYOUT_HYBRID;
+                cached_layout = CGROUP_LAYOUT_HYBRID;
         else
-                *ret = CGROUP_LAYOUT_LEGACY;
+                cached_layout = CGROUP_LAYOUT_LEGACY;
+        *ret = cached_layout;
         return 0;
 }
 
@@ -157,7 +171,7 @@ static void hierarchies_free(Hierarchy *h, size_t n) {
 
 /* Where a v1 hierarchy with these controllers is mounted: /sys/fs/cgroup/LIST
  * by convention ("name=" dropped), or a symlink named after one of them. */
-static char *v1_mount(const char *controllers) {
+static char *v1_mount_uncached(const char *controllers) {
         _cleanup_strv_free_ char **l = NULL;
         const char *list = startswith_ptr(controllers, "name=") ?: controllers;
         char *p;
@@ -179,6 +193,22 @@ static char *v1_mount(const char *controllers) {
                 free(p);
         }
         return NULL;
+}
+
+/* v1_mount_uncached(), looked up once per process (see cached_layout). */
+static char *v1_mount(const char *controllers) {
+        char *found;
+
+        STRV_FOREACH(p, cached_v1_mounts) {
+                size_t l = strlen(controllers);
+
+                if (strncmp(*p, controllers, l) == 0 && (*p)[l] == ' ')
+                        return isempty(*p + l + 1) ? NULL : strdup(*p + l + 1);
+        }
+        found = v1_mount_uncached(controllers);
+        /* (out of memory: not cached, looked at again next time) */
+        (void) strv_consume(&cached_v1_mounts, strjoin(controllers, " ", found ?: ""));
+        return found;
 }
 
 /* The ID /proc/self/cgroup lists for the hierarchy of CONTROLLERS ("cpu,cpuacct", "name=foo",
@@ -732,6 +762,8 @@ static bool hierarchy_is_detached(const Hierarchy *h) {
 
 int cgroup_find(const char *machine, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL;
+        _cleanup_strv_free_ char **absent = NULL;
+        bool absent_unknown = false;
         Hierarchy *h = NULL;
         size_t n = 0;
         CGroupLayout layout;
@@ -747,17 +779,28 @@ int cgroup_find(const char *machine, CGroup **ret) {
         r = own_hierarchies(layout, true, &h, &n);
         if (r < 0)
                 return r;
+        strv_free(known_absent);
+        known_absent = NULL;
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *dir = NULL, *payload = NULL, *rel = NULL;
-                struct stat st;
+                struct stat st = {};
 
                 r = machine_cgroups(cg, h + i, &dir, NULL, &payload, &rel);
                 if (r < 0)
                         break;
                 /* A machine dir without payload (berth died between the
                  * mkdirs) still counts: destroy works on the machine dir. */
-                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+                if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+                        bool enoent = st.st_mode == 0 && errno == ENOENT;
+
+                        /* (a detached mount's path names an fd, which says nothing next time) */
+                        if (enoent && !absent_unknown && !hierarchy_is_detached(h + i))
+                                absent_unknown = strv_consume(&absent, TAKE_PTR(dir)) < 0;
+                        else
+                                absent_unknown = true;
                         continue;
+                }
+                absent_unknown = true;
                 if (hierarchy_is_detached(h + i))
                         r = add_detached(cg, h + i, rel);
                 else if (isempty(h[i].controllers))
@@ -768,8 +811,11 @@ int cgroup_find(const char *machine, CGroup **ret) {
         hierarchies_free(h, n);
         if (r < 0)
                 return r;
-        if (!cg->unified_path && !cg->v1_paths && !cg->detached)
+        if (!cg->unified_path && !cg->v1_paths && !cg->detached) {
+                if (!absent_unknown)
+                        known_absent = TAKE_PTR(absent);
                 return -ENOENT;
+        }
         *ret = TAKE_PTR(cg);
         return 0;
 }
@@ -995,8 +1041,21 @@ static void enable_all(const char *dir) {
         }
 }
 
-/* Whether the machine's cgroup is there already in one of the hierarchies H (true when we can't tell). */
+/* Whether the machine's cgroup is there already in one of the hierarchies H (true when we can't tell).
+ * Stale cleanup (cgroup_find()) looked for exactly these under the machine's lock, which the caller
+ * still holds: where it found none of them (known_absent), nobody can have made one since. Our own
+ * cgroup may have changed since (register_unit()): then the directories differ and we look. */
 static bool has_leftovers(const CGroup *cg, const Hierarchy *h, size_t n) {
+        _cleanup_strv_free_ char **absent = TAKE_PTR(known_absent); /* good for one start */
+        bool same = strv_length(absent) == n;
+
+        for (size_t i = 0; i < n && same; i++) {
+                _cleanup_free_ char *dir = path_join(h[i].own, cg->name);
+
+                same = dir && streq(dir, absent[i]);
+        }
+        if (same)
+                return false;
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *dir = path_join(h[i].own, cg->name);
 
