@@ -1102,8 +1102,9 @@ _noreturn_ static void child_init_main(const ChildParams *p) {
         _exit(EXIT_FAILURE);
 }
 
-/* -U, in a helper the monitor forks (host root, the monitor's namespaces and the container's
- * network namespace): makes the container's PID 1 in a PID namespace owned by the container's
+/* -U, in a helper the monitor clones (host root, the monitor's namespaces and the container's
+ * network namespace; it shares the monitor's memory, which sleeps meanwhile, but not its fd table,
+ * credentials or limits): makes the container's PID 1 in a PID namespace owned by the container's
  * user namespace. Only a process inside a user namespace makes a PID namespace it owns, and the
  * kernel gives no handle on a PID namespace before its first process; the tree, though, must be
  * built as host root. So we apply what only host root may raise (resource limits), become root

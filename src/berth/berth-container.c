@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -489,48 +490,74 @@ static int run_startup(Monitor *m, int sync_fd) {
         return startup_finish(&p);
 }
 
+typedef struct InitHelper {
+        const ChildParams *params;
+        const cpu_set_t *cpus; /* the monitor's CPUs, to take back; NULL: not pinned */
+        int result; /* out: PID 1's pid, or a negative errno (logged) */
+} InitHelper;
+
+static int init_helper(void *userdata) {
+        InitHelper *h = userdata;
+        pid_t init = 0;
+        int r;
+
+        /* started on the monitor's CPU (see cpu_pin_here()), it takes the whole mask back at once:
+         * PID 1 and the guest must not inherit one CPU (until --cpu-affinity= sets theirs) */
+        if (h->cpus)
+                cpu_unpin(h->cpus);
+        r = child_init_spawn(h->params, &init);
+        h->result = r < 0 ? r : init;
+        return 0;
+}
+
+/* The init helper's stack: PID 1, cloned from the helper, goes on running on (its copy of) it until
+ * it execs, so it is as large as a main thread's; only the pages touched cost anything. */
+#define INIT_HELPER_STACK_SIZE (8U * 1024U * 1024U)
+
 /* -U: the container's PID 1, made in its own PID namespace by a helper (child_init_spawn()), and
  * the PID namespace entered for the setup child's clone (RET_HOST_PIDNS: ours, to go back to).
- * We are in the container's network namespace meanwhile: the helper and PID 1 are made in it. */
+ * We are in the container's network namespace meanwhile: the helper and PID 1 are made in it.
+ * The helper shares our memory (CLONE_VM, CLONE_VFORK: we sleep until it has made PID 1 and
+ * exited), not our fd table or file system information (setns() into a user namespace refuses a
+ * shared one): a fork() here copied our page tables once more and took a copy-on-write fault for
+ * every page either side touched afterwards, a few ms for a process that only makes another one.
+ * PID 1's clone from it is the one copy of our memory. */
 static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns) {
         _cleanup_close_ int pidns = -EBADF, host_pidns = -EBADF;
-        int pfd[2], res = 0, status;
+        InitHelper h = { .params = params, .result = -EPROTO };
+        size_t page = (size_t) sysconf(_SC_PAGESIZE);
         cpu_set_t cpus;
         char path[64];
         bool pinned;
-        pid_t helper, init = 0;
-        ssize_t n;
+        void *stack;
+        pid_t helper;
+        int status = 0;
 
-        if (pipe2(pfd, O_CLOEXEC) < 0)
-                return log_error_errno(negative_errno(), "Failed to create a pipe: %m");
-        /* we wait for it: on our CPU (see cpu_pin_here()); it takes the whole mask back at once, PID 1
-         * and the guest must not inherit one CPU */
+        stack = mmap(NULL, INIT_HELPER_STACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+        if (stack == MAP_FAILED)
+                return log_error_errno(negative_errno(), "Failed to allocate a stack for the helper of the container's PID 1: %m");
+        /* a guard page below it: an overflow faults, never writes into whatever is mapped there */
+        (void) mprotect(stack, page, PROT_NONE);
+        /* we wait for it: on our CPU (see cpu_pin_here()) */
         pinned = cpu_pin_here(&cpus);
-        helper = fork();
+        h.cpus = pinned ? &cpus : NULL;
+        helper = clone(init_helper, (char *) stack + INIT_HELPER_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &h);
         if (pinned)
                 cpu_unpin(&cpus);
         if (helper < 0) {
-                safe_close(pfd[0]);
-                safe_close(pfd[1]);
+                (void) munmap(stack, INIT_HELPER_STACK_SIZE);
                 return log_error_errno(negative_errno(), "Failed to start a helper for the container's PID 1: %m");
         }
-        if (helper == 0) {
-                /* a copy of us, host root: it leaves in the user namespace, so it only ever exits */
-                pfd[0] = safe_close(pfd[0]);
-                res = child_init_spawn(params, &init);
-                res = res < 0 ? res : init;
-                (void) !write(pfd[1], &res, sizeof res);
-                _exit(res < 0 ? EXIT_FAILURE : EXIT_SUCCESS);
-        }
-        pfd[1] = safe_close(pfd[1]);
-        n = read(pfd[0], &res, sizeof res);
-        safe_close(pfd[0]);
-        (void) waitpid(helper, &status, 0);
-        if (n != sizeof res)
+        while (waitpid(helper, &status, 0) < 0 && errno == EINTR)
+                ;
+        /* PID 1 runs on a copy of its own */
+        (void) munmap(stack, INIT_HELPER_STACK_SIZE);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || h.result == 0)
                 return log_error_errno(-EPROTO, "The helper for the container's PID 1 ended without a word.");
-        if (res < 0)
-                return res; /* it logged */
-        m->pid = (pid_t) res;
+        if (h.result < 0)
+                return h.result; /* it logged */
+        m->pid = (pid_t) h.result;
 
         snprintf(path, sizeof path, "/proc/%d/ns/pid", (int) m->pid);
         pidns = open(path, O_RDONLY | O_CLOEXEC);
