@@ -312,6 +312,8 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
         if (WIFSIGNALED(status))
                 return log_error_errno(-EPROTO, "Failed to make a locked mount namespace for the container: its helper was killed by %s.",
                                        signal_to_string(WTERMSIG(status), sig));
+        if (h.error == ENOENT && setup_fd < 0)
+                return -ESRCH; /* the child is gone: not logged, its own error says why (the caller) */
         if (h.error > 0)
                 return log_error_errno(-h.error, "Failed to make a locked mount namespace for the container: %m");
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || fd < 0)
@@ -428,6 +430,11 @@ static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, in
         int r;
 
         r = make_locked_mount_namespace(m->setup_pid, m->userns.fd, &ns, &m->setup_mntns);
+        if (r == -ESRCH) {
+                /* the child went on meanwhile (its limits, the host's files) and failed there */
+                r = startup_child_error(p);
+                return r < 0 ? r : log_error_errno(-ESRCH, "The container's setup ended before its mounts could be locked.");
+        }
         if (r < 0)
                 return r;
         if (m->setup_pid == m->pid)

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -157,6 +158,12 @@ int startup_send(Startup *p, StartupStep step, int value, int value2, int fd) {
                                                 "was due.",
                                        startup_side_to_string(p->side), step_name(step), due_name(p->next));
         r = send_message_fd(p->fd, &m, sizeof m, fd);
+        if (r < 0 && p->side == STARTUP_MONITOR) {
+                /* gone: most likely it failed, and said why before it went */
+                int q = startup_child_error(p);
+                if (q < 0)
+                        return q;
+        }
         if (r < 0)
                 return log_error_errno(r, "Failed to send start-up step '%s' to the %s: %m", step_name(step),
                                        p->side == STARTUP_MONITOR ? "container" : "monitor");
@@ -182,6 +189,10 @@ static int log_child_error(const SyncMessage *msg) {
 
 static int receive(Startup *p, SyncMessage *ret, int *ret_fd) {
         int r = recv_message_fd(p->fd, ret, sizeof *ret, ret_fd);
+        /* A peer that exits with a message of ours unread resets the connection: the first recv()
+         * reports that (and clears it), what it sent before it went still waits behind. */
+        if (r == -ECONNRESET)
+                r = recv_message_fd(p->fd, ret, sizeof *ret, ret_fd);
         if (r > 0)
                 ret->text[sizeof ret->text - 1] = 0;
         return r;
@@ -242,6 +253,20 @@ int startup_finish(Startup *p) {
         if (m.type == STARTUP_MSG_ERROR)
                 return log_child_error(&m);
         return startup_check(p, m.type); /* fails: nothing is due */
+}
+
+int startup_child_error(Startup *p) {
+        struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
+        SyncMessage m;
+        int r, fd = -EBADF;
+
+        if (p->side != STARTUP_MONITOR || poll(&pfd, 1, 0) <= 0 || !(pfd.revents & POLLIN))
+                return 0;
+        r = receive(p, &m, &fd);
+        safe_close(fd);
+        if (r <= 0 || m.type != STARTUP_MSG_ERROR)
+                return 0;
+        return log_child_error(&m);
 }
 
 int startup_send_error(Startup *p, int error, const char *text) {

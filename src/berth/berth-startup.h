@@ -128,4 +128,7 @@ int startup_recv(Startup *p, StartupStep step, SyncMessage *ret, int *ret_fd);
  * logged error if its exec failed, -EPROTO on anything else. Logs. */
 int startup_finish(Startup *p);
 /* The child, on failure: ERROR (< 0) and its message TEXT (NULL: none) to the monitor. */
+/* The monitor, after one of its steps failed: an error the child sent before it (it may have failed
+ * first, and so caused ours) is logged, and returned; 0 if none is waiting. Never blocks. */
+int startup_child_error(Startup *p);
 int startup_send_error(Startup *p, int error, const char *text);

@@ -727,6 +727,20 @@ test_rlimit_nofile() {
         assert_eq "1024 2048" "$OUT"
 }
 
+# A limit the kernel refuses fails in the child while the monitor locks the mounts: the error
+# must be the child's, every time, not the monitor's about the child that went meanwhile ("Failed
+# to make a locked mount namespace", "Broken pipe", "Connection reset by peer").
+test_rlimit_refused_says_why_every_time() {
+        local too_many i
+        make_tiny_tree "$ROOT"
+        too_many=$(( $(cat /proc/sys/fs/nr_open) + 1 ))
+        for i in $(seq 1 20); do
+                berth "${B[@]}" -M "$(machine)" --rlimit="NOFILE=1024:$too_many" -D "$ROOT" /bin/true
+                assert_eq 1 "$RC"
+                assert_eq "berth: Failed to set resource limit 7 (--rlimit=): Operation not permitted" "$ERR"
+        done
+}
+
 test_oom_score_adjust() {
         make_tiny_tree "$ROOT"
         payload --oom-score-adjust=500 -- oom
