@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "berth-caps.h"
+#include "berth-cgroup.h"
 #include "berth-bind-user.h"
 #include "berth-child.h"
 #include "berth-console.h"
@@ -794,24 +795,17 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = timed(namespace_plan_join(&p->runtime->namespaces), "join-namespaces");
         if (r < 0)
                 return r;
-        r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
-        if (r < 0)
-                return r;
-        if (unshare((int) namespace_plan_unshare_flags(&p->runtime->namespaces, STARTUP_CGROUP_READY)) < 0)
-                return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
-        log_timing("child", "cgroup-namespace");
-        /* the monitor's other steps before the tree is built: links moved, registered */
-        while (sp->next < _STARTUP_STEP_MAX && startup_step_sender(sp->next) == STARTUP_MONITOR) {
-                r = startup_recv(sp, sp->next, &m, NULL);
-                if (r < 0)
-                        return r;
-        }
 
         /* From here on no mount we make reaches the host. */
         if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
                 return log_error_errno(negative_errno(), "Failed to cut mount propagation to the host: %m");
         log_timing("child", "mount-propagation");
 
+        /* The tree and its API file systems need neither the cgroup nor the monitor's later steps:
+         * made while the monitor makes the cgroups, not after. sysfs shows the network namespace
+         * we are in, already the container's (links moved in later show up in it); nothing of the
+         * guest runs before the monitor has said "registered". Only /sys/fs/cgroup waits for the
+         * cgroup namespace. */
         r = timed(root_mount(s, p->root, p->userns, &root), "root-mount");
         /* attached now (or not used): nothing of it for the payload or the stub init to keep */
         (void) close(p->root->mount_fd);
@@ -820,6 +814,23 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = timed(mount_api_filesystems(root, s, userns_owner(p->userns), &p->runtime->host_os_release), "api-filesystems");
         if (r < 0)
                 return r;
+
+        r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
+        if (r < 0)
+                return r;
+        if (unshare((int) namespace_plan_unshare_flags(&p->runtime->namespaces, STARTUP_CGROUP_READY)) < 0)
+                return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
+        r = timed(cgroup_mount_in_container(root), "cgroup-namespace, cgroup mount");
+        if (r < 0)
+                return r;
+        /* the monitor's other steps before the tree is built: links moved, registered */
+        while (sp->next < _STARTUP_STEP_MAX && startup_step_sender(sp->next) == STARTUP_MONITOR) {
+                r = startup_recv(sp, sp->next, &m, NULL);
+                if (r < 0)
+                        return r;
+        }
+        log_timing("child", "monitor-steps");
+
         /* in /run/host, before the custom mounts (which may bind below the homes) */
         r = timed(bind_users_setup(root, p->userns), "bind-user");
         if (r < 0)

@@ -7,7 +7,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "berth-cgroup.h"
 #include "berth-mount.h"
 #include "log.h"
 #include "util.h"
@@ -381,12 +380,11 @@ int mount_api_filesystems(const char *root, const Settings *s, uid_t owner, cons
 
                 if (!entry_applies(m, s))
                         continue;
-                if (m->mflags & MOUNT_CGROUP) {
-                        r = cgroup_mount_in_container(root);
-                        if (r < 0)
-                                return r;
+                /* made before the cgroup namespace (which exists only once the monitor has moved
+                 * the child into its cgroup): the child mounts it itself right after unsharing
+                 * (cgroup_mount_in_container()) */
+                if (m->mflags & MOUNT_CGROUP)
                         continue;
-                }
                 /* Every mount point is opened inside the tree and mounted on through its fd: the
                  * top-level ones are the tree's own (hostile) directories, the others lie in file
                  * systems we just mounted. */

@@ -35,8 +35,8 @@ typedef struct HostOsRelease {
 /* /etc/os-release, else /usr/lib/os-release. Does not log. */
 void host_os_release_read(HostOsRelease *ret);
 void host_os_release_done(HostOsRelease *h);
-/* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp,
- * /sys/fs/cgroup (cgroup2 of the container's cgroup namespace), /run/host. */
+/* /proc, /sys, /dev (tmpfs + basic nodes), /dev/shm, /dev/mqueue, /run, /tmp, /run/host; not
+ * /sys/fs/cgroup, which needs the container's cgroup namespace: cgroup_mount_in_container(). */
 /* OWNER: uid and gid of the tmpfs roots (the root of the user namespace, 0 without one). */
 int mount_api_filesystems(const char *root, const Settings *s, uid_t owner, const HostOsRelease *os);
 /* After everything else is mounted: /proc/sys & co read-only, sensitive files masked.
