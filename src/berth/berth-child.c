@@ -823,7 +823,7 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = timed(cgroup_mount_in_container(root), "cgroup-namespace, cgroup mount");
         if (r < 0)
                 return r;
-        /* the monitor's other steps before the tree is built: links moved, registered */
+        /* the monitor's other steps before the rest of the tree: links moved, registered */
         while (sp->next < _STARTUP_STEP_MAX && startup_step_sender(sp->next) == STARTUP_MONITOR) {
                 r = startup_recv(sp, sp->next, &m, NULL);
                 if (r < 0)

@@ -848,8 +848,9 @@ static int monitor_write_record(Monitor *m) {
 
 /* The container's cgroups, and the record that names them (and what else stale cleanup needs). Made
  * right after the clone, while the child joins its namespaces: nothing of the container runs in
- * the meantime, it waits for STARTUP_CGROUP_READY (step_cgroup_ready(), which moves it in) before
- * its cgroup namespace, its tree or anything of the guest. Until then it is where we are, as it
+ * the meantime, it builds what needs no cgroup (the root and most API file systems) and then waits
+ * for STARTUP_CGROUP_READY (step_cgroup_ready(), which moves it in) before its cgroup namespace,
+ * /sys/fs/cgroup or anything of the guest. Until then it is where we are, as it
  * was between the clone and that step before; a failure here kills it (monitor_teardown()). The
  * cgroup of a SIGKILLed monitor is found as before: no record yet is a lock file without one
  * (cgroup_find()). Logs. */
