@@ -54,6 +54,21 @@ test_debug_log_times_each_startup_step() {
         assert_eq "" "$ERR"
 }
 
+# The child builds its root and API file systems while the monitor makes the cgroups, not idle
+# until cgroup-ready (issue 15): only the cgroup namespace and /sys/fs/cgroup wait for it. The
+# child's timing lines come from one process, in the order of its steps; without -U and with it
+# (the setup child's path).
+test_child_mounts_before_cgroup_ready() {
+        local order opts
+        make_tiny_tree "$ROOT"
+        for opts in "" "-U"; do
+                BERTH_LOG_LEVEL=debug berth "${B[@]}" $opts -D "$ROOT" /usr/bin/payload true
+                assert_eq 0 "$RC"
+                order=$(sed -nE 's/^berth: Timing: child (mount-propagation|root-mount|api-filesystems|waited for cgroup-ready|cgroup-namespace, cgroup mount|bind-user): .*/\1/p' <<<"$ERR" | tr '\n' ,)
+                assert_eq "mount-propagation,root-mount,api-filesystems,waited for cgroup-ready,cgroup-namespace, cgroup mount,bind-user," "$order"
+        done
+}
+
 # The libraries that only some machines need (dl-load.h) are loaded when a machine needs them: a
 # plain machine's monitor maps none of them, one with a veth maps libnl and still not the others.
 # Mapping all of them cost every start ~10 ms of CPU and each monitor ~360 kB of private memory.
