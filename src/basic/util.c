@@ -513,8 +513,15 @@ bool cpu_pin_here(cpu_set_t *saved) {
         return sched_setaffinity(0, sizeof one, &one) >= 0;
 }
 
-void cpu_unpin(const cpu_set_t *saved) {
-        (void) sched_setaffinity(0, sizeof *saved, saved);
+int cpu_unpin(const cpu_set_t *saved) {
+        cpu_set_t all;
+
+        if (sched_setaffinity(0, sizeof *saved, saved) >= 0)
+                return 0;
+        /* The mask no longer fits (our cpuset changed meanwhile): every CPU we may use, never the one
+         * we were pinned to. The kernel narrows a full mask to what our cpuset allows. */
+        memset(&all, 0xff, sizeof all);
+        return sched_setaffinity(0, sizeof all, &all) < 0 ? negative_errno() : 0;
 }
 
 int touch(const char *path, mode_t mode) {

@@ -68,9 +68,10 @@ int loop_write(int fd, const void *buf, size_t n);
 int mkdir_p(const char *path, mode_t mode);
 /* Pins the calling thread to the CPU it runs on, its mask saved in *SAVED: true if it did. Around
  * the clone of a helper the caller sleeps until it is done with (CLONE_VFORK), so that the helper
- * runs on our CPU as soon as we sleep; cpu_unpin() puts the mask back. */
+ * runs on our CPU as soon as we sleep; cpu_unpin() puts the mask back (or, where that mask no longer
+ * fits, every CPU we may use): negative errno if it could not. */
 bool cpu_pin_here(cpu_set_t *saved);
-void cpu_unpin(const cpu_set_t *saved);
+int cpu_unpin(const cpu_set_t *saved);
 int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);

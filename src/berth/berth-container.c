@@ -297,8 +297,8 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
         /* on our CPU, which is idle while we wait for it (see cpu_pin_here()) */
         pinned = cpu_pin_here(&cpus);
         pid = clone(locked_mounts_helper, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
-        if (pinned)
-                cpu_unpin(&cpus);
+        if (pinned && cpu_unpin(&cpus) < 0)
+                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to start a helper for the locked mount namespace: %m");
         while (waitpid(pid, &status, 0) < 0)
@@ -510,8 +510,13 @@ static int init_helper(void *userdata) {
 
         /* started on the monitor's CPU (see cpu_pin_here()), it takes the whole mask back at once:
          * PID 1 and the guest must not inherit one CPU (until --cpu-affinity= sets theirs) */
-        if (h->cpus)
-                cpu_unpin(h->cpus);
+        if (h->cpus) {
+                r = cpu_unpin(h->cpus);
+                if (r < 0) {
+                        h->result = log_error_errno(r, "Failed to give the container's PID 1 its CPUs back: %m");
+                        return 0;
+                }
+        }
         r = child_init_spawn(h->params, &init);
         h->result = r < 0 ? r : init;
         return 0;
@@ -550,8 +555,8 @@ static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns
         pinned = cpu_pin_here(&cpus);
         h.cpus = pinned ? &cpus : NULL;
         helper = clone(init_helper, (char *) stack + INIT_HELPER_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &h);
-        if (pinned)
-                cpu_unpin(&cpus);
+        if (pinned && cpu_unpin(&cpus) < 0)
+                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
         if (helper < 0) {
                 (void) munmap(stack, INIT_HELPER_STACK_SIZE);
                 return log_error_errno(negative_errno(), "Failed to start a helper for the container's PID 1: %m");

@@ -730,9 +730,10 @@ static int on_watch(EventSource *src, int fd, uint32_t revents, void *userdata) 
         char buf[8192];
         int r;
 
-        /* what changed does not matter, only that something did: read it all, look again soon.
-         * ENOBUFS (we missed some) says the same. */
-        for (;;) {
+        /* what changed does not matter, only that something did: read what is there, look again
+         * soon. ENOBUFS (we missed some) says the same. A bounded number per wake-up: the guest
+         * makes these events, and must not keep us here; the rest wakes us again. */
+        for (int i = 0; i < 64; i++) {
                 ssize_t k = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
                 if (k < 0 && errno != ENOBUFS && errno != EINTR)
                         break;

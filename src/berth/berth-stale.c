@@ -165,6 +165,11 @@ static int clean_loop_devices(StaleContext *c) {
         return n;
 }
 
+/* A record's temporary copy, left by an instance killed while it wrote the record. */
+static int clean_temp_records(StaleContext *c) {
+        return registry_remove_temp_records(c->name) > 0 ? 1 : 0;
+}
+
 /* The record itself, last; the lock file is the caller's now. */
 static int clean_record(StaleContext *c) {
         _cleanup_free_ char *path = NULL;
@@ -193,6 +198,7 @@ static const StaleResourceType stale_resource_types[] = {
         { "removed network interfaces", clean_network },
         { "removed scratch directories", clean_scratch },
         { "detached loop devices", clean_loop_devices },
+        { "removed a half-written record", clean_temp_records },
         { "removed its record", clean_record },
 };
 

@@ -719,8 +719,8 @@ static int userns_make_full(const char *uid_map, const char *gid_map, int *ret_f
         pinned = cpu_pin_here(&cpus);
         pid = clone(userns_helper, stack + sizeof stack,
                     CLONE_VM | CLONE_NEWUSER | (ret_netns ? CLONE_NEWNET : 0) | CLONE_PIDFD | SIGCHLD, NULL, &pidfd);
-        if (pinned)
-                cpu_unpin(&cpus);
+        if (pinned && cpu_unpin(&cpus) < 0)
+                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
         if (pid < 0)
                 return negative_errno();
         r = proc_pid_of(pidfd, &proc_pid);

@@ -521,6 +521,36 @@ int registry_read(const char *name, MachineRecord **ret) {
         return 0;
 }
 
+/* The temporary files of registry_write() for NAME (".#NAME.XXXXXX"), which a writer killed between
+ * mkostemp() and rename() leaves. Only for the holder of the machine's lock, which no writer then
+ * is. Returns how many it removed. */
+int registry_remove_temp_records(const char *name) {
+        _cleanup_free_ char *dir = NULL, *prefix = NULL;
+        _cleanup_closedir_ DIR *d = NULL;
+        struct dirent *de;
+        int n = 0;
+
+        if (!machine_name_is_valid(name))
+                return -EINVAL;
+        dir = strjoin(registry_run_dir(), "/machines");
+        prefix = strjoin(".#", name, ".");
+        if (!dir || !prefix)
+                return -ENOMEM;
+        d = opendir(dir);
+        if (!d)
+                return errno == ENOENT ? 0 : negative_errno();
+        while ((de = readdir(d))) {
+                const char *rest = startswith_ptr(de->d_name, prefix);
+
+                /* exactly mkostemp()'s six characters: ".#a.b.XXXXXX" is machine "a.b"'s, not "a"'s */
+                if (!rest || strlen(rest) != 6 || strchr(rest, '.'))
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                        n++;
+        }
+        return n;
+}
+
 int registry_remove(const char *name) {
         _cleanup_free_ char *record = NULL, *scratch = NULL, *lock = NULL;
         int r, ret = 0;

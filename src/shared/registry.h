@@ -94,6 +94,8 @@ int registry_read(const char *name, MachineRecord **ret);
 /* Remove record, scratch dir and lock file. Call with the lock held, as the
  * last step of teardown, then close the lock fd. */
 int registry_remove(const char *name);
+/* The half-written records a writer killed before its rename() left; for the lock's holder. */
+int registry_remove_temp_records(const char *name);
 /* Is the record's owner alive (its lock held)? 1 yes, 0 no. */
 int registry_is_live(const char *name);
 /* Does the machine's running instance hold its lock (its record names the holder)? 1 yes, 0 no:

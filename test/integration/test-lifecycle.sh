@@ -92,6 +92,8 @@ assert_no_leftovers() {
         [ -z "$cgs" ] || fail "cgroups of '$name' left behind: $cgs"
         [ ! -e "$RUN_DIR/locks/$name.lock" ] || fail "lock file of '$name' left behind"
         [ ! -e "$RUN_DIR/scratch/$name" ] || fail "scratch dir of '$name' left behind"
+        [ -z "$(find "$RUN_DIR/machines" -maxdepth 1 -name ".#$name.??????" 2>/dev/null)" ] ||
+                fail "a temporary record of '$name' left behind"
 }
 
 test_same_name_refused() {
@@ -279,6 +281,22 @@ test_sigkill_before_record_cleans() {
         berth --cleanup -M "$name"
         assert_eq 0 "$RC"
         assert_no_leftovers "$name"
+}
+
+# A berth killed while it writes its record (between the temporary file and its rename()) leaves
+# the temporary file: --cleanup removes it, and not that of a machine whose name only starts alike.
+test_cleanup_removes_a_half_written_record() {
+        local name
+        name=$(new_name)
+        mkdir -p "$RUN_DIR/machines"
+        echo "NAME=$name" >"$RUN_DIR/machines/.#$name.Ab3dEf"
+        echo "NAME=$name.x" >"$RUN_DIR/machines/.#$name.x.Ab3dEf"
+        berth --cleanup -M "$name"
+        assert_eq 0 "$RC" "$ERR"
+        assert_match "$ERR" "^berth: Cleaned up after a dead instance of machine '$name': .*removed a half-written record"
+        assert_no_leftovers "$name"
+        [ -e "$RUN_DIR/machines/.#$name.x.Ab3dEf" ] || fail "removed the temporary record of machine '$name.x'"
+        rm -f "$RUN_DIR/machines/.#$name.x.Ab3dEf"
 }
 
 # --cleanup, as nspawn's: cleans after a dead instance of the machine without starting anything,

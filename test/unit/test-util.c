@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -565,6 +566,22 @@ static void test_now(void) {
         CHECK(a > 0 && b >= a);
 }
 
+/* cpu_unpin() with a mask that no longer fits (only a CPU that does not exist, as when our cpuset
+ * changed meanwhile) falls back to every CPU we may use, never leaves us pinned */
+static void test_cpu_unpin(void) {
+        cpu_set_t before, gone, after, both;
+
+        CHECK(sched_getaffinity(0, sizeof before, &before) == 0);
+        CPU_ZERO(&gone);
+        CPU_SET(CPU_SETSIZE - 1, &gone);
+        CHECK(cpu_unpin(&gone) == 0);
+        CHECK(sched_getaffinity(0, sizeof after, &after) == 0);
+        /* every CPU we had, at least (more if a taskset narrowed us: the cpuset allows them) */
+        CPU_AND(&both, &before, &after);
+        CHECK(CPU_EQUAL(&both, &before));
+        CHECK(cpu_unpin(&before) == 0);
+}
+
 static const TapCase cases[] = {
         { "strv", test_strv },
         { "strv_split", test_strv_split },
@@ -585,6 +602,7 @@ static const TapCase cases[] = {
         { "fds", test_fds },
         { "string_table_lookup", test_string_table_lookup },
         { "now_usec", test_now },
+        { "cpu_unpin", test_cpu_unpin },
 };
 
 int main(void) {
