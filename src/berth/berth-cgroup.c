@@ -546,11 +546,12 @@ static void cpuset_init(const char *dir, bool fresh, CpusetValues *v) {
 /* CPUSET: DIR is in the v1 hierarchy with the cpuset controller (only there is there anything to
  * fill in: a look for cpuset.cpus in every other one cost a syscall per cgroup), and holds what
  * its parent has, if known (NULL: read them). */
-static int mkdir_cgroup(const char *dir, CpusetValues *cpuset) {
+/* EXCLUSIVE: one that is there already is an error (-EEXIST), not taken over. */
+static int mkdir_cgroup(const char *dir, CpusetValues *cpuset, bool exclusive) {
         bool fresh = true;
 
         if (mkdir(dir, 0755) < 0) {
-                if (errno != EEXIST)
+                if (errno != EEXIST || exclusive)
                         return negative_errno();
                 fresh = false;
         }
@@ -988,7 +989,7 @@ static void maybe_move_to_supervisor(CGroup *cg, const char *own, const char *ma
         }
 
         supervisor = path_join(machine_dir, "supervisor");
-        if (!supervisor || mkdir_cgroup(supervisor, NULL) < 0)
+        if (!supervisor || mkdir_cgroup(supervisor, NULL, false) < 0)
                 return;
         snprintf(buf, sizeof(buf), "%d", (int) getpid());
         r = write_attr(supervisor, "cgroup.procs", buf);
@@ -1123,13 +1124,27 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                         log_oom();
                         break;
                 }
-                r = mkdir_cgroup(dir, cpuset);
+                /* The machine's own: new. We removed a dead instance's above, holding the lock no
+                 * other berth of this machine gets; one that is there now was made by someone
+                 * else meanwhile (who can write where our cgroup is: a delegated subtree's owner),
+                 * and the container must not live in a cgroup another owns. */
+#if BERTH_TEST_HOOKS
+                /* BERTH_TEST_CGROUP_RACE=1: another makes the machine's cgroup right before us */
+                if (getenv("BERTH_TEST_CGROUP_RACE"))
+                        (void) mkdir(dir, 0755);
+#endif
+                r = mkdir_cgroup(dir, cpuset, true);
+                if (r == -EEXIST) {
+                        log_error("Cgroup '%s' appeared while berth made it: another made it (whoever may write "
+                                  "to berth's own cgroup). Refusing to put the container into it.", dir);
+                        break;
+                }
                 if (r >= 0 && v2) {
                         maybe_move_to_supervisor(cg, h[i].own, dir);
                         enable_all(dir);
                 }
                 if (r >= 0)
-                        r = mkdir_cgroup(policies[i], cpuset);
+                        r = mkdir_cgroup(policies[i], cpuset, false);
                 if (r >= 0 && v2)
                         enable_all(policies[i]);
                 if (r < 0)
@@ -1153,7 +1168,7 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                         r = log_oom();
                 else {
                         r = mkdir_cgroup(payload, controllers_have(h[i].controllers, "cpuset") ? &cpuset_values
-                                                                                               : NULL);
+                                                                                               : NULL, false);
                         if (r < 0)
                                 log_error_errno(r, "Failed to create cgroup '%s': %m", payload);
                 }

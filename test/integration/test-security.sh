@@ -718,6 +718,23 @@ test_cgroup_gone_hierarchy_is_not_made_anew() {
         assert_not_contains "$cg" ":name=$name:/berth-"
 }
 
+# Whoever may write to berth's own cgroup (the owner of a delegated subtree berth runs in) could
+# make the machine's cgroup between berth's look for a dead instance's and its mkdir: berth refuses
+# to put the container into a cgroup it did not make, and leaves nothing of its own.
+test_cgroup_made_by_another_is_refused() {
+        require_test_hooks
+        local m
+        make_tiny_tree "$ROOT"
+        m=$(machine)
+        BERTH_TEST_CGROUP_RACE=1 berth "${B[@]}" -M "$m" -D "$ROOT" /bin/sh -c 'echo ran'
+        assert_eq 1 "$RC"
+        assert_not_contains "$OUT" ran
+        assert_contains "$ERR" "appeared while berth made it"
+        berth "${B[@]}" -M "$m" -D "$ROOT" /bin/sh -c 'echo ran'
+        assert_eq 0 "$RC" "$ERR"
+        assert_eq ran "$OUT"
+}
+
 # ---- resources (applied by the child; checked here) ----
 
 test_rlimit_nofile() {
