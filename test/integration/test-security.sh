@@ -617,6 +617,38 @@ test_cgroup_v1_devices_allow_cannot_be_widened() {
         assert_contains "$OUT" errno=EPERM
 }
 
+# killed_in_hierarchy HOLDER M [SUB]: runs machine M (its record in $RUN_DIR) with its berth in our
+# cgroup of the named hierarchy at $T/h (in HOLDER's mount namespace), or in a new cgroup SUB there;
+# checks the machine's cgroup there, SIGKILLs berth, cleans up after it and checks that the
+# machine's cgroups went. The cleanup is the next start of M, or berth --cleanup for a berth in SUB
+# (a berth looks for a dead instance's cgroups below its own cgroup otherwise).
+killed_in_hierarchy() {
+        local holder=$1 m=$2 sub=${3:+$3/} bg
+        if [ -n "$sub" ]; then
+                nsenter -t "$holder" -m mkdir "$T/h/$sub" || fail "could not make a cgroup in the hierarchy"
+        fi
+        (
+                if [ -n "$sub" ]; then
+                        nsenter -t "$holder" -m sh -c 'echo "$1" >"$2/cgroup.procs"' sh "$BASHPID" "$T/h/$sub" || exit 1
+                fi
+                exec "$BERTH" "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload sleep 100 </dev/null >/dev/null 2>&1
+        ) &
+        bg=$!
+        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m" || fail "the machine did not start"
+        nsenter -t "$holder" -m test -d "$T/h/${sub}berth-$m/policy/payload" ||
+                fail "no cgroup ${sub}berth-$m/policy/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
+        kill -KILL "$bg"
+        wait "$bg" || true
+        if [ -n "$sub" ]; then
+                berth --cleanup -M "$m"
+        else
+                berth "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload true
+        fi
+        assert_eq 0 "$RC"
+        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m")" ] ||
+                fail "cgroups left in the hierarchy${sub:+ after --cleanup}: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
+}
+
 # A hierarchy the host has but mounts nowhere: a named one, made for the test in a throwaway
 # mount namespace (the host's cgroup mounts stay as they are). The holder keeps it until the
 # case ends, then removes what is left below its root (so that the kernel drops it) and exits.
@@ -651,41 +683,14 @@ test_cgroup_unmounted_hierarchy_is_the_containers_own() {
         assert_not_contains "$OUT" /release_agent
 
         # what a SIGKILLed berth leaves there goes with the next start of the machine (its record in
-        # a run dir of the case's own: a berth of another run would clean it first, another way)
-        local m bg
+        # a run dir of the case's own: a berth of another run would clean it first, another way),
+        # and what one that ran in another cgroup there than ours leaves goes with its record
+        local m m2
         private_run_dir
         m=$(machine)
-        "$BERTH" "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload sleep 100 </dev/null >/dev/null 2>&1 &
-        bg=$!
-        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m" || fail "the machine did not start"
-        nsenter -t "$holder" -m test -d "$T/h/berth-$m/policy/payload" ||
-                fail "no cgroup berth-$m/policy/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
-        kill -KILL "$bg"
-        wait "$bg" || true
-        berth "${B[@]}" -M "$m" -D "$ROOT" /usr/bin/payload true
-        assert_eq 0 "$RC"
-        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m")" ] ||
-                fail "cgroups left in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
-
-        # and what one that ran in another cgroup there than ours leaves goes with its record (berth
-        # --cleanup): a berth looks for a dead instance's cgroups below its own cgroup otherwise
-        local m2
+        killed_in_hierarchy "$holder" "$m"
         m2=$(machine)
-        nsenter -t "$holder" -m mkdir "$T/h/sub" || fail "could not make a cgroup in the hierarchy"
-        (
-                nsenter -t "$holder" -m sh -c 'echo "$1" >"$2/cgroup.procs"' sh "$BASHPID" "$T/h/sub" || exit 1
-                exec "$BERTH" "${B[@]}" -M "$m2" -D "$ROOT" /usr/bin/payload sleep 100 </dev/null >/dev/null 2>&1
-        ) &
-        bg=$!
-        wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m2" || fail "the machine did not start"
-        nsenter -t "$holder" -m test -d "$T/h/sub/berth-$m2/policy/payload" ||
-                fail "no cgroup sub/berth-$m2/policy/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
-        kill -KILL "$bg"
-        wait "$bg" || true
-        berth --cleanup -M "$m2"
-        assert_eq 0 "$RC"
-        [ -z "$(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d -name "berth-$m2")" ] ||
-                fail "cgroups left in the hierarchy after --cleanup: $(nsenter -t "$holder" -m find "$T/h" -mindepth 1 -type d)"
+        killed_in_hierarchy "$holder" "$m2" sub
 
         touch "$T/h.done"
         wait "$holder" || true
