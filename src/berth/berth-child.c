@@ -818,6 +818,11 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
         if (r < 0)
                 return r;
+        /* off the monitor's CPU while it made the cgroups (cpu_spread_self()): every CPU again, before
+         * the payload or a guest's process can inherit the narrower mask */
+        r = cpu_spread_done(&p->spread);
+        if (r < 0)
+                return log_error_errno(r, "Failed to take the monitor's CPU mask back: %m");
         if (unshare((int) namespace_plan_unshare_flags(&p->runtime->namespaces, STARTUP_CGROUP_READY)) < 0)
                 return log_error_errno(negative_errno(), "Failed to create a cgroup namespace: %m");
         r = timed(cgroup_mount_in_container(root), "cgroup-namespace, cgroup mount");
@@ -1069,6 +1074,7 @@ _noreturn_ void child_main(const ChildParams *p) {
         ChildError error = {};
         Startup sp;
 
+        cpu_spread_self(&p->spread);
         child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
         r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
         if (r == 0)

@@ -8,6 +8,7 @@
 #include "berth-settings.h"
 #include "berth-startup.h"
 #include "berth-userns.h"
+#include "util.h"
 
 typedef struct ChildParams {
         const Settings *settings;
@@ -16,6 +17,7 @@ typedef struct ChildParams {
         int sync_fd;            /* the child's end of the start-up protocol (berth-startup.h) */
         const char *term;       /* $TERM for the payload */
         const UserNamespace *userns; /* the monitor's: fd -EBADF without --private-users */
+        CpuSpread spread;       /* the first process starts beside the monitor (cpu_spread_prepare()) */
 } ChildParams;
 
 /* Body of the container's first process (with -U: the setup child); never returns. */

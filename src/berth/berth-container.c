@@ -283,9 +283,8 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
         _cleanup_close_ int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC), fd = -EBADF, setup_fd = -EBADF;
         LockedMountsHelper h = { .child = child, .userns_fd = userns_fd, .proc_fd = proc_fd, .fd = -EBADF,
                                  .setup_fd = -EBADF };
-        cpu_set_t cpus;
+        CpuPin pin;
         char sig[16];
-        bool pinned;
         int status;
         pid_t pid;
 
@@ -294,11 +293,8 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
 #if BERTH_TEST_HOOKS
         h.die = getenv("BERTH_TEST_KILL_LOCKED_MOUNTS_HELPER") != NULL;
 #endif
-        /* on our CPU, which is idle while we wait for it (see cpu_pin_here()) */
-        pinned = cpu_pin_here(&cpus);
-        pid = clone(locked_mounts_helper, stack + sizeof stack, CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h);
-        if (pinned && cpu_unpin(&cpus) < 0)
-                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
+        pid = clone_on_our_cpu(&pin, locked_mounts_helper, stack + sizeof stack,
+                               CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &h, NULL);
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to start a helper for the locked mount namespace: %m");
         while (waitpid(pid, &status, 0) < 0)
@@ -499,7 +495,7 @@ static int run_startup(Monitor *m, int sync_fd) {
 
 typedef struct InitHelper {
         const ChildParams *params;
-        const cpu_set_t *cpus; /* the monitor's CPUs, to take back; NULL: not pinned */
+        const CpuPin *pin; /* the monitor's CPUs, to take back */
         int result; /* out: PID 1's pid, or a negative errno (logged) */
 } InitHelper;
 
@@ -508,14 +504,12 @@ static int init_helper(void *userdata) {
         pid_t init = 0;
         int r;
 
-        /* started on the monitor's CPU (see cpu_pin_here()), it takes the whole mask back at once:
+        /* started on the monitor's CPU (clone_on_our_cpu()), it takes the whole mask back at once:
          * PID 1 and the guest must not inherit one CPU (until --cpu-affinity= sets theirs) */
-        if (h->cpus) {
-                r = cpu_unpin(h->cpus);
-                if (r < 0) {
-                        h->result = log_error_errno(r, "Failed to give the container's PID 1 its CPUs back: %m");
-                        return 0;
-                }
+        r = cpu_unpin(h->pin);
+        if (r < 0) {
+                h->result = log_error_errno(r, "Failed to give the container's PID 1 its CPUs back: %m");
+                return 0;
         }
         r = child_init_spawn(h->params, &init);
         h->result = r < 0 ? r : init;
@@ -536,11 +530,10 @@ static int init_helper(void *userdata) {
  * PID 1's clone from it is the one copy of our memory. */
 static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns) {
         _cleanup_close_ int pidns = -EBADF, host_pidns = -EBADF;
-        InitHelper h = { .params = params, .result = -EPROTO };
+        CpuPin pin = {};
+        InitHelper h = { .params = params, .pin = &pin, .result = -EPROTO };
         size_t page = (size_t) sysconf(_SC_PAGESIZE);
-        cpu_set_t cpus;
         char path[64];
-        bool pinned;
         void *stack;
         pid_t helper;
         int status = 0;
@@ -551,12 +544,9 @@ static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns
                 return log_error_errno(negative_errno(), "Failed to allocate a stack for the helper of the container's PID 1: %m");
         /* a guard page below it: an overflow faults, never writes into whatever is mapped there */
         (void) mprotect(stack, page, PROT_NONE);
-        /* we wait for it: on our CPU (see cpu_pin_here()) */
-        pinned = cpu_pin_here(&cpus);
-        h.cpus = pinned ? &cpus : NULL;
-        helper = clone(init_helper, (char *) stack + INIT_HELPER_STACK_SIZE, CLONE_VM | CLONE_VFORK | SIGCHLD, &h);
-        if (pinned && cpu_unpin(&cpus) < 0)
-                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
+        /* we wait for it (CLONE_VFORK): on our CPU */
+        helper = clone_on_our_cpu(&pin, init_helper, (char *) stack + INIT_HELPER_STACK_SIZE,
+                                  CLONE_VM | CLONE_VFORK | SIGCHLD, &h, NULL);
         if (helper < 0) {
                 (void) munmap(stack, INIT_HELPER_STACK_SIZE);
                 return log_error_errno(negative_errno(), "Failed to start a helper for the container's PID 1: %m");
@@ -640,6 +630,8 @@ static int spawn(Monitor *m) {
                 m->init_sync_fd = init_pair[0];
         }
 
+        /* It works beside us until it needs the cgroups we make meanwhile: on another CPU. */
+        cpu_spread_prepare(&params.spread);
         /* A raw clone() behaves like fork() here: we are single-threaded. */
         pid = r < 0 ? 0 : (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
         if (pid != 0 || r < 0) {
@@ -657,8 +649,10 @@ static int spawn(Monitor *m) {
                 return r;
         if (pid < 0)
                 return log_error_errno(negative_errno(), "Failed to create the container's namespaces: %m");
-        if (pid > 0)
+        if (pid > 0) {
+                cpu_spread_child(&params.spread, pid);
                 log_timing("monitor", "clone");
+        }
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
                 netns = safe_close(netns);

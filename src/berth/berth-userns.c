@@ -709,18 +709,15 @@ static int userns_make_full(const char *uid_map, const char *gid_map, int *ret_f
         static _Alignas(16) char stack[4096];
         _cleanup_close_ int pidfd = -EBADF, fd = -EBADF, netns = -EBADF;
         char path[64];
-        cpu_set_t cpus;
-        bool pinned;
+        CpuPin pin;
         int r = 0;
         pid_t pid, proc_pid = 0;
 
-        /* The helper only has to exist, but its exit, which we wait for below, runs on its CPU: ours
-         * (see cpu_pin_here()), not a busy one it would wait for. */
-        pinned = cpu_pin_here(&cpus);
-        pid = clone(userns_helper, stack + sizeof stack,
-                    CLONE_VM | CLONE_NEWUSER | (ret_netns ? CLONE_NEWNET : 0) | CLONE_PIDFD | SIGCHLD, NULL, &pidfd);
-        if (pinned && cpu_unpin(&cpus) < 0)
-                log_warning_errno(negative_errno(), "Failed to take our CPU mask back, staying on one CPU: %m");
+        /* The helper only has to exist, but its exit, which we wait for below, runs on its CPU: ours,
+         * not a busy one it would wait for. */
+        pid = clone_on_our_cpu(&pin, userns_helper, stack + sizeof stack,
+                               CLONE_VM | CLONE_NEWUSER | (ret_netns ? CLONE_NEWNET : 0) | CLONE_PIDFD | SIGCHLD, NULL,
+                               &pidfd);
         if (pid < 0)
                 return negative_errno();
         r = proc_pid_of(pidfd, &proc_pid);

@@ -777,6 +777,21 @@ test_cpu_affinity() {
         assert_eq 0 "$OUT"
 }
 
+# The container's first process starts off the monitor's CPU, to work beside it while the monitor
+# makes the cgroups (cpu_spread_*()), and the -U helpers on it: the payload still gets every CPU
+# berth had, with and without -U.
+test_payload_gets_every_cpu() {
+        local host
+        host=$("$BERTH_PAYLOAD" affinity)
+        make_tiny_tree "$ROOT"
+        payload -- affinity
+        assert_eq 0 "$RC"
+        assert_eq "$host" "$OUT" "the payload's CPUs"
+        payload -U -- affinity
+        assert_eq 0 "$RC"
+        assert_eq "$host" "$OUT" "the payload's CPUs with -U"
+}
+
 # A tree that carries the host's machine id must never get the host's journal directory bound into
 # it (--link-journal=host, or auto where the host keeps /var/log/journal/ID: its own journal).
 test_host_machine_id_gets_no_host_journal() {
