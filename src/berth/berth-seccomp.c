@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -839,14 +840,16 @@ static int build_id_cb(struct dl_phdr_info *info, size_t size, void *userdata) {
         return 1; /* only the main program */
 }
 
-/* The key of a cached program: everything the policy is computed from, so that a cache hit
- * needs no name resolution at all. */
-static uint64_t policy_hash(const Settings *s, uint64_t caps) {
+/* A hash of the running program's build ID (of its file, if it has none): the first half of a
+ * cached program's name, so that pruning can tell the programs of another build from ours. */
+static uint64_t build_tag(void) {
+        static uint64_t tag = 0;
         uint64_t h = UINT64_C(0xcbf29ce484222325);
         struct stat st;
         BuildId b = {};
 
-        h = fnv1a(h, POLICY_FORMAT, strlen(POLICY_FORMAT));
+        if (tag != 0)
+                return tag;
         (void) dl_iterate_phdr(build_id_cb, &b);
         if (b.size > 0)
                 h = fnv1a(h, b.id, b.size);
@@ -854,6 +857,17 @@ static uint64_t policy_hash(const Settings *s, uint64_t caps) {
                 uint64_t id[4] = { st.st_dev, st.st_ino, (uint64_t) st.st_size, (uint64_t) st.st_mtim.tv_sec };
                 h = fnv1a(h, id, sizeof id);
         }
+        tag = h != 0 ? h : 1;
+        return tag;
+}
+
+/* The key of a cached program: everything the policy is computed from, so that a cache hit
+ * needs no name resolution at all. */
+static uint64_t policy_hash(const Settings *s, uint64_t caps) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325), tag = build_tag();
+
+        h = fnv1a(h, POLICY_FORMAT, strlen(POLICY_FORMAT));
+        h = fnv1a(h, &tag, sizeof tag);
         /* The build ID also names the architecture: no need for libseccomp's word on it. The
          * library's version is checked through its file, see above. */
         h = fnv1a(h, &caps, sizeof caps);
@@ -890,8 +904,18 @@ static int cache_dir_trusted(bool create) {
         return 0;
 }
 
+/* BUILD-HASH.bpf: the build first, so that pruning knows whose a program is from its name alone. */
+#define CACHE_NAME_LEN (16 + 1 + 16 + 4)
+
+static char *cache_name(uint64_t hash, char buf[static CACHE_NAME_LEN + 1]) {
+        snprintf(buf, CACHE_NAME_LEN + 1, "%016" PRIx64 "-%016" PRIx64 ".bpf", build_tag(), hash);
+        return buf;
+}
+
 static char *cache_path(uint64_t hash, char buf[static CACHE_PATH_MAX]) {
-        snprintf(buf, CACHE_PATH_MAX, "%s/cache/%016" PRIx64 ".bpf", registry_run_dir(), hash);
+        char name[CACHE_NAME_LEN + 1];
+
+        snprintf(buf, CACHE_PATH_MAX, "%s/cache/%s", registry_run_dir(), cache_name(hash, name));
         return buf;
 }
 
@@ -973,6 +997,149 @@ static int cache_write(const SeccompFilter *f) {
         return r;
 }
 
+/* ---- keeping the cache small ----
+ *
+ * The build is in every key, so each build of berth (and of berthctl, which uses the cache for
+ * exec and shell) writes its programs anew, and each policy adds one: a machine that builds berth
+ * gathered thousands of files in /run. So after a miss has written a program, the directory is
+ * pruned; a hit never scans it. What goes:
+ *   - programs of another build, and of berth before the build was in the name (HASH.bpf), once
+ *     they were written more than CACHE_OTHER_BUILD_USEC ago. Not at once: berthctl and a second
+ *     installed berth are other builds that are alive, and removing their programs at once would
+ *     make each one's miss the other's next miss, for ever. A build that is gone loses them at the
+ *     first miss an hour on;
+ *   - of this build's programs, all but the CACHE_KEEP_BUILD written last;
+ *   - of all programs, all but the CACHE_KEEP_ALL written last: bounded whatever builds come and go;
+ *   - temporary files (NAME.PID.tmp) older than CACHE_TMP_USEC, of a writer that died: a writer
+ *     needs microseconds, and one whose file went only fails to rename it (which it ignores).
+ * The program just written stays. Two misses may prune at once: a name the other one removed
+ * first is ENOENT, ignored; a reader opens a program before it reads it, so removing it
+ * meanwhile costs nothing. The directory is root's (cache_dir_trusted()); still, only regular
+ * files with our names are touched, by name in the directory's fd, and no symlink is followed.
+ * Nothing here may fail a start: the caller logs at debug level and goes on. */
+#define CACHE_KEEP_BUILD 64
+#define CACHE_KEEP_ALL 128
+#define CACHE_OTHER_BUILD_USEC (3600 * USEC_PER_SEC)
+#define CACHE_TMP_USEC (60 * USEC_PER_SEC)
+
+typedef enum CacheFileKind {
+        CACHE_FILE_PROGRAM,
+        CACHE_FILE_TEMPORARY,
+} CacheFileKind;
+
+typedef struct CacheEntry {
+        char name[CACHE_NAME_LEN + 1];
+        uint64_t mtime;
+        bool ours;
+} CacheEntry;
+
+static bool is_hex(const char *p, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+                        return false;
+        return true;
+}
+
+/* Is NAME a program (BUILD-HASH.bpf, or HASH.bpf of an older berth: build 0, which is no build's
+ * tag) or the temporary file of one (NAME.PID.tmp)? -EINVAL for any other name. */
+static int cache_file_kind(const char *name, uint64_t *ret_build) {
+        const char *end = strstr(name, ".bpf");
+        size_t len;
+
+        if (!end)
+                return -EINVAL;
+        len = (size_t) (end - name);
+        if (len == 16 && is_hex(name, 16))
+                *ret_build = 0;
+        else if (len == 33 && is_hex(name, 16) && name[16] == '-' && is_hex(name + 17, 16))
+                *ret_build = strtoull(name, NULL, 16);
+        else
+                return -EINVAL;
+        end += 4;
+        if (*end == 0)
+                return CACHE_FILE_PROGRAM;
+        if (*end++ != '.' || !(*end >= '0' && *end <= '9'))
+                return -EINVAL;
+        while (*end >= '0' && *end <= '9')
+                end++;
+        return streq(end, ".tmp") ? CACHE_FILE_TEMPORARY : -EINVAL;
+}
+
+static int cache_entry_newer_first(const void *a, const void *b) {
+        const CacheEntry *x = a, *y = b;
+
+        return x->mtime < y->mtime ? 1 : x->mtime > y->mtime ? -1 : strcmp(x->name, y->name);
+}
+
+/* Prunes the cache, see above; KEEP_HASH names the program just written. Returns how many files
+ * went. */
+static int cache_prune(uint64_t keep_hash) {
+        _cleanup_closedir_ DIR *d = NULL;
+        _cleanup_free_ CacheEntry *entries = NULL;
+        _cleanup_close_ int fd = -EBADF;
+        size_t n = 0, allocated = 0, kept_ours = 1, kept_all = 1; /* the program just written */
+        char dir[CACHE_PATH_MAX], keep[CACHE_NAME_LEN + 1];
+        uint64_t now = now_usec(CLOCK_REALTIME), tag = build_tag();
+        struct dirent *de;
+        struct stat st;
+        int removed = 0;
+
+        cache_dir(dir);
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (st.st_uid != 0 || (st.st_mode & 0022))
+                return -EPERM;
+        d = fdopendir(fd);
+        if (!d)
+                return negative_errno();
+        TAKE_FD(fd);
+        (void) cache_name(keep_hash, keep);
+
+        while ((de = readdir(d))) {
+                uint64_t build, mtime, age;
+                int kind = cache_file_kind(de->d_name, &build);
+
+                if (kind < 0 || streq(de->d_name, keep) ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                mtime = (uint64_t) st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st.st_mtim.tv_nsec / 1000;
+                age = now > mtime ? now - mtime : 0; /* written "in the future": the clock was set back */
+                if ((kind == CACHE_FILE_TEMPORARY && age >= CACHE_TMP_USEC) ||
+                    (kind == CACHE_FILE_PROGRAM && build != tag && age >= CACHE_OTHER_BUILD_USEC)) {
+                        if (unlinkat(dirfd(d), de->d_name, 0) >= 0)
+                                removed++;
+                        continue;
+                }
+                if (kind == CACHE_FILE_TEMPORARY)
+                        continue;
+                if (n >= allocated) {
+                        CacheEntry *e = reallocarray(entries, allocated * 2 + 64, sizeof *e);
+                        if (!e)
+                                return -ENOMEM;
+                        entries = e;
+                        allocated = allocated * 2 + 64;
+                }
+                entries[n] = (CacheEntry) { .mtime = mtime, .ours = build == tag };
+                strcpy(entries[n].name, de->d_name); /* cache_file_kind() checked its length */
+                n++;
+        }
+
+        qsort(entries, n, sizeof *entries, cache_entry_newer_first);
+        for (size_t i = 0; i < n; i++) {
+                if ((entries[i].ours && kept_ours >= CACHE_KEEP_BUILD) || kept_all >= CACHE_KEEP_ALL) {
+                        if (unlinkat(dirfd(d), entries[i].name, 0) >= 0)
+                                removed++;
+                        continue;
+                }
+                kept_all++;
+                kept_ours += entries[i].ours;
+        }
+        return removed;
+}
+
 /* ---- the pieces ---- */
 
 SeccompFilter *seccomp_filter_free(SeccompFilter *f) {
@@ -1015,6 +1182,13 @@ int seccomp_filter_build_cached(const Settings *s, uint64_t caps, bool use_cache
                 r = cache_write(f);
                 if (r < 0)
                         log_debug_errno(r, "Failed to cache the seccomp program, ignoring: %m");
+                else {
+                        r = cache_prune(f->hash);
+                        if (r < 0)
+                                log_debug_errno(r, "Failed to prune the seccomp cache, ignoring: %m");
+                        else if (r > 0)
+                                log_debug("Removed %d old seccomp programs from the cache.", r);
+                }
         }
 
         *ret = TAKE_PTR(f);

@@ -194,6 +194,92 @@ test_system_call_filter_rejects_unknown_names() {
         assert_contains "$ERR" "no_such_syscall"
 }
 
+# The program cache (RUN_DIR/cache) was never pruned: every build of berth and every policy left a
+# file, thousands on a machine that builds berth. A start that misses prunes it: programs of another
+# build written over an hour ago go (younger ones may be berthctl's or a second berth's), and of
+# this build's programs at most 64 stay, the ones written last. Only regular files with the cache's
+# names are touched; a temporary file that a writer may still be renaming stays. And a start after
+# that still finds its program.
+test_seccomp_cache_is_bounded() {
+        local cache own tag other t0 i name kept
+        make_tiny_tree "$ROOT"
+        private_run_dir # a cache of our own, out of reach of other runs' starts
+        cache=$RUN_DIR/cache
+        payload -- seccomp
+        assert_eq 2 "$OUT" "the first start, which writes the cache"
+        own=$(ls "$cache")
+        assert_match "$own" '^[0-9a-f]{16}-[0-9a-f]{16}\.bpf$' "the one program in the cache, named BUILD-HASH.bpf"
+        tag=${own%%-*}
+        other=1111111111111111
+        [ "$tag" != "$other" ] || other=2222222222222222
+        t0=$(stat -c %Y "$cache/$own")
+
+        # 100 of this build, each a second older than the one before, all older than the real one
+        for i in $(seq 1 100); do
+                name=$(printf '%s-%016x.bpf' "$tag" "$i")
+                echo fake >"$cache/$name"
+                touch -d "@$((t0 - 1 - i))" "$cache/$name"
+        done
+        # of other builds: old ones (and of berth before the build was in the name), a young one
+        for i in $(seq 1 20); do
+                printf 'fake' >"$cache/$(printf '%s-%016x.bpf' "$other" "$i")"
+        done
+        echo fake >"$cache/0123456789abcdef.bpf"
+        touch -d '-2 hours' "$cache/$other"-* "$cache/0123456789abcdef.bpf"
+        echo fake >"$cache/$other-00000000000000ff.bpf"
+        # temporary files: one a writer left two hours ago, one being written
+        echo fake >"$cache/$tag-00000000000000f0.bpf.4242.tmp"
+        touch -d '-2 hours' "$cache/$tag-00000000000000f0.bpf.4242.tmp"
+        echo fake >"$cache/$tag-00000000000000f1.bpf.4243.tmp"
+        # what is not a program, even with a program's name, is left alone
+        echo victim >"$T/victim"
+        ln -s "$T/victim" "$cache/$other-00000000000000fe.bpf"
+        mkdir "$cache/$other-00000000000000fd.bpf"
+        echo fake >"$cache/README"
+        touch -h -d '-2 hours' "$cache/$other-00000000000000fe.bpf" "$cache/$other-00000000000000fd.bpf" "$cache/README"
+
+        payload --system-call-filter='~swapon' -- seccomp
+        assert_eq 2 "$OUT" "a start that misses the cache"
+        kept=$(ls "$cache")
+        assert_eq 0 "$(grep -c "^$other-00000000000000[01]" <<<"$kept" || true)" "old programs of another build go"
+        assert_not_contains "$kept" 0123456789abcdef.bpf "programs of berth before the build was in the name go"
+        assert_contains "$kept" "$other-00000000000000ff.bpf" "a young program of another build stays"
+        assert_eq 64 "$(grep -cE "^$tag-[0-9a-f]{16}\.bpf$" <<<"$kept")" "this build's programs: 64 stay"
+        assert_contains "$kept" "$own" "the first start's program stays (written last but one)"
+        assert_contains "$kept" "$(printf '%s-%016x.bpf' "$tag" 62)" "the newest fakes stay"
+        assert_not_contains "$kept" "$(printf '%s-%016x.bpf' "$tag" 63)" "the oldest fakes go"
+        assert_not_contains "$kept" "$tag-00000000000000f0.bpf.4242.tmp" "a dead writer's temporary file goes"
+        assert_contains "$kept" "$tag-00000000000000f1.bpf.4243.tmp" "a young temporary file stays"
+        assert_contains "$kept" "$other-00000000000000fe.bpf" "a symlink stays"
+        assert_eq victim "$(cat "$T/victim")" "a symlink's target stays"
+        assert_contains "$kept" "$other-00000000000000fd.bpf" "a directory stays"
+        assert_contains "$kept" README "other names stay"
+
+        BERTH_LOG_LEVEL=debug payload -- seccomp
+        assert_eq 2 "$OUT" "the start after"
+        assert_contains "$ERR" "read from the cache" "the start after finds its program"
+}
+
+# Young programs of other builds stay (see above), but not without bound: of all programs, the 128
+# written last stay, however many builds wrote the rest.
+test_seccomp_cache_is_bounded_across_builds() {
+        local cache i name
+        make_tiny_tree "$ROOT"
+        private_run_dir
+        cache=$RUN_DIR/cache
+        mkdir -m 0700 -p "$cache"
+        for i in $(seq 1 200); do
+                name=$(printf '%016x-%016x.bpf' "$((0x1000 + i))" "$i")
+                echo fake >"$cache/$name"
+                touch -d "-$i seconds" "$cache/$name"
+        done
+        payload -- seccomp
+        assert_eq 2 "$OUT" "a start that misses the cache"
+        assert_eq 128 "$(find "$cache" -name '*.bpf' | wc -l)" "programs kept"
+        assert_ok test -e "$cache/$(printf '%016x-%016x.bpf' "$((0x1000 + 127))" 127)"
+        assert_fails test -e "$cache/$(printf '%016x-%016x.bpf' "$((0x1000 + 128))" 128)"
+}
+
 # ---- terminals ----
 
 test_tiocsti_refused_on_pipe_console_with_tty() {
