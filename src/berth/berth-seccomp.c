@@ -5,12 +5,14 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <link.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/netlink.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -44,8 +46,19 @@
  *     separate because libseccomp can't mix an unconditional rule and conditional rules with
  *     different actions for one syscall in one filter.
  *
- * Both are built from tables with libseccomp in the child; see seccomp_filter_build() for what
- * that costs. */
+ * Who builds them: libseccomp builds the argument filter, and we generate the allow-list
+ * ourselves (seccomp_list_generate()) on the architectures we know the AUDIT_ARCH_* of (x86-64,
+ * aarch64 and a few more: NATIVE_AUDIT_ARCH); elsewhere libseccomp builds it too. Why: the kernel's
+ * cost of loading a program grows with its length (it checks it, converts it to eBPF, and
+ * prepares its per-syscall action cache by emulating the program for every syscall number), and
+ * libseccomp emits one comparison per syscall: 392 instructions for the default policy, loaded in
+ * ~0.75 ms on every start, most of the child's seccomp step. The allowed numbers form a few dozen
+ * runs of consecutive numbers, so a tree of range tests says the same in 65 instructions, loaded in
+ * about half the time. It is a pure function of the policy's bitmaps and does what libseccomp's
+ * program does for every number and architecture (the unit test runs both), down to the kernel's
+ * action cache still seeing what is always allowed: it only uses the instructions that cache can
+ * emulate. Both programs are made in the monitor before the child starts and kept in a cache (see
+ * there); the child only loads them. */
 
 /* libseccomp is loaded only when a program has to be built or a syscall name resolved (dl-load.h):
  * a start whose programs are in the cache (below) never maps it. */
@@ -355,13 +368,13 @@ static const struct {
 #define FIRST_FUTURE_SYSCALL 471
 #define FUTURE_SYSCALLS_MAX 512
 
-#define NR_MAX 1024 /* bitmap size: native syscall numbers are far below this */
+#define NR_MAX SECCOMP_NR_MAX /* bitmap size: native syscall numbers are far below this */
 
 /* Bump when anything that goes into the programs changes without changing the bitmaps (the
  * argument filter, the bad-architecture action): cached programs are found by this. The identity
  * of the berth binary goes into the hash as well, so that a rebuilt berth never picks up a
  * program of an older one even if nobody bumped this. */
-#define POLICY_FORMAT "berth-seccomp-4"
+#define POLICY_FORMAT "berth-seccomp-5"
 
 typedef struct Program {
         struct sock_filter *insns;
@@ -574,6 +587,174 @@ static int compute_policy(SeccompFilter *f, const Settings *s, uint64_t caps) {
         return 0;
 }
 
+/* What a syscall made through another ABI gets: see the top of the file. */
+#define LIST_BADARCH_ACTION SECCOMP_RET_KILL_PROCESS
+
+/* ---- the allow-list, generated here ----
+ *
+ * The program: load the architecture; another one than the native one gets LIST_BADARCH_ACTION
+ * (what libseccomp's SCMP_FLTATR_ACT_BADARCH gives in build_list_filter()). Load the number, and
+ * find its run: the numbers below NR_MAX by the bitmaps (allowed, else ENOSYS, else EPERM), EPERM
+ * above them, and on x86-64 x32's numbers (__X32_SYSCALL_BIT up) killed but for -1, as libseccomp
+ * does. Only loads of nr and arch, jumps on constants and returns: what the kernel's action cache
+ * can emulate, so that it still lets the allowed numbers through without running the filter.
+ *
+ * The native architecture's AUDIT_ARCH_* where we generate it; on any other, libseccomp builds the
+ * allow-list (build_list_filter()), so that nothing breaks on an architecture we can't test. */
+#if defined(__x86_64__) && !defined(__ILP32__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__) && defined(__AARCH64EL__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#elif defined(__i386__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_I386
+#elif defined(__arm__) && defined(__ARMEL__) && defined(__ARM_EABI__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_ARM
+#elif defined(__riscv) && __riscv_xlen == 64
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_RISCV64
+#elif defined(__s390x__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_S390X
+#elif defined(__powerpc64__) && defined(__LITTLE_ENDIAN__)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_PPC64LE
+#elif defined(__loongarch64) && defined(AUDIT_ARCH_LOONGARCH64)
+#define NATIVE_AUDIT_ARCH AUDIT_ARCH_LOONGARCH64
+#else
+#define NATIVE_AUDIT_ARCH 0
+#endif
+
+uint32_t seccomp_native_arch(void) {
+        return NATIVE_AUDIT_ARCH;
+}
+
+/* A run of consecutive syscall numbers with one action: from FIRST up to the next run's FIRST. */
+typedef struct ListRun {
+        uint32_t first;
+        uint32_t action;
+} ListRun;
+
+static void run_append(ListRun *runs, size_t *n, uint32_t first, uint32_t action) {
+        if (*n > 0 && runs[*n - 1].action == action)
+                return;
+        runs[(*n)++] = (ListRun) { first, action };
+}
+
+/* The runs are told apart by a balanced tree of "nr >= K" tests, each on the first number of a
+ * run (those above it have ruled out the numbers before RUNS[0] and from past the last run).
+ *
+ * Short form, as long as every jump reaches the end: the tests only, N - 1 of them, and after them
+ * one return per action (RETS) that the tests jump to. */
+static size_t ret_slot(const uint32_t *rets, size_t n_rets, uint32_t action) {
+        for (size_t i = 0; i < n_rets; i++)
+                if (rets[i] == action)
+                        return i;
+        return n_rets; /* can't happen: RETS has every action of the runs */
+}
+
+static void tree_emit_short(const ListRun *runs, size_t n, const uint32_t *rets, size_t n_rets, size_t first_ret,
+                            struct sock_filter *out, size_t *pos) {
+        size_t left = n / 2, p = (*pos)++;
+        /* "else": the next test, or a return; "then": past the left subtree's LEFT - 1 tests */
+        size_t jf = left > 1 ? 0 : first_ret + ret_slot(rets, n_rets, runs[0].action) - (p + 1),
+               jt = n - left > 1 ? left - 1 : first_ret + ret_slot(rets, n_rets, runs[left].action) - (p + 1);
+
+        out[p] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, runs[left].first, (uint8_t) jt, (uint8_t) jf);
+        if (left > 1)
+                tree_emit_short(runs, left, rets, n_rets, first_ret, out, pos);
+        if (n - left > 1)
+                tree_emit_short(runs + left, n - left, rets, n_rets, first_ret, out, pos);
+}
+
+/* Long form, for many runs: a return at each leaf, so that a test jumps at most past its left
+ * subtree; where even that is too far for cBPF's 8-bit offsets, the test is followed by a BPF_JA,
+ * which has 32 bits. The size depends only on the number of runs. */
+static size_t tree_size_long(size_t n) {
+        size_t left;
+
+        if (n == 1)
+                return 1;
+        left = tree_size_long(n / 2);
+        return 1 + (left > UINT8_MAX) + left + tree_size_long(n - n / 2);
+}
+
+static void tree_emit_long(const ListRun *runs, size_t n, struct sock_filter *out, size_t *pos) {
+        size_t left, left_size;
+
+        if (n == 1) {
+                out[(*pos)++] = (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, runs[0].action);
+                return;
+        }
+        left = n / 2;
+        left_size = tree_size_long(left);
+        if (left_size <= UINT8_MAX)
+                out[(*pos)++] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, runs[left].first, left_size, 0);
+        else {
+                out[(*pos)++] = (struct sock_filter) BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, runs[left].first, 0, 1);
+                out[(*pos)++] = (struct sock_filter) BPF_STMT(BPF_JMP | BPF_JA, (uint32_t) left_size);
+        }
+        tree_emit_long(runs, left, out, pos);
+        tree_emit_long(runs + left, n - left, out, pos);
+}
+
+int seccomp_list_generate(const uint64_t *allow, const uint64_t *enosys, uint32_t arch, struct sock_filter **ret,
+                          size_t *ret_len) {
+        /* every number below NR_MAX its own run at worst, and three more past it */
+        _cleanup_free_ ListRun *runs = malloc((NR_MAX + 3) * sizeof *runs);
+        static const struct sock_filter head_template[] = {
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+                BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0 /* arch */, 1, 0),
+                BPF_STMT(BPF_RET | BPF_K, LIST_BADARCH_ACTION),
+                BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        };
+        struct sock_filter *insns;
+        uint32_t rets[4];
+        size_t n = 0, n_rets = 0, len, pos = 0;
+        bool short_form;
+
+        if (!runs)
+                return -ENOMEM;
+        if (arch == 0)
+                return -EOPNOTSUPP;
+        for (int nr = 0; nr < NR_MAX; nr++)
+                run_append(runs, &n, nr,
+                           bit_get(allow, nr)    ? SECCOMP_RET_ALLOW :
+                           bit_get(enosys, nr)   ? SECCOMP_RET_ERRNO | ENOSYS :
+                                                   SECCOMP_RET_ERRNO | EPERM);
+        run_append(runs, &n, NR_MAX, SECCOMP_RET_ERRNO | EPERM);
+        if (arch == AUDIT_ARCH_X86_64) {
+                /* x32's numbers (the x86-64 ABI with __X32_SYSCALL_BIT) are another ABI: killed, as
+                 * libseccomp does, but for -1, which goes to the policy (EPERM) as there: the number a
+                 * tracer sets to skip a syscall. */
+                run_append(runs, &n, 0x40000000u, LIST_BADARCH_ACTION);
+                run_append(runs, &n, UINT32_MAX, SECCOMP_RET_ERRNO | EPERM);
+        }
+
+        for (size_t i = 0; i < n; i++)
+                if (ret_slot(rets, n_rets, runs[i].action) == n_rets)
+                        rets[n_rets++] = runs[i].action;
+        short_form = n > 1 && n - 1 + n_rets <= UINT8_MAX;
+        len = ELEMENTSOF(head_template) + (short_form ? n - 1 + n_rets : tree_size_long(n));
+        if (len > BPF_MAXINSNS)
+                return -E2BIG;
+        insns = malloc(len * sizeof *insns);
+        if (!insns)
+                return -ENOMEM;
+        memcpy(insns, head_template, sizeof head_template);
+        insns[1].k = arch;
+        pos = ELEMENTSOF(head_template);
+        if (short_form) {
+                tree_emit_short(runs, n, rets, n_rets, pos + n - 1, insns, &pos);
+                for (size_t i = 0; i < n_rets; i++)
+                        insns[pos++] = (struct sock_filter) BPF_STMT(BPF_RET | BPF_K, rets[i]);
+        } else
+                tree_emit_long(runs, n, insns, &pos);
+        if (pos != len) { /* can't happen: the sizes above are what the tree_emit_*() write */
+                free(insns);
+                return -EINVAL;
+        }
+        *ret = insns;
+        *ret_len = len;
+        return 0;
+}
+
 static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         scmp_filter_ctx ctx;
         int r;
@@ -584,11 +765,12 @@ static int build_list_filter(const SeccompFilter *f, scmp_filter_ctx *ret) {
         *ret = ctx;
 
         /* Other ABIs (i386 via int 0x80, x32) never reach the policy: see the top of the file. */
-        r = sym_seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+        r = sym_seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, LIST_BADARCH_ACTION);
         if (r < 0)
                 return r;
 
-        /* Rules by number, unconditional: that keeps libseccomp's work linear. No binary-tree
+        /* Only where we don't generate the allow-list ourselves (NATIVE_AUDIT_ARCH), and for tests.
+         * Rules by number, unconditional: that keeps libseccomp's work linear. No binary-tree
          * optimization: the kernel caches "always allowed" per syscall number anyway, so the
          * program only runs for the refused ones, and the tree triples the generation time. */
         for (int nr = 0; nr < NR_MAX; nr++) {
@@ -714,6 +896,31 @@ static int export_program(scmp_filter_ctx ctx, Program *ret) {
         return 0;
 }
 
+int seccomp_list_libseccomp(const uint64_t *allow, const uint64_t *enosys, struct sock_filter **ret,
+                            size_t *ret_len) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = calloc(1, sizeof *f);
+        _cleanup_(seccomp_releasep) scmp_filter_ctx list = NULL;
+        Program p;
+        int r;
+
+        if (!f)
+                return -ENOMEM;
+        memcpy(f->allow, allow, sizeof f->allow);
+        memcpy(f->enosys, enosys, sizeof f->enosys);
+        r = libseccomp_load();
+        if (r < 0)
+                return r;
+        r = build_list_filter(f, &list);
+        if (r < 0)
+                return r;
+        r = export_program(list, &p);
+        if (r < 0)
+                return r;
+        *ret = p.insns;
+        *ret_len = p.len;
+        return 0;
+}
+
 static int generate_programs(SeccompFilter *f) {
         _cleanup_(seccomp_releasep) scmp_filter_ctx list = NULL, args = NULL;
         int r;
@@ -721,16 +928,28 @@ static int generate_programs(SeccompFilter *f) {
         r = libseccomp_load();
         if (r < 0)
                 return r;
-        r = build_list_filter(f, &list);
+        if (NATIVE_AUDIT_ARCH != 0)
+                r = seccomp_list_generate(f->allow, f->enosys, NATIVE_AUDIT_ARCH, &f->list.insns, &f->list.len);
+        else {
+                r = build_list_filter(f, &list);
+                if (r >= 0)
+                        r = export_program(list, &f->list);
+        }
         if (r < 0)
                 return r;
         r = build_args_filter(f, &args);
         if (r < 0)
                 return r;
-        r = export_program(list, &f->list);
-        if (r < 0)
-                return r;
         return export_program(args, &f->args);
+}
+
+const uint64_t *seccomp_filter_bitmap(const SeccompFilter *f, bool enosys) {
+        return enosys ? f->enosys : f->allow;
+}
+
+void seccomp_filter_list_program(const SeccompFilter *f, const struct sock_filter **ret, size_t *ret_len) {
+        *ret = f->list.insns;
+        *ret_len = f->list.len;
 }
 
 /* ---- the program cache ----

@@ -39,6 +39,21 @@ static inline void seccomp_filter_freep(SeccompFilter **f) {
 /* Is syscall number NR allowed by F (ignoring argument filters)? */
 bool seccomp_filter_allows(const SeccompFilter *f, int nr);
 
+/* The allow-list program, for tests. Its policy: two bitmaps of SECCOMP_NR_MAX bits, the numbers
+ * allowed and those refused with ENOSYS (the rest: EPERM); seccomp_filter_bitmap() gives F's. */
+#define SECCOMP_NR_MAX 1024
+struct sock_filter;
+const uint64_t *seccomp_filter_bitmap(const SeccompFilter *f, bool enosys);
+void seccomp_filter_list_program(const SeccompFilter *f, const struct sock_filter **ret, size_t *ret_len);
+/* The AUDIT_ARCH_* whose allow-list berth generates itself, or 0 where libseccomp builds it. */
+uint32_t seccomp_native_arch(void);
+/* The allow-list berth generates for ARCH (any AUDIT_ARCH_*, native or not), and the one libseccomp
+ * builds for the native architecture. Freed with free(). */
+int seccomp_list_generate(const uint64_t *allow, const uint64_t *enosys, uint32_t arch, struct sock_filter **ret,
+                          size_t *ret_len);
+int seccomp_list_libseccomp(const uint64_t *allow, const uint64_t *enosys, struct sock_filter **ret,
+                            size_t *ret_len);
+
 /* The syscall groups, named as in systemd.exec(5) ("@basic-io"). Members are
  * syscall names or other "@groups"; NULL-terminated. */
 typedef struct SyscallGroup {

@@ -4,10 +4,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
 #include <linux/netlink.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -373,7 +377,7 @@ static void test_cache(void) {
                       seccomp_filter_build_cached(&s, caps, true, &first) == 0 &&
                       seccomp_filter_build_cached(&s, caps, true, &second) == 0 && seccomp_filter_from_cache(second) &&
                       seccomp_filter_equal(fresh, first) && seccomp_filter_equal(fresh, second),
-              "a cached program is the one libseccomp builds");
+              "a cached program is the one built afresh");
         check(seccomp_filter_build_cached(&s, caps | (UINT64_C(1) << CAP_SYS_TIME), true, &other) == 0 &&
                       !seccomp_filter_equal(other, second) && seccomp_filter_allows(other, SYS_settimeofday) &&
                       !seccomp_filter_allows(second, SYS_settimeofday),
@@ -393,6 +397,356 @@ static void test_cache(void) {
                       "a program that another libseccomp file built is built again, and cached");
         }
         strv_free(s.syscall_deny);
+}
+
+/* ---- the allow-list program berth generates, run by a tiny cBPF interpreter ---- */
+
+#define BAD_PROGRAM UINT32_C(0xdeadbeef) /* no seccomp action */
+#define RET_EPERM (SECCOMP_RET_ERRNO | EPERM)
+#define RET_ENOSYS (SECCOMP_RET_ERRNO | ENOSYS)
+#define NR_BITS SECCOMP_NR_MAX
+#define NR_WORDS (SECCOMP_NR_MAX / 64)
+
+/* The action PROG returns for syscall NR made through ARCH, or BAD_PROGRAM if it is no valid
+ * program: an instruction that is not one of those the kernel's action cache can emulate, a jump
+ * past its end, or running off it. */
+static uint32_t bpf_run(const struct sock_filter *prog, size_t len, uint32_t arch, uint32_t nr) {
+        uint32_t a = 0;
+
+        for (size_t pc = 0; pc < len; pc++) {
+                const struct sock_filter *i = prog + pc;
+
+                switch (i->code) {
+                case BPF_LD | BPF_W | BPF_ABS:
+                        if (i->k == offsetof(struct seccomp_data, nr))
+                                a = nr;
+                        else if (i->k == offsetof(struct seccomp_data, arch))
+                                a = arch;
+                        else
+                                return BAD_PROGRAM;
+                        break;
+                case BPF_RET | BPF_K:
+                        return i->k;
+                case BPF_JMP | BPF_JA:
+                        pc += i->k;
+                        break;
+                case BPF_JMP | BPF_JEQ | BPF_K:
+                        pc += a == i->k ? i->jt : i->jf;
+                        break;
+                case BPF_JMP | BPF_JGT | BPF_K:
+                        pc += a > i->k ? i->jt : i->jf;
+                        break;
+                case BPF_JMP | BPF_JGE | BPF_K:
+                        pc += a >= i->k ? i->jt : i->jf;
+                        break;
+                case BPF_JMP | BPF_JSET | BPF_K:
+                        pc += a & i->k ? i->jt : i->jf;
+                        break;
+                default:
+                        return BAD_PROGRAM;
+                }
+        }
+        return BAD_PROGRAM;
+}
+
+static bool bitmap_get(const uint64_t *m, uint32_t nr) {
+        return nr < NR_BITS && (m[nr / 64] >> (nr % 64)) & 1;
+}
+
+static void bitmap_put(uint64_t *m, uint32_t nr, bool b) {
+        if (b)
+                m[nr / 64] |= UINT64_C(1) << (nr % 64);
+        else
+                m[nr / 64] &= ~(UINT64_C(1) << (nr % 64));
+}
+
+/* What the policy says for NR through ARCH, for a program written for NATIVE: other ABIs are
+ * killed, x86-64's x32 numbers too but for -1 (as libseccomp does), the rest by the bitmaps. */
+static uint32_t policy_action(const uint64_t *allow, const uint64_t *enosys, uint32_t native, uint32_t arch,
+                              uint32_t nr) {
+        if (arch != native)
+                return SECCOMP_RET_KILL_PROCESS;
+        if (native == AUDIT_ARCH_X86_64 && nr >= 0x40000000u && nr != UINT32_MAX)
+                return SECCOMP_RET_KILL_PROCESS;
+        return bitmap_get(allow, nr) ? SECCOMP_RET_ALLOW : bitmap_get(enosys, nr) ? RET_ENOSYS : RET_EPERM;
+}
+
+static const uint32_t probe_arches[] = { AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386, AUDIT_ARCH_ARM,
+                                         AUDIT_ARCH_X86_64 | 0x40000000u, 0, UINT32_MAX };
+static const uint32_t probe_high[] = { 0x3fffffffu, 0x40000000u, 0x40000000u + 39, 0x40000000u + NR_BITS,
+                                       0x7fffffffu, 0x80000000u, 0xfffffffeu, UINT32_MAX };
+
+/* The numbers worth trying: all up to past the bitmaps, and the high ones. */
+#define N_PROBES (NR_BITS + 64 + ELEMENTSOF(probe_high))
+static uint32_t probe(size_t i) {
+        return i < NR_BITS + 64 ? (uint32_t) i : probe_high[i - (NR_BITS + 64)];
+}
+
+/* Does the program generated for NATIVE give the policy's action for every probe, through every
+ * architecture? Prints the first difference. */
+static bool list_matches(const struct sock_filter *prog, size_t len, const uint64_t *allow, const uint64_t *enosys,
+                         uint32_t native) {
+        for (size_t i = 0; i < ELEMENTSOF(probe_arches); i++) {
+                uint32_t arch = i == 0 ? native : probe_arches[i];
+                if (i > 0 && arch == native)
+                        continue;
+                for (size_t j = 0; j < N_PROBES; j++) {
+                        uint32_t nr = probe(j), got = bpf_run(prog, len, arch, nr),
+                                 want = policy_action(allow, enosys, native, arch, nr);
+                        if (got != want) {
+                                printf("# arch %#x, nr %#x: %#x, the policy says %#x\n", arch, nr, got, want);
+                                return false;
+                        }
+                }
+        }
+        return true;
+}
+
+static bool has_long_jump(const struct sock_filter *prog, size_t len) {
+        for (size_t i = 0; i < len; i++)
+                if (prog[i].code == (BPF_JMP | BPF_JA))
+                        return true;
+        return false;
+}
+
+/* Generates the program for ALLOW/ENOSYS for x86-64, aarch64 and i386 and checks each against the
+ * policy; for the native architecture, against libseccomp's too. Returns the native length. */
+static bool check_list_policy(const char *what, const uint64_t *allow, const uint64_t *enosys, bool want_long_jump) {
+        static const uint32_t arches[] = { AUDIT_ARCH_X86_64, AUDIT_ARCH_AARCH64, AUDIT_ARCH_I386 };
+        bool ok = true;
+        char name[256];
+
+        for (size_t i = 0; i < ELEMENTSOF(arches); i++) {
+                _cleanup_free_ struct sock_filter *prog = NULL;
+                size_t len = 0;
+                bool good;
+
+                good = seccomp_list_generate(allow, enosys, arches[i], &prog, &len) == 0 && len <= BPF_MAXINSNS &&
+                       list_matches(prog, len, allow, enosys, arches[i]) &&
+                       (!want_long_jump || (len > 256 && has_long_jump(prog, len)));
+                snprintf(name, sizeof name, "allow-list for arch %#x, %s: the policy's action for every number (%zu insns)",
+                         arches[i], what, len);
+                check(good, name);
+                ok = ok && good;
+        }
+        if (seccomp_native_arch() != 0) {
+                _cleanup_free_ struct sock_filter *ours = NULL, *theirs = NULL;
+                size_t ours_len = 0, theirs_len = 0;
+                bool same = seccomp_list_generate(allow, enosys, seccomp_native_arch(), &ours, &ours_len) == 0 &&
+                            seccomp_list_libseccomp(allow, enosys, &theirs, &theirs_len) == 0;
+
+                for (size_t i = 0; same && i < ELEMENTSOF(probe_arches); i++)
+                        for (size_t j = 0; same && j < N_PROBES; j++) {
+                                uint32_t nr = probe(j), a = bpf_run(ours, ours_len, probe_arches[i], nr),
+                                         b = bpf_run(theirs, theirs_len, probe_arches[i], nr);
+                                if (a != b) {
+                                        printf("# arch %#x, nr %#x: %#x, libseccomp's %#x\n", probe_arches[i], nr, a, b);
+                                        same = false;
+                                }
+                        }
+                snprintf(name, sizeof name, "allow-list, %s: does what libseccomp's does (%zu insns, libseccomp %zu)",
+                         what, ours_len, theirs_len);
+                check(same, name);
+        }
+        return ok;
+}
+
+static void test_list_program(void) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
+        uint64_t allow[NR_WORDS], enosys[NR_WORDS];
+        const struct sock_filter *prog;
+        size_t len;
+
+        /* the program berth loads, for the default policy */
+        if (seccomp_filter_build(NULL, capability_default_set(), &f) < 0) {
+                check(false, "the default filter builds");
+                return;
+        }
+        seccomp_filter_list_program(f, &prog, &len);
+        if (seccomp_native_arch() == 0)
+                skip("the allow-list berth loads is generated", "not an architecture berth generates for: libseccomp does");
+        else {
+                _cleanup_free_ struct sock_filter *theirs = NULL;
+                size_t theirs_len = 0;
+
+                check(list_matches(prog, len, seccomp_filter_bitmap(f, false), seccomp_filter_bitmap(f, true),
+                                   seccomp_native_arch()),
+                      "the allow-list berth loads gives the policy's action for every number and architecture");
+                check(seccomp_list_libseccomp(seccomp_filter_bitmap(f, false), seccomp_filter_bitmap(f, true), &theirs,
+                                              &theirs_len) == 0 && len < theirs_len / 2,
+                      "the allow-list berth loads is less than half as long as libseccomp's");
+                printf("# default policy: allow-list of %zu instructions (libseccomp's: %zu)\n", len, theirs_len);
+        }
+        check_list_policy("default policy", seccomp_filter_bitmap(f, false), seccomp_filter_bitmap(f, true), false);
+
+        /* nothing allowed: one run */
+        memset(allow, 0, sizeof allow);
+        memset(enosys, 0, sizeof enosys);
+        check_list_policy("all EPERM", allow, enosys, false);
+
+        /* everything allowed, 0 and the last number included */
+        memset(allow, 0xff, sizeof allow);
+        check_list_policy("all allowed", allow, enosys, false);
+
+        /* 0 refused, 1 allowed, the last number ENOSYS; runs of each action next to each other */
+        memset(allow, 0, sizeof allow);
+        for (uint32_t nr = 1; nr < 40; nr++)
+                bitmap_put(allow, nr, true);
+        bitmap_put(enosys, 40, true);
+        bitmap_put(allow, 41, true);
+        bitmap_put(enosys, 42, true);
+        bitmap_put(enosys, 43, true);
+        /* 44 EPERM */
+        bitmap_put(allow, 45, true);
+        bitmap_put(enosys, NR_BITS - 1, true);
+        bitmap_put(allow, NR_BITS - 2, true);
+        check_list_policy("edges", allow, enosys, false);
+
+        /* a bit in both bitmaps: allowed wins, as in libseccomp's program */
+        bitmap_put(enosys, 45, true);
+        check_list_policy("allowed and ENOSYS", allow, enosys, false);
+
+        /* the most runs there can be: every number another action than its neighbours */
+        memset(allow, 0, sizeof allow);
+        memset(enosys, 0, sizeof enosys);
+        for (uint32_t nr = 0; nr < NR_BITS; nr++) {
+                bitmap_put(allow, nr, nr % 3 == 0);
+                bitmap_put(enosys, nr, nr % 3 == 1);
+        }
+        check_list_policy("1024 alternating runs (long jumps)", allow, enosys, true);
+
+        /* around the most runs whose tests all reach one shared return per action */
+        for (uint32_t singles = 120; singles <= 135; singles++) {
+                char what[64];
+
+                memset(allow, 0, sizeof allow);
+                memset(enosys, 0, sizeof enosys);
+                for (uint32_t i = 0; i < singles; i++)
+                        bitmap_put(allow, 2 * i + 1, true);
+                snprintf(what, sizeof what, "%u single allowed numbers", singles);
+                if (!check_list_policy(what, allow, enosys, false))
+                        break;
+        }
+
+        /* random runs */
+        srand(15);
+        for (int round = 0; round < 20; round++) {
+                uint32_t nr = 0;
+                memset(allow, 0, sizeof allow);
+                memset(enosys, 0, sizeof enosys);
+                while (nr < NR_BITS) {
+                        int action = rand() % 3, length = 1 + rand() % (round < 10 ? 4 : 40);
+                        for (int k = 0; k < length && nr < NR_BITS; k++, nr++) {
+                                bitmap_put(allow, nr, action == 0);
+                                bitmap_put(enosys, nr, action == 1);
+                        }
+                }
+                if (!check_list_policy("random runs", allow, enosys, false))
+                        break;
+        }
+}
+
+/* The kernel's side: a generated allow-list alone, loaded in a child. */
+static const struct sock_filter *kernel_prog;
+static size_t kernel_len;
+static const uint64_t *kernel_allow, *kernel_enosys;
+
+static int load_kernel_prog(void) {
+        struct sock_fprog fp = { .len = (unsigned short) kernel_len, .filter = (struct sock_filter *) kernel_prog };
+
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fp) < 0)
+                return -errno;
+        return 0;
+}
+
+static int child_list_only(void) {
+        if (load_kernel_prog() < 0)
+                return 100;
+        if (syscall(SYS_getpid) <= 0)
+                return 1;
+        /* every refused number, none of which reaches the kernel: with the policy's errno */
+        for (uint32_t nr = 0; nr < NR_BITS + 64; nr++) {
+                int want = bitmap_get(kernel_enosys, nr) ? ENOSYS : EPERM;
+
+                if (bitmap_get(kernel_allow, nr))
+                        continue;
+#if defined(__x86_64__)
+                /* uretprobe and uprobe: seccomp lets them through (Linux 6.12 and 6.16), and they
+                 * kill a caller that isn't the kernel's trampoline with SIGILL */
+                if (nr == 335 || nr == 336)
+                        continue;
+#endif
+                errno = 0;
+                if (syscall((long) nr, 0L, 0L, 0L, 0L, 0L, 0L) != -1 || errno != want)
+                        return 2;
+        }
+        errno = 0;
+        if (syscall(-1L) != -1 || errno != EPERM) /* without a filter: ENOSYS */
+                return 3;
+        return 0;
+}
+
+static int child_x32(void) {
+        if (load_kernel_prog() < 0)
+                return 100;
+        syscall(0x40000000L | SYS_getpid);
+        return 0;
+}
+
+static void test_list_program_kernel(void) {
+        _cleanup_(seccomp_filter_freep) SeccompFilter *f = NULL;
+        _cleanup_free_ struct sock_filter *alternating = NULL;
+        uint64_t allow[NR_WORDS] = {}, enosys[NR_WORDS] = {};
+        int r;
+
+        if (seccomp_native_arch() == 0) {
+                skip("generated allow-list in the kernel", "not an architecture berth generates for");
+                return;
+        }
+        if (seccomp_filter_build(NULL, capability_default_set(), &f) < 0) {
+                check(false, "the default filter builds");
+                return;
+        }
+        seccomp_filter_list_program(f, &kernel_prog, &kernel_len);
+        kernel_allow = seccomp_filter_bitmap(f, false);
+        kernel_enosys = seccomp_filter_bitmap(f, true);
+        r = run_unfiltered(child_list_only);
+        if (r == 100) {
+                skip("generated allow-list in the kernel", "can't load a seccomp filter here");
+                return;
+        }
+        if (r != 0)
+                printf("# child: %d\n", r);
+        check(r == 0, "the kernel takes the default allow-list: getpid works, every refused number fails with its errno");
+
+        /* the long one: every number another action than its neighbours, but what the child needs */
+        for (uint32_t nr = 0; nr < NR_BITS; nr++) {
+                bitmap_put(allow, nr, nr % 3 == 0);
+                bitmap_put(enosys, nr, nr % 3 == 1);
+        }
+        for (size_t i = 0; i < 3; i++) {
+                static const long needed[] = { SYS_getpid, SYS_exit_group, SYS_exit };
+                bitmap_put(allow, needed[i], true);
+                bitmap_put(enosys, needed[i], false);
+        }
+        if (seccomp_list_generate(allow, enosys, seccomp_native_arch(), &alternating, &kernel_len) < 0) {
+                check(false, "the alternating allow-list is generated");
+                return;
+        }
+        kernel_prog = alternating;
+        kernel_allow = allow;
+        kernel_enosys = enosys;
+        r = run_unfiltered(child_list_only);
+        if (r != 0)
+                printf("# child: %d\n", r);
+        check(r == 0, "the kernel takes an allow-list with 1000 runs and long jumps, and runs it right");
+
+#if defined(__x86_64__)
+        r = run_unfiltered(child_x32);
+        check(r == 128 + SIGSYS, "generated allow-list: a syscall with x32's bit is killed with SIGSYS");
+#else
+        skip("generated allow-list: x32 numbers are killed", "not x86-64");
+#endif
 }
 
 static uint64_t now_ns(void) {
@@ -437,7 +791,7 @@ static void test_timing(void) {
                 close(pipefd[0]);
                 (void) waitpid(pid, NULL, 0);
         }
-        printf("# building the filter with libseccomp takes %.2f ms, loading it %.2f ms\n", build_ns / 1e6,
+        printf("# building the filters takes %.2f ms, loading it %.2f ms\n", build_ns / 1e6,
                load_ns / 1e6);
         if (geteuid() == 0) {
                 /* the path berth takes: the monitor reads the programs from /run/berth/cache */
@@ -473,6 +827,8 @@ int main(void) {
         test_parse();
         test_policy();
         test_load();
+        test_list_program();
+        test_list_program_kernel();
         test_cache();
         test_timing();
         (void) rm_rf(run_dir);
