@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "log.h"
 #include "util.h"
 
 void strv_free(char **l) {
@@ -497,95 +496,6 @@ int mkdir_p(const char *path, mode_t mode) {
         if (mkdir(path, mode) < 0 && errno != EEXIST)
                 return negative_errno();
         return 0;
-}
-
-/* ---- where the processes we clone start ----
- *
- * Two ways a scheduler puts a new task where we lose time, both measured on this kind of host.
- * A helper we sleep for: the idlest CPU a busy host has is still busy, and the helper waits
- * there while ours goes idle (berth's locked-mounts helper on two busy CPUs: 1.8 ms median from
- * clone() to its first instruction, 0.06 ms pinned to ours). The container's first process, which
- * works beside us: a scheduler that packs tasks onto few CPUs (a VM's, sparing vCPU wake-ups)
- * queues it on ours and leaves the other idle, so it starts only when we next sleep, after our
- * cgroup work (3-4 ms), and the two take turns on one CPU. */
-
-static int cpu_set_back(const cpu_set_t *saved) {
-        cpu_set_t all;
-
-        if (sched_setaffinity(0, sizeof *saved, saved) >= 0)
-                return 0;
-        /* The mask no longer fits (our cpuset changed meanwhile): every CPU we may use. The kernel
-         * narrows a full mask to what our cpuset allows. */
-        memset(&all, 0xff, sizeof all);
-        return sched_setaffinity(0, sizeof all, &all) < 0 ? negative_errno() : 0;
-}
-
-pid_t clone_on_our_cpu(CpuPin *pin, int (*fn)(void *), void *stack_top, int flags, void *arg, int *ret_pidfd) {
-        int cpu = sched_getcpu(), saved_errno, r;
-        cpu_set_t one;
-        pid_t pid;
-
-        pin->pinned = false;
-        if (cpu >= 0 && cpu < CPU_SETSIZE && sched_getaffinity(0, sizeof pin->saved, &pin->saved) >= 0) {
-                CPU_ZERO(&one);
-                CPU_SET(cpu, &one);
-                pin->pinned = sched_setaffinity(0, sizeof one, &one) >= 0;
-        }
-        pid = clone(fn, stack_top, flags, arg, ret_pidfd);
-        saved_errno = errno;
-        r = cpu_unpin(pin);
-        if (r < 0)
-                log_warning_errno(r, "Failed to take our CPU mask back, staying on one CPU: %m");
-        errno = saved_errno;
-        return pid;
-}
-
-int cpu_unpin(const CpuPin *pin) {
-        int r;
-
-        if (!pin->pinned)
-                return 0;
-        r = cpu_set_back(&pin->saved);
-        if (r < 0)
-                errno = -r;
-        return r;
-}
-
-void cpu_spread_prepare(CpuSpread *s) {
-        s->cpu = sched_getcpu();
-        if (s->cpu < 0 || s->cpu >= CPU_SETSIZE || sched_getaffinity(0, sizeof s->all, &s->all) < 0 ||
-            CPU_COUNT(&s->all) < 2 || !CPU_ISSET(s->cpu, &s->all))
-                s->cpu = -1;
-}
-
-/* The mask S's owner has, without its CPU */
-static void cpu_spread_other(const CpuSpread *s, cpu_set_t *ret) {
-        *ret = s->all;
-        CPU_CLR(s->cpu, ret);
-}
-
-void cpu_spread_child(const CpuSpread *s, pid_t pid) {
-        cpu_set_t other;
-
-        if (s->cpu < 0)
-                return;
-        cpu_spread_other(s, &other);
-        /* queued, not yet running: the kernel moves it at once. A failure costs time only. */
-        (void) sched_setaffinity(pid, sizeof other, &other);
-}
-
-void cpu_spread_self(const CpuSpread *s) {
-        cpu_set_t other;
-
-        /* we ran before the parent could move us (we preempted it): we move */
-        if (s->cpu < 0 || sched_getcpu() != s->cpu)
-                return;
-        cpu_spread_other(s, &other);
-        (void) sched_setaffinity(0, sizeof other, &other);
-}
-
-int cpu_spread_done(const CpuSpread *s) {
-        return s->cpu < 0 ? 0 : cpu_set_back(&s->all);
 }
 
 int touch(const char *path, mode_t mode) {

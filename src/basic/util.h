@@ -66,33 +66,6 @@ int write_string_file(const char *path, const char *s, int flags);  /* flags: O_
 int write_string_fd(int fd, const char *s);
 int loop_write(int fd, const void *buf, size_t n);
 int mkdir_p(const char *path, mode_t mode);
-/* Where the processes we clone start (see util.c). */
-typedef struct CpuPin {
-        cpu_set_t saved; /* our mask before */
-        bool pinned;
-} CpuPin;
-/* clone(FN, STACK_TOP, FLAGS, ARG, RET_PIDFD) of a helper we sleep until it is done with
- * (CLONE_VFORK, or a wait right after): started on our CPU, which goes idle as we sleep, so it runs
- * at once. We are pinned to our CPU around the clone and take our mask back after it (a warning
- * if we cannot); the helper starts with the one CPU and, if it makes processes that outlive it,
- * gives itself PIN's mask back first (cpu_unpin()). Returns as clone() does. */
-pid_t clone_on_our_cpu(CpuPin *pin, int (*fn)(void *), void *stack_top, int flags, void *arg, int *ret_pidfd);
-/* PIN's saved mask back for the calling thread (or, where that mask no longer fits, every CPU we
- * may use): 0, or a negative errno (errno set) */
-int cpu_unpin(const CpuPin *pin);
-/* The container's first process starts beside us, on a CPU other than ours: cpu_spread_prepare()
- * before the clone, then cpu_spread_child() in the parent and cpu_spread_self() first thing in the
- * child (whichever runs first moves it); the child takes the whole mask back with
- * cpu_spread_done() once it waits for us anyway, and before anything of the container's runs
- * (0, or a negative errno). Nothing to do on one CPU. */
-typedef struct CpuSpread {
-        cpu_set_t all; /* the parent's mask */
-        int cpu;       /* the parent's CPU; -1: no spreading */
-} CpuSpread;
-void cpu_spread_prepare(CpuSpread *s);
-void cpu_spread_child(const CpuSpread *s, pid_t pid);
-void cpu_spread_self(const CpuSpread *s);
-int cpu_spread_done(const CpuSpread *s);
 int mkdir_parents(const char *path, mode_t mode);
 int touch(const char *path, mode_t mode);
 int copy_file(const char *from, const char *to, mode_t mode);

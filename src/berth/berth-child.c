@@ -818,8 +818,9 @@ static int setup_container(const ChildParams *p, Startup *sp, const char **ret_i
         r = startup_recv(sp, STARTUP_CGROUP_READY, &m, NULL);
         if (r < 0)
                 return r;
-        /* off the monitor's CPU while it made the cgroups (cpu_spread_self()): every CPU again, before
-         * the payload or a guest's process can inherit the narrower mask */
+        /* kept off the monitor's CPU while it made the cgroups (cpu_spread_child(), or
+         * cpu_spread_self() where we ran first): every CPU again, before the payload or a guest's
+         * process can inherit the narrower mask */
         r = cpu_spread_done(&p->spread);
         if (r < 0)
                 return log_error_errno(r, "Failed to take the monitor's CPU mask back: %m");

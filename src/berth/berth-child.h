@@ -8,7 +8,7 @@
 #include "berth-settings.h"
 #include "berth-startup.h"
 #include "berth-userns.h"
-#include "util.h"
+#include "berth-cpu.h"
 
 typedef struct ChildParams {
         const Settings *settings;

@@ -20,6 +20,7 @@
 #include "berth-child.h"
 #include "berth-console.h"
 #include "berth-container.h"
+#include "berth-cpu.h"
 #include "berth-devices.h"
 #include "berth-image.h"
 #include "berth-mount.h"

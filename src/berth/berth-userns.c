@@ -20,6 +20,7 @@
 
 #include "berth-bind-user.h"
 #include "berth-chown.h"
+#include "berth-cpu.h"
 #include "berth-settings.h"
 #include "berth-userns.h"
 #include "log.h"

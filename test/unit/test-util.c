@@ -4,12 +4,10 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -567,83 +565,6 @@ static void test_now(void) {
         CHECK(a > 0 && b >= a);
 }
 
-/* cpu_unpin() with a mask that no longer fits (only a CPU that does not exist, as when our cpuset
- * changed meanwhile) falls back to every CPU we may use, never leaves us pinned */
-static void test_cpu_unpin(void) {
-        CpuPin gone = { .pinned = true }, before = { .pinned = true }, none = {};
-        cpu_set_t after, both;
-
-        CHECK(sched_getaffinity(0, sizeof before.saved, &before.saved) == 0);
-        CPU_ZERO(&gone.saved);
-        CPU_SET(CPU_SETSIZE - 1, &gone.saved);
-        CHECK(cpu_unpin(&gone) == 0);
-        CHECK(sched_getaffinity(0, sizeof after, &after) == 0);
-        /* every CPU we had, at least (more if a taskset narrowed us: the cpuset allows them) */
-        CPU_AND(&both, &before.saved, &after);
-        CHECK(CPU_EQUAL(&both, &before.saved));
-        CHECK(cpu_unpin(&before) == 0);
-        CHECK(cpu_unpin(&none) == 0); /* not pinned: nothing to do */
-}
-
-static int report_cpus(void *userdata) {
-        cpu_set_t *out = userdata;
-
-        return sched_getaffinity(0, sizeof *out, out) == 0 ? 0 : 1;
-}
-
-/* a helper starts with our one CPU; we get our whole mask back */
-static void test_clone_on_our_cpu(void) {
-        static _Alignas(16) char stack[16384];
-        cpu_set_t before, after, helper;
-        CpuPin pin;
-        int status;
-        pid_t pid;
-
-        CHECK(sched_getaffinity(0, sizeof before, &before) == 0);
-        pid = clone_on_our_cpu(&pin, report_cpus, stack + sizeof stack, CLONE_VM | CLONE_VFORK | SIGCHLD, &helper,
-                               NULL);
-        CHECK(pid > 0);
-        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        CHECK(pin.pinned);
-        CHECK(CPU_COUNT(&helper) == 1);
-        CHECK(CPU_EQUAL(&pin.saved, &before));
-        CHECK(sched_getaffinity(0, sizeof after, &after) == 0);
-        CHECK(CPU_EQUAL(&after, &before));
-}
-
-/* a child starts away from our CPU, and gets our whole mask back */
-static void test_cpu_spread(void) {
-        cpu_set_t child_mask, back;
-        CpuSpread spread;
-        int p[2], status;
-        char c = 0;
-        pid_t pid;
-
-        cpu_spread_prepare(&spread);
-        if (spread.cpu < 0) {
-                CHECK(cpu_spread_done(&spread) == 0);
-                return; /* one CPU: nothing to spread */
-        }
-        CHECK(pipe(p) == 0);
-        pid = fork();
-        CHECK(pid >= 0);
-        if (pid == 0) {
-                cpu_spread_self(&spread);
-                if (read(p[0], &c, 1) != 1 || sched_getaffinity(0, sizeof child_mask, &child_mask) < 0 ||
-                    CPU_ISSET(spread.cpu, &child_mask) || cpu_spread_done(&spread) < 0 ||
-                    sched_getaffinity(0, sizeof back, &back) < 0 || !CPU_EQUAL(&back, &spread.all))
-                        _exit(1);
-                _exit(0);
-        }
-        cpu_spread_child(&spread, pid);
-        CHECK(sched_getaffinity(pid, sizeof child_mask, &child_mask) == 0);
-        CHECK(!CPU_ISSET(spread.cpu, &child_mask));
-        CHECK(write(p[1], &c, 1) == 1);
-        CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
-        close(p[0]);
-        close(p[1]);
-}
-
 static const TapCase cases[] = {
         { "strv", test_strv },
         { "strv_split", test_strv_split },
@@ -664,9 +585,6 @@ static const TapCase cases[] = {
         { "fds", test_fds },
         { "string_table_lookup", test_string_table_lookup },
         { "now_usec", test_now },
-        { "cpu_unpin", test_cpu_unpin },
-        { "clone_on_our_cpu", test_clone_on_our_cpu },
-        { "cpu_spread", test_cpu_spread },
 };
 
 int main(void) {
