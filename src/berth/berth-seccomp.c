@@ -1107,6 +1107,9 @@ static void cache_dir(char buf[static CACHE_PATH_MAX]) {
         snprintf(buf, CACHE_PATH_MAX, "%s/cache", registry_run_dir());
 }
 
+/* The cache is used only if its directory is root's and only root may write to it. Not through a
+ * symlink (lstat()): cache_prune() does not follow one, and a cache that is read and written
+ * through a link it never prunes would grow without bound. -ELOOP then: no cache at all. */
 static int cache_dir_trusted(bool create) {
         char dir[CACHE_PATH_MAX];
         struct stat st;
@@ -1116,8 +1119,10 @@ static int cache_dir_trusted(bool create) {
                 (void) mkdir(registry_run_dir(), 0755);
                 (void) mkdir(dir, 0700);
         }
-        if (stat(dir, &st) < 0)
+        if (lstat(dir, &st) < 0)
                 return negative_errno();
+        if (S_ISLNK(st.st_mode))
+                return -ELOOP;
         if (!S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 0022))
                 return -EPERM;
         return 0;
@@ -1138,20 +1143,52 @@ static char *cache_path(uint64_t hash, char buf[static CACHE_PATH_MAX]) {
         return buf;
 }
 
+/* A hit refreshes the program's mtime when it is older than this, so that the mtime says when a
+ * program was last used, give or take this much, and pruning removes the programs not used for
+ * longest. Not on every hit: a fresh file costs no syscall more than the read. */
+#define CACHE_REFRESH_USEC (10 * 60 * USEC_PER_SEC)
+
 static int cache_read(SeccompFilter *f) {
         _cleanup_free_ char *data = NULL;
+        _cleanup_close_ int fd = -EBADF;
         CacheHeader hdr;
         char path[CACHE_PATH_MAX];
+        struct stat st;
         size_t size, need;
+        uint64_t mtime, now;
+        ssize_t k;
         int r;
 
-        if (geteuid() != 0 || cache_dir_trusted(false) < 0)
+        if (geteuid() != 0)
                 return -ENOENT;
-        r = read_full_file(cache_path(f->hash, path), &data, &size);
-        if (r < 0)
-                return r;
-        if (size < sizeof hdr)
+        r = cache_dir_trusted(false);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_debug_errno(r, "Not using the seccomp program cache: %m");
+                return -ENOENT;
+        }
+        fd = open(cache_path(f->hash, path), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (!S_ISREG(st.st_mode) || st.st_size < (off_t) sizeof hdr ||
+            st.st_size > (off_t) (sizeof hdr + 2 * BPF_MAXINSNS * sizeof(struct sock_filter)))
                 return -EBADMSG;
+        /* A program is replaced by rename(), never written in place: its size is the one fstat()
+         * gave. One byte more is asked for, so that a file that grew anyway shows. */
+        size = (size_t) st.st_size;
+        data = malloc(size + 1);
+        if (!data)
+                return -ENOMEM;
+        do
+                k = read(fd, data, size + 1);
+        while (k < 0 && errno == EINTR);
+        if (k < 0)
+                return negative_errno();
+        if ((size_t) k != size)
+                return -EBADMSG;
+
         memcpy(&hdr, data, sizeof hdr);
         if (hdr.magic != CACHE_MAGIC || hdr.hash != f->hash || hdr.list_len == 0 || hdr.args_len == 0 ||
             hdr.list_len > BPF_MAXINSNS || hdr.args_len > BPF_MAXINSNS)
@@ -1174,6 +1211,12 @@ static int cache_read(SeccompFilter *f) {
         memcpy(f->args.insns, data + sizeof hdr + f->list.len * sizeof(struct sock_filter),
                f->args.len * sizeof(struct sock_filter));
         f->from_cache = true;
+
+        /* a hit: used now (see CACHE_REFRESH_USEC) */
+        mtime = (uint64_t) st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st.st_mtim.tv_nsec / 1000;
+        now = now_usec(CLOCK_REALTIME);
+        if (now > mtime + CACHE_REFRESH_USEC && futimens(fd, NULL) < 0)
+                log_debug_errno(negative_errno(), "Failed to refresh the mtime of %s, ignoring: %m", path);
         return 0;
 }
 
@@ -1221,14 +1264,15 @@ static int cache_write(const SeccompFilter *f) {
  * The build is in every key, so each build of berth (and of berthctl, which uses the cache for
  * exec and shell) writes its programs anew, and each policy adds one: a machine that builds berth
  * gathered thousands of files in /run. So after a miss has written a program, the directory is
- * pruned; a hit never scans it. What goes:
+ * pruned; a hit never scans it. A program's mtime is when it was last used: written, or read by a
+ * hit (cache_read() refreshes it, to within CACHE_REFRESH_USEC). What goes:
  *   - programs of another build, and of berth before the build was in the name (HASH.bpf), once
- *     they were written more than CACHE_OTHER_BUILD_USEC ago. Not at once: berthctl and a second
+ *     they were not used for CACHE_OTHER_BUILD_USEC. Not at once: berthctl and a second
  *     installed berth are other builds that are alive, and removing their programs at once would
  *     make each one's miss the other's next miss, for ever. A build that is gone loses them at the
  *     first miss an hour on;
- *   - of this build's programs, all but the CACHE_KEEP_BUILD written last;
- *   - of all programs, all but the CACHE_KEEP_ALL written last: bounded whatever builds come and go;
+ *   - of this build's programs, all but the CACHE_KEEP_BUILD used last;
+ *   - of all programs, all but the CACHE_KEEP_ALL used last: bounded whatever builds come and go;
  *   - temporary files (NAME.PID.tmp) older than CACHE_TMP_USEC, of a writer that died: a writer
  *     needs microseconds, and one whose file went only fails to rename it (which it ignores).
  * The program just written stays. Two misses may prune at once: a name the other one removed

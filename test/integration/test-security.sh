@@ -196,10 +196,11 @@ test_system_call_filter_rejects_unknown_names() {
 
 # The program cache (RUN_DIR/cache) was never pruned: every build of berth and every policy left a
 # file, thousands on a machine that builds berth. A start that misses prunes it: programs of another
-# build written over an hour ago go (younger ones may be berthctl's or a second berth's), and of
-# this build's programs at most 64 stay, the ones written last. Only regular files with the cache's
-# names are touched; a temporary file that a writer may still be renaming stays. And a start after
-# that still finds its program.
+# build not used for an hour go (younger ones may be berthctl's or a second berth's), and of this
+# build's programs at most 64 stay, the ones used last. A program's mtime is its last use: a hit
+# refreshes it when it is older than ten minutes. Only regular files with the cache's names are
+# removed; a temporary file that a writer may still be renaming stays. And a start after that
+# still finds its program.
 test_seccomp_cache_is_bounded() {
         local cache own tag other t0 i name kept
         make_tiny_tree "$ROOT"
@@ -212,9 +213,12 @@ test_seccomp_cache_is_bounded() {
         tag=${own%%-*}
         other=1111111111111111
         [ "$tag" != "$other" ] || other=2222222222222222
-        t0=$(stat -c %Y "$cache/$own")
 
-        # 100 of this build, each a second older than the one before, all older than the real one
+        # written two hours ago, but used now (below): then it is the one used last
+        touch -d '2 hours ago' "$cache/$own"
+        t0=$(date +%s)
+        # 100 of this build, each a second older than the one before, all newer than the real one
+        # was written and older than its use
         for i in $(seq 1 100); do
                 name=$(printf '%s-%016x.bpf' "$tag" "$i")
                 echo fake >"$cache/$name"
@@ -238,6 +242,11 @@ test_seccomp_cache_is_bounded() {
         echo fake >"$cache/README"
         touch -h -d '-2 hours' "$cache/$other-00000000000000fe.bpf" "$cache/$other-00000000000000fd.bpf" "$cache/README"
 
+        BERTH_LOG_LEVEL=debug payload -- seccomp
+        assert_eq 2 "$OUT" "a start that hits the cache"
+        assert_contains "$ERR" "read from the cache" "the program written two hours ago is used"
+        assert_ok test "$(stat -c %Y "$cache/$own")" -ge "$t0" # the hit made it the one used last
+
         payload --system-call-filter='~swapon' -- seccomp
         assert_eq 2 "$OUT" "a start that misses the cache"
         kept=$(ls "$cache")
@@ -245,12 +254,14 @@ test_seccomp_cache_is_bounded() {
         assert_not_contains "$kept" 0123456789abcdef.bpf "programs of berth before the build was in the name go"
         assert_contains "$kept" "$other-00000000000000ff.bpf" "a young program of another build stays"
         assert_eq 64 "$(grep -cE "^$tag-[0-9a-f]{16}\.bpf$" <<<"$kept")" "this build's programs: 64 stay"
-        assert_contains "$kept" "$own" "the first start's program stays (written last but one)"
+        assert_contains "$kept" "$own" "the first start's program stays (used last but one)"
         assert_contains "$kept" "$(printf '%s-%016x.bpf' "$tag" 62)" "the newest fakes stay"
         assert_not_contains "$kept" "$(printf '%s-%016x.bpf' "$tag" 63)" "the oldest fakes go"
         assert_not_contains "$kept" "$tag-00000000000000f0.bpf.4242.tmp" "a dead writer's temporary file goes"
         assert_contains "$kept" "$tag-00000000000000f1.bpf.4243.tmp" "a young temporary file stays"
         assert_contains "$kept" "$other-00000000000000fe.bpf" "a symlink stays"
+        # These two hold for any unlinkat(fd, name, 0), which neither follows a link nor removes a
+        # directory: they would only catch removal done another way.
         assert_eq victim "$(cat "$T/victim")" "a symlink's target stays"
         assert_contains "$kept" "$other-00000000000000fd.bpf" "a directory stays"
         assert_contains "$kept" README "other names stay"
@@ -258,6 +269,58 @@ test_seccomp_cache_is_bounded() {
         BERTH_LOG_LEVEL=debug payload -- seccomp
         assert_eq 2 "$OUT" "the start after"
         assert_contains "$ERR" "read from the cache" "the start after finds its program"
+}
+
+# berthctl (exec, shell) is another build that uses the same cache: its program, written two hours
+# ago but used a moment ago, stays when a berth start misses and prunes. The hit refreshed it.
+test_seccomp_cache_is_bounded_keeps_berthctls_used_program() {
+        local cache n before ctlprog
+        [ -x "${BERTHCTL:-}" ] || skip "\$BERTHCTL is not set to the berthctl binary"
+        make_tiny_tree "$ROOT"
+        private_run_dir
+        cache=$RUN_DIR/cache
+        n=$(machine)-ctl
+        start_bg "$n" "$ROOT" -b
+        before=$(ls "$cache")
+        run "$BERTHCTL" exec "$n" /bin/true
+        assert_eq 0 "$RC" "berthctl exec, which writes berthctl's program"
+        ctlprog=$(comm -13 <(printf '%s\n' "$before") <(ls "$cache"))
+        assert_match "$ctlprog" '^[0-9a-f]{16}-[0-9a-f]{16}\.bpf$' "berthctl's program, the one new file"
+        assert_ok test "${ctlprog%%-*}" != "${before%%-*}" # of another build than berth's
+        touch -d '2 hours ago' "$cache/$ctlprog"
+        run "$BERTHCTL" exec "$n" /bin/true
+        assert_eq 0 "$RC" "berthctl exec, which hits the cache"
+        stop_bg "$BG_PID"
+
+        payload --system-call-filter='~swapon' -- seccomp
+        assert_eq 2 "$OUT" "a start that misses the cache"
+        assert_ok test -f "$cache/$ctlprog" # berthctl's program, used a moment ago, stays
+}
+
+# The cache directory is not used through a symlink: the prune follows none, so a cache read and
+# written through one would grow without bound. A start then builds its programs, reads nothing
+# from the link's target and writes nothing there, and works.
+test_seccomp_cache_not_used_through_symlink() {
+        local cache target prog
+        make_tiny_tree "$ROOT"
+        private_run_dir
+        cache=$RUN_DIR/cache
+        payload -- seccomp
+        assert_eq 2 "$OUT" "the first start, which writes the cache"
+        prog=$(ls "$cache")
+        # the same directory (root's, 0700, with the program this start would hit) behind a symlink
+        target=$T/cache-target
+        mv "$cache" "$target"
+        ln -s "$target" "$cache"
+        BERTH_LOG_LEVEL=debug payload --system-call-filter='~swapon' -- seccomp
+        assert_eq 2 "$OUT" "a start with a symlinked cache, which would miss"
+        assert_contains "$ERR" "symbolic link" "the symlink, at debug level"
+        assert_eq "$prog" "$(ls -A "$target")" "nothing written through the symlink"
+        BERTH_LOG_LEVEL=debug payload -- seccomp
+        assert_eq 2 "$OUT" "a start with a symlinked cache, which would hit"
+        assert_contains "$ERR" "Seccomp programs" "the filter's debug line"
+        assert_not_contains "$ERR" "read from the cache" "nothing read through the symlink"
+        assert_eq "$prog" "$(ls -A "$target")" "nothing written through the symlink"
 }
 
 # Young programs of other builds stay (see above), but not without bound: of all programs, the 128
