@@ -1390,7 +1390,8 @@ static int cache_prune(uint64_t keep_hash) {
                 n++;
         }
 
-        qsort(entries, n, sizeof *entries, cache_entry_newer_first);
+        if (n > 0) /* qsort()'s array may not be NULL, even for none */
+                qsort(entries, n, sizeof *entries, cache_entry_newer_first);
         for (size_t i = 0; i < n; i++) {
                 if ((entries[i].ours && kept_ours >= CACHE_KEEP_BUILD) || kept_all >= CACHE_KEEP_ALL) {
                         if (unlinkat(dirfd(d), entries[i].name, 0) >= 0)

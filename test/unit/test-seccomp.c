@@ -719,6 +719,15 @@ static void test_list_program_kernel(void) {
                 printf("# child: %d\n", r);
         check(r == 0, "the kernel takes the default allow-list: getpid works, every refused number fails with its errno");
 
+#if defined(__SANITIZE_ADDRESS__)
+        /* The sanitizers' runtime makes system calls of its own in the child (and reports through
+         * write()), which a policy refusing two numbers in three refuses: it aborts, mute. The
+         * interpreter checks above cover this program; the default one was loaded just now. */
+        skip("the kernel takes an allow-list with 1000 runs and long jumps", "the sanitizers' runtime needs more system calls than it allows");
+        (void) allow;
+        (void) enosys;
+        (void) alternating;
+#else
         /* the long one: every number another action than its neighbours, but what the child needs */
         for (uint32_t nr = 0; nr < NR_BITS; nr++) {
                 bitmap_put(allow, nr, nr % 3 == 0);
@@ -740,6 +749,7 @@ static void test_list_program_kernel(void) {
         if (r != 0)
                 printf("# child: %d\n", r);
         check(r == 0, "the kernel takes an allow-list with 1000 runs and long jumps, and runs it right");
+#endif
 
 #if defined(__x86_64__)
         r = run_unfiltered(child_x32);
