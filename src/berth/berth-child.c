@@ -20,9 +20,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "berth-bind-user.h"
 #include "berth-caps.h"
 #include "berth-cgroup.h"
-#include "berth-bind-user.h"
 #include "berth-child.h"
 #include "berth-console.h"
 #include "berth-mount.h"

@@ -922,7 +922,7 @@ int seccomp_list_libseccomp(const uint64_t *allow, const uint64_t *enosys, struc
 }
 
 static int generate_programs(SeccompFilter *f) {
-        _cleanup_(seccomp_releasep) scmp_filter_ctx list = NULL, args = NULL;
+        _cleanup_(seccomp_releasep) scmp_filter_ctx args = NULL;
         int r;
 
         r = libseccomp_load();
@@ -930,11 +930,8 @@ static int generate_programs(SeccompFilter *f) {
                 return r;
         if (NATIVE_AUDIT_ARCH != 0)
                 r = seccomp_list_generate(f->allow, f->enosys, NATIVE_AUDIT_ARCH, &f->list.insns, &f->list.len);
-        else {
-                r = build_list_filter(f, &list);
-                if (r >= 0)
-                        r = export_program(list, &f->list);
-        }
+        else
+                r = seccomp_list_libseccomp(f->allow, f->enosys, &f->list.insns, &f->list.len);
         if (r < 0)
                 return r;
         r = build_args_filter(f, &args);
@@ -1143,6 +1140,10 @@ static char *cache_path(uint64_t hash, char buf[static CACHE_PATH_MAX]) {
         return buf;
 }
 
+static uint64_t mtime_usec(const struct stat *st) {
+        return (uint64_t) st->st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st->st_mtim.tv_nsec / NSEC_PER_USEC;
+}
+
 /* A hit refreshes the program's mtime when it is older than this, so that the mtime says when a
  * program was last used, give or take this much, and pruning removes the programs not used for
  * longest. Not on every hit: a fresh file costs no syscall more than the read. */
@@ -1213,7 +1214,7 @@ static int cache_read(SeccompFilter *f) {
         f->from_cache = true;
 
         /* a hit: used now (see CACHE_REFRESH_USEC) */
-        mtime = (uint64_t) st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st.st_mtim.tv_nsec / 1000;
+        mtime = mtime_usec(&st);
         now = now_usec(CLOCK_REALTIME);
         if (now > mtime + CACHE_REFRESH_USEC && futimens(fd, NULL) < 0)
                 log_debug_errno(negative_errno(), "Failed to refresh the mtime of %s, ignoring: %m", path);
@@ -1368,7 +1369,7 @@ static int cache_prune(uint64_t keep_hash) {
                 if (kind < 0 || streq(de->d_name, keep) ||
                     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                mtime = (uint64_t) st.st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st.st_mtim.tv_nsec / 1000;
+                mtime = mtime_usec(&st);
                 age = now > mtime ? now - mtime : 0; /* written "in the future": the clock was set back */
                 if ((kind == CACHE_FILE_TEMPORARY && age >= CACHE_TMP_USEC) ||
                     (kind == CACHE_FILE_PROGRAM && build != tag && age >= CACHE_OTHER_BUILD_USEC)) {
