@@ -11,6 +11,7 @@
 
 #include "log.h"
 #include "systemd-proto.h"
+#include "util.h"
 
 static int max_level = LOG_INFO;
 static const char *prefix = NULL;
@@ -20,12 +21,6 @@ static int sink_level = -1;
 static LogSink sink = NULL;
 static void *sink_userdata = NULL;
 static uint64_t timing_start = 0, timing_last = 0;
-
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000 + (uint64_t) ts.tv_nsec / 1000;
-}
 
 void log_set_max_level(int level) {
         max_level = level;
@@ -83,7 +78,7 @@ void log_open(void) {
                 else if (streq(e, "err"))
                         max_level = LOG_ERR;
         }
-        timing_start = timing_last = monotonic_usec();
+        timing_start = timing_last = now_usec(CLOCK_MONOTONIC);
 }
 
 void log_timing(const char *side, const char *what) {
@@ -91,11 +86,11 @@ void log_timing(const char *side, const char *what) {
 
         if (max_level < LOG_DEBUG)
                 return;
-        t = monotonic_usec();
+        t = now_usec(CLOCK_MONOTONIC);
         log_debug("Timing: %s %s: %.3f ms (at %.3f ms)", side, what, (double) (t - timing_last) / 1000,
                   (double) (t - timing_start) / 1000);
         /* after the line: what printing it cost counts for no mark */
-        timing_last = monotonic_usec();
+        timing_last = now_usec(CLOCK_MONOTONIC);
 }
 
 /* With structured fields, so that `journalctl MACHINE=NAME` finds a machine's messages. A message

@@ -652,10 +652,14 @@ int close_all_fds(const int except[], size_t n_except) {
         return RET_NERRNO((int) syscall(SYS_close_range, from, ~0U, 0));
 }
 
+uint64_t timespec_to_usec(const struct timespec *ts) {
+        return (uint64_t) ts->tv_sec * USEC_PER_SEC + (uint64_t) ts->tv_nsec / NSEC_PER_USEC;
+}
+
 uint64_t now_usec(int clock) {
         struct timespec ts;
         (void) clock_gettime(clock, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+        return timespec_to_usec(&ts);
 }
 
 int id128_randomize(uint8_t ret[16]) {

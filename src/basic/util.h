@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "cleanup.h"
 
@@ -111,7 +112,9 @@ int set_detail(char **ret_detail, const char *fmt, ...) _printf_(2, 3);
 int string_table_lookup(const char *const *table, size_t n, const char *s);
 /* "512B", "1.5G" (binary units); "-" for UINT64_MAX (unknown). */
 char *format_bytes(uint64_t bytes, char *buf, size_t n);
+/* CLOCK's time now, and a timespec (a file's mtime...), in µs */
 uint64_t now_usec(int clock);
+uint64_t timespec_to_usec(const struct timespec *ts);
 int id128_randomize(uint8_t ret[16]);
 int id128_from_string(const char *s, uint8_t ret[16]);
 char *id128_to_string(const uint8_t id[16], char buf[static 33]);

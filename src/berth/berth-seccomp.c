@@ -1140,10 +1140,6 @@ static char *cache_path(uint64_t hash, char buf[static CACHE_PATH_MAX]) {
         return buf;
 }
 
-static uint64_t mtime_usec(const struct stat *st) {
-        return (uint64_t) st->st_mtim.tv_sec * USEC_PER_SEC + (uint64_t) st->st_mtim.tv_nsec / NSEC_PER_USEC;
-}
-
 /* A hit refreshes the program's mtime when it is older than this, so that the mtime says when a
  * program was last used, give or take this much, and pruning removes the programs not used for
  * longest. Not on every hit: a fresh file costs no syscall more than the read. */
@@ -1214,7 +1210,7 @@ static int cache_read(SeccompFilter *f) {
         f->from_cache = true;
 
         /* a hit: used now (see CACHE_REFRESH_USEC) */
-        mtime = mtime_usec(&st);
+        mtime = timespec_to_usec(&st.st_mtim);
         now = now_usec(CLOCK_REALTIME);
         if (now > mtime + CACHE_REFRESH_USEC && futimens(fd, NULL) < 0)
                 log_debug_errno(negative_errno(), "Failed to refresh the mtime of %s, ignoring: %m", path);
@@ -1369,7 +1365,7 @@ static int cache_prune(uint64_t keep_hash) {
                 if (kind < 0 || streq(de->d_name, keep) ||
                     fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                mtime = mtime_usec(&st);
+                mtime = timespec_to_usec(&st.st_mtim);
                 age = now > mtime ? now - mtime : 0; /* written "in the future": the clock was set back */
                 if ((kind == CACHE_FILE_TEMPORARY && age >= CACHE_TMP_USEC) ||
                     (kind == CACHE_FILE_PROGRAM && build != tag && age >= CACHE_OTHER_BUILD_USEC)) {

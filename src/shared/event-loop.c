@@ -11,6 +11,7 @@
 
 #include "cleanup.h"
 #include "event-loop.h"
+#include "util.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -76,13 +77,6 @@ struct Event {
         bool exit_requested;
         int exit_code;
 };
-
-static uint64_t monotonic_usec(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000ULL + (uint64_t) ts.tv_nsec / 1000ULL;
-}
 
 static uint64_t usec_add(uint64_t a, uint64_t b) {
         return a > UINT64_MAX - b ? UINT64_MAX : a + b;
@@ -337,7 +331,7 @@ int event_add_time(Event *e, EventSource **ret, uint64_t usec, event_time_handle
 int event_now(Event *e, uint64_t *ret) {
         if (!e || !ret)
                 return -EINVAL;
-        *ret = e->now > 0 ? e->now : monotonic_usec();
+        *ret = e->now > 0 ? e->now : now_usec(CLOCK_MONOTONIC);
         return 0;
 }
 
@@ -594,7 +588,7 @@ static int next_timeout(Event *e) {
                         next = s->time.usec;
         if (next == UINT64_MAX)
                 return -1;
-        now = monotonic_usec();
+        now = now_usec(CLOCK_MONOTONIC);
         if (next <= now)
                 return 0;
         next = (next - now + 999) / 1000;
@@ -609,7 +603,7 @@ static int event_run(Event *e) {
         n = epoll_wait(e->epoll_fd, events, (int) ELEMENTSOF(events), next_timeout(e));
         if (n < 0)
                 return errno == EINTR ? 0 : -errno;
-        e->now = monotonic_usec();
+        e->now = now_usec(CLOCK_MONOTONIC);
 
         /* every source of this wake-up pinned before any handler runs: a handler may free the
          * source of an event further down the list */
