@@ -807,6 +807,8 @@ char *id128_to_uuid_string(const uint8_t id[16], char buf[static 37]) {
         return buf;
 }
 
+#define OPEN_IN_ROOT_RETRIES 64U
+
 int open_in_root(int root_fd, const char *path, int flags) {
         struct open_how how = {
                 .flags = (uint64_t) (flags | O_CLOEXEC),
@@ -816,7 +818,14 @@ int open_in_root(int root_fd, const char *path, int flags) {
 
         while (*path == '/')
                 path++;
-        fd = (int) syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof how);
+        /* With RESOLVE_IN_ROOT, a ".." (a symlink such as /sbin/init -> ../bin/busybox) fails with
+         * EAGAIN when any rename or mount anywhere on the host raced the walk: on a busy host that is
+         * common, and means nothing about the tree. Try again, a bounded number of times. */
+        for (unsigned i = 0;; i++) {
+                fd = (int) syscall(SYS_openat2, root_fd, isempty(path) ? "." : path, &how, sizeof how);
+                if (fd >= 0 || errno != EAGAIN || i >= OPEN_IN_ROOT_RETRIES)
+                        break;
+        }
         return fd < 0 ? negative_errno() : fd;
 }
 

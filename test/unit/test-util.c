@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -565,6 +566,55 @@ static void test_now(void) {
         CHECK(a > 0 && b >= a);
 }
 
+/* A ".." in a RESOLVE_IN_ROOT walk fails with EAGAIN when a rename anywhere on the host races it
+ * (as another machine's start-up does on a busy host): open_in_root() must not pass that on as
+ * "not there". A child renames back and forth while we resolve /sbin/init -> ../bin/f. */
+static void test_open_in_root_during_renames(void) {
+        char d[64], p[256], a[300], b[300];
+        int root, failed = 0, first_error = 0;
+        pid_t pid;
+
+        CHECK(make_temp_dir(d) == 0);
+        snprintf(p, sizeof p, "%s/bin", d);
+        CHECK(mkdir(p, 0755) == 0);
+        snprintf(p, sizeof p, "%s/sbin", d);
+        CHECK(mkdir(p, 0755) == 0);
+        snprintf(p, sizeof p, "%s/bin/f", d);
+        CHECK(close(open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755)) == 0);
+        snprintf(p, sizeof p, "%s/sbin/init", d);
+        CHECK(symlink("../bin/f", p) == 0);
+        snprintf(a, sizeof a, "%s/ra", d);
+        snprintf(b, sizeof b, "%s/rb", d);
+        CHECK(mkdir(a, 0755) == 0);
+        root = open(d, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        CHECK(root >= 0);
+
+        pid = fork();
+        CHECK(pid >= 0);
+        if (pid == 0) {
+                for (;;) {
+                        (void) rename(a, b);
+                        (void) rename(b, a);
+                }
+        }
+        for (int i = 0; i < 20000; i++) {
+                int fd = open_in_root(root, "/sbin/init", O_PATH);
+
+                if (fd < 0) {
+                        failed++;
+                        first_error = first_error ?: fd;
+                } else
+                        close(fd);
+        }
+        (void) kill(pid, SIGKILL);
+        (void) waitpid(pid, NULL, 0);
+        close(root);
+        if (failed)
+                printf("# %d of 20000 failed, the first with %s\n", failed, strerror(-first_error));
+        CHECK(failed == 0);
+        CHECK(rm_rf(d) == 0);
+}
+
 static const TapCase cases[] = {
         { "strv", test_strv },
         { "strv_split", test_strv_split },
@@ -585,6 +635,7 @@ static const TapCase cases[] = {
         { "fds", test_fds },
         { "string_table_lookup", test_string_table_lookup },
         { "now_usec", test_now },
+        { "open_in_root_during_renames", test_open_in_root_during_renames },
 };
 
 int main(void) {
