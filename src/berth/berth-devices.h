@@ -8,8 +8,9 @@
 
 /* Device policy that berth enforces itself, without systemd: everything but
  * the basic set is denied (mknod and open) below the container's policy
- * cgroups (a CGroupPolicyFunc): in the v1 devices hierarchy (V1, or NULL) and
- * as a BPF_CGROUP_DEVICE program in cgroup2 (UNIFIED, or NULL). Logs. */
+ * cgroups (a CGroupPolicyFunc): in the v1 devices hierarchy (V1, or NULL) or,
+ * where there is none, as a BPF_CGROUP_DEVICE program in cgroup2 (UNIFIED, or
+ * NULL). Logs. */
 int devices_apply_policy(const char *v1, const char *unified);
 
 /* A device node of this type and number is one every container may use (the table above the
