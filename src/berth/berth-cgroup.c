@@ -76,6 +76,8 @@ CGroupLayout cgroup_layout_from_string(const char *s) {
         return (CGroupLayout) string_table_lookup(layout_table, _CGROUP_LAYOUT_MAX, s);
 }
 
+static bool controllers_have(const char *controllers, const char *c);
+
 static int fs_type(const char *path, long *ret) {
         struct statfs sfs;
 
@@ -370,6 +372,13 @@ static int own_hierarchies(CGroupLayout layout, bool detached, Hierarchy **ret, 
                         mount = strdup(unified_mount(layout));
                 else if (!v2 && layout != CGROUP_LAYOUT_UNIFIED)
                         mount = v1_mount(ctrl);
+#if BERTH_TEST_HOOKS
+                /* BERTH_TEST_CGROUP_DETACH=CONTROLLER: the v1 hierarchy with it is mounted nowhere we
+                 * look, as on a host that mounts it elsewhere */
+                const char *undo = getenv("BERTH_TEST_CGROUP_DETACH");
+                if (!v2 && !isempty(undo) && controllers_have(ctrl, undo))
+                        mount = (free(mount), NULL);
+#endif
                 if (!mount) {
                         /* (or out of memory: then the detached mount is a detour that works too) */
                         if (!detached)
@@ -1069,6 +1078,7 @@ static bool has_leftovers(const CGroup *cg, const Hierarchy *h, size_t n) {
 int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **ret) {
         _cleanup_(cgroup_freep) CGroup *cg = NULL, *old = NULL;
         const char *v1_devices_policy = NULL, *unified_policy = NULL;
+        bool v1_devices_detached = false;
         _cleanup_(cpuset_values_done) CpusetValues cpuset_values = {}; /* one hierarchy has cpuset */
         char **policies = NULL;
         Hierarchy *h = NULL;
@@ -1156,11 +1166,13 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                                         policies[i], v2 ? "cgroup2" : h[i].controllers);
                 else if (v2)
                         unified_policy = policies[i];
-                else if (controllers_have(h[i].controllers, "devices"))
+                else if (controllers_have(h[i].controllers, "devices")) {
                         v1_devices_policy = policies[i];
+                        v1_devices_detached = hierarchy_is_detached(h + i);
+                }
         }
         if (r >= 0 && apply_policy)
-                r = apply_policy(v1_devices_policy, unified_policy);
+                r = apply_policy(v1_devices_policy, v1_devices_detached, unified_policy);
         for (size_t i = 0; i < n && r >= 0; i++) {
                 _cleanup_free_ char *payload = path_join(policies[i], "payload");
 

@@ -57,8 +57,10 @@ int cgroup_detect_layout(CGroupLayout *ret);
 
 /* Puts the device policy on the container's policy cgroups: the one in the v1
  * devices hierarchy and the cgroup2 one (each NULL if there is none), both
- * without children yet. Logs. */
-typedef int (*CGroupPolicyFunc)(const char *v1_devices, const char *unified);
+ * without children yet. V1_DETACHED: that v1 hierarchy is mounted nowhere we
+ * look (CGroup.detached), where what joins the machine later (berthctl exec)
+ * does not follow. Logs. */
+typedef int (*CGroupPolicyFunc)(const char *v1_devices, bool v1_detached, const char *unified);
 
 /* Create the container cgroup for MACHINE below our own cgroup, in every
  * hierarchy, with APPLY_POLICY's policy on its parent, where the container

@@ -23,16 +23,19 @@
  * to systemd's cgroup handling, so without systemd there is none at all; berth enforces it
  * itself and refuses to start when it can't.
  *
- * Two mechanisms, one per host:
+ * Two mechanisms:
  *  - the v1 "devices" controller (hybrid and legacy hosts): "a" into devices.deny, then one line
  *    per device into devices.allow;
  *  - a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the container's cgroup2 directory (pure
- *    cgroup2 hosts).
- * The kernel checks a device against both, so where the v1 controller holds the policy the program
- * would repeat it: it is not loaded there (as systemd on such hosts), which spares every start
- * the verifier and the JIT (0.5-0.6 ms of the monitor's cgroup step, on the way to the child's
- * cgroup namespace).
- * Both sit on the container's policy cgroup, the parent of its cgroup namespace root
+ *    cgroup2 hosts, and where the v1 devices hierarchy is mounted nowhere we look).
+ * The kernel checks a device against both. Where the host mounts the v1 devices hierarchy, the
+ * container and whatever joins it later (berthctl exec writes to every cgroup the record lists)
+ * are in berth's v1 devices cgroup, and the program would repeat its rules: it is not loaded there
+ * (as systemd on such hosts), which spares every start the verifier and the JIT (0.5-0.6 ms of the
+ * monitor's cgroup step, on the way to the child's cgroup namespace). A v1 devices hierarchy
+ * mounted nowhere (CGroup.detached) holds the container, but not what berthctl exec starts later,
+ * which joins only mounted hierarchies and cgroup2: there the program stays, for those.
+ * Each sits on the container's policy cgroup, the parent of its cgroup namespace root
  * (berth-cgroup.h): the guest can mount the v1 devices hierarchy and write its own
  * devices.allow, but the kernel bounds a v1 cgroup's rules by its parent's, and the guest
  * cannot reach its parent's files nor, without bpf() (seccomp), the BPF program. */
@@ -204,7 +207,7 @@ static int devices_bpf_apply(const char *path) {
         return 0;
 }
 
-int devices_apply_policy(const char *v1, const char *unified) {
+int devices_apply_policy(const char *v1, bool v1_detached, const char *unified) {
         int r;
 
 #if BERTH_TEST_HOOKS
@@ -212,21 +215,36 @@ int devices_apply_policy(const char *v1, const char *unified) {
         if (unified && getenv("BERTH_TEST_DEVICES_BPF_ONLY"))
                 v1 = NULL;
 #endif
-        /* the v1 controller binds every process of the container (berth-cgroup.c puts it into
-         * every hierarchy): enough on its own */
-        if (v1)
-                return devices_v1_apply(v1);
+        if (v1) {
+                r = devices_v1_apply(v1);
+                if (r < 0)
+                        return r;
+                /* mounted: every process of the machine is in it, enough on its own */
+                if (!v1_detached)
+                        return 0;
+        }
 
         if (unified) {
                 r = devices_bpf_apply(unified);
                 if (r >= 0)
                         return 0;
+                if (v1) {
+                        log_warning_errno(r,
+                                          "Failed to attach the device policy BPF program to '%s', relying on "
+                                          "the v1 devices controller alone (berthctl exec's commands are not "
+                                          "in it): %m",
+                                          unified);
+                        return 0;
+                }
                 return log_error_errno(r,
                                        "Failed to apply the device policy to '%s': %m. Refusing to run the container "
                                        "without one (it could open the host's disks). The kernel needs "
                                        "CONFIG_CGROUP_BPF, or mount the v1 devices controller.",
                                        unified);
         }
+
+        if (v1)
+                return 0;
 
         return log_error_errno(-EOPNOTSUPP,
                                "Failed to apply a device policy: the container cgroup is neither in a v1 devices "

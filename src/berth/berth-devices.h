@@ -8,10 +8,11 @@
 
 /* Device policy that berth enforces itself, without systemd: everything but
  * the basic set is denied (mknod and open) below the container's policy
- * cgroups (a CGroupPolicyFunc): in the v1 devices hierarchy (V1, or NULL) or,
- * where there is none, as a BPF_CGROUP_DEVICE program in cgroup2 (UNIFIED, or
- * NULL). Logs. */
-int devices_apply_policy(const char *v1, const char *unified);
+ * cgroups (a CGroupPolicyFunc): in the v1 devices hierarchy (V1, or NULL) and
+ * as a BPF_CGROUP_DEVICE program in cgroup2 (UNIFIED, or NULL), the program
+ * only where there is no mounted v1 devices hierarchy (V1 NULL, or
+ * V1_DETACHED). Logs. */
+int devices_apply_policy(const char *v1, bool v1_detached, const char *unified);
 
 /* A device node of this type and number is one every container may use (the table above the
  * policy): what berthctl keeps of the device nodes in an imported archive. */

@@ -218,15 +218,21 @@ static int cgroup_join_open(const MachineInfo *m, CGroupJoin *j) {
                 bool is_unified = unified && streq(*p, unified);
                 int fd, fb = -EBADF;
 
-                /* the v1 devices cgroup carries the device policy on a host without cgroup2's:
-                 * a command outside it would hold CAP_MKNOD with no policy at all */
+                /* the v1 devices cgroup carries the device policy wherever the host mounts it
+                 * (berth-devices.c): a command outside it would hold CAP_MKNOD with no policy */
                 devices = strjoin(*p, "/devices.list");
                 if (!devices)
                         return log_oom();
                 bool required = is_unified || access(devices, F_OK) >= 0;
 
-                if (j->n >= ELEMENTSOF(j->fd))
-                        break;
+                if (j->n >= ELEMENTSOF(j->fd)) {
+                        if (required)
+                                return log_error_errno(-E2BIG, "Machine '%s' is in more cgroup hierarchies than berthctl "
+                                                               "can join (%zu): refusing to run a command outside %s.",
+                                                       m->name, ELEMENTSOF(j->fd), *p);
+                        log_debug("Not joining '%s' of machine '%s': too many hierarchies.", *p, m->name);
+                        continue;
+                }
                 procs = strjoin(*p, "/cgroup.procs");
                 if (!procs)
                         return log_oom();

@@ -109,6 +109,29 @@ test_parked_shell_as_a_user() {
         assert_contains "$(<"$T/parked.out")" "uid=1000"
 }
 
+# Where the host mounts the v1 devices hierarchy nowhere berth looks, the container's cgroup in it is
+# made through a detached mount, which berthctl exec does not join: its command is in the host's
+# devices cgroup there. The device program on the machine's cgroup2 cgroup, which it does join, must
+# then hold the policy for it (berth-devices.c), as the v1 rules do for the machine's own processes.
+test_exec_where_the_devices_hierarchy_is_mounted_nowhere() {
+        local n
+        need_test_hooks
+        grep -q '^[0-9]*:\([^:]*,\)\{0,1\}devices[,:]' /proc/self/cgroup || skip "no v1 devices hierarchy here"
+        n=$(mname detdev)
+        make_tiny_tree "$ROOT"
+        BERTH_TEST_CGROUP_DETACH=devices start_bg "$n" "$ROOT" -b
+        assert_contains "$(record "$n" CGROUP_DETACHED)" "devices" "the devices hierarchy was not taken as mounted nowhere"
+        run "$BERTHCTL" exec "$n" payload mknod /dev/sda b 8 0
+        assert_eq 1 "$RC" "mknod of 8:0 by berthctl exec's command"
+        assert_contains "$OUT" errno=EPERM
+        run "$BERTHCTL" exec "$n" payload mknod /root/mem c 1 1
+        assert_eq 1 "$RC" "mknod of 1:1 by berthctl exec's command"
+        assert_contains "$OUT" errno=EPERM
+        [ ! -e "$ROOT/root/mem" ] || fail "device node created in the tree"
+        run "$BERTHCTL" exec "$n" payload mknod /dev/null2 c 1 3
+        assert_eq 0 "$RC" "mknod and open of 1:3 by berthctl exec's command"
+}
+
 # A host file as the command's stdin: reopening /proc/self/fd/0 for writing (a new open file,
 # whatever mode berthctl had it in) must not reach the host file.
 test_stdin_from_a_host_file_cannot_be_reopened_for_writing() {
