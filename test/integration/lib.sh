@@ -948,3 +948,34 @@ install_unit() {
 prop() {
         systemctl show -P "$2" "$1"
 }
+
+# ---- cgroup hierarchies that another run may make or remove meanwhile ----
+# Other test runs on the host (a second CI run beside this one) make and remove named v1
+# hierarchies of their own at any moment: a list of the host's hierarchies read before a
+# container ran and one read after may differ from each other and from the container's.
+# What a case can hold the container to is the hierarchies the host had both before and after.
+
+# cgroup_roots: this shell's /proc/self/cgroup with every path "/", sorted
+cgroup_roots() {
+        sed 's|:[^:]*$|:/|' /proc/self/cgroup | sort
+}
+
+# stable_cgroup_roots BEFORE: the lines of cgroup_roots that BEFORE (its output before the run)
+# has and the host still has now
+stable_cgroup_roots() {
+        comm -12 <(printf '%s\n' "$1") <(cgroup_roots)
+}
+
+# assert_cgroup_roots OUT BEFORE: OUT (a container's /proc/self/cgroup, among other lines) puts
+# it at the root of its cgroup namespace in every hierarchy it lists, and lists every hierarchy
+# of stable_cgroup_roots BEFORE
+assert_cgroup_roots() {
+        local out line
+        out=$(grep -E '^[0-9]+:' <<<"$1" | sort)
+        [ -n "$out" ] || fail "no /proc/self/cgroup lines in: $1"
+        while IFS= read -r line; do
+                [[ $line == *:/ ]] || fail "the container is not at its cgroup namespace root in '$line'"
+        done <<<"$out"
+        assert_eq "" "$(comm -23 <(stable_cgroup_roots "$2") <(printf '%s\n' "$out"))" \
+                "hierarchies the host had throughout that the container does not list at its root"
+}
