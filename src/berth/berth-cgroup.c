@@ -76,7 +76,12 @@ CGroupLayout cgroup_layout_from_string(const char *s) {
         return (CGroupLayout) string_table_lookup(layout_table, _CGROUP_LAYOUT_MAX, s);
 }
 
-static bool controllers_have(const char *controllers, const char *c);
+/* Does the hierarchy with CONTROLLERS ("cpu,cpuacct") have controller C? */
+static bool controllers_have(const char *controllers, const char *c) {
+        _cleanup_strv_free_ char **l = NULL;
+
+        return strv_split(controllers, ",", &l) >= 0 && strv_contains(l, c);
+}
 
 static int fs_type(const char *path, long *ret) {
         struct statfs sfs;
@@ -490,13 +495,6 @@ static char *machine_dir_of(const char *payload) {
         }
         free(p);
         return strdup(payload);
-}
-
-/* Does the hierarchy with CONTROLLERS ("cpu,cpuacct") have controller C? */
-static bool controllers_have(const char *controllers, const char *c) {
-        _cleanup_strv_free_ char **l = NULL;
-
-        return strv_split(controllers, ",", &l) >= 0 && strv_contains(l, c);
 }
 
 /* The policy cgroup above a container cgroup path of our shape

@@ -966,6 +966,36 @@ stable_cgroup_roots() {
         comm -12 <(printf '%s\n' "$1") <(cgroup_roots)
 }
 
+# v1_mount_opts HIERARCHY: the mount options that select an existing v1 hierarchy (its field
+# in /proc/self/cgroup): its controllers, with "none" for a named one without any
+v1_mount_opts() {
+        case ",$1," in
+        *,name=*) if [ "$(tr , '\n' <<<"$1" | grep -vc '^name=')" = 0 ]; then echo "none,$1"; else echo "$1"; fi ;;
+        *) echo "$1" ;;
+        esac
+}
+
+# stable_v1_mount_opts BEFORE: v1_mount_opts of each v1 hierarchy of stable_cgroup_roots BEFORE
+stable_v1_mount_opts() {
+        local h
+        for h in $(stable_cgroup_roots "$1" | awk -F: '$1 != 0 && $2 != "" { print $2 }'); do
+                v1_mount_opts "$h"
+        done
+}
+
+# still_unmountable OUT BEFORE: the "unmountable OPTS" lines of OUT (a container's report of the
+# hierarchies it tried to mount) for a hierarchy the host had throughout; one that another run
+# removed meanwhile may well be unmountable
+still_unmountable() {
+        local stable line
+        stable=$(stable_v1_mount_opts "$2")
+        while IFS= read -r line; do
+                [[ $line == "unmountable "* ]] || continue
+                grep -qxF -- "${line#unmountable }" <<<"$stable" && echo "$line"
+        done <<<"$1"
+        return 0
+}
+
 # assert_cgroup_roots OUT BEFORE: OUT (a container's /proc/self/cgroup, among other lines) puts
 # it at the root of its cgroup namespace in every hierarchy it lists, and lists every hierarchy
 # of stable_cgroup_roots BEFORE

@@ -114,7 +114,7 @@ hole: core_pattern openable after unshare -m" "$OUT" "state, failed units, binfm
 # guest still boots with no failed unit.
 test_debian_guest_cannot_reach_release_agent_or_widen_devices() {
         debian
-        local agents_before agents_after f roots_before stable_opts
+        local agents_before agents_after f roots_before h
         agents_before=$(for f in /sys/fs/cgroup/*/release_agent; do echo "$f=$(cat "$f")"; done)
         roots_before=$(cgroup_roots)
         cat >"$DEB/usr/local/sbin/berth-cgroup-probe" <<-'PROBE'
@@ -166,13 +166,10 @@ test_debian_guest_cannot_reach_release_agent_or_widen_devices() {
         assert_eq running "$(head -n 1 <<<"$OUT")" "system state"
         # the hierarchies the host had throughout, as the probe names them: another run's named
         # ones come and go meanwhile (lib.sh), and the guest may find one it listed gone
-        stable_opts=$(stable_cgroup_roots "$roots_before" | awk -F: '$1 != 0 { print $2 }' | sed 's/^name=/none,name=/')
-        assert_eq "" "$(sed -n '2,$p' <<<"$OUT" | grep -v '^mounted ' | while IFS= read -r f; do
-                        [[ $f == "unmountable "* ]] && ! grep -qxF -- "${f#unmountable }" <<<"$stable_opts" && continue
-                        printf '%s\n' "$f"
-                done)" "failed units, release_agent files, successful writes"
-        local h
-        for h in $stable_opts; do
+        assert_eq "" "$(sed -n '2,$p' <<<"$OUT" | grep -v -e '^mounted ' -e '^unmountable ')" \
+                "failed units, release_agent files, successful writes"
+        assert_eq "" "$(still_unmountable "$OUT" "$roots_before")" "hierarchies the guest could not mount"
+        for h in $(stable_v1_mount_opts "$roots_before"); do
                 assert_contains "$OUT" "mounted $h"
         done
 }

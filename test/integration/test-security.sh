@@ -644,15 +644,6 @@ v1_hierarchies() {
         awk -F: '$1 != 0 && $2 != "" { print $2 }' /proc/self/cgroup
 }
 
-# The mount options that select an existing hierarchy: its controllers, "none" for a named one
-# without any.
-v1_mount_opts() { # v1_mount_opts HIERARCHY
-        case ",$1," in
-        *,name=*) if [ "$(tr , '\n' <<<"$1" | grep -vc '^name=')" = 0 ]; then echo "none,$1"; else echo "$1"; fi ;;
-        *) echo "$1" ;;
-        esac
-}
-
 # release_agent of every v1 hierarchy, as "HIERARCHY<tab>VALUE" lines (a named hierarchy has a
 # "=" in its name), read through a mount in a
 # throwaway mount namespace (so that hierarchies the host mounts nowhere count too). A hierarchy
@@ -692,18 +683,6 @@ restore_release_agents() { # restore_release_agents BEFORE
         done <<<"$1"
 }
 
-# The "unmountable OPTS" lines of OUT whose hierarchy the host still has: another test run's named
-# hierarchy, listed when the script was written, may be gone by the time the container mounts it.
-still_unmountable() { # still_unmountable OUT
-        local line h now
-        now=$(for h in $(v1_hierarchies); do v1_mount_opts "$h"; done)
-        while IFS= read -r line; do
-                [[ $line == "unmountable "* ]] || continue
-                grep -qxF -- "${line#unmountable }" <<<"$now" && echo "$line"
-        done <<<"$1"
-        return 0
-}
-
 # A shell script for the container that mounts each v1 hierarchy at /mnt/c in turn and runs
 # BODY there (with $o the mount options), printing "mounted OPTS" or "unmountable OPTS".
 each_v1_hierarchy() { # each_v1_hierarchy BODY
@@ -727,10 +706,10 @@ test_cgroup_v1_every_hierarchy_is_the_containers_own() {
         # the cgroup namespace root in cgroup2 and in every v1 hierarchy (that the host had
         # throughout: another run's named ones come and go, see lib.sh)
         assert_cgroup_roots "$OUT" "$before"
-        for h in $(stable_cgroup_roots "$before" | awk -F: '$1 != 0 && $2 != "" { print $2 }'); do
-                assert_contains "$OUT" "mounted $(v1_mount_opts "$h")"
+        for h in $(stable_v1_mount_opts "$before"); do
+                assert_contains "$OUT" "mounted $h"
         done
-        assert_eq "" "$(still_unmountable "$OUT")" "hierarchies the container could not mount"
+        assert_eq "" "$(still_unmountable "$OUT" "$before")" "hierarchies the container could not mount"
         # files that v1 has only in a hierarchy's root cgroup: none anywhere in the guest's view
         assert_not_contains "$OUT" /release_agent
         assert_not_contains "$OUT" /cgroup.sane_behavior
@@ -741,8 +720,9 @@ test_cgroup_v1_every_hierarchy_is_the_containers_own() {
 test_cgroup_release_agent_cannot_be_set() {
         [ -n "$(v1_hierarchies)" ] || skip "the host has no v1 cgroup hierarchy"
         make_tiny_tree "$ROOT"
-        local before after
+        local before after roots
         before=$(host_release_agents)
+        roots=$(cgroup_roots)
         # every way to it: the file in the view's root and below, a remount with the option, a
         # second mount with it (which the kernel accepts and ignores for an existing hierarchy:
         # the host's values tell); and the trigger armed (notify_on_release in a cgroup of its own)
@@ -774,7 +754,7 @@ test_cgroup_release_agent_cannot_be_set() {
         assert_eq 0 "$first_rc"
         assert_not_contains "$first" wrote
         assert_not_contains "$first" remounted
-        assert_eq "" "$(still_unmountable "$first")" "hierarchies the container could not mount"
+        assert_eq "" "$(still_unmountable "$first" "$roots")" "hierarchies the container could not mount"
 }
 
 test_cgroup_v1_devices_allow_cannot_be_widened() {
