@@ -949,6 +949,21 @@ prop() {
         systemctl show -P "$2" "$1"
 }
 
+# assert_device_policy CMD...: CMD (a runner that sets OUT and RC, with the mknod applet's
+# arguments appended, run as container root) is held to the device policy: 8:0 and 1:1 refused
+# with EPERM (and no node in the tree, $ROOT), 1:3 of the basic set made and opened
+assert_device_policy() {
+        "$@" mknod /dev/sda b 8 0
+        assert_eq 1 "$RC" "mknod of 8:0 by: $*"
+        assert_contains "$OUT" errno=EPERM
+        "$@" mknod /root/mem c 1 1
+        assert_eq 1 "$RC" "mknod of 1:1 by: $*"
+        assert_contains "$OUT" errno=EPERM
+        [ ! -e "$ROOT/root/mem" ] || fail "device node created in the tree"
+        "$@" mknod /dev/null2 c 1 3
+        assert_eq 0 "$RC" "mknod and open of 1:3 by: $*"
+}
+
 # ---- cgroup hierarchies that another run may make or remove meanwhile ----
 # Other test runs on the host (a second CI run beside this one) make and remove named v1
 # hierarchies of their own at any moment: a list of the host's hierarchies read before a

@@ -274,10 +274,6 @@ assert p[1]["verity"] is None and p[2]["fstype"] is None, p' "$OUT" || fail "wro
         assert_nothing_attached
 }
 
-need_test_hooks() {
-        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-}/config.h" 2>/dev/null ||
-                skip "berthctl is not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
-}
 
 child_of() {
         local c
@@ -297,7 +293,7 @@ parked() {
 # lookup, which takes only regular files, and the open; meanwhile the image becomes a FIFO or a
 # device node (/dev/null's). The caller lets berthctl go on: kill -CONT "$(child_of "$PARKED")".
 swap_while_parked() {
-        need_test_hooks
+        require_test_hooks
         pools
         truncate -s 1M "$T/pool/swapped.raw"
         BERTH_TEST_PARK_IMAGE_OPEN=1 timeout 10 "$BERTHCTL" image-status swapped </dev/null >"$T/out" 2>"$T/err" &

@@ -338,17 +338,13 @@ test_userns_with_volatile() {
         assert_nothing_attached
 }
 
-need_test_hooks() {
-        grep -qx '#define BERTH_TEST_HOOKS 1' "${BERTH_BUILD:-}/config.h" 2>/dev/null ||
-                skip "berth is not a test build: meson configure -Dtest-hooks=true (test/run-all does)"
-}
 
 # a file system that cannot be idmapped (none on this kernel's allow-list: the test build
 # pretends): -U with ownership auto refuses with one line rather than chown an image, and runs
 # as asked with ownership off on an image shifted to its range already
 test_userns_on_a_file_system_that_cannot_be_idmapped() {
         need_tools
-        need_test_hooks
+        require_test_hooks
         local base=$((0x3ff00000))
         make_tiny_tree "$T/tree"
         fs_image squashfs "$T/tree" "$T/sq.raw"
