@@ -964,6 +964,15 @@ assert_device_policy() {
         assert_eq 0 "$RC" "mknod and open of 1:3 by: $*"
 }
 
+# host_lock NAME: an exclusive lock NAME shared with every other test run on this host (a second
+# CI run beside this one), held until the case ends (its subshell closes the fd): for a case
+# that changes a host-wide path that the same case of another run changes too
+host_lock() {
+        mkdir -p "$BERTH_TEST_CACHE"
+        exec {_bt_host_lock_fd}>"$BERTH_TEST_CACHE/.$1.lock"
+        flock "$_bt_host_lock_fd"
+}
+
 # ---- cgroup hierarchies that another run may make or remove meanwhile ----
 # Other test runs on the host (a second CI run beside this one) make and remove named v1
 # hierarchies of their own at any moment: a list of the host's hierarchies read before a

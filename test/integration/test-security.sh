@@ -952,6 +952,8 @@ test_host_machine_id_gets_no_host_journal() {
         [ ${#hid} = 32 ] || skip "the host's machine id is not set"
         make_tiny_tree "$ROOT"
         echo "$hid" >"$ROOT/etc/machine-id"
+        # /var/log/journal/ID is the host's one path: another run's case would mount over ours
+        host_lock host-journal
         if [ ! -e "/var/log/journal/$hid" ]; then
                 berth -D "$ROOT" --console=pipe -q --register=no --link-journal=host /usr/bin/payload true
                 [ -e "/var/log/journal/$hid" ] && rmdir "/var/log/journal/$hid" && fail "berth made the host's journal directory"
