@@ -56,8 +56,14 @@
  * not be where the device policy is: a v1 devices cgroup may widen its own
  * devices.allow up to what its parent allows. Hence the policy cgroup between
  * the machine's and the container's: the guest can neither see nor write it,
- * and the v1 devices controller bounds every child by its parent. Each extra
- * cgroup is one mkdir at the start and one rmdir at the end. */
+ * and the v1 devices controller bounds every child by its parent. Only the
+ * hierarchies that can carry a device policy have it: the v1 one with the
+ * devices controller, and cgroup2 (the BPF program, berth-devices.c). In every
+ * other v1 hierarchy the container's cgroup sits right below the machine's:
+ * berth sets nothing there that the guest must not change. Each cgroup is a
+ * mkdir at the start and an rmdir at the end, each under the kernel's one
+ * cgroup_mutex, which a host with many booting guests queues for: with the
+ * policy cgroup in every hierarchy a start on a hybrid host made 30, now 22. */
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
 #define KILL_TIMEOUT_USEC (5 * USEC_PER_SEC)
@@ -472,9 +478,9 @@ static bool attr_exists(const char *dir, const char *attr) {
 }
 
 /* The machine's cgroup of a container cgroup path with our shape
- * (".../berth-NAME/policy/payload", or ".../berth-NAME/payload" in the records
- * of older versions); otherwise the path itself. Everything below it is the
- * machine's. */
+ * (".../berth-NAME/policy/payload", or ".../berth-NAME/payload" in the
+ * hierarchies without a policy cgroup); otherwise the path itself. Everything
+ * below it is the machine's. */
 static char *machine_dir_of(const char *payload) {
         _cleanup_free_ char *p = strdup(payload);
         char *slash;
@@ -498,7 +504,8 @@ static char *machine_dir_of(const char *payload) {
 }
 
 /* The policy cgroup above a container cgroup path of our shape
- * (".../berth-NAME/policy/payload"), otherwise the path itself. */
+ * (".../berth-NAME/policy/payload"), otherwise the path itself (also in the
+ * hierarchies without one, ".../berth-NAME/payload"). */
 static char *policy_dir_of(const char *payload) {
         _cleanup_free_ char *machine = machine_dir_of(payload);
         _cleanup_free_ char *policy = machine ? path_join(machine, "policy") : NULL;
@@ -739,19 +746,26 @@ static int add_detached(CGroup *cg, const Hierarchy *h, const char *payload_rel)
         return r;
 }
 
-/* The three cgroups a machine has in hierarchy H: the machine's, the one with
- * the policy, and the container's. */
+/* Can hierarchy H carry a device policy (see the top of the file)? */
+static bool hierarchy_has_policy(const Hierarchy *h) {
+        return isempty(h->controllers) || controllers_have(h->controllers, "devices");
+}
+
+/* The cgroups a machine has in hierarchy H: the machine's, the one with the
+ * policy (where H has one; elsewhere the machine's again), and the container's. */
 static int machine_cgroups(const CGroup *cg, const Hierarchy *h, char **ret_dir, char **ret_policy,
                            char **ret_payload, char **ret_payload_rel) {
+        bool policy_level = hierarchy_has_policy(h);
         _cleanup_free_ char *dir = path_join(h->own, cg->name);
-        _cleanup_free_ char *policy = dir ? path_join(dir, "policy") : NULL;
+        _cleanup_free_ char *policy = dir ? (policy_level ? path_join(dir, "policy") : strdup(dir)) : NULL;
         _cleanup_free_ char *payload = policy ? path_join(policy, "payload") : NULL;
         _cleanup_free_ char *rel = NULL;
 
         if (!payload)
                 return -ENOMEM;
         if (ret_payload_rel) {
-                rel = strjoin(streq(h->rel, "/") ? "" : h->rel, "/", cg->name, "/policy/payload");
+                rel = strjoin(streq(h->rel, "/") ? "" : h->rel, "/", cg->name,
+                              policy_level ? "/policy/payload" : "/payload");
                 if (!rel)
                         return -ENOMEM;
                 *ret_payload_rel = TAKE_PTR(rel);
@@ -829,7 +843,8 @@ int cgroup_find(const char *machine, CGroup **ret) {
 }
 
 /* A CGROUP_DETACHED= entry, "CONTROLLERS:PATH", checked: controllers as the kernel spells them,
- * and a container cgroup path of our shape (.../berth-NAME/policy/payload), so that a bad line
+ * and a container cgroup path of our shape (.../berth-NAME/policy/payload, or .../berth-NAME/payload
+ * in a hierarchy without a policy cgroup), so that a bad line
  * never has us kill or remove anything else. Its machine's cgroup name goes to RET_NAME. */
 static int parse_detached(const char *entry, char **ret_controllers, char **ret_rel, char **ret_name) {
         _cleanup_free_ char *ctrl = NULL, *rel = NULL, *dir = NULL;
@@ -842,7 +857,7 @@ static int parse_detached(const char *entry, char **ret_controllers, char **ret_
         if (!ctrl || !rel)
                 return -ENOMEM;
         if (ctrl[strspn(ctrl, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.,=-")] != 0 ||
-            rel[0] != '/' || !path_is_safe(rel) || !endswith(rel, "/policy/payload"))
+            rel[0] != '/' || !path_is_safe(rel) || !endswith(rel, "/payload"))
                 return -EINVAL;
         dir = machine_dir_of(rel);
         if (!dir)
@@ -1106,8 +1121,8 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                 return log_oom();
         }
 
-        /* First the machine's cgroup and the policy cgroup in every hierarchy,
-         * then the policy, then the container's cgroup below it: a v1 devices
+        /* First the machine's cgroup in every hierarchy and the policy cgroup where
+         * there is one, then the policy, then the container's cgroup below it: a v1 devices
          * cgroup takes "a" in devices.deny only while it has no children, and
          * children start with their parent's rules. Each hierarchy is recorded
          * in CG before anything is made in it, so that cgroup_destroy() cleans
@@ -1151,7 +1166,7 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                         maybe_move_to_supervisor(cg, h[i].own, dir);
                         enable_all(dir);
                 }
-                if (r >= 0)
+                if (r >= 0 && !streq(policies[i], dir))
                         r = mkdir_cgroup(policies[i], cpuset, false);
                 if (r >= 0 && v2)
                         enable_all(policies[i]);

@@ -9,13 +9,14 @@
  * kernel has: cgroup2 and each v1 hierarchy that /proc/self/cgroup lists, named
  * ones and ones mounted nowhere included (see berth-cgroup.c).
  *
- * Naming, the same relative path in every hierarchy, OWN being berth's own
- * cgroup there:
+ * Naming, OWN being berth's own cgroup in each hierarchy:
  *     OWN/berth-MACHINE                  the machine's
  *     OWN/berth-MACHINE/supervisor       berth itself, only where it had to move
  *                                        out of OWN (cgroup2, see berth-cgroup.c)
- *     OWN/berth-MACHINE/policy           the device policy; no process of its own
+ *     OWN/berth-MACHINE/policy           the device policy; no process of its own;
+ *                                        only in cgroup2 and the v1 devices hierarchy
  *     OWN/berth-MACHINE/policy/payload   the container; its cgroup namespace root
+ *     OWN/berth-MACHINE/payload          the same, in the other v1 hierarchies
  * "berth-" keeps the names clear of cgroupfs' own files and makes leftovers
  * recognisable; the machine name (unique on the host, held by the registry
  * lock) makes them unique. The full paths go into the registry record

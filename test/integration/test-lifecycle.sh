@@ -206,8 +206,12 @@ test_record_while_running() {
         leader=$(record_get "$name" LEADER)
         kill -0 "$leader" || fail "LEADER=$leader is not alive"
         assert_eq "$BG_PID" "$(awk '/^PPid:/ { print $2 }' "/proc/$leader/status")" "the leader is berth's child"
-        # in every hierarchy, below the policy cgroup that holds the device policy
-        [ -z "$(grep -v "/berth-$name/policy/payload\$" "/proc/$leader/cgroup")" ] ||
+        # in every hierarchy: below the policy cgroup that holds the device policy in cgroup2 and
+        # the v1 devices hierarchy, right below the machine's in the others (berth-cgroup.h)
+        [ -z "$(awk -F: -v m="/berth-$name" '{
+                want = ($2 == "" || $2 ~ /(^|,)devices(,|$)/) ? m "/policy/payload" : m "/payload"
+                if (substr($3, length($3) - length(want) + 1) != want) print
+        }' "/proc/$leader/cgroup")" ] ||
                 fail "the leader is not in the machine's cgroup everywhere: $(cat "/proc/$leader/cgroup")"
         # stale cleanup of a later start needs the paths, wherever this one ran
         cg=$(record_get "$name" CGROUP_PATH)

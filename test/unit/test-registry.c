@@ -45,7 +45,8 @@ static void test_round_trip(void) {
         _cleanup_(machine_record_freep) MachineRecord *back = NULL;
         char *paths[] = { (char *) "/sys/fs/cgroup/unified/berth-foo/payload",
                           (char *) "/sys/fs/cgroup/pids/berth-foo/payload", NULL };
-        char *detached[] = { (char *) "name=foo:/berth-foo/policy/payload", NULL };
+        char *detached[] = { (char *) "name=foo:/berth-foo/payload", (char *) "devices:/berth-foo/policy/payload",
+                             NULL };
         char *scratch[] = { (char *) "/var/tmp/work dir", NULL };
         char *loops[] = { (char *) "/dev/loop3", (char *) "/dev/loop12", NULL };
         char *ports[] = { (char *) "tcp:8080:80", (char *) "udp:53:53", NULL };
@@ -81,7 +82,8 @@ static void test_round_trip(void) {
                    streq(strempty(back->service), "berth") && !back->unit && !back->console,
            "round trip: strings, unset ones stay NULL");
         ok(back && strv_length(back->cgroup_paths) == 2 && streq(back->cgroup_paths[1], paths[1]) &&
-                   strv_length(back->cgroup_detached) == 1 && streq(back->cgroup_detached[0], detached[0]) &&
+                   strv_length(back->cgroup_detached) == 2 && streq(back->cgroup_detached[0], detached[0]) &&
+                   streq(back->cgroup_detached[1], detached[1]) &&
                    strv_length(back->scratch) == 1 && streq(back->scratch[0], scratch[0]) &&
                    strv_length(back->loop_devices) == 2 && streq(back->loop_devices[1], loops[1]),
            "round trip: repeated keys");
