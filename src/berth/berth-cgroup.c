@@ -1287,6 +1287,68 @@ int cgroup_attach(const CGroup *cg, pid_t pid) {
         return foreach_detached(cg, attach_one, buf);
 }
 
+void cgroup_join_close(CGroupJoin *j) {
+        j->unified_fd = safe_close(j->unified_fd);
+        for (size_t i = 0; i < j->n_tasks; i++)
+                safe_close(j->tasks_fds[i]);
+        free(j->tasks_fds);
+        j->tasks_fds = NULL;
+        j->n_tasks = 0;
+}
+
+static int join_add_tasks(const char *path, const char *controllers, void *userdata) {
+        CGroupJoin *j = userdata;
+        _cleanup_free_ char *tasks = NULL;
+        int *fds, fd;
+
+        if (isempty(controllers))
+                return -EOPNOTSUPP; /* cgroup2 mounted nowhere: no fd of it for the clone */
+        tasks = path_join(path, "tasks");
+        if (!tasks)
+                return -ENOMEM;
+        fd = open(tasks, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return negative_errno();
+        fds = realloc(j->tasks_fds, (j->n_tasks + 1) * sizeof(int));
+        if (!fds) {
+                safe_close(fd);
+                return -ENOMEM;
+        }
+        j->tasks_fds = fds;
+        j->tasks_fds[j->n_tasks++] = fd;
+        return 0;
+}
+
+int cgroup_join_open(const CGroup *cg, CGroupJoin *ret) {
+        CGroupJoin j = CGROUP_JOIN_NULL;
+        int r = 0;
+
+        if (cg->unified_path) {
+                j.unified_fd = open(cg->unified_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (j.unified_fd < 0)
+                        r = negative_errno();
+        }
+        STRV_FOREACH(p, cg->v1_paths)
+                if (r >= 0)
+                        r = join_add_tasks(*p, "v1", &j);
+        if (r >= 0)
+                r = foreach_detached(cg, join_add_tasks, &j);
+        if (r < 0) {
+                cgroup_join_close(&j);
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+int cgroup_join_self(const CGroupJoin *j) {
+        for (size_t i = 0; i < j->n_tasks; i++)
+                if (write(j->tasks_fds[i], "0", 1) != 1)
+                        return log_error_errno(errno > 0 ? -errno : -EIO,
+                                               "Failed to move into the container's cgroup: %m");
+        return 0;
+}
+
 /* Undo maybe_move_to_supervisor(): we can only go back into OWN once it hands
  * no controllers to children, and may only take back what we enabled. If a
  * sibling still uses them, we stay in the supervisor cgroup. */

@@ -87,6 +87,24 @@ char **cgroup_detached(const CGroup *cg);
 const char *cgroup_v1_path(const CGroup *cg, const char *controller);
 /* Move PID into the container cgroup in every hierarchy. Logs. */
 int cgroup_attach(const CGroup *cg, pid_t pid);
+/* What a new process needs to join the container cgroup by itself, without the cost of
+ * cgroup_attach(): each write to a cgroup.procs file takes the kernel's global threadgroup lock
+ * for writing, which waits for an RCU grace period whenever none of its writers ran in the last
+ * one (about 8 ms on an idle 2-CPU host: most lone starts). A single-threaded process that moves
+ * itself by writing 0 to a v1 "tasks" file skips that lock, and clone3()'s CLONE_INTO_CGROUP
+ * makes the process in its cgroup2 cgroup without it. Only where that covers every hierarchy the
+ * machine has (cgroup2 mounted, or none): otherwise cgroup_join_open() gives -EOPNOTSUPP. */
+typedef struct CGroupJoin {
+        int unified_fd;  /* the container's cgroup2 cgroup, for CLONE_INTO_CGROUP; -EBADF: none */
+        int *tasks_fds;  /* its "tasks" file in each v1 hierarchy, open for writing */
+        size_t n_tasks;
+} CGroupJoin;
+#define CGROUP_JOIN_NULL ((CGroupJoin) { .unified_fd = -EBADF })
+int cgroup_join_open(const CGroup *cg, CGroupJoin *ret);
+/* In the new process, single-threaded, before anything else: into each v1 hierarchy's container
+ * cgroup (its cgroup2 one was CLONE_INTO_CGROUP's). Logs. */
+int cgroup_join_self(const CGroupJoin *j);
+void cgroup_join_close(CGroupJoin *j);
 /* Hands the container's cgroup2 cgroup to OWNER (uid and gid, the root of its user namespace):
  * the directory and the files a delegated subtree's owner writes (cgroup.procs, cgroup.threads,
  * cgroup.subtree_control), as systemd delegates. The v1 hierarchies stay the host's: the

@@ -1055,10 +1055,14 @@ fail:
  * the -U PID 1's parent is the monitor too, by CLONE_PARENT), the signals the monitor blocks for
  * its event loop are unblocked for the payload, every fd but KEEP is closed, and the start-up protocol
  * begins on the sync socket. */
-static void child_prologue(const ChildParams *p, const int *keep, size_t n_keep, ChildError *error, Startup *sp) {
+/* Returns what joining the container's cgroups gave (CGroupJoin), logged. */
+static int child_prologue(const ChildParams *p, const int *keep, size_t n_keep, ChildError *error, Startup *sp) {
         sigset_t none;
+        int r;
 
         log_set_sink(LOG_ERR, child_error_sink, error);
+        /* into the container's cgroups first: what we allocate from here on is the container's */
+        r = p->cgroup_join ? cgroup_join_self(p->cgroup_join) : 0;
         /* the monitor's bounding set is not ours to assume: -U's PID 1 has its user namespace's */
         capability_forget();
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -1066,6 +1070,7 @@ static void child_prologue(const ChildParams *p, const int *keep, size_t n_keep,
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
         (void) close_all_fds(keep, n_keep);
         startup_init(sp, p->sync_fd, STARTUP_CHILD, p->settings);
+        return r;
 }
 
 _noreturn_ void child_main(const ChildParams *p) {
@@ -1076,8 +1081,9 @@ _noreturn_ void child_main(const ChildParams *p) {
         Startup sp;
 
         cpu_spread_self(&p->spread);
-        child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
-        r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
+        r = child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
+        if (r >= 0)
+                r = setup_container(p, &sp, &init, &stop_signal, &reboot_signal);
         if (r == 0)
                 _exit(EXIT_SUCCESS); /* -U: the container's PID 1 takes it from here */
         if (r > 0)
@@ -1100,7 +1106,7 @@ _noreturn_ static void child_init_main(const ChildParams *p) {
         ChildError error = {};
         Startup sp;
 
-        child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
+        (void) child_prologue(p, keep, ELEMENTSOF(keep), &error, &sp);
         startup_handover(&sp, p->sync_fd, STARTUP_LOCKED_MOUNTS);
         /* still in the host's mount namespace: the host's files that go into the tree */
         host_files_read(s, &resolv, &tz);

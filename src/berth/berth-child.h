@@ -3,6 +3,7 @@
 
 #include <stdint.h>
 
+#include "berth-cgroup.h"
 #include "berth-rootsrc.h"
 #include "berth-runtime.h"
 #include "berth-settings.h"
@@ -18,6 +19,8 @@ typedef struct ChildParams {
         const char *term;       /* $TERM for the payload */
         const UserNamespace *userns; /* the monitor's: fd -EBADF without --private-users */
         CpuSpread spread;       /* the first process starts beside the monitor (cpu_spread_prepare()) */
+        const CGroupJoin *cgroup_join; /* set: born in the container's cgroup2 cgroup, joins the rest
+                                        * itself, first thing (NULL: the monitor moves it) */
 } ChildParams;
 
 /* Body of the container's first process (with -U: the setup child); never returns. */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <fcntl.h>
+#include <linux/sched.h> /* struct clone_args, CLONE_INTO_CGROUP */
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -68,6 +69,7 @@ typedef struct Monitor {
         int notify_fd;
         Forwarder *forwarder;
         CGroup *cgroup;
+        bool cgroup_joined;         /* the setup child joins the container cgroup itself (CGroupJoin) */
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         Network *network;           /* the machine's links (berth-network.c) */
@@ -325,8 +327,9 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
 static int step_cgroup_ready(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         int r;
 
-        r = cgroup_attach(m->cgroup, m->pid);
-        if (r >= 0 && m->setup_pid != m->pid)
+        /* the setup child is there already where it joined by itself (spawn()); -U's PID 1 is not */
+        r = m->cgroup_joined && m->setup_pid == m->pid ? 0 : cgroup_attach(m->cgroup, m->pid);
+        if (r >= 0 && m->setup_pid != m->pid && !m->cgroup_joined)
                 r = cgroup_attach(m->cgroup, m->setup_pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
@@ -573,7 +576,40 @@ static int spawn_init(Monitor *m, const ChildParams *params, int *ret_host_pidns
         return 0;
 }
 
-static int monitor_cgroup_and_record(Monitor *m);
+static int monitor_cgroup(Monitor *m);
+static int monitor_record(Monitor *m);
+
+/* The setup child's clone: with JOIN, clone3() into the container's cgroup2 cgroup (CGroupJoin),
+ * and *RET_JOINED says the child joins the rest itself. A kernel without clone3() or
+ * CLONE_INTO_CGROUP (before 5.7) makes it with clone(), where we are, as before, and the monitor
+ * moves it (step_cgroup_ready()). A raw clone behaves like fork() here: we are single-threaded. */
+static pid_t clone_child(unsigned long flags, const CGroupJoin *join, ChildParams *params, bool *ret_joined) {
+        *ret_joined = false;
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_NO_CLONE_INTO_CGROUP=1: a kernel without it */
+        if (!isempty(getenv("BERTH_TEST_NO_CLONE_INTO_CGROUP")))
+                join = NULL;
+#endif
+        if (join && join->unified_fd >= 0) {
+                struct clone_args args = {
+                        .flags = flags | CLONE_INTO_CGROUP,
+                        .exit_signal = SIGCHLD,
+                        .cgroup = (uint64_t) join->unified_fd,
+                };
+                pid_t pid;
+
+                params->cgroup_join = join;
+                pid = (pid_t) syscall(SYS_clone3, &args, sizeof args);
+                if (pid >= 0) {
+                        *ret_joined = true;
+                        return pid;
+                }
+                log_debug_errno(negative_errno(), "clone3() into the container's cgroup failed, moving the child there "
+                                "afterwards: %m");
+                params->cgroup_join = NULL;
+        }
+        return (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+}
 
 static int spawn(Monitor *m) {
         const Settings *s = m->settings;
@@ -582,12 +618,23 @@ static int spawn(Monitor *m) {
         bool own_pidns = m->runtime.namespaces.ns[NAMESPACE_PID].source == NAMESPACE_USERNS;
         _cleanup_close_ int netns = -EBADF, host_netns = -EBADF, host_pidns = -EBADF;
         unsigned long flags = namespace_plan_clone_flags(&m->runtime.namespaces);
+        _cleanup_(cgroup_join_close) CGroupJoin join = CGROUP_JOIN_NULL;
+        bool use_join;
         const char *term = getenv("TERM");
         pid_t pid;
         int r;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
                 return log_error_errno(negative_errno(), "Failed to create the sync socket: %m");
+
+        /* The cgroups before the child, so that it is born into them (clone_child()). */
+        r = monitor_cgroup(m);
+        if (r < 0)
+                return r;
+        r = cgroup_join_open(m->cgroup, &join);
+        use_join = r >= 0;
+        if (r < 0)
+                log_debug_errno(r, "The child cannot join the container's cgroup by itself, moving it there: %m");
 
         ChildParams params = {
                 .settings = s,
@@ -631,10 +678,9 @@ static int spawn(Monitor *m) {
                 m->init_sync_fd = init_pair[0];
         }
 
-        /* It works beside us until it needs the cgroups we make meanwhile: on another CPU. */
+        /* It works beside us while we write the record: on another CPU. */
         cpu_spread_prepare(&params.spread);
-        /* A raw clone() behaves like fork() here: we are single-threaded. */
-        pid = r < 0 ? 0 : (pid_t) syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, 0);
+        pid = r < 0 ? 0 : clone_child(flags, use_join ? &join : NULL, &params, &m->cgroup_joined);
         if (pid != 0 || r < 0) {
                 /* we would go on in the container's namespaces: nothing below may run */
                 if (host_netns >= 0 && setns(host_netns, CLONE_NEWNET) < 0) {
@@ -653,9 +699,12 @@ static int spawn(Monitor *m) {
         if (pid > 0) {
                 cpu_spread_child(&params.spread, pid);
                 log_timing("monitor", "clone");
+                if (m->cgroup_joined)
+                        log_debug("The child was born in the container's cgroup2 cgroup and joins the others itself.");
         }
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
+                /* (its tasks files it keeps: child_main() writes to them first) */
                 netns = safe_close(netns);
                 host_netns = safe_close(host_netns);
                 child_main(&params);
@@ -670,7 +719,8 @@ static int spawn(Monitor *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the container: %m");
 
-        r = monitor_cgroup_and_record(m);
+        cgroup_join_close(&join);
+        r = monitor_record(m);
         if (r < 0) {
                 /* before the child hears the sync socket close and says so: the error above is the one */
                 if (m->setup_pid != m->pid)
@@ -846,19 +896,15 @@ static int monitor_write_record(Monitor *m) {
         return 0;
 }
 
-/* The container's cgroups, and the record that names them (and what else stale cleanup needs). Made
- * right after the clone, while the child joins its namespaces: nothing of the container runs in
- * the meantime, it builds what needs no cgroup (the root and most API file systems) and then waits
- * for STARTUP_CGROUP_READY (step_cgroup_ready(), which moves it in) before its cgroup namespace,
- * /sys/fs/cgroup or anything of the guest. Until then it is where we are, as it
- * was between the clone and that step before; a failure here kills it (monitor_teardown()). The
- * cgroup of a SIGKILLed monitor is found as before: no record yet is a lock file without one
+/* The container's cgroups, made before the clone: the setup child is born into them, or (where it
+ * cannot join by itself, see clone_child()) waits for STARTUP_CGROUP_READY (step_cgroup_ready(),
+ * which moves it in) before its cgroup namespace, /sys/fs/cgroup or anything of the guest. The
+ * cgroup of a monitor SIGKILLed before its record is found as before: a lock file without a record
  * (cgroup_find()). Logs. */
-static int monitor_cgroup_and_record(Monitor *m) {
-        const Settings *s = m->settings;
+static int monitor_cgroup(Monitor *m) {
         int r;
 
-        r = cgroup_create(s->machine, devices_apply_policy, &m->cgroup);
+        r = cgroup_create(m->settings->machine, devices_apply_policy, &m->cgroup);
         if (r < 0)
                 return r;
         log_timing("monitor", "cgroup");
@@ -873,6 +919,14 @@ static int monitor_cgroup_and_record(Monitor *m) {
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+/* The record that names the cgroups (and what else stale cleanup needs), right after the clone,
+ * while the child joins its namespaces; a failure here kills it (monitor_teardown()). Logs. */
+static int monitor_record(Monitor *m) {
+        int r;
+
         r = monitor_write_record(m);
         if (r < 0)
                 return r;

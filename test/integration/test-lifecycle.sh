@@ -191,6 +191,17 @@ test_same_tree_refused() {
         assert_no_leftovers "$a"
 }
 
+# assert_in_machine_cgroups NAME PID: PID is in machine NAME's container cgroup in every hierarchy:
+# below the policy cgroup that holds the device policy in cgroup2 and the v1 devices hierarchy,
+# right below the machine's in the others (berth-cgroup.h)
+assert_in_machine_cgroups() {
+        [ -z "$(awk -F: -v m="/berth-$1" '{
+                want = ($2 == "" || $2 ~ /(^|,)devices(,|$)/) ? m "/policy/payload" : m "/payload"
+                if (substr($3, length($3) - length(want) + 1) != want) print
+        }' "/proc/$2/cgroup")" ] ||
+                fail "process $2 is not in machine $1's cgroup everywhere: $(cat "/proc/$2/cgroup")"
+}
+
 test_record_while_running() {
         local name leader cg
         name=$(new_name)
@@ -206,13 +217,7 @@ test_record_while_running() {
         leader=$(record_get "$name" LEADER)
         kill -0 "$leader" || fail "LEADER=$leader is not alive"
         assert_eq "$BG_PID" "$(awk '/^PPid:/ { print $2 }' "/proc/$leader/status")" "the leader is berth's child"
-        # in every hierarchy: below the policy cgroup that holds the device policy in cgroup2 and
-        # the v1 devices hierarchy, right below the machine's in the others (berth-cgroup.h)
-        [ -z "$(awk -F: -v m="/berth-$name" '{
-                want = ($2 == "" || $2 ~ /(^|,)devices(,|$)/) ? m "/policy/payload" : m "/payload"
-                if (substr($3, length($3) - length(want) + 1) != want) print
-        }' "/proc/$leader/cgroup")" ] ||
-                fail "the leader is not in the machine's cgroup everywhere: $(cat "/proc/$leader/cgroup")"
+        assert_in_machine_cgroups "$name" "$leader"
         # stale cleanup of a later start needs the paths, wherever this one ran
         cg=$(record_get "$name" CGROUP_PATH)
         [ -n "$cg" ] || fail "no CGROUP_PATH= in the record: $(cat "$(record "$name")")"
@@ -220,6 +225,37 @@ test_record_while_running() {
         [ -e "$RUN_DIR/locks/$name.lock" ] || fail "no lock file"
         stop_bg "$BG_PID"
         assert_no_leftovers "$name"
+}
+
+# The child is born into the container's cgroup2 cgroup (clone3's CLONE_INTO_CGROUP) and moves
+# itself into the v1 ones; with -U, the monitor moves PID 1. Where the kernel has no
+# CLONE_INTO_CGROUP (the test hook plays such a kernel), the monitor moves the child, as before.
+# Each way, the payload's processes end up in the machine's cgroups everywhere, and none of them
+# in berth's own.
+test_payload_in_its_cgroups_each_way() {
+        require_test_hooks
+        local name leader mode hook pid
+        make_tiny_tree "$T/tree"
+        for mode in plain -U; do
+                for hook in "" 1; do
+                        name=$(new_name)
+                        # shellcheck disable=SC2046 # no option, or -U
+                        BERTH_LOG_LEVEL=debug BERTH_TEST_NO_CLONE_INTO_CGROUP=$hook start_bg --loud "$name" \
+                                "$T/tree" $([ "$mode" = plain ] || echo -U) /usr/bin/payload sleep 60
+                        if [ -z "$hook" ]; then
+                                assert_contains "$(cat "$T/$name.log")" "born in the container's cgroup2 cgroup"
+                        else
+                                assert_not_contains "$(cat "$T/$name.log")" "born in the container's"
+                        fi
+                        leader=$(record_get "$name" LEADER)
+                        assert_in_machine_cgroups "$name" "$leader"
+                        for pid in $(cat "/proc/$leader/task/$leader/children"); do
+                                assert_in_machine_cgroups "$name" "$pid"
+                        done
+                        stop_bg "$BG_PID"
+                        assert_no_leftovers "$name"
+                done
+        done
 }
 
 test_sigkill_takes_container_down() {
