@@ -1289,6 +1289,7 @@ int cgroup_attach(const CGroup *cg, pid_t pid) {
 
 void cgroup_join_close(CGroupJoin *j) {
         j->unified_fd = safe_close(j->unified_fd);
+        j->procs_fd = safe_close(j->procs_fd);
         for (size_t i = 0; i < j->n_tasks; i++)
                 safe_close(j->tasks_fds[i]);
         free(j->tasks_fds);
@@ -1319,7 +1320,7 @@ static int join_add_tasks(const char *path, const char *controllers, void *userd
         return 0;
 }
 
-int cgroup_join_open(const CGroup *cg, CGroupJoin *ret) {
+int cgroup_join_open(const CGroup *cg, bool with_procs, CGroupJoin *ret) {
         CGroupJoin j = CGROUP_JOIN_NULL;
         int r = 0;
 
@@ -1327,6 +1328,11 @@ int cgroup_join_open(const CGroup *cg, CGroupJoin *ret) {
                 j.unified_fd = open(cg->unified_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (j.unified_fd < 0)
                         r = negative_errno();
+                else if (with_procs) {
+                        j.procs_fd = openat(j.unified_fd, "cgroup.procs", O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+                        if (j.procs_fd < 0)
+                                r = negative_errno();
+                }
         }
         STRV_FOREACH(p, cg->v1_paths)
                 if (r >= 0)
@@ -1341,11 +1347,12 @@ int cgroup_join_open(const CGroup *cg, CGroupJoin *ret) {
         return 0;
 }
 
-int cgroup_join_self(const CGroupJoin *j) {
+int cgroup_join_self(const CGroupJoin *j, bool procs) {
+        if (procs && j->procs_fd >= 0 && write(j->procs_fd, "0", 1) != 1)
+                return errno > 0 ? -errno : -EIO;
         for (size_t i = 0; i < j->n_tasks; i++)
                 if (write(j->tasks_fds[i], "0", 1) != 1)
-                        return log_error_errno(errno > 0 ? -errno : -EIO,
-                                               "Failed to move into the container's cgroup: %m");
+                        return errno > 0 ? -errno : -EIO;
         return 0;
 }
 

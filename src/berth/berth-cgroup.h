@@ -96,14 +96,20 @@ int cgroup_attach(const CGroup *cg, pid_t pid);
  * machine has (cgroup2 mounted, or none): otherwise cgroup_join_open() gives -EOPNOTSUPP. */
 typedef struct CGroupJoin {
         int unified_fd;  /* the container's cgroup2 cgroup, for CLONE_INTO_CGROUP; -EBADF: none */
+        int procs_fd;    /* its cgroup.procs, open for writing, for a process not born there (-U's
+                          * PID 1, made inside the user namespace, where CLONE_INTO_CGROUP is
+                          * refused): its write waits for the grace period, but in that process,
+                          * beside the start-up; the kernel checks it with our credentials, those
+                          * of the opener (from 5.16). -EBADF: not asked for */
         int *tasks_fds;  /* its "tasks" file in each v1 hierarchy, open for writing */
         size_t n_tasks;
 } CGroupJoin;
-#define CGROUP_JOIN_NULL ((CGroupJoin) { .unified_fd = -EBADF })
-int cgroup_join_open(const CGroup *cg, CGroupJoin *ret);
+#define CGROUP_JOIN_NULL ((CGroupJoin) { .unified_fd = -EBADF, .procs_fd = -EBADF })
+/* WITH_PROCS: procs_fd too. */
+int cgroup_join_open(const CGroup *cg, bool with_procs, CGroupJoin *ret);
 /* In the new process, single-threaded, before anything else: into each v1 hierarchy's container
- * cgroup (its cgroup2 one was CLONE_INTO_CGROUP's). Logs. */
-int cgroup_join_self(const CGroupJoin *j);
+ * cgroup, and with PROCS into the cgroup2 one (otherwise it was CLONE_INTO_CGROUP's). */
+int cgroup_join_self(const CGroupJoin *j, bool procs);
 void cgroup_join_close(CGroupJoin *j);
 /* Hands the container's cgroup2 cgroup to OWNER (uid and gid, the root of its user namespace):
  * the directory and the files a delegated subtree's owner writes (cgroup.procs, cgroup.threads,

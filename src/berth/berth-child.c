@@ -1061,13 +1061,28 @@ static int child_prologue(const ChildParams *p, const int *keep, size_t n_keep, 
         int r;
 
         log_set_sink(LOG_ERR, child_error_sink, error);
-        /* into the container's cgroups first: what we allocate from here on is the container's */
-        r = p->cgroup_join ? cgroup_join_self(p->cgroup_join) : 0;
         /* the monitor's bounding set is not ours to assume: -U's PID 1 has its user namespace's */
         capability_forget();
         (void) prctl(PR_SET_PDEATHSIG, SIGKILL);
         sigemptyset(&none);
         (void) sigprocmask(SIG_SETMASK, &none, NULL);
+        /* into the container's cgroups now: what we allocate from here on is the container's */
+        r = p->cgroup_join ? cgroup_join_self(p->cgroup_join, p->cgroup_joined_fd >= 0) : 0;
+#if BERTH_TEST_HOOKS
+        /* BERTH_TEST_INIT_JOIN_FAILS=1: -U's PID 1 cannot join, as on a kernel before 5.16 */
+        if (p->cgroup_joined_fd >= 0 && !isempty(getenv("BERTH_TEST_INIT_JOIN_FAILS")))
+                r = -EACCES;
+#endif
+        if (p->cgroup_joined_fd >= 0) {
+                /* -U's PID 1: the monitor moves us where we could not (a kernel before 5.16 checks
+                 * the writer's credentials, ours in the user namespace) */
+                if (r < 0)
+                        log_debug_errno(r, "PID 1 could not join the container's cgroup, the monitor moves it: %m");
+                (void) write(p->cgroup_joined_fd, r >= 0 ? "1" : "0", 1);
+                safe_close(p->cgroup_joined_fd);
+                r = 0;
+        } else if (r < 0)
+                log_error_errno(r, "Failed to move into the container's cgroup: %m");
         (void) close_all_fds(keep, n_keep);
         startup_init(sp, p->sync_fd, STARTUP_CHILD, p->settings);
         return r;

@@ -21,6 +21,9 @@ typedef struct ChildParams {
         CpuSpread spread;       /* the first process starts beside the monitor (cpu_spread_prepare()) */
         const CGroupJoin *cgroup_join; /* set: born in the container's cgroup2 cgroup, joins the rest
                                         * itself, first thing (NULL: the monitor moves it) */
+        int cgroup_joined_fd;   /* -U's PID 1: joins the whole container cgroup itself (CGroupJoin's
+                                 * procs_fd too) and says on this pipe whether it could: '1' or '0'
+                                 * (then the monitor moves it); -EBADF: not asked to */
 } ChildParams;
 
 /* Body of the container's first process (with -U: the setup child); never returns. */

@@ -70,6 +70,7 @@ typedef struct Monitor {
         Forwarder *forwarder;
         CGroup *cgroup;
         bool cgroup_joined;         /* the setup child joins the container cgroup itself (CGroupJoin) */
+        int init_joined_fd;         /* -U: where PID 1 says whether it joined it too (ChildParams) */
         Registration *registration; /* systemd's unit and machined's registration, or NULL */
         Image *image;               /* --image=: loop devices and the detached tree, or NULL */
         Network *network;           /* the machine's links (berth-network.c) */
@@ -327,8 +328,10 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
 static int step_cgroup_ready(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         int r;
 
-        /* the setup child is there already where it joined by itself (spawn()); -U's PID 1 is not */
-        r = m->cgroup_joined && m->setup_pid == m->pid ? 0 : cgroup_attach(m->cgroup, m->pid);
+        /* the setup child is there already where it joined by itself (spawn()); -U's PID 1 joins
+         * by itself or is moved before it takes over (step_locked_mounts()) */
+        bool init_later = m->setup_pid != m->pid && m->init_joined_fd >= 0;
+        r = (m->cgroup_joined && m->setup_pid == m->pid) || init_later ? 0 : cgroup_attach(m->cgroup, m->pid);
         if (r >= 0 && m->setup_pid != m->pid && !m->cgroup_joined)
                 r = cgroup_attach(m->cgroup, m->setup_pid);
         if (r < 0)
@@ -425,6 +428,27 @@ static int reap_setup_child(Monitor *m) {
         return 0;
 }
 
+/* -U: PID 1 in the container's cgroup before it takes over. It moved itself there while the setup
+ * child worked (its write to cgroup.procs waits for the kernel's grace period, see CGroupJoin), or
+ * says it could not; then we move it. Logs. */
+static int init_in_cgroup(Monitor *m) {
+        char c = 0;
+        ssize_t n;
+
+        if (m->init_joined_fd < 0)
+                return 0;
+        while ((n = read(m->init_joined_fd, &c, 1)) < 0 && errno == EINTR)
+                ;
+        m->init_joined_fd = safe_close(m->init_joined_fd);
+        if (n == 1 && c == '1')
+                return 0;
+        /* (nothing read: it died, which its wait status tells the event loop) */
+        int r = cgroup_attach(m->cgroup, m->pid);
+        if (r < 0)
+                return log_error_errno(r, "Failed to move the container into its cgroup: %m");
+        return 0;
+}
+
 static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         _cleanup_close_ int ns = -EBADF;
         int r;
@@ -445,6 +469,8 @@ static int step_locked_mounts(Monitor *m, Startup *p, const SyncMessage *msg, in
         if (r < 0)
                 return r;
         r = reap_setup_child(m);
+        if (r >= 0)
+                r = init_in_cgroup(m);
         if (r < 0)
                 return r;
         startup_handover(p, m->init_sync_fd, STARTUP_LOCKED_MOUNTS);
@@ -631,7 +657,7 @@ static int spawn(Monitor *m) {
         r = monitor_cgroup(m);
         if (r < 0)
                 return r;
-        r = cgroup_join_open(m->cgroup, &join);
+        r = cgroup_join_open(m->cgroup, own_pidns, &join);
         use_join = r >= 0;
         if (r < 0)
                 log_debug_errno(r, "The child cannot join the container's cgroup by itself, moving it there: %m");
@@ -643,6 +669,7 @@ static int spawn(Monitor *m) {
                 .userns = &m->userns,
                 .sync_fd = pair[1],
                 .term = s->console_mode == CONSOLE_PIPE || isempty(term) ? "vt220" : term,
+                .cgroup_joined_fd = -EBADF,
         };
 
         /* --network-namespace-path=: the child is born in that namespace. We enter it for the clone
@@ -669,6 +696,15 @@ static int spawn(Monitor *m) {
         r = 0;
         if (own_pidns) {
                 ChildParams init_params = params;
+                _cleanup_close_pair_ int joined[2] = { -EBADF, -EBADF };
+
+                /* PID 1 joins the container's cgroup by itself, beside the setup child's work
+                 * (CGroupJoin.procs_fd) */
+                if (use_join && pipe2(joined, O_CLOEXEC) >= 0) {
+                        init_params.cgroup_join = &join;
+                        init_params.cgroup_joined_fd = joined[1];
+                        m->init_joined_fd = TAKE_FD(joined[0]);
+                }
 
                 if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, init_pair) < 0)
                         r = log_error_errno(negative_errno(), "Failed to create the sync socket: %m");
@@ -976,6 +1012,7 @@ static void monitor_teardown(Monitor *m) {
         m->root_lock = safe_close(m->root_lock);
         (void) registry_remove(m->settings->machine);
         cgroup_free(m->cgroup);
+        m->init_joined_fd = safe_close(m->init_joined_fd);
         strv_free(m->cgroup_paths);
         strv_free(m->cgroup_detached);
         strv_free(m->scratch);
@@ -1015,6 +1052,7 @@ int container_run(const Settings *s, int *ret_status) {
                 .userns = USER_NAMESPACE_NULL,
                 .notify_fd = -EBADF,
                 .init_sync_fd = -EBADF,
+                .init_joined_fd = -EBADF,
                 .setup_mntns = -EBADF,
                 .ports_lock = -EBADF,
                 .stop_signal = SIGKILL,

@@ -228,8 +228,9 @@ test_record_while_running() {
 }
 
 # The child is born into the container's cgroup2 cgroup (clone3's CLONE_INTO_CGROUP) and moves
-# itself into the v1 ones; with -U, the monitor moves PID 1. Where the kernel has no
-# CLONE_INTO_CGROUP (the test hook plays such a kernel), the monitor moves the child, as before.
+# itself into the v1 ones; with -U, PID 1 moves itself into all. Where the kernel has no
+# CLONE_INTO_CGROUP (a test hook plays such a kernel), the monitor moves the child, as before;
+# where -U's PID 1 cannot move itself (a kernel before 5.16: the other hook), the monitor moves it.
 # Each way, the payload's processes end up in the machine's cgroups everywhere, and none of them
 # in berth's own.
 test_payload_in_its_cgroups_each_way() {
@@ -237,15 +238,22 @@ test_payload_in_its_cgroups_each_way() {
         local name leader mode hook pid
         make_tiny_tree "$T/tree"
         for mode in plain -U; do
-                for hook in "" 1; do
+                for hook in "" 1 init; do
+                        [ "$hook" != init ] || [ "$mode" = -U ] || continue
                         name=$(new_name)
                         # shellcheck disable=SC2046 # no option, or -U
-                        BERTH_LOG_LEVEL=debug BERTH_TEST_NO_CLONE_INTO_CGROUP=$hook start_bg --loud "$name" \
+                        BERTH_LOG_LEVEL=debug BERTH_TEST_NO_CLONE_INTO_CGROUP=${hook/init/} \
+                                BERTH_TEST_INIT_JOIN_FAILS=${hook/1/} start_bg --loud "$name" \
                                 "$T/tree" $([ "$mode" = plain ] || echo -U) /usr/bin/payload sleep 60
-                        if [ -z "$hook" ]; then
+                        if [ "$hook" != 1 ]; then
                                 assert_contains "$(cat "$T/$name.log")" "born in the container's cgroup2 cgroup"
                         else
                                 assert_not_contains "$(cat "$T/$name.log")" "born in the container's"
+                        fi
+                        if [ "$hook" = init ]; then
+                                assert_contains "$(cat "$T/$name.log")" "PID 1 could not join"
+                        elif [ "$mode" = -U ]; then
+                                assert_not_contains "$(cat "$T/$name.log")" "PID 1 could not join"
                         fi
                         leader=$(record_get "$name" LEADER)
                         assert_in_machine_cgroups "$name" "$leader"
