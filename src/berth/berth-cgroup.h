@@ -16,7 +16,7 @@
  *     OWN/berth-MACHINE/policy           the device policy; no process of its own;
  *                                        only in cgroup2 and the v1 devices hierarchy
  *     OWN/berth-MACHINE/policy/payload   the container; its cgroup namespace root
- *     OWN/berth-MACHINE/payload          the same, in the other v1 hierarchies
+ * In the other v1 hierarchies OWN/berth-MACHINE is the container's.
  * "berth-" keeps the names clear of cgroupfs' own files and makes leftovers
  * recognisable; the machine name (unique on the host, held by the registry
  * lock) makes them unique. The full paths go into the registry record

@@ -193,10 +193,10 @@ test_same_tree_refused() {
 
 # assert_in_machine_cgroups NAME PID: PID is in machine NAME's container cgroup in every hierarchy:
 # below the policy cgroup that holds the device policy in cgroup2 and the v1 devices hierarchy,
-# right below the machine's in the others (berth-cgroup.h)
+# the machine's own in the others (berth-cgroup.h)
 assert_in_machine_cgroups() {
         [ -z "$(awk -F: -v m="/berth-$1" '{
-                want = ($2 == "" || $2 ~ /(^|,)devices(,|$)/) ? m "/policy/payload" : m "/payload"
+                want = ($2 == "" || $2 ~ /(^|,)devices(,|$)/) ? m "/policy/payload" : m
                 if (substr($3, length($3) - length(want) + 1) != want) print
         }' "/proc/$2/cgroup")" ] ||
                 fail "process $2 is not in machine $1's cgroup everywhere: $(cat "/proc/$2/cgroup")"

@@ -786,9 +786,10 @@ killed_in_hierarchy() {
         ) &
         bg=$!
         wait_for grep -q '^LEADER=[1-9]' "$RUN_DIR/machines/$m" || fail "the machine did not start"
-        # (a named hierarchy: no device policy, so no policy cgroup, see berth-cgroup.h)
-        nsenter -t "$holder" -m test -d "$T/h/${sub}berth-$m/payload" ||
-                fail "no cgroup ${sub}berth-$m/payload in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
+        # (a named hierarchy: no device policy, so the machine's cgroup is the container's, see
+        # berth-cgroup.h)
+        nsenter -t "$holder" -m test -d "$T/h/${sub}berth-$m" ||
+                fail "no cgroup ${sub}berth-$m in the hierarchy: $(nsenter -t "$holder" -m find "$T/h" -type d)"
         kill -KILL "$bg"
         wait "$bg" || true
         if [ -n "$sub" ]; then

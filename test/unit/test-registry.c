@@ -45,7 +45,7 @@ static void test_round_trip(void) {
         _cleanup_(machine_record_freep) MachineRecord *back = NULL;
         char *paths[] = { (char *) "/sys/fs/cgroup/unified/berth-foo/payload",
                           (char *) "/sys/fs/cgroup/pids/berth-foo/payload", NULL };
-        char *detached[] = { (char *) "name=foo:/berth-foo/payload", (char *) "devices:/berth-foo/policy/payload",
+        char *detached[] = { (char *) "name=foo:/berth-foo", (char *) "devices:/berth-foo/policy/payload",
                              NULL };
         char *scratch[] = { (char *) "/var/tmp/work dir", NULL };
         char *loops[] = { (char *) "/dev/loop3", (char *) "/dev/loop12", NULL };
