@@ -740,7 +740,7 @@ static int spawn(Monitor *m) {
         }
         if (pid == 0) {
                 pair[0] = safe_close(pair[0]);
-                /* (its tasks files it keeps: child_main() writes to them first) */
+                /* (the tasks files it keeps: child_prologue() writes to them first) */
                 netns = safe_close(netns);
                 host_netns = safe_close(host_netns);
                 child_main(&params);
