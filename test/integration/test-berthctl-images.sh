@@ -338,8 +338,14 @@ test_image_status_opens_no_device() {
 		if fd < 0 or libc.inotify_add_watch(fd, sys.argv[1].encode(), 0x20) < 0:  # IN_OPEN
 		    sys.exit("inotify: " + os.strerror(ctypes.get_errno()))
 		pid = int(sys.argv[2])
+		def running():
+		    # (a zombie is done; one reaped between two looks is gone: no stat to read)
+		    try:
+		        return open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z"
+		    except FileNotFoundError:
+		        return False
 		os.kill(pid, signal.SIGCONT)
-		while os.path.exists("/proc/%d" % pid) and open("/proc/%d/stat" % pid).read().split(")")[1].split()[0] != "Z":
+		while running():
 		    time.sleep(0.05)
 		try:
 		    print(len(os.read(fd, 4096)) // 16)
