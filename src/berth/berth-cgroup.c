@@ -1165,7 +1165,7 @@ int cgroup_create(const char *machine, CGroupPolicyFunc apply_policy, CGroup **r
                         maybe_move_to_supervisor(cg, h[i].own, dir);
                         enable_all(dir);
                 }
-                if (r >= 0 && !streq(policies[i], dir))
+                if (r >= 0 && hierarchy_has_policy(h + i))
                         r = mkdir_cgroup(policies[i], cpuset, false);
                 if (r >= 0 && v2)
                         enable_all(policies[i]);

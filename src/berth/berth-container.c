@@ -328,12 +328,12 @@ static int make_locked_mount_namespace(pid_t child, int userns_fd, int *ret_fd, 
 static int step_cgroup_ready(Monitor *m, Startup *p, const SyncMessage *msg, int fd) {
         int r;
 
-        /* the setup child is there already where it joined by itself (spawn()); -U's PID 1 joins
-         * by itself or is moved before it takes over (step_locked_mounts()) */
-        bool init_later = m->setup_pid != m->pid && m->init_joined_fd >= 0;
-        r = (m->cgroup_joined && m->setup_pid == m->pid) || init_later ? 0 : cgroup_attach(m->cgroup, m->pid);
-        if (r >= 0 && m->setup_pid != m->pid && !m->cgroup_joined)
-                r = cgroup_attach(m->cgroup, m->setup_pid);
+        /* we move only who does not join by itself (spawn()): the setup child where it was not born
+         * in the cgroup, -U's PID 1 where it was not asked to (otherwise it joins, or we move it,
+         * before it takes over: step_locked_mounts()) */
+        r = m->cgroup_joined ? 0 : cgroup_attach(m->cgroup, m->setup_pid);
+        if (r >= 0 && m->pid != m->setup_pid && m->init_joined_fd < 0)
+                r = cgroup_attach(m->cgroup, m->pid);
         if (r < 0)
                 return log_error_errno(r, "Failed to move the container into its cgroup: %m");
         return startup_send(p, STARTUP_CGROUP_READY, 0, 0, -EBADF);

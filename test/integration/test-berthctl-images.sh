@@ -70,7 +70,6 @@ test_list_images() {
         assert_eq 3 "$(printf '%s\n' "$OUT" | grep -c -E ' (directory|raw) ')" "one line per image, the hidden one left out"
         assert_match "$OUT" '^3 images listed\.$'
 
-
         bctl list-images --all --no-legend
         assert_eq 0 "$RC"
         assert_match "$OUT" '^\.hidden +directory'
@@ -273,7 +272,6 @@ assert p[1]["verity"] is None and p[2]["fstype"] is None, p' "$OUT" || fail "wro
         assert_not_contains "$OUT" "Partitions"
         assert_nothing_attached
 }
-
 
 child_of() {
         local c

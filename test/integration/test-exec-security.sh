@@ -35,7 +35,6 @@ bounding_set() {
         sed -n 's/^CapBnd:\t*//p' "/proc/$(record "$1" LEADER)/status"
 }
 
-
 # park_audit NAME [EXEC OPTIONS...]: a parked `berthctl exec NAME OPTIONS... payload ...` with a
 # host file as stdin, audited from inside by a second exec; both must succeed.
 park_audit() {

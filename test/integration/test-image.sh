@@ -338,7 +338,6 @@ test_userns_with_volatile() {
         assert_nothing_attached
 }
 
-
 # a file system that cannot be idmapped (none on this kernel's allow-list: the test build
 # pretends): -U with ownership auto refuses with one line rather than chown an image, and runs
 # as asked with ownership off on an image shifted to its range already
